@@ -1,0 +1,1 @@
+"""Chiiki: regional information sharing for a city and its neighbourhood associations."""

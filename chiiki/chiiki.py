@@ -1,0 +1,38 @@
+"""The Reflex app: creates rx.App() and imports every page so that all of them compile."""
+
+import importlib
+
+import reflex as rx
+
+from chiiki.jobs import periodic_jobs
+
+# Every page module registers its pages (and menu entries) when imported; order = menu order.
+PAGE_MODULES = [
+    "top", "auth", "circulars", "circular_admin", "surveys", "board", "association", "join", "roster", "officers",
+    "members_admin", "notices", "inquiry", "city", "dashboard", "mypage",
+]
+for _name in PAGE_MODULES:
+    try:
+        importlib.import_module(f"chiiki.pages.{_name}")
+    except ModuleNotFoundError as _e:  # a feature not built yet; any other import error is real
+        if _e.name != f"chiiki.pages.{_name}":
+            raise
+
+
+def _api():
+    """Private HTTP routes (authorised attachment and export downloads), when the module exists."""
+    try:
+        from chiiki.api import api
+    except ModuleNotFoundError as e:
+        if e.name != "chiiki.api":
+            raise
+        return None
+    return api
+
+
+app = rx.App(
+    stylesheets=["/chiiki.css"],
+    head_components=[rx.el.meta(name="theme-color", content="#3e63dd")],
+    api_transformer=_api(),
+)
+app.register_lifespan_task(periodic_jobs)

@@ -1,0 +1,46 @@
+"""Command line: migrate, seed-demo, and the operator jobs (python -m chiiki.cli --help)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def cmd_migrate(_args) -> int:
+    from chiiki.services.db import migrate
+
+    migrate()
+    print("database is at the newest migration")
+    return 0
+
+
+def cmd_seed_demo(_args) -> int:
+    from chiiki.seed import DEMO_LOGINS, DEMO_PASSWORD, seed_demo
+
+    ids = seed_demo()
+    if ids is None:
+        print("database already has accounts; demo data not added")
+        return 0
+    print("demo city created. Logins (password for all: %s):" % DEMO_PASSWORD)
+    for login, who in DEMO_LOGINS:
+        print(f"  {login:24} {who}")
+    return 0
+
+
+COMMANDS = {
+    "migrate": (cmd_migrate, "apply database migrations (a deploy step)"),
+    "seed-demo": (cmd_seed_demo, "add the demo city when the database has no accounts"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chiiki.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_fn, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text)
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command][0](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

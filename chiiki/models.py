@@ -1,0 +1,474 @@
+"""SQLModel tables for the whole Chiiki domain (see DESIGN.md); services are the only writers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Aware UTC timestamps everywhere (timestamptz on PostgreSQL); pages show the city's local time."""
+    return datetime.now(timezone.utc)
+
+
+# --------------------------------------------------------------------------- places and people
+
+
+class Area(SQLModel, table=True):
+    """地区: city -> district -> block; notices target any node of this tree."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    parent_id: int | None = Field(default=None, foreign_key="area.id", index=True)
+    name: str = Field(max_length=100)
+    level: str = Field(default="district", max_length=20)  # city | district | block
+    sort_order: int = Field(default=0)
+
+
+class Association(SQLModel, table=True):
+    """町内会: a members-only space inside the city."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    area_id: int = Field(foreign_key="area.id", index=True)
+    name: str = Field(max_length=100, index=True)
+    name_kana: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=2000)
+    created_at: datetime = Field(default_factory=utcnow)
+    active: bool = Field(default=True)
+
+
+class Han(SQLModel, table=True):
+    """班: a subdivision; circulars travel han by han in route order."""
+
+    __table_args__ = (UniqueConstraint("association_id", "name", name="uq_han_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    association_id: int = Field(foreign_key="association.id", index=True)
+    name: str = Field(max_length=50)
+    route_order: int = Field(default=0)
+
+
+class Household(SQLModel, table=True):
+    """世帯: an address in an association; may have no account at all (paper-only)."""
+
+    __table_args__ = (
+        Index("ix_household_assoc_han_route", "association_id", "han_id", "route_position"),
+        Index("ix_household_assoc_address", "association_id", "address"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    association_id: int = Field(foreign_key="association.id", index=True)
+    han_id: int | None = Field(default=None, foreign_key="han.id", index=True)
+    route_position: int = Field(default=0)
+    address: str = Field(default="", max_length=200)
+    # Personal data of a paper-only household's representative; erased with the household.
+    head_name: str = Field(default="", max_length=100)
+    head_kana: str = Field(default="", max_length=200)
+    phone: str = Field(default="", max_length=30)
+    note: str = Field(default="", max_length=500)
+    # True while no account is linked: circulars go on paper.
+    paper_only: bool = Field(default=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    removed_at: datetime | None = Field(default=None)
+
+
+class Department(SQLModel, table=True):
+    """A city department that receives inquiries (市民のこえ)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    email: str = Field(max_length=254)
+    active: bool = Field(default=True)
+
+
+class Account(SQLModel, table=True):
+    """A person who logs in. Every personal field is erased when the account is deleted."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Normalised email (lower case) or phone number (digits only); None after deletion.
+    login_id: str | None = Field(default=None, max_length=254, unique=True, index=True)
+    password_hash: str = Field(default="", max_length=100)
+    name: str = Field(default="", max_length=100)
+    kana: str = Field(default="", max_length=200)
+    display_name: str = Field(default="", max_length=50)
+    address: str = Field(default="", max_length=200)
+    area_id: int | None = Field(default=None, foreign_key="area.id", index=True)
+    birth_year: int | None = Field(default=None, index=True)
+    email: str = Field(default="", max_length=254)
+    phone: str = Field(default="", max_length=30)
+    # Life stage for notice targeting, chosen by the resident.
+    has_small_children: bool = Field(default=False)
+    locale: str = Field(default="ja", max_length=5)
+    large_text: bool = Field(default=False)
+    email_circulars: bool = Field(default=False)
+    email_notices: bool = Field(default=False)
+    is_city_staff: bool = Field(default=False)
+    department_id: int | None = Field(default=None, foreign_key="department.id")
+    failed_logins: int = Field(default=0)
+    locked_until: datetime | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = Field(default=None)
+
+
+class Membership(SQLModel, table=True):
+    """A resident's link to an association and household: pending -> active -> left (or rejected)."""
+
+    __table_args__ = (Index("ix_membership_assoc_status", "association_id", "status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    association_id: int = Field(foreign_key="association.id")
+    household_id: int | None = Field(default=None, foreign_key="household.id", index=True)
+    status: str = Field(default="pending", max_length=10)  # pending | active | left | rejected
+    consent_version: str = Field(default="", max_length=20)
+    consented_at: datetime | None = Field(default=None)
+    message: str = Field(default="", max_length=500)
+    requested_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = Field(default=None)
+    decided_by: int | None = Field(default=None, foreign_key="account.id")
+    left_at: datetime | None = Field(default=None)
+
+
+class OfficerRole(SQLModel, table=True):
+    """役員: a title plus delegated permissions, optionally limited to one han, valid for a period."""
+
+    __table_args__ = (Index("ix_officer_assoc", "association_id", "revoked_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    association_id: int = Field(foreign_key="association.id")
+    membership_id: int = Field(foreign_key="membership.id", index=True)
+    title: str = Field(max_length=50)
+    # Space-separated permission names from chiiki.services.policy.OFFICER_PERMISSIONS.
+    permissions: str = Field(default="", max_length=200)
+    han_id: int | None = Field(default=None, foreign_key="han.id")
+    valid_from: datetime = Field(default_factory=utcnow)
+    valid_until: datetime | None = Field(default=None)
+    created_by: int | None = Field(default=None, foreign_key="account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = Field(default=None)
+
+
+class InviteCode(SQLModel, table=True):
+    """An officer-made code or link that lets a resident join directly."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    association_id: int = Field(foreign_key="association.id", index=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    household_id: int | None = Field(default=None, foreign_key="household.id")
+    han_id: int | None = Field(default=None, foreign_key="han.id")
+    expires_at: datetime
+    max_uses: int = Field(default=1)
+    uses: int = Field(default=0)
+    created_by: int | None = Field(default=None, foreign_key="account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = Field(default=None)
+
+
+# --------------------------------------------------------------------------- circulars
+
+
+class Circular(SQLModel, table=True):
+    """回覧: fixed once sent; corrections are amendments."""
+
+    __table_args__ = (Index("ix_circular_assoc_sent", "association_id", "sent_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    association_id: int = Field(foreign_key="association.id")
+    title: str = Field(max_length=200)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    due_date: date | None = Field(default=None)
+    target_all: bool = Field(default=True)
+    status: str = Field(default="draft", max_length=10)  # draft | sending | sent
+    created_by: int | None = Field(default=None, foreign_key="account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = Field(default=None)
+    household_count: int = Field(default=0)
+
+
+class CircularTarget(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("circular_id", "han_id", name="uq_circular_target"),)
+    id: int | None = Field(default=None, primary_key=True)
+    circular_id: int = Field(foreign_key="circular.id", index=True)
+    han_id: int = Field(foreign_key="han.id")
+
+
+class CircularAmendment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    circular_id: int = Field(foreign_key="circular.id", index=True)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_by: int | None = Field(default=None, foreign_key="account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Attachment(SQLModel, table=True):
+    """A file kept under the private data folder, served only through an authorised route."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    circular_id: int | None = Field(default=None, foreign_key="circular.id", index=True)
+    notice_id: int | None = Field(default=None, foreign_key="notice.id", index=True)
+    filename: str = Field(max_length=200)
+    content_type: str = Field(max_length=100)
+    size: int = Field(default=0)
+    storage_key: str = Field(max_length=100, unique=True)
+    uploaded_by: int | None = Field(default=None, foreign_key="account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """The coverage ledger: one row per circular x household (x member account when digital)."""
+
+    __table_args__ = (
+        UniqueConstraint("circular_id", "household_id", "account_id", name="uq_delivery"),
+        Index("ix_delivery_account_circular", "account_id", "circular_id"),
+        Index("ix_delivery_circular_state", "circular_id", "state"),
+        Index("ix_delivery_household", "household_id", "circular_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    circular_id: int = Field(foreign_key="circular.id")
+    household_id: int = Field(foreign_key="household.id")
+    account_id: int | None = Field(default=None, foreign_key="account.id")
+    han_id: int | None = Field(default=None, foreign_key="han.id")
+    channel: str = Field(default="digital", max_length=10)  # digital | paper
+    state: str = Field(default="unread", max_length=10)  # unread | read | confirmed
+    read_at: datetime | None = Field(default=None)
+    confirmed_at: datetime | None = Field(default=None)
+    confirmed_by: int | None = Field(default=None, foreign_key="account.id")
+    on_behalf: bool = Field(default=False)
+    paper_delivered_at: datetime | None = Field(default=None)
+    notified_at: datetime | None = Field(default=None)
+
+
+# --------------------------------------------------------------------------- surveys
+
+
+class Survey(SQLModel, table=True):
+    """アンケート; kind general | attendance (出欠) | safety (安否確認)."""
+
+    __table_args__ = (Index("ix_survey_assoc_created", "association_id", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    association_id: int = Field(foreign_key="association.id")
+    title: str = Field(max_length=200)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    kind: str = Field(default="general", max_length=12)
+    deadline: datetime
+    target_all: bool = Field(default=True)
+    anonymous: bool = Field(default=False)
+    per_household: bool = Field(default=False)
+    created_by: int | None = Field(default=None, foreign_key="account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = Field(default=None)
+
+
+class SurveyTarget(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("survey_id", "han_id", name="uq_survey_target"),)
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int = Field(foreign_key="survey.id", index=True)
+    han_id: int = Field(foreign_key="han.id")
+
+
+class SurveyQuestion(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int = Field(foreign_key="survey.id", index=True)
+    position: int = Field(default=0)
+    kind: str = Field(max_length=10)  # single | multiple | text | number
+    text: str = Field(max_length=500)
+    required: bool = Field(default=True)
+
+
+class SurveyOption(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    question_id: int = Field(foreign_key="surveyquestion.id", index=True)
+    position: int = Field(default=0)
+    label: str = Field(max_length=200)
+
+
+class SurveyParticipation(SQLModel, table=True):
+    """Who has answered (for one-answer rules and non-responder lists); never which answer.
+
+    For anonymous surveys no column links this row to a SurveyResponse, and neither row carries a
+    time finer than the day, so the two cannot be joined by timestamp either.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("survey_id", "account_id", name="uq_participation_account"),
+        Index("ix_participation_survey_household", "survey_id", "household_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int = Field(foreign_key="survey.id")
+    account_id: int = Field(foreign_key="account.id")
+    household_id: int | None = Field(default=None, foreign_key="household.id")
+    answered_on: date
+
+
+class SurveyResponse(SQLModel, table=True):
+    """One set of answers. respondent/household are NULL for anonymous surveys."""
+
+    __table_args__ = (Index("ix_response_survey_account", "survey_id", "respondent_account_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int = Field(foreign_key="survey.id")
+    respondent_account_id: int | None = Field(default=None, foreign_key="account.id")
+    household_id: int | None = Field(default=None, foreign_key="household.id")
+    han_id: int | None = Field(default=None, foreign_key="han.id")
+    submitted_on: date
+    updated_at: datetime | None = Field(default=None)
+
+
+class SurveyAnswer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int = Field(foreign_key="surveyresponse.id", index=True)
+    question_id: int = Field(foreign_key="surveyquestion.id", index=True)
+    option_id: int | None = Field(default=None, foreign_key="surveyoption.id")
+    text_value: str = Field(default="", max_length=2000)
+    number_value: int | None = Field(default=None)
+
+
+# --------------------------------------------------------------------------- board
+
+
+class BoardThread(SQLModel, table=True):
+    __table_args__ = (Index("ix_thread_assoc_last", "association_id", "last_post_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    association_id: int = Field(foreign_key="association.id")
+    author_account_id: int | None = Field(default=None, foreign_key="account.id")
+    title: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_post_at: datetime = Field(default_factory=utcnow)
+
+
+class BoardPost(SQLModel, table=True):
+    __table_args__ = (Index("ix_post_thread_created", "thread_id", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: int = Field(foreign_key="boardthread.id")
+    author_account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = Field(default_factory=utcnow)
+    edited_at: datetime | None = Field(default=None)
+    deleted_at: datetime | None = Field(default=None)
+    hidden_at: datetime | None = Field(default=None)
+    hidden_by: int | None = Field(default=None, foreign_key="account.id")
+    hidden_reason: str = Field(default="", max_length=500)
+
+
+class BoardReport(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("post_id", "reporter_account_id", name="uq_report"),)
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="boardpost.id", index=True)
+    reporter_account_id: int = Field(foreign_key="account.id")
+    reason: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    resolved_at: datetime | None = Field(default=None)
+    resolved_by: int | None = Field(default=None, foreign_key="account.id")
+    resolution: str = Field(default="", max_length=20)
+
+
+# --------------------------------------------------------------------------- city
+
+
+class Notice(SQLModel, table=True):
+    """お知らせ from the city, targeted by area and age band / life stage."""
+
+    __table_args__ = (Index("ix_notice_window", "publish_from", "publish_until"),)
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    publish_from: datetime
+    publish_until: datetime | None = Field(default=None)
+    urgent: bool = Field(default=False)
+    target_everyone: bool = Field(default=False)
+    # Space-separated band names from chiiki.services.notices.BANDS; empty = any age.
+    bands: str = Field(default="", max_length=200)
+    created_by: int | None = Field(default=None, foreign_key="account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class NoticeArea(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("notice_id", "area_id", name="uq_notice_area"),)
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="notice.id", index=True)
+    area_id: int = Field(foreign_key="area.id", index=True)
+
+
+class NoticeRead(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("notice_id", "account_id", name="uq_notice_read"),)
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="notice.id")
+    account_id: int = Field(foreign_key="account.id", index=True)
+    read_at: datetime = Field(default_factory=utcnow)
+
+
+class Inquiry(SQLModel, table=True):
+    """市民のこえ: personal fields are blanked right after the department's server accepted it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=20, unique=True, index=True)
+    department_id: int = Field(foreign_key="department.id", index=True)
+    account_id: int | None = Field(default=None, foreign_key="account.id")
+    sender_name: str = Field(default="", max_length=100)
+    sender_contact: str = Field(default="", max_length=254)
+    subject: str = Field(default="", max_length=200)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    state: str = Field(default="pending", max_length=12, index=True)  # pending | delivered | failed
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime | None = Field(default=None)
+    last_error: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = Field(default=None)
+    personal_deleted_at: datetime | None = Field(default=None)
+
+
+class OutboxMail(SQLModel, table=True):
+    """Mail waiting to be sent, so that no page ever waits on a mail server."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    to_address: str = Field(max_length=254)
+    subject: str = Field(max_length=300)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    kind: str = Field(default="", max_length=20)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = Field(default=None, index=True)
+    attempts: int = Field(default=0)
+    last_error: str = Field(default="", max_length=500)
+
+
+class CitySetting(SQLModel, table=True):
+    key: str = Field(primary_key=True, max_length=50)
+    value: str = Field(default="", max_length=500)
+
+
+# --------------------------------------------------------------------------- security
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only: who did what to whose personal data, when, how many records."""
+
+    __table_args__ = (
+        Index("ix_audit_subject_at", "subject_account_id", "at"),
+        Index("ix_audit_assoc_at", "association_id", "at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor_account_id: int | None = Field(default=None, foreign_key="account.id")
+    # Snapshot of the actor's title at that moment (e.g. 会長), shown to the data subject.
+    actor_title: str = Field(default="", max_length=50)
+    action: str = Field(max_length=40)
+    association_id: int | None = Field(default=None, foreign_key="association.id")
+    subject_account_id: int | None = Field(default=None, foreign_key="account.id")
+    subject_household_id: int | None = Field(default=None, foreign_key="household.id")
+    record_count: int = Field(default=0)
+    detail: str = Field(default="", max_length=300)
+
+
+class AuthSession(SQLModel, table=True):
+    """A login: only the SHA-256 of the random token is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = Field(default=None)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Failed and successful logins, keyed by a hash of the login id (no personal data)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    login_key: str = Field(max_length=64, index=True)
+    at: datetime = Field(default_factory=utcnow)
+    success: bool = Field(default=False)

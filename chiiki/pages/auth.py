@@ -1,0 +1,191 @@
+"""Register (three short screens) and log in."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from chiiki import routes
+from chiiki.components.shell import template
+from chiiki.components.ui import (
+    checkbox_field,
+    error_banner,
+    heading,
+    link_button,
+    primary_button,
+    secondary_button,
+    select_field,
+    text_field,
+)
+from chiiki.i18n import t, tf, tr
+from chiiki.services import accounts
+from chiiki.services.errors import ServiceError
+from chiiki.state import AuthState, UIState, error_text, field_errors, run_service
+
+# Which screen of the registration form each field is on, to jump back to the first error.
+_STEP_OF = {"name": 1, "kana": 1, "address": 1, "birth_year": 2, "area_id": 2, "display_name": 2,
+            "has_small_children": 2, "login_id": 3, "password": 3, "password_confirm": 3}
+_FIELDS = tuple(_STEP_OF)
+
+
+class RegisterState(rx.State):
+    step: int = 1
+    errors: dict[str, str] = {}
+    error: str = ""
+    area_options: list[list[str]] = []
+
+    @rx.event
+    async def load(self):
+        self.step = 1
+        self.errors = {}
+        self.error = ""
+        self.area_options = [[str(i), label] for i, label in await run_service(accounts.areas)]
+
+    @rx.event
+    def go(self, step: int):
+        if isinstance(step, int) and 1 <= step <= 3:
+            self.step = step
+
+    @rx.event
+    async def submit(self, form: dict):
+        auth = await self.get_state(AuthState)
+        lang = (await self.get_state(UIState)).lang
+        if not isinstance(form, dict):
+            return
+        data = {k: form.get(k) for k in _FIELDS}
+        data["has_small_children"] = form.get("has_small_children") in ("on", True, "true")
+        self.errors = {}
+        self.error = ""
+        if data.get("password") != data.get("password_confirm"):
+            self.errors = {"password_confirm": tr(lang, "register.password_mismatch")}
+            self.step = 3
+            return
+        try:
+            await run_service(accounts.register, data)
+            result = await run_service(accounts.login, data["login_id"], data["password"])
+        except ServiceError as e:
+            self.errors = field_errors(lang, e)
+            if not self.errors:
+                self.error = error_text(lang, e)
+            self.step = min((_STEP_OF.get(f, 3) for f in self.errors), default=self.step)
+            return
+        auth.token = result.token
+        auth.flash = tr(lang, "register.done")
+        self.step = 1
+        return [AuthState.load_nav, rx.redirect(routes.MYPAGE)]
+
+
+def _err(name: str) -> rx.Var:
+    return RegisterState.errors.get(name, "")
+
+
+def _step(n: int, *children) -> rx.Component:
+    # All three screens stay in the DOM (hidden) so typed values survive moving between them.
+    return rx.box(*children, display=rx.cond(RegisterState.step == n, "block", "none"), width="100%")
+
+
+@template(route=routes.REGISTER, title_key="register.title", on_load=[RegisterState.load])
+def register() -> rx.Component:
+    return rx.vstack(
+        heading("register.title"),
+        rx.text(tf("register.step_of", n=RegisterState.step), size="3", color=rx.color("gray", 11)),
+        error_banner(RegisterState.error),
+        rx.form(
+            _step(
+                1,
+                rx.heading(t("register.step1"), as_="h2", size="5", margin_bottom="0.6em"),
+                text_field("field.name", "name", error=_err("name"), help_key="field.name_help", required=True,
+                           autocomplete="name", max_length=100),
+                text_field("field.kana", "kana", error=_err("kana"), help_key="field.kana_help", required=True,
+                           max_length=200),
+                text_field("field.address", "address", error=_err("address"), help_key="field.address_help",
+                           required=True, autocomplete="street-address", max_length=200),
+                primary_button("register.next", type="button", on_click=RegisterState.go(2), width="100%",
+                               id="register-next-1"),
+            ),
+            _step(
+                2,
+                rx.heading(t("register.step2"), as_="h2", size="5", margin_bottom="0.6em"),
+                text_field("field.birth_year", "birth_year", error=_err("birth_year"),
+                           help_key="field.birth_year_help", required=True, input_mode="numeric", max_length=4),
+                select_field("field.area", "area_id", RegisterState.area_options, error=_err("area_id"),
+                             placeholder_key="field.area_choose", required=True),
+                text_field("field.display_name", "display_name", error=_err("display_name"),
+                           help_key="field.display_name_help", max_length=50),
+                checkbox_field("field.has_small_children", "has_small_children"),
+                rx.hstack(
+                    secondary_button("register.back", type="button", on_click=RegisterState.go(1)),
+                    primary_button("register.next", type="button", on_click=RegisterState.go(3), flex="1",
+                                   id="register-next-2"),
+                    width="100%",
+                ),
+            ),
+            _step(
+                3,
+                rx.heading(t("register.step3"), as_="h2", size="5", margin_bottom="0.6em"),
+                text_field("field.login_id", "login_id", error=_err("login_id"), help_key="field.login_id_help",
+                           required=True, autocomplete="username", max_length=254),
+                text_field("field.password", "password", error=_err("password"), help_key="field.password_help",
+                           type_="password", required=True, autocomplete="new-password", max_length=72),
+                text_field("field.password_confirm", "password_confirm", error=_err("password_confirm"),
+                           type_="password", required=True, autocomplete="new-password", max_length=72),
+                rx.callout(t("register.privacy"), icon="shield-check", color_scheme="blue", size="2",
+                           margin_bottom="1em"),
+                rx.hstack(
+                    secondary_button("register.back", type="button", on_click=RegisterState.go(2)),
+                    primary_button("register.submit", type="submit", flex="1", id="register-submit"),
+                    width="100%",
+                ),
+            ),
+            on_submit=RegisterState.submit,
+            width="100%",
+            # Browser validation would stop the submit on a hidden screen; the server checks everything.
+            no_validate=True,
+        ),
+        rx.link(t("top.have_account"), href=routes.LOGIN,
+                size="3", style={"min_height": "44px", "display": "flex", "align_items": "center"}),
+        width="100%",
+        max_width="560px",
+    )
+
+
+class LoginState(rx.State):
+    error: str = ""
+
+    @rx.event
+    def load(self):
+        self.error = ""
+
+    @rx.event
+    async def submit(self, form: dict):
+        auth = await self.get_state(AuthState)
+        lang = (await self.get_state(UIState)).lang
+        if not isinstance(form, dict):
+            return
+        try:
+            result = await run_service(accounts.login, form.get("login_id"), form.get("password"))
+        except ServiceError as e:
+            self.error = error_text(lang, e)
+            return
+        self.error = ""
+        auth.token = result.token
+        return [AuthState.load_nav, rx.redirect(routes.MYPAGE)]
+
+
+@template(route=routes.LOGIN, title_key="login.title", on_load=[LoginState.load])
+def login() -> rx.Component:
+    return rx.vstack(
+        heading("login.title"),
+        error_banner(LoginState.error),
+        rx.form(
+            text_field("field.login_id", "login_id", required=True, autocomplete="username", max_length=254),
+            text_field("field.password", "password", type_="password", required=True,
+                       autocomplete="current-password", max_length=72),
+            primary_button("login.submit", type="submit", width="100%", id="login-submit"),
+            on_submit=LoginState.submit,
+            width="100%",
+        ),
+        link_button("login.no_account", routes.REGISTER, variant="outline"),
+        width="100%",
+        max_width="560px",
+        spacing="3",
+    )

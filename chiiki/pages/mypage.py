@@ -1,0 +1,341 @@
+"""My page: my details, password, my data download, account deletion, and who accessed my data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import reflex as rx
+
+from chiiki import routes
+from chiiki.components.shell import template
+from chiiki.components.ui import (
+    card,
+    checkbox_field,
+    error_banner,
+    heading,
+    link_button,
+    message,
+    primary_button,
+    secondary_button,
+    select_field,
+    text_field,
+)
+from chiiki.i18n import STRINGS, fmt_dt, t, tr
+from chiiki.services import accounts, audit
+from chiiki.services.db import session
+from chiiki.services.errors import ServiceError
+from chiiki.state import (
+    SESSION_COOKIE,
+    AuthState,
+    current_actor,
+    error_text,
+    field_errors,
+    reset_user_states,
+    run_service,
+)
+
+_PROFILE_FIELDS = ("name", "kana", "display_name", "address", "area_id", "birth_year", "email", "phone")
+_FLAGS = ("has_small_children", "email_circulars", "email_notices")
+
+
+class MyPageState(rx.State):
+    # The logged-in person's own details only (privacy rule 1: the viewer is that person).
+    profile: dict[str, str] = {}
+    flags: dict[str, bool] = {}
+    area_options: list[list[str]] = []
+    editing: bool = False
+    errors: dict[str, str] = {}
+    error: str = ""
+    notice: str = ""
+    password_errors: dict[str, str] = {}
+    password_notice: str = ""
+    delete_errors: dict[str, str] = {}
+    delete_error: str = ""
+
+    @rx.event
+    async def load(self):
+        actor, _lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        self.editing = False
+        self.errors, self.error, self.notice = {}, "", ""
+        self.password_errors, self.password_notice = {}, ""
+        self.delete_errors, self.delete_error = {}, ""
+        self._set_profile(await run_service(accounts.get_profile, actor))
+        self.area_options = [[str(i), label] for i, label in await run_service(accounts.areas)]
+
+    def _set_profile(self, p: accounts.Profile) -> None:
+        d = asdict(p)
+        self.profile = {k: ("" if d[k] in (None, 0) and k in ("area_id", "birth_year") else str(d[k]))
+                        for k in (*_PROFILE_FIELDS, "login_id", "area_name")}
+        self.flags = {k: bool(d[k]) for k in _FLAGS}
+
+    @rx.event
+    def start_edit(self):
+        self.editing = True
+        self.errors, self.error, self.notice = {}, "", ""
+
+    @rx.event
+    def cancel_edit(self):
+        self.editing = False
+        self.errors = {}
+
+    @rx.event
+    async def save(self, form: dict):
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        if not isinstance(form, dict):
+            return
+        data = {k: form.get(k) for k in _PROFILE_FIELDS}
+        data.update({k: form.get(k) in ("on", True, "true") for k in _FLAGS})
+        try:
+            self._set_profile(await run_service(accounts.update_profile, actor, data))
+        except ServiceError as e:
+            self.errors = field_errors(lang, e)
+            self.error = "" if self.errors else error_text(lang, e)
+            return
+        self.errors, self.error = {}, ""
+        self.editing = False
+        self.notice = tr(lang, "mypage.saved")
+        return AuthState.load_nav
+
+    @rx.event
+    async def change_password(self, form: dict):
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        if not isinstance(form, dict):
+            return
+        try:
+            token = await run_service(accounts.change_password, actor, form.get("old_password"),
+                                      form.get("new_password"))
+        except ServiceError as e:
+            self.password_errors = field_errors(lang, e) or {"old_password": error_text(lang, e)}
+            self.password_notice = ""
+            return
+        auth = await self.get_state(AuthState)
+        auth.token = token
+        self.password_errors = {}
+        self.password_notice = tr(lang, "mypage.password_changed")
+
+    @rx.event
+    async def download(self):
+        actor, _lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        data = await run_service(accounts.export_my_data, actor)
+        text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+        return rx.download(data=text, filename="chiiki-my-data.json", mime_type="application/json")
+
+    @rx.event
+    async def delete_account(self, form: dict):
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        if not isinstance(form, dict):
+            return
+        try:
+            await run_service(accounts.delete_account, actor, form.get("delete_password"))
+        except ServiceError as e:
+            errs = field_errors(lang, e)
+            self.delete_errors = {"delete_password": errs["password"]} if "password" in errs else {}
+            self.delete_error = "" if self.delete_errors else error_text(lang, e)
+            return
+        await reset_user_states(self)
+        auth = await self.get_state(AuthState)
+        auth.flash = tr(lang, "mypage.deleted")
+        return [rx.remove_cookie(SESSION_COOKIE), rx.redirect(routes.TOP)]
+
+
+def _row(label_key: str, value: rx.Var) -> rx.Component:
+    return rx.box(
+        rx.text(t(label_key), size="2", color=rx.color("gray", 11)),
+        rx.text(rx.cond(value != "", value, "—"), size="4"),
+        margin_bottom="0.6em",
+    )
+
+
+def _profile_view() -> rx.Component:
+    p = MyPageState.profile
+    return rx.box(
+        _row("mypage.login_id", p["login_id"]),
+        _row("field.name", p["name"]),
+        _row("field.kana", p["kana"]),
+        _row("field.display_name", p["display_name"]),
+        _row("field.address", p["address"]),
+        _row("field.area", p["area_name"]),
+        _row("field.birth_year", p["birth_year"]),
+        _row("field.email", p["email"]),
+        _row("field.phone", p["phone"]),
+        secondary_button("mypage.edit", on_click=MyPageState.start_edit, id="edit-profile"),
+        id="profile-view",
+    )
+
+
+def _err(name: str) -> rx.Var:
+    return MyPageState.errors.get(name, "")
+
+
+def _profile_form() -> rx.Component:
+    p = MyPageState.profile
+    return rx.form(
+        text_field("field.name", "name", default_value=p["name"], error=_err("name"), required=True, max_length=100),
+        text_field("field.kana", "kana", default_value=p["kana"], error=_err("kana"), required=True, max_length=200),
+        text_field("field.display_name", "display_name", default_value=p["display_name"],
+                   error=_err("display_name"), help_key="field.display_name_help", max_length=50),
+        text_field("field.address", "address", default_value=p["address"], error=_err("address"), required=True,
+                   max_length=200),
+        select_field("field.area", "area_id", MyPageState.area_options, default_value=p["area_id"],
+                     error=_err("area_id"), required=True),
+        text_field("field.birth_year", "birth_year", default_value=p["birth_year"], error=_err("birth_year"),
+                   required=True, input_mode="numeric", max_length=4),
+        text_field("field.email", "email", default_value=p["email"], error=_err("email"), type_="email",
+                   max_length=254),
+        text_field("field.phone", "phone", default_value=p["phone"], error=_err("phone"), type_="tel",
+                   max_length=30),
+        checkbox_field("field.has_small_children", "has_small_children",
+                       checked=MyPageState.flags["has_small_children"]),
+        checkbox_field("field.email_circulars", "email_circulars", checked=MyPageState.flags["email_circulars"]),
+        checkbox_field("field.email_notices", "email_notices", checked=MyPageState.flags["email_notices"]),
+        rx.hstack(
+            secondary_button("mypage.cancel", type="button", on_click=MyPageState.cancel_edit),
+            primary_button("mypage.save", type="submit", flex="1", id="save-profile"),
+            width="100%",
+        ),
+        on_submit=MyPageState.save,
+        width="100%",
+        id="profile-form",
+    )
+
+
+@template(route=routes.MYPAGE, title_key="mypage.title", on_load=[MyPageState.load])
+def mypage() -> rx.Component:
+    return rx.vstack(
+        heading("mypage.title"),
+        message(MyPageState.notice),
+        error_banner(MyPageState.error),
+        card(
+            rx.heading(t("mypage.profile"), as_="h2", size="5", margin_bottom="0.6em"),
+            rx.cond(MyPageState.editing, _profile_form(), _profile_view()),
+        ),
+        card(
+            rx.heading(t("mypage.my_data"), as_="h2", size="5", margin_bottom="0.6em"),
+            rx.text(t("mypage.download_help"), size="3", margin_bottom="0.8em"),
+            rx.vstack(
+                primary_button("mypage.download", on_click=MyPageState.download, id="download-my-data"),
+                link_button("nav.access_log", routes.ACCESS_LOG, variant="outline"),
+                align="stretch",
+                spacing="3",
+            ),
+        ),
+        card(
+            rx.heading(t("mypage.password"), as_="h2", size="5", margin_bottom="0.6em"),
+            message(MyPageState.password_notice),
+            rx.form(
+                text_field("field.old_password", "old_password", type_="password", required=True,
+                           autocomplete="current-password", error=MyPageState.password_errors.get("old_password", ""),
+                           max_length=72),
+                text_field("field.new_password", "new_password", type_="password", required=True,
+                           autocomplete="new-password", help_key="field.password_help",
+                           error=MyPageState.password_errors.get("new_password", ""), max_length=72),
+                primary_button("mypage.password_submit", type="submit"),
+                on_submit=MyPageState.change_password,
+                reset_on_submit=True,
+            ),
+        ),
+        card(
+            rx.heading(t("mypage.delete"), as_="h2", size="5", margin_bottom="0.6em"),
+            rx.text(t("mypage.delete_help"), size="3", margin_bottom="0.8em"),
+            error_banner(MyPageState.delete_error),
+            rx.form(
+                text_field("mypage.delete_confirm", "delete_password", type_="password", required=True,
+                           autocomplete="current-password",
+                           error=MyPageState.delete_errors.get("delete_password", ""), max_length=72),
+                rx.button(t("mypage.delete"), type="submit", color_scheme="red", size="3",
+                          style={"min_height": "48px"}),
+                on_submit=MyPageState.delete_account,
+            ),
+        ),
+        width="100%",
+        align="stretch",
+    )
+
+
+class AccessLogState(rx.State):
+    """Who accessed my data: only the person's own entries, by title and name of the officer."""
+
+    rows: list[dict[str, str]] = []
+    page: int = 1
+    has_more: bool = False
+
+    @rx.event
+    async def load(self):
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        self.page = 1
+        await self._fetch(actor, lang)
+
+    async def _fetch(self, actor, lang: str) -> None:
+        size = 30
+
+        def q():
+            with session() as s:
+                return audit.accesses_to(s, actor.account_id, limit=size + 1, offset=(self.page - 1) * size)
+
+        entries = await run_service(q)
+        self.has_more = len(entries) > size
+        self.rows = [
+            {"at": fmt_dt(e.at, lang), "who": (e.actor_title + " " + e.actor_name).strip() or tr(lang, "audit.system"),
+             "what": tr(lang, "audit.action." + e.action) if ("audit.action." + e.action) in STRINGS else e.action,
+             "count": str(e.record_count)}
+            for e in entries[:size]
+        ]
+
+    @rx.event
+    async def next_page(self):
+        actor, lang = await current_actor(self)
+        if actor.authenticated and self.has_more:
+            self.page += 1
+            await self._fetch(actor, lang)
+
+    @rx.event
+    async def prev_page(self):
+        actor, lang = await current_actor(self)
+        if actor.authenticated and self.page > 1:
+            self.page -= 1
+            await self._fetch(actor, lang)
+
+
+@template(route=routes.ACCESS_LOG, title_key="nav.access_log", on_load=[AccessLogState.load])
+def access_log() -> rx.Component:
+    return rx.vstack(
+        heading("nav.access_log"),
+        rx.text(t("audit.intro"), size="3"),
+        rx.cond(
+            AccessLogState.rows.length() > 0,
+            rx.vstack(
+                rx.foreach(
+                    AccessLogState.rows,
+                    lambda r: card(
+                        rx.text(r["at"], size="2", color=rx.color("gray", 11)),
+                        rx.text(r["who"], size="4", weight="bold"),
+                        rx.text(r["what"], size="3"),
+                    ),
+                ),
+                width="100%",
+            ),
+            rx.text(t("audit.none"), size="4", id="access-log-empty"),
+        ),
+        rx.hstack(
+            rx.button(t("common.prev"), on_click=AccessLogState.prev_page, disabled=AccessLogState.page <= 1,
+                      variant="outline", size="3", style={"min_height": "48px"}),
+            rx.button(t("common.next"), on_click=AccessLogState.next_page, disabled=~AccessLogState.has_more,
+                      variant="outline", size="3", style={"min_height": "48px"}),
+            spacing="3",
+        ),
+        width="100%",
+        align="stretch",
+    )

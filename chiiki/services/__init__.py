@@ -1,0 +1,1 @@
+"""Domain services: plain Python, one use case per function, one transaction each; no web framework."""

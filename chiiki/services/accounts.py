@@ -1,0 +1,464 @@
+"""Accounts and sessions: register, log in/out, passwords, profile, my data, account deletion."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+import bcrypt
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from chiiki import settings as settings_module
+from chiiki.models import (
+    Account,
+    Area,
+    Association,
+    AuditEvent,
+    AuthSession,
+    BoardPost,
+    Delivery,
+    Han,
+    Household,
+    LoginAttempt,
+    Membership,
+    OfficerRole,
+    SurveyAnswer,
+    SurveyResponse,
+    utcnow,
+)
+from chiiki.services import audit, validate
+from chiiki.services.db import session
+from chiiki.services.errors import Denied, ServiceError, ValidationErrors
+from chiiki.services.policy import (
+    ANONYMOUS,
+    MANAGE_MEMBERS,
+    Actor,
+    MemberOf,
+    RoleGrant,
+    role_is_valid,
+)
+
+MIN_PASSWORD = 8
+MAX_PASSWORD_BYTES = 72  # bcrypt ignores anything longer; refuse instead of silently truncating
+MAX_FAILURES = 5
+LOCK_MINUTES = 15
+DELETED_NAME = "退会済み"
+# A hash of a random password: unknown login ids still pay for one bcrypt check (no timing oracle).
+_DUMMY_HASH = bcrypt.hashpw(b"chiiki-dummy-password", bcrypt.gensalt(4))
+_COMMON = {"password", "password1", "12345678", "123456789", "1234567890", "qwertyui", "abcdefgh", "11111111",
+           "00000000", "iloveyou", "passw0rd", "asahikawa"}
+
+
+def _sha(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def hash_password(password: str, rounds: int | None = None) -> str:
+    rounds = rounds or settings_module.settings.bcrypt_rounds
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+
+
+def check_password_strength(password: object, login_id: str = "", field: str = "password") -> str:
+    if not isinstance(password, str) or not password:
+        raise ServiceError("error.required", field)
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise ServiceError("error.password_long", field, max=MAX_PASSWORD_BYTES)
+    if len(password) < MIN_PASSWORD:
+        raise ServiceError("error.password_short", field, min=MIN_PASSWORD)
+    if password.lower() in _COMMON or len(set(password)) < 3 or (login_id and password.lower() == login_id.lower()):
+        raise ServiceError("error.password_weak", field)
+    return password
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a person sees of themselves (their own data only)."""
+
+    account_id: int
+    login_id: str
+    name: str
+    kana: str
+    display_name: str
+    address: str
+    area_id: int
+    area_name: str
+    birth_year: int
+    email: str
+    phone: str
+    has_small_children: bool
+    email_circulars: bool
+    email_notices: bool
+    locale: str
+    large_text: bool
+
+
+def _clean_profile(data: dict, *, for_register: bool, s: Session) -> dict:
+    errors: dict[str, str] = {}
+    out: dict = {}
+
+    def run(field: str, fn):
+        try:
+            out[field] = fn()
+        except ServiceError as e:
+            errors[field] = e
+            out[field] = None
+
+    run("name", lambda: validate.text(data.get("name"), "name", max_len=100))
+    run("kana", lambda: validate.kana(data.get("kana")))
+    run("display_name", lambda: validate.text(data.get("display_name"), "display_name", max_len=50, required=False))
+    run("address", lambda: validate.text(data.get("address"), "address", max_len=200))
+    run("area_id", lambda: validate.ident(data.get("area_id"), "area_id"))
+    this_year = utcnow().year
+    run("birth_year", lambda: validate.integer(data.get("birth_year"), "birth_year", lo=this_year - 120, hi=this_year))
+    run("email", lambda: validate.email(data.get("email")))
+    run("phone", lambda: validate.phone(data.get("phone")))
+    if for_register:
+        run("login_id", lambda: validate.login_id(data.get("login_id")))
+        run("password", lambda: check_password_strength(data.get("password"), str(data.get("login_id") or "")))
+    if out.get("area_id") and s.get(Area, out["area_id"]) is None:
+        errors["area_id"] = "error.invalid"
+    for flag in ("has_small_children", "email_circulars", "email_notices"):
+        out[flag] = bool(data.get(flag)) if isinstance(data.get(flag), (bool, int)) else False
+    if out.get("email_circulars") or out.get("email_notices"):
+        login = out.get("login_id") or ""
+        if not out.get("email") and "@" not in login:
+            errors.setdefault("email", "error.email_needed")
+    if errors:
+        raise ValidationErrors(errors)
+    if not out["display_name"]:
+        # Other members see this instead of the real name; default to the family name only.
+        out["display_name"] = out["name"].split(" ")[0][:50]
+    if for_register and "@" in out["login_id"] and not out["email"]:
+        out["email"] = out["login_id"]
+    return out
+
+
+def register(data: dict) -> int:
+    """Create an account; all fields are checked first and nothing is written on any error."""
+    with session() as s:
+        clean = _clean_profile(data, for_register=True, s=s)
+        if s.exec(select(Account.id).where(Account.login_id == clean["login_id"])).first() is not None:
+            raise ValidationErrors({"login_id": "error.login_taken"})
+        password = clean.pop("password")
+        acc = Account(**clean, password_hash=hash_password(password))
+        s.add(acc)
+        s.flush()
+        return acc.id
+
+
+def _lock_state(s: Session, key: str, now: datetime) -> tuple[int, datetime | None]:
+    """Failures since the last success within the lock window; the same for known and unknown ids."""
+    since = now - timedelta(minutes=LOCK_MINUTES)
+    rows = s.exec(
+        select(LoginAttempt.success, LoginAttempt.at)
+        .where(LoginAttempt.login_key == key, LoginAttempt.at >= since)
+        .order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())
+        .limit(MAX_FAILURES)
+    ).all()
+    failures = 0
+    for success, _at in rows:
+        if success:
+            break
+        failures += 1
+    if failures >= MAX_FAILURES:
+        return failures, rows[0][1] + timedelta(minutes=LOCK_MINUTES)
+    return failures, None
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    account_id: int
+    locale: str
+    large_text: bool
+
+
+def login(login_id: object, password: object, *, now: datetime | None = None) -> LoginResult:
+    """Check a password and open a session. Unknown id and wrong password give the same answer."""
+    now = now or utcnow()
+    try:
+        key_id = validate.login_id(login_id)
+    except ServiceError:
+        raise ServiceError("error.login_failed") from None
+    if not isinstance(password, str) or not password or len(password.encode()) > 200:
+        raise ServiceError("error.login_failed")
+    key = _sha("login:" + key_id)
+    with session() as s:
+        _failures, locked_until = _lock_state(s, key, now)
+        if locked_until is not None:
+            raise ServiceError("error.locked", until=locked_until)
+        acc = s.exec(select(Account).where(Account.login_id == key_id, Account.deleted_at.is_(None))).first()
+        stored = acc.password_hash.encode() if acc and acc.password_hash else _DUMMY_HASH
+        ok = bcrypt.checkpw(password.encode()[:MAX_PASSWORD_BYTES], stored) and acc is not None
+        s.add(LoginAttempt(login_key=key, at=now, success=ok))
+        if not ok:
+            s.commit()
+            _failures, locked_until = _lock_state(s, key, now)
+            if locked_until is not None:
+                raise ServiceError("error.locked", until=locked_until)
+            raise ServiceError("error.login_failed")
+        token = secrets.token_urlsafe(32)
+        s.add(AuthSession(token_hash=_sha(token), account_id=acc.id, created_at=now,
+                          expires_at=now + timedelta(hours=settings_module.settings.session_hours)))
+        return LoginResult(token, acc.id, acc.locale, acc.large_text)
+
+
+def new_session(account_id: int, s: Session, now: datetime | None = None) -> str:
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    s.add(AuthSession(token_hash=_sha(token), account_id=account_id, created_at=now,
+                      expires_at=now + timedelta(hours=settings_module.settings.session_hours)))
+    return token
+
+
+def logout(token: object) -> None:
+    if not isinstance(token, str) or not token:
+        return
+    with session() as s:
+        row = s.exec(select(AuthSession).where(AuthSession.token_hash == _sha(token))).first()
+        if row and row.revoked_at is None:
+            row.revoked_at = utcnow()
+            s.add(row)
+
+
+def load_actor_in(s: Session, account_id: int, now: datetime | None = None) -> Actor:
+    now = now or utcnow()
+    acc = s.get(Account, account_id)
+    if acc is None or acc.deleted_at is not None:
+        return ANONYMOUS
+    members = s.exec(
+        select(Membership, Household.han_id)
+        .join(Household, Household.id == Membership.household_id, isouter=True)
+        .where(Membership.account_id == account_id, Membership.status.in_(("active", "pending")))
+    ).all()
+    active = tuple(
+        MemberOf(m.id, m.association_id, m.household_id, han_id) for m, han_id in members if m.status == "active"
+    )
+    pending = tuple(m.association_id for m, _ in members if m.status == "pending")
+    roles: list[RoleGrant] = []
+    if active:
+        rows = s.exec(
+            select(OfficerRole).where(
+                OfficerRole.membership_id.in_([m.membership_id for m in active]), OfficerRole.revoked_at.is_(None)
+            )
+        ).all()
+        for r in rows:
+            if role_is_valid(r.valid_from, r.valid_until, r.revoked_at, now):
+                roles.append(RoleGrant(r.id, r.association_id, r.title, frozenset(r.permissions.split()), r.han_id))
+    return Actor(
+        account_id=acc.id,
+        display_name=acc.display_name,
+        is_city_staff=acc.is_city_staff,
+        department_id=acc.department_id,
+        memberships=active,
+        roles=tuple(roles),
+        pending=pending,
+    )
+
+
+def actor_for_token(token: object, now: datetime | None = None) -> Actor:
+    """The actor behind a session token, or ANONYMOUS when it is unknown, expired or revoked."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        return ANONYMOUS
+    now = now or utcnow()
+    with session() as s:
+        row = s.exec(select(AuthSession).where(AuthSession.token_hash == _sha(token))).first()
+        if row is None or row.revoked_at is not None or row.expires_at <= now:
+            return ANONYMOUS
+        return load_actor_in(s, row.account_id, now)
+
+
+def _require(actor: Actor) -> int:
+    if actor is None or not actor.authenticated:
+        raise Denied()
+    return actor.account_id
+
+
+def change_password(actor: Actor, old: object, new: object) -> str:
+    """Set a new password, revoke every session of the account, and return a fresh token."""
+    account_id = _require(actor)
+    with session() as s:
+        acc = s.get(Account, account_id)
+        if not isinstance(old, str) or not bcrypt.checkpw(old.encode()[:MAX_PASSWORD_BYTES], acc.password_hash.encode()):
+            raise ValidationErrors({"old_password": "error.password_wrong"})
+        try:
+            check_password_strength(new, acc.login_id or "", "new_password")
+        except ServiceError as e:
+            raise ValidationErrors({"new_password": e}) from None
+        acc.password_hash = hash_password(new)
+        s.add(acc)
+        now = utcnow()
+        for row in s.exec(select(AuthSession).where(AuthSession.account_id == account_id,
+                                                    AuthSession.revoked_at.is_(None))).all():
+            row.revoked_at = now
+            s.add(row)
+        return new_session(account_id, s, now)
+
+
+def _area_name(s: Session, area_id: int | None) -> str:
+    area = s.get(Area, area_id) if area_id else None
+    return area.name if area else ""
+
+
+def get_profile(actor: Actor) -> Profile:
+    account_id = _require(actor)
+    with session() as s:
+        a = s.get(Account, account_id)
+        return Profile(a.id, a.login_id or "", a.name, a.kana, a.display_name, a.address, a.area_id or 0,
+                       _area_name(s, a.area_id), a.birth_year or 0, a.email, a.phone, a.has_small_children,
+                       a.email_circulars, a.email_notices, a.locale, a.large_text)
+
+
+def update_profile(actor: Actor, data: dict) -> Profile:
+    account_id = _require(actor)
+    with session() as s:
+        acc = s.get(Account, account_id)
+        clean = _clean_profile({**data, "login_id": acc.login_id}, for_register=False, s=s)
+        for key, value in clean.items():
+            setattr(acc, key, value)
+        s.add(acc)
+    return get_profile(actor)
+
+
+def set_preferences(actor: Actor, *, locale: str | None = None, large_text: bool | None = None) -> None:
+    if not actor.authenticated:
+        return
+    with session() as s:
+        acc = s.get(Account, actor.account_id)
+        if locale in ("ja", "en"):
+            acc.locale = locale
+        if isinstance(large_text, bool):
+            acc.large_text = large_text
+        s.add(acc)
+
+
+def export_my_data(actor: Actor) -> dict:
+    """Everything stored about the person, as one JSON-ready document (their right of access)."""
+    account_id = _require(actor)
+    with session() as s:
+        profile = asdict(get_profile(actor))
+        memberships = []
+        for m, assoc_name in s.exec(
+            select(Membership, Association.name).join(Association, Association.id == Membership.association_id)
+            .where(Membership.account_id == account_id)
+        ).all():
+            household = s.get(Household, m.household_id) if m.household_id else None
+            han = s.get(Han, household.han_id) if household and household.han_id else None
+            roles = s.exec(select(OfficerRole).where(OfficerRole.membership_id == m.id)).all()
+            memberships.append({
+                "association": assoc_name, "status": m.status, "requested_at": m.requested_at,
+                "consented_at": m.consented_at, "left_at": m.left_at,
+                "household_address": household.address if household else "", "han": han.name if han else "",
+                "officer_roles": [{"title": r.title, "permissions": r.permissions.split(), "valid_from": r.valid_from,
+                                   "valid_until": r.valid_until, "revoked_at": r.revoked_at} for r in roles],
+            })
+        deliveries = s.exec(
+            select(func.count()).select_from(Delivery).where(Delivery.account_id == account_id)
+        ).one()
+        confirmed = s.exec(
+            select(func.count()).select_from(Delivery)
+            .where(Delivery.account_id == account_id, Delivery.state == "confirmed")
+        ).one()
+        responses = s.exec(select(SurveyResponse).where(SurveyResponse.respondent_account_id == account_id)).all()
+        answers = []
+        for r in responses:
+            for a in s.exec(select(SurveyAnswer).where(SurveyAnswer.response_id == r.id)).all():
+                answers.append({"survey_id": r.survey_id, "question_id": a.question_id, "option_id": a.option_id,
+                                "text": a.text_value, "number": a.number_value})
+        posts = s.exec(select(BoardPost).where(BoardPost.author_account_id == account_id,
+                                                BoardPost.deleted_at.is_(None))).all()
+        accesses = audit.accesses_to(s, account_id, limit=1000)
+        audit.record(s, actor, "self.export", subjects=[account_id], count=1)
+        return {
+            "exported_at": utcnow(),
+            "profile": profile,
+            "memberships": memberships,
+            "circulars": {"received": deliveries, "confirmed": confirmed},
+            "survey_answers": answers,
+            "board_posts": [{"id": p.id, "thread_id": p.thread_id, "created_at": p.created_at, "body": p.body}
+                            for p in posts],
+            "accesses_to_my_data": [asdict(a) for a in accesses],
+        }
+
+
+def delete_account(actor: Actor, password: object) -> None:
+    """Erase every personal field; rows that anonymous counts rely on stay, pointing at no one."""
+    account_id = _require(actor)
+    with session() as s:
+        acc = s.get(Account, account_id)
+        if not isinstance(password, str) or not bcrypt.checkpw(password.encode()[:MAX_PASSWORD_BYTES],
+                                                                 acc.password_hash.encode()):
+            raise ValidationErrors({"password": "error.password_wrong"})
+        now = utcnow()
+        memberships = s.exec(select(Membership).where(Membership.account_id == account_id,
+                                                      Membership.status.in_(("active", "pending")))).all()
+        for m in memberships:
+            roles = s.exec(select(OfficerRole).where(OfficerRole.membership_id == m.id,
+                                                     OfficerRole.revoked_at.is_(None))).all()
+            if any(MANAGE_MEMBERS in r.permissions.split() for r in roles) and not _other_manager_exists(s, m, now):
+                raise ServiceError("error.last_manager")
+            for r in roles:
+                r.revoked_at = now
+                s.add(r)
+            m.status = "left"
+            m.left_at = now
+            s.add(m)
+            if m.household_id:
+                refresh_paper_only(s, m.household_id, leaving_account=account_id)
+        for row in s.exec(select(AuthSession).where(AuthSession.account_id == account_id)).all():
+            row.revoked_at = row.revoked_at or now
+            s.add(row)
+        for p in s.exec(select(BoardPost).where(BoardPost.author_account_id == account_id)).all():
+            p.body = ""
+            p.deleted_at = p.deleted_at or now
+            s.add(p)
+        acc.login_id = None
+        acc.password_hash = ""
+        acc.name = acc.kana = acc.address = acc.email = acc.phone = ""
+        acc.display_name = DELETED_NAME
+        acc.birth_year = None
+        acc.area_id = None
+        acc.has_small_children = acc.email_circulars = acc.email_notices = False
+        acc.deleted_at = now
+        s.add(acc)
+        s.add(AuditEvent(actor_account_id=account_id, action="self.delete", record_count=1))
+
+
+def _other_manager_exists(s: Session, membership: Membership, now: datetime) -> bool:
+    rows = s.exec(
+        select(OfficerRole).join(Membership, Membership.id == OfficerRole.membership_id)
+        .where(OfficerRole.association_id == membership.association_id, OfficerRole.revoked_at.is_(None),
+               Membership.status == "active", OfficerRole.membership_id != membership.id)
+    ).all()
+    return any(MANAGE_MEMBERS in r.permissions.split() and r.han_id is None
+               and role_is_valid(r.valid_from, r.valid_until, r.revoked_at, now) for r in rows)
+
+
+def refresh_paper_only(s: Session, household_id: int, leaving_account: int | None = None) -> None:
+    """A household is paper-only while no active member account is linked to it."""
+    q = select(Membership.id).where(Membership.household_id == household_id, Membership.status == "active")
+    if leaving_account is not None:
+        q = q.where(Membership.account_id != leaving_account)
+    household = s.get(Household, household_id)
+    if household is not None:
+        household.paper_only = s.exec(q).first() is None
+        s.add(household)
+
+
+def areas() -> list[tuple[int, str]]:
+    """Areas for the registration form, as 'district / block' labels."""
+    with session() as s:
+        rows = s.exec(select(Area).order_by(Area.sort_order, Area.id)).all()
+    by_id = {a.id: a for a in rows}
+
+    def label(a: Area) -> str:
+        parts, node = [], a
+        while node is not None and node.level != "city":
+            parts.append(node.name)
+            node = by_id.get(node.parent_id)
+        return " / ".join(reversed(parts))
+
+    return [(a.id, label(a)) for a in rows if a.level != "city"]

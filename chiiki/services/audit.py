@@ -1,0 +1,68 @@
+"""The append-only audit trail of access to personal data, and what a person may read of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+from sqlmodel import Session, select
+
+from chiiki.models import Account, AuditEvent, utcnow
+from chiiki.services.policy import Actor
+
+
+def record(
+    s: Session,
+    actor: Actor,
+    action: str,
+    *,
+    association_id: int | None = None,
+    subjects: Iterable[int] = (),
+    household_ids: Iterable[int] = (),
+    count: int | None = None,
+    detail: str = "",
+) -> None:
+    """Write one event per person whose data was read (so each can see it), or one summary event."""
+    title = actor.title_in(association_id) if association_id else ("市職員" if actor.is_city_staff else "")
+    subjects = list(dict.fromkeys(subjects))
+    household_ids = list(dict.fromkeys(household_ids))
+    total = count if count is not None else len(subjects) + len(household_ids)
+    now = utcnow()
+    rows = [
+        AuditEvent(at=now, actor_account_id=actor.account_id, actor_title=title[:50], action=action,
+                   association_id=association_id, subject_account_id=sid, record_count=total, detail=detail[:300])
+        for sid in subjects
+    ]
+    rows += [
+        AuditEvent(at=now, actor_account_id=actor.account_id, actor_title=title[:50], action=action,
+                   association_id=association_id, subject_household_id=hid, record_count=total, detail=detail[:300])
+        for hid in household_ids
+    ]
+    if not rows:
+        rows = [AuditEvent(at=now, actor_account_id=actor.account_id, actor_title=title[:50], action=action,
+                           association_id=association_id, record_count=total, detail=detail[:300])]
+    s.add_all(rows)
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    at: datetime
+    actor_title: str
+    actor_name: str
+    action: str
+    record_count: int
+
+
+def accesses_to(s: Session, account_id: int, *, limit: int = 50, offset: int = 0) -> list[AccessEntry]:
+    """Who accessed this person's data, newest first; the person's own actions are not listed."""
+    rows = s.exec(
+        select(AuditEvent, Account.name)
+        .join(Account, Account.id == AuditEvent.actor_account_id, isouter=True)
+        .where(AuditEvent.subject_account_id == account_id)
+        .where((AuditEvent.actor_account_id != account_id) | (AuditEvent.actor_account_id.is_(None)))
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return [AccessEntry(e.at, e.actor_title, name or "", e.action, e.record_count) for e, name in rows]

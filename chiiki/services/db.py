@@ -1,0 +1,73 @@
+"""Database engine, sessions and migrations, shared by the app, the CLI and the tests."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+from chiiki import settings as settings_module
+
+_engines: dict[str, Engine] = {}
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers go on while a writer commits; foreign keys are off by default in SQLite.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def engine(url: str | None = None) -> Engine:
+    url = url or settings_module.settings.db_url
+    eng = _engines.get(url)
+    if eng is None:
+        if url.startswith("sqlite"):
+            eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+            event.listen(eng, "connect", _sqlite_pragmas)
+        else:
+            eng = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        _engines[url] = eng
+    return eng
+
+
+def dispose_all() -> None:
+    for eng in _engines.values():
+        eng.dispose()
+    _engines.clear()
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """One unit of work: commits on success, rolls everything back on any error."""
+    with Session(engine(), expire_on_commit=False) as s:
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+
+
+def alembic_config(url: str | None = None):
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = Config()
+    cfg.set_main_option("script_location", str(root / "alembic"))
+    cfg.set_main_option("sqlalchemy.url", (url or settings_module.settings.db_url).replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str | None = None) -> None:
+    """Bring the schema to the newest migration (a deploy step; never run at import time)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "head")

@@ -1,0 +1,117 @@
+"""Outgoing mail: queued in the database, sent by SMTP (or written to a local outbox folder) off the page."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from chiiki import settings as settings_module
+from chiiki.models import OutboxMail, utcnow
+from chiiki.services.db import session
+
+MAX_ATTEMPTS = 8
+
+
+class MailError(Exception):
+    """The mail server did not accept the message (it may be retried)."""
+
+
+def _message(to: str, subject: str, body: str) -> EmailMessage:
+    cfg = settings_module.settings
+    msg = EmailMessage()
+    msg["From"] = cfg.mail_from
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=cfg.mail_from.split("@")[-1] or "localhost")
+    msg.set_content(body, charset="utf-8")
+    return msg
+
+
+def send_now(to: str, subject: str, body: str) -> str:
+    """Hand one message to the mail server and return only when it accepted it (raises MailError).
+
+    With no SMTP host configured (the default), the message is written to the outbox folder, where
+    an operator can read it; that counts as accepted.
+    """
+    cfg = settings_module.settings
+    msg = _message(to, subject, body)
+    if not cfg.smtp_host:
+        folder = cfg.outbox_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.eml"
+        path.write_bytes(bytes(msg))
+        return str(path)
+    try:
+        with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=15) as smtp:
+            if cfg.smtp_starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if cfg.smtp_user:
+                smtp.login(cfg.smtp_user, cfg.smtp_password)
+            refused = smtp.send_message(msg)
+    except (OSError, smtplib.SMTPException) as e:
+        raise MailError(f"{type(e).__name__}: {e}"[:400]) from e
+    if refused:
+        raise MailError(f"refused: {', '.join(refused)}"[:400])
+    return msg["Message-ID"]
+
+
+def enqueue(s: Session, to: str, subject: str, body: str, kind: str = "") -> None:
+    """Queue a message inside the caller's transaction; the worker sends it later."""
+    s.add(OutboxMail(to_address=to[:254], subject=subject[:300], body=body, kind=kind[:20]))
+
+
+@dataclass(frozen=True)
+class SendReport:
+    sent: int
+    failed: int
+
+
+def deliver_queued(limit: int = 200) -> SendReport:
+    """Send queued mail; failures stay queued and are retried with back-off (at most MAX_ATTEMPTS)."""
+    now = utcnow()
+    with session() as s:
+        rows = s.exec(
+            select(OutboxMail).where(OutboxMail.sent_at.is_(None), OutboxMail.attempts < MAX_ATTEMPTS)
+            .order_by(OutboxMail.id).limit(limit)
+        ).all()
+        todo = [(r.id, r.to_address, r.subject, r.body, r.attempts, r.created_at) for r in rows]
+    sent = failed = 0
+    for mail_id, to, subject, body, attempts, created_at in todo:
+        # Back-off: wait 2^attempts minutes after creation before trying again.
+        if attempts and created_at + timedelta(minutes=2 ** attempts) > now:
+            continue
+        # Claim the row first, so several workers never send the same message twice.
+        with session() as s:
+            claimed = s.execute(
+                update(OutboxMail)
+                .where(OutboxMail.id == mail_id, OutboxMail.attempts == attempts, OutboxMail.sent_at.is_(None))
+                .values(attempts=attempts + 1)
+            ).rowcount
+        if not claimed:
+            continue
+        try:
+            send_now(to, subject, body)
+        except MailError as e:
+            failed += 1
+            with session() as s:
+                s.execute(update(OutboxMail).where(OutboxMail.id == mail_id).values(last_error=str(e)[:500]))
+            continue
+        sent += 1
+        with session() as s:
+            s.execute(update(OutboxMail).where(OutboxMail.id == mail_id).values(sent_at=utcnow(), last_error=""))
+    return SendReport(sent, failed)
+
+
+def outbox_files() -> list[Path]:
+    folder = settings_module.settings.outbox_dir
+    return sorted(folder.glob("*.eml")) if folder.exists() else []

@@ -1,0 +1,204 @@
+"""Shared states: display preferences and the authenticated session every page state builds on."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, TypeVar
+
+import reflex as rx
+
+from chiiki.i18n import tr
+from chiiki.services import accounts
+from chiiki.services.errors import ServiceError, ValidationErrors
+from chiiki.services.policy import (
+    ANONYMOUS,
+    CITY_ADMIN,
+    EXPORT,
+    MANAGE_MEMBERS,
+    MODERATE_BOARD,
+    RUN_SURVEYS,
+    SEND_CIRCULARS,
+    VIEW_MEMBERS,
+    Actor,
+    Assoc,
+    can,
+    han_scope,
+)
+
+T = TypeVar("T")
+SESSION_COOKIE = "chiiki_session"
+
+
+class UIState(rx.State):
+    """Language and text size; kept in the browser so they survive reloads and logout."""
+
+    lang: str = rx.LocalStorage("ja", name="chiiki_lang", sync=True)
+    large_text: str = rx.LocalStorage("0", name="chiiki_large_text", sync=True)
+
+    @rx.event
+    def toggle_lang(self):
+        self.lang = "ja" if self.lang == "en" else "en"
+
+    @rx.event
+    def toggle_large_text(self):
+        self.large_text = "0" if self.large_text == "1" else "1"
+
+    @rx.var
+    def html_lang(self) -> str:
+        return "en" if self.lang == "en" else "ja"
+
+
+class AuthState(rx.State):
+    """The session token (the person's own) and the navigation flags the policy allows."""
+
+    token: str = rx.Cookie("", name=SESSION_COOKIE, same_site="strict", path="/", max_age=14 * 24 * 3600)
+    logged_in: bool = False
+    display_name: str = ""
+    is_city_staff: bool = False
+    association_id: int = 0
+    association_name: str = ""
+    is_member: bool = False
+    has_pending: bool = False
+    can_view_members: bool = False
+    can_manage_members: bool = False
+    can_send_circulars: bool = False
+    can_run_surveys: bool = False
+    can_moderate_board: bool = False
+    can_export: bool = False
+    unread_circulars: int = 0
+    urgent_surveys: int = 0
+    flash: str = ""
+
+    async def actor(self) -> Actor:
+        """Re-check the session on the server for every event: revocation takes effect at once."""
+        if not self.token:
+            return ANONYMOUS
+        return await asyncio.to_thread(accounts.actor_for_token, self.token)
+
+    async def lang(self) -> str:
+        ui = await self.get_state(UIState)
+        return ui.lang
+
+    @rx.event
+    async def load_nav(self):
+        """Called by every page's on_load: refresh who is logged in and what they may see."""
+        actor = await self.actor()
+        self._apply_nav(actor)
+        if self.token and not actor.authenticated:
+            # Expired or revoked elsewhere (e.g. a password change): forget it.
+            self.token = ""
+        if actor.authenticated and self.association_id:
+            self.unread_circulars, self.urgent_surveys = await asyncio.to_thread(_badges, actor, self.association_id)
+
+    def _apply_nav(self, actor: Actor) -> None:
+        self.logged_in = actor.authenticated
+        self.display_name = actor.display_name
+        self.is_city_staff = can(actor, CITY_ADMIN)
+        membership = actor.memberships[0] if actor.memberships else None
+        self.association_id = membership.association_id if membership else 0
+        self.association_name = _association_name(self.association_id) if membership else ""
+        self.is_member = membership is not None
+        self.has_pending = bool(actor.pending)
+        aid = self.association_id
+
+        def holds(perm: str) -> bool:
+            return bool(aid) and bool(han_scope(actor, perm, aid))
+
+        self.can_view_members = holds(VIEW_MEMBERS)
+        self.can_manage_members = holds(MANAGE_MEMBERS)
+        self.can_send_circulars = holds(SEND_CIRCULARS)
+        self.can_run_surveys = holds(RUN_SURVEYS)
+        self.can_moderate_board = holds(MODERATE_BOARD)
+        self.can_export = holds(EXPORT)
+        if not actor.authenticated:
+            self.unread_circulars = 0
+            self.urgent_surveys = 0
+
+    @rx.var
+    def is_officer(self) -> bool:
+        return (self.can_view_members or self.can_manage_members or self.can_send_circulars
+                or self.can_run_surveys or self.can_moderate_board or self.can_export)
+
+    @rx.event
+    async def logout(self):
+        await asyncio.to_thread(accounts.logout, self.token)
+        lang = await self.lang()
+        await reset_user_states(self)
+        self.flash = tr(lang, "logout.done")
+        return [rx.remove_cookie(SESSION_COOKIE), rx.redirect("/login")]
+
+    @rx.event
+    def clear_flash(self):
+        self.flash = ""
+
+
+def _association_name(association_id: int) -> str:
+    from chiiki.models import Association
+    from chiiki.services.db import session
+
+    with session() as s:
+        a = s.get(Association, association_id)
+        return a.name if a else ""
+
+
+def _badges(actor: Actor, association_id: int) -> tuple[int, int]:
+    """Unread circulars and unanswered urgent surveys, for the badge shown on every page."""
+    try:
+        from chiiki.services import circulars
+    except ImportError:
+        circ = 0
+    else:
+        circ = circulars.unread_count(actor, association_id)
+    try:
+        from chiiki.services import surveys
+    except ImportError:
+        urgent = 0
+    else:
+        urgent = surveys.urgent_open_count(actor, association_id)
+    return circ, urgent
+
+
+async def reset_user_states(state: rx.State) -> None:
+    """Logout: every state of this browser tab back to its defaults, except display preferences."""
+    root = state
+    while root.parent_state is not None:
+        root = root.parent_state
+
+    async def walk(cls: type[rx.State]) -> None:
+        for sub in cls.get_substates():
+            if sub is not UIState and not sub.get_full_name().startswith("reflex___"):
+                inst = await state.get_state(sub)
+                for name, f in sub.__fields__.items():
+                    if getattr(f, "_owner", sub) is sub and not name.startswith("router"):
+                        setattr(inst, name, f.default_value())
+            await walk(sub)
+
+    await walk(type(root))
+
+
+async def current_actor(state: rx.State) -> tuple[Actor, str]:
+    """The actor and language for an event handler of any state."""
+    auth = await state.get_state(AuthState)
+    ui = await state.get_state(UIState)
+    return await auth.actor(), ui.lang
+
+
+async def run_service(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Services are synchronous (bcrypt, SQL): run them off the event loop so no user waits on another."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def error_text(lang: str, err: ServiceError) -> str:
+    return tr(lang, err.key, **err.params)
+
+
+def field_errors(lang: str, err: ServiceError) -> dict[str, str]:
+    if isinstance(err, ValidationErrors):
+        return {f: tr(lang, k, **params) for f, (k, params) in err.errors.items()}
+    if err.field:
+        return {err.field: error_text(lang, err)}
+    return {}
+
+
+def assoc_target(association_id: int, han_id: int | None = None) -> Assoc:
+    return Assoc(association_id, han_id)
