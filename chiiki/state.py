@@ -166,7 +166,7 @@ async def reset_user_states(state: rx.State) -> None:
 
     async def walk(cls: type[rx.State]) -> None:
         for sub in cls.get_substates():
-            if sub is not UIState and not sub.get_full_name().startswith("reflex___"):
+            if sub is not UIState and not sub.__module__.startswith("reflex"):
                 inst = await state.get_state(sub)
                 for name, f in sub.__fields__.items():
                     if getattr(f, "_owner", sub) is sub and not name.startswith("router"):

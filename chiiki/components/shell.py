@@ -156,6 +156,14 @@ def template(
                         rx.cond(AuthState.flash != "",
                                 rx.callout(AuthState.flash, color_scheme="green", size="2", role="status",
                                            margin_bottom="1em")),
+                        rx.cond(
+                            AuthState.urgent_surveys > 0,
+                            rx.link(
+                                rx.callout(t("shell.urgent_survey"), icon="triangle-alert", color_scheme="red",
+                                           size="3", role="alert", margin_bottom="1em"),
+                                href=routes.SURVEYS, underline="none", id="urgent-survey-banner",
+                            ),
+                        ),
                         page_fn(),
                         id="main",
                         tab_index=-1,

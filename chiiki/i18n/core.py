@@ -28,6 +28,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "shell.large_text": ("文字を大きく", "Larger text"),
     "shell.skip": ("本文へ移動", "Skip to content"),
     "shell.loading": ("読み込み中…", "Loading…"),
+    "shell.urgent_survey": ("安否確認のお願いが届いています。ここを押して回答してください",
+                            "A safety check is waiting for your answer. Tap here to answer"),
     "shell.footer": ("地域 — 町内会と市のための情報共有", "Chiiki — information sharing for associations and the city"),
     # ---------------------------------------------------------------- top page
     "top.title": ("地域の回覧板を、スマートフォンで", "Your neighbourhood circular, on your phone"),

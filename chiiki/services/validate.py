@@ -49,7 +49,8 @@ def email(value: object, field: str = "email", *, required: bool = False) -> str
 
 def phone(value: object, field: str = "phone", *, required: bool = False) -> str:
     raw = unicodedata.normalize("NFKC", text(value, field, max_len=30, required=required))
-    digits = re.sub(r"[\s\-()+]", "", raw)
+    # People write phone numbers with many kinds of dashes (including the long-vowel mark).
+    digits = re.sub(r"[\s\-()+\u2010-\u2015\u2212\u30fc\uff70]", "", raw)
     if digits and (not digits.isdigit() or not 9 <= len(digits) <= 15):
         raise ServiceError("error.phone", field)
     return digits

@@ -1,0 +1,245 @@
+"""Accounts and sessions through the service layer: registration, login, lockout, profile, deletion."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from chiiki.models import Account, AuditEvent, AuthSession, Delivery, LoginAttempt, Membership, OfficerRole, utcnow
+from chiiki.services import accounts
+from chiiki.services.db import session
+from chiiki.services.errors import Denied, ServiceError, ValidationErrors
+from chiiki.services.policy import ANONYMOUS
+
+PW = "chiiki-demo-2026"
+
+
+def _area_id() -> int:
+    return accounts.areas()[0][0]
+
+
+def valid(**over):
+    data = {"name": "旭川 花子", "kana": "あさひかわ はなこ", "address": "旭川市旭町1条2丁目3-4",
+            "area_id": _area_id(), "birth_year": "1950", "login_id": "Hanako@Example.JP", "password": "sakura-haru-1950"}
+    data.update(over)
+    return data
+
+
+def count(model) -> int:
+    with session() as s:
+        return s.exec(select(func.count()).select_from(model)).one()
+
+
+def test_register_stores_a_bcrypt_hash_and_normalised_login(demo):
+    account_id = accounts.register(valid())
+    with session() as s:
+        acc = s.get(Account, account_id)
+    assert acc.login_id == "hanako@example.jp"
+    assert acc.password_hash.startswith("$2") and "sakura" not in acc.password_hash
+    assert acc.kana == "アサヒカワ ハナコ"  # stored as katakana
+    assert acc.display_name == "旭川"  # other members see the family name only
+    assert acc.email == "hanako@example.jp"
+
+
+def test_phone_number_login_id_is_normalised(demo):
+    accounts.register(valid(login_id="090-1234-5678"))
+    assert accounts.login("09012345678", "sakura-haru-1950").token
+    assert accounts.login("０９０−１２３４−５６７８", "sakura-haru-1950").token
+
+
+@pytest.mark.parametrize("field,value,key", [
+    ("name", "", "error.required"),
+    ("name", "あ" * 101, "error.too_long"),
+    ("kana", "Hanako", "error.kana"),
+    ("address", "   ", "error.required"),
+    ("birth_year", "1850", "error.range"),
+    ("birth_year", str(utcnow().year + 1), "error.range"),
+    ("birth_year", "abc", "error.number"),
+    ("area_id", 999999, "error.invalid"),
+    ("area_id", "x", "error.invalid"),
+    ("login_id", "not-an-email", "error.phone"),
+    ("login_id", "a@b", "error.email"),
+    ("password", "short", "error.password_short"),
+    ("password", "password", "error.password_weak"),
+    ("password", "aaaaaaaaaa", "error.password_weak"),
+    ("password", "x" * 80, "error.password_long"),
+])
+def test_bad_registration_is_refused_with_a_field_message_and_writes_nothing(demo, field, value, key):
+    before = count(Account)
+    with pytest.raises(ValidationErrors) as e:
+        accounts.register(valid(**{field: value}))
+    assert e.value.errors[field][0] == key
+    assert count(Account) == before
+
+
+def test_duplicate_login_id_is_refused(demo):
+    accounts.register(valid())
+    before = count(Account)
+    with pytest.raises(ValidationErrors) as e:
+        accounts.register(valid(login_id="HANAKO@example.jp", name="別人"))
+    assert e.value.errors["login_id"][0] == "error.login_taken"
+    assert count(Account) == before
+
+
+def test_login_unknown_and_wrong_password_give_the_same_message(demo):
+    with pytest.raises(ServiceError) as unknown:
+        accounts.login("nobody@example.jp", PW)
+    with pytest.raises(ServiceError) as wrong:
+        accounts.login("member@example.jp", "wrong-password")
+    assert unknown.value.key == wrong.value.key == "error.login_failed"
+
+
+def test_five_failures_lock_the_account_and_say_until_when(demo):
+    now = utcnow()
+    for i in range(4):
+        with pytest.raises(ServiceError) as e:
+            accounts.login("member@example.jp", "wrong-password", now=now + timedelta(seconds=i))
+        assert e.value.key == "error.login_failed"
+    with pytest.raises(ServiceError) as e:
+        accounts.login("member@example.jp", "wrong-password", now=now + timedelta(seconds=5))
+    assert e.value.key == "error.locked"
+    until = e.value.params["until"]
+    assert until > now + timedelta(minutes=14)
+    # Even the right password is refused while locked...
+    with pytest.raises(ServiceError) as e:
+        accounts.login("member@example.jp", PW, now=now + timedelta(minutes=1))
+    assert e.value.key == "error.locked"
+    # ...and accepted after the lock ends.
+    assert accounts.login("member@example.jp", PW, now=until + timedelta(seconds=1)).token
+
+
+def test_unknown_login_ids_lock_the_same_way_so_nothing_reveals_an_account(demo):
+    now = utcnow()
+    keys = []
+    for i in range(5):
+        with pytest.raises(ServiceError) as e:
+            accounts.login("ghost@example.jp", "whatever-pass", now=now + timedelta(seconds=i))
+        keys.append(e.value.key)
+    assert keys[-1] == "error.locked"
+
+
+def test_session_token_is_stored_hashed_and_resolves_to_the_actor(demo):
+    result = accounts.login("member@example.jp", PW)
+    with session() as s:
+        hashes = s.exec(select(AuthSession.token_hash)).all()
+    assert result.token not in hashes
+    actor = accounts.actor_for_token(result.token)
+    assert actor.account_id == demo.account_id("member@example.jp")
+    assert actor.memberships and not actor.roles
+
+
+def test_logout_revokes_the_session(demo):
+    token = accounts.login("member@example.jp", PW).token
+    accounts.logout(token)
+    assert accounts.actor_for_token(token) is ANONYMOUS
+
+
+def test_expired_session_is_anonymous(demo):
+    token = accounts.login("member@example.jp", PW).token
+    assert accounts.actor_for_token(token, now=utcnow() + timedelta(days=400)) is ANONYMOUS
+
+
+@pytest.mark.parametrize("token", ["", None, 5, "x" * 30, "x" * 5000, {"a": 1}])
+def test_garbage_tokens_are_anonymous(demo, token):
+    assert accounts.actor_for_token(token) is ANONYMOUS
+
+
+def test_password_change_revokes_every_other_session(demo):
+    first = accounts.login("member@example.jp", PW).token
+    second = accounts.login("member@example.jp", PW).token
+    actor = accounts.actor_for_token(first)
+    new_token = accounts.change_password(actor, PW, "a-brand-new-secret")
+    assert accounts.actor_for_token(first) is ANONYMOUS
+    assert accounts.actor_for_token(second) is ANONYMOUS
+    assert accounts.actor_for_token(new_token).account_id == actor.account_id
+    with pytest.raises(ServiceError):
+        accounts.login("member@example.jp", PW)
+    assert accounts.login("member@example.jp", "a-brand-new-secret").token
+
+
+def test_password_change_needs_the_old_password(demo):
+    actor = demo.actor("member@example.jp")
+    with pytest.raises(ValidationErrors) as e:
+        accounts.change_password(actor, "not-it", "a-brand-new-secret")
+    assert "old_password" in e.value.errors
+    assert accounts.login("member@example.jp", PW).token
+
+
+def test_profile_update_validates_everything_before_writing(demo):
+    actor = demo.actor("member@example.jp")
+    before = accounts.get_profile(actor)
+    data = {"name": "新しい 名前", "kana": "アタラシイ ナマエ", "address": "", "area_id": before.area_id,
+            "birth_year": before.birth_year}
+    with pytest.raises(ValidationErrors):
+        accounts.update_profile(actor, data)
+    assert accounts.get_profile(actor) == before
+    data["address"] = "旭川市旭町2条1丁目"
+    after = accounts.update_profile(actor, data)
+    assert after.name == "新しい 名前" and after.address == "旭川市旭町2条1丁目"
+    assert after.login_id == before.login_id
+
+
+def test_anonymous_cannot_touch_profiles(demo):
+    for call in (lambda: accounts.get_profile(ANONYMOUS), lambda: accounts.export_my_data(ANONYMOUS),
+                 lambda: accounts.update_profile(ANONYMOUS, {}), lambda: accounts.delete_account(ANONYMOUS, PW)):
+        with pytest.raises(Denied):
+            call()
+
+
+def test_my_data_contains_my_profile_and_memberships_and_is_audited(demo):
+    actor = demo.actor("member@example.jp")
+    data = accounts.export_my_data(actor)
+    assert data["profile"]["login_id"] == "member@example.jp"
+    assert data["memberships"][0]["association"] == "旭町一丁目町内会"
+    assert "password_hash" not in str(data)
+    with session() as s:
+        assert s.exec(select(AuditEvent).where(AuditEvent.action == "self.export")).first() is not None
+
+
+def test_deleting_an_account_erases_personal_fields_and_keeps_counts(demo):
+    actor = demo.actor("member@example.jp")
+    deliveries_before = count(Delivery)
+    accounts.delete_account(actor, PW)
+    with session() as s:
+        acc = s.get(Account, actor.account_id)
+        membership = s.exec(select(Membership).where(Membership.account_id == actor.account_id)).one()
+    assert acc.login_id is None and acc.name == "" and acc.kana == "" and acc.address == ""
+    assert acc.email == "" and acc.phone == "" and acc.birth_year is None and acc.password_hash == ""
+    assert acc.deleted_at is not None
+    assert membership.status == "left"
+    assert count(Delivery) == deliveries_before
+    with pytest.raises(ServiceError) as e:
+        accounts.login("member@example.jp", PW)
+    assert e.value.key == "error.login_failed"
+
+
+def test_the_last_manager_cannot_delete_their_account(demo):
+    actor = demo.actor("other@example.jp")
+    # In 末広東町内会 the president is the only manager; find them through their role.
+    with session() as s:
+        role = s.exec(select(OfficerRole).where(OfficerRole.association_id == demo.association_id(demo.A3))).one()
+        membership = s.get(Membership, role.membership_id)
+        president = accounts.load_actor_in(s, membership.account_id)
+    with pytest.raises(ServiceError) as e:
+        accounts.delete_account(president, PW)
+    assert e.value.key == "error.last_manager"
+    with session() as s:
+        assert s.get(Account, membership.account_id).login_id is not None
+    assert actor.account_id != membership.account_id
+
+
+def test_wrong_password_does_not_delete(demo):
+    actor = demo.actor("member@example.jp")
+    with pytest.raises(ValidationErrors):
+        accounts.delete_account(actor, "nope-nope-nope")
+    with session() as s:
+        assert s.get(Account, actor.account_id).login_id == "member@example.jp"
+
+
+def test_failed_logins_are_recorded_without_the_login_id(demo):
+    with pytest.raises(ServiceError):
+        accounts.login("member@example.jp", "wrong-password")
+    with session() as s:
+        rows = s.exec(select(LoginAttempt)).all()
+    assert rows and all("member" not in r.login_key for r in rows)

@@ -1,0 +1,178 @@
+"""Account pages through an rx.State tree: what each handler does and what reaches the browser."""
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from chiiki.models import Account
+from chiiki.pages.auth import LoginState, RegisterState
+from chiiki.pages.mypage import AccessLogState, MyPageState
+from chiiki.services import accounts
+from chiiki.services.db import session
+from chiiki.state import AuthState, UIState
+from tests.conftest import login_state, state_text
+
+
+def n_accounts() -> int:
+    with session() as s:
+        return s.exec(select(func.count()).select_from(Account)).one()
+
+
+def form(**over):
+    data = {"name": "旭川 花子", "kana": "あさひかわ はなこ", "address": "旭川市旭町1条2丁目3-4",
+            "area_id": str(accounts.areas()[0][0]), "birth_year": "1950", "display_name": "",
+            "login_id": "hanako@example.jp", "password": "sakura-haru-1950", "password_confirm": "sakura-haru-1950"}
+    data.update(over)
+    return data
+
+
+async def test_register_logs_in_and_goes_to_my_page(demo, app_state):
+    reg = await app_state.get_state(RegisterState)
+    await RegisterState.load.fn(reg)
+    assert reg.area_options
+    await RegisterState.submit.fn(reg, form())
+    auth = await app_state.get_state(AuthState)
+    assert reg.errors == {} and reg.error == ""
+    assert auth.token
+    await AuthState.load_nav.fn(auth)
+    assert auth.logged_in and auth.display_name == "旭川"
+    assert "sakura-haru-1950" not in state_text(app_state)
+
+
+async def test_register_error_is_japanese_and_jumps_to_its_screen(demo, app_state):
+    reg = await app_state.get_state(RegisterState)
+    before = n_accounts()
+    await RegisterState.submit.fn(reg, form(kana="hanako", birth_year="2999"))
+    assert reg.errors["kana"] == "ふりがなは、ひらがなかカタカナで入力してください"
+    assert "birth_year" in reg.errors
+    assert reg.step == 1
+    assert n_accounts() == before
+    assert (await app_state.get_state(AuthState)).token == ""
+
+
+async def test_register_errors_follow_the_english_switch(demo, app_state):
+    ui = await app_state.get_state(UIState)
+    UIState.toggle_lang.fn(ui)
+    reg = await app_state.get_state(RegisterState)
+    await RegisterState.submit.fn(reg, form(password="short", password_confirm="short"))
+    assert reg.errors["password"] == "Use at least 8 characters"
+    assert reg.step == 3
+
+
+async def test_mismatched_passwords_write_nothing(demo, app_state):
+    reg = await app_state.get_state(RegisterState)
+    before = n_accounts()
+    await RegisterState.submit.fn(reg, form(password_confirm="different-pass-1"))
+    assert "password_confirm" in reg.errors
+    assert n_accounts() == before
+
+
+@pytest.mark.parametrize("payload", [None, "string", 5, ["a"], {"name": {"$ne": 1}}])
+async def test_crafted_register_payloads_write_nothing(demo, app_state, payload):
+    reg = await app_state.get_state(RegisterState)
+    before = n_accounts()
+    await RegisterState.submit.fn(reg, payload)
+    assert n_accounts() == before
+
+
+async def test_login_wrong_password_message(demo, app_state):
+    login = await app_state.get_state(LoginState)
+    await LoginState.submit.fn(login, {"login_id": "member@example.jp", "password": "nope-nope"})
+    assert login.error == "ログインIDまたはパスワードが違います"
+    assert (await app_state.get_state(AuthState)).token == ""
+
+
+async def test_nav_flags_follow_the_policy(demo, app_state):
+    auth = await login_state(app_state, "hancho@example.jp")
+    assert auth.is_member and auth.can_view_members and auth.can_send_circulars
+    assert not auth.can_manage_members and not auth.can_export and not auth.is_city_staff
+    assert auth.association_name == "旭町一丁目町内会"
+
+
+async def test_member_nav_has_no_officer_flags(demo, app_state):
+    auth = await login_state(app_state, "member@example.jp")
+    assert auth.is_member and not auth.is_officer and not auth.can_view_members
+
+
+async def test_logout_resets_every_user_state(demo, app_state):
+    auth = await login_state(app_state, "member@example.jp")
+    my = await app_state.get_state(MyPageState)
+    await MyPageState.load.fn(my)
+    assert my.profile["name"]
+    token = auth.token
+    await AuthState.logout.fn(auth)
+    assert auth.token == "" and not auth.logged_in and auth.display_name == ""
+    assert my.profile == {}
+    assert accounts.actor_for_token(token).account_id is None
+    assert "member@example.jp" not in state_text(app_state)
+
+
+async def test_my_page_holds_only_my_own_data(demo, app_state):
+    await login_state(app_state, "member@example.jp")
+    my = await app_state.get_state(MyPageState)
+    await MyPageState.load.fn(my)
+    text = state_text(app_state)
+    with session() as s:
+        others = s.exec(select(Account).where(Account.login_id != "member@example.jp",
+                                              Account.login_id.is_not(None))).all()
+    leaked = [a.name for a in others if a.name and a.name in text]
+    leaked += [a.address for a in others if a.address and a.address in text]
+    assert leaked == []
+    assert "password_hash" not in text and "$2b$" not in text
+
+
+async def test_my_page_without_login_redirects_and_loads_nothing(demo, app_state):
+    my = await app_state.get_state(MyPageState)
+    result = await MyPageState.load.fn(my)
+    assert my.profile == {}
+    assert "/login" in str(result)
+
+
+async def test_profile_save_shows_field_errors_and_keeps_data(demo, app_state):
+    await login_state(app_state, "member@example.jp")
+    my = await app_state.get_state(MyPageState)
+    await MyPageState.load.fn(my)
+    name_before = my.profile["name"]
+    await MyPageState.save.fn(my, {**my.profile, "name": "", "has_small_children": "on"})
+    assert my.errors["name"] == "入力してください"
+    assert accounts.get_profile(demo.actor("member@example.jp")).name == name_before
+
+
+async def test_password_change_through_the_page_keeps_me_logged_in(demo, app_state):
+    auth = await login_state(app_state, "member@example.jp")
+    old_token = auth.token
+    my = await app_state.get_state(MyPageState)
+    await MyPageState.change_password.fn(my, {"old_password": "chiiki-demo-2026", "new_password": "new-secret-99"})
+    assert my.password_errors == {}
+    assert auth.token != old_token
+    assert accounts.actor_for_token(old_token).account_id is None
+    assert accounts.actor_for_token(auth.token).account_id == demo.account_id("member@example.jp")
+
+
+async def test_delete_account_through_the_page(demo, app_state):
+    auth = await login_state(app_state, "member@example.jp")
+    my = await app_state.get_state(MyPageState)
+    await MyPageState.delete_account.fn(my, {"delete_password": "wrong-password"})
+    assert my.delete_errors["delete_password"] == "パスワードが違います"
+    await MyPageState.delete_account.fn(my, {"delete_password": "chiiki-demo-2026"})
+    assert auth.token == "" and not auth.logged_in
+    with session() as s:
+        assert s.exec(select(Account).where(Account.login_id == "member@example.jp")).first() is None
+
+
+async def test_access_log_lists_only_accesses_to_me(demo, app_state):
+    from chiiki.services import audit
+
+    member = demo.actor("member@example.jp")
+    officer = demo.actor("kaicho@example.jp")
+    with session() as s:
+        audit.record(s, officer, "roster.view", association_id=demo.association_id(demo.A1),
+                     subjects=[member.account_id])
+        audit.record(s, officer, "roster.view", association_id=demo.association_id(demo.A1),
+                     subjects=[demo.account_id("member2@example.jp")])
+    await login_state(app_state, "member@example.jp")
+    log = await app_state.get_state(AccessLogState)
+    await AccessLogState.load.fn(log)
+    assert len(log.rows) == 1
+    assert log.rows[0]["who"].startswith("会長")
+    assert log.rows[0]["what"] == "名簿で閲覧"
