@@ -27,17 +27,45 @@ def cmd_seed_demo(_args) -> int:
     return 0
 
 
+def cmd_backup(args) -> int:
+    from chiiki.backup import backup
+
+    print(f"backup written to {backup(args.path)}")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from chiiki.backup import restore
+
+    print(f"database restored from {args.path} into {restore(args.path)}")
+    return 0
+
+
+def cmd_jobs(_args) -> int:
+    from chiiki.jobs import run_all_once
+
+    run_all_once()
+    print("mail queue, inquiry delivery and purge jobs ran once")
+    return 0
+
+
 COMMANDS = {
     "migrate": (cmd_migrate, "apply database migrations (a deploy step)"),
     "seed-demo": (cmd_seed_demo, "add the demo city when the database has no accounts"),
+    "backup": (cmd_backup, "copy the SQLite database to PATH while the app runs"),
+    "restore": (cmd_restore, "replace the SQLite database with the backup at PATH (stop the app first)"),
+    "jobs": (cmd_jobs, "run the background jobs once (mail queue, inquiries, purge)"),
 }
+PATH_ARG = {"backup", "restore"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chiiki.cli")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_fn, help_text) in COMMANDS.items():
-        sub.add_parser(name, help=help_text)
+        p = sub.add_parser(name, help=help_text)
+        if name in PATH_ARG:
+            p.add_argument("path")
     args = parser.parse_args(argv)
     return COMMANDS[args.command][0](args)
 
