@@ -68,6 +68,8 @@ class AuthState(rx.State):
     unread_circulars: int = 0
     urgent_surveys: int = 0
     flash: str = ""
+    # A message for the next page shown (after a redirect), then cleared.
+    _flash_next: str = ""
 
     async def actor(self) -> Actor:
         """Re-check the session on the server for every event: revocation takes effect at once."""
@@ -82,6 +84,7 @@ class AuthState(rx.State):
     @rx.event
     async def load_nav(self):
         """Called by every page's on_load: refresh who is logged in and what they may see."""
+        self.flash, self._flash_next = self._flash_next, ""
         actor = await self.actor()
         self._apply_nav(actor)
         if self.token and not actor.authenticated:
@@ -124,12 +127,12 @@ class AuthState(rx.State):
         await asyncio.to_thread(accounts.logout, self.token)
         lang = await self.lang()
         await reset_user_states(self)
-        self.flash = tr(lang, "logout.done")
+        self.show_next(tr(lang, "logout.done"))
         return [rx.remove_cookie(SESSION_COOKIE), rx.redirect("/login")]
 
-    @rx.event
-    def clear_flash(self):
-        self.flash = ""
+    def show_next(self, text: str) -> None:
+        """Queue a one-time message for the page the user is sent to next."""
+        self._flash_next = text
 
 
 def _association_name(association_id: int) -> str:

@@ -69,7 +69,7 @@ class RegisterState(rx.State):
             self.step = min((_STEP_OF.get(f, 3) for f in self.errors), default=self.step)
             return
         auth.token = result.token
-        auth.flash = tr(lang, "register.done")
+        auth.show_next(tr(lang, "register.done"))
         self.step = 1
         return [AuthState.load_nav, rx.redirect(routes.MYPAGE)]
 

@@ -145,7 +145,7 @@ class MyPageState(rx.State):
             return
         await reset_user_states(self)
         auth = await self.get_state(AuthState)
-        auth.flash = tr(lang, "mypage.deleted")
+        auth.show_next(tr(lang, "mypage.deleted"))
         return [rx.remove_cookie(SESSION_COOKIE), rx.redirect(routes.TOP)]
 
 

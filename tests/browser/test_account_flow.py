@@ -1,0 +1,80 @@
+"""The first visit in a real browser: register (3 screens) -> my page -> log out -> log in -> my page."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+
+def _goto(page, url):
+    page.goto(url, wait_until="load")
+    page.wait_for_function("() => document.body.innerText.trim().length > 0", timeout=30_000)
+
+
+def test_register_login_mypage_logout(live_app, page, screenshot):
+    _goto(page, live_app.url + "/register")
+    expect(page.locator("#f-name")).to_be_visible(timeout=30_000)
+    screenshot(page, "register-step1-phone")
+    page.fill("#f-name", "旭川 花子")
+    page.fill("#f-kana", "あさひかわ はなこ")
+    page.fill("#f-address", "旭川市旭町1条2丁目3-4")
+    page.click("#register-next-1")
+    expect(page.locator("#f-birth_year")).to_be_visible()
+    page.fill("#f-birth_year", "1950")
+    page.select_option("#f-area_id", index=1)
+    page.click("#register-next-2")
+    expect(page.locator("#f-login_id")).to_be_visible()
+    page.fill("#f-login_id", "hanako.browser@example.jp")
+    page.fill("#f-password", "sakura-haru-1950")
+    page.fill("#f-password_confirm", "sakura-haru-1950")
+    page.click("#register-submit")
+
+    page.wait_for_url(re.compile(r"/mypage$"), timeout=30_000)
+    expect(page.locator("#profile-view")).to_contain_text("旭川 花子", timeout=30_000)
+    expect(page.locator("#profile-view")).to_contain_text("hanako.browser@example.jp")
+    screenshot(page, "mypage-phone")
+    # The password never travels back to the browser.
+    assert not any("sakura-haru-1950" in f for f in page.ws_frames)
+
+    # Log out from the menu (on a phone it sits behind the menu button).
+    page.click("#menu-toggle")
+    page.locator("#main-nav-phone #logout-button").click()
+    page.wait_for_url(re.compile(r"/login$"), timeout=30_000)
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert not cookies.get("chiiki_session")
+    # My page now sends you to the login page.
+    _goto(page, live_app.url + "/mypage")
+    page.wait_for_url(re.compile(r"/login$"), timeout=30_000)
+
+    # A wrong password gets the one message for every failure.
+    page.fill("#f-login_id", "hanako.browser@example.jp")
+    page.fill("#f-password", "wrong-password")
+    page.click("#login-submit")
+    expect(page.get_by_role("alert")).to_contain_text("ログインIDまたはパスワードが違います", timeout=30_000)
+
+    page.fill("#f-password", "sakura-haru-1950")
+    page.click("#login-submit")
+    page.wait_for_url(re.compile(r"/mypage$"), timeout=30_000)
+    expect(page.locator("#profile-view")).to_contain_text("旭川 花子", timeout=30_000)
+
+
+def test_register_shows_errors_next_to_fields_in_english(live_app, page):
+    _goto(page, live_app.url + "/register")
+    page.click("#lang-toggle")
+    expect(page.locator("#register-next-1")).to_have_text("Next", timeout=30_000)
+    page.click("#register-next-1")
+    page.click("#register-next-2")
+    page.click("#register-submit")
+    # The server sends the form back to the first screen with the error next to the empty name.
+    expect(page.locator("#f-name-error")).to_have_text("Please fill this in", timeout=30_000)
+    assert page.locator("#f-name").get_attribute("aria-invalid") == "true"
+
+
+def test_demo_login_reaches_my_page_with_the_association(live_app, page):
+    _goto(page, live_app.url + "/login")
+    page.fill("#f-login_id", "member@example.jp")
+    page.fill("#f-password", "chiiki-demo-2026")
+    page.click("#login-submit")
+    page.wait_for_url(re.compile(r"/(mypage|circulars)$"), timeout=30_000)
+    assert page.context.cookies() and any(c["name"] == "chiiki_session" for c in page.context.cookies())
