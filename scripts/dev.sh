@@ -61,14 +61,19 @@ npm_registry() {
     fi
 }
 
+AXE_VERSION=4.14.1
+
 ensure_bun() {
-    if [[ -x "$BUN" ]] && [[ "$("$BUN" --version 2>/dev/null)" == "$BUN_VERSION" ]]; then
+    # bun builds the frontend; axe-core is injected into pages by the accessibility tests.
+    if [[ -x "$BUN" ]] && [[ "$("$BUN" --version 2>/dev/null)" == "$BUN_VERSION" ]] \
+        && [[ -f "$TOOLS/node_modules/axe-core/axe.min.js" ]]; then
         return
     fi
     command -v npm >/dev/null || die "npm not found: it is needed once to install bun $BUN_VERSION"
-    log "installing bun $BUN_VERSION into .tools/ (npm registry)"
+    log "installing bun $BUN_VERSION and axe-core $AXE_VERSION into .tools/ (npm registry)"
     mkdir -p "$TOOLS"
-    npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error "bun@$BUN_VERSION" >/dev/null
+    npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error "bun@$BUN_VERSION" \
+        "axe-core@$AXE_VERSION" >/dev/null
     [[ "$("$BUN" --version 2>/dev/null)" == "$BUN_VERSION" ]] || die "bun $BUN_VERSION did not install into $TOOLS"
 }
 

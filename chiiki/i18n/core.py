@@ -24,7 +24,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "nav.dashboard": ("集計", "Dashboard"),
     "nav.access_log": ("わたしの情報を見た人", "Who accessed my data"),
     "shell.language": ("English", "日本語"),
-    "shell.language_label": ("言語を切り替える", "Switch language"),
+    # The accessible name starts with the visible text (WCAG 2.5.3).
+    "shell.language_label": ("English(言語を英語に切り替える)", "日本語 (switch the language to Japanese)"),
     "shell.large_text": ("文字を大きく", "Larger text"),
     "shell.skip": ("本文へ移動", "Skip to content"),
     "shell.loading": ("読み込み中…", "Loading…"),
