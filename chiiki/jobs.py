@@ -16,6 +16,8 @@ JOBS = [
     "chiiki.services.mail:deliver_queued",
     "chiiki.services.inquiries:deliver_pending",
     "chiiki.services.inquiries:purge_expired",
+    "chiiki.services.notices:mail_due",
+    "chiiki.services.attachments:purge_orphans",
 ]
 INTERVAL_SECONDS = 15
 

@@ -121,6 +121,8 @@ class Membership(SQLModel, table=True):
     consent_version: str = Field(default="", max_length=20)
     consented_at: datetime | None = Field(default=None)
     message: str = Field(default="", max_length=500)
+    # The officer's optional reason when a request is rejected; shown to the applicant only.
+    decision_note: str = Field(default="", max_length=500)
     requested_at: datetime = Field(default_factory=utcnow)
     decided_at: datetime | None = Field(default=None)
     decided_by: int | None = Field(default=None, foreign_key="account.id")
@@ -253,6 +255,8 @@ class Survey(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="account.id")
     created_at: datetime = Field(default_factory=utcnow)
     closed_at: datetime | None = Field(default=None)
+    # When officers last sent a reminder (reminders are rate-limited).
+    reminded_at: datetime | None = Field(default=None)
 
 
 class SurveyTarget(SQLModel, table=True):
@@ -269,6 +273,9 @@ class SurveyQuestion(SQLModel, table=True):
     kind: str = Field(max_length=10)  # single | multiple | text | number
     text: str = Field(max_length=500)
     required: bool = Field(default=True)
+    # Allowed range of a number question (e.g. a head count of 0..20).
+    min_value: int = Field(default=0)
+    max_value: int = Field(default=999)
 
 
 class SurveyOption(SQLModel, table=True):
@@ -288,12 +295,15 @@ class SurveyParticipation(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("survey_id", "account_id", name="uq_participation_account"),
         Index("ix_participation_survey_household", "survey_id", "household_id"),
+        # The answering unit ("a<account id>" or "h<household id>"): one answer per unit, even under races.
+        UniqueConstraint("survey_id", "unit_key", name="uq_participation_unit"),
     )
     id: int | None = Field(default=None, primary_key=True)
     survey_id: int = Field(foreign_key="survey.id")
     account_id: int = Field(foreign_key="account.id")
     household_id: int | None = Field(default=None, foreign_key="household.id")
     answered_on: date
+    unit_key: str | None = Field(default=None, max_length=24)
 
 
 class SurveyResponse(SQLModel, table=True):

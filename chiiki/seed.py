@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import random
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from chiiki.services.db import session
 from chiiki.services.policy import OFFICER_PERMISSIONS
 
 DEMO_PASSWORD = "chiiki-demo-2026"
+FEATURE_SEEDERS = ("demo_association", "demo_circular", "demo_survey", "demo_board", "demo_city")
 
 # (login id, title, permissions, han index or None) for the first association's officers.
 DEMO_OFFICERS = [
@@ -68,8 +70,11 @@ def has_accounts(s: Session) -> bool:
     return s.exec(select(func.count()).select_from(Account)).one() > 0
 
 
-def seed_demo(seed: int = 2026) -> DemoIds | None:
-    """Fill an empty database with the demo city; does nothing when accounts already exist."""
+def seed_demo(seed: int = 2026, *, content: bool = True) -> DemoIds | None:
+    """Fill an empty database with the demo city; does nothing when accounts already exist.
+
+    content=False stops after places and people (tests of one feature add that feature's content).
+    """
     rng = random.Random(seed)
     pw = hash_password(DEMO_PASSWORD)
     ids = DemoIds()
@@ -170,4 +175,8 @@ def seed_demo(seed: int = 2026) -> DemoIds | None:
         s.add(Account(login_id="newcomer@example.jp", password_hash=pw, name="新井 みどり", kana="アライ ミドリ",
                       display_name="新井", address="旭川市春光台1条1丁目", area_id=blocks["春光台"].id,
                       birth_year=1990, email="newcomer@example.jp", has_small_children=True))
+        s.flush()
+        # Each feature adds its demo content (circulars with deliveries, surveys, threads, notices …).
+        for module in FEATURE_SEEDERS if content else ():
+            importlib.import_module(f"chiiki.{module}").seed_demo_content(s, ids)
     return ids

@@ -111,7 +111,8 @@ class AuthState(rx.State):
         self.can_manage_members = holds(MANAGE_MEMBERS)
         self.can_send_circulars = holds(SEND_CIRCULARS)
         self.can_run_surveys = holds(RUN_SURVEYS)
-        self.can_moderate_board = holds(MODERATE_BOARD)
+        # Posts belong to no han, so only an association-wide moderator can act on the board.
+        self.can_moderate_board = bool(aid) and can(actor, MODERATE_BOARD, Assoc(aid))
         self.can_export = holds(EXPORT)
         if not actor.authenticated:
             self.unread_circulars = 0

@@ -64,10 +64,10 @@ def _template(kind: str) -> Path:
     from sqlmodel import SQLModel
 
     SQLModel.metadata.create_all(db.engine(url))
-    if kind == "demo":
+    if kind in ("demo", "demo_full"):
         from chiiki.seed import seed_demo
 
-        seed_demo()
+        seed_demo(content=kind == "demo_full")
     db.dispose_all()
     _TEMPLATES[kind] = path
     return path
@@ -97,8 +97,18 @@ def empty_db() -> str:
 
 @pytest.fixture
 def demo():
-    """The demo city (see chiiki/seed.py) in a database for this test only."""
+    """The demo city's places and people (see chiiki/seed.py), without feature content, for this test only."""
     _use_copy("demo")
+    from chiiki.services import db
+
+    yield DemoCity()
+    db.dispose_all()
+
+
+@pytest.fixture
+def demo_full():
+    """The whole demo city as `bash scripts/dev.sh run` shows it: circulars, surveys, board, notices …"""
+    _use_copy("demo_full")
     from chiiki.services import db
 
     yield DemoCity()

@@ -106,7 +106,7 @@ def header() -> rx.Component:
                 AuthState.unread_circulars > 0,
                 rx.link(rx.badge(rx.text(t("nav.circulars")), rx.text(AuthState.unread_circulars),
                                  color_scheme="red", size="3", radius="full"),
-                        href=routes.CIRCULARS, aria_label=t("nav.circulars"), id="unread-badge",
+                        href=routes.CIRCULARS, id="unread-badge",
                         style={"min_height": "44px", "display": "flex", "align_items": "center"}),
             ),
             rx.button(t("shell.language"), on_click=UIState.toggle_lang, variant="soft", size="2",

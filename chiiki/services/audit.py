@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from chiiki.models import Account, AuditEvent, utcnow
@@ -28,21 +29,13 @@ def record(
     subjects = list(dict.fromkeys(subjects))
     household_ids = list(dict.fromkeys(household_ids))
     total = count if count is not None else len(subjects) + len(household_ids)
-    now = utcnow()
-    rows = [
-        AuditEvent(at=now, actor_account_id=actor.account_id, actor_title=title[:50], action=action,
-                   association_id=association_id, subject_account_id=sid, record_count=total, detail=detail[:300])
-        for sid in subjects
-    ]
-    rows += [
-        AuditEvent(at=now, actor_account_id=actor.account_id, actor_title=title[:50], action=action,
-                   association_id=association_id, subject_household_id=hid, record_count=total, detail=detail[:300])
-        for hid in household_ids
-    ]
-    if not rows:
-        rows = [AuditEvent(at=now, actor_account_id=actor.account_id, actor_title=title[:50], action=action,
-                           association_id=association_id, record_count=total, detail=detail[:300])]
-    s.add_all(rows)
+    base = {"at": utcnow(), "actor_account_id": actor.account_id, "actor_title": title[:50], "action": action,
+            "association_id": association_id, "record_count": total, "detail": detail[:300],
+            "subject_account_id": None, "subject_household_id": None}
+    rows = [{**base, "subject_account_id": sid} for sid in subjects]
+    rows += [{**base, "subject_household_id": hid} for hid in household_ids]
+    # One executemany for thousands of subjects (a 3,000-household export), not one ORM object each.
+    s.execute(insert(AuditEvent), rows or [base])
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,61 @@
+"""Private HTTP routes mounted before Reflex's own: attachments, served only to those allowed to see them."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from chiiki.services import accounts, attachments, circulars
+from chiiki.services.errors import ServiceError
+from chiiki.state import SESSION_COOKIE
+
+ATTACHMENT_PATH = "/files/circular"
+# Never let a browser guess another type, cache a private file, or send where it came from.
+PRIVATE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "private, no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "SAMEORIGIN",
+}
+
+
+def _not_found() -> Response:
+    """The one answer for a missing file, a foreign one, or no session: nothing leaks."""
+    return PlainTextResponse("Not Found", status_code=404, headers=PRIVATE_HEADERS)
+
+
+def _lookup(token: str, raw_id: str):
+    actor = accounts.actor_for_token(token)
+    if not actor.authenticated:
+        return None
+    try:
+        found, key = circulars.attachment_for(actor, raw_id)
+    except ServiceError:
+        return None
+    path = attachments.file_path(key)
+    return (found, path) if path is not None else None
+
+
+async def circular_attachment(request: Request) -> Response:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    raw_id = request.path_params.get("attachment_id", "")
+    if not token or not raw_id.isdigit():
+        return _not_found()
+    hit = await asyncio.to_thread(_lookup, token, raw_id)
+    if hit is None:
+        return _not_found()
+    found, path = hit
+    # PDFs and images open in the browser's own viewer; the sniffed type is never text/html or SVG.
+    return FileResponse(path, media_type=found.content_type, filename=found.filename,
+                        content_disposition_type="inline", headers=PRIVATE_HEADERS)
+
+
+def attachment_url(attachment_id: int) -> str:
+    return f"{ATTACHMENT_PATH}/{attachment_id}"
+
+
+api = Starlette(routes=[Route(ATTACHMENT_PATH + "/{attachment_id}", circular_attachment, methods=["GET", "HEAD"])])

@@ -1,0 +1,544 @@
+"""City-scale benchmark: server time of every hot path, and websocket round trips against a blank Reflex app.
+
+    python -m chiiki.scale --db sqlite:////tmp/city.db --scale 1.0 --schema models   # once
+    python -m chiiki.bench.city --db sqlite:////tmp/city.db --clients 200 --seconds 30
+
+Part 1 calls the services in this process on the generated city (the biggest association has 3,000
+households) and prints p50/p95 of repeated runs. Part 2 starts a blank one-counter Reflex app and then
+Chiiki (both `reflex run --env prod --single-port` on loopback), drives each with the same number of
+browser-like socket.io clients (chiiki.bench.load), and prints round-trip percentiles, errors, the
+ratio of the p95s, and memory per connected client. The benchmark writes to the database (sent
+circulars, confirmations, answers, sessions): use a generated database, not a real one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import inspect
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+from chiiki.bench import load
+
+TARGET_MS = 100.0
+
+
+def _ms(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+@dataclass
+class Row:
+    name: str
+    times: list[float] = field(default_factory=list)
+    note: str = ""
+
+    def line(self) -> str:
+        if not self.times:
+            return f"  {self.name:44} {'':>8} {'':>8}   {self.note}"
+        p50, p95 = load.percentile(self.times, 50), load.percentile(self.times, 95)
+        flag = "" if p95 <= TARGET_MS else "  (over 100 ms)"
+        return f"  {self.name:44} {p50:>8.1f} {p95:>8.1f}   n={len(self.times)} {self.note}{flag}"
+
+
+class ServiceBench:
+    """Calls the feature services directly with actors of the biggest association."""
+
+    def __init__(self, url: str, repeat: int, progress: Callable[[str], None]):
+        os.environ["REFLEX_DB_URL"] = url
+        from chiiki import settings as settings_module
+
+        settings_module.reload()
+        self.url = url
+        self.repeat = repeat
+        self.progress = progress
+        self.rows: list[Row] = []
+        self.city = CityFacts.load()
+
+    def service(self, module: str):
+        try:
+            return importlib.import_module(f"chiiki.services.{module}")
+        except ImportError:
+            return None
+
+    def time(self, name: str, fn: Callable[[int], Any] | None, repeat: int | None = None, note: str = "") -> Any:
+        """Run fn(i) once to warm up, then `repeat` timed times; a missing feature is skipped with a note."""
+        row = Row(name, note=note)
+        self.rows.append(row)
+        if fn is None:
+            row.note = "skipped: feature module or function not present"
+            self.progress(f"[bench] skip {name}: not present")
+            return None
+        try:
+            result = fn(0)
+            for i in range(1, (repeat or self.repeat) + 1):
+                row.times.append(_ms(lambda: fn(i)))
+        except Exception as e:  # noqa: BLE001 (a failing hot path is reported, the others still run)
+            row.note = f"ERROR {type(e).__name__}: {str(e)[:120]}"
+            self.progress(f"[bench] {name}: {row.note}")
+            return None
+        self.progress(row.line())
+        return result
+
+    def fn(self, module: str, name: str) -> Callable | None:
+        mod = self.service(module)
+        return getattr(mod, name, None) if mod else None
+
+    def run(self) -> list[Row]:
+        c = self.city
+        from chiiki.services import accounts
+
+        self.time("auth: actor_for_token (every event)", lambda i: accounts.actor_for_token(c.tokens[0]))
+        self.time("login (bcrypt cost from the stored hash)", lambda i: accounts.login(c.member_login, c.password),
+                  repeat=max(3, self.repeat // 4))
+        self._circulars()
+        self._roster()
+        self._surveys()
+        self._board_notices()
+        self._dashboard()
+        return self.rows
+
+    def _circulars(self) -> None:
+        c = self.city
+        send, status = self.fn("circulars", "send"), self.fn("circulars", "status")
+        data = {"title": "ベンチマーク回覧", "body": "計測用の回覧です。", "target_all": True}
+        sent = self.time(f"circular send to {c.households:,} households", send and (
+            lambda i: send(c.president, c.association_id, data)), repeat=3, note="(fan-out, bulk INSERT)")
+        cid = sent.circular_id if sent else c.big_circular
+        self.time("circular status page (sent today)", status and (lambda i: status(c.president, cid)))
+        self.time("circular status page (a year-old one)", status and (lambda i: status(c.president, c.old_circular)))
+        households = self.fn("circulars", "households")
+        self.time("circular households list, page 1", households and (lambda i: households(c.president, cid)))
+        sent_list = self.fn("circulars", "sent_list")
+        self.time("circular sent list (officer)", sent_list and (lambda i: sent_list(c.president, c.association_id)))
+        inbox, unread = self.fn("circulars", "inbox"), self.fn("circulars", "unread_count")
+        self.time("member inbox, page 1", inbox and (lambda i: inbox(c.member, c.association_id)))
+        self.time("member inbox, unread filter", inbox and (
+            lambda i: inbox(c.member, c.association_id, state="unread")))
+        self.time("unread badge (every page)", unread and (lambda i: unread(c.member, c.association_id)))
+        opened = self.fn("circulars", "open_circular")
+        self.time("open a circular", opened and (lambda i: opened(c.member, c.member_circular)))
+        confirm = self.fn("circulars", "confirm")
+        pending = c.unconfirmed_deliveries(self.repeat + 1)
+        self.time("confirm a circular", confirm and pending and (
+            lambda i: confirm(c.actor(pending[i][1]), pending[i][0])) if len(pending) > self.repeat else None,
+                  note="(+ actor load)")
+        readlist, matrix = self.fn("circulars", "export_readlist"), self.fn("circulars", "export_matrix")
+        self.time("export read list csv (one circular)", readlist and (
+            lambda i: readlist(c.president, cid, "csv")), repeat=5)
+        self.time("export read matrix csv (12 circulars)", matrix and (
+            lambda i: matrix(c.president, c.association_id, "csv")), repeat=5)
+        sheet = self.fn("circulars", "print_sheet")
+        self.time("paper print sheet (whole association)", sheet and (lambda i: sheet(c.president, cid)), repeat=5)
+
+    def _roster(self) -> None:
+        c = self.city
+        page, export = self.fn("roster", "roster_page"), self.fn("roster", "export_roster")
+        self.time("roster page 1 (50 households, audited)", page and (lambda i: page(c.president, c.association_id)))
+        self.time("roster page 40", page and (lambda i: page(c.president, c.association_id, offset=2000)))
+        self.time("roster search '佐藤'", page and (lambda i: page(c.president, c.association_id, query="佐藤")))
+        self.time("roster page of a 班長 (one han)", page and c.han_leader and (
+            lambda i: page(c.han_leader, c.association_id)))
+        self.time(f"roster export csv ({c.households:,} households)", export and (
+            lambda i: export(c.president, c.association_id, "csv")), repeat=5)
+        self.time("roster export xlsx", export and (lambda i: export(c.president, c.association_id, "xlsx")),
+                  repeat=3)
+
+    def _surveys(self) -> None:
+        c = self.city
+        mod = self.service("surveys")
+        if mod is None:
+            self.time("surveys", None)
+            return
+        sid = c.open_survey()
+        self.time("survey list (member)", lambda i: mod.list_surveys(c.member, c.association_id))
+        self.time("survey answer form", lambda i: mod.get_for_answer(c.member, sid))
+        voters = c.member_actors(self.repeat + 1)
+        form = mod.get_for_answer(c.member, sid)
+        answers = {f"q{q.id}": q.options[0].id for q in form.questions if q.options}
+        self.time("survey submit answer", lambda i: mod.submit_answer(voters[i], sid, answers))
+        self.time("survey results (officer)", lambda i: mod.results(c.president, sid))
+        self.time("survey non-responders page", lambda i: mod.non_responders(c.president, sid))
+        self.time("survey export csv", lambda i: mod.export_results(c.president, sid, "csv"), repeat=5)
+        self.time("urgent-survey banner (every page)", lambda i: mod.urgent_open_count(c.member, c.association_id))
+
+    def _board_notices(self) -> None:
+        c = self.city
+        threads, thread = self.fn("board", "list_threads"), self.fn("board", "get_thread")
+        self.time("board thread list", threads and (lambda i: threads(c.member, c.association_id)))
+        self.time("board thread", thread and c.thread_id and (lambda i: thread(c.member, c.thread_id)))
+        feed = self.fn("notices", "feed")
+        self.time("city notices feed (member)", feed and (lambda i: feed(c.member)))
+
+    def _dashboard(self) -> None:
+        c = self.city
+        dash = self.fn("dashboard", "dashboard")
+        self.time("city dashboard (all associations)", dash and (lambda i: dash(c.staff)), repeat=5)
+        self.time("city dashboard (one association)", dash and (
+            lambda i: dash(c.staff, association_id=c.association_id)), repeat=5)
+
+
+class CityFacts:
+    """Who and what the benchmark uses in the generated city (the biggest association)."""
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+
+    @classmethod
+    def load(cls) -> "CityFacts":
+        import sqlalchemy as sa
+
+        from chiiki.scale import PASSWORD
+        from chiiki.services import accounts
+        from chiiki.services.db import engine, session
+
+        self = cls()
+        self.password = PASSWORD
+        eng = engine()
+        with eng.connect() as conn:
+            q = lambda sql, **kw: conn.execute(sa.text(sql), kw)  # noqa: E731
+            self.association_id, self.households = q(
+                "SELECT association_id, count(*) FROM household GROUP BY association_id "
+                "ORDER BY count(*) DESC, association_id LIMIT 1").one()
+            aid = self.association_id
+            roles = q("SELECT o.title, m.account_id, o.han_id FROM officerrole o JOIN membership m "
+                      "ON m.id = o.membership_id WHERE o.association_id = :a AND o.revoked_at IS NULL "
+                      "ORDER BY o.id", a=aid).all()
+            president = next(r[1] for r in roles if r[0] == "会長")
+            leader = next((r[1] for r in roles if r[2] is not None), None)
+            officers = {r[1] for r in roles}
+            self.member_ids = [r[0] for r in q(
+                "SELECT account_id FROM membership WHERE association_id = :a AND status = 'active' ORDER BY id",
+                a=aid).all() if r[0] not in officers]
+            member = self.member_ids[len(self.member_ids) // 2]
+            self.member_login = q("SELECT login_id FROM account WHERE id = :i", i=member).scalar()
+            staff = q("SELECT id FROM account WHERE is_city_staff ORDER BY id LIMIT 1").scalar()
+            circulars = q("SELECT id FROM circular WHERE association_id = :a AND status = 'sent' "
+                          "ORDER BY sent_at", a=aid).all()
+            self.old_circular, self.big_circular = circulars[0][0], circulars[-1][0]
+            self.member_circular = q("SELECT circular_id FROM delivery WHERE account_id = :m ORDER BY id DESC "
+                                     "LIMIT 1", m=member).scalar()
+            self.thread_id = q("SELECT id FROM boardthread WHERE association_id = :a ORDER BY last_post_at DESC "
+                               "LIMIT 1", a=aid).scalar()
+        with session() as s:
+            self.president = accounts.load_actor_in(s, president)
+            self.member = accounts.load_actor_in(s, member)
+            self.han_leader = accounts.load_actor_in(s, leader) if leader else None
+            self.staff = accounts.load_actor_in(s, staff)
+            self.tokens = [accounts.new_session(member, s)]
+        self._survey_id: int | None = None
+        return self
+
+    def actor(self, account_id: int):
+        from chiiki.services import accounts
+        from chiiki.services.db import session
+
+        with session() as s:
+            return accounts.load_actor_in(s, account_id)
+
+    def member_actors(self, n: int) -> list:
+        rng = random.Random(11)
+        return [self.actor(a) for a in rng.sample(self.member_ids, min(n, len(self.member_ids)))]
+
+    def unconfirmed_deliveries(self, n: int) -> list[tuple[int, int]]:
+        """(delivery id, account id) of member deliveries not yet confirmed, one per account."""
+        import sqlalchemy as sa
+
+        from chiiki.services.db import engine
+
+        with engine().connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT d.id, d.account_id FROM delivery d JOIN circular c ON c.id = d.circular_id "
+                "WHERE c.association_id = :a AND d.account_id IS NOT NULL AND d.state <> 'confirmed' "
+                "ORDER BY d.id DESC LIMIT :n"), {"a": self.association_id, "n": n * 20}).all()
+        out, seen = [], set()
+        for did, acc in rows:
+            if acc not in seen:
+                seen.add(acc)
+                out.append((did, acc))
+        return out[:n]
+
+    def open_survey(self) -> int:
+        """A named one-question survey open for a week, created by the 会長 (answered by the benchmark)."""
+        if self._survey_id is None:
+            from chiiki.i18n import TZ
+            from chiiki.models import utcnow
+            from chiiki.services import surveys
+
+            deadline = (utcnow() + timedelta(days=7)).astimezone(TZ).strftime("%Y-%m-%dT%H:%M")
+            self._survey_id = surveys.create_survey(self.president, self.association_id, {
+                "kind": "general", "title": "ベンチマークアンケート", "description": "計測用", "deadline": deadline,
+                "target_all": True, "questions": [{"kind": "single", "text": "参加しますか", "required": True,
+                                                   "options": ["はい", "いいえ"]}]})
+        return self._survey_id
+
+
+# --------------------------------------------------------------------------- websocket load
+
+
+@dataclass
+class LoadPlan:
+    """Per simulated member: session token, deliveries to confirm; the survey they answer."""
+
+    tokens: list[str]
+    circulars: list[list[int]]  # per member: circulars they have not confirmed yet, newest first
+    survey_id: int | None
+    storage_key: str
+    lang_key: str
+
+
+def prepare_load(city: CityFacts, clients: int, with_survey: bool) -> LoadPlan:
+    """Sessions for `clients` members of the biggest association, as if each had logged in before."""
+    import sqlalchemy as sa
+
+    from chiiki.services import accounts
+    from chiiki.services.db import engine, session
+    from chiiki.state import AuthState, UIState
+
+    rng = random.Random(5)
+    members = rng.sample(city.member_ids, min(clients, len(city.member_ids)))
+    with session() as s:
+        tokens = [accounts.new_session(m, s) for m in members]
+    circulars: list[list[int]] = []
+    with engine().connect() as conn:
+        for m in members:
+            circulars.append([r[0] for r in conn.execute(sa.text(
+                "SELECT circular_id FROM delivery WHERE account_id = :m AND state <> 'confirmed' "
+                "ORDER BY circular_id DESC LIMIT 50"), {"m": m}).all()])
+    survey = city.open_survey() if with_survey else None
+    return LoadPlan(tokens, circulars, survey, f"{AuthState.get_full_name()}.token_rx_state_",
+                    f"{UIState.get_full_name()}.lang_rx_state_")
+
+
+def _page_exists(module: str) -> bool:
+    return importlib.util.find_spec(f"chiiki.pages.{module}") is not None
+
+
+def _handler(module: str, names: tuple[str, ...]) -> tuple[str, list[str]] | None:
+    """(full event name, argument names) of the first state handler in a page module matching names."""
+    if not _page_exists(module):
+        return None
+    import reflex as rx
+
+    mod = importlib.import_module(f"chiiki.pages.{module}")
+    for name in names:
+        for obj in vars(mod).values():
+            if inspect.isclass(obj) and issubclass(obj, rx.State) and obj.__module__ == mod.__name__:
+                handler = obj.event_handlers.get(name)
+                if handler is not None:
+                    params = [p for p in inspect.signature(handler.fn).parameters if p != "self"]
+                    return f"{obj.get_full_name()}.{name}", params
+    return None
+
+
+def _nav(path: str) -> load.Action:
+    async def go(tab: load.ReflexClient) -> float:
+        return await tab.navigate(path)
+
+    return go
+
+
+def _confirm_action(view_path: str, event: str) -> load.Action:
+    """Open the next unconfirmed circular (its page marks it read), then press 確認しました."""
+
+    async def confirm(tab: load.ReflexClient) -> dict[str, float] | None:
+        queue = tab.data["circulars"]
+        if not queue:
+            return None
+        opened = await tab.navigate(f"{view_path}?id={queue.pop(0)}")
+        if not tab.last_state("circular_state", "delivery_id"):
+            return {"chiiki:open circular": opened}
+        ms, _ = await tab.call(event)
+        return {"chiiki:open circular": opened, "chiiki:confirm circular": ms}
+
+    return confirm
+
+
+def _answer_action(answer_path: str, event: str, arg: str) -> load.Action:
+    """Open the survey's answer page, choose the first option of each question, submit."""
+
+    async def answer(tab: load.ReflexClient) -> dict[str, float]:
+        opened = await tab.navigate(answer_path)
+        questions = tab.last_state("survey_answer_state", "questions") or []
+        form = {f"q{q['id']}": q["options"][0]["id"] for q in questions if q.get("options")}
+        ms, _ = await tab.call(event, {arg: form})
+        return {"chiiki:open survey form": opened, "chiiki:answer survey": ms}
+
+    return answer
+
+
+def chiiki_mix(plan: LoadPlan, progress: Callable[[str], None]) -> load.Mix:
+    """Inbox, open + confirm a circular, answer a survey, and the other member pages, as far as they exist."""
+    from chiiki import routes
+    from chiiki.state import UIState
+
+    actions: list[tuple[str, float, load.Action]] = []
+    if _page_exists("circulars"):
+        actions.append(("chiiki:open inbox", 3, _nav(routes.CIRCULARS)))
+        confirm = _handler("circulars", ("confirm",))
+        view = getattr(importlib.import_module("chiiki.pages.circulars"), "CIRCULAR_VIEW", None)
+        if confirm and view and not confirm[1]:
+            actions.append(("chiiki:confirm circular", 3, _confirm_action(view, confirm[0])))
+        else:
+            progress("[load] note: no argument-less confirm handler / CIRCULAR_VIEW in chiiki/pages/circulars.py")
+    else:
+        progress("[load] note: chiiki/pages/circulars.py is missing: no inbox/confirm in the mix")
+    if _page_exists("surveys"):
+        actions.append(("chiiki:open surveys", 1, _nav(routes.SURVEYS)))
+        submit = _handler("surveys", ("submit",))
+        if submit and plan.survey_id and len(submit[1]) == 1:
+            from chiiki.services import surveys as survey_service
+
+            path = f"{survey_service.ANSWER_PATH}?id={plan.survey_id}"
+            actions.append(("chiiki:answer survey", 1, _answer_action(path, submit[0], submit[1][0])))
+    actions += [("chiiki:open mypage", 1, _nav(routes.MYPAGE)), ("chiiki:open board", 1, _nav(routes.BOARD)),
+                ("chiiki:open notices", 1, _nav(routes.NOTICES))]
+    toggle = f"{UIState.get_full_name()}.toggle_lang"
+
+    async def lang(tab: load.ReflexClient) -> float:
+        ms, _ = await tab.call(toggle)
+        return ms
+
+    actions.append(("chiiki:toggle language", 1, lang))
+    return load.Mix(actions)
+
+
+def _report_memory(name: str, mem: dict, progress: Callable[[str], None]) -> None:
+    progress(f"[memory] {name}: {mem['before_mb']:.0f} MB -> {mem['after_mb']:.0f} MB with {mem['clients']} idle "
+             f"clients = {mem['kb_per_client']:.0f} KB per client ({mem['failures']} failed to connect)")
+
+
+async def _drive(app: load.RunningApp, mix: load.Mix, args, setup=None, after=None, start_path="/",
+                 storage=None, progress=print) -> tuple[load.Stats, dict]:
+    stats = await load.run_load(app.url, args.clients, args.seconds, mix, setup, start_path=start_path,
+                                think=args.think, after=after, progress=progress)
+    mem = await load.idle_memory(app.url, app.pids, args.clients, storage, path=start_path)
+    return stats, mem
+
+
+def run_websocket(args, city: CityFacts, progress: Callable[[str], None]) -> dict:
+    results: dict = {}
+    blank_dir = load.make_blank_app()
+    try:
+        progress("[load] building and starting the blank app (prod, single port)…")
+        blank = load.start_app("blank", blank_dir, env=args.app_env)
+        try:
+            progress(f"[load] blank app up in {blank.startup_seconds:.0f} s at {blank.url}")
+            stats, mem = asyncio.run(_drive(blank, load.blank_mix(), args, progress=progress))
+            results["blank"] = (stats, mem)
+        finally:
+            blank.stop()
+            load.remove_tree(blank.tmp)
+    finally:
+        load.remove_tree(blank_dir)
+    plan = prepare_load(city, args.clients * 2, with_survey=True)
+    mix = chiiki_mix(plan, progress)
+    data_dir = Path(tempfile.mkdtemp(prefix="chiiki-citybench-data-"))
+    progress("[load] building and starting Chiiki (prod, single port)…")
+    app = load.start_app("chiiki", load.ROOT, env={**args.app_env, "REFLEX_DB_URL": args.db,
+                                                   "CHIIKI_DATA_DIR": str(data_dir)})
+    try:
+        progress(f"[load] Chiiki up in {app.startup_seconds:.0f} s at {app.url}")
+
+        def setup(i: int) -> dict:
+            return {plan.storage_key: plan.tokens[i], plan.lang_key: "ja"}
+
+        async def after(tab: load.ReflexClient, i: int) -> None:
+            tab.data["circulars"] = list(plan.circulars[i])
+
+        def idle_storage(i: int) -> dict:
+            return {plan.storage_key: plan.tokens[args.clients + i], plan.lang_key: "ja"}
+
+        from chiiki import routes
+
+        stats, mem = asyncio.run(_drive(app, mix, args, setup, after, routes.MYPAGE, idle_storage, progress))
+        results["chiiki"] = (stats, mem)
+    finally:
+        app.stop()
+        load.remove_tree(app.tmp)
+        load.remove_tree(data_dir)
+    return results
+
+
+def print_load(results: dict, clients: int, progress: Callable[[str], None]) -> None:
+    steady = {}
+    for name, (stats, mem) in results.items():
+        for line in stats.lines(name):
+            progress(f"[load] {line}")
+        _report_memory(name, mem, progress)
+        events = [t for k, ts in stats.times.items() if k != "connect+hydrate" for t in ts]
+        steady[name] = (load.percentile(events, 95), sum(stats.errors.values()))
+    if "blank" in steady and "chiiki" in steady:
+        (b95, berr), (c95, cerr) = steady["blank"], steady["chiiki"]
+        ratio = c95 / b95 if b95 else float("nan")
+        verdict = "meets" if ratio <= 2 and cerr == 0 else "misses"
+        progress(f"[load] RATIO at {clients} clients: Chiiki p95 {c95:.1f} ms / blank p95 {b95:.1f} ms = "
+                 f"{ratio:.2f}x (target <= 2x, zero errors: {verdict}); errors chiiki {cerr}, blank {berr}")
+        same = [load.percentile(results[n][0].times.get(k, []), 95)
+                for n, k in (("chiiki", "chiiki:toggle language"), ("blank", "blank:increment"))]
+        if all(v == v for v in same) and same[1]:
+            progress(f"[load] like for like (one small event, no database): Chiiki toggle language p95 "
+                     f"{same[0]:.1f} ms / blank increment p95 {same[1]:.1f} ms = {same[0] / same[1]:.2f}x")
+
+
+def machine_facts() -> str:
+    import psutil
+
+    mem = psutil.virtual_memory().total / 2**30
+    load1, load5, _ = os.getloadavg()
+    return (f"{platform.node()} · {os.cpu_count()} cores · {mem:.0f} GB RAM · {platform.platform()} · "
+            f"Python {platform.python_version()} · {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · "
+            f"load average {load1:.1f}/{load5:.1f} (other work on the machine skews the figures)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chiiki.bench.city", description=__doc__.split("\n")[0])
+    parser.add_argument("--db", required=True, help="a database filled by `python -m chiiki.scale`")
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--think", type=float, default=1.0, help="mean pause between a client's actions (s)")
+    parser.add_argument("--repeat", type=int, default=20, help="timed runs per service hot path")
+    parser.add_argument("--skip-services", action="store_true")
+    parser.add_argument("--skip-load", action="store_true")
+    parser.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="environment for both apps, e.g. REFLEX_STATE_MANAGER_MODE=memory, or "
+                             "REFLEX_REDIS_URL=redis://127.0.0.1:6379/3 with GRANIAN_WORKERS=2")
+    args = parser.parse_args(argv)
+    args.app_env = dict(item.split("=", 1) for item in args.app_env if "=" in item)
+    progress = print
+    progress(f"[bench] {machine_facts()}")
+    progress(f"[bench] database {args.db.split('@')[-1]}")
+    bench = ServiceBench(args.db, args.repeat, progress)
+    c = bench.city
+    progress(f"[bench] association {c.association_id}: {c.households:,} households, "
+             f"{len(c.member_ids):,} member accounts")
+    if not args.skip_services:
+        progress(f"[bench] server time (ms) {'':30} {'p50':>8} {'p95':>8}")
+        rows = bench.run()
+        slow = [r.name for r in rows if r.times and load.percentile(r.times, 95) > TARGET_MS]
+        progress(f"[bench] {len([r for r in rows if r.times])} hot paths timed; over {TARGET_MS:.0f} ms at p95: "
+                 f"{', '.join(slow) or 'none'}")
+        progress("[bench] summary:")
+        for r in rows:
+            progress(r.line())
+    if not args.skip_load:
+        results = run_websocket(args, c, progress)
+        print_load(results, args.clients, progress)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,410 @@
+"""City notices: the resident's feed (only what is meant for them) and the city staff's editor."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from chiiki import routes
+from chiiki.components.shell import register_nav, template
+from chiiki.components.ui import (
+    card,
+    checkbox_field,
+    error_banner,
+    heading,
+    link_button,
+    message,
+    pager,
+    primary_button,
+    secondary_button,
+    text_area,
+    text_field,
+)
+from chiiki.i18n import fmt_dt, t, tf, tr
+from chiiki.services import notices
+from chiiki.pages.circulars import body_view
+from chiiki.services.errors import ServiceError
+from chiiki.services.markup import Block
+from chiiki.services.policy import CITY_ADMIN, can
+from chiiki.state import current_actor, error_text, field_errors, run_service
+
+NOTICE_ADMIN = "/notices/admin"
+PAGE_SIZE = 20
+# Form fields the editor sends; area and band checkboxes are named area_<id> and band_<name>.
+_FIELDS = ("title", "body", "publish_from_date", "publish_from_time", "publish_until_date", "publish_until_time",
+           "urgent", "everyone")
+
+register_nav("nav.notices", routes.NOTICES, "logged_in")
+register_nav("notice.nav_admin", NOTICE_ADMIN, "is_city_staff")
+
+
+def _pages(total: int) -> int:
+    return max(1, -(-total // PAGE_SIZE))
+
+
+class NoticeFeedState(rx.State):
+    """One resident's notices: what the policy and the targeting rule chose for them, nothing else."""
+
+    items: list[dict[str, str]] = []
+    total: int = 0
+    unread: int = 0
+    page: int = 1
+    open_id: str = ""
+    open_blocks: list[Block] = []
+    error: str = ""
+    _bodies: dict[str, list[Block]] = {}
+
+    @rx.event
+    async def load(self):
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        self.page = 1
+        await self._fetch(actor, lang)
+
+    async def _fetch(self, actor, lang: str) -> None:
+        self.open_id, self.open_blocks, self.error = "", [], ""
+        try:
+            f = await run_service(notices.feed, actor, PAGE_SIZE, (self.page - 1) * PAGE_SIZE)
+        except ServiceError as e:
+            self.items, self.total, self.unread, self._bodies = [], 0, 0, {}
+            self.error = error_text(lang, e)
+            return
+        self.total, self.unread = f.total, f.unread
+        self.items = [{"id": str(i.id), "title": i.title, "date": fmt_dt(i.publish_from, lang, with_time=False),
+                       "urgent": "1" if i.urgent else "", "read": "1" if i.read else ""} for i in f.items]
+        self._bodies = {str(i.id): i.blocks for i in f.items}
+
+    @rx.event
+    async def toggle(self, notice_id: str):
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        key = str(notice_id)
+        if key not in self._bodies or self.open_id == key:
+            self.open_id, self.open_blocks = "", []
+            return
+        try:
+            await run_service(notices.mark_read, actor, key)
+        except ServiceError as e:
+            self.error = error_text(lang, e)
+            return
+        self.open_id, self.open_blocks = key, self._bodies[key]
+        for item in self.items:
+            if item["id"] == key and not item["read"]:
+                item["read"] = "1"
+                self.unread = max(0, self.unread - 1)
+        self.items = list(self.items)
+
+    @rx.event
+    async def next_page(self):
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        if self.page < _pages(self.total):
+            self.page += 1
+            await self._fetch(actor, lang)
+
+    @rx.event
+    async def prev_page(self):
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        if self.page > 1:
+            self.page -= 1
+            await self._fetch(actor, lang)
+
+    @rx.var
+    def pages(self) -> int:
+        return _pages(self.total)
+
+
+def _feed_item(item: rx.Var) -> rx.Component:
+    return card(
+        rx.hstack(
+            rx.cond(item["urgent"] != "", rx.badge(t("notice.urgent"), color_scheme="red", size="3")),
+            rx.cond(item["read"] == "", rx.badge(t("notice.unread"), color_scheme="blue", size="3")),
+            rx.text(item["date"], size="3", color=rx.color("gray", 11)),
+            spacing="2",
+            align="center",
+            wrap="wrap",
+        ),
+        rx.heading(item["title"], as_="h2", size="5", margin_y="0.4em"),
+        rx.button(rx.cond(NoticeFeedState.open_id == item["id"], t("notice.close"), t("notice.open")),
+                  on_click=NoticeFeedState.toggle(item["id"]), size="3", variant="outline",
+                  aria_expanded=rx.cond(NoticeFeedState.open_id == item["id"], "true", "false"),
+                  style={"min_height": "48px"}, id="notice-open-" + item["id"]),
+        rx.cond(NoticeFeedState.open_id == item["id"],
+                body_view(NoticeFeedState.open_blocks, margin_top="0.8em")),
+        border_left=rx.cond(item["urgent"] != "", "6px solid var(--red-9)", "none"),
+    )
+
+
+@template(route=routes.NOTICES, title_key="nav.notices", on_load=[NoticeFeedState.load])
+def notices_page() -> rx.Component:
+    return rx.vstack(
+        heading("nav.notices"),
+        error_banner(NoticeFeedState.error),
+        rx.cond(NoticeFeedState.unread > 0, rx.text(tf("notice.unread_count", n=NoticeFeedState.unread), size="4")),
+        rx.cond(
+            NoticeFeedState.items.length() > 0,
+            rx.vstack(rx.foreach(NoticeFeedState.items, _feed_item), width="100%", id="notice-feed"),
+            rx.text(t("notice.none"), size="4", id="notice-feed-empty"),
+        ),
+        rx.cond(NoticeFeedState.pages > 1,
+                pager(NoticeFeedState.page, NoticeFeedState.pages, NoticeFeedState.prev_page,
+                      NoticeFeedState.next_page)),
+        width="100%",
+        align="stretch",
+    )
+
+
+# --------------------------------------------------------------------------- city staff: the editor
+
+
+def _draft_of(form: dict) -> dict:
+    data = {k: form.get(k) for k in _FIELDS}
+    data["area_ids"] = [k[len("area_"):] for k, v in form.items()
+                        if isinstance(k, str) and k.startswith("area_") and v in ("on", True, "true")]
+    data["bands"] = [k[len("band_"):] for k, v in form.items()
+                     if isinstance(k, str) and k.startswith("band_") and v in ("on", True, "true")]
+    return data
+
+
+class NoticeAdminState(rx.State):
+    """City staff only: the editor (with the reach count before publishing) and the list of notices."""
+
+    area_options: list[list[str]] = []
+    errors: dict[str, str] = {}
+    error: str = ""
+    notice: str = ""
+    confirming: bool = False
+    confirm_title: str = ""
+    confirm_reach: int = 0
+    rows: list[dict[str, str]] = []
+    total: int = 0
+    page: int = 1
+    _draft: dict = {}
+
+    async def _staff(self):
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return None, lang, rx.redirect(routes.LOGIN)
+        if not can(actor, CITY_ADMIN):
+            self._clear()
+            self.error = tr(lang, "error.denied")
+            return None, lang, None
+        return actor, lang, None
+
+    def _clear(self) -> None:
+        self.area_options, self.rows, self.total, self._draft = [], [], 0, {}
+        self.confirming, self.confirm_title, self.confirm_reach = False, "", 0
+
+    @rx.event
+    async def load(self):
+        actor, lang, redirect = await self._staff()
+        if actor is None:
+            return redirect
+        self.errors, self.error, self.notice, self.page = {}, "", "", 1
+        self.confirming = False
+        self.area_options = [[str(i), label, str(depth)]
+                             for i, label, depth in await run_service(notices.area_choices, actor)]
+        await self._fetch(actor, lang)
+
+    async def _fetch(self, actor, lang: str) -> None:
+        items, self.total = await run_service(notices.admin_list, actor, PAGE_SIZE, (self.page - 1) * PAGE_SIZE)
+
+        def targets(i: notices.AdminItem) -> str:
+            if i.everyone:
+                return tr(lang, "notice.everyone")
+            parts = list(i.areas) + [tr(lang, "notice.band." + b) for b in i.bands]
+            return tr(lang, "notice.list_sep").join(parts)
+
+        self.rows = [{"id": str(i.id), "title": i.title, "urgent": "1" if i.urgent else "",
+                      "from": fmt_dt(i.publish_from, lang), "until": fmt_dt(i.publish_until, lang),
+                      "status": i.status, "status_label": tr(lang, "notice.status." + i.status),
+                      "targets": targets(i), "reads": str(i.read_count)} for i in items]
+
+    @rx.event
+    async def preview(self, form: dict):
+        actor, lang, redirect = await self._staff()
+        if actor is None:
+            return redirect
+        if not isinstance(form, dict):
+            return
+        draft = _draft_of(form)
+        try:
+            reach = await run_service(notices.reach_count, actor, draft)
+        except ServiceError as e:
+            self.errors = field_errors(lang, e)
+            self.error = "" if self.errors else error_text(lang, e)
+            self.confirming = False
+            return
+        self.errors, self.error, self.notice = {}, "", ""
+        self._draft = draft
+        self.confirm_title = str(draft.get("title") or "")[:200]
+        self.confirm_reach = reach
+        self.confirming = True
+
+    @rx.event
+    def back_to_edit(self):
+        self.confirming = False
+
+    @rx.event
+    async def publish(self):
+        actor, lang, redirect = await self._staff()
+        if actor is None:
+            return redirect
+        if not self.confirming or not self._draft:
+            return
+        try:
+            result = await run_service(notices.publish, actor, self._draft)
+        except ServiceError as e:
+            self.errors = field_errors(lang, e)
+            self.error = "" if self.errors else error_text(lang, e)
+            self.confirming = False
+            return
+        self._draft, self.confirming = {}, False
+        self.notice = tr(lang, "notice.published", n=result.reach, mailed=result.mailed)
+        self.page = 1
+        await self._fetch(actor, lang)
+
+    @rx.event
+    async def withdraw(self, notice_id: str):
+        actor, lang, redirect = await self._staff()
+        if actor is None:
+            return redirect
+        try:
+            await run_service(notices.withdraw, actor, notice_id)
+        except ServiceError as e:
+            self.error = error_text(lang, e)
+            return
+        self.notice = tr(lang, "notice.withdrawn")
+        await self._fetch(actor, lang)
+
+    @rx.event
+    async def next_page(self):
+        actor, lang, redirect = await self._staff()
+        if actor is None:
+            return redirect
+        if self.page < _pages(self.total):
+            self.page += 1
+            await self._fetch(actor, lang)
+
+    @rx.event
+    async def prev_page(self):
+        actor, lang, redirect = await self._staff()
+        if actor is None:
+            return redirect
+        if self.page > 1:
+            self.page -= 1
+            await self._fetch(actor, lang)
+
+    @rx.var
+    def pages(self) -> int:
+        return _pages(self.total)
+
+
+def _err(name: str) -> rx.Var:
+    return NoticeAdminState.errors.get(name, "")
+
+
+def _area_box(a: rx.Var) -> rx.Component:
+    fid = "f-area_" + a[0]
+    return rx.el.label(
+        rx.el.input(type="checkbox", name="area_" + a[0], id=fid,
+                    style={"width": "28px", "height": "28px", "margin_right": "0.6em", "flex_shrink": "0"}),
+        a[1],
+        html_for=fid,
+        style={"display": "flex", "align_items": "center", "min_height": "48px", "font_size": "var(--font-size-3)",
+               "cursor": "pointer", "padding_left": rx.cond(a[2] == "2", "2em", rx.cond(a[2] == "1", "1em", "0"))},
+    )
+
+
+def _editor() -> rx.Component:
+    return rx.form(
+        text_field("notice.field.title", "title", error=_err("title"), required=True, max_length=notices.TITLE_MAX),
+        text_area("notice.field.body", "body", error=_err("body"), required=True, max_length=notices.BODY_MAX),
+        rx.text(t("notice.body_help"), size="2", color=rx.color("gray", 11), margin_bottom="1em"),
+        rx.hstack(
+            text_field("notice.field.from_date", "publish_from_date", type_="date", error=_err("publish_from")),
+            text_field("notice.field.from_time", "publish_from_time", type_="time"),
+            width="100%", spacing="3",
+        ),
+        rx.hstack(
+            text_field("notice.field.until_date", "publish_until_date", type_="date", error=_err("publish_until")),
+            text_field("notice.field.until_time", "publish_until_time", type_="time"),
+            width="100%", spacing="3",
+        ),
+        checkbox_field("notice.field.urgent", "urgent"),
+        rx.el.fieldset(
+            rx.el.legend(t("notice.field.target"), style={"font_weight": "600", "font_size": "var(--font-size-3)"}),
+            rx.cond(_err("target") != "",
+                    rx.text(_err("target"), id="f-target-error", color=rx.color("red", 11), size="3", role="alert")),
+            checkbox_field("notice.everyone", "everyone"),
+            rx.text(t("notice.areas"), size="3", weight="bold", margin_top="0.5em"),
+            rx.foreach(NoticeAdminState.area_options, _area_box),
+            rx.text(t("notice.bands"), size="3", weight="bold", margin_top="0.5em"),
+            *[checkbox_field("notice.band." + b, "band_" + b) for b in notices.TARGETS],
+            rx.text(t("notice.target_help"), size="2", color=rx.color("gray", 11)),
+            style={"border": "1px solid var(--gray-6)", "border_radius": "var(--radius-3)", "padding": "1em",
+                   "margin_bottom": "1em", "width": "100%"},
+        ),
+        primary_button("notice.preview", type="submit", id="notice-preview"),
+        on_submit=NoticeAdminState.preview,
+        width="100%",
+        id="notice-form",
+    )
+
+
+def _confirm() -> rx.Component:
+    return rx.box(
+        rx.text(t("notice.confirm_title"), size="3", color=rx.color("gray", 11)),
+        rx.heading(NoticeAdminState.confirm_title, as_="h3", size="5", margin_y="0.4em"),
+        rx.text(tf("notice.reach", n=NoticeAdminState.confirm_reach), size="5", weight="bold", id="notice-reach"),
+        rx.hstack(
+            secondary_button("notice.back", on_click=NoticeAdminState.back_to_edit),
+            primary_button("notice.publish", on_click=NoticeAdminState.publish, id="notice-publish"),
+            spacing="3", margin_top="1em", wrap="wrap",
+        ),
+    )
+
+
+def _admin_row(r: rx.Var) -> rx.Component:
+    return card(
+        rx.hstack(
+            rx.badge(r["status_label"], color_scheme=rx.match(r["status"], ("published", "green"),
+                                                               ("scheduled", "blue"), "gray"), size="3"),
+            rx.cond(r["urgent"] != "", rx.badge(t("notice.urgent"), color_scheme="red", size="3")),
+            spacing="2", wrap="wrap",
+        ),
+        rx.heading(r["title"], as_="h3", size="4", margin_y="0.3em"),
+        rx.text(r["from"], " – ", r["until"], size="3"),
+        rx.text(t("notice.target_label"), ": ", r["targets"], size="3"),
+        rx.text(tf("notice.read_count", n=r["reads"]), size="3"),
+        rx.cond(r["status"] != "ended",
+                secondary_button("notice.withdraw", on_click=NoticeAdminState.withdraw(r["id"]),
+                                 margin_top="0.5em")),
+    )
+
+
+@template(route=NOTICE_ADMIN, title_key="notice.nav_admin", on_load=[NoticeAdminState.load])
+def notice_admin_page() -> rx.Component:
+    return rx.vstack(
+        heading("notice.nav_admin"),
+        message(NoticeAdminState.notice),
+        error_banner(NoticeAdminState.error),
+        card(
+            rx.heading(t("notice.new"), as_="h2", size="5", margin_bottom="0.6em"),
+            # The form stays mounted while confirming, so "back" returns to what was typed.
+            rx.cond(NoticeAdminState.confirming, _confirm()),
+            rx.box(_editor(), display=rx.cond(NoticeAdminState.confirming, "none", "block")),
+        ),
+        rx.heading(t("notice.list"), as_="h2", size="5"),
+        rx.foreach(NoticeAdminState.rows, _admin_row),
+        rx.cond(NoticeAdminState.pages > 1,
+                pager(NoticeAdminState.page, NoticeAdminState.pages, NoticeAdminState.prev_page,
+                      NoticeAdminState.next_page)),
+        link_button("nav.notices", routes.NOTICES, variant="outline"),
+        width="100%",
+        align="stretch",
+    )

@@ -1,0 +1,1116 @@
+"""Circulars (回覧): compose and send, the resident's inbox, and the coverage ledger of who was reached how."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+from typing import Iterable
+
+from sqlalchemy import and_, case, exists, func, insert, literal, null, or_, update
+from sqlmodel import Session, select
+
+from chiiki import settings as settings_module
+from chiiki.i18n import TZ, fmt_date, tr
+from chiiki.models import (
+    Account,
+    Association,
+    Attachment,
+    Circular,
+    CircularAmendment,
+    CircularTarget,
+    Delivery,
+    Han,
+    Household,
+    Membership,
+    utcnow,
+)
+from chiiki.services import attachments as attachment_files
+from chiiki.services import audit, mail, markup, tabular, validate
+from chiiki.services.db import session
+from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
+from chiiki.services.policy import (
+    ALL_HAN,
+    EXPORT,
+    MEMBER,
+    SEND_CIRCULARS,
+    VIEW_MEMBERS,
+    Actor,
+    Assoc,
+    can,
+    han_scope,
+)
+
+MAX_TITLE = 200
+MAX_BODY = 10_000
+MAX_AMENDMENT = 5_000
+PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+MAX_QUERY = 100
+MATRIX_CIRCULARS = 12
+# A household's state on one circular; every target household is in exactly one.
+CATEGORIES = ("digital_confirmed", "read", "unread", "on_behalf", "paper_confirmed", "paper_delivered",
+              "paper_pending")
+REACHED = frozenset({"digital_confirmed", "on_behalf", "paper_confirmed"})
+INBOX_FILTERS = ("all", "unread", "unconfirmed", "confirmed")
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _pages(total: int, size: int) -> int:
+    return max(1, math.ceil(total / size)) if total else 1
+
+
+def _page_args(page: object, page_size: object) -> tuple[int, int]:
+    p = validate.integer(page if page not in (None, "") else 1, "page", lo=1, hi=1_000_000)
+    size = validate.integer(page_size if page_size not in (None, "") else PAGE_SIZE, "page_size", lo=1,
+                            hi=MAX_PAGE_SIZE)
+    return p, size
+
+
+def _like(query: str) -> str:
+    return "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _today() -> date:
+    return datetime.now(TZ).date()
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def _covers(scope, han_id: int | None) -> bool:
+    return scope == ALL_HAN or (han_id is not None and han_id in scope)
+
+
+def _scope_filter(scope, column):
+    """SQL condition limiting rows to a han scope (None when the scope is the whole association)."""
+    return None if scope == ALL_HAN else column.in_(list(scope))
+
+
+def _targets(s: Session, circular_id: int) -> list[int]:
+    return list(s.exec(select(CircularTarget.han_id).where(CircularTarget.circular_id == circular_id)).all())
+
+
+def _overlaps(scope, circular: Circular, targets: list[int]) -> bool:
+    if not scope:
+        return False
+    return scope == ALL_HAN or circular.target_all or bool(set(targets) & set(scope))
+
+
+def _whole(scope, circular: Circular, targets: list[int]) -> bool:
+    """The scope covers every household the circular went to (needed to amend it)."""
+    return scope == ALL_HAN or (not circular.target_all and bool(targets) and set(targets) <= set(scope))
+
+
+def _han_names(s: Session, association_id: int) -> dict[int, tuple[int, str]]:
+    rows = s.exec(select(Han.id, Han.route_order, Han.name).where(Han.association_id == association_id)).all()
+    return {hid: (order, name) for hid, order, name in rows}
+
+
+def _target_label(lang: str, circular: Circular, targets: list[int], names: dict[int, tuple[int, str]]) -> str:
+    if circular.target_all:
+        return tr(lang, "circular.target_all")
+    return "・".join(names[h][1] for h in sorted(targets, key=lambda h: names.get(h, (0, ""))) if h in names)
+
+
+def _sent_circular(s: Session, circular_id: object) -> Circular:
+    cid = validate.ident(circular_id, "circular_id")
+    c = s.get(Circular, cid)
+    if c is None or c.status != "sent":
+        raise NotFound()
+    return c
+
+
+# --------------------------------------------------------------------------- composing and sending
+
+
+@dataclass(frozen=True)
+class HanOption:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ComposeOptions:
+    han: list[HanOption]
+    may_target_all: bool
+
+
+def compose_options(actor: Actor, association_id: int) -> ComposeOptions:
+    """The han this officer may send to (all of them for an association-wide role)."""
+    aid = validate.ident(association_id, "association_id")
+    scope = han_scope(actor, SEND_CIRCULARS, aid)
+    if not scope:
+        raise Denied()
+    with session() as s:
+        names = _han_names(s, aid)
+    han = [HanOption(h, names[h][1]) for h in sorted(names, key=lambda h: names[h]) if _covers(scope, h)]
+    return ComposeOptions(han, scope == ALL_HAN)
+
+
+@dataclass(frozen=True)
+class Draft:
+    title: str
+    body: str
+    due_date: date | None
+    target_all: bool
+    han_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Preview:
+    title: str
+    body: str
+    blocks: list[markup.Block]
+    due_date: date | None
+    target_all: bool
+    han_names: list[str]
+    households: int
+    digital_households: int
+    paper_households: int
+    attachments: list[attachment_files.AttachmentInfo]
+
+
+def _clean_draft(s: Session, actor: Actor, aid: int, data: dict) -> Draft:
+    if not isinstance(data, dict):
+        raise ServiceError("error.invalid")
+    scope = han_scope(actor, SEND_CIRCULARS, aid)
+    if not scope:
+        raise Denied()
+    errors: dict[str, ServiceError | str] = {}
+
+    def run(name: str, fn):
+        try:
+            return fn()
+        except ServiceError as e:
+            errors[name] = e
+            return None
+
+    title = run("title", lambda: validate.text(data.get("title"), "title", max_len=MAX_TITLE))
+    body = run("body", lambda: validate.text(data.get("body"), "body", max_len=MAX_BODY, required=False,
+                                             multiline=True))
+    due = run("due_date", lambda: validate.iso_date(data.get("due_date"), "due_date", required=False))
+    if due is not None and due < _today():
+        errors["due_date"] = "circular.error_due_past"
+    target_all = data.get("target_all") in (True, "on", "true", "1", "all")
+    raw_han = data.get("han_ids") or []
+    han_ids: tuple[int, ...] = ()
+    if target_all:
+        if scope != ALL_HAN:
+            errors["target"] = "circular.error_target_scope"
+    elif not isinstance(raw_han, (list, tuple)) or not raw_han:
+        errors["target"] = "circular.error_target_required"
+    else:
+        try:
+            han_ids = tuple(sorted({validate.ident(h, "target") for h in raw_han}))
+        except ServiceError:
+            errors["target"] = "circular.error_target_han"
+        else:
+            found = set(s.exec(select(Han.id).where(Han.id.in_(han_ids), Han.association_id == aid)).all())
+            if found != set(han_ids):
+                errors["target"] = "circular.error_target_han"
+            elif not all(_covers(scope, h) for h in han_ids):
+                errors["target"] = "circular.error_target_scope"
+    if errors:
+        raise ValidationErrors(errors)
+    return Draft(title, body or "", due, target_all, han_ids)
+
+
+def _household_filter(aid: int, draft_all: bool, han_ids: Iterable[int]):
+    cond = and_(Household.association_id == aid, Household.removed_at.is_(None))
+    return cond if draft_all else and_(cond, Household.han_id.in_(list(han_ids)))
+
+
+def _active_member_of(household_col):
+    # Filtered by household only: an association filter here makes SQLite pick the (association, status)
+    # index and scan every membership once per household.
+    return (
+        select(Membership.account_id)
+        .join(Account, Account.id == Membership.account_id)
+        .where(Membership.household_id == household_col, Membership.status == "active", Account.deleted_at.is_(None))
+    )
+
+
+def _counts(s: Session, aid: int, draft: Draft) -> tuple[int, int]:
+    """(households, paper households) a draft would reach."""
+    cond = _household_filter(aid, draft.target_all, draft.han_ids)
+    total = s.exec(select(func.count()).select_from(Household).where(cond)).one()
+    paper = s.exec(select(func.count()).select_from(Household)
+                   .where(cond, ~exists(_active_member_of(Household.id)))).one()
+    return total, paper
+
+
+def preview(actor: Actor, association_id: int, data: dict, attachment_ids: list | None = None,
+            lang: str = "ja") -> Preview:
+    """Check a draft and show it as residents will see it, with how many households it will reach."""
+    aid = validate.ident(association_id, "association_id")
+    with session() as s:
+        draft = _clean_draft(s, actor, aid, data)
+        files = attachment_files.pending(s, actor, _ids(attachment_ids))
+        total, paper = _counts(s, aid, draft)
+        names = _han_names(s, aid)
+    han_names = [tr(lang, "circular.target_all")] if draft.target_all else [names[h][1] for h in draft.han_ids]
+    return Preview(draft.title, draft.body, markup.parse(draft.body), draft.due_date, draft.target_all, han_names,
+                   total, total - paper, paper, [attachment_files.info(f) for f in files])
+
+
+def _ids(values: object) -> list[int]:
+    if values in (None, ""):
+        return []
+    if not isinstance(values, (list, tuple)):
+        raise ServiceError("error.invalid", "attachments")
+    return [validate.ident(v, "attachments") for v in values]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    circular_id: int
+    households: int
+    digital_households: int
+    paper_households: int
+    member_accounts: int
+    mails: int
+
+
+def fan_out(s: Session, circular_id: int, aid: int, target_all: bool, han_ids: Iterable[int],
+            now: datetime) -> tuple[int, int]:
+    """One delivery per target household and member account, in two bulk INSERT … SELECT statements.
+
+    Returns (member deliveries, paper households). Used by send() and by the demo seeder.
+    """
+    cond = _household_filter(aid, target_all, han_ids)
+    cols = ["circular_id", "household_id", "account_id", "han_id", "channel", "state", "on_behalf", "notified_at"]
+    digital = (
+        select(literal(circular_id), Household.id, Membership.account_id, Household.han_id, literal("digital"),
+               literal("unread"), literal(False), literal(now))
+        .select_from(Household)
+        .join(Membership, and_(Membership.household_id == Household.id, Membership.status == "active",
+                               Membership.association_id == aid))
+        .join(Account, and_(Account.id == Membership.account_id, Account.deleted_at.is_(None)))
+        .where(cond)
+    )
+    paper = (
+        select(literal(circular_id), Household.id, null(), Household.han_id, literal("paper"), literal("unread"),
+               literal(False), null())
+        .where(cond, ~exists(_active_member_of(Household.id)))
+    )
+    members = s.execute(insert(Delivery).from_select(cols, digital)).rowcount
+    papers = s.execute(insert(Delivery).from_select(cols, paper)).rowcount
+    return members, papers
+
+
+def _notify(s: Session, circular: Circular, association_name: str, account_filter) -> int:
+    """Queue a mail to each member who gave an email and asked for circulars by mail; returns how many."""
+    rows = s.exec(
+        select(Account.email, Account.locale)
+        .join(Delivery, Delivery.account_id == Account.id)
+        .where(Delivery.circular_id == circular.id, Delivery.channel == "digital", Account.email != "",
+               Account.email_circulars.is_(True), Account.deleted_at.is_(None), account_filter)
+    ).all()
+    for email, locale in rows:
+        lang = "en" if locale == "en" else "ja"
+        subject, body = notice_mail(lang, circular, association_name)
+        mail.enqueue(s, email, subject, body, "circular")
+    return len(rows)
+
+
+def notice_mail(lang: str, circular: Circular, association_name: str) -> tuple[str, str]:
+    url = settings_module.settings.public_url.rstrip("/") + f"/circulars/view?id={circular.id}"
+    subject = tr(lang, "circular.mail_subject", association=association_name, title=circular.title)
+    due = tr(lang, "circular.mail_due", due=fmt_date(circular.due_date, lang)) if circular.due_date else ""
+    body = tr(lang, "circular.mail_body", association=association_name, title=circular.title, due=due,
+              body=markup.plain(circular.body), url=url)
+    return subject, body
+
+
+def send(actor: Actor, association_id: int, data: dict, attachment_ids: list | None = None) -> SendResult:
+    """Send a circular: the circular, its targets, attachments, every delivery and the mail, in ONE transaction."""
+    aid = validate.ident(association_id, "association_id")
+    now = utcnow()
+    with session() as s:
+        draft = _clean_draft(s, actor, aid, data)
+        files = attachment_files.pending(s, actor, _ids(attachment_ids))
+        assoc = s.get(Association, aid)
+        c = Circular(association_id=aid, title=draft.title, body=draft.body, due_date=draft.due_date,
+                     target_all=draft.target_all, status="sent", created_by=actor.account_id, created_at=now,
+                     sent_at=now)
+        s.add(c)
+        s.flush()
+        if draft.han_ids:
+            s.execute(insert(CircularTarget), [{"circular_id": c.id, "han_id": h} for h in draft.han_ids])
+        for f in files:
+            f.circular_id = c.id
+            s.add(f)
+        members, papers = fan_out(s, c.id, aid, draft.target_all, draft.han_ids, now)
+        households = s.exec(select(func.count(func.distinct(Delivery.household_id)))
+                            .where(Delivery.circular_id == c.id)).one()
+        if households == 0:
+            raise ServiceError("circular.error_no_households", "target")
+        c.household_count = households
+        s.add(c)
+        mails = _notify(s, c, assoc.name if assoc else "", literal(True))
+        return SendResult(c.id, households, households - papers, papers, members, mails)
+
+
+# --------------------------------------------------------------------------- the resident's side
+
+
+def unread_count(actor: Actor, association_id: int) -> int:
+    """Unread circulars of this member in this association (the badge on every page)."""
+    if not isinstance(association_id, int) or not can(actor, MEMBER, Assoc(association_id)):
+        return 0
+    with session() as s:
+        return s.exec(
+            select(func.count()).select_from(Delivery).join(Circular, Circular.id == Delivery.circular_id)
+            .where(Delivery.account_id == actor.account_id, Delivery.state == "unread",
+                   Circular.association_id == association_id)
+        ).one()
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    circular_id: int
+    delivery_id: int
+    title: str
+    sent_at: datetime
+    due_date: date | None
+    state: str
+    on_behalf: bool
+    attachments: int
+    amended: bool
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    items: list[InboxItem]
+    total: int
+    page: int
+    pages: int
+    unread: int
+    years: list[int]
+
+
+def _year_range(year: int) -> tuple[datetime, datetime]:
+    start = datetime.combine(date(year, 1, 1), time(), TZ).astimezone(timezone.utc)
+    end = datetime.combine(date(year + 1, 1, 1), time(), TZ).astimezone(timezone.utc)
+    return start, end
+
+
+def inbox(actor: Actor, association_id: int, *, query: object = "", state: object = "all", year: object = None,
+          page: object = 1, page_size: object = PAGE_SIZE) -> InboxPage:
+    """The member's own circulars, newest first, searchable over the whole archive (title, body, amendments)."""
+    aid = validate.ident(association_id, "association_id")
+    if not can(actor, MEMBER, Assoc(aid)):
+        raise Denied()
+    q = validate.text(query, "query", max_len=MAX_QUERY, required=False)
+    st = validate.choice(state or "all", "state", INBOX_FILTERS)
+    yr = validate.integer(year, "year", lo=2000, hi=2100, required=False)
+    p, size = _page_args(page, page_size)
+    conds = [Delivery.account_id == actor.account_id, Circular.association_id == aid]
+    if st == "unread":
+        conds.append(Delivery.state == "unread")
+    elif st == "unconfirmed":
+        conds.append(Delivery.state != "confirmed")
+    elif st == "confirmed":
+        conds.append(Delivery.state == "confirmed")
+    if q:
+        pattern = _like(q)
+        conds.append(or_(
+            Circular.title.like(pattern, escape="\\"), Circular.body.like(pattern, escape="\\"),
+            exists(select(CircularAmendment.id).where(CircularAmendment.circular_id == Circular.id,
+                                                      CircularAmendment.body.like(pattern, escape="\\"))),
+        ))
+    if yr:
+        start, end = _year_range(yr)
+        conds.append(and_(Circular.sent_at >= start, Circular.sent_at < end))
+    with session() as s:
+        base = select(Delivery.id).join(Circular, Circular.id == Delivery.circular_id).where(*conds)
+        total = s.exec(select(func.count()).select_from(base.subquery())).one()
+        rows = s.exec(
+            select(Delivery.id, Delivery.state, Delivery.on_behalf, Circular.id, Circular.title, Circular.sent_at,
+                   Circular.due_date)
+            .join(Circular, Circular.id == Delivery.circular_id).where(*conds)
+            .order_by(Circular.sent_at.desc(), Circular.id.desc()).offset((p - 1) * size).limit(size)
+        ).all()
+        ids = [r[3] for r in rows]
+        files = dict(s.exec(select(Attachment.circular_id, func.count()).where(Attachment.circular_id.in_(ids))
+                            .group_by(Attachment.circular_id)).all()) if ids else {}
+        amended = set(s.exec(select(CircularAmendment.circular_id).where(CircularAmendment.circular_id.in_(ids))
+                             ).all()) if ids else set()
+        mine = (select(Circular.sent_at).join(Delivery, Delivery.circular_id == Circular.id)
+                .where(Delivery.account_id == actor.account_id, Circular.association_id == aid))
+        first = s.exec(mine.order_by(Circular.sent_at).limit(1)).first()
+        unread = s.exec(select(func.count()).select_from(Delivery).join(Circular, Circular.id == Delivery.circular_id)
+                        .where(Delivery.account_id == actor.account_id, Delivery.state == "unread",
+                               Circular.association_id == aid)).one()
+    items = [InboxItem(cid, did, title, _aware(sent), due, state_, behalf, files.get(cid, 0), cid in amended)
+             for did, state_, behalf, cid, title, sent, due in rows]
+    this_year = _today().year
+    years = list(range(this_year, _aware(first).astimezone(TZ).year - 1, -1)) if first else []
+    return InboxPage(items, total, p, _pages(total, size), unread, years)
+
+
+@dataclass(frozen=True)
+class AmendmentView:
+    id: int
+    body: str
+    blocks: list[markup.Block]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CircularView:
+    id: int
+    association_id: int
+    title: str
+    body: str
+    blocks: list[markup.Block]
+    sent_at: datetime
+    due_date: date | None
+    target_label: str
+    attachments: list[attachment_files.AttachmentInfo]
+    amendments: list[AmendmentView]
+    delivery_id: int = 0
+    state: str = ""
+    on_behalf: bool = False
+    confirmed_at: datetime | None = None
+    household_confirmed: bool = False
+    officer_view: bool = False
+
+
+def _my_delivery(s: Session, actor: Actor, circular_id: int) -> Delivery | None:
+    return s.exec(select(Delivery).where(Delivery.circular_id == circular_id,
+                                         Delivery.account_id == actor.account_id)).first()
+
+
+def _visible(s: Session, actor: Actor, c: Circular) -> tuple[bool, Delivery | None]:
+    """A member sees the circulars delivered to them; an officer those sent within their han scope."""
+    if actor is None or not actor.authenticated or not can(actor, MEMBER, Assoc(c.association_id)):
+        return False, None
+    mine = _my_delivery(s, actor, c.id)
+    if mine is not None:
+        return True, mine
+    scope = han_scope(actor, SEND_CIRCULARS, c.association_id)
+    return _overlaps(scope, c, _targets(s, c.id)), None
+
+
+def _amendments(s: Session, circular_id: int) -> list[AmendmentView]:
+    rows = s.exec(select(CircularAmendment).where(CircularAmendment.circular_id == circular_id)
+                  .order_by(CircularAmendment.created_at, CircularAmendment.id)).all()
+    return [AmendmentView(a.id, a.body, markup.parse(a.body), _aware(a.created_at)) for a in rows]
+
+
+def _files(s: Session, circular_id: int) -> list[attachment_files.AttachmentInfo]:
+    rows = s.exec(select(Attachment).where(Attachment.circular_id == circular_id).order_by(Attachment.id)).all()
+    return [attachment_files.info(a) for a in rows]
+
+
+def open_circular(actor: Actor, circular_id: object, lang: str = "ja") -> CircularView:
+    """Show one circular; opening it marks the member's delivery as read."""
+    now = utcnow()
+    with session() as s:
+        c = _sent_circular(s, circular_id)
+        ok, mine = _visible(s, actor, c)
+        if not ok:
+            raise NotFound()
+        if mine is not None and mine.state == "unread":
+            s.execute(update(Delivery).where(Delivery.id == mine.id, Delivery.state == "unread")
+                      .values(state="read", read_at=now))
+            s.refresh(mine)
+        household_done = False
+        if mine is not None:
+            household_done = s.exec(select(func.count()).select_from(Delivery).where(
+                Delivery.circular_id == c.id, Delivery.household_id == mine.household_id,
+                Delivery.state == "confirmed")).one() > 0
+        label = _target_label(lang, c, _targets(s, c.id), _han_names(s, c.association_id))
+        return CircularView(
+            c.id, c.association_id, c.title, c.body, markup.parse(c.body), _aware(c.sent_at), c.due_date, label,
+            _files(s, c.id), _amendments(s, c.id),
+            delivery_id=mine.id if mine else 0, state=mine.state if mine else "",
+            on_behalf=bool(mine and mine.on_behalf), confirmed_at=_aware(mine.confirmed_at) if mine else None,
+            household_confirmed=household_done, officer_view=mine is None,
+        )
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    delivery_id: int
+    confirmed_at: datetime
+
+
+def confirm(actor: Actor, delivery_id: object) -> Confirmed:
+    """The member's 確認しました: only their own delivery, only once."""
+    did = validate.ident(delivery_id, "delivery_id")
+    now = utcnow()
+    with session() as s:
+        d = s.get(Delivery, did)
+        if d is None or actor is None or not actor.authenticated or d.account_id != actor.account_id:
+            raise Denied()
+        c = s.get(Circular, d.circular_id)
+        if c is None or not can(actor, MEMBER, Assoc(c.association_id)):
+            raise Denied()
+        done = s.execute(
+            update(Delivery).where(Delivery.id == did, Delivery.state != "confirmed")
+            .values(state="confirmed", confirmed_at=now, confirmed_by=actor.account_id, on_behalf=False,
+                    read_at=func.coalesce(Delivery.read_at, now))
+        ).rowcount
+        if not done:
+            raise ServiceError("circular.error_already_confirmed")
+        return Confirmed(did, now)
+
+
+def attachment_for(actor: Actor, attachment_id: object) -> tuple[attachment_files.AttachmentInfo, str]:
+    """An attachment the actor may download, with its storage key; NotFound for anything else."""
+    try:
+        aid = validate.ident(attachment_id, "attachment_id")
+    except ServiceError:
+        raise NotFound() from None
+    with session() as s:
+        a = s.get(Attachment, aid)
+        if a is None or a.circular_id is None:
+            raise NotFound()
+        c = s.get(Circular, a.circular_id)
+        if c is None or c.status != "sent" or not _visible(s, actor, c)[0]:
+            raise NotFound()
+        return attachment_files.info(a), a.storage_key
+
+
+# --------------------------------------------------------------------------- the officer's side
+
+
+def _officer_circular(s: Session, actor: Actor, circular_id: object, permission: str = SEND_CIRCULARS):
+    """(circular, targets, scope) when the actor holds the permission somewhere the circular went."""
+    c = _sent_circular(s, circular_id)
+    scope = han_scope(actor, permission, c.association_id)
+    targets = _targets(s, c.id)
+    if not _overlaps(scope, c, targets):
+        raise NotFound()
+    return c, targets, scope
+
+
+@dataclass(frozen=True)
+class SentItem:
+    id: int
+    title: str
+    sent_at: datetime
+    due_date: date | None
+    target_label: str
+    households: int
+    reached: int
+    amendments: int
+
+
+@dataclass(frozen=True)
+class SentPage:
+    items: list[SentItem]
+    total: int
+    page: int
+    pages: int
+
+
+def _visible_to_scope(scope):
+    if scope == ALL_HAN:
+        return None
+    return or_(Circular.target_all.is_(True),
+               exists(select(CircularTarget.id).where(CircularTarget.circular_id == Circular.id,
+                                                      CircularTarget.han_id.in_(list(scope)))))
+
+
+def _reached_household():
+    """Households of a circular with at least one confirmed delivery (self, on behalf or paper)."""
+    return func.count(func.distinct(case((Delivery.state == "confirmed", Delivery.household_id))))
+
+
+def sent_list(actor: Actor, association_id: int, *, query: object = "", page: object = 1,
+              page_size: object = PAGE_SIZE, lang: str = "ja") -> SentPage:
+    """Circulars sent in the association (within the officer's han), newest first, with reach counts."""
+    aid = validate.ident(association_id, "association_id")
+    scope = han_scope(actor, SEND_CIRCULARS, aid) or han_scope(actor, EXPORT, aid)
+    if not scope:
+        raise Denied()
+    q = validate.text(query, "query", max_len=MAX_QUERY, required=False)
+    p, size = _page_args(page, page_size)
+    conds = [Circular.association_id == aid, Circular.status == "sent"]
+    vis = _visible_to_scope(scope)
+    if vis is not None:
+        conds.append(vis)
+    if q:
+        conds.append(Circular.title.like(_like(q), escape="\\"))
+    with session() as s:
+        total = s.exec(select(func.count()).select_from(Circular).where(*conds)).one()
+        rows = s.exec(select(Circular).where(*conds).order_by(Circular.sent_at.desc(), Circular.id.desc())
+                      .offset((p - 1) * size).limit(size)).all()
+        ids = [c.id for c in rows]
+        han_cond = _scope_filter(scope, Delivery.han_id)
+        agg = select(Delivery.circular_id, func.count(func.distinct(Delivery.household_id)), _reached_household()) \
+            .where(Delivery.circular_id.in_(ids))
+        if han_cond is not None:
+            agg = agg.where(han_cond)
+        counts = {cid: (n, r) for cid, n, r in s.exec(agg.group_by(Delivery.circular_id)).all()} if ids else {}
+        targets: dict[int, list[int]] = {}
+        for cid, hid in s.exec(select(CircularTarget.circular_id, CircularTarget.han_id)
+                               .where(CircularTarget.circular_id.in_(ids))).all() if ids else []:
+            targets.setdefault(cid, []).append(hid)
+        amends = dict(s.exec(select(CircularAmendment.circular_id, func.count()).where(
+            CircularAmendment.circular_id.in_(ids)).group_by(CircularAmendment.circular_id)).all()) if ids else {}
+        names = _han_names(s, aid)
+    items = [SentItem(c.id, c.title, _aware(c.sent_at), c.due_date,
+                      _target_label(lang, c, targets.get(c.id, []), names), counts.get(c.id, (0, 0))[0],
+                      counts.get(c.id, (0, 0))[1], amends.get(c.id, 0)) for c in rows]
+    return SentPage(items, total, p, _pages(total, size))
+
+
+@dataclass
+class HouseholdState:
+    household_id: int
+    han_id: int | None
+    category: str
+    confirmed_at: datetime | None = None
+    route_position: int = 0
+
+
+def _category(paper: int, self_conf: int, behalf: int, read: int, delivered: int, paper_conf: int) -> str:
+    if paper:
+        return "paper_confirmed" if paper_conf else ("paper_delivered" if delivered else "paper_pending")
+    if self_conf:
+        return "digital_confirmed"
+    if behalf:
+        return "on_behalf"
+    return "read" if read else "unread"
+
+
+def household_states(s: Session, circular_ids: list[int], scope,
+                     positions: bool = False) -> dict[tuple[int, int], HouseholdState]:
+    """(circular id, household id) -> its category, from one GROUP BY over the deliveries.
+
+    With positions, each household's route position too (a join the counts alone do not need)."""
+    yes = lambda cond: func.max(case((cond, 1), else_=0))  # noqa: E731
+    q = select(
+        Delivery.circular_id, Delivery.household_id, func.max(Delivery.han_id),
+        yes(Delivery.channel == "paper"),
+        yes(and_(Delivery.state == "confirmed", Delivery.on_behalf.is_(False), Delivery.channel == "digital")),
+        yes(and_(Delivery.state == "confirmed", Delivery.on_behalf.is_(True))),
+        yes(Delivery.state != "unread"),
+        yes(Delivery.paper_delivered_at.is_not(None)),
+        yes(and_(Delivery.state == "confirmed", Delivery.channel == "paper")),
+        func.min(Delivery.confirmed_at), func.max(Household.route_position) if positions else literal(0),
+    ).where(
+        Delivery.circular_id == circular_ids[0] if len(circular_ids) == 1 else Delivery.circular_id.in_(circular_ids))
+    if positions:
+        q = q.join(Household, Household.id == Delivery.household_id)
+    cond = _scope_filter(scope, Delivery.han_id)
+    if cond is not None:
+        q = q.where(cond)
+    out = {}
+    for cid, hid, han, paper, self_c, behalf, read, delivered, paper_c, conf_at, pos in s.exec(
+            q.group_by(Delivery.circular_id, Delivery.household_id)).all():
+        out[(cid, hid)] = HouseholdState(hid, han, _category(paper, self_c, behalf, read, delivered, paper_c),
+                                         _aware(conf_at), pos or 0)
+    return out
+
+
+@dataclass(frozen=True)
+class HanCounts:
+    han_id: int
+    han_name: str
+    households: int
+    reached: int
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class CircularStatus:
+    id: int
+    title: str
+    sent_at: datetime
+    due_date: date | None
+    target_label: str
+    days_since: int
+    households: int
+    reached: int
+    counts: dict[str, int]
+    by_han: list[HanCounts]
+    unread_members: int
+    may_manage: bool
+    may_export: bool
+    may_view_names: bool
+    amendments: list[AmendmentView] = field(default_factory=list)
+
+
+def _tally(states: Iterable[HouseholdState]) -> dict[str, int]:
+    counts = dict.fromkeys(CATEGORIES, 0)
+    for st in states:
+        counts[st.category] += 1
+    return counts
+
+
+def status(actor: Actor, circular_id: object, lang: str = "ja") -> CircularStatus:
+    """Counts per category, overall and per han, within the officer's han scope (no names here)."""
+    with session() as s:
+        c, targets, scope = _officer_circular(s, actor, circular_id)
+        states = household_states(s, [c.id], scope)
+        names = _han_names(s, c.association_id)
+        unread_cond = [Delivery.circular_id == c.id, Delivery.channel == "digital", Delivery.state == "unread"]
+        if (hc := _scope_filter(scope, Delivery.han_id)) is not None:
+            unread_cond.append(hc)
+        unread_members = s.exec(select(func.count()).select_from(Delivery).where(*unread_cond)).one()
+        amendments = _amendments(s, c.id)
+        label = _target_label(lang, c, targets, names)
+    per_han: dict[int | None, list[HouseholdState]] = {}
+    for st in states.values():
+        per_han.setdefault(st.han_id, []).append(st)
+    by_han = []
+    for han_id in sorted(per_han, key=lambda h: names.get(h, (10**6, ""))):
+        counts = _tally(per_han[han_id])
+        by_han.append(HanCounts(han_id or 0, names.get(han_id, (0, tr(lang, "circular.no_han")))[1],
+                                len(per_han[han_id]), sum(counts[k] for k in REACHED), counts))
+    counts = _tally(states.values())
+    sent = _aware(c.sent_at)
+    aid = c.association_id
+    return CircularStatus(
+        c.id, c.title, sent, c.due_date, label, (utcnow() - sent).days, len(states),
+        sum(counts[k] for k in REACHED), counts, by_han, unread_members, _whole(scope, c, targets),
+        bool(han_scope(actor, EXPORT, aid)), bool(han_scope(actor, VIEW_MEMBERS, aid)), amendments,
+    )
+
+
+@dataclass(frozen=True)
+class HouseholdRow:
+    household_id: int
+    han_name: str
+    route_position: int
+    channel: str
+    category: str
+    name: str
+    address: str
+    confirmed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HouseholdPage:
+    rows: list[HouseholdRow]
+    total: int
+    page: int
+    pages: int
+    too_early: bool = False
+
+
+def _people(s: Session, household_ids: list[int], aid: int) -> tuple[dict[int, Household], dict[int, list]]:
+    """Households and their active member accounts (id, name) for the rows shown."""
+    hh = {h.id: h for h in s.exec(select(Household).where(Household.id.in_(household_ids))).all()}
+    members: dict[int, list] = {}
+    for hid, acc_id, name in s.exec(
+        select(Membership.household_id, Account.id, Account.name).join(Account, Account.id == Membership.account_id)
+        .where(Membership.household_id.in_(household_ids), Membership.status == "active",
+               Membership.association_id == aid, Account.deleted_at.is_(None)).order_by(Account.id)
+    ).all():
+        members.setdefault(hid, []).append((acc_id, name))
+    return hh, members
+
+
+def households(actor: Actor, circular_id: object, *, category: object = "", han_id: object = None,
+               not_reached_days: object = None, page: object = 1, page_size: object = 50,
+               lang: str = "ja") -> HouseholdPage:
+    """Households of a circular in route order, filtered by category or 'not reached after N days'.
+
+    Names and addresses only for officers who may view members there; each view is audited.
+    """
+    cat = validate.choice(category, "category", ("", *CATEGORIES)) if category else ""
+    days = validate.integer(not_reached_days, "days", lo=0, hi=365, required=False)
+    p, size = _page_args(page, page_size)
+    with session() as s:
+        c, _targets_, scope = _officer_circular(s, actor, circular_id)
+        han = validate.ident(han_id, "han_id") if han_id not in (None, "", 0, "0") else None
+        if han is not None and not _covers(scope, han):
+            raise Denied()
+        if days is not None and (utcnow() - _aware(c.sent_at)).days < days:
+            return HouseholdPage([], 0, 1, 1, too_early=True)
+        states = list(household_states(s, [c.id], scope, positions=True).values())
+        if han is not None:
+            states = [st for st in states if st.han_id == han]
+        if cat:
+            states = [st for st in states if st.category == cat]
+        if days is not None:
+            states = [st for st in states if st.category not in REACHED]
+        names = _han_names(s, c.association_id)
+        states.sort(key=lambda st: (names.get(st.han_id, (10**6, ""))[0], st.route_position, st.household_id))
+        total = len(states)
+        shown = states[(p - 1) * size: p * size]
+        hh, members = _people(s, [st.household_id for st in shown], c.association_id)
+        view_scope = han_scope(actor, VIEW_MEMBERS, c.association_id)
+        rows, subjects, paper_ids = [], [], []
+        for st in shown:
+            h = hh.get(st.household_id)
+            named = _covers(view_scope, st.han_id)
+            people = members.get(st.household_id, [])
+            paper = st.category.startswith("paper")
+            name = ""
+            if named:
+                name = h.head_name if paper and h else "・".join(n for _i, n in people)
+                subjects += [i for i, _n in people]
+                if paper:
+                    paper_ids.append(st.household_id)
+            rows.append(HouseholdRow(st.household_id, names.get(st.han_id, (0, ""))[1],
+                                     h.route_position if h else 0, "paper" if paper else "digital", st.category,
+                                     name, (h.address if h else "") if named else "", st.confirmed_at))
+        if subjects or paper_ids:
+            audit.record(s, actor, "circular.readlist", association_id=c.association_id, subjects=subjects,
+                         household_ids=paper_ids, count=len(rows), detail=f"circular {c.id}")
+    return HouseholdPage(rows, total, p, _pages(total, size))
+
+
+@dataclass(frozen=True)
+class Renotified:
+    members: int
+    mails: int
+
+
+def renotify(actor: Actor, circular_id: object) -> Renotified:
+    """Notify again the members (within the officer's han) who have not opened the circular yet."""
+    now = utcnow()
+    with session() as s:
+        c, _t, scope = _officer_circular(s, actor, circular_id)
+        conds = [Delivery.circular_id == c.id, Delivery.channel == "digital", Delivery.state == "unread"]
+        if (hc := _scope_filter(scope, Delivery.han_id)) is not None:
+            conds.append(hc)
+        ids = list(s.exec(select(Delivery.account_id).where(*conds)).all())
+        if not ids:
+            raise ServiceError("circular.error_nobody_unread")
+        s.execute(update(Delivery).where(*conds).values(notified_at=now))
+        assoc = s.get(Association, c.association_id)
+        mails = _notify(s, c, assoc.name if assoc else "", and_(*conds))
+        return Renotified(len(ids), mails)
+
+
+def _household_rows(s: Session, actor: Actor, circular_id: object, household_id: object):
+    c, _t, scope = _officer_circular(s, actor, circular_id)
+    hid = validate.ident(household_id, "household_id")
+    rows = s.exec(select(Delivery).where(Delivery.circular_id == c.id, Delivery.household_id == hid)).all()
+    if not rows or not _covers(scope, rows[0].han_id):
+        raise NotFound()
+    return c, rows
+
+
+PAPER_ACTIONS = ("delivered", "confirmed", "clear")
+
+
+def record_paper(actor: Actor, circular_id: object, household_id: object, action: object) -> str:
+    """The 班長 records that the paper circular reached a household, or its 確認印; returns the new category."""
+    act = validate.choice(action, "action", PAPER_ACTIONS)
+    now = utcnow()
+    with session() as s:
+        c, rows = _household_rows(s, actor, circular_id, household_id)
+        paper = [d for d in rows if d.channel == "paper"]
+        if not paper:
+            raise ServiceError("circular.error_not_paper")
+        d = paper[0]
+        if act == "confirmed":
+            done = s.execute(update(Delivery).where(Delivery.id == d.id, Delivery.state != "confirmed").values(
+                state="confirmed", confirmed_at=now, confirmed_by=actor.account_id,
+                paper_delivered_at=func.coalesce(Delivery.paper_delivered_at, now))).rowcount
+            if not done:
+                raise ServiceError("circular.error_already_confirmed")
+            return "paper_confirmed"
+        if act == "delivered":
+            if d.state == "confirmed" or d.paper_delivered_at is not None:
+                raise ServiceError("circular.error_already_delivered")
+            s.execute(update(Delivery).where(Delivery.id == d.id).values(paper_delivered_at=now))
+            return "paper_delivered"
+        s.execute(update(Delivery).where(Delivery.id == d.id).values(
+            state="unread", confirmed_at=None, confirmed_by=None, paper_delivered_at=None))
+        return "paper_pending"
+
+
+def confirm_on_behalf(actor: Actor, circular_id: object, household_id: object) -> int:
+    """After a doorstep visit: the officer confirms for a member household (audited, shown as on behalf)."""
+    now = utcnow()
+    with session() as s:
+        c, rows = _household_rows(s, actor, circular_id, household_id)
+        digital = [d for d in rows if d.channel == "digital"]
+        if not digital:
+            raise ServiceError("circular.error_not_digital")
+        if any(d.state == "confirmed" for d in digital):
+            raise ServiceError("circular.error_already_confirmed")
+        ids = [d.id for d in digital]
+        s.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state != "confirmed").values(
+            state="confirmed", on_behalf=True, confirmed_at=now, confirmed_by=actor.account_id))
+        audit.record(s, actor, "circular.confirm_on_behalf", association_id=c.association_id,
+                     subjects=[d.account_id for d in digital], count=len(ids), detail=f"circular {c.id}")
+        return len(ids)
+
+
+def amend(actor: Actor, circular_id: object, body: object) -> AmendmentView:
+    """A correction after sending: the original stays as sent, readers see the amendment below it."""
+    text = validate.text(body, "amendment", max_len=MAX_AMENDMENT, multiline=True)
+    with session() as s:
+        c, targets, scope = _officer_circular(s, actor, circular_id)
+        if not _whole(scope, c, targets):
+            raise Denied()
+        a = CircularAmendment(circular_id=c.id, body=text, created_by=actor.account_id, created_at=utcnow())
+        s.add(a)
+        s.flush()
+        return AmendmentView(a.id, a.body, markup.parse(a.body), _aware(a.created_at))
+
+
+# --------------------------------------------------------------------------- paper: the print view
+
+
+@dataclass(frozen=True)
+class PrintRow:
+    position: int
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class PrintSheet:
+    circular: CircularView
+    association_name: str
+    han_id: int
+    han_name: str
+    rows: list[PrintRow]
+    han_options: list[HanOption]
+
+
+def print_sheet(actor: Actor, circular_id: object, han_id: object = None, lang: str = "ja") -> PrintSheet:
+    """The circular and its 回覧表: that han's paper households in route order (names with view_members)."""
+    with session() as s:
+        c, targets, scope = _officer_circular(s, actor, circular_id)
+        names = _han_names(s, c.association_id)
+        options = [HanOption(h, names[h][1]) for h in sorted(names, key=lambda h: names[h])
+                   if _covers(scope, h) and (c.target_all or h in targets)]
+        if not options:
+            raise NotFound()
+        han = validate.ident(han_id, "han_id") if han_id not in (None, "", 0, "0") else options[0].id
+        if han not in {o.id for o in options}:
+            raise NotFound()
+        paper = s.exec(
+            select(Household).join(Delivery, Delivery.household_id == Household.id)
+            .where(Delivery.circular_id == c.id, Delivery.channel == "paper", Delivery.han_id == han)
+            .order_by(Household.route_position, Household.id)
+        ).all()
+        named = _covers(han_scope(actor, VIEW_MEMBERS, c.association_id), han)
+        rows = [PrintRow(h.route_position + 1, h.head_name if named else "", h.address if named else "")
+                for h in paper]
+        if named and paper:
+            audit.record(s, actor, "circular.print", association_id=c.association_id, subjects=[],
+                         household_ids=[h.id for h in paper], count=len(paper), detail=f"circular {c.id}")
+        assoc = s.get(Association, c.association_id)
+        view = CircularView(c.id, c.association_id, c.title, c.body, markup.parse(c.body), _aware(c.sent_at),
+                            c.due_date, _target_label(lang, c, targets, names), _files(s, c.id),
+                            _amendments(s, c.id), officer_view=True)
+    return PrintSheet(view, assoc.name if assoc else "", han, names[han][1], rows, options)
+
+
+# --------------------------------------------------------------------------- exports
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    filename: str
+    data: bytes
+    mime: str
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _file(fmt: str, stem: str, headers: list[str], rows: list[list], sheet: str) -> ExportFile:
+    if fmt == "xlsx":
+        return ExportFile(f"{stem}.xlsx", tabular.to_xlsx_bytes(headers, rows, sheet), XLSX)
+    return ExportFile(f"{stem}.csv", tabular.to_csv_bytes(headers, rows), "text/csv")
+
+
+def _local(value: datetime | None, lang: str) -> str:
+    from chiiki.i18n import fmt_dt
+
+    return fmt_dt(_aware(value), lang) if value else ""
+
+
+def export_readlist(actor: Actor, circular_id: object, fmt: object = "csv", lang: str = "ja") -> ExportFile:
+    """One row per delivery (member, or paper household) in route order; needs `export` (audited)."""
+    kind = validate.choice(fmt, "format", ("csv", "xlsx"))
+    with session() as s:
+        c, _t, scope = _officer_circular(s, actor, circular_id, EXPORT)
+        view_scope = han_scope(actor, VIEW_MEMBERS, c.association_id)
+        q = (select(Delivery.account_id, Delivery.household_id, Delivery.han_id, Delivery.channel, Delivery.state,
+                    Delivery.paper_delivered_at, Delivery.read_at, Delivery.confirmed_at, Delivery.on_behalf,
+                    Household.route_position, Household.head_name, Household.address, Han.name, Account.name)
+             .join(Household, Household.id == Delivery.household_id)
+             .join(Han, Han.id == Delivery.han_id, isouter=True)
+             .join(Account, Account.id == Delivery.account_id, isouter=True)
+             .where(Delivery.circular_id == c.id))
+        if (hc := _scope_filter(scope, Delivery.han_id)) is not None:
+            q = q.where(hc)
+        data = s.exec(q.order_by(Han.route_order, Household.route_position, Delivery.household_id,
+                                 Delivery.id)).all()
+        headers = [tr(lang, k) for k in ("circular.col_han", "circular.col_route", "circular.col_name",
+                                         "circular.col_address", "circular.col_channel", "circular.col_state",
+                                         "circular.col_read_at", "circular.col_confirmed_at",
+                                         "circular.col_on_behalf")]
+        rows, subjects, paper_ids = [], [], []
+        for (account_id, household_id, han_id, channel, state, delivered, read_at, confirmed_at, on_behalf, pos,
+             head, address, han_name, acc_name) in data:
+            named = _covers(view_scope, han_id)
+            if named and account_id:
+                subjects.append(account_id)
+            elif named:
+                paper_ids.append(household_id)
+            label = tr(lang, f"circular.state.{state}") if channel == "digital" else tr(
+                lang, "circular.cat." + ("paper_confirmed" if state == "confirmed" else
+                                         "paper_delivered" if delivered else "paper_pending"))
+            rows.append([han_name or "", pos + 1, (acc_name if account_id else head) if named else "",
+                         address if named else "", tr(lang, f"circular.channel.{channel}"), label,
+                         _local(read_at, lang), _local(confirmed_at, lang), tr(lang, "common.yes") if on_behalf else ""])
+        audit.record(s, actor, "circular.export", association_id=c.association_id, subjects=subjects,
+                         household_ids=paper_ids, count=len(rows), detail=f"circular {c.id} {kind}")
+    return _file(kind, f"circular-{c.id}-readlist", headers, rows, tr(lang, "circular.readlist"))
+
+
+def export_matrix(actor: Actor, association_id: int, fmt: object = "csv", lang: str = "ja",
+                  count: int = MATRIX_CIRCULARS) -> ExportFile:
+    """Households x the most recent circulars: each cell is how that household was reached (audited)."""
+    aid = validate.ident(association_id, "association_id")
+    kind = validate.choice(fmt, "format", ("csv", "xlsx"))
+    scope = han_scope(actor, EXPORT, aid)
+    if not scope:
+        raise Denied()
+    with session() as s:
+        conds = [Circular.association_id == aid, Circular.status == "sent"]
+        if (vis := _visible_to_scope(scope)) is not None:
+            conds.append(vis)
+        recent = s.exec(select(Circular).where(*conds).order_by(Circular.sent_at.desc(), Circular.id.desc())
+                        .limit(count)).all()[::-1]
+        states = household_states(s, [c.id for c in recent], scope) if recent else {}
+        hq = select(Household).where(Household.association_id == aid, Household.removed_at.is_(None))
+        if (hc := _scope_filter(scope, Household.han_id)) is not None:
+            hq = hq.where(hc)
+        homes = s.exec(hq).all()
+        names = _han_names(s, aid)
+        homes.sort(key=lambda h: (names.get(h.han_id, (10**6, ""))[0], h.route_position, h.id))
+        view_scope = han_scope(actor, VIEW_MEMBERS, aid)
+        _hh, members = _people(s, [h.id for h in homes], aid)
+        headers = [tr(lang, "circular.col_han"), tr(lang, "circular.col_route"), tr(lang, "circular.col_name")]
+        headers += [f"{fmt_date(_aware(c.sent_at).astimezone(TZ).date(), lang)} {c.title}"[:80] for c in recent]
+        rows, subjects, paper_ids = [], [], []
+        for h in homes:
+            named = _covers(view_scope, h.han_id)
+            people = members.get(h.id, [])
+            label = ""
+            if named:
+                label = "・".join(n for _i, n in people) if people else h.head_name
+                subjects += [i for i, _n in people]
+                if not people:
+                    paper_ids.append(h.id)
+            cells = []
+            for c in recent:
+                st = states.get((c.id, h.id))
+                cells.append(tr(lang, f"circular.short.{st.category}") if st else "")
+            rows.append([names.get(h.han_id, (0, ""))[1], h.route_position + 1, label, *cells])
+        audit.record(s, actor, "circular.matrix_export", association_id=aid, subjects=subjects, household_ids=paper_ids, count=len(rows), detail=kind)
+    return _file(kind, "circulars-matrix", headers, rows, tr(lang, "circular.matrix"))

@@ -1,0 +1,134 @@
+"""A small, safe text format for circular bodies: paragraphs, line breaks, **bold**, lists, http(s) links.
+
+The text is never turned into HTML: it is parsed into plain data (blocks -> lines -> segments) that the
+page renders as components, so markup a user types (<script>, <img onerror>, javascript: links) can only
+ever appear as visible text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+_BULLET = re.compile(r"^\s*(?:[-*]\s+|[・•]\s*)(.*)$")
+_NUMBERED = re.compile(r"^\s*\d{1,3}[.)）]\s*(.*)$")
+# One pattern for every inline element; the first group that matched says which one.
+_INLINE = re.compile(
+    r"\*\*(?P<bold>[^*\n]+?)\*\*"
+    r"|\[(?P<label>[^\]\n]{1,200})\]\((?P<target>[^)\s]{1,2000})\)"
+    r"|(?P<url>https?://[^\s<>\"'()\[\]{}、。「」（）]{1,2000})"
+)
+MAX_URL = 2000
+
+
+@dataclass
+class Seg:
+    """kind: text | b (bold) | a (link: href is always http or https)."""
+
+    kind: str = "text"
+    text: str = ""
+    href: str = ""
+
+
+@dataclass
+class Line:
+    segs: list[Seg] = field(default_factory=list)
+
+
+@dataclass
+class Block:
+    """kind: p (lines are joined by line breaks) | ul | ol (each line is one item)."""
+
+    kind: str = "p"
+    lines: list[Line] = field(default_factory=list)
+
+
+def safe_url(url: str) -> str:
+    """The URL when it is a plain http(s) link to a host, else "" (javascript:, data:, relative …)."""
+    if not url or len(url) > MAX_URL or any(c.isspace() or ord(c) < 32 for c in url):
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return ""
+    return url
+
+
+def inline(text: str) -> Line:
+    segs: list[Seg] = []
+
+    def add_text(value: str) -> None:
+        if not value:
+            return
+        if segs and segs[-1].kind == "text":
+            segs[-1].text += value
+        else:
+            segs.append(Seg("text", value))
+
+    pos = 0
+    for m in _INLINE.finditer(text):
+        add_text(text[pos:m.start()])
+        pos = m.end()
+        if m.group("bold") is not None:
+            segs.append(Seg("b", m.group("bold")))
+        elif m.group("label") is not None:
+            href = safe_url(m.group("target"))
+            if href:
+                segs.append(Seg("a", m.group("label"), href))
+            else:  # not a web link: show exactly what was typed, as text
+                add_text(m.group(0))
+        else:
+            href = safe_url(m.group("url"))
+            segs.append(Seg("a", m.group("url"), href) if href else Seg("text", m.group("url")))
+    add_text(text[pos:])
+    return Line(segs)
+
+
+def _kind_of(line: str) -> tuple[str, str]:
+    m = _NUMBERED.match(line)
+    if m:
+        return "ol", m.group(1)
+    m = _BULLET.match(line)
+    if m:
+        return "ul", m.group(1)
+    return "p", line
+
+
+def parse(text: str) -> list[Block]:
+    """Blank lines separate paragraphs; consecutive list lines form one list."""
+    blocks: list[Block] = []
+    current: Block | None = None
+    for raw in (text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = raw.rstrip()
+        if not line.strip():
+            current = None
+            continue
+        kind, content = _kind_of(line)
+        if current is None or current.kind != kind:
+            current = Block(kind)
+            blocks.append(current)
+        current.lines.append(inline(content if kind != "p" else line.strip()))
+    return blocks
+
+
+def plain(text: str) -> str:
+    """The body as plain text (for mail): bold marks dropped, links as 'label (url)'."""
+    out = []
+    for raw in (text or "").replace("\r\n", "\n").split("\n"):
+        parts = []
+        for seg in inline(raw).segs:
+            if seg.kind == "a" and seg.text != seg.href:
+                parts.append(f"{seg.text} ({seg.href})")
+            else:
+                parts.append(seg.text)
+        out.append("".join(parts))
+    return "\n".join(out).strip()
+
+
+def as_data(blocks: list[Block]) -> list[dict]:
+    """Plain dicts (for state vars and JSON)."""
+    return [{"kind": b.kind, "lines": [{"segs": [{"kind": s.kind, "text": s.text, "href": s.href} for s in ln.segs]}
+                                        for ln in b.lines]} for b in blocks]

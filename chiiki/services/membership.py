@@ -1,0 +1,468 @@
+"""Membership: join requests with consent, approval into a household, invite codes, leaving."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, update
+from sqlmodel import Session, select
+
+from chiiki import settings as settings_module
+from chiiki.models import Account, Association, Han, Household, InviteCode, Membership, OfficerRole, utcnow
+from chiiki.services import audit, validate
+from chiiki.services.accounts import refresh_paper_only
+from chiiki.services.associations import (
+    association_or_404,
+    ensure_manager_remains,
+    first_manager_gap,
+    han_of,
+    in_scope,
+    page_args,
+    require,
+    require_scope,
+)
+from chiiki.services.db import session
+from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
+from chiiki.services.policy import ALL_HAN, AUTHENTICATED, JOIN, MANAGE_MEMBERS, MEMBER, Actor, Assoc, can, han_scope
+
+# Bump when the wording of what officers will see changes; each membership records the version agreed to.
+CONSENT_VERSION = "2026-1"
+# No 0/O or 1/I/L: codes are read aloud and typed by hand.
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 12
+MAX_INVITE_DAYS = 90
+MAX_INVITE_USES = 500
+
+
+def _normalise_code(code: object) -> str:
+    if not isinstance(code, str):
+        return ""
+    cleaned = unicodedata.normalize("NFKC", code).upper().replace("-", "").replace(" ", "")
+    return cleaned if len(cleaned) == CODE_LENGTH and all(c in _CODE_ALPHABET for c in cleaned) else ""
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(("invite:" + code).encode()).hexdigest()
+
+
+def _open_membership(s: Session, account_id: int) -> Membership | None:
+    """A person belongs to (or asks to join) one association at a time."""
+    return s.exec(select(Membership).where(Membership.account_id == account_id,
+                                           Membership.status.in_(("active", "pending")))).first()
+
+
+def _consent(consent: object, version: object) -> None:
+    if consent is not True or version != CONSENT_VERSION:
+        raise ValidationErrors({"consent": "membership.error.consent"})
+
+
+# --------------------------------------------------------------------------- the resident's side
+
+
+@dataclass(frozen=True)
+class MyMembership:
+    status: str  # none | pending | active | rejected
+    association_id: int
+    association_name: str
+    requested_at: datetime | None
+    decision_note: str  # the reason given when the last request was rejected
+
+
+def my_membership(actor: Actor) -> MyMembership:
+    require(actor, AUTHENTICATED)
+    with session() as s:
+        rows = s.exec(select(Membership, Association.name).join(Association, Association.id == Membership.association_id)
+                      .where(Membership.account_id == actor.account_id)
+                      .order_by(Membership.requested_at.desc(), Membership.id.desc())).all()
+        for m, name in rows:
+            if m.status in ("active", "pending"):
+                return MyMembership(m.status, m.association_id, name, m.requested_at, "")
+        if rows and rows[0][0].status == "rejected":
+            m, name = rows[0]
+            return MyMembership("rejected", m.association_id, name, m.requested_at, m.decision_note)
+        return MyMembership("none", 0, "", None, "")
+
+
+def request_join(actor: Actor, association_id: object, consent: object, consent_version: object,
+                 message: object = "") -> int:
+    """Ask to join, after agreeing to what officers will see; an officer decides later."""
+    require(actor, AUTHENTICATED)
+    note = validate.text(message, "message", max_len=500, required=False, multiline=True)
+    with session() as s:
+        a = association_or_404(s, association_id)
+        if not a.active:
+            raise NotFound()
+        if _open_membership(s, actor.account_id) is not None or not can(actor, JOIN, Assoc(a.id)):
+            raise ServiceError("membership.error.already")
+        _consent(consent, consent_version)
+        now = utcnow()
+        m = Membership(account_id=actor.account_id, association_id=a.id, status="pending",
+                       consent_version=CONSENT_VERSION, consented_at=now, message=note, requested_at=now)
+        s.add(m)
+        s.flush()
+        return m.id
+
+
+def cancel_request(actor: Actor) -> None:
+    require(actor, AUTHENTICATED)
+    with session() as s:
+        m = _open_membership(s, actor.account_id)
+        if m is None or m.status != "pending":
+            raise NotFound()
+        s.delete(m)
+
+
+def leave(actor: Actor, association_id: object) -> None:
+    """A member leaves; their roles end with it. The last manager must hand over first."""
+    with session() as s:
+        a = association_or_404(s, association_id)
+        require(actor, MEMBER, Assoc(a.id))
+        m = s.get(Membership, actor.membership(a.id).membership_id)
+        _end(s, m, utcnow())
+
+
+def _end(s: Session, m: Membership, now: datetime) -> None:
+    gap = first_manager_gap(s, m.association_id, now)
+    for r in s.exec(select(OfficerRole).where(OfficerRole.membership_id == m.id,
+                                              OfficerRole.revoked_at.is_(None))).all():
+        r.revoked_at = now
+        s.add(r)
+    m.status, m.left_at = "left", now
+    s.add(m)
+    ensure_manager_remains(s, m.association_id, gap, now)
+    if m.household_id:
+        refresh_paper_only(s, m.household_id)
+
+
+def end_membership(actor: Actor, membership_id: object) -> None:
+    """An officer records that a member has moved away or left (within the officer's han when scoped)."""
+    with session() as s:
+        m = s.get(Membership, validate.ident(membership_id, "membership_id"))
+        if m is None:
+            raise NotFound()
+        scope = require_scope(actor, MANAGE_MEMBERS, m.association_id)
+        han_id = s.get(Household, m.household_id).han_id if m.household_id else None
+        if m.status != "active" or not in_scope(scope, han_id):
+            raise Denied()
+        _end(s, m, utcnow())
+        audit.record(s, actor, "membership.end", association_id=m.association_id, subjects=[m.account_id])
+
+
+# --------------------------------------------------------------------------- officers: join requests
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    """An applicant as the deciding officer sees them (audited when listed)."""
+
+    membership_id: int
+    name: str
+    kana: str
+    address: str
+    message: str
+    requested_at: datetime
+
+
+def pending_requests(actor: Actor, association_id: object, limit: object = 20,
+                     offset: object = 0) -> tuple[list[JoinRequest], int]:
+    """Applicants waiting for a decision. Only whole-association managers: applicants have no han yet."""
+    lim, off = page_args(limit, offset)
+    with session() as s:
+        a = association_or_404(s, association_id)
+        if require_scope(actor, MANAGE_MEMBERS, a.id) != ALL_HAN:
+            raise Denied()
+        cond = (Membership.association_id == a.id, Membership.status == "pending")
+        total = s.exec(select(func.count(Membership.id)).where(*cond)).one()
+        rows = s.exec(select(Membership, Account).join(Account, Account.id == Membership.account_id).where(*cond)
+                      .order_by(Membership.requested_at, Membership.id).offset(off).limit(lim)).all()
+        if rows:
+            audit.record(s, actor, "membership.review", association_id=a.id, subjects=[acc.id for _m, acc in rows])
+        return [JoinRequest(m.id, acc.name, acc.kana, acc.address, m.message, m.requested_at) for m, acc in rows], total
+
+
+@dataclass(frozen=True)
+class HouseholdOption:
+    id: int
+    address: str
+    han_name: str
+    paper_only: bool
+
+
+def household_options(actor: Actor, association_id: object, query: object = "", limit: int = 20
+                      ) -> list[HouseholdOption]:
+    """Households (address and han only) a manager may attach an applicant to; the lookup is audited."""
+    q = validate.text(query, "query", max_len=200, required=False)
+    with session() as s:
+        a = association_or_404(s, association_id)
+        scope = require_scope(actor, MANAGE_MEMBERS, a.id)
+        stmt = (select(Household.id, Household.address, Han.name, Household.paper_only)
+                .join(Han, Han.id == Household.han_id, isouter=True)
+                .where(Household.association_id == a.id, Household.removed_at.is_(None)))
+        if scope != ALL_HAN:
+            stmt = stmt.where(Household.han_id.in_(scope))
+        if q:
+            stmt = stmt.where(Household.address.contains(q))
+        rows = s.exec(stmt.order_by(Household.paper_only.desc(), Household.address, Household.id)
+                      .limit(max(1, min(limit, 50)))).all()
+        if rows:
+            audit.record(s, actor, "household.lookup", association_id=a.id, household_ids=[r[0] for r in rows])
+        return [HouseholdOption(hid, addr, han or "", paper) for hid, addr, han, paper in rows]
+
+
+def _pending_in_scope(s: Session, actor: Actor, membership_id: object) -> Membership:
+    m = s.get(Membership, validate.ident(membership_id, "membership_id"))
+    if m is None:
+        raise NotFound()
+    if han_scope(actor, MANAGE_MEMBERS, m.association_id) != ALL_HAN or m.status != "pending":
+        raise Denied()
+    return m
+
+
+def _new_household(s: Session, association_id: int, address: object, han_id: object) -> Household:
+    errors: dict = {}
+    addr = han = None
+    try:
+        addr = validate.text(address, "address", max_len=200)
+    except ServiceError as e:
+        errors["address"] = e
+    try:
+        han = han_of(s, association_id, han_id)
+        if han is None:
+            errors["han_id"] = "error.required"
+    except Denied:
+        errors["han_id"] = "error.invalid"
+    except ServiceError as e:
+        errors["han_id"] = e
+    if errors:
+        raise ValidationErrors(errors)
+    return _add_household(s, association_id, han.id, addr)
+
+
+def _existing_household(s: Session, association_id: int, household_id: object, scope=ALL_HAN) -> Household:
+    hh = s.get(Household, validate.ident(household_id, "household_id"))
+    if hh is None or hh.association_id != association_id or hh.removed_at is not None or not in_scope(scope, hh.han_id):
+        raise Denied()
+    return hh
+
+
+def approve(actor: Actor, membership_id: object, choice: dict) -> None:
+    """Accept an applicant into an existing household (e.g. their paper-only one) or a new one."""
+    if not isinstance(choice, dict):
+        raise ServiceError("error.invalid")
+    now = utcnow()
+    with session() as s:
+        m = _pending_in_scope(s, actor, membership_id)
+        if s.exec(select(Membership.id).where(Membership.account_id == m.account_id, Membership.status == "active")
+                  ).first() is not None:
+            raise ServiceError("membership.error.member_elsewhere")
+        if choice.get("household_id") not in (None, "", 0, "0"):
+            hh = _existing_household(s, m.association_id, choice.get("household_id"))
+        else:
+            hh = _new_household(s, m.association_id, choice.get("address"), choice.get("han_id"))
+        m.status, m.household_id, m.decided_at, m.decided_by = "active", hh.id, now, actor.account_id
+        s.add(m)
+        s.flush()
+        refresh_paper_only(s, hh.id)
+        audit.record(s, actor, "membership.decide", association_id=m.association_id, subjects=[m.account_id],
+                     household_ids=[hh.id], detail="approve")
+
+
+def reject(actor: Actor, membership_id: object, reason: object = "") -> None:
+    note = validate.text(reason, "reason", max_len=500, required=False, multiline=True)
+    with session() as s:
+        m = _pending_in_scope(s, actor, membership_id)
+        m.status, m.decided_at, m.decided_by, m.decision_note = "rejected", utcnow(), actor.account_id, note
+        s.add(m)
+        audit.record(s, actor, "membership.decide", association_id=m.association_id, subjects=[m.account_id],
+                     detail="reject")
+
+
+# --------------------------------------------------------------------------- invite codes
+
+
+@dataclass(frozen=True)
+class NewInvite:
+    """Shown once to the officer who made it: only the hash is stored."""
+
+    code: str
+    link: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class InviteView:
+    id: int
+    han_name: str
+    household_address: str
+    expires_at: datetime
+    uses: int
+    max_uses: int
+    state: str  # open | used | expired | revoked
+
+
+def format_code(code: str) -> str:
+    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+def create_invite(actor: Actor, association_id: object, data: dict) -> NewInvite:
+    if not isinstance(data, dict):
+        raise ServiceError("error.invalid")
+    now = utcnow()
+    with session() as s:
+        a = association_or_404(s, association_id)
+        scope = require_scope(actor, MANAGE_MEMBERS, a.id)
+        errors: dict = {}
+        days = uses = None
+        try:
+            days = validate.integer(data.get("days"), "days", lo=1, hi=MAX_INVITE_DAYS)
+        except ServiceError as e:
+            errors["days"] = e
+        try:
+            uses = validate.integer(data.get("max_uses"), "max_uses", lo=1, hi=MAX_INVITE_USES)
+        except ServiceError as e:
+            errors["max_uses"] = e
+        if errors:
+            raise ValidationErrors(errors)
+        hh = None
+        if data.get("household_id") not in (None, "", 0, "0"):
+            hh = _existing_household(s, a.id, data.get("household_id"), scope)
+        han = han_of(s, a.id, data.get("han_id"))
+        han_id = hh.han_id if hh is not None else (han.id if han else None)
+        if hh is not None and han is not None and hh.han_id != han.id:
+            raise ValidationErrors({"han_id": "membership.error.han_mismatch"})
+        if not in_scope(scope, han_id):
+            raise ServiceError("officer.error.scope", "han_id")
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        expires = now + timedelta(days=days)
+        s.add(InviteCode(association_id=a.id, code_hash=hash_code(code), household_id=hh.id if hh else None,
+                         han_id=han_id, expires_at=expires, max_uses=uses, created_by=actor.account_id,
+                         created_at=now))
+        pretty = format_code(code)
+        link = settings_module.settings.public_url.rstrip("/") + "/join?code=" + pretty
+        return NewInvite(pretty, link, expires)
+
+
+def _invite_state(i: InviteCode, now: datetime) -> str:
+    if i.revoked_at is not None:
+        return "revoked"
+    if i.uses >= i.max_uses:
+        return "used"
+    return "expired" if i.expires_at <= now else "open"
+
+
+def list_invites(actor: Actor, association_id: object, limit: object = 20, offset: object = 0
+                 ) -> tuple[list[InviteView], int]:
+    lim, off = page_args(limit, offset)
+    now = utcnow()
+    with session() as s:
+        a = association_or_404(s, association_id)
+        scope = require_scope(actor, MANAGE_MEMBERS, a.id)
+        cond = [InviteCode.association_id == a.id]
+        if scope != ALL_HAN:
+            cond.append(InviteCode.han_id.in_(scope))
+        total = s.exec(select(func.count(InviteCode.id)).where(*cond)).one()
+        rows = s.exec(select(InviteCode, Han.name, Household.address)
+                      .join(Han, Han.id == InviteCode.han_id, isouter=True)
+                      .join(Household, Household.id == InviteCode.household_id, isouter=True)
+                      .where(*cond).order_by(InviteCode.created_at.desc(), InviteCode.id.desc())
+                      .offset(off).limit(lim)).all()
+        return [InviteView(i.id, han or "", addr or "", i.expires_at, i.uses, i.max_uses, _invite_state(i, now))
+                for i, han, addr in rows], total
+
+
+def revoke_invite(actor: Actor, invite_id: object) -> None:
+    with session() as s:
+        inv = s.get(InviteCode, validate.ident(invite_id, "invite_id"))
+        if inv is None:
+            raise NotFound()
+        scope = require_scope(actor, MANAGE_MEMBERS, inv.association_id)
+        if not in_scope(scope, inv.han_id):
+            raise Denied()
+        if inv.revoked_at is None:
+            inv.revoked_at = utcnow()
+            s.add(inv)
+
+
+@dataclass(frozen=True)
+class InvitePreview:
+    association_id: int
+    association_name: str
+    han_name: str
+    expires_at: datetime
+
+
+def _usable_invite(s: Session, code: object, now: datetime) -> InviteCode:
+    cleaned = _normalise_code(code)
+    inv = s.exec(select(InviteCode).where(InviteCode.code_hash == hash_code(cleaned))).first() if cleaned else None
+    if inv is None or inv.revoked_at is not None:
+        raise ValidationErrors({"code": "membership.error.code_invalid"})
+    if inv.expires_at <= now:
+        raise ValidationErrors({"code": "membership.error.code_expired"})
+    if inv.uses >= inv.max_uses:
+        raise ValidationErrors({"code": "membership.error.code_used"})
+    return inv
+
+
+def check_invite(actor: Actor, code: object) -> InvitePreview:
+    """Which association a code leads to, so the resident knows what they agree to."""
+    require(actor, AUTHENTICATED)
+    with session() as s:
+        inv = _usable_invite(s, code, utcnow())
+        a = s.get(Association, inv.association_id)
+        han = s.get(Han, inv.han_id) if inv.han_id else None
+        return InvitePreview(a.id, a.name, han.name if han else "", inv.expires_at)
+
+
+def join_with_code(actor: Actor, code: object, consent: object, consent_version: object) -> int:
+    """Join at once with a valid code: into its household, or the household at the resident's address."""
+    require(actor, AUTHENTICATED)
+    now = utcnow()
+    with session() as s:
+        inv = _usable_invite(s, code, now)
+        _consent(consent, consent_version)
+        current = _open_membership(s, actor.account_id)
+        if current is not None and (current.status == "active" or current.association_id != inv.association_id):
+            raise ServiceError("membership.error.already")
+        # Claim one use in the database, so two people can never both spend the last one.
+        claimed = s.exec(update(InviteCode).where(InviteCode.id == inv.id, InviteCode.uses < InviteCode.max_uses)
+                         .values(uses=InviteCode.uses + 1)).rowcount
+        if claimed != 1:
+            raise ValidationErrors({"code": "membership.error.code_used"})
+        acc = s.get(Account, actor.account_id)
+        hh = _invite_household(s, inv, acc.address)
+        m = current or Membership(account_id=acc.id, association_id=inv.association_id, requested_at=now)
+        m.status, m.household_id, m.decided_at, m.decided_by = "active", hh.id, now, inv.created_by
+        m.consent_version, m.consented_at = CONSENT_VERSION, now
+        s.add(m)
+        s.flush()
+        refresh_paper_only(s, hh.id)
+        return m.id
+
+
+def _invite_household(s: Session, inv: InviteCode, address: str) -> Household:
+    if inv.household_id:
+        hh = s.get(Household, inv.household_id)
+        if hh is not None and hh.removed_at is None:
+            return hh
+    cond = [Household.association_id == inv.association_id, Household.removed_at.is_(None),
+            Household.address == address]
+    if inv.han_id:
+        cond.append(Household.han_id == inv.han_id)
+    hh = s.exec(select(Household).where(*cond).order_by(Household.id)).first()
+    if hh is not None:
+        return hh
+    return _add_household(s, inv.association_id, inv.han_id, address[:200])
+
+
+def _add_household(s: Session, association_id: int, han_id: int | None, address: str) -> Household:
+    """A new household at the end of its han's route."""
+    last = s.exec(select(func.coalesce(func.max(Household.route_position), -1))
+                  .where(Household.association_id == association_id, Household.han_id == han_id)).one()
+    hh = Household(association_id=association_id, han_id=han_id, route_position=last + 1, address=address)
+    s.add(hh)
+    s.flush()
+    return hh

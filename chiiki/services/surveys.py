@@ -1,0 +1,1179 @@
+"""Surveys, attendance (出欠) and safety checks (安否確認): build, answer, totals, non-responders, export.
+
+Anonymity (anonymous surveys) is kept by the data, not only by the pages:
+- SurveyResponse/SurveyAnswer rows of an anonymous survey carry no account, household or han id;
+- their ids are random (never in insertion order), so they cannot be lined up with the (sequential)
+  SurveyParticipation rows that record who answered;
+- the response's only date is the survey's own creation day (the same for every response), so the
+  day recorded in SurveyParticipation cannot be joined to it either;
+- nothing about an anonymous answer goes into the audit log or the mail queue.
+As a consequence an anonymous answer is final: nothing links it to its author, so nobody can change it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import String, and_, case, cast, delete, exists, func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from chiiki.i18n import TZ, fmt_dt, tr
+from chiiki.models import (
+    Account,
+    Han,
+    Household,
+    Membership,
+    Survey,
+    SurveyAnswer,
+    SurveyOption,
+    SurveyParticipation,
+    SurveyQuestion,
+    SurveyResponse,
+    SurveyTarget,
+    utcnow,
+)
+from chiiki.services import audit, mail, tabular, validate
+from chiiki.services.associations import in_scope, moment, page_args
+from chiiki.services.db import session
+from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
+from chiiki.services.policy import ALL_HAN, EXPORT, MEMBER, RUN_SURVEYS, VIEW_MEMBERS, Actor, Assoc, can, han_scope
+
+KINDS = ("general", "attendance", "safety")
+QUESTION_KINDS = ("single", "multiple", "text", "number")
+MAX_QUESTIONS = 30
+MAX_OPTIONS = 20
+TITLE_MAX = 200
+DESCRIPTION_MAX = 2000
+QUESTION_MAX = 500
+OPTION_MAX = 200
+TEXT_ANSWER_MAX = 1000
+NUMBER_LIMIT = 1_000_000
+MAX_DEADLINE_DAYS = 366
+# Members see the totals of a survey they answered only once this many have answered, so that
+# nobody can work out a neighbour's answer from two or three.
+MEMBER_TOTALS_MIN = 5
+TEXTS_SHOWN = 50
+REMIND_INTERVAL = timedelta(hours=1)
+# Anonymous rows get random ids in this range: above any sequence value a real deployment reaches,
+# and inside a 32-bit INTEGER column (PostgreSQL) with room left for sequences that continue after them.
+_RANDOM_ID_LO = 2**30
+_RANDOM_ID_HI = 2**30 + 2**29
+ATTEND_MAX = 20
+# Where a member answers (linked from mails); the page module registers it.
+ANSWER_PATH = "/surveys/answer"
+
+
+# --------------------------------------------------------------------------- plain results
+
+
+@dataclass(frozen=True)
+class SurveyInfo:
+    id: int
+    association_id: int
+    title: str
+    description: str
+    kind: str
+    deadline: datetime
+    created_at: datetime
+    anonymous: bool
+    per_household: bool
+    target_all: bool
+    han_names: tuple[str, ...]
+    is_open: bool
+
+
+@dataclass(frozen=True)
+class ListItem:
+    survey: SurveyInfo
+    targeted: bool  # the actor is asked to answer
+    answered: bool  # the actor (or their household) has answered
+    can_answer: bool  # open, targeted, and not a final (anonymous) answer already
+    can_manage: bool  # may see results / non-responders
+    respondents: int  # only filled when can_manage
+
+
+@dataclass(frozen=True)
+class SurveyPage:
+    items: tuple[ListItem, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class OptionView:
+    id: int
+    label: str
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    id: int
+    position: int
+    kind: str
+    text: str
+    required: bool
+    min_value: int
+    max_value: int
+    options: tuple[OptionView, ...]
+
+
+@dataclass(frozen=True)
+class AnswerForm:
+    """What a member needs to answer: the questions and, for a named survey, their current answers."""
+
+    survey: SurveyInfo
+    questions: tuple[QuestionView, ...]
+    answered: bool
+    can_answer: bool
+    can_change: bool
+    # {question id: option ids | text | number} for the actor's own named answer; empty otherwise.
+    mine: dict
+    answered_by_other: bool  # per-household: someone else of the household answered
+
+
+@dataclass(frozen=True)
+class OptionTotal:
+    id: int
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class QuestionTotal:
+    id: int
+    position: int
+    kind: str
+    text: str
+    answered: int
+    options: tuple[OptionTotal, ...]
+    number_sum: int | None
+    number_min: int | None
+    number_max: int | None
+    number_avg: float | None
+    texts: tuple[str, ...]
+    text_count: int
+
+
+@dataclass(frozen=True)
+class Results:
+    survey: SurveyInfo
+    respondents: int
+    target_units: int
+    questions: tuple[QuestionTotal, ...]
+    attendees: int | None  # attendance: answers choosing the "attend" option
+    head_count: int | None  # attendance: people coming
+    safe: int | None  # safety: 無事
+    needs_help: int | None  # safety: 支援が必要
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """One respondent's or non-respondent's row in an officer's list."""
+
+    account_id: int | None
+    household_id: int | None
+    han: str
+    name: str
+    address: str  # only when the officer also holds view_members there
+    paper_only: bool
+    answered_on: date | None
+    answers: tuple[str, ...]  # one cell per question (responses); empty for non-responders
+
+
+@dataclass(frozen=True)
+class PersonPage:
+    rows: tuple[PersonRow, ...]
+    total: int
+    questions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HanStatus:
+    han_id: int | None
+    han: str
+    targets: int
+    answered: int
+    safe: int
+    needs_help: int
+
+    @property
+    def not_answered(self) -> int:
+        return max(self.targets - self.answered, 0)
+
+
+@dataclass(frozen=True)
+class SafetyBoard:
+    survey: SurveyInfo
+    hans: tuple[HanStatus, ...]
+    needs_help: tuple[PersonRow, ...]
+    not_answered: PersonPage
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def today_local() -> date:
+    return utcnow().astimezone(TZ).date()
+
+
+def _is_open(sv: Survey, now: datetime) -> bool:
+    return sv.closed_at is None and sv.deadline > now
+
+
+def _survey_or_404(s: Session, survey_id: object) -> Survey:
+    sid = validate.ident(survey_id, "survey_id")
+    sv = s.get(Survey, sid)
+    if sv is None:
+        raise NotFound()
+    return sv
+
+
+def _targets(s: Session, survey_id: int) -> list[int]:
+    return list(s.exec(select(SurveyTarget.han_id).where(SurveyTarget.survey_id == survey_id)).all())
+
+
+def _info(s: Session, sv: Survey, now: datetime, targets: list[int] | None = None) -> SurveyInfo:
+    targets = _targets(s, sv.id) if targets is None else targets
+    names: tuple[str, ...] = ()
+    if not sv.target_all and targets:
+        names = tuple(s.exec(select(Han.name).where(Han.id.in_(targets)).order_by(Han.route_order)).all())
+    return SurveyInfo(sv.id, sv.association_id, sv.title, sv.description, sv.kind, sv.deadline, sv.created_at,
+                      sv.anonymous, sv.per_household, sv.target_all, names, _is_open(sv, now))
+
+
+def _member_of(actor: Actor, sv: Survey):
+    """The actor's membership when they may see this survey at all (a member of its association)."""
+    if not can(actor, MEMBER, Assoc(sv.association_id)):
+        raise Denied()
+    return actor.membership(sv.association_id)
+
+
+def _is_targeted(sv: Survey, targets: list[int], han_id: int | None) -> bool:
+    return sv.target_all or (han_id is not None and han_id in targets)
+
+
+def _unit(sv: Survey, account_id: int, household_id: int | None) -> str:
+    """The answering unit: the household for per-household surveys (when the member has one)."""
+    return f"h{household_id}" if sv.per_household and household_id else f"a{account_id}"
+
+
+def _manage_scope(actor: Actor, sv: Survey, targets: list[int]):
+    """Han ids (or ALL_HAN) of this survey the actor may manage; Denied when none."""
+    scope = han_scope(actor, RUN_SURVEYS, sv.association_id)
+    if scope == ALL_HAN:
+        return ALL_HAN
+    if not scope:
+        raise Denied()
+    mine = frozenset(scope) if sv.target_all else frozenset(scope) & frozenset(targets)
+    if not mine:
+        raise Denied()
+    return mine
+
+
+def _covers(scope, sv: Survey, targets: list[int]) -> bool:
+    return scope == ALL_HAN or (bool(scope) and not sv.target_all and set(targets) <= set(scope))
+
+
+def _require_full(actor: Actor, sv: Survey, targets: list[int], permission: str = RUN_SURVEYS) -> None:
+    """Totals and exports mix every targeted han: only an officer covering all of them sees them."""
+    if not _covers(han_scope(actor, permission, sv.association_id), sv, targets):
+        raise Denied()
+
+
+def _questions(s: Session, survey_id: int) -> list[QuestionView]:
+    qs = s.exec(select(SurveyQuestion).where(SurveyQuestion.survey_id == survey_id)
+                .order_by(SurveyQuestion.position, SurveyQuestion.id)).all()
+    opts = s.exec(select(SurveyOption).where(SurveyOption.question_id.in_([q.id for q in qs]))
+                  .order_by(SurveyOption.position, SurveyOption.id)).all() if qs else []
+    by_q: dict[int, list[OptionView]] = {}
+    for o in opts:
+        by_q.setdefault(o.question_id, []).append(OptionView(o.id, o.label))
+    return [QuestionView(q.id, q.position, q.kind, q.text, q.required, q.min_value, q.max_value,
+                         tuple(by_q.get(q.id, ()))) for q in qs]
+
+
+def _random_ids(s: Session, model, n: int) -> list[int]:
+    """n unused random primary keys for anonymous rows (their order says nothing about time)."""
+    out: set[int] = set()
+    while len(out) < n:
+        want = {_RANDOM_ID_LO + secrets.randbelow(_RANDOM_ID_HI - _RANDOM_ID_LO) for _ in range(n - len(out))}
+        want -= out
+        taken = set(s.exec(select(model.id).where(model.id.in_(want))).all()) if want else set()
+        out |= want - taken
+    return list(out)
+
+
+# --------------------------------------------------------------------------- templates and building
+
+
+def template_questions(kind: str, lang: str = "ja") -> list[dict]:
+    """The fixed first questions of a template kind (attendance, safety); general has none."""
+    if kind == "attendance":
+        return [
+            {"kind": "single", "text": tr(lang, "survey.tpl.attend_q"), "required": True,
+             "options": [tr(lang, "survey.tpl.attend_yes"), tr(lang, "survey.tpl.attend_no")]},
+            {"kind": "number", "text": tr(lang, "survey.tpl.count_q"), "required": False, "options": [],
+             "min": 0, "max": ATTEND_MAX},
+        ]
+    if kind == "safety":
+        return [
+            {"kind": "single", "text": tr(lang, "survey.tpl.safety_q"), "required": True,
+             "options": [tr(lang, "survey.tpl.safe"), tr(lang, "survey.tpl.help")]},
+            {"kind": "text", "text": tr(lang, "survey.tpl.safety_note"), "required": False, "options": []},
+        ]
+    return []
+
+
+def _flag(value: object) -> bool:
+    return value is True or value in ("on", "true", "1", 1)
+
+
+def _clean_question(q: object, key: str, errors: dict) -> dict | None:
+    if not isinstance(q, dict):
+        errors[f"{key}_text"] = "error.invalid"
+        return None
+    out: dict = {}
+    try:
+        out["kind"] = validate.choice(q.get("kind"), f"{key}_kind", QUESTION_KINDS)
+    except ServiceError as e:
+        errors[f"{key}_text"] = e
+        return None
+    try:
+        out["text"] = validate.text(q.get("text"), f"{key}_text", max_len=QUESTION_MAX)
+    except ServiceError as e:
+        errors[f"{key}_text"] = e
+    out["required"] = _flag(q.get("required"))
+    out["options"] = []
+    out["min"], out["max"] = 0, 999
+    if out["kind"] in ("single", "multiple"):
+        raw = q.get("options")
+        if isinstance(raw, str):
+            raw = raw.splitlines()
+        if not isinstance(raw, (list, tuple)):
+            errors[f"{key}_options"] = "error.invalid"
+            return out
+        labels: list[str] = []
+        try:
+            for item in raw:
+                label = validate.text(item, f"{key}_options", max_len=OPTION_MAX, required=False)
+                if label and label not in labels:
+                    labels.append(label)
+        except ServiceError as e:
+            errors[f"{key}_options"] = e
+            return out
+        if len(labels) < 2:
+            errors[f"{key}_options"] = "survey.error_options_few"
+        elif len(labels) > MAX_OPTIONS:
+            errors[f"{key}_options"] = ServiceError("survey.error_options_many", max=MAX_OPTIONS)
+        out["options"] = labels
+    elif out["kind"] == "number":
+        try:
+            lo = validate.integer(q.get("min"), f"{key}_range", lo=-NUMBER_LIMIT, hi=NUMBER_LIMIT, required=False)
+            hi = validate.integer(q.get("max"), f"{key}_range", lo=-NUMBER_LIMIT, hi=NUMBER_LIMIT, required=False)
+        except ServiceError as e:
+            errors[f"{key}_range"] = e
+            return out
+        lo = 0 if lo is None else lo
+        hi = 999 if hi is None else hi
+        if lo > hi:
+            errors[f"{key}_range"] = "survey.error_range_order"
+        out["min"], out["max"] = lo, hi
+    return out
+
+
+def _clean_survey(s: Session, actor: Actor, association_id: int, data: dict, lang: str) -> tuple[dict, list[dict]]:
+    errors: dict = {}
+    out: dict = {}
+
+    def run(field: str, fn) -> None:
+        try:
+            out[field] = fn()
+        except Denied:
+            raise
+        except ServiceError as e:
+            errors[field] = e
+
+    run("kind", lambda: validate.choice(data.get("kind") or "general", "kind", KINDS))
+    run("title", lambda: validate.text(data.get("title"), "title", max_len=TITLE_MAX))
+    run("description", lambda: validate.text(data.get("description"), "description", max_len=DESCRIPTION_MAX,
+                                             required=False, multiline=True))
+    run("deadline", lambda: _deadline(data.get("deadline")))
+    out["anonymous"] = _flag(data.get("anonymous"))
+    out["per_household"] = _flag(data.get("per_household"))
+    if out.get("kind") == "safety" and out["anonymous"]:
+        # A safety check exists so that officers can go to those who need help.
+        errors["anonymous"] = "survey.error_safety_named"
+    out["target_all"] = _flag(data.get("target_all"))
+    run("targets", lambda: _clean_targets(s, actor, association_id, out["target_all"], data.get("han_ids")))
+    raw_qs = data.get("questions") or []
+    if not isinstance(raw_qs, (list, tuple)):
+        raw_qs = []
+        errors["questions"] = "error.invalid"
+    questions = template_questions(out.get("kind", "general"), lang)
+    for i, q in enumerate(raw_qs[:MAX_QUESTIONS + 1]):
+        key = f"q{q.get('uid', i)}" if isinstance(q, dict) else f"q{i}"
+        cleaned = _clean_question(q, key, errors)
+        if cleaned:
+            questions.append(cleaned)
+    if not questions:
+        errors.setdefault("questions", "survey.error_no_questions")
+    elif len(questions) > MAX_QUESTIONS:
+        errors["questions"] = ServiceError("survey.error_questions_many", max=MAX_QUESTIONS)
+    if errors:
+        raise ValidationErrors(errors)
+    return out, questions
+
+
+def _deadline(value: object) -> datetime:
+    """A local 'YYYY-MM-DDTHH:MM' (datetime-local input) or an aware datetime, in the future."""
+    if isinstance(value, str) and "T" in value:
+        day, _, clock = value.strip().partition("T")
+        when = moment(day, clock[:5], "deadline")
+    else:
+        when = moment(value, "", "deadline")
+    now = utcnow()
+    if when <= now:
+        raise ServiceError("survey.error_deadline_past", "deadline")
+    if when > now + timedelta(days=MAX_DEADLINE_DAYS):
+        raise ServiceError("survey.error_deadline_far", "deadline", days=MAX_DEADLINE_DAYS)
+    return when
+
+
+def _clean_targets(s: Session, actor: Actor, association_id: int, target_all: bool, han_ids: object) -> list[int]:
+    scope = han_scope(actor, RUN_SURVEYS, association_id)
+    if target_all:
+        if scope != ALL_HAN:
+            raise Denied()
+        return []
+    if isinstance(han_ids, (str, int)):
+        han_ids = [han_ids]
+    if not isinstance(han_ids, (list, tuple, set)) or not han_ids:
+        raise ServiceError("survey.error_no_target", "targets")
+    ids = sorted({validate.ident(h, "targets") for h in han_ids})
+    rows = s.exec(select(Han.id).where(Han.id.in_(ids), Han.association_id == association_id)).all()
+    if len(rows) != len(ids) or not all(in_scope(scope, h) for h in ids):
+        raise Denied()
+    return ids
+
+
+def target_choices(actor: Actor, association_id: object) -> list[tuple[int, str]]:
+    """The han a survey builder may target: all of them, or those of a han-scoped officer."""
+    aid = validate.ident(association_id, "association_id")
+    scope = han_scope(actor, RUN_SURVEYS, aid)
+    if not scope:
+        raise Denied()
+    with session() as s:
+        rows = s.exec(select(Han.id, Han.name).where(Han.association_id == aid).order_by(Han.route_order)).all()
+        return [(i, name) for i, name in rows if in_scope(scope, i)]
+
+
+def create_survey(actor: Actor, association_id: object, data: dict, lang: str = "ja") -> int:
+    """Build and open a survey. Safety checks are mailed at once to members who take mail."""
+    aid = validate.ident(association_id, "association_id")
+    if not han_scope(actor, RUN_SURVEYS, aid):
+        raise Denied()
+    if not isinstance(data, dict):
+        raise ServiceError("error.invalid")
+    with session() as s:
+        clean, questions = _clean_survey(s, actor, aid, data, lang)
+        sv = Survey(association_id=aid, title=clean["title"], description=clean["description"], kind=clean["kind"],
+                    deadline=clean["deadline"], target_all=clean["target_all"], anonymous=clean["anonymous"],
+                    per_household=clean["per_household"], created_by=actor.account_id, created_at=utcnow())
+        s.add(sv)
+        s.flush()
+        s.add_all([SurveyTarget(survey_id=sv.id, han_id=h) for h in clean["targets"]])
+        for pos, q in enumerate(questions):
+            row = SurveyQuestion(survey_id=sv.id, position=pos, kind=q["kind"], text=q["text"],
+                                 required=q["required"], min_value=q["min"] if "min" in q else 0,
+                                 max_value=q["max"] if "max" in q else 999)
+            s.add(row)
+            s.flush()
+            s.add_all([SurveyOption(question_id=row.id, position=i, label=label)
+                       for i, label in enumerate(q["options"])])
+        if sv.kind == "safety":
+            _mail_units(s, sv, clean["targets"], None, lang, reminder=False)
+        return sv.id
+
+
+def close_survey(actor: Actor, survey_id: object) -> None:
+    with session() as s:
+        sv = _survey_or_404(s, survey_id)
+        _manage_scope(actor, sv, _targets(s, sv.id))
+        if sv.closed_at is None:
+            sv.closed_at = utcnow()
+            s.add(sv)
+
+
+# --------------------------------------------------------------------------- who is asked
+
+
+def _target_members(sv: Survey, targets: list[int]):
+    """Active member accounts asked by this survey: (account id, household id, han id)."""
+    q = (select(Membership.account_id, Membership.household_id, Household.han_id)
+         .join(Household, Household.id == Membership.household_id, isouter=True)
+         .where(Membership.association_id == sv.association_id, Membership.status == "active"))
+    if not sv.target_all:
+        q = q.where(Household.han_id.in_(targets or [-1]))
+    return q
+
+
+def _target_households(sv: Survey, targets: list[int]):
+    q = select(Household.id).where(Household.association_id == sv.association_id, Household.removed_at.is_(None))
+    if not sv.target_all:
+        q = q.where(Household.han_id.in_(targets or [-1]))
+    return q
+
+
+def _answered_units(s: Session, survey_id: int) -> int:
+    return s.exec(select(func.count()).select_from(SurveyParticipation)
+                  .where(SurveyParticipation.survey_id == survey_id)).one()
+
+
+def _target_unit_count(s: Session, sv: Survey, targets: list[int]) -> int:
+    if sv.per_household:
+        households = s.exec(select(func.count()).select_from(_target_households(sv, targets).subquery())).one()
+        # Members without a household answer for themselves.
+        loose = s.exec(select(func.count()).select_from(
+            _target_members(sv, targets).where(Membership.household_id.is_(None)).subquery())).one()
+        return households + loose
+    return s.exec(select(func.count()).select_from(_target_members(sv, targets).subquery())).one()
+
+
+def _answered_by_unit(s: Session, sv: Survey, account_id: int, household_id: int | None) -> SurveyParticipation | None:
+    return s.exec(select(SurveyParticipation).where(SurveyParticipation.survey_id == sv.id,
+                                                    SurveyParticipation.unit_key == _unit(sv, account_id,
+                                                                                          household_id))).first()
+
+
+# --------------------------------------------------------------------------- member side
+
+
+def _unanswered_open(actor: Actor, association_id: object, kind: str | None) -> int:
+    """Open surveys asking the actor that they (or their household) have not answered."""
+    if not isinstance(association_id, int) or not can(actor, MEMBER, Assoc(association_id)):
+        return 0
+    m = actor.membership(association_id)
+    now = utcnow()
+    targeted = or_(Survey.target_all.is_(True),
+                   exists().where(SurveyTarget.survey_id == Survey.id, SurveyTarget.han_id == (m.han_id or -1)))
+    own_key = f"a{actor.account_id}"
+    house_key = f"h{m.household_id}" if m.household_id else own_key
+    unit = case((Survey.per_household.is_(True), house_key), else_=own_key)
+    answered = exists().where(SurveyParticipation.survey_id == Survey.id, SurveyParticipation.unit_key == unit)
+    q = (select(func.count()).select_from(Survey)
+         .where(Survey.association_id == association_id, Survey.closed_at.is_(None), Survey.deadline > now,
+                targeted, ~answered))
+    if kind:
+        q = q.where(Survey.kind == kind)
+    with session() as s:
+        return s.exec(q).one()
+
+
+def urgent_open_count(actor: Actor, association_id: int) -> int:
+    """Open safety checks the actor (or their household) has not answered: the red banner on every page."""
+    return _unanswered_open(actor, association_id, "safety")
+
+
+def unanswered_count(actor: Actor, association_id: int) -> int:
+    """Open surveys of any kind waiting for the actor's answer (a menu badge)."""
+    return _unanswered_open(actor, association_id, None)
+
+
+def list_surveys(actor: Actor, association_id: object, limit: object = 20, offset: object = 0) -> SurveyPage:
+    """Surveys asking the actor, plus those they manage; open safety checks first, then open, then closed."""
+    aid = validate.ident(association_id, "association_id")
+    if not can(actor, MEMBER, Assoc(aid)):
+        raise Denied()
+    lim, off = page_args(limit, offset)
+    m = actor.membership(aid)
+    scope = han_scope(actor, RUN_SURVEYS, aid)
+    now = utcnow()
+    in_han = exists().where(SurveyTarget.survey_id == Survey.id, SurveyTarget.han_id == (m.han_id or -1))
+    targeted = or_(Survey.target_all.is_(True), in_han)
+    if scope == ALL_HAN:
+        visible = True
+    elif scope:
+        visible = or_(targeted, exists().where(SurveyTarget.survey_id == Survey.id, SurveyTarget.han_id.in_(scope)))
+    else:
+        visible = targeted
+    own_key = f"a{actor.account_id}"
+    house_key = f"h{m.household_id}" if m.household_id else own_key
+    unit = case((Survey.per_household.is_(True), house_key), else_=own_key)
+    answered = exists().where(SurveyParticipation.survey_id == Survey.id, SurveyParticipation.unit_key == unit)
+    is_open = and_(Survey.closed_at.is_(None), Survey.deadline > now)
+    rank = case((and_(is_open, Survey.kind == "safety"), 0), (is_open, 1), else_=2)
+    base = select(Survey.id).where(Survey.association_id == aid, visible)
+    with session() as s:
+        total = s.exec(select(func.count()).select_from(base.subquery())).one()
+        rows = s.exec(
+            select(Survey, targeted.label("t"), answered.label("a")).where(Survey.association_id == aid, visible)
+            .order_by(rank, case((is_open, Survey.deadline), else_=None), Survey.deadline.desc(), Survey.id.desc())
+            .offset(off).limit(lim)
+        ).all()
+        ids = [sv.id for sv, _t, _a in rows]
+        targets: dict[int, list[int]] = {i: [] for i in ids}
+        for sid, hid in s.exec(select(SurveyTarget.survey_id, SurveyTarget.han_id)
+                               .where(SurveyTarget.survey_id.in_(ids))).all() if ids else []:
+            targets[sid].append(hid)
+        han_names = dict(s.exec(select(Han.id, Han.name).where(Han.association_id == aid)).all())
+        counts = dict(s.exec(select(SurveyParticipation.survey_id, func.count())
+                             .where(SurveyParticipation.survey_id.in_(ids))
+                             .group_by(SurveyParticipation.survey_id)).all()) if ids and scope else {}
+        items = []
+        for sv, t, a in rows:
+            tg = targets[sv.id]
+            info = SurveyInfo(sv.id, aid, sv.title, sv.description, sv.kind, sv.deadline, sv.created_at,
+                              sv.anonymous, sv.per_household, sv.target_all,
+                              tuple(han_names.get(h, "") for h in tg) if not sv.target_all else (), _is_open(sv, now))
+            manage = bool(scope) and (scope == ALL_HAN or sv.target_all or bool(set(tg) & set(scope)))
+            can_answer = bool(t) and info.is_open and not (a and sv.anonymous)
+            items.append(ListItem(info, bool(t), bool(a), can_answer, manage, counts.get(sv.id, 0) if manage else 0))
+        return SurveyPage(tuple(items), total)
+
+
+def get_for_answer(actor: Actor, survey_id: object) -> AnswerForm:
+    with session() as s:
+        sv = _survey_or_404(s, survey_id)
+        m = _member_of(actor, sv)
+        targets = _targets(s, sv.id)
+        now = utcnow()
+        info = _info(s, sv, now, targets)
+        targeted = _is_targeted(sv, targets, m.han_id)
+        if not targeted and not han_scope(actor, RUN_SURVEYS, sv.association_id):
+            raise Denied()
+        part = _answered_by_unit(s, sv, actor.account_id, m.household_id)
+        mine: dict = {}
+        by_other = False
+        if part is not None and not sv.anonymous:
+            mine = _named_answers(s, sv, actor.account_id, m.household_id)
+            by_other = part.account_id != actor.account_id
+        answered = part is not None
+        can_answer = targeted and info.is_open and not (answered and sv.anonymous)
+        return AnswerForm(info, tuple(_questions(s, sv.id)), answered, can_answer,
+                          can_answer and answered and not sv.anonymous, mine, by_other)
+
+
+def _named_response(s: Session, sv: Survey, account_id: int, household_id: int | None) -> SurveyResponse | None:
+    if sv.anonymous:
+        return None
+    q = select(SurveyResponse).where(SurveyResponse.survey_id == sv.id)
+    if sv.per_household and household_id:
+        q = q.where(SurveyResponse.household_id == household_id)
+    else:
+        q = q.where(SurveyResponse.respondent_account_id == account_id)
+    return s.exec(q).first()
+
+
+def _named_answers(s: Session, sv: Survey, account_id: int, household_id: int | None) -> dict:
+    resp = _named_response(s, sv, account_id, household_id)
+    if resp is None:
+        return {}
+    out: dict = {}
+    for a in s.exec(select(SurveyAnswer).where(SurveyAnswer.response_id == resp.id)).all():
+        if a.option_id is not None:
+            out.setdefault(a.question_id, []).append(a.option_id)
+        elif a.number_value is not None:
+            out[a.question_id] = a.number_value
+        else:
+            out[a.question_id] = a.text_value
+    return out
+
+
+def _clean_answers(questions: list[QuestionView], answers: object) -> list[tuple[int, int | None, str, int | None]]:
+    """(question id, option id, text, number) rows, or ValidationErrors keyed "q<question id>"."""
+    if not isinstance(answers, dict):
+        raise ServiceError("error.invalid")
+    by_id = {q.id: q for q in questions}
+    given: dict[int, object] = {}
+    for key, value in answers.items():
+        raw = key[1:] if isinstance(key, str) and key.startswith("q") else key
+        try:
+            qid = validate.ident(raw, "question")
+        except ServiceError:
+            raise ServiceError("error.invalid") from None
+        if qid not in by_id:
+            # A question of another survey: refuse the whole answer, write nothing.
+            raise ServiceError("error.invalid")
+        given[qid] = value
+    rows: list[tuple[int, int | None, str, int | None]] = []
+    errors: dict = {}
+    for q in questions:
+        field = f"q{q.id}"
+        value = given.get(q.id)
+        try:
+            rows.extend(_clean_one(q, value, field))
+        except ServiceError as e:
+            errors[field] = e
+    if errors:
+        raise ValidationErrors(errors)
+    return rows
+
+
+def _clean_one(q: QuestionView, value: object, field: str) -> list[tuple[int, int | None, str, int | None]]:
+    option_ids = {o.id for o in q.options}
+    if q.kind in ("single", "multiple"):
+        if value in (None, "", [], ()):
+            if q.required:
+                raise ServiceError("error.required", field)
+            return []
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if q.kind == "single" and len(values) != 1:
+            raise ServiceError("error.invalid", field)
+        chosen: list[int] = []
+        for v in values:
+            try:
+                oid = validate.ident(v, field)
+            except ServiceError:
+                raise ServiceError("error.invalid", field) from None
+            if oid not in option_ids:
+                raise ServiceError("survey.error_option", field)
+            if oid not in chosen:
+                chosen.append(oid)
+        return [(q.id, oid, "", None) for oid in chosen]
+    if q.kind == "number":
+        number = validate.integer(value, field, lo=q.min_value, hi=q.max_value, required=q.required)
+        return [] if number is None else [(q.id, None, "", number)]
+    text = validate.text(value, field, max_len=TEXT_ANSWER_MAX, required=q.required, multiline=True)
+    return [(q.id, None, text, None)] if text else []
+
+
+def submit_answer(actor: Actor, survey_id: object, answers: object) -> None:
+    """Record (or, for a named survey before its deadline, replace) the actor's answer. All or nothing."""
+    with session() as s:
+        sv = _survey_or_404(s, survey_id)
+        m = _member_of(actor, sv)
+        targets = _targets(s, sv.id)
+        if not _is_targeted(sv, targets, m.han_id):
+            raise Denied()
+        if not _is_open(sv, utcnow()):
+            raise ServiceError("survey.error_closed")
+        rows = _clean_answers(_questions(s, sv.id), answers)
+        part = _answered_by_unit(s, sv, actor.account_id, m.household_id)
+        if part is not None and sv.anonymous:
+            raise ServiceError("survey.error_anonymous_final")
+        if sv.anonymous:
+            _write_anonymous(s, sv, rows)
+        else:
+            _write_named(s, sv, actor.account_id, m.household_id, m.han_id, rows)
+        if part is None:
+            s.add(SurveyParticipation(survey_id=sv.id, account_id=actor.account_id, household_id=m.household_id,
+                                      answered_on=today_local(),
+                                      unit_key=_unit(sv, actor.account_id, m.household_id)))
+        try:
+            s.flush()
+        except IntegrityError:
+            # Someone of the same household answered at the same moment.
+            raise ServiceError("survey.error_already") from None
+
+
+def _write_anonymous(s: Session, sv: Survey, rows: list) -> None:
+    rid = _random_ids(s, SurveyResponse, 1)[0]
+    # The survey's own creation day for every response: no date to join with SurveyParticipation.
+    s.add(SurveyResponse(id=rid, survey_id=sv.id, submitted_on=sv.created_at.astimezone(TZ).date()))
+    s.flush()
+    ids = _random_ids(s, SurveyAnswer, len(rows)) if rows else []
+    s.add_all([SurveyAnswer(id=aid, response_id=rid, question_id=q, option_id=o, text_value=t, number_value=n)
+               for aid, (q, o, t, n) in zip(ids, rows)])
+
+
+def _write_named(s: Session, sv: Survey, account_id: int, household_id: int | None, han_id: int | None,
+                 rows: list) -> None:
+    resp = _named_response(s, sv, account_id, household_id)
+    if resp is None:
+        resp = SurveyResponse(survey_id=sv.id, respondent_account_id=account_id, household_id=household_id,
+                              han_id=han_id, submitted_on=today_local())
+    else:
+        s.exec(delete(SurveyAnswer).where(SurveyAnswer.response_id == resp.id))
+        resp.respondent_account_id = account_id
+        resp.han_id = han_id
+        resp.updated_at = utcnow()
+    s.add(resp)
+    s.flush()
+    s.add_all([SurveyAnswer(response_id=resp.id, question_id=q, option_id=o, text_value=t, number_value=n)
+               for q, o, t, n in rows])
+
+
+# --------------------------------------------------------------------------- totals
+
+
+def _totals(s: Session, sv: Survey, targets: list[int], *, with_texts: bool) -> Results:
+    now = utcnow()
+    questions = _questions(s, sv.id)
+    resp_ids = select(SurveyResponse.id).where(SurveyResponse.survey_id == sv.id)
+    opt_counts = dict(s.exec(select(SurveyAnswer.option_id, func.count())
+                             .where(SurveyAnswer.response_id.in_(resp_ids), SurveyAnswer.option_id.is_not(None))
+                             .group_by(SurveyAnswer.option_id)).all())
+    per_q = {qid: (n, tot, lo, hi) for qid, n, tot, lo, hi in s.exec(
+        select(SurveyAnswer.question_id, func.count(func.distinct(SurveyAnswer.response_id)),
+               func.sum(SurveyAnswer.number_value), func.min(SurveyAnswer.number_value),
+               func.max(SurveyAnswer.number_value))
+        .where(SurveyAnswer.response_id.in_(resp_ids)).group_by(SurveyAnswer.question_id)).all()}
+    out = []
+    for q in questions:
+        n, tot, lo, hi = per_q.get(q.id, (0, None, None, None))
+        texts: tuple[str, ...] = ()
+        if q.kind == "text" and with_texts:
+            # Ordered by id: random for anonymous surveys, so the order says nothing about who or when.
+            texts = tuple(s.exec(select(SurveyAnswer.text_value)
+                                 .where(SurveyAnswer.question_id == q.id, SurveyAnswer.response_id.in_(resp_ids))
+                                 .order_by(SurveyAnswer.id).limit(TEXTS_SHOWN)).all())
+        is_num = q.kind == "number"
+        out.append(QuestionTotal(
+            q.id, q.position, q.kind, q.text, n,
+            tuple(OptionTotal(o.id, o.label, opt_counts.get(o.id, 0)) for o in q.options),
+            tot if is_num and n else None, lo if is_num else None, hi if is_num else None,
+            round(tot / n, 1) if is_num and n and tot is not None else None,
+            texts, n if q.kind == "text" else 0))
+    attendees = head = safe = help_ = None
+    first_single = next((q for q in questions if q.kind == "single" and len(q.options) >= 2), None)
+    if sv.kind == "attendance" and first_single:
+        attendees, head = _head_count(s, questions, first_single, resp_ids)
+    if sv.kind == "safety" and first_single:
+        safe = opt_counts.get(first_single.options[0].id, 0)
+        help_ = opt_counts.get(first_single.options[1].id, 0)
+    return Results(_info(s, sv, now, targets), _answered_units(s, sv.id), _target_unit_count(s, sv, targets),
+                   tuple(out), attendees, head, safe, help_)
+
+
+def _head_count(s: Session, questions: list[QuestionView], attend_q: QuestionView, resp_ids) -> tuple[int, int]:
+    """Responses choosing "attend", and the people they bring (a blank count means one person)."""
+    attend_id = attend_q.options[0].id
+    attending = select(SurveyAnswer.response_id).where(SurveyAnswer.response_id.in_(resp_ids),
+                                                       SurveyAnswer.option_id == attend_id)
+    attendees = s.exec(select(func.count()).select_from(attending.subquery())).one()
+    count_q = next((q for q in questions if q.kind == "number"), None)
+    if count_q is None:
+        return attendees, attendees
+    counted = s.exec(select(func.count(), func.coalesce(func.sum(SurveyAnswer.number_value), 0))
+                     .where(SurveyAnswer.question_id == count_q.id, SurveyAnswer.response_id.in_(attending),
+                            SurveyAnswer.number_value.is_not(None))).one()
+    return attendees, int(counted[1]) + (attendees - counted[0])
+
+
+def results(actor: Actor, survey_id: object) -> Results:
+    """Totals, charts and free-text answers (without names) for officers with run_surveys."""
+    with session() as s:
+        sv = _survey_or_404(s, survey_id)
+        targets = _targets(s, sv.id)
+        _require_full(actor, sv, targets)
+        return _totals(s, sv, targets, with_texts=True)
+
+
+def member_totals(actor: Actor, survey_id: object) -> Results | None:
+    """Totals a member sees after answering (no free text), when enough have answered; None otherwise.
+
+    Never for safety checks: who needs help is for the officers who act on it.
+    """
+    with session() as s:
+        sv = _survey_or_404(s, survey_id)
+        m = _member_of(actor, sv)
+        if sv.kind == "safety" or _answered_by_unit(s, sv, actor.account_id, m.household_id) is None:
+            return None
+        if _answered_units(s, sv.id) < MEMBER_TOTALS_MIN:
+            return None
+        return _totals(s, sv, _targets(s, sv.id), with_texts=False)
+
+
+# --------------------------------------------------------------------------- people (named surveys only)
+
+
+def _named_only(sv: Survey) -> None:
+    if sv.anonymous:
+        # No one may see who answered what, or who has not answered, in an anonymous survey.
+        raise Denied()
+
+
+def _view_scope(actor: Actor, association_id: int):
+    return han_scope(actor, VIEW_MEMBERS, association_id)
+
+
+def _cell(q: QuestionView, values: list) -> str:
+    labels = {o.id: o.label for o in q.options}
+    if q.kind in ("single", "multiple"):
+        return "、".join(labels.get(v, "") for v in values)
+    return "" if not values else str(values[0])
+
+
+def _answer_cells(s: Session, questions: list[QuestionView], resp_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    got: dict[int, dict[int, list]] = {r: {} for r in resp_ids}
+    for a in s.exec(select(SurveyAnswer).where(SurveyAnswer.response_id.in_(resp_ids))
+                    .order_by(SurveyAnswer.id)).all() if resp_ids else []:
+        value = a.option_id if a.option_id is not None else (a.number_value if a.number_value is not None
+                                                              else a.text_value)
+        got[a.response_id].setdefault(a.question_id, []).append(value)
+    return {r: tuple(_cell(q, got[r].get(q.id, [])) for q in questions) for r in resp_ids}
+
+
+def _response_query(sv: Survey, scope):
+    q = (select(SurveyResponse, Account.name, Han.name, Household.address, Household.han_id)
+         .join(Account, Account.id == SurveyResponse.respondent_account_id, isouter=True)
+         .join(Household, Household.id == SurveyResponse.household_id, isouter=True)
+         .join(Han, Han.id == SurveyResponse.han_id, isouter=True)
+         .where(SurveyResponse.survey_id == sv.id))
+    if scope != ALL_HAN:
+        q = q.where(SurveyResponse.han_id.in_(scope))
+    return q
+
+
+def responses(actor: Actor, survey_id: object, limit: object = 50, offset: object = 0,
+              option_id: object = None) -> PersonPage:
+    """Each person's answers (named surveys, officers with run_surveys in their han scope). Audited.
+
+    option_id narrows the list to those who chose one option (e.g. 支援が必要).
+    """
+    lim, off = page_args(limit, offset)
+    with session() as s:
+        sv = _survey_or_404(s, survey_id)
+        targets = _targets(s, sv.id)
+        scope = _manage_scope(actor, sv, targets)
+        _named_only(sv)
+        questions = _questions(s, sv.id)
+        q = _response_query(sv, scope)
+        if option_id not in (None, "", 0):
+            oid = validate.ident(option_id, "option_id")
+            if oid not in {o.id for qq in questions for o in qq.options}:
+                raise Denied()
+            q = q.where(exists().where(SurveyAnswer.response_id == SurveyResponse.id, SurveyAnswer.option_id == oid))
+        total = s.exec(select(func.count()).select_from(q.subquery())).one()
+        rows = s.exec(q.order_by(Han.route_order, Household.route_position, SurveyResponse.id)
+                      .offset(off).limit(lim)).all()
+        cells = _answer_cells(s, questions, [r.id for r, *_ in rows])
+        view = _view_scope(actor, sv.association_id)
+        out = tuple(PersonRow(r.respondent_account_id, r.household_id, han or "", name or "",
+                              addr or "" if in_scope(view, hh_han) else "", False, r.submitted_on, cells[r.id])
+                    for r, name, han, addr, hh_han in rows)
+        if out:
+            audit.record(s, actor, "survey.responses", association_id=sv.association_id,
+                         subjects=[r.account_id for r in out if r.account_id], count=len(out),
+                         detail=f"survey {sv.id}")
+        return PersonPage(out, total, tuple(q.text for q in questions))
+
+
+def _non_responder_query(sv: Survey, targets: list[int], scope):
+    """Non-answering units in scope: households (per-household) or member accounts, by han and route."""
+    answered_units = select(SurveyParticipation.unit_key).where(SurveyParticipation.survey_id == sv.id)
+    if sv.per_household:
+        # Households (paper-only ones too: an officer visits them), plus members without a household.
+        q = (select(Household.id, Household.head_name, Household.address, Household.paper_only, Han.name,
+                    Household.han_id)
+             .join(Han, Han.id == Household.han_id, isouter=True)
+             .where(Household.association_id == sv.association_id, Household.removed_at.is_(None),
+                    ("h" + cast(Household.id, String)).not_in(answered_units)))
+        if not sv.target_all:
+            q = q.where(Household.han_id.in_(targets or [-1]))
+        if scope != ALL_HAN:
+            q = q.where(Household.han_id.in_(scope))
+        return q.order_by(Han.route_order, Household.route_position, Household.id), "household"
+    q = (select(Account.id, Account.name, Household.address, Household.paper_only, Han.name, Household.han_id)
+         .join(Membership, Membership.account_id == Account.id)
+         .join(Household, Household.id == Membership.household_id, isouter=True)
+         .join(Han, Han.id == Household.han_id, isouter=True)
+         .where(Membership.association_id == sv.association_id, Membership.status == "active",
+                ("a" + cast(Account.id, String)).not_in(answered_units)))
+    if not sv.target_all:
+        q = q.where(Household.han_id.in_(targets or [-1]))
+    if scope != ALL_HAN:
+        q = q.where(Household.han_id.in_(scope))
+    return q.order_by(Han.route_order, Household.route_position, Account.id), "account"
+
+
+def _non_responder_page(s: Session, actor: Actor, sv: Survey, targets: list[int], scope, lim: int, off: int,
+                        action: str) -> PersonPage:
+    q, kind = _non_responder_query(sv, targets, scope)
+    total = s.exec(select(func.count()).select_from(q.subquery())).one()
+    rows = s.exec(q.offset(off).limit(lim)).all()
+    view = _view_scope(actor, sv.association_id)
+    out = []
+    hh_ids = [r[0] for r in rows] if kind == "household" else []
+    names = _household_member_names(s, sv.association_id, hh_ids)
+    for rid, name, addr, paper, han, han_id in rows:
+        shown = names.get(rid) or name if kind == "household" else name
+        out.append(PersonRow(rid if kind == "account" else None, rid if kind == "household" else None, han or "",
+                             shown or "", (addr or "") if in_scope(view, han_id) else "",
+                             bool(paper) if kind == "household" else False, None, ()))
+    if out:
+        audit.record(s, actor, action, association_id=sv.association_id,
+                     subjects=[r.account_id for r in out if r.account_id],
+                     household_ids=[r.household_id for r in out if r.household_id], count=len(out),
+                     detail=f"survey {sv.id}")
+    return PersonPage(tuple(out), total, ())
+
+
+def _household_member_names(s: Session, association_id: int, household_ids: list[int]) -> dict[int, str]:
+    """The active members' names of each household (a household row's head name may be out of date)."""
+    if not household_ids:
+        return {}
+    out: dict[int, list[str]] = {}
+    for hid, name in s.exec(select(Membership.household_id, Account.name)
+                            .join(Account, Account.id == Membership.account_id)
+                            .where(Membership.household_id.in_(household_ids), Membership.status == "active",
+                                   Membership.association_id == association_id)
+                            .order_by(Membership.id)).all():
+        out.setdefault(hid, []).append(name)
+    return {hid: "・".join(names) for hid, names in out.items()}
+
+
+def non_responders(actor: Actor, survey_id: object, limit: object = 50, offset: object = 0) -> PersonPage:
+    """Who has not answered a named survey (within the officer's han scope). Audited."""
+    lim, off = page_args(limit, offset)
+    with session() as s:
+        sv = _survey_or_404(s, survey_id)
+        targets = _targets(s, sv.id)
+        scope = _manage_scope(actor, sv, targets)
+        _named_only(sv)
+        return _non_responder_page(s, actor, sv, targets, scope, lim, off, "survey.nonresponders")
+
+
+def safety_board(actor: Actor, survey_id: object, limit: object = 50, offset: object = 0) -> SafetyBoard:
+    """A safety check's live picture by han: counts, who needs help, who has not answered. Audited."""
+    lim, off = page_args(limit, offset)
+    with session() as s:
+        sv = _survey_or_404(s, survey_id)
+        if sv.kind != "safety":
+            raise NotFound()
+        targets = _targets(s, sv.id)
+        scope = _manage_scope(actor, sv, targets)
+        _named_only(sv)
+        questions = _questions(s, sv.id)
+        first = next((q for q in questions if q.kind == "single" and len(q.options) >= 2), None)
+        hans = _han_status(s, sv, targets, scope, first)
+        help_rows: list[PersonRow] = []
+        if first is not None:
+            q = _response_query(sv, scope).where(exists().where(
+                SurveyAnswer.response_id == SurveyResponse.id, SurveyAnswer.option_id == first.options[1].id))
+            rows = s.exec(q.order_by(Han.route_order, Household.route_position, SurveyResponse.id).limit(500)).all()
+            cells = _answer_cells(s, questions, [r.id for r, *_ in rows])
+            view = _view_scope(actor, sv.association_id)
+            help_rows = [PersonRow(r.respondent_account_id, r.household_id, han or "", name or "",
+                                   (addr or "") if in_scope(view, hh_han) else "", False, r.submitted_on, cells[r.id])
+                         for r, name, han, addr, hh_han in rows]
+            if help_rows:
+                audit.record(s, actor, "survey.safety_list", association_id=sv.association_id,
+                             subjects=[r.account_id for r in help_rows if r.account_id], count=len(help_rows),
+                             detail=f"survey {sv.id}")
+        missing = _non_responder_page(s, actor, sv, targets, scope, lim, off, "survey.safety_list")
+        return SafetyBoard(_info(s, sv, utcnow(), targets), tuple(hans), tuple(help_rows), missing)
+
+
+def _han_status(s: Session, sv: Survey, targets: list[int], scope, first: QuestionView | None) -> list[HanStatus]:
+    hans = s.exec(select(Han).where(Han.association_id == sv.association_id).order_by(Han.route_order)).all()
+    wanted = [h for h in hans if (sv.target_all or h.id in targets) and in_scope(scope, h.id)]
+    ids = [h.id for h in wanted]
+    if sv.per_household:
+        tq = (select(Household.han_id, func.count()).where(Household.association_id == sv.association_id,
+                                                            Household.removed_at.is_(None), Household.han_id.in_(ids))
+              .group_by(Household.han_id))
+    else:
+        tq = (select(Household.han_id, func.count()).select_from(Membership)
+              .join(Household, Household.id == Membership.household_id)
+              .where(Membership.association_id == sv.association_id, Membership.status == "active",
+                     Household.han_id.in_(ids)).group_by(Household.han_id))
+    target_n = dict(s.exec(tq).all())
+    answered_n = dict(s.exec(select(SurveyResponse.han_id, func.count()).where(
+        SurveyResponse.survey_id == sv.id, SurveyResponse.han_id.in_(ids)).group_by(SurveyResponse.han_id)).all())
+    by_opt: dict[tuple[int, int], int] = {}
+    if first is not None:
+        for han_id, oid, n in s.exec(
+            select(SurveyResponse.han_id, SurveyAnswer.option_id, func.count())
+            .join(SurveyAnswer, SurveyAnswer.response_id == SurveyResponse.id)
+            .where(SurveyResponse.survey_id == sv.id, SurveyAnswer.question_id == first.id,
+                   SurveyResponse.han_id.in_(ids))
+            .group_by(SurveyResponse.han_id, SurveyAnswer.option_id)).all():
+            by_opt[(han_id, oid)] = n
+    safe_id = first.options[0].id if first else 0
+    help_id = first.options[1].id if first else 0
+    return [HanStatus(h.id, h.name, target_n.get(h.id, 0), answered_n.get(h.id, 0), by_opt.get((h.id, safe_id), 0),
+                      by_opt.get((h.id, help_id), 0)) for h in wanted]
+
+
+# --------------------------------------------------------------------------- reminders and mail
+
+
+def _mail_units(s: Session, sv: Survey, targets: list[int], only_missing_scope, lang: str, *, reminder: bool) -> int:
+    """Queue a mail to every asked member who takes mail (Account.email_circulars), in one query.
+
+    only_missing_scope: None = everyone asked (a new safety check); ALL_HAN / han ids = non-responders there.
+    """
+    q = (select(Account.email).join(Membership, Membership.account_id == Account.id)
+         .join(Household, Household.id == Membership.household_id, isouter=True)
+         .where(Membership.association_id == sv.association_id, Membership.status == "active",
+                Account.email_circulars.is_(True), Account.email != "", Account.deleted_at.is_(None)))
+    if not sv.target_all:
+        q = q.where(Household.han_id.in_(targets or [-1]))
+    if only_missing_scope is not None:
+        answered = select(SurveyParticipation.unit_key).where(SurveyParticipation.survey_id == sv.id)
+        own = "a" + cast(Account.id, String)
+        house = "h" + cast(Membership.household_id, String)
+        unit = case((Membership.household_id.is_not(None), house), else_=own) if sv.per_household else own
+        q = q.where(unit.not_in(answered))
+        if only_missing_scope != ALL_HAN:
+            q = q.where(Household.han_id.in_(only_missing_scope))
+    emails = sorted(set(s.exec(q).all()))
+    from chiiki import settings as settings_module
+
+    link = settings_module.settings.public_url.rstrip("/") + f"{ANSWER_PATH}?id={sv.id}"
+    key = "survey.mail.reminder" if reminder else ("survey.mail.safety" if sv.kind == "safety" else "survey.mail.new")
+    subject = tr(lang, key + "_subject", title=sv.title)
+    body = tr(lang, key + "_body", title=sv.title, deadline=fmt_dt(sv.deadline, lang), link=link)
+    for address in emails:
+        mail.enqueue(s, address, subject, body, "survey")
+    return len(emails)
+
+
+def send_reminder(actor: Actor, survey_id: object, lang: str = "ja") -> int:
+    """Mail every non-responder (in the officer's scope) who takes mail; at most once an hour per survey."""
+    with session() as s:
+        sv = _survey_or_404(s, survey_id)
+        targets = _targets(s, sv.id)
+        scope = _manage_scope(actor, sv, targets)
+        now = utcnow()
+        if not _is_open(sv, now):
+            raise ServiceError("survey.error_closed")
+        if sv.reminded_at is not None and sv.reminded_at > now - REMIND_INTERVAL:
+            raise ServiceError("survey.error_remind_soon", when=sv.reminded_at + REMIND_INTERVAL)
+        # For an anonymous survey, who has answered is still known (never what): reminding is fine.
+        n = _mail_units(s, sv, targets, scope, lang, reminder=True)
+        sv.reminded_at = now
+        s.add(sv)
+        audit.record(s, actor, "survey.remind", association_id=sv.association_id, count=n, detail=f"survey {sv.id}")
+        return n
+
+
+# --------------------------------------------------------------------------- export
+
+
+def export_results(actor: Actor, survey_id: object, fmt: object, lang: str = "ja") -> tuple[str, bytes, str]:
+    """(filename, bytes, mime type) of every response: named with han and name, anonymous without. Audited."""
+    fmt = validate.choice(fmt, "format", ("csv", "xlsx"))
+    with session() as s:
+        sv = _survey_or_404(s, survey_id)
+        targets = _targets(s, sv.id)
+        _require_full(actor, sv, targets)
+        _require_full(actor, sv, targets, EXPORT)
+        questions = _questions(s, sv.id)
+        q_heads = [q.text for q in questions]
+        if sv.anonymous:
+            resp_ids = list(s.exec(select(SurveyResponse.id).where(SurveyResponse.survey_id == sv.id)
+                                   .order_by(SurveyResponse.id)).all())
+            cells = _answer_cells(s, questions, resp_ids)
+            headers = q_heads
+            rows = [list(cells[r]) for r in resp_ids]
+            subjects: list[int] = []
+        else:
+            found = s.exec(_response_query(sv, ALL_HAN)
+                           .order_by(Han.route_order, Household.route_position, SurveyResponse.id)).all()
+            cells = _answer_cells(s, questions, [r.id for r, *_ in found])
+            headers = [tr(lang, "survey.col.han"), tr(lang, "survey.col.name"), tr(lang, "survey.col.date"), *q_heads]
+            rows = [[han or "", name or "", r.submitted_on.isoformat(), *cells[r.id]]
+                    for r, name, han, _addr, _hh in found]
+            subjects = [r.respondent_account_id for r, *_ in found if r.respondent_account_id]
+        audit.record(s, actor, "survey.export", association_id=sv.association_id, subjects=subjects,
+                     count=len(rows), detail=f"survey {sv.id} {fmt}")
+    stem = f"survey-{sv.id}"
+    if fmt == "csv":
+        return stem + ".csv", tabular.to_csv_bytes(headers, rows), "text/csv"
+    return (stem + ".xlsx", tabular.to_xlsx_bytes(headers, rows, sheet_name=sv.title[:31]),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+

@@ -1,0 +1,134 @@
+"""Spreadsheet I/O shared by every feature: CSV (UTF-8 with BOM) and .xlsx out, CSV/.xlsx in as a DataFrame."""
+
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+import zipfile
+from typing import Iterable, Sequence
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+
+from chiiki.services.errors import ServiceError
+
+MAX_BYTES = 5 * 1024 * 1024
+MAX_ROWS = 10_000
+# An .xlsx is a zip: refuse archives that inflate far beyond any real roster (zip bombs).
+MAX_XLSX_UNPACKED = 60 * 1024 * 1024
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SHEET_BAD = set('[]:*?/\\')
+
+
+def _safe_cell(value: object) -> object:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe (CSV injection)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_csv_bytes(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """UTF-8 with a BOM and CRLF line ends, so Excel in Japan opens it without mojibake."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([_safe_cell(h) for h in headers])
+    for row in rows:
+        writer.writerow([_safe_cell(v) for v in row])
+    return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")
+
+
+def to_xlsx_bytes(headers: Sequence[str], rows: Iterable[Sequence[object]], sheet_name: str = "Sheet1") -> bytes:
+    """One sheet, every str written as text (never a formula, leading zeros of phone numbers kept)."""
+    wb = Workbook(write_only=True)
+    name = "".join(c for c in str(sheet_name) if c not in _SHEET_BAD).strip("'")[:31] or "Sheet1"
+    ws = wb.create_sheet(title=name)
+
+    def cells(values: Sequence[object]) -> list:
+        out = []
+        for v in values:
+            cell = WriteOnlyCell(ws, value="" if v is None else v)
+            if isinstance(v, str):
+                cell.data_type = "s"  # openpyxl would otherwise treat "=..." as a formula
+            out.append(cell)
+        return out
+
+    ws.append(cells(list(headers)))
+    for row in rows:
+        ws.append(cells(list(row)))
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _decode_csv(data: bytes) -> str:
+    """UTF-8 (with or without BOM) first; then Shift_JIS/CP932, which Japanese Excel writes."""
+    for encoding in ("utf-8-sig", "cp932"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ServiceError("tabular.error_encoding", "file")
+
+
+def _check_xlsx(data: bytes) -> None:
+    if not data.startswith(b"PK\x03\x04"):
+        raise ServiceError("tabular.error_unreadable", "file")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            if sum(i.file_size for i in z.infolist()) > MAX_XLSX_UNPACKED:
+                raise ServiceError("tabular.error_too_big", "file", max_mb=MAX_BYTES // (1024 * 1024))
+    except zipfile.BadZipFile:
+        raise ServiceError("tabular.error_unreadable", "file") from None
+
+
+def _clean_frame(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.fillna("").astype(str)
+    df.columns = [unicodedata.normalize("NFKC", str(c)).strip() for c in df.columns]
+    # Rows Excel leaves behind with nothing in them are not rows.
+    df = df[df.apply(lambda r: any(v.strip() for v in r), axis=1)] if len(df) else df
+    return df.reset_index(drop=True)
+
+
+def read_table(filename: str, data: bytes, *, max_rows: int = MAX_ROWS) -> pd.DataFrame:
+    """Parse an uploaded .csv or .xlsx (first sheet) into a DataFrame of str cells ("" when empty).
+
+    Raises ServiceError (field "file") for a wrong type, too big, undecodable, empty or unreadable file.
+    Column names are NFKC-normalised and stripped; cells are kept as text so "090..." keeps its zero.
+    """
+    if not isinstance(filename, str) or not isinstance(data, (bytes, bytearray)):
+        raise ServiceError("tabular.error_type", "file")
+    data = bytes(data)
+    if len(data) > MAX_BYTES:
+        raise ServiceError("tabular.error_too_big", "file", max_mb=MAX_BYTES // (1024 * 1024))
+    if not data.strip(b"\xef\xbb\xbf \r\n\t"):
+        raise ServiceError("tabular.error_empty", "file")
+    ext = filename.lower().rsplit(".", 1)[-1] if "." in filename else ""
+    try:
+        if ext == "csv":
+            text = _decode_csv(data)
+            if "\x00" in text:
+                raise ServiceError("tabular.error_unreadable", "file")
+            df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True,
+                             nrows=max_rows + 1)
+        elif ext == "xlsx":
+            _check_xlsx(data)
+            df = pd.read_excel(io.BytesIO(data), dtype=str, keep_default_na=False, engine="openpyxl",
+                               nrows=max_rows + 1)
+        else:
+            raise ServiceError("tabular.error_type", "file")
+    except ServiceError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise ServiceError("tabular.error_empty", "file") from None
+    except Exception:  # pandas/openpyxl raise many kinds for a broken file; all mean the same to the user
+        raise ServiceError("tabular.error_unreadable", "file") from None
+    df = _clean_frame(df)
+    if len(df.columns) == 0 or len(df) == 0:
+        raise ServiceError("tabular.error_empty", "file")
+    if len(df) > max_rows:
+        raise ServiceError("tabular.error_too_many_rows", "file", max=max_rows)
+    return df

@@ -1,0 +1,136 @@
+"""Mail notices over a real local SMTP server, and the body format that never becomes markup."""
+
+from __future__ import annotations
+
+import email
+import socket
+from email import policy
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import select
+
+from chiiki import settings as settings_module
+from chiiki.models import Account, Delivery, OutboxMail
+from chiiki.services import circulars, mail, markup
+from chiiki.services.db import session
+from tests.conftest import DemoCity
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self):
+            self.messages: list[email.message.EmailMessage] = []
+
+        async def handle_DATA(self, server, session_, envelope):
+            msg = email.message_from_bytes(envelope.content, policy=policy.default)
+            msg["X-Rcpt"] = ",".join(envelope.rcpt_tos)
+            self.messages.append(msg)
+            return "250 OK"
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("CHIIKI_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("CHIIKI_SMTP_PORT", str(port))
+    settings_module.reload()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+        monkeypatch.delenv("CHIIKI_SMTP_HOST")
+        settings_module.reload()
+
+
+def opt_in(demo, *logins: str, on: bool = True) -> None:
+    with session() as s:
+        s.execute(update(Account).values(email_circulars=False))
+        s.execute(update(Account).where(Account.login_id.in_(logins)).values(email_circulars=on))
+
+
+def send(demo, han_no=1, title="防災訓練のお知らせ"):
+    a1 = demo.association_id(DemoCity.A1)
+    han = demo.han_ids(DemoCity.A1)[han_no - 1]
+    return circulars.send(demo.actor("kaicho@example.jp"), a1,
+                          {"title": title, "body": "**9時**に公園へ\n[地図](https://example.jp/map)",
+                           "han_ids": [han]})
+
+
+def test_opted_in_member_of_the_target_han_gets_the_notice_by_smtp(demo, smtp):
+    opt_in(demo, "member@example.jp", "member2@example.jp")
+    result = send(demo)
+    assert result.mails == 1
+    report = mail.deliver_queued()
+    assert report.sent == 1 and report.failed == 0
+    [msg] = smtp.messages
+    assert msg["X-Rcpt"] == "member@example.jp"
+    assert "防災訓練のお知らせ" in msg["Subject"] and "旭町一丁目町内会" in msg["Subject"]
+    body = msg.get_content()
+    assert f"/circulars/view?id={result.circular_id}" in body
+    assert "9時に公園へ" in body and "**" not in body and "地図 (https://example.jp/map)" in body
+
+
+def test_nobody_who_did_not_opt_in_gets_mail(demo, smtp):
+    opt_in(demo, "nobody@example.jp")
+    assert send(demo).mails == 0
+    mail.deliver_queued()
+    assert smtp.messages == []
+
+
+def test_renotify_mails_only_unread_opted_in_members(demo, smtp):
+    opt_in(demo, "member@example.jp", "hancho@example.jp")
+    cid = send(demo).circular_id
+    mail.deliver_queued()
+    smtp.messages.clear()
+    circulars.open_circular(demo.actor("member@example.jp"), cid)
+    result = circulars.renotify(demo.actor("kaicho@example.jp"), cid)
+    assert result.mails == 1
+    mail.deliver_queued()
+    assert [m["X-Rcpt"] for m in smtp.messages] == ["hancho@example.jp"]
+    with session() as s:
+        notified = s.exec(select(Delivery.notified_at).where(
+            Delivery.circular_id == cid, Delivery.account_id == demo.account_id("hancho@example.jp"))).one()
+    assert notified is not None
+
+
+def test_without_smtp_the_notice_lands_in_the_outbox_folder(demo):
+    opt_in(demo, "member@example.jp")
+    send(demo, title="出欠のお願い")
+    mail.deliver_queued()
+    texts = [p.read_bytes() for p in mail.outbox_files()]
+    assert any("member@example.jp".encode() in t for t in texts)
+    with session() as s:
+        assert s.exec(select(OutboxMail).where(OutboxMail.sent_at.is_(None))).all() == []
+
+
+@pytest.mark.parametrize("text", [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "[click](javascript:alert(1))",
+    "[x](data:text/html;base64,PHNjcmlwdD4=)",
+    "javascript:alert(1)",
+    "[x](//evil.example/)",
+])
+def test_hostile_markup_stays_plain_text_and_links_are_only_http(text):
+    segs = [s for b in markup.parse(text) for ln in b.lines for s in ln.segs]
+    assert all(s.kind != "a" for s in segs)
+    assert "".join(s.text for s in segs) == text
+
+
+def test_body_format_builds_paragraphs_lists_bold_and_links():
+    blocks = markup.parse("一行目\n二行目 **大事**\n\n- りんご\n- みかん\n\n1. 集合\n2. 解散\nhttps://example.jp/a")
+    assert [b.kind for b in blocks] == ["p", "ul", "ol", "p"]
+    assert len(blocks[0].lines) == 2 and blocks[0].lines[1].segs[1].kind == "b"
+    assert [ln.segs[0].text for ln in blocks[1].lines] == ["りんご", "みかん"]
+    assert blocks[3].lines[0].segs[0].href == "https://example.jp/a"
+    assert markup.safe_url("https://example.jp/x") and not markup.safe_url("JavaScript:alert(1)")

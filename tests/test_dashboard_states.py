@@ -1,0 +1,100 @@
+"""The city's pages through the state tree: staff get aggregates only; everyone else gets nothing."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from chiiki.models import Account, Household
+from chiiki.services.db import session
+from tests.conftest import login_state, state_text
+
+
+def _people() -> list[str]:
+    """Every demo member's name and address (and every household's), the strings that must never leak."""
+    with session() as s:
+        accounts = s.exec(select(Account.name, Account.address).where(Account.is_city_staff.is_(False))).all()
+        households = s.exec(select(Household.head_name, Household.address)).all()
+    return sorted({v for pair in [*accounts, *households] for v in pair if v})
+
+
+async def _load_city_pages(root):
+    from chiiki.pages.dashboard import DashboardState
+    from chiiki.pages.inquiry import InquiryAdminState
+    from chiiki.pages.notices import NoticeAdminState
+
+    dash = await root.get_state(DashboardState)
+    await DashboardState.load.fn(dash)
+    first = dash.rows[0]["id"]
+    await DashboardState.select.fn(dash, first)
+    await DashboardState.set_sort.fn(dash, "read_rate")
+    notice_admin = await root.get_state(NoticeAdminState)
+    await NoticeAdminState.load.fn(notice_admin)
+    await NoticeAdminState.preview.fn(notice_admin, {"title": "お知らせ", "body": "本文", "everyone": "on"})
+    inquiry_admin = await root.get_state(InquiryAdminState)
+    await InquiryAdminState.load.fn(inquiry_admin)
+    return dash, notice_admin, inquiry_admin
+
+
+async def test_city_staff_pages_never_hold_a_members_name_or_address(demo, app_state):
+    await login_state(app_state, "city@example.jp")
+    dash, notice_admin, inquiry_admin = await _load_city_pages(app_state)
+    assert dash.overview["associations"] == "3" and len(dash.rows) == 3 and dash.selected_name
+    assert notice_admin.confirming and notice_admin.confirm_reach > 100
+    assert len(inquiry_admin.departments) == 3
+    text = state_text(app_state)
+    leaked = [p for p in _people() if p in text]
+    assert leaked == []
+
+
+@pytest.mark.parametrize("login", ["member@example.jp", "kaicho@example.jp", "hancho@example.jp"])
+async def test_residents_and_officers_get_a_refusal_and_no_figures(demo, app_state, login):
+    from chiiki.pages.dashboard import DashboardState
+    from chiiki.pages.inquiry import InquiryAdminState
+    from chiiki.pages.notices import NoticeAdminState
+
+    await login_state(app_state, login)
+    dash = await app_state.get_state(DashboardState)
+    await DashboardState.load.fn(dash)
+    await DashboardState.select.fn(dash, "1")
+    assert dash.error and dash.overview == {} and dash.rows == [] and dash.months == []
+    admin = await app_state.get_state(NoticeAdminState)
+    await NoticeAdminState.load.fn(admin)
+    await NoticeAdminState.preview.fn(admin, {"title": "t", "body": "b", "everyone": "on"})
+    await NoticeAdminState.publish.fn(admin)
+    assert admin.error and admin.rows == [] and not admin.confirming and admin.area_options == []
+    inq = await app_state.get_state(InquiryAdminState)
+    await InquiryAdminState.load.fn(inq)
+    await InquiryAdminState.retry.fn(inq, "1")
+    assert inq.error and inq.departments == [] and inq.undelivered == [] and inq.receipts == []
+
+
+async def test_visitors_are_sent_to_the_login_page(demo, app_state):
+    from chiiki.pages.dashboard import DashboardState
+    from chiiki.pages.inquiry import InquiryAdminState
+    from chiiki.pages.notices import NoticeAdminState, NoticeFeedState
+
+    for cls in (DashboardState, NoticeAdminState, InquiryAdminState, NoticeFeedState):
+        state = await app_state.get_state(cls)
+        result = await cls.load.fn(state)
+        assert "/login" in str(result), cls.__name__
+
+
+async def test_dashboard_handlers_ignore_foreign_payloads(demo, app_state):
+    from chiiki.pages.dashboard import DashboardState
+
+    await login_state(app_state, "city@example.jp")
+    dash = await app_state.get_state(DashboardState)
+    await DashboardState.load.fn(dash)
+    await DashboardState.select.fn(dash, {"id": 1})
+    assert dash.selected_id == "" and not dash.error
+    await DashboardState.set_sort.fn(dash, "name; drop table")
+    assert dash.sort == "name"
+
+
+def test_the_city_pages_build(demo):
+    from chiiki.pages import dashboard, inquiry, notices
+
+    for page in (dashboard.dashboard_page, notices.notices_page, notices.notice_admin_page, inquiry.inquiry_page,
+                 inquiry.inquiry_admin_page):
+        assert page().render()

@@ -1,0 +1,320 @@
+"""市民のこえ against a real SMTP server: forwarded, then nothing personal stays; undelivered is kept and retried."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from datetime import timedelta
+from email import message_from_bytes, policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import func
+from sqlmodel import select
+
+from chiiki import settings as settings_module
+from chiiki.models import AuthSession, CitySetting, Department, Inquiry, LoginAttempt, OutboxMail, utcnow
+from chiiki.services import inquiries, mail
+from chiiki.services.db import session
+from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
+from chiiki.services.policy import ANONYMOUS
+
+FORM = {"department_id": None, "sender_name": "旭川 一郎", "sender_contact": "ichiro@example.jp",
+        "subject": "街灯が消えています", "body": "旭町1条2丁目の街灯が三日前から消えています。"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps what it accepted (optionally slowly)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.messages: list = []
+        self.delay = delay
+        self.refuse: set[str] = set()  # addresses this server does not know
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session_, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session_, envelope):
+        if self.delay:
+            time.sleep(self.delay)
+        with self.lock:
+            self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
+        return "250 OK"
+
+
+class SmtpServer:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.inbox = Inbox()
+        self.controller: Controller | None = None
+
+    def start(self, delay: float = 0.0) -> None:
+        self.inbox.delay = delay
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp(demo):
+    """A local SMTP server on a free loopback port, not started yet; the app is pointed at it."""
+    server = SmtpServer(free_port())
+    os.environ["CHIIKI_SMTP_HOST"] = "127.0.0.1"
+    os.environ["CHIIKI_SMTP_PORT"] = str(server.port)
+    settings_module.reload()
+    yield server
+    server.stop()
+    os.environ.pop("CHIIKI_SMTP_HOST", None)
+    os.environ.pop("CHIIKI_SMTP_PORT", None)
+    settings_module.reload()
+
+
+def department_id(name: str = "道路維持課") -> int:
+    with session() as s:
+        return s.exec(select(Department.id).where(Department.name == name)).one()
+
+
+def row(reference: str) -> Inquiry:
+    with session() as s:
+        return s.exec(select(Inquiry).where(Inquiry.reference == reference)).one()
+
+
+def count(model) -> int:
+    with session() as s:
+        return s.exec(select(func.count()).select_from(model)).one()
+
+
+PERSONAL = ("sender_name", "sender_contact", "subject", "body")
+
+
+def test_delivered_inquiry_keeps_no_personal_field(smtp, demo):
+    smtp.start()
+    member = demo.actor("member@example.jp")
+    receipt = inquiries.submit(member, {**FORM, "department_id": str(department_id())})
+    assert receipt.state == "delivered" and receipt.department == "道路維持課"
+    # The department got everything…
+    [(rcpt, msg)] = smtp.inbox.messages
+    assert rcpt == ["doro@city.example.jp"]
+    text = msg.get_body().get_content()
+    assert "旭川 一郎" in text and "ichiro@example.jp" in text and "三日前から" in text and receipt.reference in text
+    # …and the database kept only the receipt.
+    q = row(receipt.reference)
+    assert all(getattr(q, f) == "" for f in PERSONAL)
+    assert q.account_id is None and q.personal_deleted_at is not None and q.delivered_at is not None
+    assert q.state == "delivered" and q.attempts == 1
+    # The sender can look it up by reference, however they type it.
+    again = inquiries.lookup(ANONYMOUS, receipt.reference.replace("-", "").lower())
+    assert again == receipt
+
+
+def test_smtp_down_keeps_the_inquiry_retries_it_and_delivers_once_back(smtp, demo):
+    # Nothing listens on the port yet.
+    receipt = inquiries.submit(ANONYMOUS, {**FORM, "department_id": department_id()})
+    assert receipt.state == "failed"
+    q = row(receipt.reference)
+    assert q.body == FORM["body"] and q.sender_name == FORM["sender_name"] and q.personal_deleted_at is None
+    assert q.attempts == 1 and q.last_error and q.next_attempt_at is not None
+
+    # Not retried before its back-off has passed; retried after it, still failing.
+    assert inquiries.deliver_pending(now=utcnow()) == inquiries.DeliveryReport(0, 0)
+    later = utcnow() + timedelta(minutes=2)
+    assert inquiries.deliver_pending(now=later) == inquiries.DeliveryReport(0, 1)
+    q = row(receipt.reference)
+    assert q.attempts == 2 and q.state == "failed" and q.body == FORM["body"]
+    # The purge never touches it, whatever its age.
+    with session() as s:
+        s.get(Inquiry, q.id).created_at = utcnow() - timedelta(days=3650)
+    inquiries.purge_expired(now=utcnow() + timedelta(days=3650), force=True)
+    assert row(receipt.reference).body == FORM["body"]
+    assert inquiries.lookup(ANONYMOUS, receipt.reference).state == "failed"
+
+    smtp.start()
+    assert inquiries.deliver_pending(now=utcnow() + timedelta(hours=2)) == inquiries.DeliveryReport(1, 0)
+    q = row(receipt.reference)
+    assert q.state == "delivered" and all(getattr(q, f) == "" for f in PERSONAL) and q.personal_deleted_at
+    assert len(smtp.inbox.messages) == 1
+    # Nothing is left to send.
+    assert inquiries.deliver_pending(now=utcnow() + timedelta(days=1)) == inquiries.DeliveryReport(0, 0)
+
+
+def test_two_workers_never_send_the_same_inquiry_twice(smtp, demo):
+    refs = [inquiries.submit(ANONYMOUS, {**FORM, "department_id": department_id()}).reference for _ in range(4)]
+    assert all(row(r).state == "failed" for r in refs)
+    smtp.start(delay=0.2)
+    when = utcnow() + timedelta(hours=2)
+    reports = []
+    workers = [threading.Thread(target=lambda: reports.append(inquiries.deliver_pending(now=when)))
+               for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert sum(r.sent for r in reports) == 4
+    assert len(smtp.inbox.messages) == 4
+    assert all(row(r).state == "delivered" for r in refs)
+
+
+def test_staff_fix_an_address_and_retry_at_once(smtp, demo):
+    smtp.start()
+    staff = demo.actor("city@example.jp")
+    did = department_id()
+    # The department's address changed: its mail server refuses the old one.
+    smtp.inbox.refuse = {"doro@city.example.jp"}
+    receipt = inquiries.submit(demo.actor("member@example.jp"), {**FORM, "department_id": did})
+    assert receipt.state == "failed" and row(receipt.reference).body == FORM["body"]
+    items, total = inquiries.staff_list(staff, True)
+    assert total == 1 and items[0].reference == receipt.reference and items[0].last_error
+    assert not {"sender_name", "sender_contact", "subject", "body", "account_id"} & set(vars(items[0]))
+    inquiries.save_department(staff, did, {"name": "道路維持課", "email": "doro-new@city.example.jp", "active": "on"})
+    assert inquiries.retry_now(staff, items[0].id) is True
+    assert smtp.inbox.messages[0][0] == ["doro-new@city.example.jp"]
+    assert inquiries.staff_list(staff, True) == ([], 0)
+    assert inquiries.staff_list(staff, False)[0][0].reference == receipt.reference
+
+
+def test_staff_move_an_undelivered_inquiry_to_another_department(smtp, demo):
+    staff = demo.actor("city@example.jp")
+    receipt = inquiries.submit(ANONYMOUS, {**FORM, "department_id": department_id()})
+    qid = row(receipt.reference).id
+    with pytest.raises(ServiceError):
+        inquiries.reroute(staff, qid, 999999)
+    inquiries.reroute(staff, qid, department_id("福祉保険課"))
+    smtp.start()
+    assert inquiries.deliver_pending().sent == 1
+    assert smtp.inbox.messages[0][0] == ["fukushi@city.example.jp"]
+    with pytest.raises(NotFound):  # delivered: nothing left to move or retry
+        inquiries.retry_now(staff, qid)
+
+
+def _inactive_department() -> int:
+    with session() as s:
+        d = Department(name="廃止課", email="old@city.example.jp", active=False)
+        s.add(d)
+        s.flush()
+        return d.id
+
+
+@pytest.mark.parametrize("change,field,key", [
+    ({"department_id": "999999"}, "department_id", "inquiry.error.department"),
+    ({"department_id": "inactive"}, "department_id", "inquiry.error.department"),
+    ({"department_id": ""}, "department_id", "error.required"),
+    ({"department_id": "abc"}, "department_id", "error.invalid"),
+    ({"body": "   "}, "body", "error.required"),
+    ({"body": "あ" * 1_000_000}, "body", "error.too_long"),
+    ({"body": "a" * (inquiries.BODY_MAX + 1)}, "body", "error.too_long"),
+    ({"sender_name": ""}, "sender_name", "error.required"),
+    ({"sender_contact": "not a contact"}, "sender_contact", "error.phone"),
+    ({"sender_contact": "x@y"}, "sender_contact", "error.email"),
+    ({"subject": ["list"]}, "subject", "error.invalid"),
+])
+def test_bad_inquiries_give_a_clear_message_and_write_nothing(smtp, demo, change, field, key):
+    smtp.start()
+    data = {**FORM, "department_id": department_id(), **change}
+    if data["department_id"] == "inactive":
+        data["department_id"] = _inactive_department()
+    with pytest.raises(ValidationErrors) as e:
+        inquiries.submit(ANONYMOUS, data)
+    assert e.value.errors[field][0] == key
+    assert count(Inquiry) == 0 and smtp.inbox.messages == []
+
+
+def test_submit_refuses_a_payload_that_is_not_a_form(demo):
+    with pytest.raises(ServiceError):
+        inquiries.submit(ANONYMOUS, "body")
+    assert count(Inquiry) == 0
+
+
+@pytest.mark.parametrize("login", [None, "member@example.jp", "kaicho@example.jp"])
+def test_only_city_staff_manage_departments_and_see_deliveries(demo, login):
+    actor = ANONYMOUS if login is None else demo.actor(login)
+    for call in (lambda: inquiries.departments_admin(actor), lambda: inquiries.staff_list(actor, True),
+                 lambda: inquiries.staff_list(actor, False), lambda: inquiries.retry_now(actor, 1),
+                 lambda: inquiries.reroute(actor, 1, 1), lambda: inquiries.retention_days(actor),
+                 lambda: inquiries.set_retention_days(actor, 5),
+                 lambda: inquiries.save_department(actor, "", {"name": "x", "email": "x@example.jp"})):
+        with pytest.raises(Denied):
+            call()
+    # Everyone may write, and the public list shows names only.
+    assert all(d.email == "" for d in inquiries.departments_for_form(actor))
+
+
+def test_city_staff_add_and_change_departments_with_clear_errors(demo):
+    staff = demo.actor("city@example.jp")
+    did = inquiries.save_department(staff, "", {"name": "環境課", "email": "Kankyo@City.example.jp", "active": "on"})
+    assert [d for d in inquiries.departments_admin(staff) if d.id == did][0].email == "kankyo@city.example.jp"
+    inquiries.save_department(staff, did, {"name": "環境課", "email": "kankyo@city.example.jp"})
+    assert did not in [d.id for d in inquiries.departments_for_form(ANONYMOUS)]
+    with pytest.raises(ValidationErrors) as e:
+        inquiries.save_department(staff, "", {"name": "", "email": "nope"})
+    assert set(e.value.errors) == {"name", "email"}
+    with pytest.raises(NotFound):
+        inquiries.save_department(staff, 999999, {"name": "x", "email": "x@example.jp"})
+
+
+def test_reference_numbers_are_random_and_unknown_ones_are_not_found(demo):
+    refs = {inquiries.new_reference() for _ in range(2000)}
+    assert len(refs) == 2000 and all(len(r) == 14 for r in refs)
+    with pytest.raises(NotFound):
+        inquiries.lookup(ANONYMOUS, "AAAA-BBBB-CCCC")
+
+
+def test_purge_removes_old_personal_leftovers_but_no_undelivered_inquiry(demo, tmp_path):
+    staff = demo.actor("city@example.jp")
+    assert inquiries.set_retention_days(staff, "7") == 7
+    with pytest.raises(ServiceError) as e:
+        inquiries.set_retention_days(staff, "0")
+    assert (e.value.key, e.value.field) == ("error.range", "retention_days")
+    now = utcnow()
+    old, recent = now - timedelta(days=8), now - timedelta(days=6)
+    with session() as s:
+        s.add_all([
+            OutboxMail(to_address="a@example.jp", subject="s", body="old sent", created_at=old, sent_at=old),
+            OutboxMail(to_address="b@example.jp", subject="s", body="recent sent", created_at=recent, sent_at=recent),
+            OutboxMail(to_address="c@example.jp", subject="s", body="old unsent", created_at=old),
+            OutboxMail(to_address="d@example.jp", subject="s", body="old dead", created_at=old,
+                       attempts=mail.MAX_ATTEMPTS),
+            LoginAttempt(login_key="k1", at=old), LoginAttempt(login_key="k2", at=recent),
+            AuthSession(token_hash="h" * 64, account_id=demo.account_id("member@example.jp"), created_at=old,
+                        expires_at=old),
+            Inquiry(reference="OLDX-OLDX-OLDX", department_id=department_id(), sender_name="古い 人",
+                    body="まだ届いていない", state="failed", attempts=9, created_at=old),
+            # A delivered row that somehow kept its text (e.g. written by an older version).
+            Inquiry(reference="DLVR-DLVR-DLVR", department_id=department_id(), sender_name="届いた 人",
+                    body="届いた", state="delivered", created_at=old, delivered_at=old),
+        ])
+    folder = settings_module.settings.outbox_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    stale, fresh = folder / "stale.eml", folder / "fresh.eml"
+    stale.write_text("old inquiry text")
+    fresh.write_text("new")
+    os.utime(stale, (old.timestamp(), old.timestamp()))
+    report = inquiries.purge_expired(now=now)
+    assert report == inquiries.PurgeReport(inquiries=1, outbox_rows=2, outbox_files=1, login_attempts=1, sessions=1)
+    with session() as s:
+        assert sorted(m.body for m in s.exec(select(OutboxMail)).all()) == ["old unsent", "recent sent"]
+        undelivered = s.exec(select(Inquiry).where(Inquiry.reference == "OLDX-OLDX-OLDX")).one()
+        assert undelivered.body == "まだ届いていない" and undelivered.sender_name == "古い 人"
+        delivered = s.exec(select(Inquiry).where(Inquiry.reference == "DLVR-DLVR-DLVR")).one()
+        assert delivered.body == "" and delivered.sender_name == "" and delivered.personal_deleted_at
+    assert not stale.exists() and fresh.exists()
+    # Several workers run the job every 15 s: it does its work at most once an hour.
+    assert inquiries.purge_expired(now=now + timedelta(minutes=30)) is None
+    assert inquiries.purge_expired(now=now + timedelta(hours=2)) is not None
+    with session() as s:
+        assert s.get(CitySetting, inquiries.RETENTION_KEY).value == "7"

@@ -1,0 +1,301 @@
+"""Joining: consent, requests and decisions, invite codes, leaving, and paper-only households kept right."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from chiiki.models import Account, AuditEvent, Household, InviteCode, Membership, utcnow
+from chiiki.services import membership as ms
+from chiiki.services.db import session
+from chiiki.services.errors import Denied, ServiceError, ValidationErrors
+from chiiki.services.policy import ANONYMOUS
+from tests.conftest import DemoCity
+
+V = ms.CONSENT_VERSION
+
+
+def snapshot():
+    with session() as s:
+        return tuple(
+            [tuple(r.model_dump().values()) for r in s.exec(select(m).order_by(m.id)).all()]
+            for m in (Membership, Household, InviteCode, AuditEvent)
+        )
+
+
+def ask(demo, login="newcomer@example.jp", assoc=DemoCity.A1):
+    return ms.request_join(demo.actor(login), demo.association_id(assoc), True, V, "よろしくお願いします")
+
+
+def test_a_resident_asks_to_join_with_consent_recorded(demo):
+    mid = ask(demo)
+    with session() as s:
+        m = s.get(Membership, mid)
+    assert (m.status, m.consent_version, m.message) == ("pending", V, "よろしくお願いします")
+    assert m.consented_at is not None
+    status = ms.my_membership(demo.actor("newcomer@example.jp"))
+    assert (status.status, status.association_name) == ("pending", DemoCity.A1)
+
+
+@pytest.mark.parametrize("consent,version", [(False, V), ("on", V), (True, "old"), (True, None)])
+def test_no_consent_no_request(demo, consent, version):
+    before = snapshot()
+    with pytest.raises(ValidationErrors) as e:
+        ms.request_join(demo.actor("newcomer@example.jp"), demo.association_id(DemoCity.A1), consent, version)
+    assert e.value.errors["consent"][0] == "membership.error.consent"
+    assert snapshot() == before
+
+
+def test_joining_twice_or_while_a_member_is_refused(demo):
+    ask(demo)
+    before = snapshot()
+    for login, assoc in (("newcomer@example.jp", DemoCity.A1), ("newcomer@example.jp", DemoCity.A2),
+                         ("member@example.jp", DemoCity.A2), ("member@example.jp", DemoCity.A1)):
+        with pytest.raises(ServiceError) as e:
+            ask(demo, login, assoc)
+        assert e.value.key == "membership.error.already"
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("aid", ["abc", 999999, None, -3])
+def test_bad_association_ids_are_refused(demo, aid):
+    before = snapshot()
+    with pytest.raises(ServiceError):
+        ms.request_join(demo.actor("newcomer@example.jp"), aid, True, V)
+    assert snapshot() == before
+
+
+def test_anonymous_cannot_ask(demo):
+    with pytest.raises(Denied):
+        ms.request_join(ANONYMOUS, demo.association_id(DemoCity.A1), True, V)
+
+
+def test_over_long_message_is_refused(demo):
+    with pytest.raises(ServiceError) as e:
+        ms.request_join(demo.actor("newcomer@example.jp"), demo.association_id(DemoCity.A1), True, V, "あ" * 501)
+    assert e.value.key == "error.too_long"
+
+
+def test_the_president_sees_applicants_and_that_view_is_audited(demo):
+    mid = ask(demo)
+    rows, total = ms.pending_requests(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1))
+    assert total >= 1 and any(r.membership_id == mid and r.name == "新井 みどり" for r in rows)
+    with session() as s:
+        ev = s.exec(select(AuditEvent).where(AuditEvent.action == "membership.review")).all()
+    assert demo.account_id("newcomer@example.jp") in {e.subject_account_id for e in ev}
+
+
+def _paper_household(demo) -> Household:
+    with session() as s:
+        return s.exec(select(Household).where(Household.association_id == demo.association_id(DemoCity.A1),
+                                              Household.paper_only.is_(True)).order_by(Household.id)).first()
+
+
+def test_approving_into_a_paper_only_household_makes_it_digital(demo):
+    mid = ask(demo)
+    hh = _paper_household(demo)
+    ms.approve(demo.actor("kaicho@example.jp"), mid, {"household_id": str(hh.id)})
+    with session() as s:
+        assert s.get(Household, hh.id).paper_only is False
+        m = s.get(Membership, mid)
+        assert (m.status, m.household_id, m.decided_by) == ("active", hh.id,
+                                                             demo.account_id("kaicho@example.jp"))
+        decided = s.exec(select(AuditEvent).where(AuditEvent.action == "membership.decide")).all()
+    assert any(e.subject_account_id == demo.account_id("newcomer@example.jp") for e in decided)
+    assert demo.actor("newcomer@example.jp").membership(demo.association_id(DemoCity.A1)).han_id == hh.han_id
+
+
+def test_approving_into_a_new_household_with_address_and_han(demo):
+    mid = ask(demo)
+    han2 = demo.han_ids(DemoCity.A1)[1]
+    ms.approve(demo.actor("kaicho@example.jp"), mid, {"household_id": "", "address": "旭川市旭町1条9丁目9-9",
+                                                      "han_id": str(han2)})
+    with session() as s:
+        hh = s.get(Household, s.get(Membership, mid).household_id)
+    assert (hh.address, hh.han_id, hh.paper_only) == ("旭川市旭町1条9丁目9-9", han2, False)
+
+
+@pytest.mark.parametrize("choice,field", [
+    ({"address": "", "han_id": "HAN"}, "address"),
+    ({"address": "x" * 201, "han_id": "HAN"}, "address"),
+    ({"address": "旭川市", "han_id": ""}, "han_id"),
+    ({"address": "旭川市", "han_id": "FOREIGN"}, "han_id"),
+    ({"address": "旭川市", "han_id": "abc"}, "han_id"),
+])
+def test_bad_new_household_is_refused_and_nothing_written(demo, choice, field):
+    mid = ask(demo)
+    subs = {"HAN": str(demo.han_ids(DemoCity.A1)[0]), "FOREIGN": str(demo.han_ids(DemoCity.A3)[0])}
+    choice = {k: subs.get(v, v) for k, v in choice.items()}
+    before = snapshot()
+    with pytest.raises(ValidationErrors) as e:
+        ms.approve(demo.actor("kaicho@example.jp"), mid, choice)
+    assert field in e.value.errors
+    assert snapshot() == before
+
+
+def test_household_of_another_association_is_refused(demo):
+    mid = ask(demo)
+    with session() as s:
+        foreign = s.exec(select(Household.id).where(Household.association_id == demo.association_id(DemoCity.A3))
+                         ).first()
+    before = snapshot()
+    with pytest.raises(Denied):
+        ms.approve(demo.actor("kaicho@example.jp"), mid, {"household_id": foreign})
+    assert snapshot() == before
+
+
+def test_reject_with_a_reason_the_applicant_can_read(demo):
+    mid = ask(demo)
+    ms.reject(demo.actor("kaicho@example.jp"), mid, "区域外のため")
+    status = ms.my_membership(demo.actor("newcomer@example.jp"))
+    assert (status.status, status.decision_note) == ("rejected", "区域外のため")
+    ask(demo, assoc=DemoCity.A2)  # may ask elsewhere afterwards
+
+
+@pytest.mark.parametrize("login", ["fukukaicho@example.jp", "hancho@example.jp", "member@example.jp",
+                                   "other@example.jp", "newcomer@example.jp", "city@example.jp"])
+def test_only_whole_association_managers_decide_requests(demo, login):
+    mid = ask(demo, "newcomer@example.jp")
+    a1 = demo.association_id(DemoCity.A1)
+    actor = demo.actor(login)
+    hh = _paper_household(demo)
+    before = snapshot()
+    for call in (lambda: ms.pending_requests(actor, a1), lambda: ms.approve(actor, mid, {"household_id": hh.id}),
+                 lambda: ms.reject(actor, mid, ""), lambda: ms.household_options(actor, a1),
+                 lambda: ms.create_invite(actor, a1, {"days": 7, "max_uses": 1}),
+                 lambda: ms.list_invites(actor, a1)):
+        with pytest.raises(Denied):
+            call()
+    assert snapshot() == before
+
+
+def test_household_options_are_address_and_han_only_and_audited(demo):
+    opts = ms.household_options(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1), "旭町1条1丁目")
+    assert opts and all(o.address.startswith("旭川市旭町1条1丁目") for o in opts)
+    with session() as s:
+        n = s.exec(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "household.lookup")).one()
+    assert n == len(opts)
+
+
+def _invite(demo, **data):
+    return ms.create_invite(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1),
+                            {"days": 7, "max_uses": 1, **data})
+
+
+def test_an_invite_code_is_shown_once_and_stored_hashed(demo):
+    inv = _invite(demo)
+    assert inv.link.endswith("/join?code=" + inv.code)
+    with session() as s:
+        row = s.exec(select(InviteCode)).all()[-1]
+    assert row.code_hash == ms.hash_code(inv.code.replace("-", ""))
+    assert inv.code.replace("-", "") not in str(row.model_dump())
+
+
+def test_joining_with_a_code_links_the_household_at_my_address(demo):
+    han1 = demo.han_ids(DemoCity.A1)[0]
+    inv = _invite(demo, han_id=str(han1))
+    newcomer = demo.actor("newcomer@example.jp")
+    assert ms.check_invite(newcomer, inv.code.lower()).association_name == DemoCity.A1
+    mid = ms.join_with_code(newcomer, inv.code.lower(), True, V)
+    with session() as s:
+        m = s.get(Membership, mid)
+        hh = s.get(Household, m.household_id)
+        acc = s.get(Account, newcomer.account_id)
+    assert (m.status, m.consent_version, hh.han_id, hh.address, hh.paper_only) == ("active", V, han1, acc.address,
+                                                                                   False)
+
+
+def test_a_code_tied_to_a_paper_household_joins_that_household(demo):
+    hh = _paper_household(demo)
+    inv = _invite(demo, household_id=hh.id)
+    ms.join_with_code(demo.actor("newcomer@example.jp"), inv.code, True, V)
+    with session() as s:
+        assert s.get(Household, hh.id).paper_only is False
+
+
+def test_used_expired_revoked_or_unknown_codes_are_refused_with_clear_messages(demo):
+    inv = _invite(demo)
+    ms.join_with_code(demo.actor("newcomer@example.jp"), inv.code, True, V)
+    expired = _invite(demo)
+    with session() as s:
+        row = s.exec(select(InviteCode).order_by(InviteCode.id.desc())).first()
+        row.expires_at = utcnow() - timedelta(minutes=1)
+        s.add(row)
+    revoked = _invite(demo)
+    rows, _ = ms.list_invites(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1))
+    ms.revoke_invite(demo.actor("kaicho@example.jp"), rows[0].id)
+    other = demo.actor("member2@example.jp")
+    ms.leave(other, demo.association_id(DemoCity.A1))
+    other = demo.actor("member2@example.jp")
+    before = snapshot()
+    for code, key in ((inv.code, "membership.error.code_used"), (expired.code, "membership.error.code_expired"),
+                      (revoked.code, "membership.error.code_invalid"), ("AAAA-BBBB-CCCC", "membership.error.code_invalid"),
+                      ("", "membership.error.code_invalid"), (12345, "membership.error.code_invalid")):
+        with pytest.raises(ValidationErrors) as e:
+            ms.join_with_code(other, code, True, V)
+        assert e.value.errors["code"][0] == key
+    assert snapshot() == before
+
+
+def test_a_member_cannot_use_a_code_again(demo):
+    inv = _invite(demo, max_uses=5)
+    before = snapshot()
+    with pytest.raises(ServiceError) as e:
+        ms.join_with_code(demo.actor("member@example.jp"), inv.code, True, V)
+    assert e.value.key == "membership.error.already"
+    with pytest.raises(ValidationErrors):
+        ms.join_with_code(demo.actor("newcomer@example.jp"), inv.code, False, V)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("data,field", [({"days": 0}, "days"), ({"days": "x"}, "days"), ({"days": 91}, "days"),
+                                        ({"max_uses": 0}, "max_uses"), ({"max_uses": 501}, "max_uses")])
+def test_bad_invite_settings_are_refused(demo, data, field):
+    before = snapshot()
+    with pytest.raises(ValidationErrors) as e:
+        _invite(demo, **data)
+    assert field in e.value.errors
+    assert snapshot() == before
+
+
+def test_a_han_scoped_manager_invites_only_into_their_han(demo):
+    from chiiki.services import officers
+
+    han1, han2 = demo.han_ids(DemoCity.A1)[:2]
+    with session() as s:
+        from chiiki.models import OfficerRole
+
+        rid = s.exec(select(OfficerRole.id).where(OfficerRole.title == "班長")).first()
+    officers.change_role(demo.actor("kaicho@example.jp"), rid, {"title": "班長", "permissions": ["manage_members"],
+                                                                 "han_id": han1})
+    hancho = demo.actor("hancho@example.jp")
+    a1 = demo.association_id(DemoCity.A1)
+    before = snapshot()
+    with pytest.raises(ServiceError):
+        ms.create_invite(hancho, a1, {"days": 7, "max_uses": 1})
+    with pytest.raises(ServiceError):
+        ms.create_invite(hancho, a1, {"days": 7, "max_uses": 1, "han_id": han2})
+    with pytest.raises(Denied):
+        ms.pending_requests(hancho, a1)
+    assert snapshot() == before
+    ms.create_invite(hancho, a1, {"days": 7, "max_uses": 1, "han_id": han1})
+    assert len(ms.list_invites(hancho, a1)[0]) == 1
+
+
+def test_leaving_keeps_paper_only_right(demo):
+    a1 = demo.association_id(DemoCity.A1)
+    member = demo.actor("member@example.jp")
+    hh_id = member.membership(a1).household_id
+    ms.leave(member, a1)
+    with session() as s:
+        assert s.get(Household, hh_id).paper_only is True
+    assert ms.my_membership(demo.actor("member@example.jp")).status == "none"
+
+
+def test_a_pending_request_can_be_withdrawn(demo):
+    ask(demo)
+    ms.cancel_request(demo.actor("newcomer@example.jp"))
+    assert ms.my_membership(demo.actor("newcomer@example.jp")).status == "none"
+    with pytest.raises(ServiceError):
+        ms.cancel_request(demo.actor("newcomer@example.jp"))

@@ -1,0 +1,105 @@
+"""Notice pages through the state tree: the resident's feed, the staff editor's count-then-publish, demo notices."""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from chiiki.models import Notice, NoticeRead
+from chiiki.services import notices
+from chiiki.services.db import session
+from tests.conftest import login_state, state_text
+
+
+def _seed_demo_notices() -> None:
+    from chiiki.demo_city import seed_demo_content
+    from chiiki.seed import DemoIds
+
+    with session() as s:
+        seed_demo_content(s, DemoIds())
+
+
+async def test_staff_see_the_count_before_publishing_and_then_publish(demo, app_state):
+    from chiiki.pages.notices import NoticeAdminState
+
+    await login_state(app_state, "city@example.jp")
+    st = await app_state.get_state(NoticeAdminState)
+    await NoticeAdminState.load.fn(st)
+    central = next(a for a in st.area_options if a[1].endswith("中央地区"))
+    form = {"title": "敬老会", "body": "公民館で", f"area_{central[0]}": "on", "band_age_65_plus": "on",
+            "publish_from_date": "", "publish_until_date": ""}
+    await NoticeAdminState.preview.fn(st, form)
+    expected = notices.reach_count(notices_staff(demo), notices_draft(central[0]))
+    assert st.confirming and st.confirm_reach == expected and st.errors == {}
+    with session() as s:
+        assert s.exec(select(func.count(Notice.id))).one() == 0  # nothing written before "publish"
+    await NoticeAdminState.publish.fn(st)
+    assert not st.confirming and st.rows[0]["title"] == "敬老会" and st.rows[0]["status"] == "published"
+    assert "65" in st.rows[0]["targets"] and "中央地区" in st.rows[0]["targets"]
+
+
+def notices_staff(demo):
+    return demo.actor("city@example.jp")
+
+
+def notices_draft(area_id):
+    return {"title": "敬老会", "body": "公民館で", "area_ids": [area_id], "bands": ["age_65_plus"]}
+
+
+async def test_editor_shows_errors_next_to_fields_and_writes_nothing(demo, app_state):
+    from chiiki.pages.notices import NoticeAdminState
+
+    await login_state(app_state, "city@example.jp")
+    st = await app_state.get_state(NoticeAdminState)
+    await NoticeAdminState.load.fn(st)
+    await NoticeAdminState.preview.fn(st, {"title": "", "body": "b", "publish_from_date": "2030-02-02",
+                                           "publish_until_date": "2030-02-01"})
+    assert set(st.errors) == {"title", "target", "publish_until"} and not st.confirming
+    assert st.errors["target"] == "届ける相手(すべての住民・地区・年代)を選んでください"
+    await NoticeAdminState.publish.fn(st)  # a forged "publish" without a counted draft does nothing
+    with session() as s:
+        assert s.exec(select(func.count(Notice.id))).one() == 0
+
+
+async def test_resident_feed_shows_their_notices_and_marks_them_read(demo, app_state):
+    from chiiki.pages.notices import NoticeFeedState
+
+    _seed_demo_notices()
+    await login_state(app_state, "newcomer@example.jp")  # 春光台 (北地区), born 1990, small children
+    feed = await app_state.get_state(NoticeFeedState)
+    await NoticeFeedState.load.fn(feed)
+    titles = [i["title"] for i in feed.items]
+    # Not the snow notice (中央地区), not 65+, not the scheduled check-up; yes to children and to everyone.
+    assert titles == ["子育て支援センターの冬のイベント", "年末年始のごみ収集日程"]
+    assert feed.unread == 2
+    first = feed.items[0]["id"]
+    await NoticeFeedState.toggle.fn(feed, first)
+    assert feed.open_id == first and feed.items[0]["read"] == "1" and feed.unread == 1
+    assert "日時:毎週水曜日 10時〜11時半" in [s.text for b in feed.open_blocks for ln in b.lines for s in ln.segs]
+    with session() as s:
+        assert s.exec(select(func.count(NoticeRead.id))).one() == 1
+    # An id that is not in this resident's feed is ignored.
+    await NoticeFeedState.toggle.fn(feed, "999999")
+    assert feed.open_id == "" and feed.error == ""
+
+
+async def test_urgent_notices_come_first_for_the_people_they_target(demo, app_state):
+    from chiiki.pages.notices import NoticeFeedState
+
+    _seed_demo_notices()
+    await login_state(app_state, "member@example.jp")  # 旭町 in 中央地区
+    feed = await app_state.get_state(NoticeFeedState)
+    await NoticeFeedState.load.fn(feed)
+    assert feed.items[0]["urgent"] == "1" and feed.items[0]["title"].startswith("大雪")
+    blocks = await _open(feed, feed.items[0]["id"])
+    links = [s.href for b in blocks for ln in b.lines for s in ln.segs if s.kind == "a"]
+    assert links == ["https://www.city.asahikawa.hokkaido.jp/"]
+    # The feed holds notices only: no other resident's data.
+    assert "旭町1条" not in state_text(app_state).replace(feed.items[0]["title"], "")
+
+
+async def _open(feed, notice_id):
+    from chiiki.pages.notices import NoticeFeedState
+
+    await NoticeFeedState.toggle.fn(feed, notice_id)
+    return feed.open_blocks

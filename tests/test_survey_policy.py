@@ -1,0 +1,124 @@
+"""Who may call each survey service: visitors, outsiders, members, officers without run_surveys, a han-scoped
+officer of another han, another association's officer, and city staff."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from chiiki.models import Account, Membership, OfficerRole
+from chiiki.services import surveys
+from chiiki.services.db import session
+from chiiki.services.errors import Denied, ServiceError
+from chiiki.services.policy import ANONYMOUS
+from tests.conftest import DemoCity
+from tests.test_survey_services import answer_general, grant, make_survey
+
+HAN1_ONLY_OFFICER = "member2@example.jp"  # given run_surveys for 2班 only; the survey asks 1班
+
+
+def _other_president(demo) -> str:
+    with session() as s:
+        return s.exec(select(Account.login_id).join(Membership, Membership.account_id == Account.id)
+                      .join(OfficerRole, OfficerRole.membership_id == Membership.id)
+                      .where(OfficerRole.association_id == demo.association_id(DemoCity.A3))).first()
+
+
+def _actor(demo, who: str):
+    if who == "anonymous":
+        return ANONYMOUS
+    return demo.actor({"other_officer": _other_president(demo)}.get(who, who))
+
+
+@pytest.fixture
+def setup(demo):
+    grant(demo, HAN1_ONLY_OFFICER, "run_surveys export view_members", han_index=1)
+    han1 = demo.han_ids(DemoCity.A1)[0]
+    sid = make_survey(demo, target_all=False, han_ids=[han1])
+    safety = make_survey(demo, kind="safety", questions=[], target_all=False, han_ids=[han1])
+    answer_general(demo, sid)
+    return sid, safety
+
+
+MANAGE = {
+    "results": lambda a, sid, saf: surveys.results(a, sid),
+    "responses": lambda a, sid, saf: surveys.responses(a, sid),
+    "non_responders": lambda a, sid, saf: surveys.non_responders(a, sid),
+    "safety_board": lambda a, sid, saf: surveys.safety_board(a, saf),
+    "send_reminder": lambda a, sid, saf: surveys.send_reminder(a, sid),
+    "export": lambda a, sid, saf: surveys.export_results(a, sid, "csv"),
+    "close": lambda a, sid, saf: surveys.close_survey(a, sid),
+}
+MEMBER_OPS = {
+    "get_for_answer": lambda a, sid, saf: surveys.get_for_answer(a, sid),
+    "member_totals": lambda a, sid, saf: surveys.member_totals(a, sid),
+    "submit_answer": lambda a, sid, saf: surveys.submit_answer(a, sid, {}),
+}
+OUTSIDERS = ["anonymous", "newcomer@example.jp", "other@example.jp", "other_officer", "city@example.jp"]
+INSIDERS_WITHOUT_RUN = ["member@example.jp", "kaikei@example.jp", "hancho@example.jp", HAN1_ONLY_OFFICER]
+
+
+@pytest.mark.parametrize("who", OUTSIDERS)
+@pytest.mark.parametrize("op", [*MANAGE, *MEMBER_OPS])
+def test_outsiders_are_refused_everything(demo, setup, who, op):
+    sid, saf = setup
+    with pytest.raises(Denied):
+        {**MANAGE, **MEMBER_OPS}[op](_actor(demo, who), sid, saf)
+
+
+@pytest.mark.parametrize("who", INSIDERS_WITHOUT_RUN)
+@pytest.mark.parametrize("op", list(MANAGE))
+def test_members_and_officers_without_run_surveys_here_cannot_manage(demo, setup, who, op):
+    sid, saf = setup
+    with pytest.raises(Denied):
+        MANAGE[op](_actor(demo, who), sid, saf)
+
+
+@pytest.mark.parametrize("who", OUTSIDERS + ["member@example.jp", "kaikei@example.jp", "hancho@example.jp"])
+def test_only_run_surveys_officers_build_surveys(demo, who):
+    aid = demo.association_id(DemoCity.A1)
+    with pytest.raises(Denied):
+        surveys.create_survey(_actor(demo, who), aid, {"title": "x"})
+    with pytest.raises(Denied):
+        surveys.target_choices(_actor(demo, who), aid)
+
+
+def test_han_scoped_officer_builds_only_for_their_han(demo):
+    grant(demo, HAN1_ONLY_OFFICER, "run_surveys", han_index=1)
+    han1, han2 = demo.han_ids(DemoCity.A1)[:2]
+    actor = demo.actor(HAN1_ONLY_OFFICER)
+    assert [h for h, _ in surveys.target_choices(actor, demo.association_id(DemoCity.A1))] == [han2]
+    with pytest.raises(Denied):
+        make_survey(demo, HAN1_ONLY_OFFICER)  # the whole association
+    with pytest.raises(Denied):
+        make_survey(demo, HAN1_ONLY_OFFICER, target_all=False, han_ids=[han1])
+    sid = make_survey(demo, HAN1_ONLY_OFFICER, target_all=False, han_ids=[han2])
+    assert surveys.results(actor, sid).survey.han_names == ("2班",)
+
+
+def test_list_of_another_association_is_refused(demo):
+    for who in OUTSIDERS:
+        with pytest.raises(Denied):
+            surveys.list_surveys(_actor(demo, who), demo.association_id(DemoCity.A1))
+
+
+def test_members_answer_and_officers_with_run_surveys_manage(demo, setup):
+    sid, saf = setup
+    member = demo.actor("member@example.jp")
+    assert surveys.get_for_answer(member, sid).answered
+    for login in ("kaicho@example.jp", "fukukaicho@example.jp"):
+        officer = demo.actor(login)
+        for op in ("results", "responses", "non_responders", "safety_board"):
+            MANAGE[op](officer, sid, saf)
+    assert surveys.send_reminder(demo.actor("fukukaicho@example.jp"), sid) >= 0
+    with pytest.raises(Denied):
+        surveys.export_results(demo.actor("fukukaicho@example.jp"), sid, "csv")  # no export permission
+    surveys.export_results(demo.actor("kaicho@example.jp"), sid, "xlsx")
+
+
+def test_member_of_another_han_cannot_answer_a_han_survey(demo, setup):
+    sid, _saf = setup
+    with pytest.raises(Denied):
+        surveys.submit_answer(demo.actor("member2@example.jp"), sid, {})
+    with pytest.raises(ServiceError):
+        surveys.submit_answer(demo.actor("member@example.jp"), "1 OR 1=1", {})

@@ -1,0 +1,100 @@
+"""Spreadsheet helpers: CSV that Japanese Excel opens, .xlsx that keeps text as text, and tolerant reading."""
+
+import io
+import zipfile
+
+import openpyxl
+import pytest
+
+from chiiki.services import tabular
+from chiiki.services.errors import ServiceError
+
+HEADERS = ["班", "住所", "氏名", "ふりがな", "電話"]
+ROWS = [["1班", "旭町1条1丁目1-1", "旭川 花子", "アサヒカワ ハナコ", "0166123456"],
+        ["2班", "旭町1条1丁目2-3", "北 太郎", "", "09012345678"]]
+
+
+def test_csv_starts_with_a_bom_and_round_trips_japanese_text():
+    data = tabular.to_csv_bytes(HEADERS, ROWS)
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert "旭川 花子" in data.decode("utf-8-sig")
+    df = tabular.read_table("roster.csv", data)
+    assert list(df.columns) == HEADERS
+    assert df.iloc[0]["電話"] == "0166123456"  # the leading zero survives
+    assert df.iloc[1]["ふりがな"] == ""
+
+
+def test_csv_cells_that_excel_would_run_as_formulas_are_neutralised():
+    data = tabular.to_csv_bytes(["a"], [["=HYPERLINK(\"http://x\")"], ["@SUM(1)"], ["普通"]]).decode("utf-8-sig")
+    assert "'=HYPERLINK" in data and "'@SUM" in data and "\r\n普通" in data
+
+
+def test_xlsx_writes_text_never_formulas_and_keeps_leading_zeros():
+    data = tabular.to_xlsx_bytes(["名前", "電話"], [["=1+1", "0166123456"], ["旭川", 3]], sheet_name="名簿/2026")
+    ws = openpyxl.load_workbook(io.BytesIO(data)).active
+    assert ws.title == "名簿2026"
+    assert ws["A2"].value == "=1+1" and ws["A2"].data_type == "s"
+    assert ws["B2"].value == "0166123456"
+    assert ws["B3"].value == 3
+    df = tabular.read_table("x.xlsx", data)
+    assert df.iloc[0]["電話"] == "0166123456"
+
+
+def test_reads_shift_jis_written_by_japanese_excel():
+    text = "班,住所,氏名\r\n1班,旭町1条1丁目1-1,旭川 花子\r\n"
+    df = tabular.read_table("paper.CSV", text.encode("cp932"))
+    assert df.iloc[0]["氏名"] == "旭川 花子"
+
+
+def test_reads_utf8_without_bom_and_drops_blank_rows():
+    df = tabular.read_table("a.csv", "班,住所\n1班,旭町\n,\n\n2班,本町\n".encode())
+    assert list(df["住所"]) == ["旭町", "本町"]
+
+
+def test_full_width_and_padded_headers_are_normalised():
+    df = tabular.read_table("a.csv", " 班 ,ＮＡＭＥ\n1,a\n".encode())
+    assert list(df.columns) == ["班", "NAME"]
+
+
+@pytest.mark.parametrize("name,data,key", [
+    ("roster.txt", b"a,b\n1,2\n", "tabular.error_type"),
+    ("roster", b"a,b\n1,2\n", "tabular.error_type"),
+    ("roster.csv", b"", "tabular.error_empty"),
+    ("roster.csv", b"\xef\xbb\xbf\r\n", "tabular.error_empty"),
+    ("roster.csv", b"a,b\n", "tabular.error_empty"),
+    ("roster.csv", b"a,b\n\x00,1\n", "tabular.error_unreadable"),
+    ("roster.xlsx", b"not a zip at all", "tabular.error_unreadable"),
+    ("roster.xlsx", b"PK\x03\x04broken", "tabular.error_unreadable"),
+])
+def test_bad_files_give_a_clear_message(name, data, key):
+    with pytest.raises(ServiceError) as e:
+        tabular.read_table(name, data)
+    assert e.value.key == key and e.value.field == "file"
+
+
+def test_undecodable_csv_is_refused_with_the_encoding_message():
+    # Neither UTF-8 nor CP932: 0x81 starts a double-byte character that NUL cannot end.
+    with pytest.raises(ServiceError) as e:
+        tabular.read_table("a.csv", b"a,b\n\x81\x00,1\n")
+    assert e.value.key == "tabular.error_encoding"
+
+
+def test_too_big_file_is_refused_before_parsing():
+    with pytest.raises(ServiceError) as e:
+        tabular.read_table("a.csv", b"a\n" + b"x\n" * (tabular.MAX_BYTES // 2 + 1))
+    assert e.value.key == "tabular.error_too_big"
+
+
+def test_too_many_rows_are_refused():
+    with pytest.raises(ServiceError) as e:
+        tabular.read_table("a.csv", ("a\n" + "x\n" * 11).encode(), max_rows=10)
+    assert e.value.key == "tabular.error_too_many_rows"
+
+
+def test_xlsx_zip_bomb_is_refused():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/worksheets/sheet1.xml", b"0" * (tabular.MAX_XLSX_UNPACKED + 1))
+    with pytest.raises(ServiceError) as e:
+        tabular.read_table("bomb.xlsx", buf.getvalue())
+    assert e.value.key == "tabular.error_too_big"
