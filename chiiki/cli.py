@@ -49,6 +49,14 @@ def cmd_jobs(_args) -> int:
     return 0
 
 
+# Commands that hand their own arguments to another module's argparse.
+PASS_THROUGH = {
+    "seed-city": ("chiiki.scale", "fill an empty database with a synthetic city at Asahikawa scale (--db --scale --seed)"),
+    "bench-city": ("chiiki.bench.city", "hot-path and websocket figures on a generated city (--db --clients --seconds)"),
+    "bench-circulars": ("chiiki.bench.circulars", "circular send, status, inbox and export figures"),
+    "bench-roster": ("chiiki.bench.roster", "roster page, search and export figures"),
+}
+
 COMMANDS = {
     "migrate": (cmd_migrate, "apply database migrations (a deploy step)"),
     "seed-demo": (cmd_seed_demo, "add the demo city when the database has no accounts"),
@@ -60,8 +68,15 @@ PATH_ARG = {"backup", "restore"}
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in PASS_THROUGH:
+        import importlib
+
+        return importlib.import_module(PASS_THROUGH[argv[0]][0]).main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m chiiki.cli")
     sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_module, help_text) in PASS_THROUGH.items():
+        sub.add_parser(name, help=help_text)
     for name, (_fn, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
         if name in PATH_ARG:
