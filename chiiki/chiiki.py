@@ -32,7 +32,7 @@ def _api():
 
 app = rx.App(
     stylesheets=["/chiiki.css"],
-    head_components=[rx.el.meta(name="theme-color", content="#3e63dd")],
+    head_components=[rx.el.meta(name="theme-color", content="#3e63dd"), rx.script(src="/a11y.js")],
     api_transformer=_api(),
 )
 app.register_lifespan_task(periodic_jobs)

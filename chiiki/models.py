@@ -220,6 +220,8 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_account_circular", "account_id", "circular_id"),
         Index("ix_delivery_circular_state", "circular_id", "state"),
         Index("ix_delivery_household", "household_id", "circular_id"),
+        # Covering index for the city dashboard's one pass over deliveries (services/dashboard.py).
+        Index("ix_delivery_circular_household_state", "circular_id", "household_id", "state"),
     )
     id: int | None = Field(default=None, primary_key=True)
     circular_id: int = Field(foreign_key="circular.id")

@@ -544,3 +544,51 @@ def test_han_names_are_matched_width_insensitively(demo, a1):
     preview = roster.preview_import(demo.actor("kaicho@example.jp"), a1, "p.csv",
                                     csv_bytes([("１班", "旭川市緑町5条8丁目1-1", "紙野 一郎", "", "")]))
     assert preview.ok
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.mark.postgres
+def test_page_search_and_export_run_on_postgresql(pg_url, monkeypatch, tmp_path):
+    """The search's aggregate (string_agg there, group_concat on SQLite) and the route order on PostgreSQL."""
+    from chiiki import settings as settings_module
+    from chiiki.bench import roster as bench
+    from chiiki.services import db
+    from chiiki.services.accounts import load_actor_in
+
+    monkeypatch.setenv("REFLEX_DB_URL", pg_url)
+    monkeypatch.setenv("CHIIKI_DATA_DIR", str(tmp_path))
+    settings_module.reload()
+    try:
+        aid, president = bench.build(120)
+        with session() as s:
+            actor = load_actor_in(s, president)
+        page = roster.roster_page(actor, aid)
+        assert page.total == 120 and [r.route_position for r in page.rows[:12]] == list(range(12))
+        assert {r.han_name for r in page.rows[:12]} == {"1班"} and page.rows[12].han_name == "2班"
+        name = next(p.name for r in page.rows for p in r.members)
+        found = roster.roster_page(actor, aid, query=name.replace(" ", ""))
+        assert found.total >= 1 and all(name in r.names or name == r.head_name for r in found.rows[:1])
+        kana = roster.roster_page(actor, aid, query=page.rows[0].kanas[0].translate(
+            {c + 0x60: c for c in range(0x3041, 0x3097)}))
+        assert page.rows[0].household_id in {r.household_id for r in kana.rows}
+        assert roster.export_roster(actor, aid, "csv").count == 120
+    finally:
+        db.dispose_all()
+        monkeypatch.undo()
+        settings_module.reload()
+
+
+def test_positions_stay_without_holes_after_a_removal_or_a_move_to_another_han(demo, a1):
+    kaicho = demo.actor("kaicho@example.jp")
+    han1, han2 = demo.han_ids(DemoCity.A1)[:2]
+    paper = households(a1, han_id=han1, paper=True)[0]
+    roster.remove_household(kaicho, paper.id)
+    assert [h.route_position for h in households(a1, han_id=han1)] == list(range(19))
+    other = households(a1, han_id=han1, paper=True)[0]
+    roster.save_household(kaicho, a1, form(han2, address=other.address, head_name=other.head_name,
+                                           head_kana=other.head_kana, phone=""), other.id)
+    assert [h.route_position for h in households(a1, han_id=han1)] == list(range(18))
+    assert [h.route_position for h in households(a1, han_id=han2)] == list(range(21))
+    assert households(a1, han_id=han2)[-1].id == other.id

@@ -350,11 +350,11 @@ def _han_checkbox(opt: rx.Var) -> rx.Component:
 def _files_box() -> rx.Component:
     s = ComposeState
     return rx.box(
-        rx.el.label(t("circular.field_files"), html_for="circular-file-input",
+        rx.el.label(t("circular.field_files"), id="circular-files-label",
                     style={"font_weight": "600", "display": "block", "margin_bottom": "0.3em"}),
         rx.upload(
             rx.vstack(rx.icon("upload", size=28), rx.text(t("circular.choose_files"), size="3"), align="center"),
-            id=UPLOAD_ID, multiple=True, no_keyboard=False,
+            id=UPLOAD_ID, multiple=True, no_keyboard=False, custom_attrs={"data-label-id": "circular-files-label"},
             accept={"application/pdf": [".pdf"], "image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"],
                     "image/gif": [".gif"], "image/webp": [".webp"]},
             style={"border": "2px dashed var(--gray-8)", "padding": "1em", "border_radius": "var(--radius-3)",

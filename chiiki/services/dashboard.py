@@ -96,80 +96,86 @@ def _month(s: Session, column):
 
 def _household_counts(s: Session) -> dict[int, tuple[int, int, int]]:
     """association id -> (households, member households, digitally reachable households)."""
-    member = (select(Membership.household_id).where(Membership.status == "active",
-                                                    Membership.household_id == Household.id).exists())
+    members = (select(Membership.household_id).where(Membership.status == "active",
+                                                     Membership.household_id.is_not(None))
+               .distinct().subquery())
     rows = s.exec(
         select(Household.association_id, func.count(Household.id),
-               func.sum(case((member, 1), else_=0)),
+               func.count(members.c.household_id),
                func.sum(case((Household.paper_only.is_(False), 1), else_=0)))
+        .join(members, members.c.household_id == Household.id, isouter=True)
         .where(Household.removed_at.is_(None)).group_by(Household.association_id)
     ).all()
     return {a: (int(n), int(m or 0), int(d or 0)) for a, n, m, d in rows}
 
 
-def _circular_counts(s: Session, since: datetime, key, association_id: int | None = None) -> dict:
-    """key (association id or month) -> (circulars, household deliveries, read, confirmed)."""
+def _circular_counts(s: Session, since: datetime) -> dict:
+    """(association id, month) -> (circulars, household deliveries, read, confirmed).
+
+    One streaming pass over Delivery in (circular, household, state) index order: a household counts once per
+    circular, as read when any of its rows is read or confirmed, as confirmed when any row is confirmed.
+    """
     cond = [Circular.status == "sent", Circular.sent_at >= since]
-    if association_id is not None:
-        cond.append(Circular.association_id == association_id)
-    per_household = (
-        select(Delivery.circular_id,
-               func.max(case((Delivery.state.in_(("read", "confirmed")), 1), else_=0)).label("r"),
-               func.max(case((Delivery.state == "confirmed", 1), else_=0)).label("c"))
-        .join(Circular, Circular.id == Delivery.circular_id).where(*cond)
-        .group_by(Delivery.circular_id, Delivery.household_id).subquery()
+    household = Delivery.household_id
+    per_circular = (
+        select(Delivery.circular_id, func.count(distinct(household)).label("t"),
+               func.count(distinct(household)).filter(Delivery.state.in_(("read", "confirmed"))).label("r"),
+               func.count(distinct(household)).filter(Delivery.state == "confirmed").label("c"))
+        .where(Delivery.circular_id.in_(select(Circular.id).where(*cond)))
+        .group_by(Delivery.circular_id).subquery()
     )
-    k = key(Circular)
+    month = _month(s, Circular.sent_at)
     rows = s.exec(
-        select(k, func.count(distinct(Circular.id)), func.count(per_household.c.circular_id),
-               func.coalesce(func.sum(per_household.c.r), 0), func.coalesce(func.sum(per_household.c.c), 0))
-        .join(per_household, per_household.c.circular_id == Circular.id, isouter=True)
-        .where(*cond).group_by(k)
+        select(Circular.association_id, month, func.count(Circular.id), func.coalesce(func.sum(per_circular.c.t), 0),
+               func.coalesce(func.sum(per_circular.c.r), 0), func.coalesce(func.sum(per_circular.c.c), 0))
+        .join(per_circular, per_circular.c.circular_id == Circular.id, isouter=True)
+        .where(*cond).group_by(Circular.association_id, month)
     ).all()
-    return {kk: (int(n), int(t), int(r), int(c)) for kk, n, t, r, c in rows}
+    return {(a, m): (int(n), int(t), int(r), int(c)) for a, m, n, t, r, c in rows}
 
 
-def _survey_counts(s: Session, since: datetime, key, association_id: int | None = None) -> dict:
-    """key (association id or month) -> (eligible, participated), see the module definition."""
-    member_cond = [Membership.status == "active"]
-    survey_cond = [Survey.created_at >= since]
-    if association_id is not None:
-        member_cond.append(Membership.association_id == association_id)
-        survey_cond.append(Survey.association_id == association_id)
+def _survey_counts(s: Session, since: datetime) -> dict:
+    """(association id, month) -> (eligible, participated), see the module definition."""
     members = s.exec(
         select(Membership.association_id, Household.han_id, func.count(distinct(Membership.account_id)),
                func.count(distinct(Membership.household_id)))
         .join(Household, Household.id == Membership.household_id, isouter=True)
-        .where(*member_cond).group_by(Membership.association_id, Household.han_id)
+        .where(Membership.status == "active").group_by(Membership.association_id, Household.han_id)
     ).all()
     by_han: dict[int, dict[int | None, tuple[int, int]]] = {}
     for aid, han, accounts, households in members:
         by_han.setdefault(aid, {})[han] = (int(accounts), int(households))
-    k = key(Survey)
-    surveys = s.exec(select(Survey.id, Survey.association_id, Survey.target_all, Survey.per_household, k)
-                     .where(*survey_cond)).all()
+    recent = Survey.created_at >= since
+    surveys = s.exec(select(Survey.id, Survey.association_id, Survey.target_all, Survey.per_household,
+                            _month(s, Survey.created_at)).where(recent)).all()
     targets: dict[int, set[int]] = {}
     for sid, han in s.exec(select(SurveyTarget.survey_id, SurveyTarget.han_id)
-                           .join(Survey, Survey.id == SurveyTarget.survey_id).where(*survey_cond)).all():
+                           .join(Survey, Survey.id == SurveyTarget.survey_id).where(recent)).all():
         targets.setdefault(sid, set()).add(han)
     answered = {sid: (int(n), int(h)) for sid, n, h in s.exec(
         select(SurveyParticipation.survey_id, func.count(SurveyParticipation.id),
                func.count(distinct(SurveyParticipation.household_id)))
-        .join(Survey, Survey.id == SurveyParticipation.survey_id).where(*survey_cond)
+        .join(Survey, Survey.id == SurveyParticipation.survey_id).where(recent)
         .group_by(SurveyParticipation.survey_id)).all()}
     out: dict = {}
-    for sid, aid, target_all, per_household, kk in surveys:
+    for sid, aid, target_all, per_household, month in surveys:
         idx = 1 if per_household else 0
         hans = by_han.get(aid, {})
         eligible = sum(v[idx] for h, v in hans.items() if target_all or h in targets.get(sid, ()))
         done = answered.get(sid, (0, 0))[idx]
-        e, d = out.get(kk, (0, 0))
-        out[kk] = (e + eligible, d + min(done, eligible) if eligible else d)
+        e, d = out.get((aid, month), (0, 0))
+        out[(aid, month)] = (e + eligible, d + min(done, eligible) if eligible else d)
     return out
 
 
-def _by_association(model):
-    return model.association_id
+def _roll_up(counts: dict, part: int, keep=lambda key: True) -> dict:
+    """Sum (association id, month)-keyed tuples by one part of the key (0 = association, 1 = month)."""
+    out: dict = {}
+    for key, values in counts.items():
+        if keep(key):
+            prev = out.get(key[part])
+            out[key[part]] = values if prev is None else tuple(a + b for a, b in zip(prev, values))
+    return out
 
 
 def _overview(s: Session, households: dict, circ: dict, surveys: dict, active: set[int]) -> Overview:
@@ -183,11 +189,11 @@ def _overview(s: Session, households: dict, circ: dict, surveys: dict, active: s
                     rate(conf, total), rate(sum(v[1] for v in sv), sum(v[0] for v in sv)))
 
 
-def _months(s: Session, since: datetime, association_id: int | None) -> list[MonthPoint]:
-    def key(model):
-        return _month(s, model.sent_at if model is Circular else model.created_at)
+def _months(circ: dict, surveys: dict, association_id: int | None) -> list[MonthPoint]:
+    def keep(key) -> bool:
+        return association_id is None or key[0] == association_id
 
-    circ, surveys = _circular_counts(s, since, key, association_id), _survey_counts(s, since, key, association_id)
+    circ, surveys = _roll_up(circ, 1, keep), _roll_up(surveys, 1, keep)
     out = []
     for month in sorted(set(circ) | set(surveys)):
         n, t, r, c = circ.get(month, (0, 0, 0, 0))
@@ -211,8 +217,8 @@ def dashboard(actor: Actor, *, association_id: object = None, now: datetime | No
                         .where(Association.active.is_(True)).order_by(Association.name_kana, Association.id)).all()
         labels = {a.id: a.label for a in _area_items(s)}
         households = _household_counts(s)
-        circ = _circular_counts(s, since, _by_association)
-        surveys = _survey_counts(s, since, _by_association)
+        circ_months, survey_months = _circular_counts(s, since), _survey_counts(s, since)
+        circ, surveys = _roll_up(circ_months, 0), _roll_up(survey_months, 0)
         rows = []
         for a_id, name, area_id in assocs:
             n, m, d = households.get(a_id, (0, 0, 0))
@@ -221,4 +227,4 @@ def dashboard(actor: Actor, *, association_id: object = None, now: datetime | No
             rows.append(AssociationRow(a_id, name, labels.get(area_id, ""), n, m, rate(d, n), c, rate(r, t),
                                        rate(cf, t), rate(p, e)))
         overview = _overview(s, households, circ, surveys, {a[0] for a in assocs})
-        return Dashboard(overview, rows, _months(s, since, aid))
+        return Dashboard(overview, rows, _months(circ_months, survey_months, aid))

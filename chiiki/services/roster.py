@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, case, func, insert, update
 from sqlmodel import Session, select
 
 from chiiki.i18n import TZ, tr
-from chiiki.models import Account, AuditEvent, Han, Household, Membership, utcnow
+from chiiki.models import Account, Han, Household, Membership, utcnow
 from chiiki.services import audit, tabular, validate
 from chiiki.services.accounts import refresh_paper_only
 from chiiki.services.associations import association_or_404, han_of, in_scope, page_args, require_scope
@@ -123,24 +123,26 @@ def _clean_query(query: object) -> tuple[str, ...]:
 def _search_ids(s: Session, association_id: int, scope, keys: tuple[str, ...]) -> list[int]:
     """Households in scope whose address or paper head, or an active member's name or kana, contains a key.
 
-    Matching runs in Python on folded text, because SQL LIKE cannot ignore width or kana script. One scan
-    of the association gives each household's searchable text, its members' names aggregated in SQL.
+    Matching runs in Python on folded text, because SQL LIKE cannot ignore width or kana script.
     """
     sep = "\x1f"  # a control character: no search key can contain it, so no match spans two fields
-    members = (
-        select(func.aggregate_strings(Account.name + sep + Account.kana, sep))
-        .join(Membership, Membership.account_id == Account.id)
-        .where(Membership.household_id == Household.id, Membership.association_id == association_id,
-               Membership.status == "active")
-        .scalar_subquery()
-    )
-    head = case((Household.paper_only, Household.head_name + sep + Household.head_kana), else_="")
-    stmt = select(Household.id, Household.address + sep + head + sep + func.coalesce(members, "")).where(
-        *_active_household_filter(association_id, scope))
-    # Plain rows, one per household: ORM row processing would double the time of this scan.
+    conn = s.connection()  # plain rows: ORM row processing would double the time of these scans
+    # Two plain scans joined here rather than in SQL: a join leaves the plan to table statistics, and
+    # right after a bulk load (an import, a new deployment) a stale estimate made PostgreSQL rescan the
+    # memberships for every household (5 s at 3,000 households); SQLite did the same with one of its indexes.
+    names = dict(conn.execute(
+        select(Membership.household_id, func.aggregate_strings(Account.name + sep + Account.kana, sep))
+        .join(Account, Account.id == Membership.account_id)
+        .where(Membership.association_id == association_id, Membership.status == "active")
+        .group_by(Membership.household_id)
+    ).all())
     hits = []
-    for hid, text in s.connection().execute(stmt).all():
-        folded = _squeeze(text)
+    for hid, address, paper, head_name, head_kana in conn.execute(
+        select(Household.id, Household.address, Household.paper_only, Household.head_name, Household.head_kana)
+        .where(*_active_household_filter(association_id, scope))
+    ).all():
+        head = f"{head_name}{sep}{head_kana}" if paper else ""
+        folded = _squeeze(f"{address}{sep}{head}{sep}{names.get(hid) or ''}")
         if any(k in folded for k in keys):
             hits.append(hid)
     return hits
@@ -199,20 +201,12 @@ def _members_of(s: Session, association_id: int, household_ids: list[int]) -> di
 
 def _audit_rows(s: Session, actor: Actor, action: str, association_id: int, rows: Sequence[RosterRow],
                 detail: str = "") -> None:
-    """One audit event for each person whose data was shown: member accounts, and paper-only households.
-
-    Same rows as chiiki.services.audit.record writes, but in one executemany INSERT: building ~60 ORM
-    AuditEvent objects per page cost ~40 ms (pydantic validation each), nearly half the page budget.
-    """
+    """One audit event for each person whose data was shown: member accounts, and paper-only households."""
     if not rows:
         return
-    subjects = list(dict.fromkeys(p.account_id for r in rows for p in r.members))
-    households = list(dict.fromkeys(r.household_id for r in rows if not r.members))
-    common = {"at": utcnow(), "actor_account_id": actor.account_id, "actor_title": actor.title_in(association_id)[:50],
-              "action": action, "association_id": association_id, "record_count": len(rows), "detail": detail[:300]}
-    values = [{**common, "subject_account_id": a, "subject_household_id": None} for a in subjects]
-    values += [{**common, "subject_account_id": None, "subject_household_id": h} for h in households]
-    s.execute(insert(AuditEvent), values)
+    audit.record(s, actor, action, association_id=association_id,
+                 subjects=[p.account_id for r in rows for p in r.members],
+                 household_ids=[r.household_id for r in rows if not r.members], count=len(rows), detail=detail)
 
 
 def roster_page(actor: Actor, association_id: object, query: object = "", limit: object = PAGE_SIZE,
@@ -349,20 +343,31 @@ def _index_in_han(s: Session, hh: Household) -> int:
     return ids.index(hh.id) if hh.id in ids else len(ids)
 
 
-def _place(s: Session, hh: Household, index: int | None) -> None:
-    """Put a household at a 0-based place in its han's route and renumber that han 0..n-1 in one statement."""
-    others = _han_order(s, hh.association_id, hh.han_id, exclude=hh.id)
-    order = [hid for hid, _ in others]
-    index = len(order) if index is None else max(0, min(index, len(order)))
-    order.insert(index, hh.id)
-    current = dict(others)
-    changes = [{"hid": hid, "pos": pos} for pos, hid in enumerate(order) if hid != hh.id and current.get(hid) != pos]
-    hh.route_position = index
-    s.add(hh)
+def _write_order(s: Session, order: list[int], current: dict[int, int]) -> None:
+    """Route positions 0..n-1 in this order, one executemany UPDATE for the rows whose place changed."""
+    changes = [{"hid": hid, "pos": pos} for pos, hid in enumerate(order) if current.get(hid) != pos]
     if changes:
         table = Household.__table__
         s.connection().execute(
             update(table).where(table.c.id == bindparam("hid")).values(route_position=bindparam("pos")), changes)
+
+
+def _place(s: Session, hh: Household, index: int | None) -> None:
+    """Put a household at a 0-based place in its han's route (None: the end); the han stays numbered 0..n-1."""
+    others = _han_order(s, hh.association_id, hh.han_id, exclude=hh.id)
+    order = [hid for hid, _ in others]
+    index = len(order) if index is None else max(0, min(index, len(order)))
+    order.insert(index, hh.id)
+    hh.route_position = index
+    s.add(hh)
+    _write_order(s, order, {**dict(others), hh.id: index})
+
+
+def _close_gap(s: Session, association_id: int, han_id: int | None) -> None:
+    """After a household left a han, so the positions shown stay 1, 2, 3 … without holes."""
+    if han_id is not None:
+        rows = _han_order(s, association_id, han_id)
+        _write_order(s, [hid for hid, _ in rows], dict(rows))
 
 
 def _existing_addresses(s: Session, association_id: int, exclude: int | None = None) -> dict[str, int]:
@@ -376,8 +381,10 @@ def _existing_addresses(s: Session, association_id: int, exclude: int | None = N
 
 
 def _clean_address(value: object, field: str = "address") -> str:
-    # NFKC stores "１丁目" and "1丁目" the same way, so duplicates and searches agree.
-    return unicodedata.normalize("NFKC", validate.text(value, field, max_len=MAX_LEN["address"]))
+    # NFKC stores "１丁目" and "1丁目" the same way, so duplicates and searches agree. Normalised before
+    # the length check: NFKC can lengthen text ("㍻" -> "平成") past the column's limit.
+    return validate.text(unicodedata.normalize("NFKC", value) if isinstance(value, str) else value, field,
+                         max_len=MAX_LEN["address"])
 
 
 def _clean_household(s: Session, association_id: int, scope, data: dict, paper_only: bool) -> dict:
@@ -431,7 +438,7 @@ def save_household(actor: Actor, association_id: object, data: dict, household_i
         if fold(clean["address"]) in _existing_addresses(s, hh.association_id, exclude=hh.id):
             raise ValidationErrors({"address": "roster.error.address_taken"})
         moved = hh.id is None or hh.han_id != clean["han_id"]
-        old_index = None if hh.id is None else _index_in_han(s, hh)
+        old_han, old_index = hh.han_id, None if hh.id is None else _index_in_han(s, hh)
         hh.han_id, hh.address, hh.note = clean["han_id"], clean["address"], clean["note"]
         if hh.paper_only:
             hh.head_name, hh.head_kana, hh.phone = clean["head_name"], clean["head_kana"], clean["phone"]
@@ -440,6 +447,8 @@ def save_household(actor: Actor, association_id: object, data: dict, household_i
         wanted = clean["route_position"] - 1 if clean["route_position"] else None
         if moved or (wanted is not None and wanted != old_index):
             _place(s, hh, wanted)
+        if moved and old_index is not None:
+            _close_gap(s, hh.association_id, old_han)
         audit.record(s, actor, "roster.household", association_id=hh.association_id, household_ids=[hh.id],
                      count=1, detail="create" if old_index is None else "edit")
         return hh.id
@@ -454,6 +463,8 @@ def remove_household(actor: Actor, household_id: object) -> None:
             raise ServiceError("roster.error.has_members")
         hh.removed_at = utcnow()
         s.add(hh)
+        s.flush()
+        _close_gap(s, hh.association_id, hh.han_id)
         audit.record(s, actor, "roster.household", association_id=hh.association_id, household_ids=[hh.id],
                      count=1, detail="remove")
 

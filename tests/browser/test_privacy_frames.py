@@ -7,6 +7,7 @@ import json
 import re
 from urllib.parse import urljoin, urlparse
 
+from playwright.sync_api import Error as PlaywrightError
 from sqlalchemy import create_engine
 from sqlmodel import Session, select
 
@@ -108,9 +109,14 @@ def walk(page, base: str) -> list[str]:
         if path in visited:
             continue
         visited.append(path)
-        response = page.goto(base + path, wait_until="load")
-        if response is not None and response.status >= 400:
+        try:
+            response = page.goto(base + path, wait_until="load")
+        except PlaywrightError:
+            continue  # a download (e.g. an attachment) rather than a page
+        if response is None or response.status >= 400:
             continue  # a page that does not exist (yet) is not this test's business
+        if "text/html" not in (response.headers.get("content-type") or ""):
+            continue  # a file served over HTTP (attachments): no websocket, nothing of the app's state
         settle(page)
         for link in links_on(page, base):
             if link not in visited and link not in queue:

@@ -1,0 +1,18 @@
+// Accessibility fixes for markup that third-party components render without the hooks we need:
+// - react-dropzone's hidden file input gets the visible label named by its zone (data-label-id);
+// - Radix table scroll areas become keyboard-focusable, so keyboard users can scroll them.
+(function () {
+  function fix(root) {
+    root.querySelectorAll('[data-label-id] input[type="file"]:not([aria-labelledby])').forEach(function (input) {
+      input.setAttribute('aria-labelledby', input.closest('[data-label-id]').getAttribute('data-label-id'));
+    });
+    root.querySelectorAll('.rt-ScrollAreaViewport:not([tabindex])').forEach(function (el) {
+      el.setAttribute('tabindex', '0');
+    });
+  }
+  function start() {
+    fix(document);
+    new MutationObserver(function () { fix(document); }).observe(document.body, { childList: true, subtree: true });
+  }
+  if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', start); } else { start(); }
+})();
