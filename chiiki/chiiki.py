@@ -9,7 +9,7 @@ from chiiki.jobs import periodic_jobs
 # Every page module registers its pages (and menu entries) when imported; order = menu order.
 PAGE_MODULES = [
     "top", "auth", "circulars", "circular_admin", "surveys", "board", "association", "join", "roster", "officers",
-    "members_admin", "notices", "inquiry", "city", "dashboard", "mypage",
+    "members_admin", "notices", "inquiry", "city", "dashboard", "audit_trail", "mypage",
 ]
 for _name in PAGE_MODULES:
     try:

@@ -173,6 +173,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "audit.none": ("まだ記録はありません", "No one has accessed your data yet"),
     "audit.system": ("システム", "System"),
+    "audit.trail_nav": ("個人情報の利用記録", "Personal data access log"),
+    "audit.trail_title": ("個人情報の利用記録(全町内会)", "Personal data access log (all associations)"),
+    "audit.trail_intro": (
+        "町内会の役員が会員の個人情報を見たり出力したりした記録です。だれの情報かは表示しません。",
+        "When officers of each association viewed or exported members' personal data. Whose data is not shown.",
+    ),
+    "audit.trail_records": ("件数", "Records"),
     "audit.action.roster.view": ("名簿で閲覧", "Viewed in the roster"),
     "audit.action.roster.export": ("名簿を出力", "Exported the roster"),
     "audit.action.member.view": ("会員情報を閲覧", "Viewed your member details"),

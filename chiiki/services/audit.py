@@ -59,3 +59,48 @@ def accesses_to(s: Session, account_id: int, *, limit: int = 50, offset: int = 0
         .limit(limit)
     ).all()
     return [AccessEntry(e.at, e.actor_title, name or "", e.action, e.record_count) for e, name in rows]
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    """One audit event as city staff see it: who by title, which association, what, how many — no person."""
+
+    at: datetime
+    association: str
+    actor_title: str
+    action: str
+    record_count: int
+
+
+def city_trail(actor: Actor, *, limit: int = 50, offset: int = 0) -> tuple[list[TrailEntry], int]:
+    """The audit trail for city staff (city_admin): accesses per association, never whose data or who by name."""
+    from sqlalchemy import func
+
+    from chiiki.models import Association
+    from chiiki.services.db import session
+    from chiiki.services.errors import Denied
+    from chiiki.services.policy import CITY_ADMIN, can
+
+    if not can(actor, CITY_ADMIN):
+        raise Denied()
+    limit = max(1, min(int(limit), 200))
+    offset = max(0, int(offset))
+    with session() as s:
+        # One row per access, not per person listed: group the per-subject events of one access.
+        key = (AuditEvent.at, AuditEvent.actor_account_id, AuditEvent.action, AuditEvent.association_id)
+        grouped = (
+            select(*key, func.max(AuditEvent.actor_title).label("title"),
+                   func.max(AuditEvent.record_count).label("n"))
+            .where(AuditEvent.action.not_like("self.%"))
+            .group_by(*key)
+            .subquery()
+        )
+        total = s.exec(select(func.count()).select_from(grouped)).one()
+        rows = s.exec(
+            select(grouped.c.at, Association.name, grouped.c.title, grouped.c.action, grouped.c.n)
+            .join(Association, Association.id == grouped.c.association_id, isouter=True)
+            .order_by(grouped.c.at.desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+    return [TrailEntry(at, name or "", title or "", action, n or 0) for at, name, title, action, n in rows], total

@@ -1,0 +1,77 @@
+"""City staff's view of the audit trail: accesses to personal data per association, without the persons."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from chiiki.components.shell import register_nav, template
+from chiiki.components.ui import card, heading, pager
+from chiiki.i18n import STRINGS, fmt_dt, t, tr
+from chiiki import routes
+from chiiki.services import audit
+from chiiki.services.errors import ServiceError
+from chiiki.state import current_actor, error_text, run_service
+
+AUDIT_TRAIL = "/city/audit"
+PAGE_SIZE = 50
+register_nav("audit.trail_nav", AUDIT_TRAIL, "is_city_staff")
+
+
+class AuditTrailState(rx.State):
+    rows: list[dict[str, str]] = []
+    page: int = 1
+    pages: int = 0
+    error: str = ""
+
+    async def _fetch(self):
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        try:
+            entries, total = await run_service(audit.city_trail, actor, limit=PAGE_SIZE,
+                                               offset=(self.page - 1) * PAGE_SIZE)
+        except ServiceError as e:
+            self.rows, self.pages, self.error = [], 0, error_text(lang, e)
+            return
+        self.error = ""
+        self.pages = max(1, -(-total // PAGE_SIZE))
+        self.rows = [{"at": fmt_dt(e.at, lang), "association": e.association or "—",
+                      "who": e.actor_title or tr(lang, "audit.system"),
+                      "what": tr(lang, "audit.action." + e.action) if "audit.action." + e.action in STRINGS
+                      else e.action,
+                      "count": str(e.record_count)} for e in entries]
+
+    @rx.event
+    async def load(self):
+        self.page = 1
+        return await self._fetch()
+
+    @rx.event
+    async def next_page(self):
+        if self.page < self.pages:
+            self.page += 1
+        return await self._fetch()
+
+    @rx.event
+    async def prev_page(self):
+        if self.page > 1:
+            self.page -= 1
+        return await self._fetch()
+
+
+@template(route=AUDIT_TRAIL, title_key="audit.trail_title", on_load=[AuditTrailState.load])
+def audit_trail() -> rx.Component:
+    return rx.vstack(
+        heading("audit.trail_title"),
+        rx.text(t("audit.trail_intro"), size="3"),
+        rx.cond(AuditTrailState.error != "", rx.callout(AuditTrailState.error, color_scheme="red", role="alert")),
+        rx.foreach(AuditTrailState.rows, lambda r: card(
+            rx.text(r["at"], size="2", color=rx.color("gray", 11)),
+            rx.text(r["association"], size="4", weight="bold"),
+            rx.text(r["who"], " — ", r["what"], size="3"),
+            rx.text(t("audit.trail_records"), ": ", r["count"], size="3"),
+        )),
+        pager(AuditTrailState.page, AuditTrailState.pages, AuditTrailState.prev_page, AuditTrailState.next_page),
+        width="100%",
+        align="stretch",
+    )
