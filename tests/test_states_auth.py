@@ -175,4 +175,9 @@ async def test_access_log_lists_only_accesses_to_me(demo, app_state):
     await AccessLogState.load.fn(log)
     assert len(log.rows) == 1
     assert log.rows[0]["who"].startswith("会長")
+    # Named by display name only (privacy rule 1), never the officer's full name.
+    with session() as s:
+        kaicho = s.get(Account, officer.account_id)
+    assert log.rows[0]["who"] == f"会長 {kaicho.display_name}"
+    assert kaicho.name not in state_text(app_state)
     assert log.rows[0]["what"] == "名簿で閲覧"

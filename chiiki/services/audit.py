@@ -48,9 +48,12 @@ class AccessEntry:
 
 
 def accesses_to(s: Session, account_id: int, *, limit: int = 50, offset: int = 0) -> list[AccessEntry]:
-    """Who accessed this person's data, newest first; the person's own actions are not listed."""
+    """Who accessed this person's data, newest first; the person's own actions are not listed.
+
+    The officer is named by title and display name: privacy rule 1 lets members see display names only.
+    """
     rows = s.exec(
-        select(AuditEvent, Account.name)
+        select(AuditEvent, Account.display_name)
         .join(Account, Account.id == AuditEvent.actor_account_id, isouter=True)
         .where(AuditEvent.subject_account_id == account_id)
         .where((AuditEvent.actor_account_id != account_id) | (AuditEvent.actor_account_id.is_(None)))
