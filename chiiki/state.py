@@ -136,6 +136,18 @@ class AuthState(rx.State):
         self._flash_next = text
 
 
+def home_path(actor: Actor) -> str:
+    """Where a person lands after logging in: the circular inbox for members, the city's pages for
+    city staff, and the join page for someone not yet in an association."""
+    from chiiki import routes
+
+    if actor.memberships:
+        return routes.CIRCULARS
+    if can(actor, CITY_ADMIN):
+        return routes.CITY
+    return routes.JOIN
+
+
 def _association_name(association_id: int) -> str:
     from chiiki.models import Association
     from chiiki.services.db import session

@@ -26,11 +26,21 @@ def form(**over):
     return data
 
 
-async def test_register_logs_in_and_goes_to_my_page(demo, app_state):
+def redirect_target(events) -> str:
+    """The path of the rx.redirect among the events a handler returned."""
+    paths = [str(value).strip('"') for e in events or [] for name, value in getattr(e, "args", ())
+             if str(name) == "path"]
+    assert len(paths) == 1, events
+    return paths[0]
+
+
+async def test_register_logs_in_and_goes_to_joining(demo, app_state):
     reg = await app_state.get_state(RegisterState)
     await RegisterState.load.fn(reg)
     assert reg.area_options
-    await RegisterState.submit.fn(reg, form())
+    events = await RegisterState.submit.fn(reg, form())
+    # A new account is in no association yet: the next step is joining one.
+    assert redirect_target(events) == "/join"
     auth = await app_state.get_state(AuthState)
     assert reg.errors == {} and reg.error == ""
     assert auth.token
@@ -80,6 +90,19 @@ async def test_login_wrong_password_message(demo, app_state):
     await LoginState.submit.fn(login, {"login_id": "member@example.jp", "password": "nope-nope"})
     assert login.error == "ログインIDまたはパスワードが違います"
     assert (await app_state.get_state(AuthState)).token == ""
+
+
+@pytest.mark.parametrize("login,home", [
+    ("member@example.jp", "/circulars"),      # the inbox is a member's home
+    ("kaicho@example.jp", "/circulars"),
+    ("city@example.jp", "/city"),
+    ("newcomer@example.jp", "/join"),
+])
+async def test_login_lands_on_the_home_for_the_role(demo, app_state, login, home):
+    login_s = await app_state.get_state(LoginState)
+    events = await LoginState.submit.fn(login_s, {"login_id": login, "password": "chiiki-demo-2026"})
+    assert login_s.error == ""
+    assert redirect_target(events) == home
 
 
 async def test_nav_flags_follow_the_policy(demo, app_state):

@@ -165,9 +165,13 @@ def error_banner(text: rx.Var | str) -> rx.Component:
     return message(text, color="red", role="alert")
 
 
-def heading(key: str, level: int = 1) -> rx.Component:
+def heading(key: str, level: int = 1, *, help_key: str | None = None) -> rx.Component:
+    """A page or section heading; `help_key` adds a plain-language line on what the page is for."""
     size = {1: "7", 2: "6", 3: "5"}.get(level, "4")
-    return rx.heading(t(key), as_=f"h{level}", size=size, margin_bottom="0.6em")
+    title = rx.heading(t(key), as_=f"h{level}", size=size, margin_bottom="0.6em")
+    if help_key is None:
+        return title
+    return rx.fragment(title, rx.text(t(help_key), size="3", id="page-help", margin_bottom="0.4em"))
 
 
 def card(*children, **props) -> rx.Component:

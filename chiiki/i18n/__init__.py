@@ -10,7 +10,7 @@ from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 LANGS = ("ja", "en")
-_MODULES = ("core", "association", "roster", "circular", "survey", "board", "city")
+_MODULES = ("core", "association", "roster", "circular", "survey", "board", "city", "help")
 
 STRINGS: dict[str, tuple[str, str]] = {}
 for _name in _MODULES:

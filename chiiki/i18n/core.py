@@ -46,6 +46,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "top.have_account": ("登録済みの方はログイン", "Already registered? Log in"),
     "top.welcome": ("{name} さん、こんにちは", "Hello, {name}"),
     "top.go_mypage": ("マイページを開く", "Open my page"),
+    "top.go_inbox": ("回覧板を見る", "Open the circulars"),
+    "top.go_city": ("市の管理ページへ", "Go to the city pages"),
+    "top.go_join": ("町内会に参加する", "Join your association"),
     # ---------------------------------------------------------------- fields
     "field.name": ("お名前", "Full name"),
     "field.name_help": ("例:旭川 花子", "e.g. Hanako Asahikawa"),

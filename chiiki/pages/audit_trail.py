@@ -62,8 +62,7 @@ class AuditTrailState(rx.State):
 @template(route=AUDIT_TRAIL, title_key="audit.trail_title", on_load=[AuditTrailState.load])
 def audit_trail() -> rx.Component:
     return rx.vstack(
-        heading("audit.trail_title"),
-        rx.text(t("audit.trail_intro"), size="3"),
+        heading("audit.trail_title", help_key="audit.trail_intro"),
         rx.cond(AuditTrailState.error != "", rx.callout(AuditTrailState.error, color_scheme="red", role="alert")),
         rx.foreach(AuditTrailState.rows, lambda r: card(
             rx.text(r["at"], size="2", color=rx.color("gray", 11)),

@@ -19,7 +19,7 @@ from chiiki.components.ui import (
 from chiiki.i18n import t, tf, tr
 from chiiki.services import accounts
 from chiiki.services.errors import ServiceError
-from chiiki.state import AuthState, UIState, error_text, field_errors, run_service
+from chiiki.state import AuthState, UIState, error_text, field_errors, home_path, run_service
 
 # Which screen of the registration form each field is on, to jump back to the first error.
 _STEP_OF = {"name": 1, "kana": 1, "address": 1, "birth_year": 2, "area_id": 2, "display_name": 2,
@@ -71,7 +71,8 @@ class RegisterState(rx.State):
         auth.token = result.token
         auth.show_next(tr(lang, "register.done"))
         self.step = 1
-        return [AuthState.load_nav, rx.redirect(routes.MYPAGE)]
+        # A new account belongs to no association yet: joining one is the next step.
+        return [AuthState.load_nav, rx.redirect(routes.JOIN)]
 
 
 def _err(name: str) -> rx.Var:
@@ -168,7 +169,8 @@ class LoginState(rx.State):
             return
         self.error = ""
         auth.token = result.token
-        return [AuthState.load_nav, rx.redirect(routes.MYPAGE)]
+        home = home_path(await auth.actor())
+        return [AuthState.load_nav, rx.redirect(home)]
 
 
 @template(route=routes.LOGIN, title_key="login.title", on_load=[LoginState.load])

@@ -680,14 +680,13 @@ def _report_item(i: rx.Var) -> rx.Component:
 @template(route=BOARD_MODERATION, title_key="board.moderation", on_load=[ModerationState.load])
 def moderation_page() -> rx.Component:
     return rx.vstack(
-        heading("board.moderation"),
+        heading("board.moderation", help_key="board.moderation_intro"),
         link_button("board.back", routes.BOARD, variant="ghost"),
         message(ModerationState.notice),
         error_banner(ModerationState.error),
         rx.cond(
             ModerationState.loaded,
             rx.vstack(
-                rx.text(t("board.moderation_intro"), size="3"),
                 rx.cond(ModerationState.items.length() > 0,
                         rx.vstack(rx.foreach(ModerationState.items, _report_item), width="100%", id="report-list"),
                         rx.text(t("board.queue_none"), size="4", id="report-list-empty")),

@@ -165,7 +165,7 @@ def _export_buttons(on_csv, on_xlsx, ids: str) -> rx.Component:
 def admin_page() -> rx.Component:
     s = CircularAdminState
     return rx.vstack(
-        heading("circular.admin_title"),
+        heading("circular.admin_title", help_key="help.circular_admin"),
         error_banner(s.error),
         rx.cond(AuthState.can_send_circulars, link_button("circular.new", CIRCULAR_NEW, id="new-circular")),
         rx.cond(
@@ -431,7 +431,7 @@ def _preview() -> rx.Component:
 def compose_page() -> rx.Component:
     s = ComposeState
     return rx.vstack(
-        heading("circular.compose_title"),
+        heading("circular.compose_title", help_key="help.circular_compose"),
         link_button("circular.back", routes.CIRCULAR_ADMIN, variant="ghost"),
         error_banner(s.error),
         rx.cond(s.allowed, rx.cond(s.previewing, _preview(), _compose_form())),
@@ -705,7 +705,7 @@ def status_page() -> rx.Component:
     s = StatusState
     return rx.vstack(
         link_button("circular.back", routes.CIRCULAR_ADMIN, variant="ghost"),
-        heading("circular.status_title"),
+        heading("circular.status_title", help_key="help.circular_status"),
         message(s.notice),
         error_banner(s.error),
         rx.cond(s.found, rx.vstack(

@@ -299,7 +299,7 @@ def _associations() -> rx.Component:
 @template(route=routes.CITY, title_key="cityadmin.title", on_load=[CityState.load])
 def city_page() -> rx.Component:
     return rx.vstack(
-        heading("cityadmin.title"),
+        heading("cityadmin.title", help_key="help.city"),
         message(CityState.notice),
         error_banner(CityState.error),
         rx.cond(CityState.allowed, rx.vstack(_associations(), _areas(), width="100%", align="stretch")),

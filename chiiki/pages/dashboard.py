@@ -177,7 +177,7 @@ def _row(r: rx.Var) -> rx.Component:
 def dashboard_page() -> rx.Component:
     o = DashboardState.overview
     return rx.vstack(
-        heading("nav.dashboard"),
+        heading("nav.dashboard", help_key="help.dashboard"),
         error_banner(DashboardState.error),
         rx.cond(
             DashboardState.overview.contains("associations"),

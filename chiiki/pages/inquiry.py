@@ -435,7 +435,7 @@ def _receipt_row(r: rx.Var) -> rx.Component:
 def inquiry_admin_page() -> rx.Component:
     s = InquiryAdminState
     return rx.vstack(
-        heading("inquiry.nav_admin"),
+        heading("inquiry.nav_admin", help_key="help.inquiry_admin"),
         message(s.notice),
         error_banner(s.error),
         card(

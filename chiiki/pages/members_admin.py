@@ -360,7 +360,7 @@ def _end() -> rx.Component:
 @template(route=routes.MEMBERS_ADMIN, title_key="members.title", on_load=[MembersAdminState.load])
 def members_admin_page() -> rx.Component:
     return rx.vstack(
-        heading("members.title"),
+        heading("members.title", help_key="help.members_admin"),
         message(MembersAdminState.notice),
         error_banner(MembersAdminState.error),
         rx.cond(

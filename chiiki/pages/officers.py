@@ -322,7 +322,7 @@ def _handover_form() -> rx.Component:
 @template(route=routes.OFFICERS, title_key="officer.title", on_load=[OfficersState.load])
 def officers_page() -> rx.Component:
     return rx.vstack(
-        heading("officer.title"),
+        heading("officer.title", help_key="help.officers"),
         message(OfficersState.notice),
         error_banner(OfficersState.error),
         rx.cond(

@@ -652,13 +652,12 @@ def _export_card() -> rx.Component:
 @template(route=routes.ROSTER, title_key="roster.title", on_load=[RosterState.load])
 def roster_page() -> rx.Component:
     return rx.vstack(
-        heading("roster.title"),
+        heading("roster.title", help_key="roster.intro"),
         message(RosterState.notice),
         error_banner(RosterState.error),
         rx.cond(
             RosterState.allowed,
             rx.vstack(
-                rx.text(t("roster.intro"), size="3"),
                 _search_bar(),
                 rx.text(tf("roster.total", total=RosterState.total), size="4", weight="bold", id="roster-total"),
                 rx.cond(RosterState.can_manage,

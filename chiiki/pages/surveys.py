@@ -589,7 +589,7 @@ def _extra_question(q: rx.Var) -> rx.Component:
 @template(route=SURVEY_NEW, title_key="survey.builder_title", on_load=[SurveyBuilderState.load])
 def survey_builder() -> rx.Component:
     return rx.vstack(
-        heading("survey.builder_title"),
+        heading("survey.builder_title", help_key="help.survey_builder"),
         error_banner(SurveyBuilderState.error),
         rx.cond(SurveyBuilderState.han_options.length() > 0, rx.vstack(
             rx.text(t("survey.choose_kind"), size="4", weight="bold"),

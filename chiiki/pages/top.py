@@ -24,7 +24,14 @@ def top() -> rx.Component:
             AuthState.logged_in,
             rx.vstack(
                 rx.text(tf("top.welcome", name=AuthState.display_name), size="5", weight="bold"),
-                link_button("top.go_mypage", routes.MYPAGE),
+                rx.cond(
+                    AuthState.is_member,
+                    link_button("top.go_inbox", routes.CIRCULARS, id="go-home"),
+                    rx.cond(AuthState.is_city_staff,
+                            link_button("top.go_city", routes.CITY, id="go-home"),
+                            link_button("top.go_join", routes.JOIN, id="go-home")),
+                ),
+                link_button("top.go_mypage", routes.MYPAGE, variant="outline"),
                 width="100%",
             ),
             rx.vstack(

@@ -30,7 +30,9 @@ def test_register_login_mypage_logout(live_app, page, screenshot):
     page.fill("#f-password_confirm", "sakura-haru-1950")
     page.click("#register-submit")
 
-    page.wait_for_url(re.compile(r"/mypage$"), timeout=30_000)
+    # A new account's next step is joining an association.
+    page.wait_for_url(re.compile(r"/join$"), timeout=30_000)
+    _goto(page, live_app.url + "/mypage")
     expect(page.locator("#profile-view")).to_contain_text("旭川 花子", timeout=30_000)
     expect(page.locator("#profile-view")).to_contain_text("hanako.browser@example.jp")
     screenshot(page, "mypage-phone")
@@ -55,7 +57,8 @@ def test_register_login_mypage_logout(live_app, page, screenshot):
 
     page.fill("#f-password", "sakura-haru-1950")
     page.click("#login-submit")
-    page.wait_for_url(re.compile(r"/mypage$"), timeout=30_000)
+    page.wait_for_url(re.compile(r"/join$"), timeout=30_000)
+    _goto(page, live_app.url + "/mypage")
     expect(page.locator("#profile-view")).to_contain_text("旭川 花子", timeout=30_000)
 
 
@@ -71,10 +74,12 @@ def test_register_shows_errors_next_to_fields_in_english(live_app, page):
     assert page.locator("#f-name").get_attribute("aria-invalid") == "true"
 
 
-def test_demo_login_reaches_my_page_with_the_association(live_app, page):
+def test_demo_login_lands_in_the_circular_inbox(live_app, page):
     _goto(page, live_app.url + "/login")
     page.fill("#f-login_id", "member@example.jp")
     page.fill("#f-password", "chiiki-demo-2026")
     page.click("#login-submit")
-    page.wait_for_url(re.compile(r"/(mypage|circulars)$"), timeout=30_000)
+    page.wait_for_url(re.compile(r"/circulars$"), timeout=30_000)
+    # The inbox is a member's home: their circulars are right there.
+    expect(page.locator("#inbox-list")).to_be_visible(timeout=30_000)
     assert page.context.cookies() and any(c["name"] == "chiiki_session" for c in page.context.cookies())
