@@ -28,7 +28,8 @@ def form(**over):
 
 def redirect_target(events) -> str:
     """The path of the rx.redirect among the events a handler returned."""
-    paths = [str(value).strip('"') for e in events or [] for name, value in getattr(e, "args", ())
+    events = events if isinstance(events, (list, tuple)) else [events]
+    paths = [str(value).strip('"') for e in events if e is not None for name, value in getattr(e, "args", ())
              if str(name) == "path"]
     assert len(paths) == 1, events
     return paths[0]
@@ -103,6 +104,28 @@ async def test_login_lands_on_the_home_for_the_role(demo, app_state, login, home
     events = await LoginState.submit.fn(login_s, {"login_id": login, "password": "chiiki-demo-2026"})
     assert login_s.error == ""
     assert redirect_target(events) == home
+
+
+async def test_a_page_load_is_one_event_with_the_navigation_and_the_page(demo_full, app_state):
+    from chiiki.pages.circulars import InboxState
+
+    login_s = await app_state.get_state(LoginState)
+    await LoginState.submit.fn(login_s, {"login_id": "member@example.jp", "password": "chiiki-demo-2026"})
+    auth = await app_state.get_state(AuthState)
+    assert not auth.logged_in  # nothing refreshed yet
+    await AuthState.load_page.fn(auth, "/circulars")
+    inbox = await app_state.get_state(InboxState)
+    assert auth.logged_in and auth.is_member and auth.unread_circulars > 0
+    assert inbox.items, "the inbox page's own load ran in the same event"
+    # A route with no registered handlers (or a forged one) only refreshes the navigation.
+    assert await AuthState.load_page.fn(auth, "/no-such-page") is None
+    assert await AuthState.load_page.fn(auth, {"not": "a route"}) is None
+
+
+async def test_a_page_load_passes_on_the_redirect_of_a_page_handler(demo, app_state):
+    auth = await app_state.get_state(AuthState)
+    events = await AuthState.load_page.fn(auth, "/mypage")  # not logged in
+    assert redirect_target(events) == "/login"
 
 
 async def test_nav_flags_follow_the_policy(demo, app_state):

@@ -9,7 +9,7 @@ import reflex as rx
 from chiiki import routes
 from chiiki.components.ui import BUTTON_STYLE
 from chiiki.i18n import t
-from chiiki.state import AuthState, UIState
+from chiiki.state import AuthState, UIState, register_page_load
 
 class NavState(rx.State):
     """Only whether the phone menu is open; everything it shows comes from AuthState."""
@@ -181,8 +181,8 @@ def template(
                 min_height="100vh",
             )
 
-        handlers = [AuthState.load_nav, *(on_load or [])]
-        rx.page(route=route, title=title, on_load=handlers)(page)
+        register_page_load(route, on_load or [])
+        rx.page(route=route, title=title, on_load=[AuthState.load_page(route)])(page)
         return page
 
     return decorator

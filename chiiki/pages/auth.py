@@ -72,7 +72,8 @@ class RegisterState(rx.State):
         auth.show_next(tr(lang, "register.done"))
         self.step = 1
         # A new account belongs to no association yet: joining one is the next step.
-        return [AuthState.load_nav, rx.redirect(routes.JOIN)]
+        # The page it lands on refreshes the navigation (AuthState.load_page).
+        return rx.redirect(routes.JOIN)
 
 
 def _err(name: str) -> rx.Var:
@@ -170,7 +171,7 @@ class LoginState(rx.State):
         self.error = ""
         auth.token = result.token
         home = home_path(await auth.actor())
-        return [AuthState.load_nav, rx.redirect(home)]
+        return rx.redirect(home)
 
 
 @template(route=routes.LOGIN, title_key="login.title", on_load=[LoginState.load])
