@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from chiiki.services import accounts, attachments, circulars
+from chiiki.services import accounts, attachments, circulars, notices
 from chiiki.services.errors import ServiceError
 from chiiki.state import SESSION_COOKIE
 
 ATTACHMENT_PATH = "/files/circular"
+NOTICE_ATTACHMENT_PATH = "/files/notice"
 # Never let a browser guess another type, cache a private file, or send where it came from.
 PRIVATE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -22,40 +24,59 @@ PRIVATE_HEADERS = {
     "X-Frame-Options": "SAMEORIGIN",
 }
 
+# (actor, raw id) -> (AttachmentInfo, storage key) when the actor may download it; ServiceError otherwise.
+Finder = Callable[..., tuple[attachments.AttachmentInfo, str]]
+
 
 def _not_found() -> Response:
     """The one answer for a missing file, a foreign one, or no session: nothing leaks."""
     return PlainTextResponse("Not Found", status_code=404, headers=PRIVATE_HEADERS)
 
 
-def _lookup(token: str, raw_id: str):
+def _lookup(find: Finder, token: str, raw_id: str):
     actor = accounts.actor_for_token(token)
     if not actor.authenticated:
         return None
     try:
-        found, key = circulars.attachment_for(actor, raw_id)
+        found, key = find(actor, raw_id)
     except ServiceError:
         return None
     path = attachments.file_path(key)
     return (found, path) if path is not None else None
 
 
-async def circular_attachment(request: Request) -> Response:
-    token = request.cookies.get(SESSION_COOKIE, "")
-    raw_id = request.path_params.get("attachment_id", "")
-    if not token or not raw_id.isdigit():
-        return _not_found()
-    hit = await asyncio.to_thread(_lookup, token, raw_id)
-    if hit is None:
-        return _not_found()
-    found, path = hit
-    # PDFs and images open in the browser's own viewer; the sniffed type is never text/html or SVG.
-    return FileResponse(path, media_type=found.content_type, filename=found.filename,
-                        content_disposition_type="inline", headers=PRIVATE_HEADERS)
+def _file_route(find: Finder):
+    """A GET/HEAD endpoint serving the attachment `find` allows for the session's actor, else the same 404."""
+
+    async def endpoint(request: Request) -> Response:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        raw_id = request.path_params.get("attachment_id", "")
+        if not token or not raw_id.isdigit():
+            return _not_found()
+        hit = await asyncio.to_thread(_lookup, find, token, raw_id)
+        if hit is None:
+            return _not_found()
+        found, path = hit
+        # PDFs and images open in the browser's own viewer; the sniffed type is never text/html or SVG.
+        return FileResponse(path, media_type=found.content_type, filename=found.filename,
+                            content_disposition_type="inline", headers=PRIVATE_HEADERS)
+
+    return endpoint
+
+
+circular_attachment = _file_route(circulars.attachment_for)
+notice_attachment = _file_route(notices.attachment_for)
 
 
 def attachment_url(attachment_id: int) -> str:
     return f"{ATTACHMENT_PATH}/{attachment_id}"
 
 
-api = Starlette(routes=[Route(ATTACHMENT_PATH + "/{attachment_id}", circular_attachment, methods=["GET", "HEAD"])])
+def notice_attachment_url(attachment_id: int) -> str:
+    return f"{NOTICE_ATTACHMENT_PATH}/{attachment_id}"
+
+
+api = Starlette(routes=[
+    Route(ATTACHMENT_PATH + "/{attachment_id}", circular_attachment, methods=["GET", "HEAD"]),
+    Route(NOTICE_ATTACHMENT_PATH + "/{attachment_id}", notice_attachment, methods=["GET", "HEAD"]),
+])

@@ -103,3 +103,19 @@ async def _open(feed, notice_id):
 
     await NoticeFeedState.toggle.fn(feed, notice_id)
     return feed.open_blocks
+
+
+def test_editor_upload_is_labelled_and_its_buttons_are_large_enough():
+    """The dropzone's hidden input is named by the visible label (assets/a11y.js); targets are at least 44px."""
+    from chiiki.pages.notices import NoticeAdminState, _draft_file, _files_box, files_view
+
+    box = str(_files_box().render())
+    assert 'id:"notice-files-label"' in box and '"data-label-id":"notice-files-label"' in box
+    assert 'id:"notice-files"' in box and 'id:"notice-upload-files"' in box
+    assert '["minHeight"] : "48px"' in box  # the dropzone and the upload button
+    row = str(_draft_file(NoticeAdminState.files[0]).render())
+    # "Remove <file name>" for screen readers, as text (a component in an attribute would read "[object Object]").
+    assert '["minHeight"] : "44px"' in row and '"aria-label":((' in row and '"Remove "+' in row
+    links = str(files_view(NoticeAdminState.files).render())
+    assert '["minHeight"] : "48px"' in links and 'target:"_blank"' in links
+    assert '" (opens in a new tab)"' in links and '"aria-label":(jsx' not in links

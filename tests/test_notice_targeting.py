@@ -96,6 +96,32 @@ def test_area_and_65_plus_reach_exactly_the_right_residents(town):
         assert (published.notice_id in feed_ids(pid)) is exp, (pid, exp)
 
 
+def test_attachments_open_for_exactly_the_residents_whose_feed_shows_the_notice(town):
+    """The download check and the feed share one targeting rule, row for row."""
+    people = {}
+    for area, age, kids, expected in TABLE:
+        aid = town[area] if area else None
+        people[resident(aid, Y - age if age is not None else None, small_children=kids)] = expected
+    gone = resident(town["旭町"], Y - 70)  # would match, but the account is deleted
+    with session() as s:
+        acc = s.get(Account, gone)
+        acc.deleted_at = utcnow()
+        s.add(acc)
+    people[gone] = False
+    f = notices.upload_file(staff(town), "敬老会.pdf", b"%PDF-1.4\n%%EOF\n")
+    draft = {"title": "敬老会", "body": "本文", "area_ids": [town["中央"]], "bands": ["age_65_plus"]}
+    nid = notices.publish(staff(town), draft, [f.id]).notice_id
+    for pid, exp in people.items():
+        assert (nid in feed_ids(pid)) is exp, (pid, exp)
+        try:
+            notices.attachment_for(Actor(account_id=pid), f.id)
+            opened = True
+        except NotFound:
+            opened = False
+        assert opened is exp, (pid, exp)
+    assert notices.attachment_for(staff(town), f.id)[0].id == f.id
+
+
 @pytest.mark.parametrize("age,band,inside", [
     (17, "age_18_29", False), (18, "age_18_29", True), (29, "age_18_29", True), (30, "age_18_29", False),
     (29, "age_30_49", False), (30, "age_30_49", True), (49, "age_30_49", True), (50, "age_30_49", False),

@@ -12,6 +12,7 @@ STAFF_PAGES = [
     ("circular_admin", "admin_page"), ("circular_admin", "compose_page"), ("circular_admin", "status_page"),
     ("surveys", "survey_builder"), ("board", "moderation_page"), ("city", "city_page"),
     ("dashboard", "dashboard_page"), ("inquiry", "inquiry_admin_page"), ("audit_trail", "audit_trail"),
+    ("notices", "notice_admin_page"),
 ]
 
 

@@ -8,6 +8,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "notice.open": ("読む", "Read"),
     "notice.close": ("閉じる", "Close"),
     "notice.none": ("いま表示するお知らせはありません", "There are no notices for you right now"),
+    "notice.attachments": ("添付ファイル", "Attachments"),
+    "notice.has_files": ("添付あり", "With attachments"),
+    "notice.file_size": ("{size} KB", "{size} KB"),
+    "notice.open_file": ("{name}(新しいタブで開きます)", "{name} (opens in a new tab)"),
     "notice.mail_subject": ("【市のお知らせ】{title}", "[City notice] {title}"),
     "notice.mail_body": (
         "{title}\n\n{body}\n\n---\n地域(Chiiki)で市からのお知らせを見る: {url}\n"
@@ -45,6 +49,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     "notice.band.age_65_plus": ("65歳以上", "Aged 65 and over"),
     "notice.band.age_75_plus": ("75歳以上", "Aged 75 and over"),
     "notice.band.small_children": ("小さな子どもがいる世帯", "Families with small children"),
+    "notice.field.files": ("添付ファイル(PDF・画像、1つ10MBまで、5つまで)",
+                           "Attachments (PDF or images, up to 10 MB each, at most 5)"),
+    "notice.choose_files": ("ここにファイルを置くか、押して選ぶ", "Drop files here, or press to choose"),
+    "notice.upload": ("選んだファイルを添付する", "Attach the chosen files"),
+    "notice.remove_file": ("外す", "Remove"),
+    "notice.remove_file_named": ("{name} を外す", "Remove {name}"),
+    "notice.files_help": ("公開するまでは外せます。公開後は、お知らせを読める住民だけが開けます。",
+                          "You can remove them until you publish. Afterwards only the residents who can read "
+                          "the notice can open them."),
     "notice.preview": ("届く人数を確認する", "Check how many it reaches"),
     "notice.confirm_title": ("このお知らせを公開します", "You are about to publish"),
     "notice.reach": ("{n} 人の住民に届きます", "It will reach {n} residents"),
@@ -64,6 +77,13 @@ STRINGS: dict[str, tuple[str, str]] = {
                                "Choose who should receive it (everyone, areas or age bands)"),
     "notice.error.window": ("終了日時は開始日時より後にしてください", "The end must come after the start"),
     "notice.error.ended": ("終了日時がもう過ぎています", "The end is already in the past"),
+    "notice.error.file_too_big": ("ファイルが大きすぎます({max_mb}MBまで)", "The file is too large (at most {max_mb} MB)"),
+    "notice.error.file_empty": ("ファイルが空です", "The file is empty"),
+    "notice.error.file_type": ("添付できるのはPDFと画像(PNG・JPEG・GIF・WebP)だけです(名前ではなく中身で判断します)",
+                               "Only PDF and images (PNG, JPEG, GIF, WebP) can be attached (judged by the content, "
+                               "not the name)"),
+    "notice.error.too_many_files": ("添付は{max}つまでです", "At most {max} attachments"),
+    "notice.error.file_gone": ("添付ファイルをもう一度選んでください", "Please attach the files again"),
     # ---------------------------------------------------------------- inquiries: senders
     "inquiry.intro": (
         "市へのご意見・ご質問を、担当の課へお送りします。ログインしていなくても送れます。",

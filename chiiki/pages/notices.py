@@ -1,15 +1,20 @@
-"""City notices: the resident's feed (only what is meant for them) and the city staff's editor."""
+"""City notices: the resident's feed (only what is meant for them) and the city staff's editor, with attachments."""
 
 from __future__ import annotations
+
+import re
 
 import reflex as rx
 
 from chiiki import routes
+from chiiki.api import NOTICE_ATTACHMENT_PATH
 from chiiki.components.shell import register_nav, template
 from chiiki.components.ui import (
+    BUTTON_STYLE,
     card,
     checkbox_field,
     error_banner,
+    field_error,
     heading,
     link_button,
     message,
@@ -19,16 +24,20 @@ from chiiki.components.ui import (
     text_area,
     text_field,
 )
-from chiiki.i18n import fmt_dt, t, tf, tr
-from chiiki.services import notices
-from chiiki.pages.circulars import body_view
+from chiiki.i18n import STRINGS, fmt_dt, t, tf, tr
+from chiiki.pages.circulars import BACKEND_ORIGIN, body_view
+from chiiki.services import attachments, notices
 from chiiki.services.errors import ServiceError
 from chiiki.services.markup import Block
 from chiiki.services.policy import CITY_ADMIN, can
-from chiiki.state import current_actor, error_text, field_errors, run_service
+from chiiki.state import UIState, current_actor, error_text, field_errors, run_service
 
 NOTICE_ADMIN = "/notices/admin"
 PAGE_SIZE = 20
+UPLOAD_ID = "notice-files"
+# What the file chooser offers; the server decides by the content (chiiki.services.attachments.sniff).
+ACCEPT = {"application/pdf": [".pdf"], "image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"],
+          "image/gif": [".gif"], "image/webp": [".webp"]}
 # Form fields the editor sends; area and band checkboxes are named area_<id> and band_<name>.
 _FIELDS = ("title", "body", "publish_from_date", "publish_from_time", "publish_until_date", "publish_until_time",
            "urgent", "everyone")
@@ -41,6 +50,53 @@ def _pages(total: int) -> int:
     return max(1, -(-total // PAGE_SIZE))
 
 
+def text_var(key: str, **params: rx.Var) -> rx.Var:
+    """Like tf(), but a plain string Var, for attributes such as aria-label where a component is not text."""
+    def build(text: str) -> rx.Var:
+        out = rx.Var.create("")
+        for piece in re.split(r"(\{\w+\})", text):
+            if piece.startswith("{") and piece.endswith("}") and piece[1:-1] in params:
+                out = out + params[piece[1:-1]].to(str)
+            elif piece:
+                out = out + piece
+        return out
+
+    ja, en = STRINGS[key]
+    return rx.cond(UIState.lang == "en", build(en), build(ja))
+
+
+def file_rows(items) -> list[dict[str, str]]:
+    """Attachments as links to the private route, which checks again who may open them."""
+    return [{"id": str(f.id), "name": f.filename, "size": str(max(1, round(f.size / 1024))),
+             "path": f"{NOTICE_ATTACHMENT_PATH}/{f.id}"} for f in items]
+
+
+def _file_link(f: rx.Var) -> rx.Component:
+    return rx.el.a(
+        rx.hstack(rx.icon("paperclip", size=20, aria_hidden="true"), rx.text(f["name"], size="4"),
+                  rx.text(tf("notice.file_size", size=f["size"]), size="2", color=rx.color("gray", 11)),
+                  align="center", spacing="2"),
+        href=BACKEND_ORIGIN + f["path"], target="_blank", rel="noopener",
+        aria_label=text_var("notice.open_file", name=f["name"]),
+        class_name="notice-attachment",
+        style={"display": "flex", "min_height": "48px", "align_items": "center", "color": "var(--accent-11)",
+               "overflow_wrap": "anywhere"},
+    )
+
+
+def _file_list(files: rx.Var, **props) -> rx.Component:
+    return rx.box(
+        rx.heading(t("notice.attachments"), as_="h3", size="4", margin_bottom="0.2em"),
+        rx.foreach(files, _file_link),
+        width="100%", **props,
+    )
+
+
+def files_view(files: rx.Var, **props) -> rx.Component:
+    """The attachments of one notice, as links (nothing when there are none)."""
+    return rx.cond(files.length() > 0, _file_list(files, **props))
+
+
 class NoticeFeedState(rx.State):
     """One resident's notices: what the policy and the targeting rule chose for them, nothing else."""
 
@@ -50,8 +106,10 @@ class NoticeFeedState(rx.State):
     page: int = 1
     open_id: str = ""
     open_blocks: list[Block] = []
+    open_files: list[dict[str, str]] = []
     error: str = ""
     _bodies: dict[str, list[Block]] = {}
+    _files: dict[str, list[dict[str, str]]] = {}
 
     @rx.event
     async def load(self):
@@ -62,17 +120,19 @@ class NoticeFeedState(rx.State):
         await self._fetch(actor, lang)
 
     async def _fetch(self, actor, lang: str) -> None:
-        self.open_id, self.open_blocks, self.error = "", [], ""
+        self.open_id, self.open_blocks, self.open_files, self.error = "", [], [], ""
         try:
             f = await run_service(notices.feed, actor, PAGE_SIZE, (self.page - 1) * PAGE_SIZE)
         except ServiceError as e:
-            self.items, self.total, self.unread, self._bodies = [], 0, 0, {}
+            self.items, self.total, self.unread, self._bodies, self._files = [], 0, 0, {}, {}
             self.error = error_text(lang, e)
             return
         self.total, self.unread = f.total, f.unread
         self.items = [{"id": str(i.id), "title": i.title, "date": fmt_dt(i.publish_from, lang, with_time=False),
-                       "urgent": "1" if i.urgent else "", "read": "1" if i.read else ""} for i in f.items]
+                       "urgent": "1" if i.urgent else "", "read": "1" if i.read else "",
+                       "files": str(len(i.attachments))} for i in f.items]
         self._bodies = {str(i.id): i.blocks for i in f.items}
+        self._files = {str(i.id): file_rows(i.attachments) for i in f.items}
 
     @rx.event
     async def toggle(self, notice_id: str):
@@ -81,14 +141,14 @@ class NoticeFeedState(rx.State):
             return rx.redirect(routes.LOGIN)
         key = str(notice_id)
         if key not in self._bodies or self.open_id == key:
-            self.open_id, self.open_blocks = "", []
+            self.open_id, self.open_blocks, self.open_files = "", [], []
             return
         try:
             await run_service(notices.mark_read, actor, key)
         except ServiceError as e:
             self.error = error_text(lang, e)
             return
-        self.open_id, self.open_blocks = key, self._bodies[key]
+        self.open_id, self.open_blocks, self.open_files = key, self._bodies[key], self._files.get(key, [])
         for item in self.items:
             if item["id"] == key and not item["read"]:
                 item["read"] = "1"
@@ -123,6 +183,8 @@ def _feed_item(item: rx.Var) -> rx.Component:
         rx.hstack(
             rx.cond(item["urgent"] != "", rx.badge(t("notice.urgent"), color_scheme="red", size="3")),
             rx.cond(item["read"] == "", rx.badge(t("notice.unread"), color_scheme="blue", size="3")),
+            rx.cond(item["files"] != "0", rx.badge(rx.icon("paperclip", size=14, aria_hidden="true"),
+                                                    t("notice.has_files"), color_scheme="gray", size="3")),
             rx.text(item["date"], size="3", color=rx.color("gray", 11)),
             spacing="2",
             align="center",
@@ -134,7 +196,8 @@ def _feed_item(item: rx.Var) -> rx.Component:
                   aria_expanded=rx.cond(NoticeFeedState.open_id == item["id"], "true", "false"),
                   style={"min_height": "48px"}, id="notice-open-" + item["id"]),
         rx.cond(NoticeFeedState.open_id == item["id"],
-                body_view(NoticeFeedState.open_blocks, margin_top="0.8em")),
+                rx.box(body_view(NoticeFeedState.open_blocks, margin_top="0.8em"),
+                       files_view(NoticeFeedState.open_files, margin_top="0.4em"), width="100%")),
         border_left=rx.cond(item["urgent"] != "", "6px solid var(--red-9)", "none"),
     )
 
@@ -181,8 +244,12 @@ class NoticeAdminState(rx.State):
     confirm_title: str = ""
     confirm_reach: int = 0
     rows: list[dict[str, str]] = []
+    row_files: dict[str, list[dict[str, str]]] = {}
     total: int = 0
     page: int = 1
+    # The staff member's own uploads for the notice being written (linked when it is published).
+    files: list[dict[str, str]] = []
+    file_error: str = ""
     _draft: dict = {}
 
     async def _staff(self):
@@ -196,8 +263,12 @@ class NoticeAdminState(rx.State):
         return actor, lang, None
 
     def _clear(self) -> None:
-        self.area_options, self.rows, self.total, self._draft = [], [], 0, {}
+        self.area_options, self.rows, self.row_files, self.total, self._draft = [], [], {}, 0, {}
         self.confirming, self.confirm_title, self.confirm_reach = False, "", 0
+        self.files, self.file_error = [], ""
+
+    def _file_ids(self) -> list[str]:
+        return [f["id"] for f in self.files]
 
     @rx.event
     async def load(self):
@@ -205,7 +276,8 @@ class NoticeAdminState(rx.State):
         if actor is None:
             return redirect
         self.errors, self.error, self.notice, self.page = {}, "", "", 1
-        self.confirming = False
+        # Uploads left from an earlier visit are not shown again; the orphan job removes them.
+        self.confirming, self.files, self.file_error = False, [], ""
         self.area_options = [[str(i), label, str(depth)]
                              for i, label, depth in await run_service(notices.area_choices, actor)]
         await self._fetch(actor, lang)
@@ -222,7 +294,9 @@ class NoticeAdminState(rx.State):
         self.rows = [{"id": str(i.id), "title": i.title, "urgent": "1" if i.urgent else "",
                       "from": fmt_dt(i.publish_from, lang), "until": fmt_dt(i.publish_until, lang),
                       "status": i.status, "status_label": tr(lang, "notice.status." + i.status),
-                      "targets": targets(i), "reads": str(i.read_count)} for i in items]
+                      "targets": targets(i), "reads": str(i.read_count), "files": str(len(i.attachments))}
+                     for i in items]
+        self.row_files = {str(i.id): file_rows(i.attachments) for i in items}
 
     @rx.event
     async def preview(self, form: dict):
@@ -233,7 +307,7 @@ class NoticeAdminState(rx.State):
             return
         draft = _draft_of(form)
         try:
-            reach = await run_service(notices.reach_count, actor, draft)
+            reach = await run_service(notices.reach_count, actor, draft, self._file_ids())
         except ServiceError as e:
             self.errors = field_errors(lang, e)
             self.error = "" if self.errors else error_text(lang, e)
@@ -257,16 +331,54 @@ class NoticeAdminState(rx.State):
         if not self.confirming or not self._draft:
             return
         try:
-            result = await run_service(notices.publish, actor, self._draft)
+            result = await run_service(notices.publish, actor, self._draft, self._file_ids())
         except ServiceError as e:
             self.errors = field_errors(lang, e)
             self.error = "" if self.errors else error_text(lang, e)
             self.confirming = False
             return
-        self._draft, self.confirming = {}, False
+        self._draft, self.confirming, self.files, self.file_error = {}, False, [], ""
         self.notice = tr(lang, "notice.published", n=result.reach, mailed=result.mailed)
         self.page = 1
         await self._fetch(actor, lang)
+
+    @rx.event
+    async def upload(self, files: list[rx.UploadFile]):
+        actor, lang, redirect = await self._staff()
+        if actor is None:
+            return redirect
+        problems = []
+        for f in files or []:
+            if len(self.files) >= attachments.MAX_PER_NOTICE:
+                problems.append(tr(lang, "notice.error.too_many_files", max=attachments.MAX_PER_NOTICE))
+                break
+            # Read one byte past the limit: enough to refuse, never the whole of a huge file.
+            data = await f.read(attachments.MAX_BYTES + 1)
+            name = f.filename or f.name or ""
+            try:
+                info = await run_service(notices.upload_file, actor, name, data)
+            except ServiceError as e:
+                problems.append(f"{name[:80]}: {error_text(lang, e)}")
+                continue
+            self.files = [*self.files, {"id": str(info.id), "name": info.filename,
+                                        "size": str(max(1, round(info.size / 1024)))}]
+        self.file_error = " / ".join(problems)
+        if not problems:
+            self.errors = {k: v for k, v in self.errors.items() if k != "attachments"}
+        return rx.clear_selected_files(UPLOAD_ID)
+
+    @rx.event
+    async def remove_file(self, file_id: str):
+        actor, lang, redirect = await self._staff()
+        if actor is None:
+            return redirect
+        if not any(f["id"] == file_id for f in self.files):
+            return
+        try:
+            await run_service(notices.discard_file, actor, file_id)
+        except ServiceError as e:
+            self.file_error = error_text(lang, e)
+        self.files = [f for f in self.files if f["id"] != file_id]
 
     @rx.event
     async def withdraw(self, notice_id: str):
@@ -320,6 +432,44 @@ def _area_box(a: rx.Var) -> rx.Component:
     )
 
 
+def _draft_file(f: rx.Var) -> rx.Component:
+    return rx.hstack(
+        rx.icon("paperclip", size=18, aria_hidden="true"), rx.text(f["name"], size="3"),
+        rx.text(tf("notice.file_size", size=f["size"]), size="2", color=rx.color("gray", 11)),
+        rx.button(t("notice.remove_file"), type="button", variant="outline", size="2",
+                  aria_label=text_var("notice.remove_file_named", name=f["name"]),
+                  on_click=NoticeAdminState.remove_file(f["id"]), style={"min_height": "44px", "min_width": "44px"}),
+        align="center", wrap="wrap", class_name="notice-draft-file",
+    )
+
+
+def _files_box() -> rx.Component:
+    s = NoticeAdminState
+    return rx.box(
+        rx.el.label(t("notice.field.files"), id="notice-files-label",
+                    style={"font_weight": "600", "display": "block", "margin_bottom": "0.3em"}),
+        rx.upload(
+            rx.vstack(rx.icon("upload", size=28, aria_hidden="true"), rx.text(t("notice.choose_files"), size="3"),
+                      align="center"),
+            id=UPLOAD_ID, multiple=True, no_keyboard=False, accept=ACCEPT,
+            # assets/a11y.js names the dropzone's hidden file input by this label.
+            custom_attrs={"data-label-id": "notice-files-label"},
+            style={"border": "2px dashed var(--gray-8)", "padding": "1em", "border_radius": "var(--radius-3)",
+                   "cursor": "pointer", "min_height": "48px"},
+        ),
+        rx.foreach(rx.selected_files(UPLOAD_ID), lambda name: rx.text(name, size="2")),
+        rx.button(t("notice.upload"), type="button", size="3", variant="soft", style=BUTTON_STYLE,
+                  on_click=s.upload(rx.upload_files(upload_id=UPLOAD_ID)), id="notice-upload-files",
+                  margin_top="0.5em"),
+        rx.cond(s.file_error != "", rx.text(s.file_error, color=rx.color("red", 11), size="3", role="alert",
+                                            id="notice-file-error")),
+        field_error(_err("attachments"), "f-attachments"),
+        rx.foreach(s.files, _draft_file),
+        rx.text(t("notice.files_help"), size="2", color=rx.color("gray", 11)),
+        width="100%", margin_bottom="1em",
+    )
+
+
 def _editor() -> rx.Component:
     return rx.form(
         text_field("notice.field.title", "title", error=_err("title"), required=True, max_length=notices.TITLE_MAX),
@@ -349,6 +499,7 @@ def _editor() -> rx.Component:
             style={"border": "1px solid var(--gray-6)", "border_radius": "var(--radius-3)", "padding": "1em",
                    "margin_bottom": "1em", "width": "100%"},
         ),
+        _files_box(),
         primary_button("notice.preview", type="submit", id="notice-preview"),
         on_submit=NoticeAdminState.preview,
         width="100%",
@@ -361,6 +512,8 @@ def _confirm() -> rx.Component:
         rx.text(t("notice.confirm_title"), size="3", color=rx.color("gray", 11)),
         rx.heading(NoticeAdminState.confirm_title, as_="h3", size="5", margin_y="0.4em"),
         rx.text(tf("notice.reach", n=NoticeAdminState.confirm_reach), size="5", weight="bold", id="notice-reach"),
+        rx.foreach(NoticeAdminState.files, lambda f: rx.hstack(rx.icon("paperclip", size=18, aria_hidden="true"),
+                                                               rx.text(f["name"], size="3"), align="center")),
         rx.hstack(
             secondary_button("notice.back", on_click=NoticeAdminState.back_to_edit),
             primary_button("notice.publish", on_click=NoticeAdminState.publish, id="notice-publish"),
@@ -381,6 +534,8 @@ def _admin_row(r: rx.Var) -> rx.Component:
         rx.text(r["from"], " – ", r["until"], size="3"),
         rx.text(t("notice.target_label"), ": ", r["targets"], size="3"),
         rx.text(tf("notice.read_count", n=r["reads"]), size="3"),
+        # row_files has an entry for every row; the count keeps an empty list from rendering a heading.
+        rx.cond(r["files"] != "0", _file_list(NoticeAdminState.row_files[r["id"]], margin_top="0.4em")),
         rx.cond(r["status"] != "ended",
                 secondary_button("notice.withdraw", on_click=NoticeAdminState.withdraw(r["id"]),
                                  margin_top="0.5em")),
@@ -390,7 +545,7 @@ def _admin_row(r: rx.Var) -> rx.Component:
 @template(route=NOTICE_ADMIN, title_key="notice.nav_admin", on_load=[NoticeAdminState.load])
 def notice_admin_page() -> rx.Component:
     return rx.vstack(
-        heading("notice.nav_admin"),
+        heading("notice.nav_admin", help_key="help.notice_admin"),
         message(NoticeAdminState.notice),
         error_banner(NoticeAdminState.error),
         card(

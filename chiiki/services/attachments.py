@@ -1,4 +1,10 @@
-"""Circular attachments: type checked by content, kept in the private data folder, served only when allowed."""
+"""Attachments of circulars and city notices: type checked by content, kept in the private data folder,
+served only when allowed.
+
+An upload is kept unlinked while its circular or notice is being written (a draft upload); sending the
+circular or publishing the notice links it in the same transaction. Each kind of document authorizes its own
+uploads and downloads (chiiki.services.circulars, chiiki.services.notices); the checks on the file are here.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -21,9 +28,30 @@ from chiiki.services.policy import SEND_CIRCULARS, Actor, han_scope
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PER_CIRCULAR = 5
+MAX_PER_NOTICE = 5
 # Extension to write in the download name, by the type the content really has.
 TYPES = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
 ORPHAN_HOURS = 24
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What the files are attached to: how many it may carry and where its error messages live.
+
+    `name` + "_id" is the Attachment column linking a file to it. Message keys are
+    `errors` + file_too_big | file_empty | file_type | too_many_files | file_gone.
+    """
+
+    name: str
+    max_files: int
+    errors: str
+
+    def error(self, what: str, **params: object) -> ServiceError:
+        return ServiceError(self.errors + what, "attachments", **params)
+
+
+CIRCULAR = Kind("circular", MAX_PER_CIRCULAR, "circular.error_")
+NOTICE = Kind("notice", MAX_PER_NOTICE, "notice.error.")
 
 
 def sniff(data: bytes) -> str:
@@ -73,15 +101,26 @@ def upload(actor: Actor, association_id: int, filename: object, data: object) ->
     aid = validate.ident(association_id, "association_id")
     if not han_scope(actor, SEND_CIRCULARS, aid):
         raise Denied()
+    return store(actor, CIRCULAR, filename, data)
+
+
+def store(actor: Actor, kind: Kind, filename: object, data: object) -> AttachmentInfo:
+    """Check a file by its size and content and keep it as the actor's draft upload.
+
+    Callers authorize first: circular uploads through upload(), notice uploads through
+    chiiki.services.notices.upload_file(). Nothing is kept when any check fails.
+    """
+    if not actor.authenticated:
+        raise Denied()
     if not isinstance(data, (bytes, bytearray)):
         raise ServiceError("error.invalid", "attachments")
     if len(data) > MAX_BYTES:
-        raise ServiceError("circular.error_file_too_big", "attachments", max_mb=MAX_BYTES // (1024 * 1024))
+        raise kind.error("file_too_big", max_mb=MAX_BYTES // (1024 * 1024))
     if not data:
-        raise ServiceError("circular.error_file_empty", "attachments")
+        raise kind.error("file_empty")
     content_type = sniff(data)
     if not content_type:
-        raise ServiceError("circular.error_file_type", "attachments")
+        raise kind.error("file_type")
     key = secrets.token_hex(20)
     folder = settings_module.settings.attachment_dir
     folder.mkdir(parents=True, exist_ok=True)
@@ -100,22 +139,52 @@ def upload(actor: Actor, association_id: int, filename: object, data: object) ->
         raise
 
 
-def pending(s: Session, actor: Actor, ids: list[int]) -> list[Attachment]:
+def parse_ids(values: object) -> list[int]:
+    """Attachment ids as a form or state sends them; anything but a list of ids is refused."""
+    if values in (None, ""):
+        return []
+    if not isinstance(values, (list, tuple)) or len(values) > 100:
+        raise ServiceError("error.invalid", "attachments")
+    return [validate.ident(v, "attachments") for v in values]
+
+
+def pending(s: Session, actor: Actor, ids: list[int], kind: Kind = CIRCULAR) -> list[Attachment]:
     """The actor's own uploads not yet linked to anything; any other id is refused."""
     if not ids:
         return []
-    if len(set(ids)) > MAX_PER_CIRCULAR:
-        raise ServiceError("circular.error_too_many_files", "attachments", max=MAX_PER_CIRCULAR)
+    if len(set(ids)) > kind.max_files:
+        raise kind.error("too_many_files", max=kind.max_files)
     rows = s.exec(select(Attachment).where(Attachment.id.in_(set(ids)))).all()
     if len(rows) != len(set(ids)) or any(
         r.uploaded_by != actor.account_id or r.circular_id is not None or r.notice_id is not None for r in rows
     ):
-        raise ServiceError("circular.error_file_gone", "attachments")
+        raise kind.error("file_gone")
     return sorted(rows, key=lambda r: r.id)
 
 
+def link(s: Session, actor: Actor, files: list[Attachment], kind: Kind, owner_id: int) -> None:
+    """Link checked draft uploads (from pending()) to their circular or notice, in the caller's transaction.
+
+    One conditional UPDATE: if another request linked or removed one of them since pending() read it, the
+    count differs and the whole transaction is refused, so a file never silently moves to a second document.
+    """
+    if not files:
+        return
+    done = s.execute(
+        update(Attachment)
+        .where(Attachment.id.in_([f.id for f in files]), Attachment.uploaded_by == actor.account_id,
+               Attachment.circular_id.is_(None), Attachment.notice_id.is_(None))
+        .values({f"{kind.name}_id": owner_id})
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if done != len(files):
+        raise kind.error("file_gone")
+    for f in files:  # the loaded rows say what the database now holds, without a second write
+        set_committed_value(f, f"{kind.name}_id", owner_id)
+
+
 def discard(actor: Actor, attachment_id: object) -> None:
-    """Remove one of the actor's own uploads that was not sent."""
+    """Remove one of the actor's own uploads not yet linked to a circular or a notice."""
     aid = validate.ident(attachment_id, "attachment_id")
     with session() as s:
         row = s.get(Attachment, aid)
@@ -132,7 +201,7 @@ def file_path(storage_key: str) -> Path | None:
 
 
 def purge_orphans(hours: int = ORPHAN_HOURS) -> int:
-    """Uploads never sent with a circular are deleted after a day (background job)."""
+    """Uploads never sent with a circular nor published with a notice are deleted after a day (background job)."""
     cutoff = utcnow() - timedelta(hours=hours)
     with session() as s:
         rows = s.exec(select(Attachment.id, Attachment.storage_key).where(

@@ -10,6 +10,10 @@ Targeting rules (one place, used by the reach count, the feed and the email fan-
   without a birth year matches no age band (they still get notices that choose no band).
 - "small_children" is the life stage the resident chose on their profile (Account.has_small_children).
 
+Attachments (PDF and images, chiiki.services.attachments): city staff upload them while writing a notice;
+they are linked to the notice in the transaction that publishes it. A resident downloads one only while the
+notice is in their feed (the same rule as above); city staff may download the files of any notice.
+
 Email: residents who chose Account.email_notices get the notice by email when its publish window opens —
 at once when the editor publishes a notice that starts now (within EMAIL_NOW_SLACK), otherwise through the
 job `mail_due()` when its start time passes. Either way the mail is queued (chiiki.services.mail) in one
@@ -30,12 +34,12 @@ from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
 from chiiki.i18n import TZ, tr
-from chiiki.models import Account, Area, CitySetting, Notice, NoticeArea, NoticeRead, OutboxMail, utcnow
-from chiiki.services import markup, validate
+from chiiki.models import Account, Area, Attachment, CitySetting, Notice, NoticeArea, NoticeRead, OutboxMail, utcnow
+from chiiki.services import attachments, markup, validate
 from chiiki.services.associations import _area_items, _descendants, moment, page_args, require
 from chiiki.services.db import session
 from chiiki.services.errors import NotFound, ServiceError, ValidationErrors
-from chiiki.services.policy import AUTHENTICATED, CITY_ADMIN, Actor
+from chiiki.services.policy import AUTHENTICATED, CITY_ADMIN, Actor, can
 
 # Age bands: name -> (lowest age, highest age or None). Residents are adults, so bands start at 18.
 BANDS: dict[str, tuple[int, int | None]] = {
@@ -139,6 +143,7 @@ class _Draft:
     publish_until: datetime | None
     urgent: bool
     target: Target
+    files: tuple[Attachment, ...] = ()
 
 
 def run_checks(checks: dict[str, Callable[[], object]]) -> tuple[dict, dict]:
@@ -153,9 +158,13 @@ def run_checks(checks: dict[str, Callable[[], object]]) -> tuple[dict, dict]:
     return out, errors
 
 
-def _clean(s: Session, data: object, now: datetime) -> _Draft:
+def _clean(s: Session, data: object, now: datetime, actor: Actor | None = None,
+           attachment_ids: object = None) -> _Draft:
+    """Check every field of a draft, and its attachments (the actor's own unlinked uploads) when an actor is given."""
     if not isinstance(data, dict):
         raise ServiceError("error.invalid")
+    file_check = {"attachments": lambda: attachments.pending(s, actor, attachments.parse_ids(attachment_ids),
+                                                             attachments.NOTICE)} if actor is not None else {}
     out, errors = run_checks({
         "title": lambda: validate.text(data.get("title"), "title", max_len=TITLE_MAX),
         "body": lambda: validate.text(data.get("body"), "body", max_len=BODY_MAX, multiline=True),
@@ -163,6 +172,7 @@ def _clean(s: Session, data: object, now: datetime) -> _Draft:
                                        "publish_from", required=False) or now,
         "publish_until": lambda: moment(data.get("publish_until_date"), data.get("publish_until_time") or "23:59",
                                         "publish_until", required=False),
+        **file_check,
     })
     target = _clean_target(s, data, errors)
     start, end = out.get("publish_from"), out.get("publish_until")
@@ -173,7 +183,8 @@ def _clean(s: Session, data: object, now: datetime) -> _Draft:
             errors["publish_until"] = "notice.error.ended"
     if errors:
         raise ValidationErrors(errors)
-    return _Draft(out["title"], out["body"], start, end, data.get("urgent") in (True, "on", "true", "1"), target)
+    return _Draft(out["title"], out["body"], start, end, data.get("urgent") in (True, "on", "true", "1"), target,
+                  tuple(out.get("attachments", ())))
 
 
 # --------------------------------------------------------------------------- city staff
@@ -183,12 +194,12 @@ def _reach(s: Session, target: Target, now: datetime) -> int:
     return s.exec(select(func.count(Account.id)).where(*_resident_filter(s, target, this_year(now)))).one()
 
 
-def reach_count(actor: Actor, data: dict, *, now: datetime | None = None) -> int:
-    """Check a whole draft and say how many residents it would reach (a count only), before publishing."""
+def reach_count(actor: Actor, data: dict, attachment_ids: object = None, *, now: datetime | None = None) -> int:
+    """Check a whole draft (with its attachments) and say how many residents it would reach, before publishing."""
     require(actor, CITY_ADMIN)
     now = now or utcnow()
     with session() as s:
-        return _reach(s, _clean(s, data, now).target, now)
+        return _reach(s, _clean(s, data, now, actor, attachment_ids).target, now)
 
 
 @dataclass(frozen=True)
@@ -198,18 +209,19 @@ class Published:
     mailed: int
 
 
-def publish(actor: Actor, data: dict, *, now: datetime | None = None) -> Published:
-    """Create a notice with its targets; mail it now when its window opens now (see the module rule)."""
+def publish(actor: Actor, data: dict, attachment_ids: object = None, *, now: datetime | None = None) -> Published:
+    """Create a notice with its targets and attachments in ONE transaction; mail it now when its window opens now."""
     require(actor, CITY_ADMIN)
     now = now or utcnow()
     with session() as s:
-        d = _clean(s, data, now)
+        d = _clean(s, data, now, actor, attachment_ids)
         n = Notice(title=d.title, body=d.body, publish_from=d.publish_from, publish_until=d.publish_until,
                    urgent=d.urgent, target_everyone=d.target.everyone, bands=" ".join(d.target.bands),
                    created_by=actor.account_id, created_at=now)
         s.add(n)
         s.flush()
         s.add_all([NoticeArea(notice_id=n.id, area_id=a) for a in d.target.area_ids])
+        attachments.link(s, actor, list(d.files), attachments.NOTICE, n.id)
         s.flush()
         reach = _reach(s, d.target, now)
         mailed = _fan_out(s, n, d.target, this_year(now), now) if d.publish_from <= now + EMAIL_NOW_SLACK else 0
@@ -230,6 +242,51 @@ def withdraw(actor: Actor, notice_id: object, *, now: datetime | None = None) ->
             s.add(n)
 
 
+def upload_file(actor: Actor, filename: object, data: object) -> attachments.AttachmentInfo:
+    """Keep a file for the notice being written (linked to it when it is published)."""
+    require(actor, CITY_ADMIN)
+    return attachments.store(actor, attachments.NOTICE, filename, data)
+
+
+def discard_file(actor: Actor, attachment_id: object) -> None:
+    """Remove one of the actor's own uploads before publishing."""
+    require(actor, CITY_ADMIN)
+    attachments.discard(actor, attachment_id)
+
+
+def _files(s: Session, notice_ids: list[int]) -> dict[int, tuple[attachments.AttachmentInfo, ...]]:
+    """The attachments of these notices, by notice, in upload order (one query)."""
+    found: dict[int, list[attachments.AttachmentInfo]] = {}
+    if notice_ids:
+        for a in s.exec(select(Attachment).where(Attachment.notice_id.in_(notice_ids)).order_by(Attachment.id)):
+            found.setdefault(a.notice_id, []).append(attachments.info(a))
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def attachment_for(actor: Actor, attachment_id: object,
+                   *, now: datetime | None = None) -> tuple[attachments.AttachmentInfo, str]:
+    """A notice attachment the actor may download, with its storage key; NotFound for anything else.
+
+    City staff: the file of any notice (scheduled, published or ended). Residents: only while the notice is
+    in their feed (published now and meant for them). A draft upload is never served.
+    """
+    try:
+        aid = validate.ident(attachment_id, "attachment_id")
+    except ServiceError:
+        raise NotFound() from None
+    if not actor.authenticated:
+        raise NotFound()
+    now = now or utcnow()
+    with session() as s:
+        a = s.get(Attachment, aid)
+        if a is None or a.notice_id is None:
+            raise NotFound()
+        if not can(actor, CITY_ADMIN) and s.exec(
+                select(Notice.id).where(Notice.id == a.notice_id, *_visible(s, actor.account_id, now))).first() is None:
+            raise NotFound()
+        return attachments.info(a), a.storage_key
+
+
 @dataclass(frozen=True)
 class AdminItem:
     id: int
@@ -242,6 +299,7 @@ class AdminItem:
     areas: tuple[str, ...]
     bands: tuple[str, ...]
     read_count: int
+    attachments: tuple[attachments.AttachmentInfo, ...] = ()
 
 
 def status_of(publish_from: datetime, publish_until: datetime | None, now: datetime) -> str:
@@ -273,9 +331,10 @@ def admin_list(actor: Actor, limit: object = 20, offset: object = 0,
         for nid, aid in s.exec(select(NoticeArea.notice_id, NoticeArea.area_id)
                                .where(NoticeArea.notice_id.in_(ids)).order_by(NoticeArea.id)).all():
             areas.setdefault(nid, []).append(labels.get(aid, ""))
+        files = _files(s, ids)
         return [AdminItem(n.id, n.title, n.urgent, n.publish_from, n.publish_until,
                           status_of(n.publish_from, n.publish_until, now), n.target_everyone,
-                          tuple(areas.get(n.id, ())), tuple(n.bands.split()), int(reads_n))
+                          tuple(areas.get(n.id, ())), tuple(n.bands.split()), int(reads_n), files.get(n.id, ()))
                 for n, reads_n in rows], total
 
 
@@ -321,6 +380,7 @@ class FeedItem:
     urgent: bool
     publish_from: datetime
     read: bool
+    attachments: tuple[attachments.AttachmentInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -345,7 +405,9 @@ def feed(actor: Actor, limit: object = 20, offset: object = 0, *, now: datetime 
             select(Notice, read).where(*cond)
             .order_by(Notice.urgent.desc(), Notice.publish_from.desc(), Notice.id.desc()).offset(off).limit(lim)
         ).all()
-        items = [FeedItem(n.id, n.title, markup.parse(n.body), n.urgent, n.publish_from, bool(r)) for n, r in rows]
+        files = _files(s, [n.id for n, _ in rows])
+        items = [FeedItem(n.id, n.title, markup.parse(n.body), n.urgent, n.publish_from, bool(r), files.get(n.id, ()))
+                 for n, r in rows]
         return Feed(items, total, int(unread))
 
 
