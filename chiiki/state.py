@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
+import time
 from typing import Any, Callable, TypeVar
 
 import reflex as rx
@@ -30,6 +32,11 @@ T = TypeVar("T")
 SESSION_COOKIE = "chiiki_session"
 # Each page's own on_load handlers, by route; AuthState.load_page runs them in one event.
 _PAGE_LOADS: dict[str, list] = {}
+
+
+# The actor looked up at the start of AuthState.load_page, reused by that page's load handlers in
+# the same event (and only there: it is reset before the event ends).
+_PAGE_ACTOR: contextvars.ContextVar[tuple[str, Actor] | None] = contextvars.ContextVar("page_actor", default=None)
 
 
 def register_page_load(route: str, handlers: list) -> None:
@@ -82,6 +89,9 @@ class AuthState(rx.State):
         """Re-check the session on the server for every event: revocation takes effect at once."""
         if not self.token:
             return ANONYMOUS
+        cached = _PAGE_ACTOR.get()
+        if cached is not None and cached[0] == self.token:
+            return cached[1]
         return await asyncio.to_thread(accounts.actor_for_token, self.token)
 
     async def lang(self) -> str:
@@ -101,20 +111,25 @@ class AuthState(rx.State):
         fetch and write) per handler on every page change. `route` only selects registered
         handlers; each of them authenticates and authorizes on its own.
         """
-        await self._refresh_nav()
-        events: list = []
-        for handler in _PAGE_LOADS.get(route if isinstance(route, str) else "", []):
-            substate = await self.get_state(handler.state)
-            result = handler.fn(substate)
-            if inspect.isawaitable(result):
-                result = await result
-            if result is not None:
-                events.extend(result if isinstance(result, (list, tuple)) else [result])
+        actor = await self.actor()
+        reset = _PAGE_ACTOR.set((self.token, actor))
+        try:
+            await self._refresh_nav(actor)
+            events: list = []
+            for handler in _PAGE_LOADS.get(route if isinstance(route, str) else "", []):
+                substate = await self.get_state(handler.state)
+                result = handler.fn(substate)
+                if inspect.isawaitable(result):
+                    result = await result
+                if result is not None:
+                    events.extend(result if isinstance(result, (list, tuple)) else [result])
+        finally:
+            _PAGE_ACTOR.reset(reset)
         return events or None
 
-    async def _refresh_nav(self) -> None:
+    async def _refresh_nav(self, actor: Actor | None = None) -> None:
         self.flash, self._flash_next = self._flash_next, ""
-        actor = await self.actor()
+        actor = actor if actor is not None else await self.actor()
         self._apply_nav(actor)
         if self.token and not actor.authenticated:
             # Expired or revoked elsewhere (e.g. a password change): forget it.
@@ -177,13 +192,25 @@ def home_path(actor: Actor) -> str:
     return routes.JOIN
 
 
+_NAMES: dict[tuple[str, int], tuple[float, str]] = {}
+_NAME_TTL = 60.0  # seconds; a renamed association shows its new name within a minute
+
+
 def _association_name(association_id: int) -> str:
+    """The association's name for the header (public, not personal), cached briefly per process."""
     from chiiki.models import Association
     from chiiki.services.db import session
+    from chiiki.settings import settings
 
+    key = (settings.db_url, association_id)
+    hit = _NAMES.get(key)
+    if hit is not None and time.monotonic() - hit[0] < _NAME_TTL:
+        return hit[1]
     with session() as s:
         a = s.get(Association, association_id)
-        return a.name if a else ""
+        name = a.name if a else ""
+    _NAMES[key] = (time.monotonic(), name)
+    return name
 
 
 def _badges(actor: Actor, association_id: int) -> tuple[int, int]:

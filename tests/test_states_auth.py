@@ -122,6 +122,15 @@ async def test_a_page_load_is_one_event_with_the_navigation_and_the_page(demo_fu
     assert await AuthState.load_page.fn(auth, {"not": "a route"}) is None
 
 
+async def test_the_actor_shared_within_a_page_load_does_not_outlive_it(demo, app_state):
+    auth = await login_state(app_state, "member@example.jp")
+    await AuthState.load_page.fn(auth, "/mypage")
+    accounts.logout(auth.token)  # revoked elsewhere, e.g. a password change on another phone
+    assert not (await auth.actor()).authenticated
+    await AuthState.load_page.fn(auth, "/mypage")
+    assert not auth.logged_in
+
+
 async def test_a_page_load_passes_on_the_redirect_of_a_page_handler(demo, app_state):
     auth = await app_state.get_state(AuthState)
     events = await AuthState.load_page.fn(auth, "/mypage")  # not logged in
