@@ -260,6 +260,29 @@ async def run_service(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
+async def receive_uploads(files: list, held: list[dict], limit: int, too_many: str, lang: str,
+                          store: Callable[[str, bytes], Any]) -> tuple[list[dict], list[str]]:
+    """Store uploaded files one by one with `store(name, data)` (a service that checks and keeps
+    them); returns the files now held, as shown in the form, and a message per refused file."""
+    from chiiki.services.attachments import MAX_BYTES
+
+    held, problems = list(held), []
+    for f in files or []:
+        if len(held) >= limit:
+            problems.append(too_many)
+            break
+        # Read one byte past the limit: enough to refuse, never the whole of a huge file.
+        data = await f.read(MAX_BYTES + 1)
+        name = f.filename or f.name or ""
+        try:
+            info = await run_service(store, name, data)
+        except ServiceError as e:
+            problems.append(f"{name[:80]}: {error_text(lang, e)}")
+            continue
+        held.append({"id": str(info.id), "name": info.filename, "size": str(max(1, round(info.size / 1024)))})
+    return held, problems
+
+
 def error_text(lang: str, err: ServiceError) -> str:
     return tr(lang, err.key, **err.params)
 

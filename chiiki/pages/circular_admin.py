@@ -26,7 +26,6 @@ from chiiki.pages.circulars import (
     AmendView,
     amend_views,
     amendments_view,
-    attachments_view,
     body_view,
     file_rows,
     my_association,
@@ -37,7 +36,8 @@ from chiiki.services import attachments, circulars
 from chiiki.services.errors import ServiceError
 from chiiki.services.markup import Block
 from chiiki.services.policy import Actor
-from chiiki.state import AuthState, UIState, current_actor, error_text, field_errors, run_service
+from chiiki.state import (AuthState, UIState, current_actor, error_text, field_errors, receive_uploads,
+                          run_service)
 
 CIRCULAR_NEW = "/circulars/admin/new"
 CIRCULAR_STATUS = "/circulars/admin/status"
@@ -303,21 +303,10 @@ class ComposeState(rx.State):
         actor, lang, aid = await _officer(self)
         if actor is None:
             return rx.redirect(routes.LOGIN)
-        problems = []
-        for f in files or []:
-            if len(self.files) >= attachments.MAX_PER_CIRCULAR:
-                problems.append(tr(lang, "circular.error_too_many_files", max=attachments.MAX_PER_CIRCULAR))
-                break
-            # Read one byte past the limit: enough to refuse, never the whole of a huge file.
-            data = await f.read(attachments.MAX_BYTES + 1)
-            name = f.filename or f.name or ""
-            try:
-                info = await run_service(attachments.upload, actor, aid, name, data)
-            except ServiceError as e:
-                problems.append(f"{name[:80]}: {error_text(lang, e)}")
-                continue
-            self.files = [*self.files, {"id": str(info.id), "name": info.filename,
-                                        "size": str(max(1, round(info.size / 1024)))}]
+        self.files, problems = await receive_uploads(
+            files, self.files, attachments.MAX_PER_CIRCULAR,
+            tr(lang, "circular.error_too_many_files", max=attachments.MAX_PER_CIRCULAR), lang,
+            lambda name, data: attachments.upload(actor, aid, name, data))
         self.file_error = " / ".join(problems)
         return rx.clear_selected_files(UPLOAD_ID)
 

@@ -30,7 +30,7 @@ from chiiki.services import attachments, notices
 from chiiki.services.errors import ServiceError
 from chiiki.services.markup import Block
 from chiiki.services.policy import CITY_ADMIN, can
-from chiiki.state import UIState, current_actor, error_text, field_errors, run_service
+from chiiki.state import UIState, current_actor, error_text, field_errors, receive_uploads, run_service
 
 NOTICE_ADMIN = "/notices/admin"
 PAGE_SIZE = 20
@@ -347,21 +347,10 @@ class NoticeAdminState(rx.State):
         actor, lang, redirect = await self._staff()
         if actor is None:
             return redirect
-        problems = []
-        for f in files or []:
-            if len(self.files) >= attachments.MAX_PER_NOTICE:
-                problems.append(tr(lang, "notice.error.too_many_files", max=attachments.MAX_PER_NOTICE))
-                break
-            # Read one byte past the limit: enough to refuse, never the whole of a huge file.
-            data = await f.read(attachments.MAX_BYTES + 1)
-            name = f.filename or f.name or ""
-            try:
-                info = await run_service(notices.upload_file, actor, name, data)
-            except ServiceError as e:
-                problems.append(f"{name[:80]}: {error_text(lang, e)}")
-                continue
-            self.files = [*self.files, {"id": str(info.id), "name": info.filename,
-                                        "size": str(max(1, round(info.size / 1024)))}]
+        self.files, problems = await receive_uploads(
+            files, self.files, attachments.MAX_PER_NOTICE,
+            tr(lang, "notice.error.too_many_files", max=attachments.MAX_PER_NOTICE), lang,
+            lambda name, data: notices.upload_file(actor, name, data))
         self.file_error = " / ".join(problems)
         if not problems:
             self.errors = {k: v for k, v in self.errors.items() if k != "attachments"}
