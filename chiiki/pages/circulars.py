@@ -15,7 +15,7 @@ from chiiki.api import ATTACHMENT_PATH
 from chiiki.components.shell import register_nav, template
 from chiiki.components.ui import card, error_banner, heading, link_button, message, pager, select_field
 from chiiki.i18n import fmt_date, fmt_dt, t, tf, tr
-from chiiki.services import circulars, markup
+from chiiki.services import circulars
 from chiiki.services.errors import ServiceError
 from chiiki.services.markup import Block, Line, Seg
 from chiiki.services.policy import Actor
