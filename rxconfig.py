@@ -6,6 +6,32 @@ from reflex_components_radix.plugin import RadixThemesPlugin
 
 from chiiki.settings import settings
 
+
+def _respawn_failed_workers() -> None:
+    """Production: a crashed granian worker is replaced instead of stopping every worker.
+
+    Reflex 0.10 builds granian's Server without `respawn_failed_workers` (granian's own CLI flag
+    --respawn-failed-workers), so one killed worker would take the whole site down. The server is
+    built in this process after this file is read, so the default is set here.
+    """
+    try:
+        from granian.server.common import AbstractServer
+    except ImportError:  # granian absent: development server or uvicorn
+        return
+    init = AbstractServer.__init__
+    if getattr(init, "_chiiki_respawn", False):
+        return
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("respawn_failed_workers", True)
+        init(self, *args, **kwargs)
+
+    __init__._chiiki_respawn = True
+    AbstractServer.__init__ = __init__
+
+
+_respawn_failed_workers()
+
 config = rx.Config(
     app_name="chiiki",
     db_url=settings.db_url,

@@ -55,6 +55,8 @@ PASS_THROUGH = {
     "bench-city": ("chiiki.bench.city", "hot-path and websocket figures on a generated city (--db --clients --seconds)"),
     "bench-circulars": ("chiiki.bench.circulars", "circular send, status, inbox and export figures"),
     "bench-roster": ("chiiki.bench.roster", "roster page, search and export figures"),
+    "bench-reliability": ("chiiki.bench.reliability", "exactly-once confirmations under load, optionally across a "
+                          "killed worker (--seconds --clients --kill-worker-at)"),
 }
 
 COMMANDS = {

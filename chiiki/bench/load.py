@@ -10,6 +10,11 @@ How the compiled frontend (.web/utils/state.js, context.jsx) talks to the backen
   * a client-side navigation sends ``update_vars_internal`` (browser storage) and ``on_load_internal``;
     the page is loaded when a delta sets the root state's ``is_hydrated`` back to true;
   * the server answers with "event" messages ``{"delta": {state: {var: value}}, "events": [...]}``.
+
+Reflex sends no per-event acknowledgement: a scenario knows an event was handled when a delta shows its
+effect (``call(..., done=...)`` waits for that). A dropped socket ends every wait at once with
+ConnectionError; ``reconnect()`` opens a new socket for the same tab (same token, storage and page), as
+the browser's socket.io client does, and the server hydrates it from the stored state.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterable
 
 ROOT = Path(__file__).resolve().parents[2]
 ROOT_STATE = "reflex___state____state"
@@ -95,10 +100,13 @@ class SocketIO:
     "0/ns,{auth}" connect, "2/ns,[name, data]" event, "1/ns," disconnect, "4/ns,{...}" connect error.
     """
 
-    def __init__(self, on_event: Callable[[dict], Awaitable[None]], namespace: str = "/_event"):
+    def __init__(self, on_event: Callable[[dict], Awaitable[None]], namespace: str = "/_event",
+                 on_close: Callable[[], None] | None = None):
         self.ns = namespace
         self.on_event = on_event
+        self.on_close = on_close  # called once when the connection ends (server gone, closed, killed)
         self.connected = False
+        self._closed_told = False
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._ws = None
@@ -168,6 +176,13 @@ class SocketIO:
             self.connected = False
             if self._joined and not self._joined.done():
                 self._joined.set_exception(ConnectionError("closed before the namespace connected"))
+            self._tell_closed()
+
+    def _tell_closed(self) -> None:
+        if not self._closed_told:
+            self._closed_told = True
+            if self.on_close:
+                self.on_close()
 
     async def _packet(self, text: str) -> None:
         if text == "2":
@@ -187,6 +202,7 @@ class SocketIO:
             self._joined.set_exception(ConnectionError(f"connect refused: {rest[:200]}"))
         elif kind == "1":
             self.connected = False
+            self._tell_closed()
         elif kind == "2":
             while rest and rest[0].isdigit():  # an ack id
                 rest = rest[1:]
@@ -211,20 +227,46 @@ class SocketIO:
         self.connected = False
 
 
-class ReflexClient:
-    """One browser tab: a socket, its token, its browser storage, and the page it is on."""
+_CLOSED = {"__closed__": True}  # put on a tab's update queue when its socket ends
 
-    def __init__(self, base_url: str, storage: dict[str, str] | None = None, schema: str | None = None):
+
+class ReflexClient:
+    """One browser tab: a socket, its token, its browser storage, and the page it is on.
+
+    `mirror`: full var names (``"<state full name>.<var>_rx_state_"``) of cookie / local-storage vars the
+    browser writes back when a delta changes them (the storage keys given are mirrored too), so that a
+    reconnect or a page change sends the current value, e.g. the session cookie set by a login.
+    """
+
+    def __init__(self, base_url: str, storage: dict[str, str] | None = None, schema: str | None = None,
+                 mirror: Iterable[str] = ()):
         self.base_url = base_url
         self.token = str(uuid.uuid4())
         self.storage = dict(storage or {})
+        self.mirror = set(self.storage) | set(mirror)
         self.schema = schema
         self.path = "/"
-        self.sio = SocketIO(self._on_update)
         self.updates: asyncio.Queue = asyncio.Queue()
+        self.sio = self._new_socket()
         self.problems: list[str] = []
         self.data: dict = {}  # whatever a scenario wants to keep per tab
         self.state: dict[str, dict] = {}  # the tab's copy of the state, merged from every delta
+        self.reconnects = 0  # successful reconnects after a dropped connection
+        self.events_sent = 0
+
+    def _new_socket(self) -> SocketIO:
+        sio: SocketIO | None = None
+
+        def closed() -> None:
+            if sio is self.sio:  # a replaced socket's end says nothing about the current one
+                self.updates.put_nowait(_CLOSED)
+
+        sio = SocketIO(self._on_update, on_close=closed)
+        return sio
+
+    def var(self, state_name: str, var: str, default=None):
+        """A var of the substate with this full name, as the browser holds it now."""
+        return self.state.get(state_name, {}).get(f"{var}_rx_state_", default)
 
     def last_state(self, substate_hint: str, var: str):
         """A var of the first substate whose name contains the hint, as the browser holds it now."""
@@ -236,6 +278,10 @@ class ReflexClient:
     async def _on_update(self, update) -> None:
         for name, values in ((update or {}).get("delta") or {}).items():
             self.state.setdefault(name, {}).update(values)
+            if self.mirror:
+                for var, value in values.items():
+                    if f"{name}.{var}" in self.mirror:
+                        self.storage[f"{name}.{var}"] = value if isinstance(value, str) else json.dumps(value)
         for ev in (update or {}).get("events") or []:
             name = str(ev.get("name", ""))
             # Backend exceptions reach the browser as an error toast / alert script.
@@ -266,21 +312,58 @@ class ReflexClient:
         await self._wait(self._hydrated)
         return (time.perf_counter() - t0) * 1000
 
+    async def reconnect(self, path: str | None = None, *, deadline: float | None = None, pause: float = 0.25,
+                        keep_trying: Callable[[], bool] | None = None) -> float:
+        """A new socket for the same tab after a dropped one (same token, storage and page), retried with
+        backoff until `deadline` (a time.perf_counter() value; default TIMEOUT from now) or until
+        `keep_trying()` says no. Reads `base_url` on every try, so a caller may point the tab at a
+        restarted server meanwhile. Returns ms until the page is hydrated again."""
+        deadline = deadline if deadline is not None else time.perf_counter() + TIMEOUT
+        t0 = time.perf_counter()
+        await self.close()
+        last: BaseException | None = None
+        while True:
+            self.sio = self._new_socket()
+            self._drain()
+            try:
+                await self.connect(path or self.path)
+            except (OSError, ConnectionError, TimeoutError, asyncio.TimeoutError) as e:
+                last = e
+                await self.close()
+                if time.perf_counter() + pause >= deadline or (keep_trying is not None and not keep_trying()):
+                    raise ConnectionError(f"could not reconnect: {type(last).__name__}: {last}") from last
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+                continue
+            self.reconnects += 1
+            return (time.perf_counter() - t0) * 1000
+
     @staticmethod
     def _hydrated(update: dict) -> bool:
         return bool((update.get("delta") or {}).get(ROOT_STATE, {}).get(HYDRATED) is True)
 
-    async def _wait(self, done: Callable[[dict], bool]) -> list[dict]:
+    async def _wait(self, done: Callable[[dict], bool], timeout: float = TIMEOUT) -> list[dict]:
         seen = []
-        deadline = time.perf_counter() + TIMEOUT
+        deadline = time.perf_counter() + timeout
         while True:
             left = deadline - time.perf_counter()
             if left <= 0:
                 raise TimeoutError("no answer from the server")
-            update = await asyncio.wait_for(self.updates.get(), left)
+            try:
+                update = await asyncio.wait_for(self.updates.get(), left)
+            except asyncio.TimeoutError:
+                raise TimeoutError("no answer from the server") from None
+            if update is _CLOSED:
+                raise ConnectionError("the connection was lost while waiting for the answer")
             seen.append(update)
             if done(update):
                 return seen
+
+    async def _emit(self, event: dict) -> None:
+        if not self.sio.connected:
+            raise ConnectionError("not connected")
+        self.events_sent += 1
+        await self.sio.emit("event", event)
 
     def _drain(self) -> None:
         while not self.updates.empty():
@@ -292,18 +375,21 @@ class ReflexClient:
         self.path = path
         t0 = time.perf_counter()
         if self.storage:
-            await self.sio.emit("event", self._event(UPDATE_VARS_EVENT, {"vars": self.storage}))
-        await self.sio.emit("event", self._event(ON_LOAD_EVENT))
+            await self._emit(self._event(UPDATE_VARS_EVENT, {"vars": self.storage}))
+        await self._emit(self._event(ON_LOAD_EVENT))
         await self._wait(self._hydrated)
         return (time.perf_counter() - t0) * 1000
 
     async def call(self, name: str, payload: dict | None = None,
-                   done: Callable[[dict], bool] | None = None) -> tuple[float, list[dict]]:
-        """Send one event; ms until the first answer (or until `done` says the answer is complete)."""
+                   done: Callable[[dict], bool] | None = None, timeout: float = TIMEOUT) -> tuple[float, list[dict]]:
+        """Send one event; ms until the first answer (or until `done` says the answer is complete).
+
+        `done` sees each update after it is merged into `state`. Raises ConnectionError when the socket
+        is (or goes) down before that, TimeoutError after `timeout` seconds."""
         self._drain()
         t0 = time.perf_counter()
-        await self.sio.emit("event", self._event(name, payload))
-        seen = await self._wait(done or (lambda _u: True))
+        await self._emit(self._event(name, payload))
+        seen = await self._wait(done or (lambda _u: True), timeout)
         return (time.perf_counter() - t0) * 1000, seen
 
     async def close(self) -> None:
