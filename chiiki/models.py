@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from typing import Iterable
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint, distinct, event, func, inspect, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, SQLModel
 
 
@@ -106,7 +110,8 @@ class Account(SQLModel, table=True):
     failed_logins: int = Field(default=0)
     locked_until: datetime | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow)
-    deleted_at: datetime | None = Field(default=None)
+    # Indexed so that counting the deleted accounts (the dashboard's residents figure) reads no table.
+    deleted_at: datetime | None = Field(default=None, index=True)
 
 
 class Membership(SQLModel, table=True):
@@ -180,7 +185,14 @@ class Circular(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="account.id")
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = Field(default=None)
+    # Household counters of a sent circular, a cache of its deliveries for the city dashboard (one row per
+    # circular instead of millions of deliveries): households it went to; households where any delivery is
+    # read or confirmed; households where any is confirmed (by a member, on behalf, or a paper 確認印).
+    # services/circulars.py changes them in the transaction that changes the states, under the circular's
+    # lock; Delivery rows written as ORM objects (seeders, tests) are recounted at flush (see below).
     household_count: int = Field(default=0)
+    read_households: int = Field(default=0)
+    confirmed_households: int = Field(default=0)
 
 
 class CircularTarget(SQLModel, table=True):
@@ -238,6 +250,29 @@ class Delivery(SQLModel, table=True):
     notified_at: datetime | None = Field(default=None)
 
 
+def recount_circular_households(conn: Connection, circular_ids: Iterable[int]) -> None:
+    """Set the household counters of these circulars from their deliveries (exact, whatever wrote them).
+
+    Takes the circulars' row locks first on PostgreSQL, as the services do before changing a state.
+    """
+    ids = sorted({int(i) for i in circular_ids if i is not None})
+    if not ids:
+        return
+    c, d = Circular.__table__, Delivery.__table__
+
+    def households(*where):
+        return (select(func.count(distinct(d.c.household_id))).where(d.c.circular_id == c.c.id, *where)
+                .scalar_subquery())
+
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        if conn.dialect.name == "postgresql":
+            conn.execute(select(c.c.id).where(c.c.id.in_(chunk)).order_by(c.c.id).with_for_update(key_share=True))
+        conn.execute(update(c).where(c.c.id.in_(chunk)).values(
+            household_count=households(), read_households=households(d.c.state != "unread"),
+            confirmed_households=households(d.c.state == "confirmed")))
+
+
 # --------------------------------------------------------------------------- surveys
 
 
@@ -259,6 +294,10 @@ class Survey(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None)
     # When officers last sent a reminder (reminders are rate-limited).
     reminded_at: datetime | None = Field(default=None)
+    # Who answered, counted for the city dashboard (a cache of SurveyParticipation: accounts, and distinct
+    # households among them); recounted at every flush that writes a participation (see below).
+    answered_accounts: int = Field(default=0)
+    answered_households: int = Field(default=0)
 
 
 class SurveyTarget(SQLModel, table=True):
@@ -328,6 +367,78 @@ class SurveyAnswer(SQLModel, table=True):
     option_id: int | None = Field(default=None, foreign_key="surveyoption.id")
     text_value: str = Field(default="", max_length=2000)
     number_value: int | None = Field(default=None)
+
+
+def recount_survey_answers(conn: Connection, survey_ids: Iterable[int]) -> None:
+    """Set the answer counters of these surveys from their participations, under the surveys' row locks.
+
+    FOR NO KEY UPDATE (key_share): the participation rows inserted before this hold FOR KEY SHARE on the
+    survey through their foreign key; a plain FOR UPDATE would wait on every other answering transaction's
+    key share while they wait on ours, a deadlock.
+    """
+    ids = sorted({int(i) for i in survey_ids if i is not None})
+    if not ids:
+        return
+    sv, p = Survey.__table__, SurveyParticipation.__table__
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        if conn.dialect.name == "postgresql":
+            conn.execute(select(sv.c.id).where(sv.c.id.in_(chunk)).order_by(sv.c.id).with_for_update(key_share=True))
+        conn.execute(update(sv).where(sv.c.id.in_(chunk)).values(
+            answered_accounts=select(func.count()).where(p.c.survey_id == sv.c.id).scalar_subquery(),
+            answered_households=select(func.count(distinct(p.c.household_id))).where(p.c.survey_id == sv.c.id)
+            .scalar_subquery()))
+
+
+# The counted columns of each cached table, and the counters kept from it.
+_COUNTED = {"Delivery": ("circular_id", "household_id", "state"),
+            "SurveyParticipation": ("survey_id", "household_id", "account_id")}
+_COUNTERS = {"Circular": ("household_count", "read_households", "confirmed_households"),
+             "Survey": ("answered_accounts", "answered_households")}
+
+
+def _touched(session: OrmSession, model: type, parent: str) -> set[int]:
+    """Parents (circulars, surveys) of the rows of `model` this flush inserts, deletes, or changes a counted
+    column of."""
+    ids: set[int] = set()
+    for obj in (*session.new, *session.deleted):
+        if isinstance(obj, model):
+            ids.add(getattr(obj, parent))
+    for obj in session.dirty:
+        if isinstance(obj, model):
+            attrs = inspect(obj).attrs
+            if any(attrs[name].history.has_changes() for name in _COUNTED[model.__name__]):
+                ids.add(getattr(obj, parent))
+                ids.update(attrs[parent].history.deleted)  # moved away from another parent
+    ids.discard(None)
+    return ids
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _recount_after_orm_writes(session: OrmSession, _context) -> None:
+    """Deliveries and participations written as ORM objects are recounted into their parents' counters.
+
+    The circular services write deliveries with bulk statements (never through here) and keep the counters
+    themselves; survey answers, seeders, scripts and tests add ORM objects, which land here.
+    """
+    circular_ids = _touched(session, Delivery, "circular_id")
+    survey_ids = _touched(session, SurveyParticipation, "survey_id")
+    if not circular_ids and not survey_ids:
+        return
+    conn = session.connection()
+    recount_circular_households(conn, circular_ids)
+    recount_survey_answers(conn, survey_ids)
+    session.info.setdefault("chiiki_recounted", []).extend(
+        [(Circular, i) for i in circular_ids] + [(Survey, i) for i in survey_ids])
+
+
+@event.listens_for(OrmSession, "after_flush_postexec")
+def _expire_recounted(session: OrmSession, _context) -> None:
+    """Objects of the recounted rows in this session show the new counters, not the old ones."""
+    for model, pk in session.info.pop("chiiki_recounted", ()):
+        obj = session.identity_map.get(session.identity_key(model, pk))
+        if obj is not None:
+            session.expire(obj, list(_COUNTERS[model.__name__]))
 
 
 # --------------------------------------------------------------------------- board

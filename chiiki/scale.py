@@ -625,26 +625,29 @@ class CityWriter:
             author = a.officers[1]
         households = [h for hid in targets for h in by_han.get(hid, [])]
         created = (sent or p.now) - timedelta(minutes=rng.randrange(10, 600))
-        self.out.add("circular", dict(
+        row = dict(
             id=cid, association_id=a.id, title=title,
             body=f"{title}\n\n{a.name}の皆さまへ。詳しくは班長までお問い合わせください。",
             due_date=(sent + timedelta(days=rng.randint(7, 14))).date() if sent else None,
             target_all=targets is a.han_ids, status="sent" if sent else "draft", created_by=author,
             created_at=created, sent_at=sent, household_count=len(households) if sent else 0,
-        ))
+            read_households=0, confirmed_households=0,
+        )
         if targets is not a.han_ids:
             for hid in targets:
                 self.out.add("circulartarget", dict(id=self.next_id("circulartarget"), circular_id=cid, han_id=hid))
-        if sent is None:
-            return
-        if rng.random() < 0.01:
-            self.out.add("circularamendment", dict(id=self.next_id("circularamendment"), circular_id=cid,
-                                                   body="日付に誤りがありました。訂正いたします。", created_by=author,
-                                                   created_at=sent + timedelta(hours=rng.randrange(1, 48))))
-        self._deliveries(rng, a, cid, sent, households)
+        if sent is not None:
+            if rng.random() < 0.01:
+                self.out.add("circularamendment", dict(id=self.next_id("circularamendment"), circular_id=cid,
+                                                       body="日付に誤りがありました。訂正いたします。", created_by=author,
+                                                       created_at=sent + timedelta(hours=rng.randrange(1, 48))))
+            # The household counters the services keep (chiiki.models.Circular), from the rows just made.
+            row["read_households"], row["confirmed_households"] = self._deliveries(rng, a, cid, sent, households)
+        self.out.add("circular", row)
 
     def _deliveries(self, rng: random.Random, a: AssociationPlan, cid: int, sent: datetime,
-                    households: list[HouseholdPlan]) -> None:
+                    households: list[HouseholdPlan]) -> tuple[int, int]:
+        """Every delivery of one circular; returns (households read or confirmed, households confirmed)."""
         p = self.plan
         now = p.now
         age_days = (now - sent).total_seconds() / 86400
@@ -653,10 +656,13 @@ class CityWriter:
         eng = p.engagement
         emails = p.email_circulars
         add = self.out.add
+        read_homes = confirmed_homes = 0
         for h in households:
             if not h.digital:
                 delivered = sent + timedelta(hours=rng.randrange(12, 96))
                 confirmed = age_days > 14 and rng.random() < 0.6
+                read_homes += confirmed
+                confirmed_homes += confirmed
                 leader = a.han_leaders.get(h.han_id, a.president)
                 add("delivery", dict(
                     id=self.next_id("delivery"), circular_id=cid, household_id=h.id, account_id=None, han_id=h.han_id,
@@ -666,6 +672,7 @@ class CityWriter:
                     paper_delivered_at=delivered if delivered < now else None, notified_at=None,
                 ))
                 continue
+            home_read = home_confirmed = False
             for acc in h.accounts:
                 u = rng.random()
                 e = eng[acc] * ripeness
@@ -686,6 +693,11 @@ class CityWriter:
                     confirmed_by=acc if confirmed_at else None, on_behalf=False, paper_delivered_at=None,
                     notified_at=sent + timedelta(seconds=60) if emails[acc] else None,
                 ))
+                home_read = home_read or state != "unread"
+                home_confirmed = home_confirmed or state == "confirmed"
+            read_homes += home_read
+            confirmed_homes += home_confirmed
+        return read_homes, confirmed_homes
 
     # ---- surveys
 
@@ -703,11 +715,12 @@ class CityWriter:
         title, kind, anonymous, per_household, questions = spec
         sid = self.next_id("survey")
         deadline = created + timedelta(days=rng.randint(3, 21) if kind != "safety" else 2)
-        self.out.add("survey", dict(
+        row = dict(
             id=sid, association_id=a.id, title=title, description=f"{a.name}からのお願いです。ご回答ください。",
             kind=kind, deadline=deadline, target_all=True, anonymous=anonymous, per_household=per_household,
             created_by=a.president, created_at=created, closed_at=deadline if deadline < p.now else None,
-        ))
+            answered_accounts=0, answered_households=0,
+        )
         qids = []
         for pos, (qkind, text, options) in enumerate(questions):
             qid = self.next_id("surveyquestion")
@@ -724,13 +737,19 @@ class CityWriter:
         for h in a.households:
             if not h.digital:
                 continue
+            answered = False
             for acc in h.accounts:
                 if rng.random() >= p.engagement[acc] * 0.8 * ripeness:
                     continue
                 on = self.at(rng, created, end).date()
                 self._response(rng, sid, h, acc, on, (anonymous, per_household), qids)
+                row["answered_accounts"] += 1
+                answered = True
                 if per_household:
                     break
+            row["answered_households"] += answered
+        # The answer counters the services keep (chiiki.models.Survey), from the rows just made.
+        self.out.add("survey", row)
 
     def _response(self, rng: random.Random, sid: int, h: HouseholdPlan, acc: int, on: date,
                   flags: tuple[bool, bool], qids: list) -> None:

@@ -205,6 +205,7 @@ def test_city_queries_run_on_postgresql(pg_url):
         staff = Actor(account_id=staff_id, is_city_staff=True)
         d = dashboard.dashboard(staff)
         assert d.associations[0].confirm_rate == 100.0 and len(d.months) == 1
+        _month_boundary(a.id, h.id, staff)
         assert dashboard.dashboard(staff, association_id=d.associations[0].id).months[0].circulars == 1
         result = notices.publish(staff, {"title": "t", "body": "b", "bands": ["age_65_plus"]})
         assert result.reach == 1
@@ -219,3 +220,23 @@ def test_city_queries_run_on_postgresql(pg_url):
     finally:
         os.environ["REFLEX_DB_URL"] = previous
         settings_module.reload()
+
+
+def _month_boundary(aid: int, household_id: int, staff) -> None:
+    """A circular sent at 00:30 on 1 February in the city (15:30 UTC on 31 January) belongs to February."""
+    from datetime import datetime, timezone
+
+    with session() as s:
+        c = Circular(association_id=aid, title="境目", status="sent",
+                     sent_at=datetime(2025, 1, 31, 15, 30, tzinfo=timezone.utc))
+        s.add(c)
+        s.flush()
+        s.add(Delivery(circular_id=c.id, household_id=household_id, state="read"))
+    d = dashboard.dashboard(staff, association_id=aid, now=datetime(2025, 2, 10, tzinfo=timezone.utc))
+    months = {m.month: (m.circulars, m.read_rate) for m in d.months}
+    assert months["2025-02"] == (1, 100.0) and "2025-01" not in months
+
+
+def test_months_are_the_citys_months(demo):
+    a1 = demo.association_id(DemoCity.A1)
+    _month_boundary(a1, _households(a1)[0].id, demo.actor("city@example.jp"))

@@ -47,3 +47,57 @@ def test_migrations_match_models_on_postgresql(pg_url):
             os.environ["REFLEX_DB_URL"] = old
         settings_module.reload()
         db.dispose_all()
+
+
+def _backfill(url: str) -> None:
+    """Migration 0004 fills the dashboard counters of a populated database from the rows they count."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    command.upgrade(db.alembic_config(url), "0003")
+    eng = db.engine(url)
+    with eng.begin() as c:
+        run = lambda sql: c.execute(sa.text(sql))  # noqa: E731
+        run("INSERT INTO area (id, name, level, sort_order) VALUES (1, '市', 'city', 0)")
+        run("INSERT INTO association (id, area_id, name, name_kana, description, created_at, active) "
+            "VALUES (1, 1, '町内会', '', '', '2026-01-01', true)")
+        for h in (1, 2, 3):
+            run(f"INSERT INTO household (id, association_id, route_position, address, head_name, head_kana, phone, "
+                f"note, paper_only, created_at) VALUES ({h}, 1, {h}, '', '', '', '', '', false, '2026-01-01')")
+        for a in (1, 2, 3, 4):
+            run(f"INSERT INTO account (id, login_id, password_hash, name, kana, display_name, address, email, phone, "
+                f"has_small_children, locale, large_text, email_circulars, email_notices, is_city_staff, "
+                f"failed_logins, created_at) VALUES ({a}, 'a{a}@example.jp', '', '', '', '', '', '', '', false, 'ja', "
+                f"false, false, false, false, 0, '2026-01-01')")
+        run("INSERT INTO circular (id, association_id, title, body, target_all, status, created_at, sent_at, "
+            "household_count) VALUES (1, 1, '回覧', '', true, 'sent', '2026-01-01', '2026-01-01', 3)")
+        run("INSERT INTO circular (id, association_id, title, body, target_all, status, created_at, "
+            "household_count) VALUES (2, 1, '下書き', '', true, 'draft', '2026-01-01', 0)")
+        # Household 1: two members, one read, one confirmed; household 2: one read; household 3: paper, confirmed.
+        for i, (h, acc, state, channel) in enumerate([(1, 1, "read", "digital"), (1, 2, "confirmed", "digital"),
+                                                     (2, 3, "read", "digital"), (3, None, "confirmed", "paper")]):
+            run(f"INSERT INTO delivery (id, circular_id, household_id, account_id, channel, state, on_behalf) VALUES "
+                f"({i + 1}, 1, {h}, {'NULL' if acc is None else acc}, '{channel}', '{state}', false)")
+        run("INSERT INTO survey (id, association_id, title, description, kind, deadline, target_all, anonymous, "
+            "per_household, created_at) VALUES (1, 1, 'アンケート', '', 'general', '2026-02-01', true, false, false, "
+            "'2026-01-01')")
+        for i, (acc, h) in enumerate([(1, 1), (2, 1), (3, 2)]):
+            run(f"INSERT INTO surveyparticipation (id, survey_id, account_id, household_id, answered_on, unit_key) "
+                f"VALUES ({i + 1}, 1, {acc}, {h}, '2026-01-02', 'a{acc}')")
+    db.migrate(url)
+    with eng.connect() as c:
+        circulars = c.execute(sa.text("SELECT id, household_count, read_households, confirmed_households "
+                                      "FROM circular ORDER BY id")).all()
+        survey = c.execute(sa.text("SELECT answered_accounts, answered_households FROM survey")).one()
+    assert [tuple(r) for r in circulars] == [(1, 3, 3, 2), (2, 0, 0, 0)]
+    assert tuple(survey) == (3, 2)
+    assert _diff(url) == []
+
+
+def test_the_counters_migration_backfills_a_populated_database_on_sqlite(tmp_path):
+    _backfill(f"sqlite:///{tmp_path / 'b.db'}")
+
+
+@pytest.mark.postgres
+def test_the_counters_migration_backfills_a_populated_database_on_postgresql(pg_url):
+    _backfill(pg_url)

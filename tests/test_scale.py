@@ -61,6 +61,16 @@ def _check_city(url: str, result: dict) -> None:
                          "OR (NOT h.paper_only AND d.channel <> 'digital')") == 0
         assert _count(c, "SELECT count(*) FROM circular WHERE status = 'sent' AND household_count <> "
                          "(SELECT count(DISTINCT household_id) FROM delivery d WHERE d.circular_id = circular.id)") == 0
+        # The dashboard's counters are filled exactly as the services would keep them.
+        assert _count(c, "SELECT count(*) FROM circular WHERE status = 'sent' AND (read_households <> "
+                         "(SELECT count(DISTINCT household_id) FROM delivery d WHERE d.circular_id = circular.id "
+                         "AND d.state <> 'unread') OR confirmed_households <> (SELECT count(DISTINCT household_id) "
+                         "FROM delivery d WHERE d.circular_id = circular.id AND d.state = 'confirmed'))") == 0
+        assert _count(c, "SELECT count(*) FROM survey WHERE answered_accounts <> (SELECT count(*) FROM "
+                         "surveyparticipation p WHERE p.survey_id = survey.id) OR answered_households <> (SELECT "
+                         "count(DISTINCT household_id) FROM surveyparticipation p WHERE p.survey_id = survey.id)") == 0
+        assert _count(c, "SELECT sum(confirmed_households) FROM circular") > 0
+        assert _count(c, "SELECT sum(answered_households) FROM survey") > 0
         states = dict(c.exec_driver_sql("SELECT state, count(*) FROM delivery GROUP BY state").all())
         assert states.get("unread", 0) and states.get("read", 0) and states.get("confirmed", 0)
         assert _count(c, "SELECT count(*) FROM delivery WHERE state = 'confirmed' AND confirmed_at IS NULL") == 0

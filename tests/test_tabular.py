@@ -98,3 +98,41 @@ def test_xlsx_zip_bomb_is_refused():
     with pytest.raises(ServiceError) as e:
         tabular.read_table("bomb.xlsx", buf.getvalue())
     assert e.value.key == "tabular.error_too_big"
+
+
+def test_xlsx_has_a_bold_frozen_header_fitted_widths_and_every_kind_of_value():
+    headers = ["氏名", "住所", "数", "比率", "済"] + [f"列{i}" for i in range(25)]
+    rows = [["旭川 花子", "旭川市旭町1条1丁目1-1 ＆ <別棟>", 12, 0.5, True] + [f"v{i}" for i in range(25)],
+            [None, "  前後に空白  ", -3, 1e-7, False] + [""] * 25,
+            ["制御\x07文字", "x" * 40_000, 10**12, 2.25, None]]
+    data = tabular.to_xlsx_bytes(headers, rows, sheet_name="回覧 & <一覧>")
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    ws = wb.active
+    assert ws.title == "回覧 & <一覧>"
+    assert [c.value for c in ws[1]] == headers and ws["A1"].font.b and not ws["A2"].font.b
+    assert ws.freeze_panes == "A2"
+    assert ws["A2"].value == "旭川 花子" and ws["B2"].value == "旭川市旭町1条1丁目1-1 ＆ <別棟>"
+    assert (ws["C2"].value, ws["D2"].value, ws["E2"].value) == (12, 0.5, True)
+    assert ws["A3"].value is None and ws["B3"].value == "  前後に空白  "
+    assert (ws["C3"].value, ws["D3"].value, ws["E3"].value) == (-3, 1e-7, False)
+    assert ws["A4"].value == "制御文字"  # a character XML cannot carry is dropped, not a broken file
+    assert len(ws["B4"].value) == tabular.MAX_CELL_TEXT and ws["C4"].value == 10**12
+    assert ws["AD2"].value == "v24" and ws.max_column == 30 and ws.max_row == 4
+    # Full-width text counts double: the name column is wider than its 5 characters, capped for long text.
+    assert ws.column_dimensions["A"].width >= 10 and ws.column_dimensions["B"].width <= 60
+    df = tabular.read_table("x.xlsx", data)
+    assert list(df.columns) == headers and df.iloc[0]["氏名"] == "旭川 花子"
+
+
+def test_xlsx_of_a_header_only_and_of_thousands_of_rows():
+    empty = openpyxl.load_workbook(io.BytesIO(tabular.to_xlsx_bytes(["班", "氏名"], []))).active
+    assert [c.value for c in empty[1]] == ["班", "氏名"] and empty.max_row == 1
+    rows = [[f"{i % 10 + 1}班", i + 1, f"世帯主 {i}"] for i in range(3000)]
+    data = tabular.to_xlsx_bytes(["班", "順", "氏名"], rows)
+    ws = openpyxl.load_workbook(io.BytesIO(data), read_only=True).active
+    values = list(ws.values)
+    assert len(values) == 3001 and values[-1] == ("10班", 3000, "世帯主 2999")
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.testzip() is None
+        assert {"[Content_Types].xml", "xl/workbook.xml", "xl/worksheets/sheet1.xml", "xl/sharedStrings.xml",
+                "xl/styles.xml"} <= set(z.namelist())

@@ -109,7 +109,31 @@ class ServiceBench:
         self._surveys()
         self._board_notices()
         self._dashboard()
+        self._check_counters()
         return self.rows
+
+    def _check_counters(self) -> None:
+        """The dashboard reads per-circular and per-survey counters: after the sends and confirmations above,
+        they must still equal a recount of the biggest association's deliveries and answers."""
+        import sqlalchemy as sa
+
+        from chiiki.services.db import engine
+
+        t0 = time.perf_counter()
+        with engine().connect() as conn:
+            wrong = conn.execute(sa.text(
+                "SELECT count(*) FROM circular c WHERE c.association_id = :a AND c.status = 'sent' AND "
+                "(c.household_count, c.read_households, c.confirmed_households) <> "
+                "(SELECT count(DISTINCT d.household_id), count(DISTINCT CASE WHEN d.state <> 'unread' "
+                "THEN d.household_id END), count(DISTINCT CASE WHEN d.state = 'confirmed' THEN d.household_id END) "
+                "FROM delivery d WHERE d.circular_id = c.id)"), {"a": self.city.association_id}).scalar()
+            wrong += conn.execute(sa.text(
+                "SELECT count(*) FROM survey s WHERE s.association_id = :a AND "
+                "(s.answered_accounts, s.answered_households) <> (SELECT count(*), count(DISTINCT p.household_id) "
+                "FROM surveyparticipation p WHERE p.survey_id = s.id)"), {"a": self.city.association_id}).scalar()
+        self.progress(f"[bench] dashboard counters of association {self.city.association_id} equal a recount of its "
+                      f"deliveries and answers: {'yes' if not wrong else f'NO ({wrong} rows differ)'} "
+                      f"(checked in {time.perf_counter() - t0:.1f} s)")
 
     def _circulars(self) -> None:
         c = self.city

@@ -185,6 +185,7 @@ def run(label: str, households: int, runs: int) -> bool:
     last, _ = _timed(lambda: roster.roster_page(actor, aid, offset=households - 50), runs)
     load_ms, search_ms, load_bytes, search_bytes = asyncio.run(_handler_runs(president, runs))
     export, out = _timed(lambda: roster.export_roster(actor, aid, "csv"), 3)
+    xlsx, xlsx_out = _timed(lambda: roster.export_roster(actor, aid, "xlsx"), 3)
 
     print(f"  total households {page.total}, first page rows {len(page.rows)}, address search hits {found.total}")
     lines = [
@@ -205,7 +206,9 @@ def run(label: str, households: int, runs: int) -> bool:
         print(f"  bytes sent by the handler ({what}):{'':10} {size:9,d} B   target < {TARGET_BYTES:,d} B  {verdict}")
         ok &= size < TARGET_BYTES
     print(f"  (info) export of {out.count} rows as CSV: median {statistics.median(export):.0f} ms, "
-          f"{len(out.data):,d} B")
+          f"{len(out.data):,d} B; as .xlsx: median {statistics.median(xlsx):.0f} ms, {len(xlsx_out.data):,d} B "
+          f"(target < 2000 ms)")
+    ok &= statistics.median(xlsx) < 2000
     return ok
 
 

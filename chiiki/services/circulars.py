@@ -126,6 +126,43 @@ def _sent_circular(s: Session, circular_id: object) -> Circular:
     return c
 
 
+# --------------------------------------------------------------------------- the household counters
+
+
+def _lock_circular(s: Session, circular_id: int) -> None:
+    """Serialise every change of one circular's delivery states, so its household counters stay exact.
+
+    PostgreSQL: the circular's row lock. SQLite: this first write of the transaction takes the database's
+    write lock (reads before it ran outside a transaction), so every read after it sees the newest rows.
+    Call it before reading the states that decide whether a household changed.
+    """
+    if s.get_bind().dialect.name == "postgresql":
+        # NO KEY UPDATE: does not conflict with the key-share locks that inserting rows referencing the
+        # circular take, so it serialises counter changes without deadlocking against them.
+        s.execute(select(Circular.id).where(Circular.id == circular_id).with_for_update(key_share=True))
+    else:
+        s.execute(update(Circular).where(Circular.id == circular_id)
+                  .values(read_households=Circular.read_households))
+
+
+def _household_flags(s: Session, circular_id: int, household_id: int) -> tuple[int, int]:
+    """(any delivery read or confirmed, any confirmed) of one household on one circular, as 0/1."""
+    read, confirmed = s.execute(select(
+        func.max(case((Delivery.state != "unread", 1), else_=0)),
+        func.max(case((Delivery.state == "confirmed", 1), else_=0)),
+    ).where(Delivery.circular_id == circular_id, Delivery.household_id == household_id)).one()
+    return int(read or 0), int(confirmed or 0)
+
+
+def _count_change(s: Session, circular_id: int, before: tuple[int, int], after: tuple[int, int]) -> None:
+    """Move the circular's counters by how this household changed (read, confirmed: -1, 0 or +1 each)."""
+    read, confirmed = after[0] - before[0], after[1] - before[1]
+    if read or confirmed:
+        s.execute(update(Circular).where(Circular.id == circular_id).values(
+            read_households=Circular.read_households + read,
+            confirmed_households=Circular.confirmed_households + confirmed))
+
+
 # --------------------------------------------------------------------------- composing and sending
 
 
@@ -251,20 +288,12 @@ def preview(actor: Actor, association_id: int, data: dict, attachment_ids: list 
     aid = validate.ident(association_id, "association_id")
     with session() as s:
         draft = _clean_draft(s, actor, aid, data)
-        files = attachment_files.pending(s, actor, _ids(attachment_ids))
+        files = attachment_files.pending(s, actor, attachment_files.parse_ids(attachment_ids))
         total, paper = _counts(s, aid, draft)
         names = _han_names(s, aid)
     han_names = [tr(lang, "circular.target_all")] if draft.target_all else [names[h][1] for h in draft.han_ids]
     return Preview(draft.title, draft.body, markup.parse(draft.body), draft.due_date, draft.target_all, han_names,
                    total, total - paper, paper, [attachment_files.info(f) for f in files])
-
-
-def _ids(values: object) -> list[int]:
-    if values in (None, ""):
-        return []
-    if not isinstance(values, (list, tuple)):
-        raise ServiceError("error.invalid", "attachments")
-    return [validate.ident(v, "attachments") for v in values]
 
 
 @dataclass(frozen=True)
@@ -299,9 +328,13 @@ def fan_out(s: Session, circular_id: int, aid: int, target_all: bool, han_ids: I
                literal(False), null())
         .where(cond, ~exists(_active_member_of(Household.id)))
     )
-    members = s.execute(insert(Delivery).from_select(cols, digital)).rowcount
-    papers = s.execute(insert(Delivery).from_select(cols, paper)).rowcount
-    return members, papers
+    s.execute(insert(Delivery).from_select(cols, digital))
+    s.execute(insert(Delivery).from_select(cols, paper))
+    # Counted, not taken from rowcount: psycopg reports -1 for INSERT … SELECT through SQLAlchemy.
+    members, papers = s.execute(
+        select(func.count(case((Delivery.channel == "digital", 1))), func.count(case((Delivery.channel == "paper", 1))))
+        .where(Delivery.circular_id == circular_id)).one()
+    return int(members), int(papers)
 
 
 def _notify(s: Session, circular: Circular, association_name: str, account_filter) -> int:
@@ -334,7 +367,7 @@ def send(actor: Actor, association_id: int, data: dict, attachment_ids: list | N
     now = utcnow()
     with session() as s:
         draft = _clean_draft(s, actor, aid, data)
-        files = attachment_files.pending(s, actor, _ids(attachment_ids))
+        files = attachment_files.pending(s, actor, attachment_files.parse_ids(attachment_ids))
         assoc = s.get(Association, aid)
         c = Circular(association_id=aid, title=draft.title, body=draft.body, due_date=draft.due_date,
                      target_all=draft.target_all, status="sent", created_by=actor.account_id, created_at=now,
@@ -343,15 +376,13 @@ def send(actor: Actor, association_id: int, data: dict, attachment_ids: list | N
         s.flush()
         if draft.han_ids:
             s.execute(insert(CircularTarget), [{"circular_id": c.id, "han_id": h} for h in draft.han_ids])
-        for f in files:
-            f.circular_id = c.id
-            s.add(f)
+        attachment_files.link(s, actor, files, attachment_files.CIRCULAR, c.id)
         members, papers = fan_out(s, c.id, aid, draft.target_all, draft.han_ids, now)
         households = s.exec(select(func.count(func.distinct(Delivery.household_id)))
                             .where(Delivery.circular_id == c.id)).one()
         if households == 0:
             raise ServiceError("circular.error_no_households", "target")
-        c.household_count = households
+        c.household_count = households  # every delivery starts unread: read and confirmed stay 0
         s.add(c)
         mails = _notify(s, c, assoc.name if assoc else "", literal(True))
         return SendResult(c.id, households, households - papers, papers, members, mails)
@@ -519,8 +550,11 @@ def open_circular(actor: Actor, circular_id: object, lang: str = "ja") -> Circul
         if not ok:
             raise NotFound()
         if mine is not None and mine.state == "unread":
-            s.execute(update(Delivery).where(Delivery.id == mine.id, Delivery.state == "unread")
-                      .values(state="read", read_at=now))
+            _lock_circular(s, c.id)
+            before = _household_flags(s, c.id, mine.household_id)
+            if s.execute(update(Delivery).where(Delivery.id == mine.id, Delivery.state == "unread")
+                         .values(state="read", read_at=now)).rowcount:
+                _count_change(s, c.id, before, (1, before[1]))
             s.refresh(mine)
         household_done = False
         if mine is not None:
@@ -554,6 +588,8 @@ def confirm(actor: Actor, delivery_id: object) -> Confirmed:
         c = s.get(Circular, d.circular_id)
         if c is None or not can(actor, MEMBER, Assoc(c.association_id)):
             raise Denied()
+        _lock_circular(s, c.id)
+        before = _household_flags(s, c.id, d.household_id)
         done = s.execute(
             update(Delivery).where(Delivery.id == did, Delivery.state != "confirmed")
             .values(state="confirmed", confirmed_at=now, confirmed_by=actor.account_id, on_behalf=False,
@@ -561,6 +597,7 @@ def confirm(actor: Actor, delivery_id: object) -> Confirmed:
         ).rowcount
         if not done:
             raise ServiceError("circular.error_already_confirmed")
+        _count_change(s, c.id, before, (1, 1))
         return Confirmed(did, now)
 
 
@@ -647,11 +684,13 @@ def sent_list(actor: Actor, association_id: int, *, query: object = "", page: ob
                       .offset((p - 1) * size).limit(size)).all()
         ids = [c.id for c in rows]
         han_cond = _scope_filter(scope, Delivery.han_id)
-        agg = select(Delivery.circular_id, func.count(func.distinct(Delivery.household_id)), _reached_household()) \
-            .where(Delivery.circular_id.in_(ids))
-        if han_cond is not None:
-            agg = agg.where(han_cond)
-        counts = {cid: (n, r) for cid, n, r in s.exec(agg.group_by(Delivery.circular_id)).all()} if ids else {}
+        if han_cond is None:
+            # The whole association: the circulars' own counters (reached = any delivery confirmed).
+            counts = {c.id: (c.household_count, c.confirmed_households) for c in rows}
+        else:
+            agg = (select(Delivery.circular_id, func.count(func.distinct(Delivery.household_id)),
+                          _reached_household()).where(Delivery.circular_id.in_(ids), han_cond))
+            counts = {cid: (n, r) for cid, n, r in s.exec(agg.group_by(Delivery.circular_id)).all()} if ids else {}
         targets: dict[int, list[int]] = {}
         for cid, hid in s.exec(select(CircularTarget.circular_id, CircularTarget.han_id)
                                .where(CircularTarget.circular_id.in_(ids))).all() if ids else []:
@@ -714,6 +753,30 @@ def household_states(s: Session, circular_ids: list[int], scope,
     return out
 
 
+def _categorised(circular_id: int | list[int], scope):
+    """Subquery: one row per household of a circular (within the scope): circular_id, household_id, han_id,
+    category, confirmed_at. The category is decided in SQL (as _category does), so pages get counts or one
+    page of rows instead of thousands of objects. A list of circular ids gives a row per circular x household."""
+    yes = lambda cond: func.max(case((cond, 1), else_=0))  # noqa: E731
+    category = case(
+        (yes(Delivery.channel == "paper") == 1,
+         case((yes(and_(Delivery.state == "confirmed", Delivery.channel == "paper")) == 1, "paper_confirmed"),
+              (yes(Delivery.paper_delivered_at.is_not(None)) == 1, "paper_delivered"), else_="paper_pending")),
+        (yes(and_(Delivery.state == "confirmed", Delivery.on_behalf.is_(False), Delivery.channel == "digital")) == 1,
+         "digital_confirmed"),
+        (yes(and_(Delivery.state == "confirmed", Delivery.on_behalf.is_(True))) == 1, "on_behalf"),
+        (yes(Delivery.state != "unread") == 1, "read"),
+        else_="unread")
+    several = isinstance(circular_id, list)
+    q = select(Delivery.circular_id.label("circular_id"), Delivery.household_id.label("household_id"),
+               func.max(Delivery.han_id).label("han_id"), category.label("category"),
+               func.min(Delivery.confirmed_at).label("confirmed_at")) \
+        .where(Delivery.circular_id.in_(circular_id) if several else Delivery.circular_id == circular_id)
+    if (cond := _scope_filter(scope, Delivery.han_id)) is not None:
+        q = q.where(cond)
+    return q.group_by(Delivery.circular_id, Delivery.household_id).subquery()
+
+
 @dataclass(frozen=True)
 class HanCounts:
     han_id: int
@@ -742,18 +805,15 @@ class CircularStatus:
     amendments: list[AmendmentView] = field(default_factory=list)
 
 
-def _tally(states: Iterable[HouseholdState]) -> dict[str, int]:
-    counts = dict.fromkeys(CATEGORIES, 0)
-    for st in states:
-        counts[st.category] += 1
-    return counts
-
-
 def status(actor: Actor, circular_id: object, lang: str = "ja") -> CircularStatus:
     """Counts per category, overall and per han, within the officer's han scope (no names here)."""
     with session() as s:
         c, targets, scope = _officer_circular(s, actor, circular_id)
-        states = household_states(s, [c.id], scope)
+        hs = _categorised(c.id, scope)
+        per_han: dict[int | None, dict[str, int]] = {}
+        for han_id, category, n in s.exec(select(hs.c.han_id, hs.c.category, func.count())
+                                          .group_by(hs.c.han_id, hs.c.category)).all():
+            per_han.setdefault(han_id, dict.fromkeys(CATEGORIES, 0))[category] = int(n)
         names = _han_names(s, c.association_id)
         unread_cond = [Delivery.circular_id == c.id, Delivery.channel == "digital", Delivery.state == "unread"]
         if (hc := _scope_filter(scope, Delivery.han_id)) is not None:
@@ -761,19 +821,16 @@ def status(actor: Actor, circular_id: object, lang: str = "ja") -> CircularStatu
         unread_members = s.exec(select(func.count()).select_from(Delivery).where(*unread_cond)).one()
         amendments = _amendments(s, c.id)
         label = _target_label(lang, c, targets, names)
-    per_han: dict[int | None, list[HouseholdState]] = {}
-    for st in states.values():
-        per_han.setdefault(st.han_id, []).append(st)
     by_han = []
     for han_id in sorted(per_han, key=lambda h: names.get(h, (10**6, ""))):
-        counts = _tally(per_han[han_id])
+        counts = per_han[han_id]
         by_han.append(HanCounts(han_id or 0, names.get(han_id, (0, tr(lang, "circular.no_han")))[1],
-                                len(per_han[han_id]), sum(counts[k] for k in REACHED), counts))
-    counts = _tally(states.values())
+                                sum(counts.values()), sum(counts[k] for k in REACHED), counts))
+    counts = {k: sum(h[k] for h in per_han.values()) for k in CATEGORIES}
     sent = _aware(c.sent_at)
     aid = c.association_id
     return CircularStatus(
-        c.id, c.title, sent, c.due_date, label, (utcnow() - sent).days, len(states),
+        c.id, c.title, sent, c.due_date, label, (utcnow() - sent).days, sum(counts.values()),
         sum(counts[k] for k in REACHED), counts, by_han, unread_members, _whole(scope, c, targets),
         bool(han_scope(actor, EXPORT, aid)), bool(han_scope(actor, VIEW_MEMBERS, aid)), amendments,
     )
@@ -830,17 +887,28 @@ def households(actor: Actor, circular_id: object, *, category: object = "", han_
             raise Denied()
         if days is not None and (utcnow() - _aware(c.sent_at)).days < days:
             return HouseholdPage([], 0, 1, 1, too_early=True)
-        states = list(household_states(s, [c.id], scope, positions=True).values())
+        hs = _categorised(c.id, scope)
+        conds = []
         if han is not None:
-            states = [st for st in states if st.han_id == han]
+            conds.append(hs.c.han_id == han)
         if cat:
-            states = [st for st in states if st.category == cat]
+            conds.append(hs.c.category == cat)
         if days is not None:
-            states = [st for st in states if st.category not in REACHED]
+            conds.append(hs.c.category.not_in(sorted(REACHED)))
+        found = s.exec(
+            select(hs.c.household_id, hs.c.han_id, hs.c.category, hs.c.confirmed_at, Household.route_position,
+                   func.count().over().label("total"))  # the count of all matches, in the same pass
+            .join(Household, Household.id == hs.c.household_id)
+            .join(Han, Han.id == hs.c.han_id, isouter=True).where(*conds)
+            .order_by(func.coalesce(Han.route_order, 10**6), Household.route_position, hs.c.household_id)
+            .offset((p - 1) * size).limit(size)).all()
+        if found:
+            total = found[0][-1]
+        else:
+            total = s.exec(select(func.count()).select_from(hs).where(*conds)).one() if p > 1 else 0
+        shown = [HouseholdState(hid, han_id, category, _aware(confirmed_at), pos or 0)
+                 for hid, han_id, category, confirmed_at, pos, _n in found]
         names = _han_names(s, c.association_id)
-        states.sort(key=lambda st: (names.get(st.han_id, (10**6, ""))[0], st.route_position, st.household_id))
-        total = len(states)
-        shown = states[(p - 1) * size: p * size]
         hh, members = _people(s, [st.household_id for st in shown], c.association_id)
         view_scope = han_scope(actor, VIEW_MEMBERS, c.association_id)
         rows, subjects, paper_ids = [], [], []
@@ -888,9 +956,12 @@ def renotify(actor: Actor, circular_id: object) -> Renotified:
 
 
 def _household_rows(s: Session, actor: Actor, circular_id: object, household_id: object):
+    """(circular, the household's deliveries) read under the circular's lock, for a change of their states."""
     c, _t, scope = _officer_circular(s, actor, circular_id)
     hid = validate.ident(household_id, "household_id")
-    rows = s.exec(select(Delivery).where(Delivery.circular_id == c.id, Delivery.household_id == hid)).all()
+    _lock_circular(s, c.id)
+    rows = s.exec(select(Delivery).where(Delivery.circular_id == c.id, Delivery.household_id == hid)
+                  .execution_options(populate_existing=True)).all()
     if not rows or not _covers(scope, rows[0].han_id):
         raise NotFound()
     return c, rows
@@ -909,12 +980,14 @@ def record_paper(actor: Actor, circular_id: object, household_id: object, action
         if not paper:
             raise ServiceError("circular.error_not_paper")
         d = paper[0]
+        before = _household_flags(s, c.id, d.household_id)
         if act == "confirmed":
             done = s.execute(update(Delivery).where(Delivery.id == d.id, Delivery.state != "confirmed").values(
                 state="confirmed", confirmed_at=now, confirmed_by=actor.account_id,
                 paper_delivered_at=func.coalesce(Delivery.paper_delivered_at, now))).rowcount
             if not done:
                 raise ServiceError("circular.error_already_confirmed")
+            _count_change(s, c.id, before, (1, 1))
             return "paper_confirmed"
         if act == "delivered":
             if d.state == "confirmed" or d.paper_delivered_at is not None:
@@ -923,6 +996,7 @@ def record_paper(actor: Actor, circular_id: object, household_id: object, action
             return "paper_delivered"
         s.execute(update(Delivery).where(Delivery.id == d.id).values(
             state="unread", confirmed_at=None, confirmed_by=None, paper_delivered_at=None))
+        _count_change(s, c.id, before, _household_flags(s, c.id, d.household_id))
         return "paper_pending"
 
 
@@ -937,8 +1011,10 @@ def confirm_on_behalf(actor: Actor, circular_id: object, household_id: object) -
         if any(d.state == "confirmed" for d in digital):
             raise ServiceError("circular.error_already_confirmed")
         ids = [d.id for d in digital]
+        before = _household_flags(s, c.id, digital[0].household_id)
         s.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.state != "confirmed").values(
             state="confirmed", on_behalf=True, confirmed_at=now, confirmed_by=actor.account_id))
+        _count_change(s, c.id, before, (1, 1))
         audit.record(s, actor, "circular.confirm_on_behalf", association_id=c.association_id,
                      subjects=[d.account_id for d in digital], count=len(ids), detail=f"circular {c.id}")
         return len(ids)
@@ -1086,15 +1162,28 @@ def export_matrix(actor: Actor, association_id: int, fmt: object = "csv", lang: 
             conds.append(vis)
         recent = s.exec(select(Circular).where(*conds).order_by(Circular.sent_at.desc(), Circular.id.desc())
                         .limit(count)).all()[::-1]
-        states = household_states(s, [c.id for c in recent], scope) if recent else {}
-        hq = select(Household).where(Household.association_id == aid, Household.removed_at.is_(None))
+        states: dict[tuple[int, int], str] = {}
+        if recent:
+            hs = _categorised([c.id for c in recent], scope)
+            states = {(cid, hid): cat for cid, hid, cat in s.exec(
+                select(hs.c.circular_id, hs.c.household_id, hs.c.category)).all()}
+        hq = select(Household.id, Household.han_id, Household.route_position, Household.head_name).where(
+            Household.association_id == aid, Household.removed_at.is_(None))
         if (hc := _scope_filter(scope, Household.han_id)) is not None:
             hq = hq.where(hc)
         homes = s.exec(hq).all()
         names = _han_names(s, aid)
         homes.sort(key=lambda h: (names.get(h.han_id, (10**6, ""))[0], h.route_position, h.id))
         view_scope = han_scope(actor, VIEW_MEMBERS, aid)
-        _hh, members = _people(s, [h.id for h in homes], aid)
+        members: dict[int, list] = {}
+        for hid, acc_id, name in s.exec(
+            select(Membership.household_id, Account.id, Account.name).join(Account, Account.id == Membership.account_id)
+            .join(Household, Household.id == Membership.household_id)
+            .where(Household.association_id == aid, Membership.status == "active", Membership.association_id == aid,
+                   Account.deleted_at.is_(None)).order_by(Account.id)
+        ).all():
+            members.setdefault(hid, []).append((acc_id, name))
+        short = {k: tr(lang, f"circular.short.{k}") for k in CATEGORIES}
         headers = [tr(lang, "circular.col_han"), tr(lang, "circular.col_route"), tr(lang, "circular.col_name")]
         headers += [f"{fmt_date(_aware(c.sent_at).astimezone(TZ).date(), lang)} {c.title}"[:80] for c in recent]
         rows, subjects, paper_ids = [], [], []
@@ -1109,8 +1198,8 @@ def export_matrix(actor: Actor, association_id: int, fmt: object = "csv", lang: 
                     paper_ids.append(h.id)
             cells = []
             for c in recent:
-                st = states.get((c.id, h.id))
-                cells.append(tr(lang, f"circular.short.{st.category}") if st else "")
+                category = states.get((c.id, h.id))
+                cells.append(short[category] if category else "")
             rows.append([names.get(h.han_id, (0, ""))[1], h.route_position + 1, label, *cells])
         audit.record(s, actor, "circular.matrix_export", association_id=aid, subjects=subjects, household_ids=paper_ids, count=len(rows), detail=kind)
     return _file(kind, "circulars-matrix", headers, rows, tr(lang, "circular.matrix"))

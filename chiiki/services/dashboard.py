@@ -2,11 +2,15 @@
 
 Definitions (all over the last `MONTHS` months of circulars and surveys, membership as it is today):
 - member households: households (not removed) with at least one active member account;
-- reachable digitally: households not paper-only (an active member account is linked), as a share of all;
+- reachable digitally: households not paper-only (an active member account is linked), as a share of all
+  (the same households: Household.paper_only is kept False exactly while an active member is linked);
 - read / confirmed rate: per circular x household (a household counts once, whichever member read it, and
   paper deliveries count as confirmed when an officer confirmed them), over all targeted households;
 - survey participation: answers (per account, or per household for per-household surveys) over the active
   members (or member households) in the survey's target han at the time the dashboard is computed.
+
+Cost at city scale: a pass over the households, an index of the memberships, and the circulars and surveys of
+the period with their counters (never the millions of deliveries), in a fixed number of queries.
 """
 
 from __future__ import annotations
@@ -14,18 +18,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, distinct, func
+from sqlalchemy import case, func
 from sqlmodel import Session, select
 
 from chiiki.models import (
     Account,
     Association,
     Circular,
-    Delivery,
     Household,
     Membership,
     Survey,
-    SurveyParticipation,
     SurveyTarget,
     utcnow,
 )
@@ -88,94 +90,140 @@ class Dashboard:
 
 
 def _month(s: Session, column):
-    """YYYY-MM of a stored UTC time in the city's time zone (Asia/Tokyo has no daylight saving)."""
+    """The month of a stored UTC time in the city's time zone, Asia/Tokyo: UTC+9 all year (no daylight saving).
+
+    PostgreSQL groups by date_trunc (a timestamp, cheaper than formatting every row; a fixed offset is cheaper
+    than a time zone lookup per row); see _label.
+    """
     if s.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("Asia/Tokyo", column), "YYYY-MM")
+        return func.date_trunc("month", func.timezone("UTC", column) + timedelta(hours=9))
     return func.strftime("%Y-%m", column, "+9 hours")
 
 
-def _household_counts(s: Session) -> dict[int, tuple[int, int, int]]:
-    """association id -> (households, member households, digitally reachable households)."""
-    members = (select(Membership.household_id).where(Membership.status == "active",
-                                                     Membership.household_id.is_not(None))
-               .distinct().subquery())
+def _label(month) -> str:
+    """YYYY-MM of what _month gave."""
+    return month.strftime("%Y-%m") if isinstance(month, datetime) else str(month)
+
+
+@dataclass(frozen=True)
+class _Roster:
+    """Households and active memberships as they are today."""
+
+    households: dict[int, tuple[int, int, int]]  # association -> (households, member households, digital)
+    members: dict[int, int]  # association -> active memberships
+
+
+def _roster_counts(s: Session) -> _Roster:
+    """One pass over the households and one over an index of the memberships.
+
+    A household has an active member account exactly when it is not paper-only: every membership change
+    keeps Household.paper_only so (accounts.refresh_paper_only), which spares a join of 100,000 households
+    with their memberships.
+    """
     rows = s.exec(
-        select(Household.association_id, func.count(Household.id),
-               func.count(members.c.household_id),
-               func.sum(case((Household.paper_only.is_(False), 1), else_=0)))
-        .join(members, members.c.household_id == Household.id, isouter=True)
+        select(Household.association_id, func.count(), func.sum(case((Household.paper_only.is_(False), 1), else_=0)))
         .where(Household.removed_at.is_(None)).group_by(Household.association_id)
     ).all()
-    return {a: (int(n), int(m or 0), int(d or 0)) for a, n, m, d in rows}
+    households = {aid: (int(n), int(d or 0), int(d or 0)) for aid, n, d in rows}
+    members = dict(s.exec(select(Membership.association_id, func.count()).where(Membership.status == "active")
+                          .group_by(Membership.association_id)).all())
+    return _Roster(households, members)
 
 
-def _circular_counts(s: Session, since: datetime) -> dict:
-    """(association id, month) -> (circulars, household deliveries, read, confirmed).
+def _in_han(s: Session, han_ids: set[int]) -> dict[int, tuple[int, int]]:
+    """han -> (active memberships, member households), for the few han that surveys were limited to."""
+    if not han_ids:
+        return {}
+    ids = sorted(han_ids)
+    members = dict(s.exec(
+        select(Household.han_id, func.count()).join(Membership, Membership.household_id == Household.id)
+        .where(Household.han_id.in_(ids), Membership.status == "active").group_by(Household.han_id)).all())
+    homes = dict(s.exec(
+        select(Household.han_id, func.count())
+        .where(Household.han_id.in_(ids), Household.removed_at.is_(None), Household.paper_only.is_(False))
+        .group_by(Household.han_id)).all())
+    return {h: (int(members.get(h, 0)), int(homes.get(h, 0))) for h in ids}
 
-    One streaming pass over Delivery in (circular, household, state) index order: a household counts once per
-    circular, as read when any of its rows is read or confirmed, as confirmed when any row is confirmed.
+
+def _sums():
+    """circulars, household deliveries, read, confirmed."""
+    return (func.count(Circular.id), func.coalesce(func.sum(Circular.household_count), 0),
+            func.coalesce(func.sum(Circular.read_households), 0),
+            func.coalesce(func.sum(Circular.confirmed_households), 0))
+
+
+def _circular_counts(s: Session, since: datetime, association_id: int | None) -> tuple[dict, dict]:
+    """({association id: counts}, {month: counts}) with counts = (circulars, household deliveries, read, confirmed).
+
+    From each circular's household counters (chiiki.models.Circular, kept by services/circulars.py): a
+    household counts once per circular, as read when any of its rows is read or confirmed, as confirmed when
+    any row is confirmed. One pass over the circulars of the period, never over the deliveries (on PostgreSQL
+    one pass for both groupings). The months are the city's, or one association's when one is given.
     """
-    cond = [Circular.status == "sent", Circular.sent_at >= since]
-    household = Delivery.household_id
-    per_circular = (
-        select(Delivery.circular_id, func.count(distinct(household)).label("t"),
-               func.count(distinct(household)).filter(Delivery.state.in_(("read", "confirmed"))).label("r"),
-               func.count(distinct(household)).filter(Delivery.state == "confirmed").label("c"))
-        .where(Delivery.circular_id.in_(select(Circular.id).where(*cond)))
-        .group_by(Delivery.circular_id).subquery()
-    )
+    sent = (Circular.status == "sent", Circular.sent_at >= since)
     month = _month(s, Circular.sent_at)
-    rows = s.exec(
-        select(Circular.association_id, month, func.count(Circular.id), func.coalesce(func.sum(per_circular.c.t), 0),
-               func.coalesce(func.sum(per_circular.c.r), 0), func.coalesce(func.sum(per_circular.c.c), 0))
-        .join(per_circular, per_circular.c.circular_id == Circular.id, isouter=True)
-        .where(*cond).group_by(Circular.association_id, month)
-    ).all()
-    return {(a, m): (int(n), int(t), int(r), int(c)) for a, m, n, t, r, c in rows}
+
+    def counts(n, t, r, c) -> tuple[int, int, int, int]:
+        return int(n), int(t), int(r), int(c)
+
+    if association_id is None and s.get_bind().dialect.name == "postgresql":
+        rows = s.exec(select(Circular.association_id, month, *_sums()).where(*sent)
+                      .group_by(func.grouping_sets(Circular.association_id, month))).all()
+        by_assoc = {a: counts(*v) for a, m, *v in rows if a is not None}
+        return by_assoc, {_label(m): counts(*v) for a, m, *v in rows if a is None and m is not None}
+    rows = s.exec(select(Circular.association_id, *_sums()).where(*sent).group_by(Circular.association_id)).all()
+    by_assoc = {a: counts(*v) for a, *v in rows}
+    q = select(month, *_sums()).where(*sent)
+    if association_id is not None:
+        q = q.where(Circular.association_id == association_id)
+    return by_assoc, {_label(m): counts(*v) for m, *v in s.exec(q.group_by(month)).all()}
 
 
-def _survey_counts(s: Session, since: datetime) -> dict:
+def _survey_counts(s: Session, since: datetime, roster: _Roster) -> dict:
     """(association id, month) -> (eligible, participated), see the module definition."""
-    members = s.exec(
-        select(Membership.association_id, Household.han_id, func.count(distinct(Membership.account_id)),
-               func.count(distinct(Membership.household_id)))
-        .join(Household, Household.id == Membership.household_id, isouter=True)
-        .where(Membership.status == "active").group_by(Membership.association_id, Household.han_id)
-    ).all()
-    by_han: dict[int, dict[int | None, tuple[int, int]]] = {}
-    for aid, han, accounts, households in members:
-        by_han.setdefault(aid, {})[han] = (int(accounts), int(households))
     recent = Survey.created_at >= since
+    # Who answered, from each survey's counters (chiiki.models.Survey, recounted whenever a participation
+    # is written): accounts, and households for per-household surveys.
     surveys = s.exec(select(Survey.id, Survey.association_id, Survey.target_all, Survey.per_household,
-                            _month(s, Survey.created_at)).where(recent)).all()
+                            _month(s, Survey.created_at), Survey.answered_accounts, Survey.answered_households)
+                     .where(recent)).all()
     targets: dict[int, set[int]] = {}
     for sid, han in s.exec(select(SurveyTarget.survey_id, SurveyTarget.han_id)
                            .join(Survey, Survey.id == SurveyTarget.survey_id).where(recent)).all():
         targets.setdefault(sid, set()).add(han)
-    answered = {sid: (int(n), int(h)) for sid, n, h in s.exec(
-        select(SurveyParticipation.survey_id, func.count(SurveyParticipation.id),
-               func.count(distinct(SurveyParticipation.household_id)))
-        .join(Survey, Survey.id == SurveyParticipation.survey_id).where(recent)
-        .group_by(SurveyParticipation.survey_id)).all()}
+    in_han = _in_han(s, {h for sid, _aid, target_all, *_rest in surveys if not target_all
+                         for h in targets.get(sid, ())})
     out: dict = {}
-    for sid, aid, target_all, per_household, month in surveys:
+    labels: dict = {}
+    for sid, aid, target_all, per_household, month, accounts, homes_answered in surveys:
+        month = labels.get(month) or labels.setdefault(month, _label(month))
         idx = 1 if per_household else 0
-        hans = by_han.get(aid, {})
-        eligible = sum(v[idx] for h, v in hans.items() if target_all or h in targets.get(sid, ()))
-        done = answered.get(sid, (0, 0))[idx]
+        if target_all:
+            eligible = roster.households.get(aid, (0, 0, 0))[1] if per_household else roster.members.get(aid, 0)
+        else:
+            eligible = sum(in_han.get(h, (0, 0))[idx] for h in targets.get(sid, ()))
+        done = homes_answered if per_household else accounts
         e, d = out.get((aid, month), (0, 0))
         out[(aid, month)] = (e + eligible, d + min(done, eligible) if eligible else d)
     return out
 
 
-def _roll_up(counts: dict, part: int, keep=lambda key: True) -> dict:
-    """Sum (association id, month)-keyed tuples by one part of the key (0 = association, 1 = month)."""
+def _roll_up(counts: dict, part: int, keep=None) -> dict:
+    """Sum (association id, month)-keyed (eligible, participated) pairs by one part of the key (0 = association,
+    1 = month), optionally only the keys that `keep` accepts."""
     out: dict = {}
-    for key, values in counts.items():
-        if keep(key):
-            prev = out.get(key[part])
-            out[key[part]] = values if prev is None else tuple(a + b for a, b in zip(prev, values))
+    for key, (eligible, done) in counts.items():
+        if keep is None or keep(key):
+            e, d = out.get(key[part], (0, 0))
+            out[key[part]] = (e + eligible, d + done)
     return out
+
+
+def _residents(s: Session) -> int:
+    """Accounts not deleted: all of them less the deleted ones (both counts read an index, not the table)."""
+    total = s.exec(select(func.count()).select_from(Account)).one()
+    deleted = s.exec(select(func.count()).select_from(Account).where(Account.deleted_at.is_not(None))).one()
+    return int(total) - int(deleted)
 
 
 def _overview(s: Session, households: dict, circ: dict, surveys: dict, active: set[int]) -> Overview:
@@ -184,16 +232,13 @@ def _overview(s: Session, households: dict, circ: dict, surveys: dict, active: s
     c = [v for a, v in circ.items() if a in active]
     total, read, conf = (sum(v[i] for v in c) for i in (1, 2, 3))
     sv = [v for a, v in surveys.items() if a in active]
-    residents = s.exec(select(func.count(Account.id)).where(Account.deleted_at.is_(None))).one()
-    return Overview(len(active), n, m, d, rate(d, n), residents, sum(v[0] for v in c), rate(read, total),
+    return Overview(len(active), n, m, d, rate(d, n), _residents(s), sum(v[0] for v in c), rate(read, total),
                     rate(conf, total), rate(sum(v[1] for v in sv), sum(v[0] for v in sv)))
 
 
 def _months(circ: dict, surveys: dict, association_id: int | None) -> list[MonthPoint]:
-    def keep(key) -> bool:
-        return association_id is None or key[0] == association_id
-
-    circ, surveys = _roll_up(circ, 1, keep), _roll_up(surveys, 1, keep)
+    """circ: month -> counts (already for the city or the association); surveys: (association, month) -> counts."""
+    surveys = _roll_up(surveys, 1, lambda key: association_id is None or key[0] == association_id)
     out = []
     for month in sorted(set(circ) | set(surveys)):
         n, t, r, c = circ.get(month, (0, 0, 0, 0))
@@ -216,9 +261,11 @@ def dashboard(actor: Actor, *, association_id: object = None, now: datetime | No
         assocs = s.exec(select(Association.id, Association.name, Association.area_id)
                         .where(Association.active.is_(True)).order_by(Association.name_kana, Association.id)).all()
         labels = {a.id: a.label for a in _area_items(s)}
-        households = _household_counts(s)
-        circ_months, survey_months = _circular_counts(s, since), _survey_counts(s, since)
-        circ, surveys = _roll_up(circ_months, 0), _roll_up(survey_months, 0)
+        roster = _roster_counts(s)
+        households = roster.households
+        circ, circ_months = _circular_counts(s, since, aid)
+        survey_months = _survey_counts(s, since, roster)
+        surveys = _roll_up(survey_months, 0)
         rows = []
         for a_id, name, area_id in assocs:
             n, m, d = households.get(a_id, (0, 0, 0))
@@ -227,4 +274,5 @@ def dashboard(actor: Actor, *, association_id: object = None, now: datetime | No
             rows.append(AssociationRow(a_id, name, labels.get(area_id, ""), n, m, rate(d, n), c, rate(r, t),
                                        rate(cf, t), rate(p, e)))
         overview = _overview(s, households, circ, surveys, {a[0] for a in assocs})
-        return Dashboard(overview, rows, _months(circ_months, survey_months, aid))
+        months = _months(circ_months, survey_months, aid)
+        return Dashboard(overview, rows, months)
