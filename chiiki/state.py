@@ -214,20 +214,19 @@ def _association_name(association_id: int) -> str:
 
 
 def _badges(actor: Actor, association_id: int) -> tuple[int, int]:
-    """Unread circulars and unanswered urgent surveys, for the badge shown on every page."""
-    try:
-        from chiiki.services import circulars
-    except ImportError:
-        circ = 0
-    else:
-        circ = circulars.unread_count(actor, association_id)
-    try:
-        from chiiki.services import surveys
-    except ImportError:
-        urgent = 0
-    else:
-        urgent = surveys.urgent_open_count(actor, association_id)
-    return circ, urgent
+    """Unread circulars and unanswered urgent surveys, for the badge shown on every page (one query)."""
+    from sqlmodel import select
+
+    from chiiki.services import circulars, surveys
+    from chiiki.services.db import session
+
+    unread = circulars.unread_count_query(actor, association_id)
+    urgent = surveys.unanswered_query(actor, association_id, "safety")
+    if unread is None or urgent is None:
+        return 0, 0
+    with session() as s:
+        row = s.exec(select(unread.scalar_subquery(), urgent.scalar_subquery())).one()
+    return int(row[0]), int(row[1])
 
 
 async def reset_user_states(state: rx.State) -> None:

@@ -448,7 +448,7 @@ def _report_memory(name: str, mem: dict, progress: Callable[[str], None]) -> Non
 async def _drive(app: load.RunningApp, mix: load.Mix, args, setup=None, after=None, start_path="/",
                  storage=None, progress=print) -> tuple[load.Stats, dict]:
     stats = await load.run_load(app.url, args.clients, args.seconds, mix, setup, start_path=start_path,
-                                think=args.think, after=after, progress=progress)
+                                think=args.think, after=after, warmup=args.warmup, progress=progress)
     mem = await load.idle_memory(app.url, app.pids, args.clients, storage, path=start_path)
     return stats, mem
 
@@ -533,7 +533,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True, help="a database filled by `python -m chiiki.scale`")
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--think", type=float, default=1.0, help="mean pause between a client's actions (s)")
+    parser.add_argument("--think", type=float, default=5.0,
+                        help="mean pause between a client's actions (s); a person reading circulars on a phone "
+                             "acts every few seconds, 1 s is a stress test")
+    parser.add_argument("--warmup", type=float, default=5.0,
+                        help="seconds after every client connected before round trips are recorded")
     parser.add_argument("--repeat", type=int, default=20, help="timed runs per service hot path")
     parser.add_argument("--skip-services", action="store_true")
     parser.add_argument("--skip-load", action="store_true")

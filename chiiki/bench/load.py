@@ -424,11 +424,28 @@ async def run_load(base_url: str, clients: int, seconds: float, mix: Mix,
                    client_setup: Callable[[int], dict] | None = None, *, start_path: str = "/",
                    think: float = 1.0, seed: int = 1,
                    after: Callable[[ReflexClient, int], Awaitable[None]] | None = None,
-                   progress: Callable[[str], None] = print) -> Stats:
-    """`clients` tabs connect (ramping up), then each runs the mix until `seconds` have passed."""
+                   warmup: float = 0.0, progress: Callable[[str], None] = print) -> Stats:
+    """`clients` tabs connect (ramping up), then each runs the mix until `seconds` have passed.
+
+    With `warmup`, actions start once every tab has connected, and the first `warmup` seconds of them
+    are not recorded: the figures describe the steady state, not the connection burst (whose cost is
+    reported apart, as connect+hydrate).
+    """
     stats = Stats()
     tabs: list[ReflexClient] = []
     stop_at = [0.0]
+    record_from = [0.0]
+    connected = asyncio.Event()
+    pending = [clients]
+
+    def one_connected() -> None:
+        pending[0] -= 1
+        if pending[0] == 0:
+            now = time.perf_counter()
+            if warmup:
+                record_from[0] = now + warmup
+                stop_at[0] = record_from[0] + seconds
+            connected.set()
 
     async def one(i: int) -> None:
         rng = random.Random(f"{seed}:{i}")
@@ -443,17 +460,24 @@ async def run_load(base_url: str, clients: int, seconds: float, mix: Mix,
         except Exception as e:  # noqa: BLE001 (every failure is a counted error)
             stats.error(f"connect:{type(e).__name__}", str(e))
             return
+        finally:
+            one_connected()
+        if warmup:
+            await connected.wait()
         while time.perf_counter() < stop_at[0]:
             await asyncio.sleep(rng.expovariate(1 / think) if think else 0)
             if time.perf_counter() >= stop_at[0]:
                 break
             name, fn = mix.pick(rng)
+            started = time.perf_counter()
             try:
                 ms = await fn(tab)
             except Exception as e:  # noqa: BLE001
                 stats.error(f"{name}:{type(e).__name__}", str(e))
                 if not tab.sio.connected:
                     return
+                continue
+            if started < record_from[0]:
                 continue
             if isinstance(ms, dict):
                 for key, value in ms.items():
@@ -463,7 +487,7 @@ async def run_load(base_url: str, clients: int, seconds: float, mix: Mix,
         for text in tab.problems:
             stats.error("server-error-toast", text)
 
-    stop_at[0] = time.perf_counter() + seconds + clients * 0.01
+    stop_at[0] = time.perf_counter() + seconds + clients * 0.01 + (3600 if warmup else 0)
     try:
         await asyncio.gather(*(one(i) for i in range(clients)))
     finally:

@@ -391,16 +391,22 @@ def send(actor: Actor, association_id: int, data: dict, attachment_ids: list | N
 # --------------------------------------------------------------------------- the resident's side
 
 
+def unread_count_query(actor: Actor, association_id: object):
+    """The count of this member's unread circulars in this association, as a query (None: not a member)."""
+    if not isinstance(association_id, int) or not can(actor, MEMBER, Assoc(association_id)):
+        return None
+    return (select(func.count()).select_from(Delivery).join(Circular, Circular.id == Delivery.circular_id)
+            .where(Delivery.account_id == actor.account_id, Delivery.state == "unread",
+                   Circular.association_id == association_id))
+
+
 def unread_count(actor: Actor, association_id: int) -> int:
     """Unread circulars of this member in this association (the badge on every page)."""
-    if not isinstance(association_id, int) or not can(actor, MEMBER, Assoc(association_id)):
+    q = unread_count_query(actor, association_id)
+    if q is None:
         return 0
     with session() as s:
-        return s.exec(
-            select(func.count()).select_from(Delivery).join(Circular, Circular.id == Delivery.circular_id)
-            .where(Delivery.account_id == actor.account_id, Delivery.state == "unread",
-                   Circular.association_id == association_id)
-        ).one()
+        return s.exec(q).one()
 
 
 @dataclass(frozen=True)

@@ -550,10 +550,11 @@ def _answered_by_unit(s: Session, sv: Survey, account_id: int, household_id: int
 # --------------------------------------------------------------------------- member side
 
 
-def _unanswered_open(actor: Actor, association_id: object, kind: str | None) -> int:
-    """Open surveys asking the actor that they (or their household) have not answered."""
+def unanswered_query(actor: Actor, association_id: object, kind: str | None = None):
+    """The count of open surveys asking the actor that they (or their household) have not answered, as a
+    query (None: not a member)."""
     if not isinstance(association_id, int) or not can(actor, MEMBER, Assoc(association_id)):
-        return 0
+        return None
     m = actor.membership(association_id)
     now = utcnow()
     targeted = or_(Survey.target_all.is_(True),
@@ -567,6 +568,13 @@ def _unanswered_open(actor: Actor, association_id: object, kind: str | None) -> 
                 targeted, ~answered))
     if kind:
         q = q.where(Survey.kind == kind)
+    return q
+
+
+def _unanswered_open(actor: Actor, association_id: object, kind: str | None) -> int:
+    q = unanswered_query(actor, association_id, kind)
+    if q is None:
+        return 0
     with session() as s:
         return s.exec(q).one()
 
