@@ -21,4 +21,4 @@ def test_main_flow_on_postgresql_redis_and_two_workers(prod_app, page, screensho
 
 
 def test_demo_login_on_the_production_path(prod_app, page):
-    flow.test_demo_login_reaches_my_page_with_the_association(prod_app, page)
+    flow.test_demo_login_lands_in_the_circular_inbox(prod_app, page)
