@@ -54,6 +54,39 @@ def _links(page, base: str, selector: str) -> list[str]:
     return out
 
 
+# At phone width, on every page: nothing wider than the screen, text of 16 px or more, touch targets of
+# 44 x 44 px or more (links inside running text are exempt, as in WCAG 2.5.8; a checkbox or radio counts
+# by the label that wraps it, which is what a finger presses).
+PHONE_CHECKS = """() => {
+    const out = [];
+    const doc = document.documentElement;
+    if (doc.scrollWidth > window.innerWidth + 1) out.push(`page is ${doc.scrollWidth}px wide on a ${window.innerWidth}px screen`);
+    const visible = e => e.offsetParent !== null && getComputedStyle(e).visibility !== 'hidden';
+    const name = e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''} "${(e.innerText || e.getAttribute('aria-label') || e.name || '').trim().slice(0, 24)}"`;
+    for (const e of document.querySelectorAll('main button, main a[href], main input, main select, main textarea, main [role=button], header button, header a[href]')) {
+        // A file input is a 1 px stand-in; its drop zone (checked as a button) is what a finger presses.
+        if (!visible(e) || e.type === 'hidden' || e.type === 'file' || e.classList.contains('skip-link')) continue;
+        if (e.tagName === 'A' && e.closest('p, li, td') && !e.closest('.rt-Button, button')
+            && (e.closest('p, li, td').innerText || '').trim().length > (e.innerText || '').trim().length + 4) continue;
+        let r = e.getBoundingClientRect();
+        if ((e.type === 'checkbox' || e.type === 'radio' || e.getAttribute('role') === 'checkbox'
+             || e.getAttribute('role') === 'radio') && e.closest('label')) r = e.closest('label').getBoundingClientRect();
+        if (r.width === 0 && r.height === 0) continue;
+        if (r.height < 43.5 || r.width < 43.5) out.push(`small target ${name(e)} ${Math.round(r.width)}x${Math.round(r.height)}`);
+    }
+    const walker = document.createTreeWalker(document.querySelector('main') || document.body, NodeFilter.SHOW_TEXT);
+    const seen = new Set();
+    while (walker.nextNode()) {
+        const el = walker.currentNode.parentElement;
+        if (!el || seen.has(el) || !walker.currentNode.textContent.trim() || !visible(el)) continue;
+        seen.add(el);
+        const size = parseFloat(getComputedStyle(el).fontSize);
+        if (size < 15.5) out.push(`small text ${size}px ${name(el)}`);
+    }
+    return out.slice(0, 15);
+}"""
+
+
 def _audit(page) -> list[str]:
     page.add_script_tag(path=str(AXE))
     result = page.evaluate(
@@ -87,13 +120,15 @@ def test_every_reachable_page_passes_axe(live_app, page, screenshot, role):
         if path in seen:
             continue
         seen.append(path)
-        for width, height, tag in ((390, 844, "phone"), (1280, 900, "desktop")):
+        for width, height, tag in ((360, 640, "phone"), (1280, 900, "desktop")):
             page.set_viewport_size({"width": width, "height": height})
             response = page.goto(base + path, wait_until="load")
             if response is not None and response.status >= 400:
                 break
             _settle(page)
             problems += [f"[{role} {tag}] {path}: {v}" for v in _audit(page)]
+            if tag == "phone":
+                problems += [f"[{role} phone] {path}: {v}" for v in page.evaluate(PHONE_CHECKS)]
             name = f"a11y-{role}-{tag}-" + (re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "top")
             screenshot(page, name)
             if tag == "desktop":
