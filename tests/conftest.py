@@ -179,6 +179,31 @@ def pg_url():
 
 
 @pytest.fixture
+def pg_app_db(pg_url):
+    """The app's own database switched to a fresh PostgreSQL one (tables from the models) for one test."""
+    import os
+
+    from sqlmodel import SQLModel
+
+    from chiiki import settings as settings_module
+    from chiiki.services import db
+
+    previous = os.environ.get("REFLEX_DB_URL")
+    os.environ["REFLEX_DB_URL"] = pg_url
+    settings_module.reload()
+    SQLModel.metadata.create_all(db.engine(pg_url))
+    try:
+        yield pg_url
+    finally:
+        if previous is None:
+            os.environ.pop("REFLEX_DB_URL", None)
+        else:
+            os.environ["REFLEX_DB_URL"] = previous
+        settings_module.reload()
+        db.dispose_all()
+
+
+@pytest.fixture
 def redis_url():
     require_service("Redis", "127.0.0.1", 6379)
     return REDIS_BASE + "/5"

@@ -7,16 +7,14 @@ of one household (which must count the household once), on SQLite and on Postgre
 
 from __future__ import annotations
 
-import os
 import threading
 
 import pytest
 from sqlalchemy import distinct, func
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
-from chiiki import settings as settings_module
 from chiiki.models import Account, Circular, Delivery, Household, Membership, utcnow
-from chiiki.services import circulars, dashboard, db
+from chiiki.services import circulars, dashboard
 from chiiki.services.db import session
 from chiiki.services.errors import ServiceError
 from tests.conftest import DemoCity
@@ -286,20 +284,11 @@ def test_concurrent_confirmations_count_a_household_once_on_sqlite(demo):
 
 
 @pytest.mark.postgres
-def test_concurrent_confirmations_count_a_household_once_on_postgresql(pg_url):
+def test_concurrent_confirmations_count_a_household_once_on_postgresql(pg_app_db):
     from chiiki.seed import seed_demo
 
-    previous = os.environ["REFLEX_DB_URL"]
-    os.environ["REFLEX_DB_URL"] = pg_url
-    settings_module.reload()
-    try:
-        SQLModel.metadata.create_all(db.engine(pg_url))
-        seed_demo(content=False)
-        _concurrent_confirms(DemoCity())
-    finally:
-        os.environ["REFLEX_DB_URL"] = previous
-        settings_module.reload()
-        db.dispose_all()
+    seed_demo(content=False)
+    _concurrent_confirms(DemoCity())
 
 
 # --------------------------------------------------------------------------- survey answer counters
@@ -354,7 +343,7 @@ def test_survey_answer_counters_follow_every_answer(demo, per_household):
 
 
 @pytest.mark.postgres
-def test_concurrent_survey_answers_never_deadlock_on_postgresql(pg_url):
+def test_concurrent_survey_answers_never_deadlock_on_postgresql(pg_app_db):
     """Answers insert participations (a key-share lock on the survey through the foreign key) and then
     lock the survey to recount: a plain FOR UPDATE deadlocked two answering transactions."""
     from datetime import timedelta
@@ -363,47 +352,38 @@ def test_concurrent_survey_answers_never_deadlock_on_postgresql(pg_url):
     from chiiki.seed import seed_demo
     from chiiki.services import surveys
 
-    previous = os.environ["REFLEX_DB_URL"]
-    os.environ["REFLEX_DB_URL"] = pg_url
-    settings_module.reload()
-    try:
-        SQLModel.metadata.create_all(db.engine(pg_url))
-        seed_demo(content=False)
-        demo = DemoCity()
-        a1 = demo.association_id(DemoCity.A1)
-        deadline = (utcnow() + timedelta(days=7)).astimezone(TZ).strftime("%Y-%m-%dT%H:%M")
-        sid = surveys.create_survey(demo.actor("kaicho@example.jp"), a1, {
-            "kind": "general", "title": "同時回答", "description": "", "deadline": deadline, "target_all": True,
-            "questions": [{"kind": "single", "text": "参加しますか", "required": True, "options": ["はい", "いいえ"]}]})
-        with session() as s:
-            members = s.exec(select(Membership.account_id).where(Membership.association_id == a1,
-                                                                 Membership.status == "active")).all()
-        from chiiki.services.accounts import load_actor_in
+    seed_demo(content=False)
+    demo = DemoCity()
+    a1 = demo.association_id(DemoCity.A1)
+    deadline = (utcnow() + timedelta(days=7)).astimezone(TZ).strftime("%Y-%m-%dT%H:%M")
+    sid = surveys.create_survey(demo.actor("kaicho@example.jp"), a1, {
+        "kind": "general", "title": "同時回答", "description": "", "deadline": deadline, "target_all": True,
+        "questions": [{"kind": "single", "text": "参加しますか", "required": True, "options": ["はい", "いいえ"]}]})
+    with session() as s:
+        members = s.exec(select(Membership.account_id).where(Membership.association_id == a1,
+                                                             Membership.status == "active")).all()
+    from chiiki.services.accounts import load_actor_in
 
-        with session() as s:
-            actors = [load_actor_in(s, i) for i in members[:16]]
-        assert len(actors) >= 8
-        form = surveys.get_for_answer(actors[0], sid)
-        answer = {f"q{q.id}": q.options[0].id for q in form.questions}
-        start, errors = threading.Barrier(len(actors)), []
+    with session() as s:
+        actors = [load_actor_in(s, i) for i in members[:16]]
+    assert len(actors) >= 8
+    form = surveys.get_for_answer(actors[0], sid)
+    answer = {f"q{q.id}": q.options[0].id for q in form.questions}
+    start, errors = threading.Barrier(len(actors)), []
 
-        def run(actor):
-            start.wait()
-            for _ in range(3):
-                try:
-                    surveys.submit_answer(actor, sid, answer)
-                except Exception as e:  # noqa: BLE001 (collected and asserted below)
-                    errors.append(repr(e)[:200])
+    def run(actor):
+        start.wait()
+        for _ in range(3):
+            try:
+                surveys.submit_answer(actor, sid, answer)
+            except Exception as e:  # noqa: BLE001 (collected and asserted below)
+                errors.append(repr(e)[:200])
 
-        threads = [threading.Thread(target=run, args=(a,)) for a in actors]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        assert errors == []
-        assert survey_counters(sid) == survey_recount(sid)
-        assert survey_counters(sid)[0] == len(actors)
-    finally:
-        os.environ["REFLEX_DB_URL"] = previous
-        settings_module.reload()
-        db.dispose_all()
+    threads = [threading.Thread(target=run, args=(a,)) for a in actors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert survey_counters(sid) == survey_recount(sid)
+    assert survey_counters(sid)[0] == len(actors)
