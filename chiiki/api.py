@@ -51,7 +51,7 @@ def _file_route(find: Finder):
     async def endpoint(request: Request) -> Response:
         token = request.cookies.get(SESSION_COOKIE, "")
         raw_id = request.path_params.get("attachment_id", "")
-        if not token or not raw_id.isdigit():
+        if not token or not (raw_id.isascii() and raw_id.isdigit()):
             return _not_found()
         hit = await asyncio.to_thread(_lookup, find, token, raw_id)
         if hit is None:

@@ -253,7 +253,9 @@ class Delivery(SQLModel, table=True):
 def recount_circular_households(conn: Connection, circular_ids: Iterable[int]) -> None:
     """Set the household counters of these circulars from their deliveries (exact, whatever wrote them).
 
-    Takes the circulars' row locks first on PostgreSQL, as the services do before changing a state.
+    Takes the circulars' row locks on PostgreSQL. Called after a flush, the delivery rows are already
+    written (and locked) by then, the reverse of the services' order (circular first): do not run scripts
+    that write deliveries as ORM objects against circulars people are confirming at that moment.
     """
     ids = sorted({int(i) for i in circular_ids if i is not None})
     if not ids:

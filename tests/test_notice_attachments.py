@@ -296,6 +296,8 @@ def test_outside_the_audience_a_visitor_and_anyone_before_publishing_get_the_sam
         get(notice_attachment_url(fid + 999), IN_AUDIENCE),
         get(notice_attachment_url(0), IN_AUDIENCE),
         get("/files/notice/abc", IN_AUDIENCE),
+        get("/files/notice/%C2%B2", IN_AUDIENCE),  # "²": a digit to str.isdigit, not to int()
+        get("/files/circular/%C2%B2", IN_AUDIENCE),
     ]
     assert {r.status_code for r in answers} == {404}
     assert {r.content for r in answers} == {b"Not Found"}
@@ -431,6 +433,24 @@ def test_the_orphan_job_keeps_published_files(demo):
     assert attachments.purge_orphans(hours=0) == 1
     assert row(draft_file.id) is None and row(fid) is not None
     assert attachments.file_path(row(fid).storage_key) is not None
+
+
+def test_an_upload_linked_after_the_orphan_job_looked_is_not_deleted(demo, monkeypatch):
+    """The job deletes only files still unlinked when it deletes, not when it listed them."""
+    actor = staff(demo)
+    f = notices.upload_file(actor, "map.pdf", PDF)
+    real_delete = attachments.delete
+    published = {}
+
+    def publish_then_delete(*args, **kwargs):
+        # Between the job's list and its delete, the file is published with a notice (another request).
+        published["id"] = notices.publish(actor, draft(actor), [f.id]).notice_id
+        return real_delete(*args, **kwargs)
+
+    monkeypatch.setattr(attachments, "delete", publish_then_delete)
+    assert attachments.purge_orphans(hours=0) == 0
+    assert row(f.id) is not None and row(f.id).notice_id == published["id"]
+    assert attachments.file_path(row(f.id).storage_key) is not None
 
 
 def test_a_file_linked_by_another_request_meanwhile_is_refused_not_moved(demo, monkeypatch):

@@ -187,11 +187,12 @@ def discard(actor: Actor, attachment_id: object) -> None:
     """Remove one of the actor's own uploads not yet linked to a circular or a notice."""
     aid = validate.ident(attachment_id, "attachment_id")
     with session() as s:
-        row = s.get(Attachment, aid)
-        if row is None or row.uploaded_by != actor.account_id or row.circular_id is not None or row.notice_id:
+        # Guarded like link(): a file linked meanwhile (publishing in another tab) is not deleted.
+        key = s.execute(delete(Attachment).where(
+            Attachment.id == aid, Attachment.uploaded_by == actor.account_id, Attachment.circular_id.is_(None),
+            Attachment.notice_id.is_(None)).returning(Attachment.storage_key)).scalar()
+        if key is None:
             raise NotFound()
-        key = row.storage_key
-        s.delete(row)
     _path(key).unlink(missing_ok=True)
 
 
@@ -207,7 +208,10 @@ def purge_orphans(hours: int = ORPHAN_HOURS) -> int:
         rows = s.exec(select(Attachment.id, Attachment.storage_key).where(
             Attachment.circular_id.is_(None), Attachment.notice_id.is_(None), Attachment.created_at < cutoff)).all()
         if rows:
-            s.execute(delete(Attachment).where(Attachment.id.in_([r[0] for r in rows])))
+            # Still unlinked at the moment of deleting: one linked since the read above is kept.
+            rows = s.execute(delete(Attachment).where(
+                Attachment.id.in_([r[0] for r in rows]), Attachment.circular_id.is_(None),
+                Attachment.notice_id.is_(None)).returning(Attachment.id, Attachment.storage_key)).all()
     for _id, key in rows:
         _path(key).unlink(missing_ok=True)
     return len(rows)

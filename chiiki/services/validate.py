@@ -51,7 +51,7 @@ def phone(value: object, field: str = "phone", *, required: bool = False) -> str
     raw = unicodedata.normalize("NFKC", text(value, field, max_len=30, required=required))
     # People write phone numbers with many kinds of dashes (including the long-vowel mark).
     digits = re.sub(r"[\s\-()+\u2010-\u2015\u2212\u30fc\uff70]", "", raw)
-    if digits and (not digits.isdigit() or not 9 <= len(digits) <= 15):
+    if digits and (not (digits.isascii() and digits.isdigit()) or not 9 <= len(digits) <= 15):
         raise ServiceError("error.phone", field)
     return digits
 
@@ -86,7 +86,7 @@ def ident(value: object, field: str = "id") -> int:
     """An id sent by a browser: a positive integer or the request is refused."""
     if isinstance(value, bool):
         raise ServiceError("error.invalid", field)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if not isinstance(value, int) or value <= 0 or value > 2**62:
         raise ServiceError("error.invalid", field)
