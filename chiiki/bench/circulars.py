@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import statistics
+import shutil
 import sys
 import tempfile
 import time
@@ -21,7 +22,6 @@ from pathlib import Path
 
 def _setup(url: str) -> None:
     os.environ["REFLEX_DB_URL"] = url
-    os.environ.setdefault("CHIIKI_DATA_DIR", tempfile.mkdtemp(prefix="chiiki-bench-data-"))
     from chiiki import settings as settings_module
 
     settings_module.reload()
@@ -122,7 +122,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=int, default=1000)
     parser.add_argument("--members", type=int, default=200, help="members who open and confirm after sending")
     args = parser.parse_args(argv)
-    url = args.pg or f"sqlite:///{Path(tempfile.mkdtemp(prefix='chiiki-bench-')) / 'bench.db'}"
+    temp = [] if args.pg else [Path(tempfile.mkdtemp(prefix="chiiki-bench-"))]
+    url = args.pg or f"sqlite:///{temp[0] / 'bench.db'}"
+    if "CHIIKI_DATA_DIR" not in os.environ:
+        temp.append(Path(tempfile.mkdtemp(prefix="chiiki-bench-data-")))
+        os.environ["CHIIKI_DATA_DIR"] = str(temp[-1])
+    try:
+        return _run(args, url)
+    finally:
+        from chiiki.services import db
+
+        db.dispose_all()
+        for path in temp:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _run(args, url: str) -> int:
     _setup(url)
     from chiiki.services import circulars
 
