@@ -58,9 +58,11 @@ class Household(SQLModel, table=True):
     __table_args__ = (
         Index("ix_household_assoc_han_route", "association_id", "han_id", "route_position"),
         Index("ix_household_assoc_address", "association_id", "address"),
+        # Covers the dashboard's count of households per association (no table reads).
+        Index("ix_household_assoc_removed_paper", "association_id", "removed_at", "paper_only"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    association_id: int = Field(foreign_key="association.id", index=True)
+    association_id: int = Field(foreign_key="association.id")
     han_id: int | None = Field(default=None, foreign_key="han.id", index=True)
     route_position: int = Field(default=0)
     address: str = Field(default="", max_length=200)
@@ -174,7 +176,10 @@ class InviteCode(SQLModel, table=True):
 class Circular(SQLModel, table=True):
     """回覧: fixed once sent; corrections are amendments."""
 
-    __table_args__ = (Index("ix_circular_assoc_sent", "association_id", "sent_at"),)
+    # An association's circulars by date (inbox, lists) and, covering status and the household counters, the
+    # dashboard's sums per association and month without reading the table.
+    __table_args__ = (Index("ix_circular_assoc_sent_counters", "association_id", "sent_at", "status",
+                            "household_count", "read_households", "confirmed_households"),)
     id: int | None = Field(default=None, primary_key=True)
     association_id: int = Field(foreign_key="association.id")
     title: str = Field(max_length=200)

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import inspect
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 import reflex as rx
@@ -111,10 +112,10 @@ class AuthState(rx.State):
         fetch and write) per handler on every page change. `route` only selects registered
         handlers; each of them authenticates and authorizes on its own.
         """
-        actor = await self.actor()
-        reset = _PAGE_ACTOR.set((self.token, actor))
+        facts = await asyncio.to_thread(_nav_facts, self.token)
+        reset = _PAGE_ACTOR.set((self.token, facts.actor))
         try:
-            await self._refresh_nav(actor)
+            self._show_nav(facts)
             events: list = []
             for handler in _PAGE_LOADS.get(route if isinstance(route, str) else "", []):
                 substate = await self.get_state(handler.state)
@@ -127,40 +128,53 @@ class AuthState(rx.State):
             _PAGE_ACTOR.reset(reset)
         return events or None
 
-    async def _refresh_nav(self, actor: Actor | None = None) -> None:
-        self.flash, self._flash_next = self._flash_next, ""
-        actor = actor if actor is not None else await self.actor()
-        self._apply_nav(actor)
+    async def _refresh_nav(self) -> None:
+        cached = _PAGE_ACTOR.get()
+        if cached is not None and cached[0] == self.token:
+            facts = await asyncio.to_thread(_nav_facts, self.token, cached[1])
+        else:
+            facts = await asyncio.to_thread(_nav_facts, self.token)
+        self._show_nav(facts)
+
+    def _show_nav(self, facts: "NavFacts") -> None:
+        """The navigation flags, name and badges for these facts; only changed values are set (and sent)."""
+        if self.flash != self._flash_next:
+            self.flash = self._flash_next
+        if self._flash_next:
+            self._flash_next = ""
+        actor = facts.actor
         if self.token and not actor.authenticated:
             # Expired or revoked elsewhere (e.g. a password change): forget it.
             self.token = ""
-        if actor.authenticated and self.association_id:
-            self.unread_circulars, self.urgent_surveys = await asyncio.to_thread(_badges, actor, self.association_id)
-
-    def _apply_nav(self, actor: Actor) -> None:
-        self.logged_in = actor.authenticated
-        self.display_name = actor.display_name
-        self.is_city_staff = can(actor, CITY_ADMIN)
-        membership = actor.memberships[0] if actor.memberships else None
-        self.association_id = membership.association_id if membership else 0
-        self.association_name = _association_name(self.association_id) if membership else ""
-        self.is_member = membership is not None
-        self.has_pending = bool(actor.pending)
-        aid = self.association_id
+        aid = facts.association_id
 
         def holds(perm: str) -> bool:
             return bool(aid) and bool(han_scope(actor, perm, aid))
 
-        self.can_view_members = holds(VIEW_MEMBERS)
-        self.can_manage_members = holds(MANAGE_MEMBERS)
-        self.can_send_circulars = holds(SEND_CIRCULARS)
-        self.can_run_surveys = holds(RUN_SURVEYS)
-        # Posts belong to no han, so only an association-wide moderator can act on the board.
-        self.can_moderate_board = bool(aid) and can(actor, MODERATE_BOARD, Assoc(aid))
-        self.can_export = holds(EXPORT)
-        if not actor.authenticated:
-            self.unread_circulars = 0
-            self.urgent_surveys = 0
+        self._assign(
+            logged_in=actor.authenticated,
+            display_name=actor.display_name,
+            is_city_staff=can(actor, CITY_ADMIN),
+            association_id=aid,
+            association_name=facts.association_name,
+            is_member=bool(aid),
+            has_pending=bool(actor.pending),
+            can_view_members=holds(VIEW_MEMBERS),
+            can_manage_members=holds(MANAGE_MEMBERS),
+            can_send_circulars=holds(SEND_CIRCULARS),
+            can_run_surveys=holds(RUN_SURVEYS),
+            # Posts belong to no han, so only an association-wide moderator can act on the board.
+            can_moderate_board=bool(aid) and can(actor, MODERATE_BOARD, Assoc(aid)),
+            can_export=holds(EXPORT),
+            unread_circulars=facts.unread,
+            urgent_surveys=facts.urgent,
+        )
+
+    def _assign(self, **values: Any) -> None:
+        """Set vars whose value changed; an unchanged var stays clean and is not sent to the browser."""
+        for name, value in values.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
 
     @rx.var
     def is_officer(self) -> bool:
@@ -211,6 +225,44 @@ def _association_name(association_id: int) -> str:
         name = a.name if a else ""
     _NAMES[key] = (time.monotonic(), name)
     return name
+
+
+@dataclass(frozen=True)
+class NavFacts:
+    """What the navigation shows, looked up together in one trip off the event loop."""
+
+    actor: Actor
+    association_id: int
+    association_name: str
+    unread: int
+    urgent: int
+
+
+def _nav_facts(token: str, actor: Actor | None = None) -> NavFacts:
+    """The session's actor (unless already known), its association's name and the badges."""
+    if actor is None:
+        actor = accounts.actor_for_token(token) if token else ANONYMOUS
+    membership = actor.memberships[0] if actor.memberships else None
+    aid = membership.association_id if membership else 0
+    if not (actor.authenticated and aid):
+        return NavFacts(actor, aid, _association_name(aid) if aid else "", 0, 0)
+    unread, urgent = _badges(actor, aid)
+    return NavFacts(actor, aid, _association_name(aid), unread, urgent)
+
+
+async def refresh_badges(state: rx.State, actor: Actor) -> None:
+    """Update the unread / urgent badges within the current event (after a page marked something read or
+    answered), instead of chaining another event for the whole navigation."""
+    auth = await state.get_state(AuthState)
+    if actor.authenticated and auth.association_id:
+        unread, urgent = await asyncio.to_thread(_badges, actor, auth.association_id)
+        auth._assign(unread_circulars=unread, urgent_surveys=urgent)
+
+
+async def refresh_nav(state: rx.State) -> None:
+    """Refresh the whole navigation within the current event (e.g. after the display name changed)."""
+    auth = await state.get_state(AuthState)
+    await auth._refresh_nav()
 
 
 def _badges(actor: Actor, association_id: int) -> tuple[int, int]:

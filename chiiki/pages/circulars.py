@@ -19,7 +19,7 @@ from chiiki.services import circulars
 from chiiki.services.errors import ServiceError
 from chiiki.services.markup import Block, Line, Seg
 from chiiki.services.policy import Actor
-from chiiki.state import AuthState, current_actor, error_text, run_service
+from chiiki.state import AuthState, current_actor, error_text, refresh_badges, run_service
 
 CIRCULAR_VIEW = "/circulars/view"
 
@@ -332,8 +332,8 @@ class CircularState(rx.State):
             self.error = tr(lang, "error.not_found")
             return
         self._show(view, lang)
-        # Opening marked it read: refresh the unread badge.
-        return AuthState.load_nav
+        # Opening marked it read: refresh the unread badge in this same event.
+        await refresh_badges(self, actor)
 
     def _show(self, v: circulars.CircularView, lang: str) -> None:
         self.cid, self.title, self.blocks = v.id, v.title, v.blocks
@@ -361,7 +361,7 @@ class CircularState(rx.State):
             self._show(await run_service(circulars.open_circular, actor, self.cid, lang), lang)
         except ServiceError as e:
             self.error = error_text(lang, e)
-        return AuthState.load_nav
+        await refresh_badges(self, actor)
 
 
 def _confirm_box() -> rx.Component:

@@ -31,6 +31,7 @@ from chiiki.state import (
     current_actor,
     error_text,
     field_errors,
+    refresh_nav,
     reset_user_states,
     run_service,
 )
@@ -99,7 +100,7 @@ class MyPageState(rx.State):
         self.errors, self.error = {}, ""
         self.editing = False
         self.notice = tr(lang, "mypage.saved")
-        return AuthState.load_nav
+        await refresh_nav(self)
 
     @rx.event
     async def change_password(self, form: dict):

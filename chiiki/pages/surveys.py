@@ -29,7 +29,7 @@ from chiiki.models import utcnow
 from chiiki.pages.association import as_id, attempt, my_association
 from chiiki.services import surveys
 from chiiki.services.policy import ALL_HAN, RUN_SURVEYS, han_scope
-from chiiki.state import AuthState, current_actor
+from chiiki.state import AuthState, current_actor, refresh_badges
 
 SURVEY_NEW = routes.SURVEYS + "/new"
 SURVEY_ANSWER = surveys.ANSWER_PATH
@@ -290,7 +290,7 @@ class SurveyAnswerState(rx.State):
             return
         await self._open(actor, lang, self._survey_id)
         self.notice = tr(lang, "survey.updated" if was_answered else "survey.sent")
-        return AuthState.load_nav
+        await refresh_badges(self, actor)
 
     def _answers_from(self, form: dict) -> dict[str, Any]:
         """Build {q<id>: value} from the form; question ids come from the server-side list, not the browser."""
@@ -829,7 +829,7 @@ class SurveyResultsState(rx.State):
         if ok:
             await self._open(actor, lang, self._survey_id)
             self.notice = tr(lang, "survey.closed_done")
-            return AuthState.load_nav
+            await refresh_badges(self, actor)
 
     @rx.event
     async def export(self, fmt: str):

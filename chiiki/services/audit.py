@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import insert
+from sqlalchemy import Integer, cast, func, insert, literal
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, select
 
 from chiiki.models import Account, AuditEvent, utcnow
@@ -32,10 +34,34 @@ def record(
     base = {"at": utcnow(), "actor_account_id": actor.account_id, "actor_title": title[:50], "action": action,
             "association_id": association_id, "record_count": total, "detail": detail[:300],
             "subject_account_id": None, "subject_household_id": None}
-    rows = [{**base, "subject_account_id": sid} for sid in subjects]
-    rows += [{**base, "subject_household_id": hid} for hid in household_ids]
-    # One executemany for thousands of subjects (a 3,000-household export), not one ORM object each.
-    s.execute(insert(AuditEvent), rows or [base])
+    if not subjects and not household_ids:
+        s.execute(insert(AuditEvent), [base])
+        return
+    # One INSERT ... SELECT per kind of subject, the ids passed as one array: a 3,000-household export
+    # writes its 3,000+ rows without a parameter set (or an ORM object) per row.
+    for column, ids in (("subject_account_id", subjects), ("subject_household_id", household_ids)):
+        if ids:
+            _insert_each(s, base, column, ids)
+
+
+_SMALL = 8  # up to this many rows, a plain executemany is as quick and works on every database
+
+
+def _insert_each(s: Session, base: dict, column: str, ids: list[int]) -> None:
+    """Insert `base` once per id, with the id in `column`."""
+    if len(ids) <= _SMALL:
+        s.execute(insert(AuditEvent), [{**base, column: i} for i in ids])
+        return
+    table = AuditEvent.__table__
+    if s.get_bind().dialect.name == "postgresql":
+        each = func.unnest(literal([int(i) for i in ids], ARRAY(Integer))).table_valued("value").render_derived()
+        value = each.c.value
+    else:
+        each = func.json_each(json.dumps([int(i) for i in ids])).table_valued("value")
+        value = cast(each.c.value, Integer)
+    names = [k for k in base if k != column]
+    source = select(*(literal(base[k], table.c[k].type).label(k) for k in names), value.label(column))
+    s.execute(table.insert().from_select([*names, column], source))
 
 
 @dataclass(frozen=True)

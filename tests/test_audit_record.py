@@ -1,0 +1,53 @@
+"""audit.record writes exactly one row per person (account or paper-only household), with the same event fields.
+
+Large subject lists go through one INSERT ... SELECT over an array of ids (json_each on SQLite, unnest on
+PostgreSQL); small ones through executemany. Both must give the same rows.
+"""
+
+import pytest
+from sqlmodel import select
+
+from chiiki.models import Account, AuditEvent, Household
+from chiiki.services import audit
+from chiiki.services.db import session
+from chiiki.services.policy import Actor
+
+
+def _write_and_read(subjects: list[int], households: list[int]) -> list[AuditEvent]:
+    actor = Actor(account_id=subjects[0], display_name="x")
+    with session() as s:
+        audit.record(s, actor, "roster.export", association_id=None, subjects=subjects + subjects[:3],
+                     household_ids=households, count=len(subjects) + len(households), detail="csv")
+    with session() as s:
+        return list(s.exec(select(AuditEvent).where(AuditEvent.action == "roster.export")).all())
+
+
+def _check(rows: list[AuditEvent], subjects: list[int], households: list[int]) -> None:
+    assert sorted(r.subject_account_id for r in rows if r.subject_account_id) == sorted(subjects)  # once each
+    assert sorted(r.subject_household_id for r in rows if r.subject_household_id) == sorted(households)
+    assert all((r.subject_account_id is None) != (r.subject_household_id is None) for r in rows)
+    first = rows[0]
+    assert {(r.at, r.actor_account_id, r.action, r.record_count, r.detail) for r in rows} == {
+        (first.at, subjects[0], "roster.export", len(subjects) + len(households), "csv")}
+    assert first.at.year >= 2026
+
+
+@pytest.mark.parametrize("n_accounts,n_households", [(3, 2), (40, 25)])
+def test_one_row_per_person_with_the_same_event_fields(demo, n_accounts, n_households):
+    with session() as s:
+        subjects = list(s.exec(select(Account.id).order_by(Account.id).limit(n_accounts)).all())
+        households = list(s.exec(select(Household.id).order_by(Household.id).limit(n_households)).all())
+    _check(_write_and_read(subjects, households), subjects, households)
+
+
+@pytest.mark.postgres
+def test_one_row_per_person_on_postgresql(pg_app_db):
+    from chiiki.models import Association, Han  # noqa: F401 (tables exist through the fixture)
+
+    with session() as s:
+        accounts = [Account(login_id=f"a{i}@example.jp", name=f"n{i}", kana="", display_name=f"d{i}",
+                            password_hash="x") for i in range(40)]
+        s.add_all(accounts)
+        s.flush()
+        subjects = [a.id for a in accounts]
+    _check(_write_and_read(subjects, []), subjects, [])
