@@ -1,5 +1,7 @@
 """Reflex configuration; every setting comes from the environment (see chiiki/settings.py)."""
 
+import os
+
 import reflex as rx
 from reflex.plugins import SitemapPlugin
 from reflex_components_radix.plugin import RadixThemesPlugin
@@ -31,6 +33,22 @@ def _respawn_failed_workers() -> None:
 
 
 _respawn_failed_workers()
+
+
+def _opportunistic_state_locks() -> None:
+    """With Redis, a worker keeps a tab's state (and its lock) in memory between the tab's events.
+
+    A tab's websocket stays on one worker, so its events need no Redis read and write each; another
+    worker that needs the state asks for the lock and the holder writes the state back first (tested
+    by tests/browser/test_workers.py). What is lost when a worker dies is at most the last seconds of
+    a tab's screen state, never a database write (tests/browser/test_reliability.py). An explicit
+    REFLEX_OPLOCK_ENABLED in the environment wins.
+    """
+    if settings.redis_url:
+        os.environ.setdefault("REFLEX_OPLOCK_ENABLED", "true")
+
+
+_opportunistic_state_locks()
 
 config = rx.Config(
     app_name="chiiki",

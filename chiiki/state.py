@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import time
 from dataclasses import dataclass
@@ -265,19 +266,26 @@ async def refresh_nav(state: rx.State) -> None:
     await auth._refresh_nav()
 
 
-def _badges(actor: Actor, association_id: int) -> tuple[int, int]:
-    """Unread circulars and unanswered urgent surveys, for the badge shown on every page (one query)."""
+@functools.cache
+def _badges_query():
     from sqlmodel import select
 
     from chiiki.services import circulars, surveys
+
+    return select(circulars.UNREAD_COUNT.scalar_subquery(), surveys.UNANSWERED_OF_KIND.scalar_subquery())
+
+
+def _badges(actor: Actor, association_id: int) -> tuple[int, int]:
+    """Unread circulars and unanswered urgent surveys, for the badge shown on every page (one prepared query)."""
+    from chiiki.services import circulars, surveys
     from chiiki.services.db import session
 
-    unread = circulars.unread_count_query(actor, association_id)
-    urgent = surveys.unanswered_query(actor, association_id, "safety")
+    unread = circulars.unread_params(actor, association_id)
+    urgent = surveys.unanswered_params(actor, association_id, "safety")
     if unread is None or urgent is None:
         return 0, 0
     with session() as s:
-        row = s.exec(select(unread.scalar_subquery(), urgent.scalar_subquery())).one()
+        row = s.connection().execute(_badges_query(), {**unread, **urgent}).one()
     return int(row[0]), int(row[1])
 
 

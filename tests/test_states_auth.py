@@ -236,3 +236,34 @@ async def test_access_log_lists_only_accesses_to_me(demo, app_state):
     assert log.rows[0]["who"] == f"会長 {kaicho.display_name}"
     assert kaicho.name not in state_text(app_state)
     assert log.rows[0]["what"] == "名簿で閲覧"
+
+
+@pytest.mark.postgres
+async def test_page_loads_with_badges_on_postgresql(pg_app_db, app_state):
+    """The prepared statements behind every page (session, memberships, roles, the two badges) on PostgreSQL:
+    a member sees their unread circulars and the open safety check, the badges follow what they do."""
+    from chiiki.models import Delivery
+    from chiiki.pages.circulars import InboxState
+    from chiiki.seed import seed_demo
+    from chiiki.services import surveys as survey_service
+    from tests.conftest import DemoCity
+    from tests.test_survey_services import make_survey, qmap
+
+    seed_demo()
+    city = DemoCity()
+    kaicho = await login_state(app_state, "kaicho@example.jp")
+    assert kaicho.can_manage_members and kaicho.can_send_circulars and kaicho.is_officer
+    sid = make_survey(city, kind="safety", questions=[])
+    auth = await login_state(app_state, "member@example.jp")
+    assert auth.urgent_surveys == 1 and not auth.is_officer
+    with session() as s:
+        unread = s.exec(select(func.count()).select_from(Delivery).where(
+            Delivery.account_id == city.account_id("member@example.jp"), Delivery.state == "unread")).one()
+    await AuthState.load_page.fn(auth, "/circulars")
+    assert auth.unread_circulars == unread
+    inbox = await app_state.get_state(InboxState)
+    assert inbox.loaded
+    member = await auth.actor()
+    survey_service.submit_answer(member, sid, {f"q{qid}": options[0] for qid, options in qmap(city, sid) if options})
+    await AuthState.load_page.fn(auth, "/circulars")
+    assert auth.urgent_surveys == 0

@@ -546,9 +546,15 @@ def main(argv: list[str] | None = None) -> int:
                              "REFLEX_REDIS_URL=redis://127.0.0.1:6379/3 with GRANIAN_WORKERS=2")
     args = parser.parse_args(argv)
     args.app_env = dict(item.split("=", 1) for item in args.app_env if "=" in item)
+    if args.app_env.get("REFLEX_REDIS_URL") and "REFLEX_OPLOCK_ENABLED" not in args.app_env:
+        # Chiiki keeps tab states in the worker between events when it runs on Redis (rxconfig.py);
+        # the blank app is given the same setting, so that both are measured alike.
+        args.app_env["REFLEX_OPLOCK_ENABLED"] = "true"
     progress = print
     progress(f"[bench] {machine_facts()}")
     progress(f"[bench] database {args.db.split('@')[-1]}")
+    if not args.skip_load:
+        progress(f"[bench] both apps run with: {' '.join(f'{k}={v}' for k, v in sorted(args.app_env.items())) or '(defaults)'}")
     bench = ServiceBench(args.db, args.repeat, progress)
     c = bench.city
     progress(f"[bench] association {c.association_id}: {c.households:,} households, "

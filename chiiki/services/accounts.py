@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 import bcrypt
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -224,36 +225,52 @@ def logout(token: object) -> None:
             s.add(row)
 
 
-def load_actor_in(s: Session, account_id: int, now: datetime | None = None, *,
-                  account: Account | None = None) -> Actor:
-    now = now or utcnow()
-    acc = account if account is not None and account.id == account_id else s.get(Account, account_id)
-    if acc is None or acc.deleted_at is not None:
+# The statements behind every page load, built once: executing a prepared statement with parameters skips
+# building the expression and computing its cache key each time, and Core rows skip the ORM's objects.
+_ACCOUNT_COLUMNS = (Account.id, Account.display_name, Account.is_city_staff, Account.department_id,
+                    Account.deleted_at)
+_SESSION_ACCOUNT = (select(AuthSession.revoked_at, AuthSession.expires_at, *_ACCOUNT_COLUMNS)
+                    .join(Account, Account.id == AuthSession.account_id)
+                    .where(AuthSession.token_hash == bindparam("token_hash")))
+_ACCOUNT = select(*_ACCOUNT_COLUMNS).where(Account.id == bindparam("account_id"))
+_MEMBERSHIPS = (select(Membership.id, Membership.association_id, Membership.household_id, Membership.status,
+                       Household.han_id)
+                .join(Household, Household.id == Membership.household_id, isouter=True)
+                .where(Membership.account_id == bindparam("account_id"),
+                       Membership.status.in_(("active", "pending")))
+                .order_by(Membership.id))
+_ROLES = (select(OfficerRole.id, OfficerRole.association_id, OfficerRole.title, OfficerRole.permissions,
+                 OfficerRole.han_id, OfficerRole.valid_from, OfficerRole.valid_until, OfficerRole.revoked_at)
+          .where(OfficerRole.membership_id.in_(bindparam("membership_ids", expanding=True)),
+                 OfficerRole.revoked_at.is_(None))
+          .order_by(OfficerRole.id))
+
+
+def load_actor_in(s: Session, account_id: int, now: datetime | None = None) -> Actor:
+    """The actor of an account as it is now (ANONYMOUS for an unknown or deleted account)."""
+    row = s.connection().execute(_ACCOUNT, {"account_id": account_id}).first()
+    return _actor_of(s, row, now or utcnow())
+
+
+def _actor_of(s: Session, account, now: datetime) -> Actor:
+    """The actor from an account row (_ACCOUNT_COLUMNS): its memberships and the roles valid now."""
+    if account is None or account.deleted_at is not None:
         return ANONYMOUS
-    members = s.exec(
-        select(Membership, Household.han_id)
-        .join(Household, Household.id == Membership.household_id, isouter=True)
-        .where(Membership.account_id == account_id, Membership.status.in_(("active", "pending")))
-    ).all()
-    active = tuple(
-        MemberOf(m.id, m.association_id, m.household_id, han_id) for m, han_id in members if m.status == "active"
-    )
-    pending = tuple(m.association_id for m, _ in members if m.status == "pending")
+    conn = s.connection()
+    members = conn.execute(_MEMBERSHIPS, {"account_id": account.id}).all()
+    active = tuple(MemberOf(mid, aid, hid, han_id) for mid, aid, hid, status, han_id in members if status == "active")
+    pending = tuple(aid for _mid, aid, _hid, status, _han in members if status == "pending")
     roles: list[RoleGrant] = []
     if active:
-        rows = s.exec(
-            select(OfficerRole).where(
-                OfficerRole.membership_id.in_([m.membership_id for m in active]), OfficerRole.revoked_at.is_(None)
-            )
-        ).all()
-        for r in rows:
-            if role_is_valid(r.valid_from, r.valid_until, r.revoked_at, now):
-                roles.append(RoleGrant(r.id, r.association_id, r.title, frozenset(r.permissions.split()), r.han_id))
+        for rid, aid, title, perms, han_id, valid_from, valid_until, revoked_at in conn.execute(
+                _ROLES, {"membership_ids": [m.membership_id for m in active]}):
+            if role_is_valid(valid_from, valid_until, revoked_at, now):
+                roles.append(RoleGrant(rid, aid, title, frozenset(perms.split()), han_id))
     return Actor(
-        account_id=acc.id,
-        display_name=acc.display_name,
-        is_city_staff=acc.is_city_staff,
-        department_id=acc.department_id,
+        account_id=account.id,
+        display_name=account.display_name,
+        is_city_staff=account.is_city_staff,
+        department_id=account.department_id,
         memberships=active,
         roles=tuple(roles),
         pending=pending,
@@ -267,11 +284,10 @@ def actor_for_token(token: object, now: datetime | None = None) -> Actor:
     now = now or utcnow()
     with session() as s:
         # The session and its account in one query: this runs for every page a person opens.
-        row = s.exec(select(AuthSession, Account).join(Account, Account.id == AuthSession.account_id)
-                     .where(AuthSession.token_hash == _sha(token))).first()
-        if row is None or row[0].revoked_at is not None or row[0].expires_at <= now:
+        row = s.connection().execute(_SESSION_ACCOUNT, {"token_hash": _sha(token)}).first()
+        if row is None or row.revoked_at is not None or row.expires_at <= now:
             return ANONYMOUS
-        return load_actor_in(s, row[0].account_id, now, account=row[1])
+        return _actor_of(s, row, now)
 
 
 def _require(actor: Actor) -> int:
@@ -451,8 +467,23 @@ def refresh_paper_only(s: Session, household_id: int, leaving_account: int | Non
         s.add(household)
 
 
-def areas() -> list[tuple[int, str]]:
-    """Areas for the registration form, as 'district / block' labels."""
+@dataclass(frozen=True)
+class _AreaTree:
+    labels: list[tuple[int, str]]  # (id, "district / block") of every area but the city, in display order
+    parents: dict[int, int | None]  # id -> parent id, for every area
+
+
+_AREAS: dict[str, tuple[float, _AreaTree]] = {}
+_AREAS_TTL = 60.0  # seconds; areas change rarely, and this process forgets them at once when it changes one
+
+
+def _area_tree() -> _AreaTree:
+    """The areas (public reference data), kept for a minute per process: the profile form lists them and
+    every notice feed walks them, on every visit."""
+    key = settings_module.settings.db_url
+    hit = _AREAS.get(key)
+    if hit is not None and time.monotonic() - hit[0] < _AREAS_TTL:
+        return hit[1]
     with session() as s:
         rows = s.exec(select(Area).order_by(Area.sort_order, Area.id)).all()
     by_id = {a.id: a for a in rows}
@@ -464,4 +495,27 @@ def areas() -> list[tuple[int, str]]:
             node = by_id.get(node.parent_id)
         return " / ".join(reversed(parts))
 
-    return [(a.id, label(a)) for a in rows if a.level != "city"]
+    tree = _AreaTree([(a.id, label(a)) for a in rows if a.level != "city"], {a.id: a.parent_id for a in rows})
+    _AREAS[key] = (time.monotonic(), tree)
+    return tree
+
+
+def areas() -> list[tuple[int, str]]:
+    """Areas for the registration and profile forms, as 'district / block' labels."""
+    return list(_area_tree().labels)
+
+
+def area_chain(area_id: int | None) -> list[int]:
+    """The area and every area above it, nearest first."""
+    parents = _area_tree().parents
+    chain: list[int] = []
+    node = area_id
+    while node is not None and node not in chain:
+        chain.append(node)
+        node = parents.get(node)
+    return chain
+
+
+def forget_areas() -> None:
+    """Called after areas change, so that this process shows the new list at once."""
+    _AREAS.clear()

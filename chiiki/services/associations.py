@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from chiiki.i18n import TZ
 from chiiki.models import Account, Area, Association, Han, Household, Membership, OfficerRole, utcnow
-from chiiki.services import audit, validate
+from chiiki.services import accounts, audit, validate
 from chiiki.services.db import session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import (
@@ -230,7 +230,9 @@ def create_area(actor: Actor, data: dict) -> int:
         area = Area(**clean, sort_order=order)
         s.add(area)
         s.flush()
-        return area.id
+        area_id = area.id
+    accounts.forget_areas()
+    return area_id
 
 
 def update_area(actor: Actor, area_id: object, data: dict) -> None:
@@ -248,6 +250,7 @@ def update_area(actor: Actor, area_id: object, data: dict) -> None:
         for k, v in clean.items():
             setattr(area, k, v)
         s.add(area)
+    accounts.forget_areas()
 
 
 # --------------------------------------------------------------------------- associations (city staff)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from typing import Iterable
 
-from sqlalchemy import and_, case, exists, func, insert, literal, null, or_, update
+from sqlalchemy import Integer, and_, bindparam, case, exists, func, insert, literal, null, or_, update
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -391,22 +391,27 @@ def send(actor: Actor, association_id: int, data: dict, attachment_ids: list | N
 # --------------------------------------------------------------------------- the resident's side
 
 
-def unread_count_query(actor: Actor, association_id: object):
-    """The count of this member's unread circulars in this association, as a query (None: not a member)."""
+# The unread badge on every page, prepared once and executed with unread_params() (no expression to build
+# and no cache key to compute per page load).
+UNREAD_COUNT = (select(func.count()).select_from(Delivery).join(Circular, Circular.id == Delivery.circular_id)
+                .where(Delivery.account_id == bindparam("unread_account", type_=Integer), Delivery.state == "unread",
+                       Circular.association_id == bindparam("unread_association", type_=Integer)))
+
+
+def unread_params(actor: Actor, association_id: object) -> dict | None:
+    """Parameters of UNREAD_COUNT for this member in this association (None: not a member there)."""
     if not isinstance(association_id, int) or not can(actor, MEMBER, Assoc(association_id)):
         return None
-    return (select(func.count()).select_from(Delivery).join(Circular, Circular.id == Delivery.circular_id)
-            .where(Delivery.account_id == actor.account_id, Delivery.state == "unread",
-                   Circular.association_id == association_id))
+    return {"unread_account": actor.account_id, "unread_association": association_id}
 
 
 def unread_count(actor: Actor, association_id: int) -> int:
     """Unread circulars of this member in this association (the badge on every page)."""
-    q = unread_count_query(actor, association_id)
-    if q is None:
+    params = unread_params(actor, association_id)
+    if params is None:
         return 0
     with session() as s:
-        return s.exec(q).one()
+        return s.connection().execute(UNREAD_COUNT, params).scalar_one()
 
 
 @dataclass(frozen=True)
@@ -482,9 +487,7 @@ def inbox(actor: Actor, association_id: int, *, query: object = "", state: objec
         mine = (select(Circular.sent_at).join(Delivery, Delivery.circular_id == Circular.id)
                 .where(Delivery.account_id == actor.account_id, Circular.association_id == aid))
         first = s.exec(mine.order_by(Circular.sent_at).limit(1)).first()
-        unread = s.exec(select(func.count()).select_from(Delivery).join(Circular, Circular.id == Delivery.circular_id)
-                        .where(Delivery.account_id == actor.account_id, Delivery.state == "unread",
-                               Circular.association_id == aid)).one()
+        unread = s.connection().execute(UNREAD_COUNT, unread_params(actor, aid)).scalar_one()
     items = [InboxItem(cid, did, title, _aware(sent), due, state_, behalf, files.get(cid, 0), cid in amended)
              for did, state_, behalf, cid, title, sent, due in rows]
     this_year = _today().year

@@ -35,7 +35,7 @@ from sqlmodel import Session, select
 from chiiki import settings as settings_module
 from chiiki.i18n import TZ, tr
 from chiiki.models import Account, Area, Attachment, CitySetting, Notice, NoticeArea, NoticeRead, OutboxMail, utcnow
-from chiiki.services import attachments, markup, validate
+from chiiki.services import accounts, attachments, markup, validate
 from chiiki.services.associations import _area_items, _descendants, moment, page_args, require
 from chiiki.services.db import session
 from chiiki.services.errors import NotFound, ServiceError, ValidationErrors
@@ -350,15 +350,11 @@ def area_choices(actor: Actor) -> list[tuple[int, str, int]]:
 
 def _visible(s: Session, account_id: int, now: datetime):
     """Conditions on Notice: published now and meant for this resident (the Python side of the rule)."""
-    acc = s.get(Account, account_id)
+    acc = s.exec(select(Account.area_id, Account.birth_year, Account.has_small_children, Account.deleted_at)
+                 .where(Account.id == account_id)).first()
     if acc is None or acc.deleted_at is not None:
         return [false()]
-    parents = dict(s.exec(select(Area.id, Area.parent_id)).all())
-    chain: list[int] = []
-    node = acc.area_id
-    while node is not None and node not in chain:
-        chain.append(node)
-        node = parents.get(node)
+    chain = accounts.area_chain(acc.area_id)
     mine = bands_of(acc.birth_year, acc.has_small_children, this_year(now))
     has_areas = exists().where(NoticeArea.notice_id == Notice.id)
     in_area = exists().where(NoticeArea.notice_id == Notice.id, NoticeArea.area_id.in_(chain)) if chain else false()

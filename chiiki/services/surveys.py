@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import String, and_, case, cast, delete, exists, func, or_
+from sqlalchemy import Integer, String, and_, bindparam, case, cast, delete, exists, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -550,33 +550,47 @@ def _answered_by_unit(s: Session, sv: Survey, account_id: int, household_id: int
 # --------------------------------------------------------------------------- member side
 
 
-def unanswered_query(actor: Actor, association_id: object, kind: str | None = None):
-    """The count of open surveys asking the actor that they (or their household) have not answered, as a
-    query (None: not a member)."""
-    if not isinstance(association_id, int) or not can(actor, MEMBER, Assoc(association_id)):
-        return None
-    m = actor.membership(association_id)
-    now = utcnow()
+def _unanswered(of_kind: bool):
+    """The count of open surveys asking someone that they (or their household) have not answered, prepared
+    once with parameters (see unanswered_params)."""
     targeted = or_(Survey.target_all.is_(True),
-                   exists().where(SurveyTarget.survey_id == Survey.id, SurveyTarget.han_id == (m.han_id or -1)))
-    own_key = f"a{actor.account_id}"
-    house_key = f"h{m.household_id}" if m.household_id else own_key
-    unit = case((Survey.per_household.is_(True), house_key), else_=own_key)
+                   exists().where(SurveyTarget.survey_id == Survey.id,
+                                  SurveyTarget.han_id == bindparam("ua_han", type_=Integer)))
+    unit = case((Survey.per_household.is_(True), bindparam("ua_house_key", type_=String)),
+                else_=bindparam("ua_own_key", type_=String))
     answered = exists().where(SurveyParticipation.survey_id == Survey.id, SurveyParticipation.unit_key == unit)
     q = (select(func.count()).select_from(Survey)
-         .where(Survey.association_id == association_id, Survey.closed_at.is_(None), Survey.deadline > now,
-                targeted, ~answered))
-    if kind:
-        q = q.where(Survey.kind == kind)
+         .where(Survey.association_id == bindparam("ua_association", type_=Integer), Survey.closed_at.is_(None),
+                Survey.deadline > bindparam("ua_now", type_=Survey.__table__.c.deadline.type), targeted, ~answered))
+    if of_kind:
+        q = q.where(Survey.kind == bindparam("ua_kind", type_=String))
     return q
 
 
+UNANSWERED = _unanswered(False)
+UNANSWERED_OF_KIND = _unanswered(True)  # the urgent banner on every page: kind "safety"
+
+
+def unanswered_params(actor: Actor, association_id: object, kind: str | None = None) -> dict | None:
+    """Parameters of UNANSWERED (or UNANSWERED_OF_KIND with a kind) for the actor (None: not a member)."""
+    if not isinstance(association_id, int) or not can(actor, MEMBER, Assoc(association_id)):
+        return None
+    m = actor.membership(association_id)
+    own_key = f"a{actor.account_id}"
+    params = {"ua_han": m.han_id or -1, "ua_own_key": own_key,
+              "ua_house_key": f"h{m.household_id}" if m.household_id else own_key,
+              "ua_association": association_id, "ua_now": utcnow()}
+    if kind:
+        params["ua_kind"] = kind
+    return params
+
+
 def _unanswered_open(actor: Actor, association_id: object, kind: str | None) -> int:
-    q = unanswered_query(actor, association_id, kind)
-    if q is None:
+    params = unanswered_params(actor, association_id, kind)
+    if params is None:
         return 0
     with session() as s:
-        return s.exec(q).one()
+        return s.connection().execute(UNANSWERED_OF_KIND if kind else UNANSWERED, params).scalar_one()
 
 
 def urgent_open_count(actor: Actor, association_id: int) -> int:
