@@ -476,43 +476,32 @@ def test_a_file_linked_by_another_request_meanwhile_is_refused_not_moved(demo, m
         assert s.exec(select(Notice.title)).all() == ["先に公開"]
 
 
-def test_publish_link_and_download_check_run_on_postgresql(pg_url, monkeypatch):
+def test_publish_link_and_download_check_run_on_postgresql(pg_app_db):
     """The conditional link and the audience check on the production database."""
-    from sqlmodel import SQLModel
-
     from chiiki.models import Account, Area
-    from chiiki.services import db
     from chiiki.services.policy import Actor
 
-    monkeypatch.setenv("REFLEX_DB_URL", pg_url)
-    settings_module.reload()
-    try:
-        SQLModel.metadata.create_all(db.engine(pg_url))
-        with session() as s:
-            city = Area(name="市", level="city")
-            s.add(city)
-            s.flush()
-            north, south = Area(name="北", level="district", parent_id=city.id), \
-                Area(name="南", level="district", parent_id=city.id)
-            s.add_all([north, south])
-            s.flush()
-            people = [Account(login_id="staff@example.jp", is_city_staff=True, area_id=city.id),
-                      Account(login_id="n@example.jp", area_id=north.id, birth_year=1950),
-                      Account(login_id="s@example.jp", area_id=south.id, birth_year=1950)]
-            s.add_all(people)
-            s.flush()
-            staff_id, in_id, out_id, north_id = people[0].id, people[1].id, people[2].id, north.id
-        actor = Actor(account_id=staff_id, is_city_staff=True)
-        f = notices.upload_file(actor, "map.pdf", PDF)
-        nid = notices.publish(actor, {"title": "t", "body": "b", "area_ids": [north_id]}, [f.id]).notice_id
-        assert row(f.id).notice_id == nid
-        assert notices.attachment_for(Actor(account_id=in_id), f.id)[0].id == f.id
-        with pytest.raises(NotFound):
-            notices.attachment_for(Actor(account_id=out_id), f.id)
-        with pytest.raises(ServiceError) as e:
-            notices.publish(actor, {"title": "t2", "body": "b", "everyone": "on"}, [f.id])
-        assert e.value.key == "notice.error.file_gone" and count(Notice) == 1
-    finally:
-        db.dispose_all()
-        monkeypatch.undo()
-        settings_module.reload()
+    with session() as s:
+        city = Area(name="市", level="city")
+        s.add(city)
+        s.flush()
+        north, south = Area(name="北", level="district", parent_id=city.id), \
+            Area(name="南", level="district", parent_id=city.id)
+        s.add_all([north, south])
+        s.flush()
+        people = [Account(login_id="staff@example.jp", is_city_staff=True, area_id=city.id),
+                  Account(login_id="n@example.jp", area_id=north.id, birth_year=1950),
+                  Account(login_id="s@example.jp", area_id=south.id, birth_year=1950)]
+        s.add_all(people)
+        s.flush()
+        staff_id, in_id, out_id, north_id = people[0].id, people[1].id, people[2].id, north.id
+    actor = Actor(account_id=staff_id, is_city_staff=True)
+    f = notices.upload_file(actor, "map.pdf", PDF)
+    nid = notices.publish(actor, {"title": "t", "body": "b", "area_ids": [north_id]}, [f.id]).notice_id
+    assert row(f.id).notice_id == nid
+    assert notices.attachment_for(Actor(account_id=in_id), f.id)[0].id == f.id
+    with pytest.raises(NotFound):
+        notices.attachment_for(Actor(account_id=out_id), f.id)
+    with pytest.raises(ServiceError) as e:
+        notices.publish(actor, {"title": "t2", "body": "b", "everyone": "on"}, [f.id])
+    assert e.value.key == "notice.error.file_gone" and count(Notice) == 1

@@ -463,6 +463,11 @@ def run_websocket(args, city: CityFacts, progress: Callable[[str], None]) -> dic
             progress(f"[load] blank app up in {blank.startup_seconds:.0f} s at {blank.url}")
             stats, mem = asyncio.run(_drive(blank, load.blank_mix(), args, progress=progress))
             results["blank"] = (stats, mem)
+            # The same blank app, paying a page load's framework events (cookie sync, on_load): how much of
+            # Chiiki's page change is the framework's protocol rather than Chiiki's own work.
+            results["blank+onload"] = (asyncio.run(load.run_load(
+                blank.url, args.clients, args.seconds, load.blank_loaded_mix(), load.blank_loaded_storage,
+                start_path="/loaded", think=args.think, warmup=args.warmup, progress=progress)), None)
         finally:
             blank.stop()
             load.remove_tree(blank.tmp)
@@ -502,7 +507,8 @@ def print_load(results: dict, clients: int, progress: Callable[[str], None]) -> 
     for name, (stats, mem) in results.items():
         for line in stats.lines(name):
             progress(f"[load] {line}")
-        _report_memory(name, mem, progress)
+        if mem is not None:
+            _report_memory(name, mem, progress)
         events = [t for k, ts in stats.times.items() if k != "connect+hydrate" for t in ts]
         steady[name] = (load.percentile(events, 95), sum(stats.errors.values()))
     if "blank" in steady and "chiiki" in steady:
@@ -516,6 +522,14 @@ def print_load(results: dict, clients: int, progress: Callable[[str], None]) -> 
         if all(v == v for v in same) and same[1]:
             progress(f"[load] like for like (one small event, no database): Chiiki toggle language p95 "
                      f"{same[0]:.1f} ms / blank increment p95 {same[1]:.1f} ms = {same[0] / same[1]:.2f}x")
+        if "blank+onload" in steady:
+            pages = [t for k, ts in results["chiiki"][0].times.items() if k.startswith("chiiki:open ") for t in ts]
+            floor = steady["blank+onload"][0]
+            if pages and floor == floor and floor:
+                c_pages = load.percentile(pages, 95)
+                progress(f"[load] page changes: Chiiki p95 {c_pages:.1f} ms / blank page with a cookie and an "
+                         f"on_load handler p95 {floor:.1f} ms (the same four framework events, no work) = "
+                         f"{c_pages / floor:.2f}x")
 
 
 def machine_facts() -> str:

@@ -645,14 +645,32 @@ class Counter(rx.State):
         self.count += 1
 
 
+class Loaded(rx.State):
+    # A browser-stored value and a page load handler: with them every page change costs the same four
+    # framework events as any page of an app with a login cookie and data to load (update_vars_internal,
+    # on_load_internal, the handler, set_is_hydrated).
+    pref: str = rx.Cookie("", name="blank_pref")
+    loads: int = 0
+
+    @rx.event
+    def load(self):
+        self.loads += 1
+
+
 def index() -> rx.Component:
     return rx.vstack(rx.heading(Counter.count), rx.button("+1", on_click=Counter.increment))
 
 
+def loaded() -> rx.Component:
+    return rx.vstack(rx.heading(Loaded.loads), rx.text(Loaded.pref))
+
+
 app = rx.App()
 app.add_page(index, route="/")
+app.add_page(loaded, route="/loaded", on_load=Loaded.load)
 """
 BLANK_INCREMENT = f"{ROOT_STATE}.blank___blank____counter.increment"
+BLANK_COOKIE = f"{ROOT_STATE}.blank___blank____loaded.pref_rx_state_"
 
 
 def make_blank_app() -> Path:
@@ -675,6 +693,20 @@ def blank_mix() -> Mix:
         return await tab.navigate("/")
 
     return Mix([("blank:increment", 3, increment), ("blank:navigate", 1, home)])
+
+
+def blank_loaded_mix() -> Mix:
+    """Page changes to a page with a load handler, by tabs holding a cookie: the framework's own cost of a
+    page load in an app with a login (no database, no work in the handler)."""
+
+    async def page(tab: ReflexClient) -> float:
+        return await tab.navigate("/loaded")
+
+    return Mix([("blank:page with on_load", 1, page)])
+
+
+def blank_loaded_storage(_i: int) -> dict:
+    return {BLANK_COOKIE: "x"}
 
 
 def remove_tree(path: Path) -> None:

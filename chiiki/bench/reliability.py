@@ -129,11 +129,12 @@ def using_db(url: str):
         settings_module.reload()
 
 
-def create_pg_database(admin_url: str = PG_ADMIN_URL) -> tuple[str, Callable[[], None]]:
+def create_pg_database(admin_url: str = PG_ADMIN_URL, prefix: str = "chiiki_reliability"
+                       ) -> tuple[str, Callable[[], None]]:
     """A new empty PostgreSQL database on loopback; returns its SQLAlchemy URL and a function dropping it."""
     import psycopg
 
-    name = f"chiiki_reliability_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
 

@@ -47,7 +47,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -68,7 +67,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PG_ADMIN_URL = os.environ.get("CHIIKI_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
-PG_HOST = "postgres@127.0.0.1:5432"
 REDIS_HOST = "127.0.0.1:6379"
 REDIS_FIRST_DB = 15
 START_TIMEOUT = float(os.environ.get("CHIIKI_APP_START_TIMEOUT", "180"))
@@ -272,34 +270,12 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _create_pg_database() -> tuple[str, Callable[[], None]]:
-    import psycopg
-
-    name = f"chiiki_browser_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return f"postgresql+psycopg://{PG_HOST}/{name}", drop
-
-
 def _redis_database(number: int) -> tuple[str, Callable[[], None]]:
-    import redis
+    from chiiki.bench.reliability import flush_redis
 
     url = f"redis://{REDIS_HOST}/{number}"
-
-    def flush() -> None:
-        client = redis.Redis.from_url(url)
-        try:
-            client.flushdb()
-        finally:
-            client.close()
-
-    flush()
-    return url, flush
+    flush_redis(url)  # start empty
+    return url, lambda: flush_redis(url)
 
 
 def _run_step(args: list[str], env: dict[str, str], log_path: Path) -> None:
@@ -334,7 +310,9 @@ def launch_app(
         if db_url is None:
             db_url = f"sqlite:///{tmp / 'chiiki.db'}"
         elif db_url in {"postgres", "postgresql"}:
-            db_url, drop = _create_pg_database()
+            from chiiki.bench.reliability import create_pg_database
+
+            db_url, drop = create_pg_database(PG_ADMIN_URL, prefix="chiiki_browser")
             app._cleanups.append(drop)
         app.db_url = db_url
         if redis_url == "redis":
