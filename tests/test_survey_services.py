@@ -381,6 +381,27 @@ def test_non_responders_list_and_reminder_mail_to_those_who_take_mail(demo):
     assert e.value.key == "survey.error_remind_soon"
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("per_household", [False, True])
+def test_non_responders_on_postgresql(pg_app_db, per_household):
+    """The anti-join and the count of the non-responder list on PostgreSQL, per member and per household."""
+    from chiiki.seed import seed_demo
+
+    seed_demo()
+    demo = DemoCity()
+    sid = make_survey(demo, per_household=per_household)
+    answer_general(demo, sid)
+    kaicho = demo.actor("kaicho@example.jp")
+    page = surveys.non_responders(kaicho, sid, limit=100)
+    assert page.total == surveys.results(kaicho, sid).target_units - 1 == len(page.rows)
+    member = demo.actor("member@example.jp")
+    if per_household:
+        assert member.memberships[0].household_id not in {r.household_id for r in page.rows}
+    else:
+        assert member.account_id not in {r.account_id for r in page.rows}
+        assert demo.account_id("member2@example.jp") in {r.account_id for r in page.rows}
+
+
 def test_safety_check_banner_until_answered_and_board_by_han(demo):
     aid = demo.association_id(DemoCity.A1)
     member = demo.actor("member@example.jp")
