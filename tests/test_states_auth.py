@@ -262,7 +262,23 @@ async def test_page_loads_with_badges_on_postgresql(pg_app_db, app_state):
     await AuthState.load_page.fn(auth, "/circulars")
     assert auth.unread_circulars == unread
     inbox = await app_state.get_state(InboxState)
-    assert inbox.loaded
+    assert inbox.loaded and inbox.items
+    # The inbox's other prepared shapes: a search (with LIKE wildcards escaped), a year, a state filter.
+    from chiiki.services import circulars
+
+    member_actor = await auth.actor()
+    aid = auth.association_id
+    first = inbox.items[0]
+    found = circulars.inbox(member_actor, aid, query=first["title"][:4], state="all")
+    assert first["id"] in {str(i.circular_id) for i in found.items}
+    assert circulars.inbox(member_actor, aid, query="100%_").total == 0
+    year = found.years[0]
+    from chiiki.i18n import TZ
+
+    by_year = circulars.inbox(member_actor, aid, year=year)
+    assert by_year.total >= 1 and all(i.sent_at.astimezone(TZ).year == year for i in by_year.items)
+    assert circulars.inbox(member_actor, aid, year=year - 1).total == 0 or year - 1 in found.years
+    assert circulars.inbox(member_actor, aid, state="unread").total == unread
     member = await auth.actor()
     survey_service.submit_answer(member, sid, {f"q{qid}": options[0] for qid, options in qmap(city, sid) if options})
     await AuthState.load_page.fn(auth, "/circulars")

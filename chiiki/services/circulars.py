@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from typing import Iterable
 
-from sqlalchemy import Integer, and_, bindparam, case, exists, func, insert, literal, null, or_, update
+from sqlalchemy import Integer, String, and_, bindparam, case, exists, func, insert, literal, null, or_, update
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -443,6 +444,49 @@ def _year_range(year: int) -> tuple[datetime, datetime]:
     return start, end
 
 
+@functools.lru_cache(maxsize=None)
+def _inbox_statements(state: str, searching: bool, by_year: bool):
+    """The inbox's statements for one shape of filter, prepared once and executed with parameters: the inbox
+    is the page members open most, and building and keying these expressions cost more than running them."""
+    conds = [Delivery.account_id == bindparam("account", type_=Integer),
+             Circular.association_id == bindparam("association", type_=Integer)]
+    if state == "unread":
+        conds.append(Delivery.state == "unread")
+    elif state == "unconfirmed":
+        conds.append(Delivery.state != "confirmed")
+    elif state == "confirmed":
+        conds.append(Delivery.state == "confirmed")
+    if searching:
+        pattern = bindparam("pattern", type_=String)
+        conds.append(or_(
+            Circular.title.like(pattern, escape="\\"), Circular.body.like(pattern, escape="\\"),
+            exists(select(CircularAmendment.id).where(CircularAmendment.circular_id == Circular.id,
+                                                      CircularAmendment.body.like(pattern, escape="\\"))),
+        ))
+    if by_year:
+        sent_type = Circular.__table__.c.sent_at.type
+        conds.append(and_(Circular.sent_at >= bindparam("start", type_=sent_type),
+                          Circular.sent_at < bindparam("end", type_=sent_type)))
+    joined = select(Delivery.id).join(Circular, Circular.id == Delivery.circular_id).where(*conds)
+    count = select(func.count()).select_from(joined.subquery())
+    rows = (select(Delivery.id, Delivery.state, Delivery.on_behalf, Circular.id, Circular.title, Circular.sent_at,
+                   Circular.due_date)
+            .join(Circular, Circular.id == Delivery.circular_id).where(*conds)
+            .order_by(Circular.sent_at.desc(), Circular.id.desc())
+            .offset(bindparam("offset", type_=Integer)).limit(bindparam("limit", type_=Integer)))
+    return count, rows
+
+
+_IDS = bindparam("ids", expanding=True)
+_INBOX_FILES = (select(Attachment.circular_id, func.count()).where(Attachment.circular_id.in_(_IDS))
+                .group_by(Attachment.circular_id))
+_INBOX_AMENDED = select(CircularAmendment.circular_id).where(CircularAmendment.circular_id.in_(_IDS)).distinct()
+_INBOX_FIRST = (select(Circular.sent_at).join(Delivery, Delivery.circular_id == Circular.id)
+                .where(Delivery.account_id == bindparam("account", type_=Integer),
+                       Circular.association_id == bindparam("association", type_=Integer))
+                .order_by(Circular.sent_at).limit(1))
+
+
 def inbox(actor: Actor, association_id: int, *, query: object = "", state: object = "all", year: object = None,
           page: object = 1, page_size: object = PAGE_SIZE) -> InboxPage:
     """The member's own circulars, newest first, searchable over the whole archive (title, body, amendments)."""
@@ -453,41 +497,21 @@ def inbox(actor: Actor, association_id: int, *, query: object = "", state: objec
     st = validate.choice(state or "all", "state", INBOX_FILTERS)
     yr = validate.integer(year, "year", lo=2000, hi=2100, required=False)
     p, size = _page_args(page, page_size)
-    conds = [Delivery.account_id == actor.account_id, Circular.association_id == aid]
-    if st == "unread":
-        conds.append(Delivery.state == "unread")
-    elif st == "unconfirmed":
-        conds.append(Delivery.state != "confirmed")
-    elif st == "confirmed":
-        conds.append(Delivery.state == "confirmed")
+    params = {"account": actor.account_id, "association": aid, "offset": (p - 1) * size, "limit": size}
     if q:
-        pattern = _like(q)
-        conds.append(or_(
-            Circular.title.like(pattern, escape="\\"), Circular.body.like(pattern, escape="\\"),
-            exists(select(CircularAmendment.id).where(CircularAmendment.circular_id == Circular.id,
-                                                      CircularAmendment.body.like(pattern, escape="\\"))),
-        ))
+        params["pattern"] = _like(q)
     if yr:
-        start, end = _year_range(yr)
-        conds.append(and_(Circular.sent_at >= start, Circular.sent_at < end))
+        params["start"], params["end"] = _year_range(yr)
+    count_stmt, rows_stmt = _inbox_statements(st, bool(q), bool(yr))
     with session() as s:
-        base = select(Delivery.id).join(Circular, Circular.id == Delivery.circular_id).where(*conds)
-        total = s.exec(select(func.count()).select_from(base.subquery())).one()
-        rows = s.exec(
-            select(Delivery.id, Delivery.state, Delivery.on_behalf, Circular.id, Circular.title, Circular.sent_at,
-                   Circular.due_date)
-            .join(Circular, Circular.id == Delivery.circular_id).where(*conds)
-            .order_by(Circular.sent_at.desc(), Circular.id.desc()).offset((p - 1) * size).limit(size)
-        ).all()
+        conn = s.connection()
+        total = conn.execute(count_stmt, params).scalar_one()
+        rows = conn.execute(rows_stmt, params).all()
         ids = [r[3] for r in rows]
-        files = dict(s.exec(select(Attachment.circular_id, func.count()).where(Attachment.circular_id.in_(ids))
-                            .group_by(Attachment.circular_id)).all()) if ids else {}
-        amended = set(s.exec(select(CircularAmendment.circular_id).where(CircularAmendment.circular_id.in_(ids))
-                             ).all()) if ids else set()
-        mine = (select(Circular.sent_at).join(Delivery, Delivery.circular_id == Circular.id)
-                .where(Delivery.account_id == actor.account_id, Circular.association_id == aid))
-        first = s.exec(mine.order_by(Circular.sent_at).limit(1)).first()
-        unread = s.connection().execute(UNREAD_COUNT, unread_params(actor, aid)).scalar_one()
+        files = dict(conn.execute(_INBOX_FILES, {"ids": ids}).all()) if ids else {}
+        amended = set(conn.execute(_INBOX_AMENDED, {"ids": ids}).scalars()) if ids else set()
+        first = conn.execute(_INBOX_FIRST, params).scalar()
+        unread = conn.execute(UNREAD_COUNT, unread_params(actor, aid)).scalar_one()
     items = [InboxItem(cid, did, title, _aware(sent), due, state_, behalf, files.get(cid, 0), cid in amended)
              for did, state_, behalf, cid, title, sent, due in rows]
     this_year = _today().year
