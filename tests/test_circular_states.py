@@ -113,6 +113,11 @@ async def test_member_reads_confirms_and_confirming_twice_says_so(demo, root):
     assert (await member_root.get_state(AuthState)).unread_circulars == unread_before - 1
     await CircularState.confirm.fn(view)
     assert view.state == "confirmed" and view.confirmed_text and view.error == ""
+    # The page after confirming shows what opening the circular afresh shows.
+    shown = {k: getattr(view, k) for k in ("state", "confirmed_text", "household_confirmed", "on_behalf", "title")}
+    assert (await member_root.get_state(AuthState)).unread_circulars == unread_before - 1
+    await CircularState.load.fn(view)
+    assert shown == {k: getattr(view, k) for k in shown} and shown["household_confirmed"] is True
     await CircularState.confirm.fn(view)
     assert view.error == "すでに確認済みです"
     with session() as s:

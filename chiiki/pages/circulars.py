@@ -352,15 +352,18 @@ class CircularState(rx.State):
         if not self.delivery_id:
             return
         try:
-            await run_service(circulars.confirm, actor, self.delivery_id)
+            done = await run_service(circulars.confirm, actor, self.delivery_id)
         except ServiceError as e:
             self.error = error_text(lang, e)
+            try:  # e.g. confirmed meanwhile on another phone: show the circular as it is now
+                self._show(await run_service(circulars.open_circular, actor, self.cid, lang), lang)
+            except ServiceError as again:
+                self.error = error_text(lang, again)
         else:
             self.notice = tr(lang, "circular.confirmed_done")
-        try:
-            self._show(await run_service(circulars.open_circular, actor, self.cid, lang), lang)
-        except ServiceError as e:
-            self.error = error_text(lang, e)
+            # What the confirmation changed, without reading the whole circular again.
+            self.state, self.on_behalf, self.household_confirmed = "confirmed", False, True
+            self.confirmed_text = tr(lang, "circular.confirmed_at", date=done.confirmed_at)
         await refresh_badges(self, actor)
 
 
