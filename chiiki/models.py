@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from typing import Iterable
 
@@ -15,6 +15,18 @@ from sqlmodel import Field, SQLModel
 def utcnow() -> datetime:
     """Aware UTC timestamps everywhere (timestamptz on PostgreSQL); pages show the city's local time."""
     return datetime.now(timezone.utc)
+
+
+CITY_UTC_OFFSET = timedelta(hours=9)  # Asia/Tokyo: UTC+9 all year, no daylight saving
+
+
+def city_month(moment: datetime | None) -> str:
+    """YYYY-MM of a stored time (aware, or naive UTC as SQLite returns it) in the city's time; "" for None."""
+    if moment is None:
+        return ""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return (moment + CITY_UTC_OFFSET).strftime("%Y-%m")
 
 
 # --------------------------------------------------------------------------- places and people
@@ -176,10 +188,10 @@ class InviteCode(SQLModel, table=True):
 class Circular(SQLModel, table=True):
     """回覧: fixed once sent; corrections are amendments."""
 
-    # An association's circulars by date (inbox, lists) and, covering status and the household counters, the
-    # dashboard's sums per association and month without reading the table.
-    __table_args__ = (Index("ix_circular_assoc_sent_counters", "association_id", "sent_at", "status",
-                            "household_count", "read_households", "confirmed_households"),)
+    # An association's circulars by date (inbox, lists) and, covering status, the month and the household
+    # counters, the dashboard's sums per association and per month without reading the table.
+    __table_args__ = (Index("ix_circular_assoc_sent_month_counters", "association_id", "sent_at", "status",
+                            "sent_month", "household_count", "read_households", "confirmed_households"),)
     id: int | None = Field(default=None, primary_key=True)
     association_id: int = Field(foreign_key="association.id")
     title: str = Field(max_length=200)
@@ -190,6 +202,9 @@ class Circular(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="account.id")
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = Field(default=None)
+    # YYYY-MM of sent_at in the city's time ("" until sent), for the dashboard's monthly series; set on every
+    # ORM write (see _set_sent_month) and by the bulk generator.
+    sent_month: str = Field(default="", max_length=7)
     # Household counters of a sent circular, a cache of its deliveries for the city dashboard (one row per
     # circular instead of millions of deliveries): households it went to; households where any delivery is
     # read or confirmed; households where any is confirmed (by a member, on behalf, or a paper 確認印).
@@ -419,6 +434,15 @@ def _touched(session: OrmSession, model: type, parent: str) -> set[int]:
                 ids.update(attrs[parent].history.deleted)  # moved away from another parent
     ids.discard(None)
     return ids
+
+
+@event.listens_for(Circular, "before_insert")
+@event.listens_for(Circular, "before_update")
+def _set_sent_month(_mapper, _connection, target: Circular) -> None:
+    """A circular written as an ORM object carries the month of its sending."""
+    month = city_month(target.sent_at)
+    if target.sent_month != month:
+        target.sent_month = month
 
 
 @event.listens_for(OrmSession, "after_flush")

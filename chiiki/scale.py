@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 import chiiki.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from chiiki.models import city_month
 
 
 # Public figures for Asahikawa (DESIGN.md); scale=1.0 reproduces them exactly.
@@ -630,7 +631,8 @@ class CityWriter:
             body=f"{title}\n\n{a.name}の皆さまへ。詳しくは班長までお問い合わせください。",
             due_date=(sent + timedelta(days=rng.randint(7, 14))).date() if sent else None,
             target_all=targets is a.han_ids, status="sent" if sent else "draft", created_by=author,
-            created_at=created, sent_at=sent, household_count=len(households) if sent else 0,
+            created_at=created, sent_at=sent, sent_month=city_month(sent),
+            household_count=len(households) if sent else 0,
             read_households=0, confirmed_households=0,
         )
         if targets is not a.han_ids:

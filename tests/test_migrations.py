@@ -50,7 +50,7 @@ def test_migrations_match_models_on_postgresql(pg_url):
 
 
 def _backfill(url: str) -> None:
-    """Migration 0004 fills the dashboard counters of a populated database from the rows they count."""
+    """Migrations 0004 and 0006 fill the dashboard counters and the month of sending of a populated database."""
     import sqlalchemy as sa
     from alembic import command
 
@@ -73,6 +73,9 @@ def _backfill(url: str) -> None:
             "household_count) VALUES (1, 1, '回覧', '', true, 'sent', '2026-01-01', '2026-01-01', 3)")
         run("INSERT INTO circular (id, association_id, title, body, target_all, status, created_at, "
             "household_count) VALUES (2, 1, '下書き', '', true, 'draft', '2026-01-01', 0)")
+        # 15:30 UTC on 31 January is 00:30 on 1 February in the city (migration 0006's month).
+        run("INSERT INTO circular (id, association_id, title, body, target_all, status, created_at, sent_at, "
+            "household_count) VALUES (3, 1, '月末', '', true, 'sent', '2026-01-31', '2026-01-31 15:30:00', 0)")
         # Household 1: two members, one read, one confirmed; household 2: one read; household 3: paper, confirmed.
         for i, (h, acc, state, channel) in enumerate([(1, 1, "read", "digital"), (1, 2, "confirmed", "digital"),
                                                      (2, 3, "read", "digital"), (3, None, "confirmed", "paper")]):
@@ -86,10 +89,10 @@ def _backfill(url: str) -> None:
                 f"VALUES ({i + 1}, 1, {acc}, {h}, '2026-01-02', 'a{acc}')")
     db.migrate(url)
     with eng.connect() as c:
-        circulars = c.execute(sa.text("SELECT id, household_count, read_households, confirmed_households "
-                                      "FROM circular ORDER BY id")).all()
+        circulars = c.execute(sa.text("SELECT id, household_count, read_households, confirmed_households, "
+                                      "sent_month FROM circular ORDER BY id")).all()
         survey = c.execute(sa.text("SELECT answered_accounts, answered_households FROM survey")).one()
-    assert [tuple(r) for r in circulars] == [(1, 3, 3, 2), (2, 0, 0, 0)]
+    assert [tuple(r) for r in circulars] == [(1, 3, 3, 2, "2026-01"), (2, 0, 0, 0, ""), (3, 0, 0, 0, "2026-02")]
     assert tuple(survey) == (3, 2)
     assert _diff(url) == []
 

@@ -161,7 +161,7 @@ def _circular_counts(s: Session, since: datetime, association_id: int | None) ->
     one pass for both groupings). The months are the city's, or one association's when one is given.
     """
     sent = (Circular.status == "sent", Circular.sent_at >= since)
-    month = _month(s, Circular.sent_at)
+    month = Circular.sent_month  # YYYY-MM in the city's time, kept with the circular (chiiki.models.city_month)
 
     def counts(n, t, r, c) -> tuple[int, int, int, int]:
         return int(n), int(t), int(r), int(c)
