@@ -243,3 +243,26 @@ def test_failed_logins_are_recorded_without_the_login_id(demo):
     with session() as s:
         rows = s.exec(select(LoginAttempt)).all()
     assert rows and all("member" not in r.login_key for r in rows)
+
+
+def test_an_area_list_read_while_areas_change_is_not_kept(demo, monkeypatch):
+    """The area tree is kept a minute per process, except a lookup that overlapped a change of the areas."""
+    from contextlib import contextmanager
+
+    from chiiki.services import accounts as accounts_module
+
+    accounts_module.forget_areas()
+    real = accounts_module.session
+
+    @contextmanager
+    def changed_meanwhile():
+        with real() as s:
+            accounts_module.forget_areas()  # e.g. city staff renamed an area in another thread
+            yield s
+
+    monkeypatch.setattr(accounts_module, "session", changed_meanwhile)
+    assert accounts_module.areas()
+    assert accounts_module._AREAS == {}
+    monkeypatch.setattr(accounts_module, "session", real)
+    first = accounts_module.areas()
+    assert accounts_module._AREAS and accounts_module.areas() == first

@@ -247,7 +247,9 @@ _ROLES = (select(OfficerRole.id, OfficerRole.association_id, OfficerRole.title, 
 
 
 def load_actor_in(s: Session, account_id: int, now: datetime | None = None) -> Actor:
-    """The actor of an account as it is now (ANONYMOUS for an unknown or deleted account)."""
+    """The actor of an account as it is now (ANONYMOUS for an unknown or deleted account), including what
+    this session has changed and not yet written."""
+    s.flush()
     row = s.connection().execute(_ACCOUNT, {"account_id": account_id}).first()
     return _actor_of(s, row, now or utcnow())
 
@@ -477,14 +479,21 @@ _AREAS: dict[str, tuple[float, _AreaTree]] = {}
 _AREAS_TTL = 60.0  # seconds; areas change rarely, and this process forgets them at once when it changes one
 
 
-def _area_tree() -> _AreaTree:
+_AREAS_GENERATION = [0]  # bumped by forget_areas: a lookup that began before a change is not kept
+
+
+def _area_tree(s: Session | None = None) -> _AreaTree:
     """The areas (public reference data), kept for a minute per process: the profile form lists them and
-    every notice feed walks them, on every visit."""
+    every notice feed walks them, on every visit. Read through `s` when the caller has a session open."""
     key = settings_module.settings.db_url
     hit = _AREAS.get(key)
     if hit is not None and time.monotonic() - hit[0] < _AREAS_TTL:
         return hit[1]
-    with session() as s:
+    generation = _AREAS_GENERATION[0]
+    if s is None:
+        with session() as own:
+            rows = own.exec(select(Area).order_by(Area.sort_order, Area.id)).all()
+    else:
         rows = s.exec(select(Area).order_by(Area.sort_order, Area.id)).all()
     by_id = {a.id: a for a in rows}
 
@@ -496,7 +505,8 @@ def _area_tree() -> _AreaTree:
         return " / ".join(reversed(parts))
 
     tree = _AreaTree([(a.id, label(a)) for a in rows if a.level != "city"], {a.id: a.parent_id for a in rows})
-    _AREAS[key] = (time.monotonic(), tree)
+    if generation == _AREAS_GENERATION[0]:
+        _AREAS[key] = (time.monotonic(), tree)
     return tree
 
 
@@ -505,9 +515,9 @@ def areas() -> list[tuple[int, str]]:
     return list(_area_tree().labels)
 
 
-def area_chain(area_id: int | None) -> list[int]:
+def area_chain(area_id: int | None, s: Session | None = None) -> list[int]:
     """The area and every area above it, nearest first."""
-    parents = _area_tree().parents
+    parents = _area_tree(s).parents
     chain: list[int] = []
     node = area_id
     while node is not None and node not in chain:
@@ -518,4 +528,5 @@ def area_chain(area_id: int | None) -> list[int]:
 
 def forget_areas() -> None:
     """Called after areas change, so that this process shows the new list at once."""
+    _AREAS_GENERATION[0] += 1
     _AREAS.clear()

@@ -354,7 +354,7 @@ def _visible(s: Session, account_id: int, now: datetime):
                  .where(Account.id == account_id)).first()
     if acc is None or acc.deleted_at is not None:
         return [false()]
-    chain = accounts.area_chain(acc.area_id)
+    chain = accounts.area_chain(acc.area_id, s)
     mine = bands_of(acc.birth_year, acc.has_small_children, this_year(now))
     has_areas = exists().where(NoticeArea.notice_id == Notice.id)
     in_area = exists().where(NoticeArea.notice_id == Notice.id, NoticeArea.area_id.in_(chain)) if chain else false()
