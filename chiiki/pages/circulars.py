@@ -332,8 +332,8 @@ class CircularState(rx.State):
             self.error = tr(lang, "error.not_found")
             return
         self._show(view, lang)
-        # Opening marked it read: refresh the unread badge in this same event.
-        await refresh_badges(self, actor)
+        if view.marked_read:  # the unread badge changed: refresh it in this same event
+            await refresh_badges(self, actor)
 
     def _show(self, v: circulars.CircularView, lang: str) -> None:
         self.cid, self.title, self.blocks = v.id, v.title, v.blocks

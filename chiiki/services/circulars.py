@@ -545,6 +545,7 @@ class CircularView:
     confirmed_at: datetime | None = None
     household_confirmed: bool = False
     officer_view: bool = False
+    marked_read: bool = False  # this opening marked the member's delivery read (their unread count changed)
 
 
 def _my_delivery(s: Session, actor: Actor, circular_id: int) -> Delivery | None:
@@ -582,12 +583,14 @@ def open_circular(actor: Actor, circular_id: object, lang: str = "ja") -> Circul
         ok, mine = _visible(s, actor, c)
         if not ok:
             raise NotFound()
+        marked = False
         if mine is not None and mine.state == "unread":
             _lock_circular(s, c.id)
             before = _household_flags(s, c.id, mine.household_id)
             if s.execute(update(Delivery).where(Delivery.id == mine.id, Delivery.state == "unread")
                          .values(state="read", read_at=now)).rowcount:
                 _count_change(s, c.id, before, (1, before[1]))
+                marked = True
             s.refresh(mine)
         household_done = False
         if mine is not None:
@@ -600,7 +603,7 @@ def open_circular(actor: Actor, circular_id: object, lang: str = "ja") -> Circul
             _files(s, c.id), _amendments(s, c.id),
             delivery_id=mine.id if mine else 0, state=mine.state if mine else "",
             on_behalf=bool(mine and mine.on_behalf), confirmed_at=_aware(mine.confirmed_at) if mine else None,
-            household_confirmed=household_done, officer_view=mine is None,
+            household_confirmed=household_done, officer_view=mine is None, marked_read=marked,
         )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import case, func
 from sqlmodel import Session, select
 
 from chiiki.models import (
+    CITY_UTC_OFFSET,
     Account,
     Association,
     Circular,
@@ -96,8 +97,8 @@ def _month(s: Session, column):
     than a time zone lookup per row); see _label.
     """
     if s.get_bind().dialect.name == "postgresql":
-        return func.date_trunc("month", func.timezone("UTC", column) + timedelta(hours=9))
-    return func.strftime("%Y-%m", column, "+9 hours")
+        return func.date_trunc("month", func.timezone("UTC", column) + CITY_UTC_OFFSET)
+    return func.strftime("%Y-%m", column, f"+{CITY_UTC_OFFSET.total_seconds() / 3600:g} hours")
 
 
 def _label(month) -> str:
