@@ -136,3 +136,17 @@ def test_xlsx_of_a_header_only_and_of_thousands_of_rows():
         assert z.testzip() is None
         assert {"[Content_Types].xml", "xl/workbook.xml", "xl/worksheets/sheet1.xml",
                 "xl/styles.xml"} <= set(z.namelist())
+
+
+def test_display_width_counts_japanese_text_as_unicodedata_does():
+    import unicodedata
+
+    def reference(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+    samples = ["旭川市旭町1条1丁目1-1", "アサヒカワ ハナコ", "ｱｻﾋｶﾜ", "０１６６－２３－４５６７", "、。「」・ー〜",
+               "한국어", "𠮷野家", "abc def", "Ünïcödé", "👍 了解", ""]
+    ranges = [(0x3000, 0x30FF), (0x4E00, 0x4FFF), (0xFF01, 0xFFEE), (0xAC00, 0xAD00)]
+    samples += ["".join(chr(i) for i in range(lo, hi) if unicodedata.category(chr(i)) != "Cn") for lo, hi in ranges]
+    for text in samples:
+        assert tabular._display_width(text) == reference(text), text
