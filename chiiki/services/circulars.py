@@ -789,20 +789,31 @@ def household_states(s: Session, circular_ids: list[int], scope,
     return out
 
 
+# A household's category is the one of its highest-ranked delivery: paper first (confirmed, delivered,
+# pending), then confirmed by the member, confirmed on behalf, read, unread (as _category decides from flags).
+_RANKED = ("paper_confirmed", "paper_delivered", "paper_pending", "digital_confirmed", "on_behalf", "read")
+
+
 def _categorised(circular_id: int | list[int], scope):
     """Subquery: one row per household of a circular (within the scope): circular_id, household_id, han_id,
     category, confirmed_at. The category is decided in SQL (as _category does), so pages get counts or one
-    page of rows instead of thousands of objects. A list of circular ids gives a row per circular x household."""
-    yes = lambda cond: func.max(case((cond, 1), else_=0))  # noqa: E731
-    category = case(
-        (yes(Delivery.channel == "paper") == 1,
-         case((yes(and_(Delivery.state == "confirmed", Delivery.channel == "paper")) == 1, "paper_confirmed"),
-              (yes(Delivery.paper_delivered_at.is_not(None)) == 1, "paper_delivered"), else_="paper_pending")),
-        (yes(and_(Delivery.state == "confirmed", Delivery.on_behalf.is_(False), Delivery.channel == "digital")) == 1,
-         "digital_confirmed"),
-        (yes(and_(Delivery.state == "confirmed", Delivery.on_behalf.is_(True))) == 1, "on_behalf"),
-        (yes(Delivery.state != "unread") == 1, "read"),
-        else_="unread")
+    page of rows instead of thousands of objects. A list of circular ids gives a row per circular x household.
+
+    Each delivery gets one rank and the household the maximum: one CASE per row instead of six flags
+    aggregated separately (a 12-circular matrix over 3,000 households groups 40,000 rows)."""
+    paper = Delivery.channel == "paper"
+    confirmed = Delivery.state == "confirmed"
+    n = len(_RANKED)
+    rank = case(
+        (and_(paper, confirmed), n),
+        (and_(paper, Delivery.paper_delivered_at.is_not(None)), n - 1),
+        (paper, n - 2),
+        (and_(confirmed, Delivery.on_behalf.is_(False)), n - 3),
+        (confirmed, n - 4),
+        (Delivery.state != "unread", n - 5),
+        else_=0)
+    top = func.max(rank)
+    category = case(*[(top == n - i, name) for i, name in enumerate(_RANKED)], else_="unread")
     several = isinstance(circular_id, list)
     q = select(Delivery.circular_id.label("circular_id"), Delivery.household_id.label("household_id"),
                func.max(Delivery.han_id).label("han_id"), category.label("category"),
