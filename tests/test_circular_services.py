@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from datetime import timedelta
 
@@ -23,6 +24,7 @@ from chiiki.models import (
     OutboxMail,
     utcnow,
 )
+from chiiki.i18n import tr
 from chiiki.services import attachments, circulars
 from chiiki.services.db import session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
@@ -555,6 +557,11 @@ def test_status_and_household_pages_agree_with_the_per_household_states(demo):
     assert page.total == len(ranked)
     assert [r.household_id for r in page.rows] == [st.household_id for st in ranked[7:14]]
     assert [r.category for r in page.rows] == [st.category for st in ranked[7:14]]
+    # The read matrix's newest column shows the same category for each household, in the same route order.
+    matrix = circulars.export_matrix(kaicho, demo.association_id(DemoCity.A1), "csv")
+    lines = list(csv.reader(io.StringIO(matrix.data.decode("utf-8-sig"))))
+    short = {k: tr("ja", f"circular.short.{k}") for k in circulars.CATEGORIES}
+    assert [line[-1] for line in lines[1:]] == [short[st.category] for st in ranked]
     for category in circulars.CATEGORIES:
         listed = circulars.households(kaicho, cid, category=category, page_size=100)
         assert [r.household_id for r in listed.rows] == [st.household_id for st in ranked if st.category == category]

@@ -794,13 +794,14 @@ def household_states(s: Session, circular_ids: list[int], scope,
 _RANKED = ("paper_confirmed", "paper_delivered", "paper_pending", "digital_confirmed", "on_behalf", "read")
 
 
-def _categorised(circular_id: int | list[int], scope):
+def _categorised(circular_id: int | list[int], scope, ranks: bool = False):
     """Subquery: one row per household of a circular (within the scope): circular_id, household_id, han_id,
     category, confirmed_at. The category is decided in SQL (as _category does), so pages get counts or one
     page of rows instead of thousands of objects. A list of circular ids gives a row per circular x household.
 
     Each delivery gets one rank and the household the maximum: one CASE per row instead of six flags
-    aggregated separately (a 12-circular matrix over 3,000 households groups 40,000 rows)."""
+    aggregated separately (a 12-circular matrix over 3,000 households groups 40,000 rows). With ranks, the
+    subquery has a `rank` column (0 = unread … len(_RANKED) = paper_confirmed) instead of `category`."""
     paper = Delivery.channel == "paper"
     confirmed = Delivery.state == "confirmed"
     n = len(_RANKED)
@@ -813,10 +814,11 @@ def _categorised(circular_id: int | list[int], scope):
         (Delivery.state != "unread", n - 5),
         else_=0)
     top = func.max(rank)
-    category = case(*[(top == n - i, name) for i, name in enumerate(_RANKED)], else_="unread")
+    category = top.label("rank") if ranks else case(
+        *[(top == n - i, name) for i, name in enumerate(_RANKED)], else_="unread").label("category")
     several = isinstance(circular_id, list)
     q = select(Delivery.circular_id.label("circular_id"), Delivery.household_id.label("household_id"),
-               func.max(Delivery.han_id).label("han_id"), category.label("category"),
+               func.max(Delivery.han_id).label("han_id"), category,
                func.min(Delivery.confirmed_at).label("confirmed_at")) \
         .where(Delivery.circular_id.in_(circular_id) if several else Delivery.circular_id == circular_id)
     if (cond := _scope_filter(scope, Delivery.han_id)) is not None:
@@ -1209,12 +1211,16 @@ def export_matrix(actor: Actor, association_id: int, fmt: object = "csv", lang: 
             conds.append(vis)
         recent = s.exec(select(Circular).where(*conds).order_by(Circular.sent_at.desc(), Circular.id.desc())
                         .limit(count)).all()[::-1]
-        states: dict[tuple[int, int], str] = {}
+        # Per circular: household id -> the short label of its category. The categories come as ranks, and
+        # as Core rows, not ORM ones: up to 12 x 3,000 of them.
+        short = {k: tr(lang, f"circular.short.{k}") for k in CATEGORIES}
+        by_rank = [short[k] for k in ("unread", *reversed(_RANKED))]
+        cells_of: dict[int, dict[int, str]] = {c.id: {} for c in recent}
         if recent:
-            hs = _categorised([c.id for c in recent], scope)
-            # Core rows, not ORM ones: up to 12 x 3,000 of them.
-            states = {(cid, hid): cat for cid, hid, cat in s.connection().execute(
-                select(hs.c.circular_id, hs.c.household_id, hs.c.category))}
+            hs = _categorised([c.id for c in recent], scope, ranks=True)
+            for cid, hid, rank in s.connection().execute(select(hs.c.circular_id, hs.c.household_id, hs.c.rank)):
+                cells_of[cid][hid] = by_rank[rank]
+        columns = [cells_of[c.id] for c in recent]
         hq = select(Household.id, Household.han_id, Household.route_position, Household.head_name).where(
             Household.association_id == aid, Household.removed_at.is_(None))
         if (hc := _scope_filter(scope, Household.han_id)) is not None:
@@ -1231,7 +1237,6 @@ def export_matrix(actor: Actor, association_id: int, fmt: object = "csv", lang: 
                    Account.deleted_at.is_(None)).order_by(Account.id)
         ).all():
             members.setdefault(hid, []).append((acc_id, name))
-        short = {k: tr(lang, f"circular.short.{k}") for k in CATEGORIES}
         headers = [tr(lang, "circular.col_han"), tr(lang, "circular.col_route"), tr(lang, "circular.col_name")]
         headers += [f"{fmt_date(_aware(c.sent_at).astimezone(TZ).date(), lang)} {c.title}"[:80] for c in recent]
         rows, subjects, paper_ids = [], [], []
@@ -1244,10 +1249,7 @@ def export_matrix(actor: Actor, association_id: int, fmt: object = "csv", lang: 
                 subjects += [i for i, _n in people]
                 if not people:
                     paper_ids.append(h.id)
-            cells = []
-            for c in recent:
-                category = states.get((c.id, h.id))
-                cells.append(short[category] if category else "")
-            rows.append([names.get(h.han_id, (0, ""))[1], h.route_position + 1, label, *cells])
+            rows.append([names.get(h.han_id, (0, ""))[1], h.route_position + 1, label,
+                         *[column.get(h.id, "") for column in columns]])
         audit.record(s, actor, "circular.matrix_export", association_id=aid, subjects=subjects, household_ids=paper_ids, count=len(rows), detail=kind)
     return _file(kind, "circulars-matrix", headers, rows, tr(lang, "circular.matrix"))
