@@ -346,11 +346,9 @@ def _notify(s: Session, circular: Circular, association_name: str, account_filte
         .where(Delivery.circular_id == circular.id, Delivery.channel == "digital", Account.email != "",
                Account.email_circulars.is_(True), Account.deleted_at.is_(None), account_filter)
     ).all()
-    for email, locale in rows:
-        lang = "en" if locale == "en" else "ja"
-        subject, body = notice_mail(lang, circular, association_name)
-        mail.enqueue(s, email, subject, body, "circular")
-    return len(rows)
+    texts = {lang: notice_mail(lang, circular, association_name) for lang in ("ja", "en")}
+    return mail.enqueue_many(s, ((email, *texts["en" if locale == "en" else "ja"]) for email, locale in rows),
+                             "circular")
 
 
 def notice_mail(lang: str, circular: Circular, association_name: str) -> tuple[str, str]:

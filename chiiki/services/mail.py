@@ -10,8 +10,9 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
+from typing import Iterable
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -67,7 +68,18 @@ def send_now(to: str, subject: str, body: str) -> str:
 
 def enqueue(s: Session, to: str, subject: str, body: str, kind: str = "") -> None:
     """Queue a message inside the caller's transaction; the worker sends it later."""
-    s.add(OutboxMail(to_address=to[:254], subject=subject[:300], body=body, kind=kind[:20]))
+    enqueue_many(s, [(to, subject, body)], kind)
+
+
+def enqueue_many(s: Session, messages: Iterable[tuple[str, str, str]], kind: str = "") -> int:
+    """Queue (to, subject, body) messages in the caller's transaction with one executemany (a circular to
+    3,000 households queues hundreds); returns how many."""
+    now = utcnow()
+    rows = [{"to_address": to[:254], "subject": subject[:300], "body": body, "kind": kind[:20], "created_at": now,
+             "sent_at": None, "attempts": 0, "last_error": ""} for to, subject, body in messages]
+    if rows:
+        s.execute(insert(OutboxMail), rows)
+    return len(rows)
 
 
 @dataclass(frozen=True)

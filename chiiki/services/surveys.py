@@ -1144,9 +1144,7 @@ def _mail_units(s: Session, sv: Survey, targets: list[int], only_missing_scope, 
     key = "survey.mail.reminder" if reminder else ("survey.mail.safety" if sv.kind == "safety" else "survey.mail.new")
     subject = tr(lang, key + "_subject", title=sv.title)
     body = tr(lang, key + "_body", title=sv.title, deadline=fmt_dt(sv.deadline, lang), link=link)
-    for address in emails:
-        mail.enqueue(s, address, subject, body, "survey")
-    return len(emails)
+    return mail.enqueue_many(s, ((address, subject, body) for address in emails), "survey")
 
 
 def send_reminder(actor: Actor, survey_id: object, lang: str = "ja") -> int:
