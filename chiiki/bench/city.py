@@ -22,6 +22,7 @@ import inspect
 import os
 import platform
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -446,78 +447,98 @@ def _report_memory(name: str, mem: dict, progress: Callable[[str], None]) -> Non
              f"clients = {mem['kb_per_client']:.0f} KB per client ({mem['failures']} failed to connect)")
 
 
-async def _drive(app: load.RunningApp, mix: load.Mix, args, setup=None, after=None, start_path="/",
-                 storage=None, progress=print) -> tuple[load.Stats, dict]:
-    stats = await load.run_load(app.url, args.clients, args.seconds, mix, setup, start_path=start_path,
-                                think=args.think, after=after, warmup=args.warmup, progress=progress)
-    mem = await load.idle_memory(app.url, app.pids, args.clients, storage, path=start_path)
-    return stats, mem
+def steady_p95(stats: load.Stats) -> float:
+    """p95 of the round trips of the mix (the connection burst, reported apart, left out)."""
+    return load.percentile([t for k, ts in stats.times.items() if k != "connect+hydrate" for t in ts], 95)
 
 
 def run_websocket(args, city: CityFacts, progress: Callable[[str], None]) -> dict:
-    results: dict = {}
+    """Both apps up side by side; `args.rounds` rounds of blank, blank with a page load, and Chiiki, one after
+    the other, so that a slower spell of a shared machine falls on all three alike (a ratio per round, and
+    the figures of all rounds together)."""
+    results: dict = {"rounds": []}
+    plan = prepare_load(city, args.clients * 2, with_survey=True)
+    mix = chiiki_mix(plan, progress)
     blank_dir = load.make_blank_app()
+    data_dir = Path(tempfile.mkdtemp(prefix="chiiki-citybench-data-"))
+    blank = app = None
     try:
         progress("[load] building and starting the blank app (prod, single port)…")
         blank = load.start_app("blank", blank_dir, env=args.app_env)
-        try:
-            progress(f"[load] blank app up in {blank.startup_seconds:.0f} s at {blank.url}")
-            stats, mem = asyncio.run(_drive(blank, load.blank_mix(), args, progress=progress))
-            results["blank"] = (stats, mem)
-            # The same blank app, paying a page load's framework events (cookie sync, on_load): how much of
-            # Chiiki's page change is the framework's protocol rather than Chiiki's own work.
-            results["blank+onload"] = (asyncio.run(load.run_load(
-                blank.url, args.clients, args.seconds, load.blank_loaded_mix(), load.blank_loaded_storage,
-                start_path="/loaded", think=args.think, warmup=args.warmup, progress=progress)), None)
-        finally:
-            blank.stop()
-            load.remove_tree(blank.tmp)
-    finally:
-        load.remove_tree(blank_dir)
-    plan = prepare_load(city, args.clients * 2, with_survey=True)
-    mix = chiiki_mix(plan, progress)
-    data_dir = Path(tempfile.mkdtemp(prefix="chiiki-citybench-data-"))
-    progress("[load] building and starting Chiiki (prod, single port)…")
-    app = load.start_app("chiiki", load.ROOT, env={**args.app_env, "REFLEX_DB_URL": args.db,
-                                                   "CHIIKI_DATA_DIR": str(data_dir)})
-    try:
+        progress(f"[load] blank app up in {blank.startup_seconds:.0f} s at {blank.url}")
+        progress("[load] building and starting Chiiki (prod, single port)…")
+        app = load.start_app("chiiki", load.ROOT, env={**args.app_env, "REFLEX_DB_URL": args.db,
+                                                       "CHIIKI_DATA_DIR": str(data_dir)})
         progress(f"[load] Chiiki up in {app.startup_seconds:.0f} s at {app.url}")
+        from chiiki import routes
 
         def setup(i: int) -> dict:
             return {plan.storage_key: plan.tokens[i], plan.lang_key: "ja"}
 
         async def after(tab: load.ReflexClient, i: int) -> None:
-            tab.data["circulars"] = list(plan.circulars[i])
+            # The same list in every round: a circular confirmed in one round is not opened again in the next.
+            tab.data["circulars"] = plan.circulars[i]
 
         def idle_storage(i: int) -> dict:
             return {plan.storage_key: plan.tokens[args.clients + i], plan.lang_key: "ja"}
 
-        from chiiki import routes
+        def drive(url: str, mix_: load.Mix, setup_=None, after_=None, start_path: str = "/") -> load.Stats:
+            return asyncio.run(load.run_load(url, args.clients, args.seconds, mix_, setup_, start_path=start_path,
+                                             think=args.think, after=after_, warmup=args.warmup,
+                                             progress=progress))
 
-        stats, mem = asyncio.run(_drive(app, mix, args, setup, after, routes.MYPAGE, idle_storage, progress))
-        results["chiiki"] = (stats, mem)
+        totals = {"blank": load.Stats(), "blank+onload": load.Stats(), "chiiki": load.Stats()}
+        for r in range(1, args.rounds + 1):
+            progress(f"[load] round {r} of {args.rounds}")
+            this = {
+                "blank": drive(blank.url, load.blank_mix()),
+                # The same blank app, paying a page load's framework events (cookie sync, on_load): how much of
+                # Chiiki's page change is the framework's protocol rather than Chiiki's own work.
+                "blank+onload": drive(blank.url, load.blank_loaded_mix(), load.blank_loaded_storage,
+                                      start_path="/loaded"),
+                "chiiki": drive(app.url, mix, setup, after, routes.MYPAGE),
+            }
+            for name, stats in this.items():
+                totals[name].merge(stats)
+            b95, c95 = steady_p95(this["blank"]), steady_p95(this["chiiki"])
+            results["rounds"].append((c95, b95))
+            progress(f"[load] round {r}: Chiiki p95 {c95:.1f} ms / blank p95 {b95:.1f} ms = {c95 / b95:.2f}x")
+        results["blank"] = (totals["blank"], asyncio.run(load.idle_memory(blank.url, blank.pids, args.clients)))
+        results["blank+onload"] = (totals["blank+onload"], None)
+        results["chiiki"] = (totals["chiiki"], asyncio.run(load.idle_memory(
+            app.url, app.pids, args.clients, idle_storage, path=routes.MYPAGE)))
     finally:
-        app.stop()
-        load.remove_tree(app.tmp)
+        for running in (app, blank):
+            if running is not None:
+                running.stop()
+                load.remove_tree(running.tmp)
+        load.remove_tree(blank_dir)
         load.remove_tree(data_dir)
     return results
 
 
 def print_load(results: dict, clients: int, progress: Callable[[str], None]) -> None:
     steady = {}
-    for name, (stats, mem) in results.items():
+    rounds = results.get("rounds", [])
+    for name, value in results.items():
+        if name == "rounds":
+            continue
+        stats, mem = value
         for line in stats.lines(name):
             progress(f"[load] {line}")
         if mem is not None:
             _report_memory(name, mem, progress)
-        events = [t for k, ts in stats.times.items() if k != "connect+hydrate" for t in ts]
-        steady[name] = (load.percentile(events, 95), sum(stats.errors.values()))
+        steady[name] = (steady_p95(stats), sum(stats.errors.values()))
     if "blank" in steady and "chiiki" in steady:
         (b95, berr), (c95, cerr) = steady["blank"], steady["chiiki"]
         ratio = c95 / b95 if b95 else float("nan")
         verdict = "meets" if ratio <= 2 and cerr == 0 else "misses"
         progress(f"[load] RATIO at {clients} clients: Chiiki p95 {c95:.1f} ms / blank p95 {b95:.1f} ms = "
                  f"{ratio:.2f}x (target <= 2x, zero errors: {verdict}); errors chiiki {cerr}, blank {berr}")
+        if len(rounds) > 1:
+            ratios = [c / b for c, b in rounds if b]
+            progress(f"[load] per round: {', '.join(f'{x:.2f}x' for x in ratios)} (median "
+                     f"{statistics.median(ratios):.2f}x over {len(rounds)} rounds)")
         same = [load.percentile(results[n][0].times.get(k, []), 95)
                 for n, k in (("chiiki", "chiiki:toggle language"), ("blank", "blank:increment"))]
         if all(v == v for v in same) and same[1]:
@@ -551,6 +572,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think", type=float, default=5.0,
                         help="mean pause between a client's actions (s); a person reading circulars on a phone "
                              "acts every few seconds, 1 s is a stress test")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of blank, blank with a page load, and Chiiki, one after the other (both "
+                             "apps stay up): a slower spell of the machine falls on all of them alike")
     parser.add_argument("--warmup", type=float, default=5.0,
                         help="seconds after every client connected before round trips are recorded")
     parser.add_argument("--repeat", type=int, default=20, help="timed runs per service hot path")

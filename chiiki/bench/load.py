@@ -68,6 +68,15 @@ class Stats:
     def add(self, name: str, ms: float) -> None:
         self.times.setdefault(name, []).append(ms)
 
+    def merge(self, other: "Stats") -> "Stats":
+        """Add another run's round trips and errors to these (rounds of the same mix)."""
+        for name, ts in other.times.items():
+            self.times.setdefault(name, []).extend(ts)
+        for kind, n in other.errors.items():
+            self.errors[kind] = self.errors.get(kind, 0) + n
+        self.samples += other.samples[:max(0, 5 - len(self.samples))]
+        return self
+
     def error(self, kind: str, text: str = "") -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
         if text and len(self.samples) < 5:
