@@ -283,3 +283,17 @@ async def test_page_loads_with_badges_on_postgresql(pg_app_db, app_state):
     survey_service.submit_answer(member, sid, {f"q{qid}": options[0] for qid, options in qmap(city, sid) if options})
     await AuthState.load_page.fn(auth, "/circulars")
     assert auth.urgent_surveys == 0
+    # The survey list and the notice feed, prepared once per shape, on PostgreSQL too.
+    listed = {i.survey.id: i for i in survey_service.list_surveys(member, aid).items}
+    assert listed[sid].answered and listed[sid].targeted and not listed[sid].can_manage
+    managed = {i.survey.id: i for i in survey_service.list_surveys(city.actor("kaicho@example.jp"), aid).items}
+    assert managed[sid].can_manage and managed[sid].respondents == 1
+    from chiiki.services import notices
+
+    feed = notices.feed(member)
+    assert feed.items and feed.total >= len(feed.items) and feed.unread >= 1
+    unread = next(item for item in feed.items if not item.read)
+    notices.mark_read(member, unread.id)
+    after = notices.feed(member)
+    assert after.unread == feed.unread - 1 and next(i for i in after.items if i.id == unread.id).read
+    assert [i.urgent for i in after.items] == sorted((i.urgent for i in after.items), reverse=True)

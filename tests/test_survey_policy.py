@@ -122,3 +122,27 @@ def test_member_of_another_han_cannot_answer_a_han_survey(demo, setup):
         surveys.submit_answer(demo.actor("member2@example.jp"), sid, {})
     with pytest.raises(ServiceError):
         surveys.submit_answer(demo.actor("member@example.jp"), "1 OR 1=1", {})
+
+
+def test_a_han_scoped_officer_lists_the_surveys_of_their_han_and_those_asking_them(demo):
+    """The list's three shapes: all hans (会長), some hans (a 班 officer), none (a member)."""
+    aid = demo.association_id(DemoCity.A1)
+    hans = demo.han_ids(DemoCity.A1)
+    assert len(hans) >= 3
+    own_han = demo.actor(HAN1_ONLY_OFFICER).membership(aid).han_id
+    index = next(i for i, h in enumerate(hans) if h != own_han)  # a han they manage but do not live in
+    grant(demo, HAN1_ONLY_OFFICER, "run_surveys", han_index=index)
+    officer = demo.actor(HAN1_ONLY_OFFICER)
+    managed = hans[index]
+    other = next(h for h in hans if h not in (own_han, managed))
+    for_managed = make_survey(demo, target_all=False, han_ids=[managed])
+    for_other = make_survey(demo, target_all=False, han_ids=[other])
+    for_all = make_survey(demo)
+    listed = {i.survey.id: i for i in surveys.list_surveys(officer, aid).items}
+    assert for_other not in listed
+    assert listed[for_managed].can_manage and not listed[for_managed].targeted
+    assert listed[for_all].targeted and listed[for_all].can_manage
+    everything = {i.survey.id: i for i in surveys.list_surveys(demo.actor("kaicho@example.jp"), aid).items}
+    assert {for_managed, for_other, for_all} <= set(everything) and everything[for_other].can_manage
+    member = {i.survey.id for i in surveys.list_surveys(demo.actor("member@example.jp"), aid).items}
+    assert for_all in member and (for_other in member) == (demo.actor("member@example.jp").membership(aid).han_id == other)

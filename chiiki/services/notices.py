@@ -22,11 +22,12 @@ INSERT ... SELECT, never one query per resident.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import and_, case, exists, false, func, insert, literal, or_, update
+from sqlalchemy import Integer, and_, bindparam, case, exists, false, func, insert, literal, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -348,24 +349,59 @@ def area_choices(actor: Actor) -> list[tuple[int, str, int]]:
 # --------------------------------------------------------------------------- residents
 
 
-def _visible(s: Session, account_id: int, now: datetime):
-    """Conditions on Notice: published now and meant for this resident (the Python side of the rule)."""
-    acc = s.exec(select(Account.area_id, Account.birth_year, Account.has_small_children, Account.deleted_at)
-                 .where(Account.id == account_id)).first()
+_RESIDENT = select(Account.area_id, Account.birth_year, Account.has_small_children, Account.deleted_at).where(
+    Account.id == bindparam("nv_account", type_=Integer))
+
+
+def _audience(s: Session, account_id: int, now: datetime) -> tuple[list[int], tuple[str, ...]] | None:
+    """The resident's area with the areas above it, and the bands they fall in now (None: no such resident)."""
+    acc = s.connection().execute(_RESIDENT, {"nv_account": account_id}).first()
     if acc is None or acc.deleted_at is not None:
-        return [false()]
+        return None
     chain = accounts.area_chain(acc.area_id, s)
-    mine = bands_of(acc.birth_year, acc.has_small_children, this_year(now))
+    return chain, tuple(sorted(bands_of(acc.birth_year, acc.has_small_children, this_year(now))))
+
+
+def _visible_for(now, chain, bands: tuple[str, ...]) -> list:
+    """Conditions on Notice: published at `now` and meant for a resident of these areas and bands.
+
+    `now` and `chain` are values or bind parameters (the feed prepares its statements once per shape)."""
     has_areas = exists().where(NoticeArea.notice_id == Notice.id)
-    in_area = exists().where(NoticeArea.notice_id == Notice.id, NoticeArea.area_id.in_(chain)) if chain else false()
+    in_area = exists().where(NoticeArea.notice_id == Notice.id, NoticeArea.area_id.in_(chain)) \
+        if chain is not None else false()
     padded = literal(" ") + Notice.bands + literal(" ")
-    in_band = or_(*[padded.like(f"% {b} %") for b in sorted(mine)]) if mine else false()
+    in_band = or_(*[padded.like(f"% {b} %") for b in bands]) if bands else false()
     return [
         Notice.publish_from <= now,
         or_(Notice.publish_until.is_(None), Notice.publish_until > now),
         or_(Notice.target_everyone.is_(True),
             and_(or_(~has_areas, in_area), or_(Notice.bands == "", in_band))),
     ]
+
+
+def _visible(s: Session, account_id: int, now: datetime):
+    """Conditions on Notice: published now and meant for this resident (the Python side of the rule)."""
+    audience = _audience(s, account_id, now)
+    if audience is None:
+        return [false()]
+    chain, bands = audience
+    return _visible_for(now, chain or None, bands)
+
+
+@functools.lru_cache(maxsize=128)
+def _feed_statements(with_areas: bool, bands: tuple[str, ...]):
+    """The feed's count and page for residents with (or without) an area and these bands, prepared once: every
+    resident opens the feed, and the few shapes repeat."""
+    now = bindparam("nf_now", type_=Notice.__table__.c.publish_from.type)
+    cond = _visible_for(now, bindparam("nf_chain", expanding=True) if with_areas else None, bands)
+    read = exists().where(NoticeRead.notice_id == Notice.id,
+                          NoticeRead.account_id == bindparam("nf_account", type_=Integer))
+    counts = select(func.count(Notice.id), func.coalesce(func.sum(case((read, 0), else_=1)), 0)).where(*cond)
+    c = Notice.__table__.c
+    page = (select(c.id, c.title, c.body, c.urgent, c.publish_from, read.label("read")).where(*cond)
+            .order_by(Notice.urgent.desc(), Notice.publish_from.desc(), Notice.id.desc())
+            .offset(bindparam("nf_offset", type_=Integer)).limit(bindparam("nf_limit", type_=Integer)))
+    return counts, page
 
 
 @dataclass(frozen=True)
@@ -392,19 +428,21 @@ def feed(actor: Actor, limit: object = 20, offset: object = 0, *, now: datetime 
     lim, off = page_args(limit, offset)
     now = now or utcnow()
     with session() as s:
-        cond = _visible(s, actor.account_id, now)
-        read = exists().where(NoticeRead.notice_id == Notice.id, NoticeRead.account_id == actor.account_id)
-        total, unread = s.exec(
-            select(func.count(Notice.id), func.coalesce(func.sum(case((read, 0), else_=1)), 0)).where(*cond)
-        ).one()
-        rows = s.exec(
-            select(Notice, read).where(*cond)
-            .order_by(Notice.urgent.desc(), Notice.publish_from.desc(), Notice.id.desc()).offset(off).limit(lim)
-        ).all()
-        files = _files(s, [n.id for n, _ in rows])
-        items = [FeedItem(n.id, n.title, markup.parse(n.body), n.urgent, n.publish_from, bool(r), files.get(n.id, ()))
-                 for n, r in rows]
-        return Feed(items, total, int(unread))
+        audience = _audience(s, actor.account_id, now)
+        if audience is None:
+            return Feed([], 0, 0)
+        chain, bands = audience
+        counts, page = _feed_statements(bool(chain), bands)
+        params = {"nf_now": now, "nf_account": actor.account_id}
+        if chain:
+            params["nf_chain"] = chain
+        conn = s.connection()
+        total, unread = conn.execute(counts, params).one()
+        rows = conn.execute(page, {**params, "nf_offset": off, "nf_limit": lim}).all()
+        files = _files(s, [n.id for n in rows])
+    items = [FeedItem(n.id, n.title, markup.parse(n.body), n.urgent, n.publish_from, bool(n.read), files.get(n.id, ()))
+             for n in rows]
+    return Feed(items, total, int(unread))
 
 
 def mark_read(actor: Actor, notice_id: object, *, now: datetime | None = None) -> None:

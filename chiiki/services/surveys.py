@@ -12,11 +12,12 @@ As a consequence an anonymous answer is final: nothing links it to its author, s
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Integer, String, and_, bindparam, case, cast, delete, exists, func, or_
+from sqlalchemy import Integer, String, and_, bindparam, case, cast, delete, exists, func, or_, true
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -603,6 +604,39 @@ def unanswered_count(actor: Actor, association_id: int) -> int:
     return _unanswered_open(actor, association_id, None)
 
 
+@functools.lru_cache(maxsize=None)
+def _list_statements(shape: str):
+    """The survey list's statements for a scope shape, prepared once with parameters (every member opens this
+    page): "all" (runs every han's surveys), "hans" (runs some hans' surveys), "" (only answers)."""
+    in_han = exists().where(SurveyTarget.survey_id == Survey.id, SurveyTarget.han_id == bindparam("sl_han", type_=Integer))
+    targeted = or_(Survey.target_all.is_(True), in_han)
+    if shape == "all":
+        visible = true()
+    elif shape == "hans":
+        visible = or_(targeted, exists().where(SurveyTarget.survey_id == Survey.id,
+                                               SurveyTarget.han_id.in_(bindparam("sl_scope", expanding=True))))
+    else:
+        visible = targeted
+    unit = case((Survey.per_household.is_(True), bindparam("sl_house_key", type_=String)),
+                else_=bindparam("sl_own_key", type_=String))
+    answered = exists().where(SurveyParticipation.survey_id == Survey.id, SurveyParticipation.unit_key == unit)
+    is_open = and_(Survey.closed_at.is_(None), Survey.deadline > bindparam("sl_now", type_=Survey.__table__.c.deadline.type))
+    rank = case((and_(is_open, Survey.kind == "safety"), 0), (is_open, 1), else_=2)
+    where = (Survey.association_id == bindparam("sl_association", type_=Integer), visible)
+    c = Survey.__table__.c
+    count = select(func.count()).select_from(Survey).where(*where)
+    page = (select(c.id, c.title, c.description, c.kind, c.deadline, c.created_at, c.anonymous, c.per_household,
+                   c.target_all, c.closed_at, targeted.label("asks_me"), answered.label("answered")).where(*where)
+            .order_by(rank, case((is_open, Survey.deadline), else_=None), Survey.deadline.desc(), Survey.id.desc())
+            .offset(bindparam("sl_offset", type_=Integer)).limit(bindparam("sl_limit", type_=Integer)))
+    ids = bindparam("sl_ids", expanding=True)
+    targets = select(SurveyTarget.survey_id, SurveyTarget.han_id).where(SurveyTarget.survey_id.in_(ids))
+    names = select(Han.id, Han.name).where(Han.association_id == bindparam("sl_association", type_=Integer))
+    counts = (select(SurveyParticipation.survey_id, func.count()).where(SurveyParticipation.survey_id.in_(ids))
+              .group_by(SurveyParticipation.survey_id))
+    return count, page, targets, names, counts
+
+
 def list_surveys(actor: Actor, association_id: object, limit: object = 20, offset: object = 0) -> SurveyPage:
     """Surveys asking the actor, plus those they manage; open safety checks first, then open, then closed."""
     aid = validate.ident(association_id, "association_id")
@@ -612,47 +646,38 @@ def list_surveys(actor: Actor, association_id: object, limit: object = 20, offse
     m = actor.membership(aid)
     scope = han_scope(actor, RUN_SURVEYS, aid)
     now = utcnow()
-    in_han = exists().where(SurveyTarget.survey_id == Survey.id, SurveyTarget.han_id == (m.han_id or -1))
-    targeted = or_(Survey.target_all.is_(True), in_han)
-    if scope == ALL_HAN:
-        visible = True
-    elif scope:
-        visible = or_(targeted, exists().where(SurveyTarget.survey_id == Survey.id, SurveyTarget.han_id.in_(scope)))
-    else:
-        visible = targeted
     own_key = f"a{actor.account_id}"
-    house_key = f"h{m.household_id}" if m.household_id else own_key
-    unit = case((Survey.per_household.is_(True), house_key), else_=own_key)
-    answered = exists().where(SurveyParticipation.survey_id == Survey.id, SurveyParticipation.unit_key == unit)
-    is_open = and_(Survey.closed_at.is_(None), Survey.deadline > now)
-    rank = case((and_(is_open, Survey.kind == "safety"), 0), (is_open, 1), else_=2)
-    base = select(Survey.id).where(Survey.association_id == aid, visible)
+    params = {"sl_association": aid, "sl_han": m.han_id or -1, "sl_own_key": own_key, "sl_now": now,
+              "sl_house_key": f"h{m.household_id}" if m.household_id else own_key}
+    if scope == ALL_HAN:
+        shape = "all"
+    elif scope:
+        shape = "hans"
+        params["sl_scope"] = sorted(scope)
+    else:
+        shape = ""
+    count, page, targets_q, names_q, counts_q = _list_statements(shape)
     with session() as s:
-        total = s.exec(select(func.count()).select_from(base.subquery())).one()
-        rows = s.exec(
-            select(Survey, targeted.label("t"), answered.label("a")).where(Survey.association_id == aid, visible)
-            .order_by(rank, case((is_open, Survey.deadline), else_=None), Survey.deadline.desc(), Survey.id.desc())
-            .offset(off).limit(lim)
-        ).all()
-        ids = [sv.id for sv, _t, _a in rows]
+        conn = s.connection()
+        total = conn.execute(count, params).scalar_one()
+        rows = conn.execute(page, {**params, "sl_offset": off, "sl_limit": lim}).all()
+        ids = [r.id for r in rows]
         targets: dict[int, list[int]] = {i: [] for i in ids}
-        for sid, hid in s.exec(select(SurveyTarget.survey_id, SurveyTarget.han_id)
-                               .where(SurveyTarget.survey_id.in_(ids))).all() if ids else []:
-            targets[sid].append(hid)
-        han_names = dict(s.exec(select(Han.id, Han.name).where(Han.association_id == aid)).all())
-        counts = dict(s.exec(select(SurveyParticipation.survey_id, func.count())
-                             .where(SurveyParticipation.survey_id.in_(ids))
-                             .group_by(SurveyParticipation.survey_id)).all()) if ids and scope else {}
-        items = []
-        for sv, t, a in rows:
-            tg = targets[sv.id]
-            info = SurveyInfo(sv.id, aid, sv.title, sv.description, sv.kind, sv.deadline, sv.created_at,
-                              sv.anonymous, sv.per_household, sv.target_all,
-                              tuple(han_names.get(h, "") for h in tg) if not sv.target_all else (), _is_open(sv, now))
-            manage = bool(scope) and (scope == ALL_HAN or sv.target_all or bool(set(tg) & set(scope)))
-            can_answer = bool(t) and info.is_open and not (a and sv.anonymous)
-            items.append(ListItem(info, bool(t), bool(a), can_answer, manage, counts.get(sv.id, 0) if manage else 0))
-        return SurveyPage(tuple(items), total)
+        if ids:
+            for sid, hid in conn.execute(targets_q, {"sl_ids": ids}):
+                targets[sid].append(hid)
+        han_names = dict(conn.execute(names_q, {"sl_association": aid}).all())
+        counts = dict(conn.execute(counts_q, {"sl_ids": ids}).all()) if ids and scope else {}
+    items = []
+    for sv in rows:
+        tg = targets[sv.id]
+        info = SurveyInfo(sv.id, aid, sv.title, sv.description, sv.kind, sv.deadline, sv.created_at,
+                          sv.anonymous, sv.per_household, sv.target_all,
+                          tuple(han_names.get(h, "") for h in tg) if not sv.target_all else (), _is_open(sv, now))
+        manage = bool(scope) and (scope == ALL_HAN or sv.target_all or bool(set(tg) & set(scope)))
+        can_answer = bool(sv.asks_me) and info.is_open and not (sv.answered and sv.anonymous)
+        items.append(ListItem(info, bool(sv.asks_me), bool(sv.answered), can_answer, manage, counts.get(sv.id, 0) if manage else 0))
+    return SurveyPage(tuple(items), total)
 
 
 def get_for_answer(actor: Actor, survey_id: object) -> AnswerForm:
