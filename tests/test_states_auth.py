@@ -297,3 +297,11 @@ async def test_page_loads_with_badges_on_postgresql(pg_app_db, app_state):
     after = notices.feed(member)
     assert after.unread == feed.unread - 1 and next(i for i in after.items if i.id == unread.id).read
     assert [i.urgent for i in after.items] == sorted((i.urgent for i in after.items), reverse=True)
+    from chiiki.models import BoardPost
+    from chiiki.services import board
+
+    threads = board.list_threads(member, aid)
+    assert threads.items and threads.total >= len(threads.items)
+    with session() as s:
+        posts = dict(s.exec(select(BoardPost.thread_id, func.count()).group_by(BoardPost.thread_id)).all())
+    assert all(t.replies == posts[t.id] - 1 and (t.state != "visible" or t.title) for t in threads.items)

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import Integer, bindparam, func
 from sqlmodel import Session, select
 
 from chiiki.models import Account, BoardPost, BoardReport, BoardThread, utcnow
@@ -313,6 +313,22 @@ def _check_rate(s: Session, actor: Actor, now: datetime) -> None:
 # --------------------------------------------------------------------------- reading
 
 
+# The thread list (every member opens the board): statements prepared once, executed as Core rows.
+_ASSOCIATION = BoardThread.association_id == bindparam("bt_association", type_=Integer)
+_THREAD_COUNT = select(func.count()).select_from(BoardThread).where(_ASSOCIATION)
+_THREAD_PAGE = (select(BoardThread.id, BoardThread.title, BoardThread.author_account_id, BoardThread.created_at,
+                       BoardThread.last_post_at).where(_ASSOCIATION)
+                .order_by(BoardThread.last_post_at.desc(), BoardThread.id.desc())
+                .limit(bindparam("bt_limit", type_=Integer)).offset(bindparam("bt_offset", type_=Integer)))
+# Per thread: its opening post (the first) and how many posts it has, in one pass.
+_THREAD_POSTS = (select(BoardPost.thread_id, func.min(BoardPost.id), func.count())
+                 .where(BoardPost.thread_id.in_(bindparam("bt_ids", expanding=True))).group_by(BoardPost.thread_id))
+_OPENERS = (select(BoardPost.id, BoardPost.author_account_id, BoardPost.deleted_at, BoardPost.hidden_at,
+                   Account.display_name)
+            .join(Account, Account.id == BoardPost.author_account_id, isouter=True)
+            .where(BoardPost.id.in_(bindparam("bt_posts", expanding=True))))
+
+
 def list_threads(actor: Actor, association_id: object, page: object = 1,
                  per_page: int = THREADS_PER_PAGE) -> ThreadList:
     """The association's threads, newest activity first, one page at a time."""
@@ -320,36 +336,28 @@ def list_threads(actor: Actor, association_id: object, page: object = 1,
     number = _page_number(page)
     moderator = may_moderate(actor, aid)
     with session() as s:
-        total = s.exec(select(func.count()).select_from(BoardThread).where(BoardThread.association_id == aid)).one()
+        conn = s.connection()
+        total = conn.execute(_THREAD_COUNT, {"bt_association": aid}).scalar_one()
         pages = _pages(total, per_page)
         number = min(number, pages)
-        threads = s.exec(
-            select(BoardThread).where(BoardThread.association_id == aid)
-            .order_by(BoardThread.last_post_at.desc(), BoardThread.id.desc())
-            .limit(per_page).offset((number - 1) * per_page)
-        ).all()
+        threads = conn.execute(_THREAD_PAGE, {"bt_association": aid, "bt_limit": per_page,
+                                              "bt_offset": (number - 1) * per_page}).all()
         ids = [t.id for t in threads]
-        opening = _opening_ids(s, ids)
-        openers = {p.id: (p, name) for p, name in s.exec(
-            select(BoardPost, Account.display_name).join(Account, Account.id == BoardPost.author_account_id,
-                                                         isouter=True)
-            .where(BoardPost.id.in_(list(opening.values()) or [0]))
-        ).all()}
-        counts = dict(s.exec(
-            select(BoardPost.thread_id, func.count()).where(BoardPost.thread_id.in_(ids or [0]))
-            .group_by(BoardPost.thread_id)
-        ).all())
-        items = []
-        for t in threads:
-            post, name = openers.get(opening.get(t.id), (None, ""))
-            state = _state(post) if post is not None else "deleted"
-            readable = post is not None and _readable(post, actor, moderator)
-            items.append(ThreadSummary(
-                id=t.id, state=state, title=t.title if readable else "",
-                author=_name(name) if state != "deleted" else "", mine=t.author_account_id == actor.account_id,
-                replies=max(0, counts.get(t.id, 0) - 1), created_at=t.created_at, last_post_at=t.last_post_at,
-            ))
-        return ThreadList(tuple(items), total, number, pages)
+        posts = {tid: (first, n) for tid, first, n in conn.execute(_THREAD_POSTS, {"bt_ids": ids})} if ids else {}
+        openers = {p.id: p for p in conn.execute(_OPENERS, {"bt_posts": [first for first, _n in posts.values()]})} \
+            if posts else {}
+    items = []
+    for t in threads:
+        first, n = posts.get(t.id, (None, 0))
+        post = openers.get(first)
+        state = _state(post) if post is not None else "deleted"
+        readable = post is not None and _readable(post, actor, moderator)
+        items.append(ThreadSummary(
+            id=t.id, state=state, title=t.title if readable else "",
+            author=_name(post.display_name) if state != "deleted" else "", mine=t.author_account_id == actor.account_id,
+            replies=max(0, n - 1), created_at=t.created_at, last_post_at=t.last_post_at,
+        ))
+    return ThreadList(tuple(items), total, number, pages)
 
 
 def get_thread(actor: Actor, thread_id: object, page: object = 1, per_page: int = POSTS_PER_PAGE) -> ThreadView:
