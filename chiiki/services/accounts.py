@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 import bcrypt
-from sqlalchemy import bindparam, func
+from sqlalchemy import and_, bindparam, func
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -225,57 +225,68 @@ def logout(token: object) -> None:
             s.add(row)
 
 
-# The statements behind every page load, built once: executing a prepared statement with parameters skips
+# The statement behind every page load, built once: executing a prepared statement with parameters skips
 # building the expression and computing its cache key each time, and Core rows skip the ORM's objects.
-_ACCOUNT_COLUMNS = (Account.id, Account.display_name, Account.is_city_staff, Account.department_id,
-                    Account.deleted_at)
-_SESSION_ACCOUNT = (select(AuthSession.revoked_at, AuthSession.expires_at, *_ACCOUNT_COLUMNS)
-                    .join(Account, Account.id == AuthSession.account_id)
-                    .where(AuthSession.token_hash == bindparam("token_hash")))
-_ACCOUNT = select(*_ACCOUNT_COLUMNS).where(Account.id == bindparam("account_id"))
-_MEMBERSHIPS = (select(Membership.id, Membership.association_id, Membership.household_id, Membership.status,
-                       Household.han_id)
-                .join(Household, Household.id == Membership.household_id, isouter=True)
-                .where(Membership.account_id == bindparam("account_id"),
-                       Membership.status.in_(("active", "pending")))
-                .order_by(Membership.id))
-_ROLES = (select(OfficerRole.id, OfficerRole.association_id, OfficerRole.title, OfficerRole.permissions,
-                 OfficerRole.han_id, OfficerRole.valid_from, OfficerRole.valid_until, OfficerRole.revoked_at)
-          .where(OfficerRole.membership_id.in_(bindparam("membership_ids", expanding=True)),
-                 OfficerRole.revoked_at.is_(None))
-          .order_by(OfficerRole.id))
+# One query gives the account with its memberships and their unrevoked roles (a row per membership and role):
+# a member without a role is one row.
+_ACTOR_COLUMNS = (
+    Account.id, Account.display_name, Account.is_city_staff, Account.department_id, Account.deleted_at,
+    Membership.id.label("m_id"), Membership.association_id.label("m_association"),
+    Membership.household_id.label("m_household"), Membership.status.label("m_status"),
+    Household.han_id.label("m_han"), OfficerRole.id.label("r_id"), OfficerRole.association_id.label("r_association"),
+    OfficerRole.title.label("r_title"), OfficerRole.permissions.label("r_permissions"),
+    OfficerRole.han_id.label("r_han"), OfficerRole.valid_from.label("r_from"), OfficerRole.valid_until.label("r_until"),
+    OfficerRole.revoked_at.label("r_revoked"),
+)
+
+
+def _with_memberships(q):
+    return (q.join(Membership, and_(Membership.account_id == Account.id,
+                                    Membership.status.in_(("active", "pending"))), isouter=True)
+            .join(Household, Household.id == Membership.household_id, isouter=True)
+            .join(OfficerRole, and_(OfficerRole.membership_id == Membership.id, Membership.status == "active",
+                                    OfficerRole.revoked_at.is_(None)), isouter=True)
+            .order_by(Membership.id, OfficerRole.id))
+
+
+_SESSION_ACTOR = _with_memberships(
+    select(AuthSession.revoked_at.label("s_revoked"), AuthSession.expires_at.label("s_expires"), *_ACTOR_COLUMNS)
+    .select_from(AuthSession).join(Account, Account.id == AuthSession.account_id)
+    .where(AuthSession.token_hash == bindparam("token_hash")))
+_ACCOUNT_ACTOR = _with_memberships(select(*_ACTOR_COLUMNS).select_from(Account)
+                                   .where(Account.id == bindparam("account_id")))
 
 
 def load_actor_in(s: Session, account_id: int, now: datetime | None = None) -> Actor:
     """The actor of an account as it is now (ANONYMOUS for an unknown or deleted account), including what
     this session has changed and not yet written."""
     s.flush()
-    row = s.connection().execute(_ACCOUNT, {"account_id": account_id}).first()
-    return _actor_of(s, row, now or utcnow())
+    return _actor_of(s.connection().execute(_ACCOUNT_ACTOR, {"account_id": account_id}).all(), now or utcnow())
 
 
-def _actor_of(s: Session, account, now: datetime) -> Actor:
-    """The actor from an account row (_ACCOUNT_COLUMNS): its memberships and the roles valid now."""
-    if account is None or account.deleted_at is not None:
+def _actor_of(rows, now: datetime) -> Actor:
+    """The actor from the rows of _ACCOUNT_ACTOR or _SESSION_ACTOR: its memberships and the roles valid now."""
+    if not rows or rows[0].deleted_at is not None:
         return ANONYMOUS
-    conn = s.connection()
-    members = conn.execute(_MEMBERSHIPS, {"account_id": account.id}).all()
-    active = tuple(MemberOf(mid, aid, hid, han_id) for mid, aid, hid, status, han_id in members if status == "active")
-    pending = tuple(aid for _mid, aid, _hid, status, _han in members if status == "pending")
+    account = rows[0]
+    active: dict[int, MemberOf] = {}
+    pending: dict[int, None] = {}
     roles: list[RoleGrant] = []
-    if active:
-        for rid, aid, title, perms, han_id, valid_from, valid_until, revoked_at in conn.execute(
-                _ROLES, {"membership_ids": [m.membership_id for m in active]}):
-            if role_is_valid(valid_from, valid_until, revoked_at, now):
-                roles.append(RoleGrant(rid, aid, title, frozenset(perms.split()), han_id))
+    for r in rows:
+        if r.m_status == "active":
+            active.setdefault(r.m_id, MemberOf(r.m_id, r.m_association, r.m_household, r.m_han))
+        elif r.m_status == "pending":
+            pending.setdefault(r.m_association)
+        if r.r_id is not None and role_is_valid(r.r_from, r.r_until, r.r_revoked, now):
+            roles.append(RoleGrant(r.r_id, r.r_association, r.r_title, frozenset(r.r_permissions.split()), r.r_han))
     return Actor(
         account_id=account.id,
         display_name=account.display_name,
         is_city_staff=account.is_city_staff,
         department_id=account.department_id,
-        memberships=active,
-        roles=tuple(roles),
-        pending=pending,
+        memberships=tuple(active.values()),
+        roles=tuple(sorted(roles, key=lambda g: g.role_id)),
+        pending=tuple(pending),
     )
 
 
@@ -285,11 +296,11 @@ def actor_for_token(token: object, now: datetime | None = None) -> Actor:
         return ANONYMOUS
     now = now or utcnow()
     with session() as s:
-        # The session and its account in one query: this runs for every page a person opens.
-        row = s.connection().execute(_SESSION_ACCOUNT, {"token_hash": _sha(token)}).first()
-        if row is None or row.revoked_at is not None or row.expires_at <= now:
+        # The session, its account, memberships and roles in one query: this runs for every page a person opens.
+        rows = s.connection().execute(_SESSION_ACTOR, {"token_hash": _sha(token)}).all()
+        if not rows or rows[0].s_revoked is not None or rows[0].s_expires <= now:
             return ANONYMOUS
-        return _actor_of(s, row, now)
+        return _actor_of(rows, now)
 
 
 def _require(actor: Actor) -> int:
