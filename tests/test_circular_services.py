@@ -568,3 +568,23 @@ def test_status_and_household_pages_agree_with_the_per_household_states(demo):
     han2 = demo.han_ids(DemoCity.A1)[1]
     listed = circulars.households(kaicho, cid, han_id=han2, page_size=100)
     assert [r.household_id for r in listed.rows] == [st.household_id for st in ranked if st.han_id == han2]
+
+
+def test_opening_a_circular_the_household_already_confirmed_says_so(demo):
+    """The first opening marks the member's delivery read and shows that a housemate confirmed it."""
+    from tests.test_survey_services import add_housemate
+
+    add_housemate(demo)
+    cid = send_to(demo, target_all=True, han_ids=[]).circular_id
+    housemate = demo.actor("housemate@example.jp")
+    member = demo.actor("member@example.jp")
+    assert housemate.memberships[0].household_id == member.memberships[0].household_id
+    fresh = circulars.open_circular(member, cid)
+    assert fresh.marked_read and not fresh.household_confirmed and fresh.state == "read"
+    other = send_to(demo, target_all=True, han_ids=[]).circular_id
+    circulars.confirm(housemate, circulars.open_circular(housemate, other).delivery_id)
+    first = circulars.open_circular(member, other)
+    assert first.marked_read and first.household_confirmed and first.state == "read"
+    again = circulars.open_circular(member, other)
+    assert not again.marked_read and again.household_confirmed
+    assert again.target_label == tr("ja", "circular.target_all")

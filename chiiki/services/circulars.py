@@ -582,6 +582,7 @@ def open_circular(actor: Actor, circular_id: object, lang: str = "ja") -> Circul
         if not ok:
             raise NotFound()
         marked = False
+        household_done = None
         if mine is not None and mine.state == "unread":
             _lock_circular(s, c.id)
             before = _household_flags(s, c.id, mine.household_id)
@@ -589,19 +590,21 @@ def open_circular(actor: Actor, circular_id: object, lang: str = "ja") -> Circul
                          .values(state="read", read_at=now)).rowcount:
                 _count_change(s, c.id, before, (1, before[1]))
                 marked = True
+                household_done = bool(before[1])  # reading does not change whether the household confirmed
             s.refresh(mine)
-        household_done = False
-        if mine is not None:
-            household_done = s.exec(select(func.count()).select_from(Delivery).where(
+        if mine is not None and household_done is None:
+            household_done = mine.state == "confirmed" or s.exec(select(func.count()).select_from(Delivery).where(
                 Delivery.circular_id == c.id, Delivery.household_id == mine.household_id,
                 Delivery.state == "confirmed")).one() > 0
-        label = _target_label(lang, c, _targets(s, c.id), _han_names(s, c.association_id))
+        # A circular to everyone needs neither its target han nor their names for its label.
+        label = tr(lang, "circular.target_all") if c.target_all else _target_label(
+            lang, c, _targets(s, c.id), _han_names(s, c.association_id))
         return CircularView(
             c.id, c.association_id, c.title, c.body, markup.parse(c.body), _aware(c.sent_at), c.due_date, label,
             _files(s, c.id), _amendments(s, c.id),
             delivery_id=mine.id if mine else 0, state=mine.state if mine else "",
             on_behalf=bool(mine and mine.on_behalf), confirmed_at=_aware(mine.confirmed_at) if mine else None,
-            household_confirmed=household_done, officer_view=mine is None, marked_read=marked,
+            household_confirmed=bool(household_done), officer_view=mine is None, marked_read=marked,
         )
 
 
