@@ -241,13 +241,16 @@ class NavFacts:
 
 def _nav_facts(token: str, actor: Actor | None = None) -> NavFacts:
     """The session's actor (unless already known), its association's name and the badges."""
-    if actor is None:
-        actor = accounts.actor_for_token(token) if token else ANONYMOUS
-    membership = actor.memberships[0] if actor.memberships else None
-    aid = membership.association_id if membership else 0
-    if not (actor.authenticated and aid):
-        return NavFacts(actor, aid, _association_name(aid) if aid else "", 0, 0)
-    unread, urgent = _badges(actor, aid)
+    from chiiki.services.db import session
+
+    with session() as s:  # the session check and the badges on one connection
+        if actor is None:
+            actor = accounts.actor_for_token_in(s, token) if token else ANONYMOUS
+        membership = actor.memberships[0] if actor.memberships else None
+        aid = membership.association_id if membership else 0
+        if not (actor.authenticated and aid):
+            return NavFacts(actor, aid, _association_name(aid) if aid else "", 0, 0)
+        unread, urgent = _badges(actor, aid, s)
     return NavFacts(actor, aid, _association_name(aid), unread, urgent)
 
 
@@ -275,8 +278,9 @@ def _badges_query():
     return select(circulars.UNREAD_COUNT.scalar_subquery(), surveys.UNANSWERED_OF_KIND.scalar_subquery())
 
 
-def _badges(actor: Actor, association_id: int) -> tuple[int, int]:
-    """Unread circulars and unanswered urgent surveys, for the badge shown on every page (one prepared query)."""
+def _badges(actor: Actor, association_id: int, s=None) -> tuple[int, int]:
+    """Unread circulars and unanswered urgent surveys, for the badge shown on every page (one prepared query,
+    in the given database session or a new one)."""
     from chiiki.services import circulars, surveys
     from chiiki.services.db import session
 
@@ -284,8 +288,10 @@ def _badges(actor: Actor, association_id: int) -> tuple[int, int]:
     urgent = surveys.unanswered_params(actor, association_id, "safety")
     if unread is None or urgent is None:
         return 0, 0
-    with session() as s:
-        row = s.connection().execute(_badges_query(), {**unread, **urgent}).one()
+    if s is None:
+        with session() as own:
+            return _badges(actor, association_id, own)
+    row = s.connection().execute(_badges_query(), {**unread, **urgent}).one()
     return int(row[0]), int(row[1])
 
 

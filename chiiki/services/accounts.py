@@ -294,13 +294,20 @@ def actor_for_token(token: object, now: datetime | None = None) -> Actor:
     """The actor behind a session token, or ANONYMOUS when it is unknown, expired or revoked."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return ANONYMOUS
-    now = now or utcnow()
     with session() as s:
-        # The session, its account, memberships and roles in one query: this runs for every page a person opens.
-        rows = s.connection().execute(_SESSION_ACTOR, {"token_hash": _sha(token)}).all()
-        if not rows or rows[0].s_revoked is not None or rows[0].s_expires <= now:
-            return ANONYMOUS
-        return _actor_of(rows, now)
+        return actor_for_token_in(s, token, now)
+
+
+def actor_for_token_in(s: Session, token: str, now: datetime | None = None) -> Actor:
+    """actor_for_token within the caller's session (a page load reads its badges in the same one)."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        return ANONYMOUS
+    now = now or utcnow()
+    # The session, its account, memberships and roles in one query: this runs for every page a person opens.
+    rows = s.connection().execute(_SESSION_ACTOR, {"token_hash": _sha(token)}).all()
+    if not rows or rows[0].s_revoked is not None or rows[0].s_expires <= now:
+        return ANONYMOUS
+    return _actor_of(rows, now)
 
 
 def _require(actor: Actor) -> int:
