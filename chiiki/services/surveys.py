@@ -283,14 +283,25 @@ def _require_full(actor: Actor, sv: Survey, targets: list[int], permission: str 
         raise Denied()
 
 
+# A survey's questions and their options (the answer form, every submission): prepared once, Core rows.
+_QUESTIONS = (select(SurveyQuestion.id, SurveyQuestion.position, SurveyQuestion.kind, SurveyQuestion.text,
+                     SurveyQuestion.required, SurveyQuestion.min_value, SurveyQuestion.max_value)
+              .where(SurveyQuestion.survey_id == bindparam("q_survey", type_=Integer))
+              .order_by(SurveyQuestion.position, SurveyQuestion.id))
+_OPTIONS = (select(SurveyOption.id, SurveyOption.question_id, SurveyOption.label)
+            .join(SurveyQuestion, SurveyQuestion.id == SurveyOption.question_id)
+            .where(SurveyQuestion.survey_id == bindparam("q_survey", type_=Integer))
+            .order_by(SurveyOption.position, SurveyOption.id))
+
+
 def _questions(s: Session, survey_id: int) -> list[QuestionView]:
-    qs = s.exec(select(SurveyQuestion).where(SurveyQuestion.survey_id == survey_id)
-                .order_by(SurveyQuestion.position, SurveyQuestion.id)).all()
-    opts = s.exec(select(SurveyOption).where(SurveyOption.question_id.in_([q.id for q in qs]))
-                  .order_by(SurveyOption.position, SurveyOption.id)).all() if qs else []
+    s.flush()  # Core statements do not flush the session: see the questions it has added too
+    conn = s.connection()
+    qs = conn.execute(_QUESTIONS, {"q_survey": survey_id}).all()
     by_q: dict[int, list[OptionView]] = {}
-    for o in opts:
-        by_q.setdefault(o.question_id, []).append(OptionView(o.id, o.label))
+    if qs:
+        for oid, qid, label in conn.execute(_OPTIONS, {"q_survey": survey_id}):
+            by_q.setdefault(qid, []).append(OptionView(oid, label))
     return [QuestionView(q.id, q.position, q.kind, q.text, q.required, q.min_value, q.max_value,
                          tuple(by_q.get(q.id, ()))) for q in qs]
 
