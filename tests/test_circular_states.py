@@ -237,3 +237,25 @@ async def test_member_state_never_holds_other_households_names(demo, root):
     with session() as s:
         mine = s.get(Account, demo.account_id("member@example.jp")).name
     assert [n for n in names if n != mine and n in text] == []
+
+
+async def test_confirming_after_the_session_was_revoked_sends_to_login_and_confirms_nothing(demo, root):
+    from chiiki.pages.circulars import CircularState
+    from chiiki.services import accounts
+    from chiiki.state import AuthState
+
+    _cs, cid, _ = await compose_and_send(root, demo)
+    member_root = rx.State()
+    await login_state(member_root, "member@example.jp")
+    at(member_root, f"/circulars/view?id={cid}")
+    view = await member_root.get_state(CircularState)
+    await CircularState.load.fn(view)
+    assert view.found and view.delivery_id
+    accounts.logout((await member_root.get_state(AuthState)).token)  # e.g. signed out on another phone
+    redirect = await CircularState.confirm.fn(view)
+    assert redirect is not None and "/login" in str(redirect)
+    with session() as s:
+        assert s.exec(select(func.count()).select_from(Delivery).where(
+            Delivery.circular_id == cid, Delivery.state == "confirmed")).one() == 0
+    opened = await CircularState.load.fn(view)
+    assert opened is not None and "/login" in str(opened) and not view.found

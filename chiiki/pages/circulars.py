@@ -19,7 +19,7 @@ from chiiki.services import circulars
 from chiiki.services.errors import ServiceError
 from chiiki.services.markup import Block, Line, Seg
 from chiiki.services.policy import Actor
-from chiiki.state import AuthState, current_actor, error_text, refresh_badges, run_service
+from chiiki.state import AuthState, UIState, current_actor, error_text, run_counted, run_service
 
 CIRCULAR_VIEW = "/circulars/view"
 
@@ -321,19 +321,17 @@ class CircularState(rx.State):
 
     @rx.event
     async def load(self):
-        actor, lang = await current_actor(self)
+        lang = (await self.get_state(UIState)).lang
         self._clear()
+        # Opening and, when it marked the delivery read, the unread badge: one trip to the database.
+        actor, view, error = await run_counted(self, circulars.open_circular, query_id(self), lang,
+                                               refresh=lambda v, _e: v is not None and v.marked_read)
         if not actor.authenticated:
             return rx.redirect(routes.LOGIN)
-        cid = query_id(self)
-        try:
-            view = await run_service(circulars.open_circular, actor, cid, lang)
-        except ServiceError:
+        if error is not None:
             self.error = tr(lang, "error.not_found")
             return
         self._show(view, lang)
-        if view.marked_read:  # the unread badge changed: refresh it in this same event
-            await refresh_badges(self, actor)
 
     def _show(self, v: circulars.CircularView, lang: str) -> None:
         self.cid, self.title, self.blocks = v.id, v.title, v.blocks
@@ -346,15 +344,16 @@ class CircularState(rx.State):
 
     @rx.event
     async def confirm(self):
-        actor, lang = await current_actor(self)
+        lang = (await self.get_state(UIState)).lang
+        if not self.delivery_id:
+            actor, lang = await current_actor(self)
+            return None if actor.authenticated else rx.redirect(routes.LOGIN)
+        # The session check, the confirmation and the badges: one trip to the database.
+        actor, done, error = await run_counted(self, circulars.confirm, self.delivery_id)
         if not actor.authenticated:
             return rx.redirect(routes.LOGIN)
-        if not self.delivery_id:
-            return
-        try:
-            done = await run_service(circulars.confirm, actor, self.delivery_id)
-        except ServiceError as e:
-            self.error = error_text(lang, e)
+        if error is not None:
+            self.error = error_text(lang, error)
             try:  # e.g. confirmed meanwhile on another phone: show the circular as it is now
                 self._show(await run_service(circulars.open_circular, actor, self.cid, lang), lang)
             except ServiceError as again:
@@ -364,7 +363,6 @@ class CircularState(rx.State):
             # What the confirmation changed, without reading the whole circular again.
             self.state, self.on_behalf, self.household_confirmed = "confirmed", False, True
             self.confirmed_text = tr(lang, "circular.confirmed_at", date=done.confirmed_at)
-        await refresh_badges(self, actor)
 
 
 def _confirm_box() -> rx.Component:
