@@ -214,3 +214,25 @@ async def test_logged_out_handlers_redirect_to_login(demo, app_state):
                          (SurveyResultsState, SurveyResultsState.load), (SurveyBuilderState, SurveyBuilderState.load)):
         st = await app_state.get_state(cls)
         assert await handler.fn(st) is not None
+
+
+async def test_answering_shows_the_stored_answer_and_the_totals_members_see(demo, app_state):
+    sid = make_survey(demo)
+    for login in ("member2@example.jp", "hancho@example.jp", "kaikei@example.jp", "fukukaicho@example.jp"):
+        answer_general(demo, sid, login=login)
+    await login_state(app_state, "member@example.jp")
+    st = await _answer_page(app_state, sid)
+    assert not st.answered and st.totals == [] and st.notice == ""
+    q = st.questions
+    first = q[0]["options"][0]["id"]
+    await SurveyAnswerState.submit.fn(st, {"q" + q[0]["id"]: first, "q" + q[3]["id"]: "3"})
+    # One trip stored the answer and brought back the page: the answer is shown, and with five answers
+    # the totals appear (no free text), the notice says it was sent.
+    assert st.errors == {} and st.error == "" and st.notice == "回答を送りました。ありがとうございました"
+    assert st.answered and [o["checked"] for o in st.questions[0]["options"]][0] is True
+    assert st.questions[3]["value"] == "3"
+    assert st.totals and sum(int(o["count"]) for o in st.totals[0]["options"]) == 5
+    await SurveyAnswerState.submit.fn(st, {"q" + q[0]["id"]: first, "q" + q[3]["id"]: "4"})
+    assert st.notice == "回答を変更しました" and st.questions[3]["value"] == "4"
+    again = await _answer_page(app_state, sid)
+    assert again.questions[3]["value"] == "4" and again.totals == st.totals

@@ -29,7 +29,8 @@ from chiiki.models import utcnow
 from chiiki.pages.association import as_id, attempt, my_association
 from chiiki.services import surveys
 from chiiki.services.policy import ALL_HAN, RUN_SURVEYS, han_scope
-from chiiki.state import AuthState, current_actor, refresh_badges
+from chiiki.services.errors import ServiceError
+from chiiki.state import AuthState, current_actor, error_text, field_errors, refresh_badges, run_counted
 
 SURVEY_NEW = routes.SURVEYS + "/new"
 SURVEY_ANSWER = surveys.ANSWER_PATH
@@ -60,6 +61,28 @@ async def _open_from_query(state: Any):
         return rx.redirect(routes.LOGIN)
     await state._open(actor, lang, _query_id(state))
     return None
+
+
+def _form_and_totals(actor, survey_id: object) -> tuple[surveys.AnswerForm, surveys.Results | None]:
+    """The answer form and, once the actor has answered, the totals members may see (one thread trip)."""
+    form = surveys.get_for_answer(actor, survey_id)
+    totals = None
+    if form.answered:
+        try:
+            totals = surveys.member_totals(actor, form.survey.id)
+        except ServiceError:
+            totals = None  # the form still shows; the totals are a courtesy
+    return form, totals
+
+
+def _answer_and_reopen(actor, survey_id: int, answers: dict) -> tuple[Any, ServiceError | None]:
+    """Store the answer (its errors are raised), then the page as it is now: ((form, totals), None), or
+    (None, the error) when the survey can no longer be shown."""
+    surveys.submit_answer(actor, survey_id, answers)
+    try:
+        return _form_and_totals(actor, survey_id), None
+    except ServiceError as e:
+        return None, e
 
 
 def _pages(total: int, size: int) -> int:
@@ -230,11 +253,16 @@ class SurveyAnswerState(rx.State):
         return await _open_from_query(self)
 
     async def _open(self, actor, lang: str, survey_id: int) -> bool:
-        ok, form, err, _ = await attempt(self, lang, surveys.get_for_answer, actor, survey_id)
+        ok, opened, err, _ = await attempt(self, lang, _form_and_totals, actor, survey_id)
         if not ok:
             self._clear()
             self.error = err
             return False
+        self._show(opened, lang)
+        return True
+
+    def _show(self, opened: tuple[surveys.AnswerForm, surveys.Results | None], lang: str) -> None:
+        form, totals = opened
         self._survey_id = form.survey.id
         self.survey = _survey_dict(form.survey, lang)
         self.answered, self.answered_by_other = form.answered, form.answered_by_other
@@ -243,8 +271,13 @@ class SurveyAnswerState(rx.State):
         mine = form.mine
         self.questions = [self._question(q, mine.get(q.id), lang, form.survey.kind) for q in form.questions]
         self.form_key += 1
-        await self._member_totals(actor, lang)
-        return True
+        self.totals, self.head_line = [], ""
+        if totals is not None:
+            self.totals = [{"text": q.text, "options": [{"label": o.label, "count": str(o.count)}
+                                                        for o in q.options]}
+                           for q in totals.questions if q.kind in ("single", "multiple")]
+            if totals.head_count is not None:
+                self.head_line = tr(lang, "survey.head_count", attendees=totals.attendees, people=totals.head_count)
 
     @staticmethod
     def _question(q: surveys.QuestionView, mine: Any, lang: str, kind: str) -> dict[str, Any]:
@@ -261,18 +294,6 @@ class SurveyAnswerState(rx.State):
                 "value": "" if mine is None or isinstance(mine, list) else str(mine),
                 "options": [{"id": str(o.id), "label": o.label, "checked": o.id in chosen} for o in q.options]}
 
-    async def _member_totals(self, actor, lang: str) -> None:
-        self.totals, self.head_line = [], ""
-        if not self.answered or not self._survey_id:
-            return
-        ok, res, _e, _ = await attempt(self, lang, surveys.member_totals, actor, self._survey_id)
-        if not ok or res is None:
-            return
-        self.totals = [{"text": q.text, "options": [{"label": o.label, "count": str(o.count)} for o in q.options]}
-                       for q in res.questions if q.kind in ("single", "multiple")]
-        if res.head_count is not None:
-            self.head_line = tr(lang, "survey.head_count", attendees=res.attendees, people=res.head_count)
-
     @rx.event
     async def submit(self, form: dict):
         actor, lang = await current_actor(self)
@@ -282,15 +303,25 @@ class SurveyAnswerState(rx.State):
             return
         answers = self._answers_from(form)
         was_answered = self.answered
-        ok, _r, self.error, self.errors = await attempt(self, lang, surveys.submit_answer, actor, self._survey_id,
-                                                        answers)
-        if not ok:
+        # The answer, the page as it is now and the badges: one trip to the database.
+        actor, done, e = await run_counted(self, _answer_and_reopen, self._survey_id, answers,
+                                           refresh=lambda _done, error: error is None)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        if e is not None:
+            self.errors = field_errors(lang, e)
+            self.error = "" if self.errors else error_text(lang, e)
             if self.errors and not self.error:
                 self.error = tr(lang, "survey.errors_below")
             return
-        await self._open(actor, lang, self._survey_id)
+        opened, reopen_error = done
+        self.error, self.errors = "", {}
+        if reopen_error is not None:
+            self._clear()
+            self.error = error_text(lang, reopen_error)
+        else:
+            self._show(opened, lang)
         self.notice = tr(lang, "survey.updated" if was_answered else "survey.sent")
-        await refresh_badges(self, actor)
 
     def _answers_from(self, form: dict) -> dict[str, Any]:
         """Build {q<id>: value} from the form; question ids come from the server-side list, not the browser."""
