@@ -91,10 +91,15 @@ class AuthState(rx.State):
         """Re-check the session on the server for every event: revocation takes effect at once."""
         if not self.token:
             return ANONYMOUS
-        cached = _PAGE_ACTOR.get()
-        if cached is not None and cached[0] == self.token:
-            return cached[1]
+        known = self._page_actor()
+        if known is not None:
+            return known
         return await asyncio.to_thread(accounts.actor_for_token, self.token)
+
+    def _page_actor(self) -> Actor | None:
+        """The actor this event's page load already looked up for this token (None outside a page load)."""
+        cached = _PAGE_ACTOR.get()
+        return cached[1] if cached is not None and cached[0] == self.token else None
 
     async def lang(self) -> str:
         ui = await self.get_state(UIState)
@@ -130,12 +135,7 @@ class AuthState(rx.State):
         return events or None
 
     async def _refresh_nav(self) -> None:
-        cached = _PAGE_ACTOR.get()
-        if cached is not None and cached[0] == self.token:
-            facts = await asyncio.to_thread(_nav_facts, self.token, cached[1])
-        else:
-            facts = await asyncio.to_thread(_nav_facts, self.token)
-        self._show_nav(facts)
+        self._show_nav(await asyncio.to_thread(_nav_facts, self.token, self._page_actor()))
 
     def _show_nav(self, facts: "NavFacts") -> None:
         """The navigation flags, name and badges for these facts; only changed values are set (and sent)."""
@@ -328,9 +328,7 @@ async def run_counted(state: rx.State, fn: Callable[..., T], *args: Any,
     says so, the badges, in ONE thread trip instead of three. Returns (actor, result, error); for an actor
     who is not signed in, nothing runs."""
     auth = await state.get_state(AuthState)
-    token, aid = auth.token, auth.association_id
-    cached = _PAGE_ACTOR.get()
-    known = cached[1] if cached is not None and cached[0] == token else None
+    token, aid, known = auth.token, auth.association_id, auth._page_actor()
 
     def trip() -> tuple[Actor, Any, ServiceError | None, tuple[int, int] | None]:
         actor = known if known is not None else (accounts.actor_for_token(token) if token else ANONYMOUS)
