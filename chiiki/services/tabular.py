@@ -41,8 +41,10 @@ def to_csv_bytes(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> by
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow([_safe_cell(h) for h in headers])
-    for row in rows:
-        writer.writerow([_safe_cell(v) for v in row])
+    # The same as _safe_cell per value, inline: an export writes tens of thousands of cells (csv writes None
+    # as an empty field).
+    start = _FORMULA_START
+    writer.writerows(["'" + v if isinstance(v, str) and v.startswith(start) else v for v in row] for row in rows)
     return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")
 
 
