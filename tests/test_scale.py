@@ -123,3 +123,31 @@ def test_generator_refuses_a_database_that_has_data(tmp_path):
 def test_generated_city_on_postgresql(pg_url):
     result = _generate(pg_url)
     _check_city(pg_url, result)
+
+
+def test_service_benchmark_runs_every_hot_path_on_a_generated_city(tmp_path, monkeypatch):
+    """bench-city's service part on a small city: every hot path runs without error, the dashboard counters
+    still equal a recount afterwards, and the notification mail its sends queued is not left for the app."""
+    from chiiki import settings as settings_module
+    from chiiki.bench.city import ServiceBench
+    from chiiki.services import db
+
+    url = f"sqlite:///{tmp_path / 'city.db'}"
+    _generate(url)
+    monkeypatch.setenv("REFLEX_DB_URL", url)  # restored afterwards; ServiceBench points the services at it
+    lines: list[str] = []
+    try:
+        rows = ServiceBench(url, 1, lines.append).run()
+        eng = sa.create_engine(url)
+        with eng.connect() as c:
+            unsent = _count(c, "SELECT count(*) FROM outboxmail WHERE sent_at IS NULL")
+        eng.dispose()
+    finally:
+        monkeypatch.undo()
+        settings_module.reload()
+        db.dispose_all()
+    assert rows and not [r.name for r in rows if not r.times], [r.line() for r in rows if not r.times]
+    assert any("equal a recount of its deliveries and answers: yes" in line for line in lines), lines
+    discarded = [line for line in lines if "notification mails queued by the sends above were discarded" in line]
+    assert discarded and not discarded[0].startswith("[bench] 0 "), lines
+    assert unsent == 0
