@@ -12,6 +12,7 @@ from typing import Any, Callable, TypeVar
 
 import reflex as rx
 
+from chiiki import settings as settings_module
 from chiiki.i18n import tr
 from chiiki.services import accounts
 from chiiki.services.errors import ServiceError, ValidationErrors
@@ -94,7 +95,7 @@ class AuthState(rx.State):
         known = self._page_actor()
         if known is not None:
             return known
-        return await asyncio.to_thread(accounts.actor_for_token, self.token)
+        return await run_read(accounts.actor_for_token, self.token)
 
     def _page_actor(self) -> Actor | None:
         """The actor this event's page load already looked up for this token (None outside a page load)."""
@@ -118,7 +119,7 @@ class AuthState(rx.State):
         fetch and write) per handler on every page change. `route` only selects registered
         handlers; each of them authenticates and authorizes on its own.
         """
-        facts = await asyncio.to_thread(_nav_facts, self.token)
+        facts = await run_read(_nav_facts, self.token)
         reset = _PAGE_ACTOR.set((self.token, facts.actor))
         try:
             self._show_nav(facts)
@@ -135,7 +136,7 @@ class AuthState(rx.State):
         return events or None
 
     async def _refresh_nav(self) -> None:
-        self._show_nav(await asyncio.to_thread(_nav_facts, self.token, self._page_actor()))
+        self._show_nav(await run_read(_nav_facts, self.token, self._page_actor()))
 
     def _show_nav(self, facts: "NavFacts") -> None:
         """The navigation flags, name and badges for these facts; only changed values are set (and sent)."""
@@ -259,7 +260,7 @@ async def refresh_badges(state: rx.State, actor: Actor) -> None:
     answered), instead of chaining another event for the whole navigation."""
     auth = await state.get_state(AuthState)
     if actor.authenticated and auth.association_id:
-        unread, urgent = await asyncio.to_thread(_badges, actor, auth.association_id)
+        unread, urgent = await run_read(_badges, actor, auth.association_id)
         auth._assign(unread_circulars=unread, urgent_surveys=urgent)
 
 
@@ -349,6 +350,24 @@ async def run_counted(state: rx.State, fn: Callable[..., T], *args: Any,
 
 async def run_service(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Services are synchronous (bcrypt, SQL): run them off the event loop so no user waits on another."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def _reads_inline() -> bool:
+    return settings_module.settings.db_url.startswith("sqlite")
+
+
+async def run_read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A bounded read a page makes on every load (the session check, the badges, one page of a list, one
+    item), never a write and never work that grows with the data: those go to run_service.
+
+    On SQLite it runs on the event loop. In WAL mode a reader never waits for a lock, and its millisecond
+    of work costs less than the two hand-offs to a thread and back, each of which queues behind the other
+    tabs' events on a busy worker. Writes stay in a thread: on SQLite a writer may wait for another one's
+    lock, which must not stall the whole worker. With a database server even a read waits on network I/O,
+    so there it goes to a thread like run_service."""
+    if _reads_inline():
+        return fn(*args, **kwargs)
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 

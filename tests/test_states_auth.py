@@ -305,3 +305,35 @@ async def test_page_loads_with_badges_on_postgresql(pg_app_db, app_state):
     with session() as s:
         posts = dict(s.exec(select(BoardPost.thread_id, func.count()).group_by(BoardPost.thread_id)).all())
     assert all(t.replies == posts[t.id] - 1 and (t.state != "visible" or t.title) for t in threads.items)
+
+
+async def test_page_reads_run_on_the_event_loop_with_sqlite_and_in_a_thread_with_a_server(monkeypatch):
+    """run_read: a page's bounded read stays on the event loop with SQLite (no thread hand-offs); with a
+    database server, whose wait is network I/O, it goes to a thread as run_service does. Errors reach the
+    handler either way."""
+    import dataclasses
+    import threading
+
+    from chiiki import settings as settings_module
+    from chiiki.services.errors import NotFound
+    from chiiki.state import run_read, run_service
+
+    loop_thread = threading.get_ident()
+
+    def where(x):
+        return threading.get_ident(), x
+
+    def fails():
+        raise NotFound()
+
+    assert settings_module.settings.db_url.startswith("sqlite")
+    assert await run_read(where, 1) == (loop_thread, 1)
+    assert (await run_service(where, 2))[0] != loop_thread
+    with pytest.raises(NotFound):
+        await run_read(fails)
+    monkeypatch.setattr(settings_module, "settings", dataclasses.replace(
+        settings_module.settings, db_url="postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    thread, value = await run_read(where, x=3)
+    assert thread != loop_thread and value == 3
+    with pytest.raises(NotFound):
+        await run_read(fails)

@@ -13,7 +13,7 @@ from chiiki.i18n import t, tf, tr
 from chiiki.services import associations, membership
 from chiiki.services.errors import ServiceError
 from chiiki.services.policy import Actor
-from chiiki.state import AuthState, current_actor, error_text, field_errors, run_service
+from chiiki.state import AuthState, current_actor, error_text, field_errors, run_read, run_service
 
 register_nav("nav.association", routes.ASSOCIATION, "is_member")
 
@@ -45,8 +45,19 @@ def checked(form: dict, name: str) -> bool:
 async def attempt(state: rx.State, lang: str, fn: Callable, *args: Any,
                   **kwargs: Any) -> tuple[bool, Any, str, dict[str, str]]:
     """Run a service off the event loop: (ok, result, message, field messages)."""
+    return await _attempt(run_service, lang, fn, *args, **kwargs)
+
+
+async def attempt_read(state: rx.State, lang: str, fn: Callable, *args: Any,
+                       **kwargs: Any) -> tuple[bool, Any, str, dict[str, str]]:
+    """attempt() for a page's bounded read (see chiiki.state.run_read)."""
+    return await _attempt(run_read, lang, fn, *args, **kwargs)
+
+
+async def _attempt(runner: Callable, lang: str, fn: Callable, *args: Any,
+                   **kwargs: Any) -> tuple[bool, Any, str, dict[str, str]]:
     try:
-        return True, await run_service(fn, *args, **kwargs), "", {}
+        return True, await runner(fn, *args, **kwargs), "", {}
     except ServiceError as e:
         errors = field_errors(lang, e)
         return False, None, "" if errors else error_text(lang, e), errors

@@ -23,9 +23,9 @@ from chiiki.components.ui import (
     text_field,
 )
 from chiiki.i18n import fmt_dt, t, tf, tr
-from chiiki.pages.association import as_id, attempt, my_association
+from chiiki.pages.association import as_id, attempt, attempt_read, my_association
 from chiiki.services import board
-from chiiki.state import current_actor, run_service
+from chiiki.state import current_actor, run_read
 
 BOARD_MODERATION = routes.BOARD + "/moderation"
 THREAD_ARG = "board_thread_id"
@@ -135,7 +135,7 @@ class BoardState(rx.State):
 
     async def _fetch(self, actor, lang: str) -> None:
         aid = my_association(actor)
-        ok, result, self.error, _ = await attempt(self, lang, board.list_threads, actor, aid, self.page)
+        ok, result, self.error, _ = await attempt_read(self, lang, board.list_threads, actor, aid, self.page)
         if not ok:
             self.threads, self.loaded = [], False
             return
@@ -145,7 +145,7 @@ class BoardState(rx.State):
             "replies": str(x.replies), "last": fmt_dt(x.last_post_at, lang), "mine": "1" if x.mine else "",
         } for x in result.items]
         self.can_moderate = board.may_moderate(actor, aid)
-        self.open_reports = await run_service(board.open_report_count, actor, aid)
+        self.open_reports = await run_read(board.open_report_count, actor, aid)
         self.loaded = True
 
     def _close_forms(self) -> None:

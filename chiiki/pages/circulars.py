@@ -19,7 +19,7 @@ from chiiki.services import circulars
 from chiiki.services.errors import ServiceError
 from chiiki.services.markup import Block, Line, Seg
 from chiiki.services.policy import Actor
-from chiiki.state import AuthState, UIState, current_actor, error_text, run_counted, run_service
+from chiiki.state import AuthState, UIState, current_actor, error_text, run_counted, run_read, run_service
 
 CIRCULAR_VIEW = "/circulars/view"
 
@@ -174,8 +174,8 @@ class InboxState(rx.State):
             self.items, self.total, self.pages, self.loaded = [], 0, 1, True
             return
         try:
-            res = await run_service(circulars.inbox, actor, aid, query=self.query, state=self.filter,
-                                    year=self.year or None, page=self.page)
+            res = await run_read(circulars.inbox, actor, aid, query=self.query, state=self.filter,
+                                 year=self.year or None, page=self.page)
         except ServiceError as e:
             self.items, self.error = [], error_text(lang, e)
             return

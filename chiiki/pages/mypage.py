@@ -33,6 +33,7 @@ from chiiki.state import (
     field_errors,
     refresh_nav,
     reset_user_states,
+    run_read,
     run_service,
 )
 
@@ -63,8 +64,8 @@ class MyPageState(rx.State):
         self.errors, self.error, self.notice = {}, "", ""
         self.password_errors, self.password_notice = {}, ""
         self.delete_errors, self.delete_error = {}, ""
-        self._set_profile(await run_service(accounts.get_profile, actor))
-        self.area_options = [[str(i), label] for i, label in await run_service(accounts.areas)]
+        self._set_profile(await run_read(accounts.get_profile, actor))
+        self.area_options = [[str(i), label] for i, label in await run_read(accounts.areas)]
 
     def _set_profile(self, p: accounts.Profile) -> None:
         d = asdict(p)

@@ -30,7 +30,7 @@ from chiiki.services import attachments, notices
 from chiiki.services.errors import ServiceError
 from chiiki.services.markup import Block
 from chiiki.services.policy import CITY_ADMIN, can
-from chiiki.state import UIState, current_actor, error_text, field_errors, receive_uploads, run_service
+from chiiki.state import UIState, current_actor, error_text, field_errors, receive_uploads, run_read, run_service
 
 NOTICE_ADMIN = "/notices/admin"
 PAGE_SIZE = 20
@@ -122,7 +122,7 @@ class NoticeFeedState(rx.State):
     async def _fetch(self, actor, lang: str) -> None:
         self.open_id, self.open_blocks, self.open_files, self.error = "", [], [], ""
         try:
-            f = await run_service(notices.feed, actor, PAGE_SIZE, (self.page - 1) * PAGE_SIZE)
+            f = await run_read(notices.feed, actor, PAGE_SIZE, (self.page - 1) * PAGE_SIZE)
         except ServiceError as e:
             self.items, self.total, self.unread, self._bodies, self._files = [], 0, 0, {}, {}
             self.error = error_text(lang, e)

@@ -26,7 +26,7 @@ from chiiki.components.ui import (
 )
 from chiiki.i18n import TZ, fmt_date, fmt_dt, t, tr
 from chiiki.models import utcnow
-from chiiki.pages.association import as_id, attempt, my_association
+from chiiki.pages.association import as_id, attempt, attempt_read, my_association
 from chiiki.services import surveys
 from chiiki.services.policy import ALL_HAN, RUN_SURVEYS, han_scope
 from chiiki.services.errors import ServiceError
@@ -128,8 +128,8 @@ class SurveyListState(rx.State):
         if not aid:
             self.items, self.total = [], 0
             return
-        ok, res, self.error, _ = await attempt(self, lang, surveys.list_surveys, actor, aid, PAGE_SIZE,
-                                               (self.page - 1) * PAGE_SIZE)
+        ok, res, self.error, _ = await attempt_read(self, lang, surveys.list_surveys, actor, aid, PAGE_SIZE,
+                                                    (self.page - 1) * PAGE_SIZE)
         if not ok:
             self.items, self.total = [], 0
             return
@@ -253,7 +253,7 @@ class SurveyAnswerState(rx.State):
         return await _open_from_query(self)
 
     async def _open(self, actor, lang: str, survey_id: int) -> bool:
-        ok, opened, err, _ = await attempt(self, lang, _form_and_totals, actor, survey_id)
+        ok, opened, err, _ = await attempt_read(self, lang, _form_and_totals, actor, survey_id)
         if not ok:
             self._clear()
             self.error = err
