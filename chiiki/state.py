@@ -364,8 +364,10 @@ async def run_read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     On SQLite it runs on the event loop. In WAL mode a reader never waits for a lock, and its millisecond
     of work costs less than the two hand-offs to a thread and back, each of which queues behind the other
     tabs' events on a busy worker. Writes stay in a thread: on SQLite a writer may wait for another one's
-    lock, which must not stall the whole worker. With a database server even a read waits on network I/O,
-    so there it goes to a thread like run_service."""
+    lock, which must not stall the whole worker. Nor does a read on the loop wait for a pooled connection:
+    the SQLite pool holds more than the default executor's threads can take (chiiki.services.db).
+    With a database server even a read waits on network I/O, so there it goes to a thread like run_service.
+    What grows with the association (survey totals, an officer's lists, exports) stays on run_service."""
     if _reads_inline():
         return fn(*args, **kwargs)
     return await asyncio.to_thread(fn, *args, **kwargs)

@@ -101,21 +101,22 @@ class ServiceBench:
 
     def run(self) -> list[Row]:
         from chiiki.models import utcnow
+        from chiiki.services import accounts
 
         c = self.city
         started = utcnow()
-        from chiiki.services import accounts
-
-        self.time("auth: actor_for_token (every event)", lambda i: accounts.actor_for_token(c.tokens[0]))
-        self.time("login (bcrypt cost from the stored hash)", lambda i: accounts.login(c.member_login, c.password),
-                  repeat=max(3, self.repeat // 4))
-        self._circulars()
-        self._roster()
-        self._surveys()
-        self._board_notices()
-        self._dashboard()
-        self._check_counters()
-        self._discard_queued_mail(started)
+        try:
+            self.time("auth: actor_for_token (every event)", lambda i: accounts.actor_for_token(c.tokens[0]))
+            self.time("login (bcrypt cost from the stored hash)",
+                      lambda i: accounts.login(c.member_login, c.password), repeat=max(3, self.repeat // 4))
+            self._circulars()
+            self._roster()
+            self._surveys()
+            self._board_notices()
+            self._dashboard()
+            self._check_counters()
+        finally:
+            self._discard_queued_mail(started)
         return self.rows
 
     def _discard_queued_mail(self, since) -> None:

@@ -30,7 +30,8 @@ from chiiki.pages.association import as_id, attempt, attempt_read, my_associatio
 from chiiki.services import surveys
 from chiiki.services.policy import ALL_HAN, RUN_SURVEYS, han_scope
 from chiiki.services.errors import ServiceError
-from chiiki.state import AuthState, current_actor, error_text, field_errors, refresh_badges, run_counted
+from chiiki.state import (AuthState, current_actor, error_text, field_errors, refresh_badges, run_counted,
+                          run_service)
 
 SURVEY_NEW = routes.SURVEYS + "/new"
 SURVEY_ANSWER = surveys.ANSWER_PATH
@@ -66,13 +67,16 @@ async def _open_from_query(state: Any):
 def _form_and_totals(actor, survey_id: object) -> tuple[surveys.AnswerForm, surveys.Results | None]:
     """The answer form and, once the actor has answered, the totals members may see (one thread trip)."""
     form = surveys.get_for_answer(actor, survey_id)
-    totals = None
-    if form.answered:
-        try:
-            totals = surveys.member_totals(actor, form.survey.id)
-        except ServiceError:
-            totals = None  # the form still shows; the totals are a courtesy
-    return form, totals
+    return form, _totals_after(actor, form)
+
+
+def _totals_after(actor, form: surveys.AnswerForm) -> surveys.Results | None:
+    if not form.answered:
+        return None
+    try:
+        return surveys.member_totals(actor, form.survey.id)
+    except ServiceError:
+        return None  # the form still shows; the totals are a courtesy
 
 
 def _answer_and_reopen(actor, survey_id: int, answers: dict) -> tuple[Any, ServiceError | None]:
@@ -253,12 +257,14 @@ class SurveyAnswerState(rx.State):
         return await _open_from_query(self)
 
     async def _open(self, actor, lang: str, survey_id: int) -> bool:
-        ok, opened, err, _ = await attempt_read(self, lang, _form_and_totals, actor, survey_id)
+        # The form is a bounded read; the totals group every answer of the survey, so they go to a thread
+        # (and only once the member has answered).
+        ok, form, err, _ = await attempt_read(self, lang, surveys.get_for_answer, actor, survey_id)
         if not ok:
             self._clear()
             self.error = err
             return False
-        self._show(opened, lang)
+        self._show((form, await run_service(_totals_after, actor, form) if form.answered else None), lang)
         return True
 
     def _show(self, opened: tuple[surveys.AnswerForm, surveys.Results | None], lang: str) -> None:

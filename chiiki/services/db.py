@@ -30,7 +30,10 @@ def engine(url: str | None = None) -> Engine:
     eng = _engines.get(url)
     if eng is None:
         if url.startswith("sqlite"):
-            eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+            # More connections than the default thread pool has threads (at most 32), so that a read run on the
+            # event loop (chiiki.state.run_read) never waits for one.
+            eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
+                                pool_size=5, max_overflow=40)
             event.listen(eng, "connect", _sqlite_pragmas)
         else:
             eng = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

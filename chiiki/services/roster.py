@@ -172,9 +172,11 @@ def _select_rows(s: Session, association_id: int, scope, keys: tuple[str, ...], 
     if limit is not None:
         stmt = stmt.limit(limit)
     base = s.exec(stmt).all() if total else []
-    # The whole roster (an export) joins the same filter instead of sending thousands of ids back.
-    members = _members_of(s, association_id, cond if limit is None and not keys and offset == 0
-                          else [r[0] for r in base])
+    if limit is None and not keys and offset == 0:
+        # The whole roster (an export) joins the same filter instead of sending thousands of ids back.
+        members = _members_of(s, association_id, where=cond)
+    else:
+        members = _members_of(s, association_id, [r[0] for r in base])
     rows = []
     for hid, han_id, han_name, pos, address, head_name, head_kana, phone in base:
         people = tuple(members.get(hid, ()))
@@ -185,20 +187,21 @@ def _select_rows(s: Session, association_id: int, scope, keys: tuple[str, ...], 
     return rows, total
 
 
-def _members_of(s: Session, association_id: int, households: list) -> dict[int, list[Person]]:
-    """Active member accounts of these households, in one query (no N+1). `households` is a list of household
-    ids, or the conditions on Household that chose them (_active_household_filter)."""
+def _members_of(s: Session, association_id: int, household_ids: list[int] | None = None, *,
+                where: list | None = None) -> dict[int, list[Person]]:
+    """Active member accounts of these households, in one query (no N+1): the households are given by id,
+    or by the conditions on Household that chose them (`where`, from _active_household_filter)."""
     out: dict[int, list[Person]] = {}
-    if not households:
+    if not household_ids and not where:
         return out
     q = (select(Membership.household_id, Account.id, Account.name, Account.kana, Account.phone, Account.email)
          .join(Account, Account.id == Membership.account_id)
          .where(Membership.association_id == association_id, Membership.status == "active",
                 Account.deleted_at.is_(None)))
-    if isinstance(households[0], int):
-        q = q.where(Membership.household_id.in_(households))
+    if where:
+        q = q.join(Household, Household.id == Membership.household_id).where(*where)
     else:
-        q = q.join(Household, Household.id == Membership.household_id).where(*households)
+        q = q.where(Membership.household_id.in_(household_ids))
     for hid, aid, name, kana, phone, email in s.connection().execute(
         q.order_by(Membership.household_id, Membership.id)
     ).all():

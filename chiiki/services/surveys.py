@@ -643,8 +643,8 @@ def _list_statements(shape: str):
     ids = bindparam("sl_ids", expanding=True)
     targets = select(SurveyTarget.survey_id, SurveyTarget.han_id).where(SurveyTarget.survey_id.in_(ids))
     names = select(Han.id, Han.name).where(Han.association_id == bindparam("sl_association", type_=Integer))
-    counts = (select(SurveyParticipation.survey_id, func.count()).where(SurveyParticipation.survey_id.in_(ids))
-              .group_by(SurveyParticipation.survey_id))
+    # Respondents from each survey's counter (kept with every participation written), not a count of them.
+    counts = select(Survey.id, Survey.answered_accounts).where(Survey.id.in_(ids))
     return count, page, targets, names, counts
 
 
