@@ -519,6 +519,13 @@ def test_demo_content_seeds_surveys_without_an_open_safety_check(demo):
     assert set(kinds) >= {"attendance", "general", "safety"}
     assert surveys.results(kaicho, kinds["attendance"].survey.id).head_count > 0
     assert surveys.urgent_open_count(demo.actor("member@example.jp"), aid) == 0
+    # The officer's list shows each survey's respondents (from the survey's counters): as many as took part.
+    with session() as s:
+        for item in items:
+            took_part = s.exec(select(func.count()).select_from(SurveyParticipation)
+                               .where(SurveyParticipation.survey_id == item.survey.id)).one()
+            assert item.can_manage and item.respondents == took_part
+    assert any(item.respondents > 0 for item in items)
     anon = next(i for i in items if i.survey.anonymous)
     with session() as s:
         rows = s.exec(select(SurveyResponse).where(SurveyResponse.survey_id == anon.survey.id)).all()
