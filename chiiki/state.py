@@ -367,7 +367,7 @@ async def run_read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     lock, which must not stall the whole worker. Nor does a read on the loop wait for a pooled connection:
     the SQLite pool holds more than the default executor's threads can take (chiiki.services.db).
     With a database server even a read waits on network I/O, so there it goes to a thread like run_service.
-    What grows with the association (survey totals, an officer's lists, exports) stays on run_service."""
+    What grows with the association (survey totals, exports, sends) stays on run_service."""
     if _reads_inline():
         return fn(*args, **kwargs)
     return await asyncio.to_thread(fn, *args, **kwargs)

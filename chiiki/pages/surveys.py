@@ -64,13 +64,8 @@ async def _open_from_query(state: Any):
     return None
 
 
-def _form_and_totals(actor, survey_id: object) -> tuple[surveys.AnswerForm, surveys.Results | None]:
-    """The answer form and, once the actor has answered, the totals members may see (one thread trip)."""
-    form = surveys.get_for_answer(actor, survey_id)
-    return form, _totals_after(actor, form)
-
-
 def _totals_after(actor, form: surveys.AnswerForm) -> surveys.Results | None:
+    """The totals members may see once they have answered (None before, or when they cannot be shown)."""
     if not form.answered:
         return None
     try:
@@ -84,7 +79,8 @@ def _answer_and_reopen(actor, survey_id: int, answers: dict) -> tuple[Any, Servi
     (None, the error) when the survey can no longer be shown."""
     surveys.submit_answer(actor, survey_id, answers)
     try:
-        return _form_and_totals(actor, survey_id), None
+        form = surveys.get_for_answer(actor, survey_id)
+        return (form, _totals_after(actor, form)), None
     except ServiceError as e:
         return None, e
 
