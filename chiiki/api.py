@@ -1,18 +1,21 @@
-"""Private HTTP routes mounted before Reflex's own: attachments, served only to those allowed to see them."""
+"""Private HTTP routes mounted before Reflex's own: attachments, served only to those allowed to see them,
+and the handoff that sets or clears the HttpOnly session cookie."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Callable
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from chiiki import settings as settings_module
 from chiiki.services import accounts, attachments, circulars, notices
 from chiiki.services.errors import ServiceError
-from chiiki.state import SESSION_COOKIE
+from chiiki.state import HANDOFF_PATH, SESSION_COOKIE
 
 ATTACHMENT_PATH = "/files/circular"
 NOTICE_ATTACHMENT_PATH = "/files/notice"
@@ -76,7 +79,38 @@ def notice_attachment_url(attachment_id: int) -> str:
     return f"{NOTICE_ATTACHMENT_PATH}/{attachment_id}"
 
 
+def _landing(origin: str, next_path: str, request: Request) -> str:
+    """Where a handoff sends the browser: `next_path` on the page's origin when that origin is this host
+    (another port in development), else on this one. Never another site."""
+    parts = urlsplit(origin)
+    if parts.scheme in ("http", "https") and parts.hostname and parts.hostname == request.url.hostname:
+        return f"{parts.scheme}://{parts.netloc}{next_path}"
+    return next_path
+
+
+async def session_handoff(request: Request) -> Response:
+    """Redeem a one-time ticket (AuthState.hand_off): set the HttpOnly session cookie (or clear it) and
+    send the browser on. A navigation from another site is refused, so a link elsewhere cannot log a
+    browser into someone's account or out of its own."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "same-site", "none"):
+        return _not_found()
+    found = await asyncio.to_thread(accounts.redeem_handoff, request.query_params.get("t", ""))
+    if found is None:  # used, expired or made up: nothing changes, start from the top page
+        return RedirectResponse(_landing(request.headers.get("referer", ""), "/", request), status_code=303,
+                                headers=PRIVATE_HEADERS)
+    response = RedirectResponse(_landing(found.origin, found.next_path, request), status_code=303,
+                                headers=PRIVATE_HEADERS)
+    secure = found.origin.startswith("https:") or request.url.scheme == "https"
+    if found.token:
+        response.set_cookie(SESSION_COOKIE, found.token, max_age=settings_module.settings.session_hours * 3600,
+                            path="/", secure=secure, httponly=True, samesite="strict")
+    else:
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="strict")
+    return response
+
+
 api = Starlette(routes=[
+    Route(HANDOFF_PATH, session_handoff, methods=["GET"]),
     Route(ATTACHMENT_PATH + "/{attachment_id}", circular_attachment, methods=["GET", "HEAD"]),
     Route(NOTICE_ATTACHMENT_PATH + "/{attachment_id}", notice_attachment, methods=["GET", "HEAD"]),
 ])

@@ -625,6 +625,24 @@ class AuthSession(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None)
 
 
+class SessionHandoff(SQLModel, table=True):
+    """A one-time ticket that hands a session cookie (HttpOnly) to the browser by one page load.
+
+    The websocket cannot set an HttpOnly cookie, so a handler that opens, replaces or ends a session
+    stores a ticket here and sends the browser to the handoff endpoint, which sets (or clears) the
+    cookie and redirects on. Only the SHA-256 of the ticket is stored, and the session token only
+    sealed with the ticket itself: this row alone opens nothing. Redeemed or expired rows are deleted.
+    """
+
+    ticket_hash: str = Field(primary_key=True, max_length=64)
+    # The session token XOR a keystream derived from the ticket (hex); empty when the cookie is cleared.
+    sealed_token: str = Field(default="", max_length=200)
+    # The page's origin (from the websocket's Origin header) and the path to land on.
+    origin: str = Field(default="", max_length=200)
+    next_path: str = Field(default="/", max_length=300)
+    expires_at: datetime = Field(index=True)
+
+
 class LoginAttempt(SQLModel, table=True):
     """Failed and successful logins, keyed by a hash of the login id (no personal data)."""
 

@@ -6,11 +6,13 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import json
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 import reflex as rx
+from starlette.requests import cookie_parser
 
 from chiiki import settings as settings_module
 from chiiki.i18n import tr
@@ -32,7 +34,16 @@ from chiiki.services.policy import (
 )
 
 T = TypeVar("T")
+# The session token lives in an HttpOnly cookie: scripts cannot read it, and the server reads it from the
+# request that opened the websocket (chiiki/api.py sets and clears it, see AuthState.hand_off).
 SESSION_COOKIE = "chiiki_session"
+# Display preferences, plain cookies any tab of the browser reads on its next connection.
+LANG_COOKIE = "chiiki_lang"
+LARGE_TEXT_COOKIE = "chiiki_large_text"
+PREF_MAX_AGE = 400 * 24 * 3600
+HANDOFF_PATH = "/auth/handoff"
+# Never equal to a socket's session id: "no session set on this connection".
+_NO_SID = "-"
 # Each page's own on_load handlers, by route; AuthState.load_page runs them in one event.
 _PAGE_LOADS: dict[str, list] = {}
 
@@ -46,19 +57,51 @@ def register_page_load(route: str, handlers: list) -> None:
     _PAGE_LOADS[route] = list(handlers)
 
 
-class UIState(rx.State):
-    """Language and text size; kept in the browser so they survive reloads and logout."""
+def _cookies(state: rx.State) -> dict[str, str]:
+    """The cookies of the request that opened this tab's websocket (server-side only: Reflex never sends
+    the cookie header to the browser)."""
+    return cookie_parser(state.router.headers.cookie)
 
-    lang: str = rx.LocalStorage("ja", name="chiiki_lang", sync=True)
-    large_text: str = rx.LocalStorage("0", name="chiiki_large_text", sync=True)
+
+def _remember(name: str, value: str) -> rx.event.EventSpec:
+    """Keep a display preference in a cookie, so other tabs and later visits start with it."""
+    return rx.call_script(f"document.cookie={json.dumps(f'{name}={value}; path=/; max-age={PREF_MAX_AGE}; samesite=lax')}")
+
+
+class UIState(rx.State):
+    """Language and text size; kept in cookies so they survive reloads and logout.
+
+    Plain state vars rather than rx.LocalStorage / rx.Cookie: browser-storage vars make every page
+    change send an extra framework event (update_vars_internal). Each new connection takes the values
+    the browser's cookies hold (load_page), a toggle stores the new value there."""
+
+    lang: str = "ja"
+    large_text: str = "0"
+    # The connection whose cookies were last read.
+    _prefs_sid: str = _NO_SID
+
+    def sync_prefs(self) -> None:
+        """Once per connection: the language and text size this browser last chose, in any tab."""
+        sid = self.router.session.session_id
+        if self._prefs_sid == sid:
+            return
+        self._prefs_sid = sid
+        cookies = _cookies(self)
+        lang, large = cookies.get(LANG_COOKIE), cookies.get(LARGE_TEXT_COOKIE)
+        if lang in ("ja", "en") and lang != self.lang:
+            self.lang = lang
+        if large in ("0", "1") and large != self.large_text:
+            self.large_text = large
 
     @rx.event
     def toggle_lang(self):
         self.lang = "ja" if self.lang == "en" else "en"
+        return _remember(LANG_COOKIE, self.lang)
 
     @rx.event
     def toggle_large_text(self):
         self.large_text = "0" if self.large_text == "1" else "1"
+        return _remember(LARGE_TEXT_COOKIE, self.large_text)
 
     @rx.var
     def html_lang(self) -> str:
@@ -66,9 +109,8 @@ class UIState(rx.State):
 
 
 class AuthState(rx.State):
-    """The session token (the person's own) and the navigation flags the policy allows."""
+    """The session (from the HttpOnly cookie) and the navigation flags the policy allows."""
 
-    token: str = rx.Cookie("", name=SESSION_COOKIE, same_site="strict", path="/", max_age=14 * 24 * 3600)
     logged_in: bool = False
     display_name: str = ""
     is_city_staff: bool = False
@@ -87,20 +129,50 @@ class AuthState(rx.State):
     flash: str = ""
     # A message for the next page shown (after a redirect), then cleared.
     _flash_next: str = ""
+    # A session opened (or ended: "") by a handler on the connection _token_sid, whose cookie the browser
+    # only gets with the handoff's page load; a new connection reads the cookie instead.
+    _token: str = ""
+    _token_sid: str = _NO_SID
+
+    def session_token(self) -> str:
+        """The session this tab acts with: the HttpOnly cookie its websocket was opened with, unless a
+        login or logout on this same connection has replaced it since."""
+        if self._token_sid == self.router.session.session_id:
+            return self._token
+        return _cookies(self).get(SESSION_COOKIE, "")
+
+    def use_session(self, token: str) -> None:
+        """From now on this connection acts with `token` ("" = signed out)."""
+        self._token, self._token_sid = token, self.router.session.session_id
+
+    async def hand_off(self, token: str, next_path: str) -> rx.event.EventSpec:
+        """Use `token` ("" = none) here, and have the browser store it as its HttpOnly cookie by one page
+        load: a one-time ticket, redeemed by chiiki/api.py, which sets the cookie and sends the browser on
+        to `next_path` on this page's origin."""
+        if not (next_path.startswith("/") and not next_path.startswith("//") and "\\" not in next_path):
+            raise ValueError(f"not a path of this site: {next_path!r}")
+        self.use_session(token)
+        headers = self.router.headers
+        ticket = await asyncio.to_thread(accounts.create_handoff, token, headers.origin, next_path)
+        # The endpoint is on the backend: the websocket's host (another port than the page in development).
+        scheme = "https" if headers.origin.startswith("https:") else "http"
+        base = f"{scheme}://{headers.host}" if headers.host else ""
+        return rx.call_script(f"window.location.replace({json.dumps(f'{base}{HANDOFF_PATH}?t={ticket}')})")
 
     async def actor(self) -> Actor:
         """Re-check the session on the server for every event: revocation takes effect at once."""
-        if not self.token:
+        token = self.session_token()
+        if not token:
             return ANONYMOUS
         known = self._page_actor()
         if known is not None:
             return known
-        return await run_read(accounts.actor_for_token, self.token)
+        return await run_read(accounts.actor_for_token, token)
 
     def _page_actor(self) -> Actor | None:
         """The actor this event's page load already looked up for this token (None outside a page load)."""
         cached = _PAGE_ACTOR.get()
-        return cached[1] if cached is not None and cached[0] == self.token else None
+        return cached[1] if cached is not None and cached[0] == self.session_token() else None
 
     async def lang(self) -> str:
         ui = await self.get_state(UIState)
@@ -119,8 +191,10 @@ class AuthState(rx.State):
         fetch and write) per handler on every page change. `route` only selects registered
         handlers; each of them authenticates and authorizes on its own.
         """
-        facts = await run_read(_nav_facts, self.token)
-        reset = _PAGE_ACTOR.set((self.token, facts.actor))
+        (await self.get_state(UIState)).sync_prefs()
+        token = self.session_token()
+        facts = await run_read(_nav_facts, token)
+        reset = _PAGE_ACTOR.set((token, facts.actor))
         try:
             self._show_nav(facts)
             events: list = []
@@ -136,7 +210,7 @@ class AuthState(rx.State):
         return events or None
 
     async def _refresh_nav(self) -> None:
-        self._show_nav(await run_read(_nav_facts, self.token, self._page_actor()))
+        self._show_nav(await run_read(_nav_facts, self.session_token(), self._page_actor()))
 
     def _show_nav(self, facts: "NavFacts") -> None:
         """The navigation flags, name and badges for these facts; only changed values are set (and sent)."""
@@ -145,9 +219,9 @@ class AuthState(rx.State):
         if self._flash_next:
             self._flash_next = ""
         actor = facts.actor
-        if self.token and not actor.authenticated:
-            # Expired or revoked elsewhere (e.g. a password change): forget it.
-            self.token = ""
+        if not actor.authenticated and self.session_token():
+            # Expired or revoked elsewhere (e.g. a password change): stop asking for it.
+            self.use_session("")
         aid = facts.association_id
 
         def holds(perm: str) -> bool:
@@ -185,11 +259,13 @@ class AuthState(rx.State):
 
     @rx.event
     async def logout(self):
-        await asyncio.to_thread(accounts.logout, self.token)
+        from chiiki import routes
+
+        await asyncio.to_thread(accounts.logout, self.session_token())
         lang = await self.lang()
         await reset_user_states(self)
         self.show_next(tr(lang, "logout.done"))
-        return [rx.remove_cookie(SESSION_COOKIE), rx.redirect("/login")]
+        return await self.hand_off("", routes.LOGIN)
 
     def show_next(self, text: str) -> None:
         """Queue a one-time message for the page the user is sent to next."""
@@ -329,7 +405,7 @@ async def run_counted(state: rx.State, fn: Callable[..., T], *args: Any,
     says so, the badges, in ONE thread trip instead of three. Returns (actor, result, error); for an actor
     who is not signed in, nothing runs."""
     auth = await state.get_state(AuthState)
-    token, aid, known = auth.token, auth.association_id, auth._page_actor()
+    token, aid, known = auth.session_token(), auth.association_id, auth._page_actor()
 
     def trip() -> tuple[Actor, Any, ServiceError | None, tuple[int, int] | None]:
         actor = known if known is not None else (accounts.actor_for_token(token) if token else ANONYMOUS)

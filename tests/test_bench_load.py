@@ -35,3 +35,23 @@ def test_the_report_gives_the_ratio_of_all_rounds_and_of_each():
     ratio = next(line for line in lines if "RATIO" in line)
     assert "Chiiki p95 12.0 ms / blank p95 4.0 ms = 3.00x" in ratio and "misses" in ratio
     assert any("per round: 2.00x, 6.00x, 3.00x (median 3.00x over 3 rounds)" in line for line in lines)
+
+
+async def test_the_client_does_what_a_browser_does_with_the_apps_scripts(demo, app_state):
+    """The load client keeps the cookies the app's scripts write and the page they send the browser to,
+    read from the very scripts the app sends."""
+    from reflex.istate.data import RouterData
+
+    from chiiki.bench.load import ReflexClient
+    from chiiki.state import AuthState, UIState
+
+    tab = ReflexClient("http://127.0.0.1:1/")
+    ui = await app_state.get_state(UIState)
+    for event in (UIState.toggle_lang.fn(ui), UIState.toggle_large_text.fn(ui)):
+        tab._run_script(str(event.args[0][1]._var_value))
+    assert tab.cookies == {"chiiki_lang": "en", "chiiki_large_text": "1"}
+    app_state.router = RouterData.from_router_data({"sid": "s", "headers": {"host": "127.0.0.1:9", "origin": "x"}})
+    auth = await app_state.get_state(AuthState)
+    event = await auth.hand_off("", "/login")
+    tab._run_script(str(event.args[0][1]._var_value))
+    assert tab.location and tab.location.startswith("http://127.0.0.1:9/auth/handoff?t=")

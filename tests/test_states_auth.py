@@ -1,5 +1,7 @@
 """Account pages through an rx.State tree: what each handler does and what reaches the browser."""
 
+import re
+
 import pytest
 from sqlalchemy import func
 from sqlmodel import select
@@ -35,16 +37,30 @@ def redirect_target(events) -> str:
     return paths[0]
 
 
+def handoff(events) -> accounts.Handoff:
+    """Redeem the session handoff a handler sent the browser to, as the browser's page load does."""
+    events = events if isinstance(events, (list, tuple)) else [events]
+    scripts = [str(value) for e in events if e is not None for name, value in getattr(e, "args", ())
+               if str(name) == "javascript_code"]
+    tickets = [m for js in scripts for m in re.findall(r"/auth/handoff\?t=([A-Za-z0-9_-]+)", js)]
+    assert len(tickets) == 1, events
+    found = accounts.redeem_handoff(tickets[0])
+    assert found is not None
+    return found
+
+
 async def test_register_logs_in_and_goes_to_joining(demo, app_state):
     reg = await app_state.get_state(RegisterState)
     await RegisterState.load.fn(reg)
     assert reg.area_options
     events = await RegisterState.submit.fn(reg, form())
-    # A new account is in no association yet: the next step is joining one.
-    assert redirect_target(events) == "/join"
     auth = await app_state.get_state(AuthState)
+    # A new account is in no association yet: the next step is joining one; the browser gets the
+    # session as its HttpOnly cookie on the way there.
+    landing = handoff(events)
+    assert landing.next_path == "/join" and landing.token == auth.session_token()
     assert reg.errors == {} and reg.error == ""
-    assert auth.token
+    assert auth.session_token()
     await AuthState.load_nav.fn(auth)
     assert auth.logged_in and auth.display_name == "旭川"
     assert "sakura-haru-1950" not in state_text(app_state)
@@ -58,7 +74,7 @@ async def test_register_error_is_japanese_and_jumps_to_its_screen(demo, app_stat
     assert "birth_year" in reg.errors
     assert reg.step == 1
     assert n_accounts() == before
-    assert (await app_state.get_state(AuthState)).token == ""
+    assert (await app_state.get_state(AuthState)).session_token() == ""
 
 
 async def test_register_errors_follow_the_english_switch(demo, app_state):
@@ -90,7 +106,7 @@ async def test_login_wrong_password_message(demo, app_state):
     login = await app_state.get_state(LoginState)
     await LoginState.submit.fn(login, {"login_id": "member@example.jp", "password": "nope-nope"})
     assert login.error == "ログインIDまたはパスワードが違います"
-    assert (await app_state.get_state(AuthState)).token == ""
+    assert (await app_state.get_state(AuthState)).session_token() == ""
 
 
 @pytest.mark.parametrize("login,home", [
@@ -103,7 +119,7 @@ async def test_login_lands_on_the_home_for_the_role(demo, app_state, login, home
     login_s = await app_state.get_state(LoginState)
     events = await LoginState.submit.fn(login_s, {"login_id": login, "password": "chiiki-demo-2026"})
     assert login_s.error == ""
-    assert redirect_target(events) == home
+    assert handoff(events).next_path == home
 
 
 async def test_a_page_load_is_one_event_with_the_navigation_and_the_page(demo_full, app_state):
@@ -125,7 +141,7 @@ async def test_a_page_load_is_one_event_with_the_navigation_and_the_page(demo_fu
 async def test_the_actor_shared_within_a_page_load_does_not_outlive_it(demo, app_state):
     auth = await login_state(app_state, "member@example.jp")
     await AuthState.load_page.fn(auth, "/mypage")
-    accounts.logout(auth.token)  # revoked elsewhere, e.g. a password change on another phone
+    accounts.logout(auth.session_token())  # revoked elsewhere, e.g. a password change on another phone
     assert not (await auth.actor()).authenticated
     await AuthState.load_page.fn(auth, "/mypage")
     assert not auth.logged_in
@@ -154,9 +170,9 @@ async def test_logout_resets_every_user_state(demo, app_state):
     my = await app_state.get_state(MyPageState)
     await MyPageState.load.fn(my)
     assert my.profile["name"]
-    token = auth.token
+    token = auth.session_token()
     await AuthState.logout.fn(auth)
-    assert auth.token == "" and not auth.logged_in and auth.display_name == ""
+    assert auth.session_token() == "" and not auth.logged_in and auth.display_name == ""
     assert my.profile == {}
     assert accounts.actor_for_token(token).account_id is None
     assert "member@example.jp" not in state_text(app_state)
@@ -195,13 +211,13 @@ async def test_profile_save_shows_field_errors_and_keeps_data(demo, app_state):
 
 async def test_password_change_through_the_page_keeps_me_logged_in(demo, app_state):
     auth = await login_state(app_state, "member@example.jp")
-    old_token = auth.token
+    old_token = auth.session_token()
     my = await app_state.get_state(MyPageState)
     await MyPageState.change_password.fn(my, {"old_password": "chiiki-demo-2026", "new_password": "new-secret-99"})
     assert my.password_errors == {}
-    assert auth.token != old_token
+    assert auth.session_token() != old_token
     assert accounts.actor_for_token(old_token).account_id is None
-    assert accounts.actor_for_token(auth.token).account_id == demo.account_id("member@example.jp")
+    assert accounts.actor_for_token(auth.session_token()).account_id == demo.account_id("member@example.jp")
 
 
 async def test_delete_account_through_the_page(demo, app_state):
@@ -210,7 +226,7 @@ async def test_delete_account_through_the_page(demo, app_state):
     await MyPageState.delete_account.fn(my, {"delete_password": "wrong-password"})
     assert my.delete_errors["delete_password"] == "パスワードが違います"
     await MyPageState.delete_account.fn(my, {"delete_password": "chiiki-demo-2026"})
-    assert auth.token == "" and not auth.logged_in
+    assert auth.session_token() == "" and not auth.logged_in
     with session() as s:
         assert s.exec(select(Account).where(Account.login_id == "member@example.jp")).first() is None
 

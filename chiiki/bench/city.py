@@ -340,8 +340,8 @@ class LoadPlan:
     tokens: list[str]
     circulars: list[list[int]]  # per member: circulars they have not confirmed yet, newest first
     survey_id: int | None
-    storage_key: str
-    lang_key: str
+    session_cookie: str
+    lang_cookie: str
 
 
 def prepare_load(city: CityFacts, clients: int, with_survey: bool) -> LoadPlan:
@@ -350,7 +350,7 @@ def prepare_load(city: CityFacts, clients: int, with_survey: bool) -> LoadPlan:
 
     from chiiki.services import accounts
     from chiiki.services.db import engine, session
-    from chiiki.state import AuthState, UIState
+    from chiiki.state import LANG_COOKIE, SESSION_COOKIE
 
     rng = random.Random(5)
     members = rng.sample(city.member_ids, min(clients, len(city.member_ids)))
@@ -363,8 +363,7 @@ def prepare_load(city: CityFacts, clients: int, with_survey: bool) -> LoadPlan:
                 "SELECT circular_id FROM delivery WHERE account_id = :m AND state <> 'confirmed' "
                 "ORDER BY circular_id DESC LIMIT 50"), {"m": m}).all()])
     survey = city.open_survey() if with_survey else None
-    return LoadPlan(tokens, circulars, survey, f"{AuthState.get_full_name()}.token_rx_state_",
-                    f"{UIState.get_full_name()}.lang_rx_state_")
+    return LoadPlan(tokens, circulars, survey, SESSION_COOKIE, LANG_COOKIE)
 
 
 def _page_exists(module: str) -> bool:
@@ -490,20 +489,21 @@ def run_websocket(args, city: CityFacts, progress: Callable[[str], None]) -> dic
         progress(f"[load] Chiiki up in {app.startup_seconds:.0f} s at {app.url}")
         from chiiki import routes
 
-        def setup(i: int) -> dict:
-            return {plan.storage_key: plan.tokens[i], plan.lang_key: "ja"}
+        def cookies(i: int) -> dict:  # as the browser holds them after logging in
+            return {plan.session_cookie: plan.tokens[i], plan.lang_cookie: "ja"}
 
         async def after(tab: load.ReflexClient, i: int) -> None:
             # The same list in every round: a circular confirmed in one round is not opened again in the next.
             tab.data["circulars"] = plan.circulars[i]
 
-        def idle_storage(i: int) -> dict:
-            return {plan.storage_key: plan.tokens[args.clients + i], plan.lang_key: "ja"}
+        def idle_cookies(i: int) -> dict:
+            return {plan.session_cookie: plan.tokens[args.clients + i], plan.lang_cookie: "ja"}
 
-        def drive(url: str, mix_: load.Mix, setup_=None, after_=None, start_path: str = "/") -> load.Stats:
+        def drive(url: str, mix_: load.Mix, setup_=None, after_=None, start_path: str = "/",
+                  cookies_=None) -> load.Stats:
             return asyncio.run(load.run_load(url, args.clients, args.seconds, mix_, setup_, start_path=start_path,
-                                             think=args.think, after=after_, warmup=args.warmup,
-                                             progress=progress))
+                                             client_cookies=cookies_, think=args.think, after=after_,
+                                             warmup=args.warmup, progress=progress))
 
         totals = {"blank": load.Stats(), "blank+onload": load.Stats(), "chiiki": load.Stats()}
         for r in range(1, args.rounds + 1):
@@ -514,7 +514,7 @@ def run_websocket(args, city: CityFacts, progress: Callable[[str], None]) -> dic
                 # Chiiki's page change is the framework's protocol rather than Chiiki's own work.
                 "blank+onload": drive(blank.url, load.blank_loaded_mix(), load.blank_loaded_storage,
                                       start_path="/loaded"),
-                "chiiki": drive(app.url, mix, setup, after, routes.MYPAGE),
+                "chiiki": drive(app.url, mix, None, after, routes.MYPAGE, cookies),
             }
             for name, stats in this.items():
                 totals[name].merge(stats)
@@ -524,7 +524,7 @@ def run_websocket(args, city: CityFacts, progress: Callable[[str], None]) -> dic
         results["blank"] = (totals["blank"], asyncio.run(load.idle_memory(blank.url, blank.pids, args.clients)))
         results["blank+onload"] = (totals["blank+onload"], None)
         results["chiiki"] = (totals["chiiki"], asyncio.run(load.idle_memory(
-            app.url, app.pids, args.clients, idle_storage, path=routes.MYPAGE)))
+            app.url, app.pids, args.clients, path=routes.MYPAGE, cookies=idle_cookies)))
     finally:
         for running in (app, blank):
             if running is not None:

@@ -7,7 +7,9 @@ How the compiled frontend (.web/utils/state.js, context.jsx) talks to the backen
     state var's full name (e.g. the session cookie);
   * every other event is a socket.io "event" message ``{"name": "<state full name>.<handler>",
     "payload": {arg: value}, "router_data": {"pathname": ..., "asPath": ...}}``;
-  * a client-side navigation sends ``update_vars_internal`` (browser storage) and ``on_load_internal``;
+  * the websocket's HTTP request carries the browser's cookies (an app reads HttpOnly ones there);
+  * a client-side navigation sends ``update_vars_internal`` (browser storage, when the app has any such
+    var) and ``on_load_internal``;
     the page is loaded when a delta sets the root state's ``is_hydrated`` back to true;
   * the server answers with "event" messages ``{"delta": {state: {var: value}}, "events": [...]}``.
 
@@ -24,6 +26,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -122,7 +125,8 @@ class SocketIO:
         self._task: asyncio.Task | None = None
         self._joined: asyncio.Future | None = None
 
-    async def connect(self, url: str, path: str, auth: dict, timeout: float = TIMEOUT) -> None:
+    async def connect(self, url: str, path: str, auth: dict, timeout: float = TIMEOUT,
+                      cookies: dict[str, str] | None = None) -> None:
         from wsproto import ConnectionType, WSConnection
         from wsproto.events import AcceptConnection, RejectConnection, Request
 
@@ -131,7 +135,9 @@ class SocketIO:
         self._reader, self._writer = await asyncio.wait_for(
             asyncio.open_connection(parsed.hostname, parsed.port), timeout)
         self._ws = WSConnection(ConnectionType.CLIENT)
-        self._writer.write(self._ws.send(Request(host=parsed.netloc, target=f"{path.rstrip('/')}/?{query}")))
+        headers = [("Cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()))] if cookies else []
+        self._writer.write(self._ws.send(Request(host=parsed.netloc, target=f"{path.rstrip('/')}/?{query}",
+                                                 extra_headers=headers)))
         while True:
             data = await asyncio.wait_for(self._reader.read(65536), timeout)
             if not data:
@@ -239,19 +245,43 @@ class SocketIO:
 _CLOSED = {"__closed__": True}  # put on a tab's update queue when its socket ends
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _get_without_redirect(url: str, cookies: dict[str, str]):
+    """GET `url` (loopback only) with these cookies; (status, headers) without following a redirect."""
+    request = urllib.request.Request(url, headers={
+        "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()), "Sec-Fetch-Site": "same-origin"})
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=TIMEOUT) as response:
+            return response.status, response.headers
+    except urllib.error.HTTPError as e:  # a 3xx left unfollowed arrives as an HTTPError
+        return e.code, e.headers
+
+
 class ReflexClient:
     """One browser tab: a socket, its token, its browser storage, and the page it is on.
 
     `mirror`: full var names (``"<state full name>.<var>_rx_state_"``) of cookie / local-storage vars the
     browser writes back when a delta changes them (the storage keys given are mirrored too), so that a
-    reconnect or a page change sends the current value, e.g. the session cookie set by a login.
+    reconnect or a page change sends the current value.
+
+    `cookies`: the browser's cookies, sent with every websocket request. As a browser does, the tab keeps
+    what the app's scripts write to ``document.cookie``, and ``follow_handoff()`` loads the page an app
+    sent the browser to with ``window.location`` (keeping the cookies its answer sets, e.g. an HttpOnly
+    session cookie, and reconnecting on the page it redirects to).
     """
 
     def __init__(self, base_url: str, storage: dict[str, str] | None = None, schema: str | None = None,
-                 mirror: Iterable[str] = ()):
+                 mirror: Iterable[str] = (), cookies: dict[str, str] | None = None):
         self.base_url = base_url
         self.token = str(uuid.uuid4())
         self.storage = dict(storage or {})
+        self.cookies = dict(cookies or {})
+        self.location: str | None = None  # the last page the app sent the browser to (window.location)
         self.mirror = set(self.storage) | set(mirror)
         self.schema = schema
         self.path = "/"
@@ -295,9 +325,43 @@ class ReflexClient:
             name = str(ev.get("name", ""))
             # Backend exceptions reach the browser as an error toast / alert script.
             text = str(ev.get("payload", ""))
+            if name == "_call_script":
+                self._run_script(str((ev.get("payload") or {}).get("javascript_code", "")))
             if name.startswith("_call") and ("error" in text.lower() or "エラー" in text):
                 self.problems.append(text[:200])
         await self.updates.put(update)
+
+    def _run_script(self, code: str) -> None:
+        """What a browser does with the two scripts apps send here: store a cookie, go to a page."""
+        for name, value in re.findall(r'document\.cookie="([^=;"]+)=([^;"]*)', code):
+            self.cookies[name] = value
+        for url in re.findall(r'window\.location\.(?:replace|assign)\("([^"]+)"\)', code):
+            self.location = url
+
+    async def follow_handoff(self) -> float:
+        """Load the page the app sent the browser to (``window.location``): keep the cookies its answer
+        sets or clears, follow its redirect, and reconnect on the page it lands on. Returns ms."""
+        url, self.location = self.location, None
+        if url is None:
+            raise RuntimeError("the app sent the browser to no page")
+        t0 = time.perf_counter()
+        if url.startswith("/"):
+            url = self.base_url.rstrip("/") + url
+        status, headers = await asyncio.to_thread(_get_without_redirect, url, self.cookies)
+        for header in headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            value, _, attrs = rest.partition(";")
+            if "max-age=0" in attrs.lower().replace(" ", "") or not value.strip('"'):
+                self.cookies.pop(name.strip(), None)
+            else:
+                self.cookies[name.strip()] = value.strip('"')
+        if status not in (301, 302, 303, 307, 308):
+            raise ConnectionError(f"the page answered {status}, not a redirect")
+        landing = urllib.parse.urlsplit(headers.get("Location", "/"))
+        reconnects = self.reconnects  # a page load, not a dropped connection
+        await self.reconnect(landing.path + (f"?{landing.query}" if landing.query else ""))
+        self.reconnects = reconnects
+        return (time.perf_counter() - t0) * 1000
 
     def _event(self, name: str, payload: dict | None = None) -> dict:
         parts = urllib.parse.urlsplit(self.path)
@@ -317,7 +381,7 @@ class ReflexClient:
         if self.schema:
             auth["state_schema"] = self.schema
         t0 = time.perf_counter()
-        await self.sio.connect(f"{self.base_url}?token={self.token}", "/_event", auth)
+        await self.sio.connect(f"{self.base_url}?token={self.token}", "/_event", auth, cookies=self.cookies)
         await self._wait(self._hydrated)
         return (time.perf_counter() - t0) * 1000
 
@@ -431,6 +495,7 @@ class Mix:
 
 async def run_load(base_url: str, clients: int, seconds: float, mix: Mix,
                    client_setup: Callable[[int], dict] | None = None, *, start_path: str = "/",
+                   client_cookies: Callable[[int], dict] | None = None,
                    think: float = 1.0, seed: int = 1,
                    after: Callable[[ReflexClient, int], Awaitable[None]] | None = None,
                    warmup: float = 0.0, progress: Callable[[str], None] = print) -> Stats:
@@ -459,7 +524,7 @@ async def run_load(base_url: str, clients: int, seconds: float, mix: Mix,
     async def one(i: int) -> None:
         rng = random.Random(f"{seed}:{i}")
         storage = client_setup(i) if client_setup else {}
-        tab = ReflexClient(base_url, storage)
+        tab = ReflexClient(base_url, storage, cookies=client_cookies(i) if client_cookies else None)
         tabs.append(tab)
         await asyncio.sleep(i * 0.01)  # a short ramp: 100 connects per second
         try:
@@ -506,10 +571,12 @@ async def run_load(base_url: str, clients: int, seconds: float, mix: Mix,
 
 
 async def idle_memory(base_url: str, pids: Callable[[], list[int]], clients: int,
-                      storage: Callable[[int], dict] | None = None, path: str = "/") -> dict:
+                      storage: Callable[[int], dict] | None = None, path: str = "/",
+                      cookies: Callable[[int], dict] | None = None) -> dict:
     """RSS of the server processes before and after `clients` idle tabs connect and hydrate."""
     before = rss_mb(pids())
-    tabs = [ReflexClient(base_url, storage(i) if storage else {}) for i in range(clients)]
+    tabs = [ReflexClient(base_url, storage(i) if storage else {}, cookies=cookies(i) if cookies else None)
+            for i in range(clients)]
     failures = 0
     try:
         for batch in range(0, clients, 50):

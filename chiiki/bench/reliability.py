@@ -67,8 +67,8 @@ class Names:
     auth: str
     login: str
     login_submit: str
-    token_key: str
-    lang_key: str
+    session_cookie: str
+    lang_cookie: str
     inbox: str
     inbox_search: str
     circular: str
@@ -86,7 +86,7 @@ def names() -> Names:
     from chiiki.pages.auth import LoginState
     from chiiki.pages.circulars import CIRCULAR_VIEW, CircularState, InboxState
     from chiiki.pages.surveys import SURVEY_ANSWER, SurveyAnswerState
-    from chiiki.state import AuthState, UIState
+    from chiiki.state import LANG_COOKIE, SESSION_COOKIE, AuthState
 
     for state, handler in ((LoginState, "submit"), (InboxState, "search"), (CircularState, "confirm"),
                            (SurveyAnswerState, "submit")):
@@ -95,7 +95,7 @@ def names() -> Names:
     auth = AuthState.get_full_name()
     return Names(
         auth=auth, login=LoginState.get_full_name(), login_submit=f"{LoginState.get_full_name()}.submit",
-        token_key=f"{auth}.token_rx_state_", lang_key=f"{UIState.get_full_name()}.lang_rx_state_",
+        session_cookie=SESSION_COOKIE, lang_cookie=LANG_COOKIE,
         inbox=InboxState.get_full_name(), inbox_search=f"{InboxState.get_full_name()}.search",
         circular=CircularState.get_full_name(), circular_confirm=f"{CircularState.get_full_name()}.confirm",
         circulars_path=routes.CIRCULARS, view_path=CIRCULAR_VIEW,
@@ -413,7 +413,7 @@ class Resident:
         self.i = index
         self.who = person
         self.rng = random.Random(f"{driver.seed}:{index}")
-        self.tab = load.ReflexClient(driver.target.url, {self.n.lang_key: "ja"}, mirror={self.n.token_key})
+        self.tab = load.ReflexClient(driver.target.url, cookies={self.n.lang_cookie: "ja"})
         self.queue: list[int] = []
         self.skip: set[int] = set()
         self.pending: tuple[str, int, int] | None = None  # ("confirm", circular id, delivery id) / ("survey", sid, 0)
@@ -428,14 +428,18 @@ class Resident:
     # ----------------------------------------------------------------- actions
     async def login(self) -> None:
         n, tab = self.n, self.tab
-        if tab.var(n.auth, "token"):  # logged in before the connection dropped
+        if tab.cookies.get(n.session_cookie):  # logged in before the connection dropped
             await self.refill()
             return
         ms, _ = await tab.call(n.login_submit, {"form": {"login_id": self.who.login, "password": self.d.setup.password}},
-                               done=lambda _u: bool(tab.var(n.auth, "token") or tab.var(n.login, "error")),
+                               done=lambda _u: bool(tab.location or tab.var(n.login, "error")),
                                timeout=LOGIN_TIMEOUT)
-        if not tab.var(n.auth, "token"):
+        if not tab.location:
             raise RuntimeError(f"login refused: {tab.var(n.login, 'error')}")
+        # The page load that stores the HttpOnly session cookie, then the home page it leads to.
+        ms += await tab.follow_handoff()
+        if not tab.cookies.get(n.session_cookie):
+            raise RuntimeError("login gave the browser no session cookie")
         self.d.stats_add("login", ms)
         self.run.logged_in += 1
         await self.refill()

@@ -68,12 +68,11 @@ class RegisterState(rx.State):
                 self.error = error_text(lang, e)
             self.step = min((_STEP_OF.get(f, 3) for f in self.errors), default=self.step)
             return
-        auth.token = result.token
         auth.show_next(tr(lang, "register.done"))
         self.step = 1
         # A new account belongs to no association yet: joining one is the next step.
         # The page it lands on refreshes the navigation (AuthState.load_page).
-        return rx.redirect(routes.JOIN)
+        return await auth.hand_off(result.token, routes.JOIN)
 
 
 def _err(name: str) -> rx.Var:
@@ -169,9 +168,8 @@ class LoginState(rx.State):
             self.error = error_text(lang, e)
             return
         self.error = ""
-        auth.token = result.token
-        home = home_path(await auth.actor())
-        return rx.redirect(home)
+        auth.use_session(result.token)
+        return await auth.hand_off(result.token, home_path(await auth.actor()))
 
 
 @template(route=routes.LOGIN, title_key="login.title", on_load=[LoginState.load])

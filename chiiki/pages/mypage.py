@@ -26,7 +26,6 @@ from chiiki.services import accounts, audit
 from chiiki.services.db import session
 from chiiki.services.errors import ServiceError
 from chiiki.state import (
-    SESSION_COOKIE,
     AuthState,
     current_actor,
     error_text,
@@ -118,9 +117,11 @@ class MyPageState(rx.State):
             self.password_notice = ""
             return
         auth = await self.get_state(AuthState)
-        auth.token = token
         self.password_errors = {}
         self.password_notice = tr(lang, "mypage.password_changed")
+        auth.show_next(self.password_notice)  # shown again after the reload
+        # Every other session ended; this browser's cookie takes the new one (the page reloads).
+        return await auth.hand_off(token, routes.MYPAGE)
 
     @rx.event
     async def download(self):
@@ -148,7 +149,7 @@ class MyPageState(rx.State):
         await reset_user_states(self)
         auth = await self.get_state(AuthState)
         auth.show_next(tr(lang, "mypage.deleted"))
-        return [rx.remove_cookie(SESSION_COOKIE), rx.redirect(routes.TOP)]
+        return await auth.hand_off("", routes.TOP)
 
 
 def _row(label_key: str, value: rx.Var) -> rx.Component:

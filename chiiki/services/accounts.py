@@ -26,6 +26,7 @@ from chiiki.models import (
     LoginAttempt,
     Membership,
     OfficerRole,
+    SessionHandoff,
     SurveyAnswer,
     SurveyResponse,
     utcnow,
@@ -223,6 +224,56 @@ def logout(token: object) -> None:
         if row and row.revoked_at is None:
             row.revoked_at = utcnow()
             s.add(row)
+
+
+HANDOFF_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """What a redeemed ticket hands to the browser: the session cookie ("" clears it) and where to go."""
+
+    token: str
+    origin: str
+    next_path: str
+
+
+def _keystream(ticket: str, length: int) -> bytes:
+    return hashlib.shake_256(b"chiiki-handoff:" + ticket.encode()).digest(length)
+
+
+def create_handoff(token: str, origin: str, next_path: str, now: datetime | None = None) -> str:
+    """A one-time ticket (valid HANDOFF_SECONDS) that sets the session cookie to `token` ("" clears it).
+
+    The row keeps the ticket's SHA-256 and the token sealed with a keystream of the ticket, so a
+    database reader learns no session from it. Expired tickets are swept here."""
+    now = now or utcnow()
+    ticket = secrets.token_urlsafe(32)
+    raw = token.encode()
+    sealed = bytes(a ^ b for a, b in zip(raw, _keystream(ticket, len(raw)))).hex()
+    with session() as s:
+        s.execute(SessionHandoff.__table__.delete().where(SessionHandoff.__table__.c.expires_at < now))
+        s.add(SessionHandoff(ticket_hash=_sha(ticket), sealed_token=sealed, origin=origin[:200],
+                             next_path=next_path[:300], expires_at=now + timedelta(seconds=HANDOFF_SECONDS)))
+    return ticket
+
+
+def redeem_handoff(ticket: object, now: datetime | None = None) -> Handoff | None:
+    """The handoff for this ticket, once: the row is deleted. None when unknown, used or expired."""
+    if not isinstance(ticket, str) or not ticket or len(ticket) > 100:
+        return None
+    now = now or utcnow()
+    table = SessionHandoff.__table__
+    with session() as s:
+        # DELETE … RETURNING: of two requests with the same ticket, only one gets the row.
+        row = s.execute(table.delete().where(table.c.ticket_hash == _sha(ticket))
+                        .returning(table.c.sealed_token, table.c.origin, table.c.next_path,
+                                   table.c.expires_at)).first()
+        if row is None or row.expires_at < now:
+            return None
+        sealed = bytes.fromhex(row.sealed_token)
+        token = bytes(a ^ b for a, b in zip(sealed, _keystream(ticket, len(sealed)))).decode()
+        return Handoff(token, row.origin, row.next_path)
 
 
 # The statement behind every page load, built once: executing a prepared statement with parameters skips

@@ -31,7 +31,7 @@ def test_register_login_mypage_logout(live_app, page, screenshot):
     page.click("#register-submit")
 
     # A new account's next step is joining an association.
-    page.wait_for_url(re.compile(r"/join$"), timeout=30_000)
+    page.wait_for_url(re.compile(r"/join/?$"), timeout=30_000)
     _goto(page, live_app.url + "/mypage")
     expect(page.locator("#profile-view")).to_contain_text("旭川 花子", timeout=30_000)
     expect(page.locator("#profile-view")).to_contain_text("hanako.browser@example.jp")
@@ -42,12 +42,12 @@ def test_register_login_mypage_logout(live_app, page, screenshot):
     # Log out from the menu (on a phone it sits behind the menu button).
     page.click("#menu-toggle")
     page.locator("#main-nav-phone #logout-button").click()
-    page.wait_for_url(re.compile(r"/login$"), timeout=30_000)
+    page.wait_for_url(re.compile(r"/login/?$"), timeout=30_000)
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     assert not cookies.get("chiiki_session")
     # My page now sends you to the login page.
     _goto(page, live_app.url + "/mypage")
-    page.wait_for_url(re.compile(r"/login$"), timeout=30_000)
+    page.wait_for_url(re.compile(r"/login/?$"), timeout=30_000)
 
     # A wrong password gets the one message for every failure.
     page.fill("#f-login_id", "hanako.browser@example.jp")
@@ -57,7 +57,7 @@ def test_register_login_mypage_logout(live_app, page, screenshot):
 
     page.fill("#f-password", "sakura-haru-1950")
     page.click("#login-submit")
-    page.wait_for_url(re.compile(r"/join$"), timeout=30_000)
+    page.wait_for_url(re.compile(r"/join/?$"), timeout=30_000)
     _goto(page, live_app.url + "/mypage")
     expect(page.locator("#profile-view")).to_contain_text("旭川 花子", timeout=30_000)
 
@@ -66,6 +66,11 @@ def test_register_shows_errors_next_to_fields_in_english(live_app, page):
     _goto(page, live_app.url + "/register")
     page.click("#lang-toggle")
     expect(page.locator("#register-next-1")).to_have_text("Next", timeout=30_000)
+    # The choice outlives the page: a new tab starts in English too.
+    other = page.context.new_page()
+    other.goto(live_app.url + "/login")
+    expect(other.locator("#login-submit")).to_have_text("Log in", timeout=30_000)
+    other.close()
     page.click("#register-next-1")
     page.click("#register-next-2")
     page.click("#register-submit")
@@ -79,7 +84,11 @@ def test_demo_login_lands_in_the_circular_inbox(live_app, page):
     page.fill("#f-login_id", "member@example.jp")
     page.fill("#f-password", "chiiki-demo-2026")
     page.click("#login-submit")
-    page.wait_for_url(re.compile(r"/circulars$"), timeout=30_000)
+    page.wait_for_url(re.compile(r"/circulars/?$"), timeout=30_000)
     # The inbox is a member's home: their circulars are right there.
     expect(page.locator("#inbox-list")).to_be_visible(timeout=30_000)
-    assert page.context.cookies() and any(c["name"] == "chiiki_session" for c in page.context.cookies())
+    session = [c for c in page.context.cookies() if c["name"] == "chiiki_session"]
+    # The session cookie is HttpOnly: no script on the page (an injected one included) can read it.
+    assert session and session[0]["httpOnly"] and session[0]["sameSite"] == "Strict"
+    assert "chiiki_session" not in page.evaluate("document.cookie")
+    assert session[0]["value"] not in "".join(page.ws_frames)

@@ -19,7 +19,7 @@ def _login(page, base: str, login: str) -> None:
     page.fill("#f-login_id", login)
     page.fill("#f-password", "chiiki-demo-2026")
     page.click("#login-submit")
-    page.wait_for_url(re.compile(r"/(circulars|city|join)$"), timeout=30_000)
+    page.wait_for_url(re.compile(r"/(circulars|city|join)/?$"), timeout=30_000)
 
 
 def _open(page, url: str) -> None:

@@ -26,7 +26,7 @@ def _login(page, base, login):
     page.fill("#f-login_id", login)
     page.fill("#f-password", PASSWORD)
     page.click("#login-submit")
-    page.wait_for_url(re.compile(r"/circulars$"), timeout=30_000)
+    page.wait_for_url(re.compile(r"/circulars/?$"), timeout=30_000)
 
 
 def test_han_circular_reaches_its_members_only(live_app, browser, page, screenshot):

@@ -45,7 +45,7 @@ def test_city_pages_send_no_members_name_or_address(live_app, page, screenshot):
     page.fill("#f-login_id", "city@example.jp")
     page.fill("#f-password", "chiiki-demo-2026")
     page.click("#login-submit")
-    page.wait_for_url(re.compile(r"/city$"), timeout=30_000)
+    page.wait_for_url(re.compile(r"/city/?$"), timeout=30_000)
     page.ws_frames.clear()
 
     _goto(page, live_app.url + "/city/dashboard")

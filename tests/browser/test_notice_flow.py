@@ -30,7 +30,7 @@ def _login(page, base: str, login: str, lands_on: str) -> None:
     page.fill("#f-login_id", login)
     page.fill("#f-password", PASSWORD)
     page.click("#login-submit")
-    page.wait_for_url(re.compile(lands_on + "$"), timeout=30_000)
+    page.wait_for_url(re.compile(lands_on + "/?$"), timeout=30_000)
 
 
 def _shot(screenshot, page, name: str) -> None:

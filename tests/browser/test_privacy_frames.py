@@ -79,7 +79,7 @@ def login(page, base: str, login_id: str) -> None:
     page.fill("#f-login_id", login_id)
     page.fill("#f-password", PASSWORD)
     page.click("#login-submit")
-    page.wait_for_url(re.compile(r"/(circulars|city|join)$"), timeout=30_000)
+    page.wait_for_url(re.compile(r"/(circulars|city|join)/?$"), timeout=30_000)
     settle(page)
 
 

@@ -18,7 +18,7 @@ def _login(page, base: str, login: str) -> None:
     page.fill("#f-login_id", login)
     page.fill("#f-password", PASSWORD)
     page.click("#login-submit")
-    page.wait_for_url(re.compile(r"/(circulars|city|join)$"), timeout=30_000)
+    page.wait_for_url(re.compile(r"/(circulars|city|join)/?$"), timeout=30_000)
 
 
 def _create(page, base: str, *, kind: str, title: str, anonymous: bool = False) -> str:

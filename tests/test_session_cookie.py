@@ -1,0 +1,188 @@
+"""The session cookie is HttpOnly: handlers hand it to the browser through a one-time ticket redeemed by one
+page load, and every later connection is authenticated by the cookie it was opened with."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
+
+from reflex.istate.data import RouterData
+from reflex_base.utils.format import json_dumps
+from sqlmodel import select
+from starlette.testclient import TestClient
+
+from chiiki.api import api
+from chiiki.models import SessionHandoff, utcnow
+from chiiki.pages.auth import LoginState
+from chiiki.pages.mypage import MyPageState
+from chiiki.services import accounts
+from chiiki.services.db import session
+from chiiki.state import SESSION_COOKIE, AuthState, UIState
+
+PAGE = "http://localhost:3000"  # the page's origin (development: the frontend port)
+BACKEND = "localhost:8000"      # the websocket's host
+
+
+def connect(root, sid: str, cookie: str = "", origin: str = PAGE, host: str = BACKEND) -> None:
+    """A (new) websocket of this tab: its session id and the headers of the request that opened it."""
+    root.router = RouterData.from_router_data(
+        {"sid": sid, "headers": {"cookie": cookie, "origin": origin, "host": host}})
+
+
+def handoff_url(events) -> str:
+    events = events if isinstance(events, (list, tuple)) else [events]
+    scripts = [str(value) for e in events if e is not None for name, value in getattr(e, "args", ())
+               if str(name) == "javascript_code"]
+    urls = [m for js in scripts for m in re.findall(r"https?://[^\"'\\]+/auth/handoff\?t=[A-Za-z0-9_-]+", js)]
+    assert len(urls) == 1, events
+    return urls[0]
+
+
+def redeem(url: str, **headers):
+    parts = urlsplit(url)
+    client = TestClient(api, base_url=f"{parts.scheme}://{parts.netloc}")
+    return client.get(f"{parts.path}?{parts.query}", headers=headers, follow_redirects=False)
+
+
+def set_cookie(response) -> SimpleCookie:
+    jar = SimpleCookie()
+    for value in response.headers.get_list("set-cookie"):
+        jar.load(value)
+    return jar
+
+
+async def log_in(root, login: str = "member@example.jp"):
+    connect(root, "sid-1")
+    login_s = await root.get_state(LoginState)
+    events = await LoginState.submit.fn(login_s, {"login_id": login, "password": "chiiki-demo-2026"})
+    assert login_s.error == ""
+    return await root.get_state(AuthState), events
+
+
+async def test_login_hands_an_httponly_cookie_to_the_browser_by_one_page_load(demo, app_state):
+    auth, events = await log_in(app_state)
+    token = auth.session_token()
+    assert accounts.actor_for_token(token).authenticated
+    url = handoff_url(events)
+    assert url.startswith(f"http://{BACKEND}/auth/handoff?t=")  # the backend, wherever the page is
+    r = redeem(url, **{"sec-fetch-site": "same-site"})
+    assert r.status_code == 303
+    assert r.headers["location"] == PAGE + "/circulars"  # on to the member's home, on the page's origin
+    assert r.headers["cache-control"] == "private, no-store"
+    cookie = set_cookie(r)[SESSION_COOKIE]
+    assert cookie.value == token
+    assert cookie["httponly"] and cookie["samesite"].lower() == "strict" and cookie["path"] == "/"
+    assert int(cookie["max-age"]) > 24 * 3600 and not cookie["secure"]
+    # A ticket works once.
+    again = redeem(url)
+    assert again.status_code == 303 and not again.headers.get_list("set-cookie")
+
+
+async def test_the_token_never_reaches_the_browser(demo, app_state):
+    auth, events = await log_in(app_state)
+    token = auth.session_token()
+    # A new connection opened with the cookie: the headers are in the state, the cookie is not sent.
+    connect(app_state, "sid-2", cookie=f"{SESSION_COOKIE}={token}; other=1")
+    await AuthState.load_page.fn(auth, "/mypage")
+    assert auth.logged_in
+    # (serialized as Reflex sends it: the cookie header is left out)
+    assert token not in json_dumps(app_state.get_delta())
+    assert token not in json_dumps(app_state.dict())
+    # The handoff event carries a ticket, not the token.
+    assert token not in str(events)
+
+
+async def test_a_new_connection_is_authenticated_by_its_cookie_alone(demo, app_state):
+    auth, _ = await log_in(app_state)
+    token = auth.session_token()
+    # The page load after the handoff opens a new connection, with the cookie.
+    connect(app_state, "sid-2", cookie=f"{SESSION_COOKIE}={token}")
+    assert (await auth.actor()).authenticated
+    # A connection without the cookie (it was cleared, or never set) is anonymous, whatever this tab did.
+    connect(app_state, "sid-3")
+    assert not (await auth.actor()).authenticated
+    await AuthState.load_page.fn(auth, "/mypage")
+    assert not auth.logged_in
+    # A cookie made up by hand opens nothing.
+    connect(app_state, "sid-4", cookie=f"{SESSION_COOKIE}=forged-{'x' * 40}")
+    assert not (await auth.actor()).authenticated
+
+
+async def test_logout_revokes_the_session_and_clears_the_cookie(demo, app_state):
+    auth, _ = await log_in(app_state)
+    token = auth.session_token()
+    connect(app_state, "sid-2", cookie=f"{SESSION_COOKIE}={token}")
+    await AuthState.load_page.fn(auth, "/mypage")
+    events = await AuthState.logout.fn(auth)
+    assert not accounts.actor_for_token(token).authenticated
+    # Until the page loads again, this connection (whose request still carries the cookie) is signed out.
+    assert auth.session_token() == "" and not (await auth.actor()).authenticated
+    r = redeem(handoff_url(events))
+    assert r.headers["location"] == PAGE + "/login"
+    cleared = set_cookie(r)[SESSION_COOKIE]
+    assert cleared.value == "" and int(cleared["max-age"]) == 0 and cleared["httponly"]
+
+
+async def test_a_password_change_hands_over_the_new_session(demo, app_state):
+    auth, _ = await log_in(app_state)
+    old = auth.session_token()
+    my = await app_state.get_state(MyPageState)
+    events = await MyPageState.change_password.fn(my, {"old_password": "chiiki-demo-2026",
+                                                       "new_password": "new-secret-99"})
+    r = redeem(handoff_url(events))
+    new = set_cookie(r)[SESSION_COOKIE].value
+    assert new and new != old and new == auth.session_token()
+    assert accounts.actor_for_token(new).authenticated and not accounts.actor_for_token(old).authenticated
+    assert r.headers["location"] == PAGE + "/mypage"
+
+
+async def test_a_link_from_another_site_cannot_log_a_browser_in(demo, app_state):
+    _, events = await log_in(app_state)
+    url = handoff_url(events)
+    r = redeem(url, **{"sec-fetch-site": "cross-site"})
+    assert r.status_code == 404 and not r.headers.get_list("set-cookie")
+
+
+async def test_the_handoff_never_sends_the_browser_to_another_host(demo, app_state):
+    connect(app_state, "sid-1", origin="https://evil.example")
+    login_s = await app_state.get_state(LoginState)
+    events = await LoginState.submit.fn(login_s, {"login_id": "member@example.jp", "password": "chiiki-demo-2026"})
+    r = redeem(handoff_url(events))
+    assert r.headers["location"] == "/circulars"  # this host, not evil.example
+    assert set_cookie(r)[SESSION_COOKIE]["secure"]  # an https page gets a Secure cookie
+
+
+async def test_tickets_expire_and_keep_nothing_readable(demo):
+    token = accounts.login("member@example.jp", "chiiki-demo-2026").token
+    ticket = accounts.create_handoff(token, PAGE, "/circulars")
+    with session() as s:
+        row = s.exec(select(SessionHandoff)).one()
+        assert ticket not in row.ticket_hash and token not in row.sealed_token and row.sealed_token
+    assert accounts.redeem_handoff(ticket, now=utcnow() + timedelta(seconds=accounts.HANDOFF_SECONDS + 1)) is None
+    assert accounts.redeem_handoff(ticket) is None  # deleted when found expired
+    # Expired rows are swept by the next handoff.
+    accounts.create_handoff("", PAGE, "/login", now=utcnow() - timedelta(hours=1))
+    accounts.create_handoff("", PAGE, "/login")
+    with session() as s:
+        assert len(s.exec(select(SessionHandoff)).all()) == 1
+    for bad in (None, "", 5, "x" * 500, "no-such-ticket"):
+        assert accounts.redeem_handoff(bad) is None
+
+
+async def test_display_preferences_come_from_cookies_once_per_connection(demo, app_state):
+    ui = await app_state.get_state(UIState)
+    auth = await app_state.get_state(AuthState)
+    connect(app_state, "sid-1", cookie="chiiki_lang=en; chiiki_large_text=1")
+    await AuthState.load_page.fn(auth, "/login")
+    assert ui.lang == "en" and ui.large_text == "1"
+    # A toggle stores the choice for the other tabs and the next visit.
+    events = UIState.toggle_lang.fn(ui)
+    assert ui.lang == "ja" and "chiiki_lang=ja; path=/" in str(events)
+    # The same connection keeps what the tab chose; a new one starts from the cookies.
+    await AuthState.load_page.fn(auth, "/login")
+    assert ui.lang == "ja"
+    connect(app_state, "sid-2", cookie="chiiki_lang=en; chiiki_large_text=bogus")
+    await AuthState.load_page.fn(auth, "/login")
+    assert ui.lang == "en" and ui.large_text == "1"
