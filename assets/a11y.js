@@ -1,3 +1,9 @@
+// Large text as soon as this script runs: the preference is a cookie (chiiki/state.py UIState), read here
+// instead of waiting for the server's answer over the websocket.
+if (/(?:^|;\s*)chiiki_large_text=1(?:;|$)/.test(document.cookie)) {
+  document.documentElement.classList.add('large-text');
+}
+
 // Accessibility fixes for markup that third-party components render without the hooks we need:
 // - react-dropzone's hidden file input gets the visible label named by its zone (data-label-id);
 // - Radix table scroll areas become keyboard-focusable, so keyboard users can scroll them.

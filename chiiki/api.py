@@ -15,7 +15,7 @@ from starlette.routing import Route
 from chiiki import settings as settings_module
 from chiiki.services import accounts, attachments, circulars, notices
 from chiiki.services.errors import ServiceError
-from chiiki.state import HANDOFF_PATH, SESSION_COOKIE
+from chiiki.state import HANDOFF_COOKIE, HANDOFF_PATH, SESSION_COOKIE, trusted_origin
 
 ATTACHMENT_PATH = "/files/circular"
 NOTICE_ATTACHMENT_PATH = "/files/notice"
@@ -80,26 +80,34 @@ def notice_attachment_url(attachment_id: int) -> str:
 
 
 def _landing(origin: str, next_path: str, request: Request) -> str:
-    """Where a handoff sends the browser: `next_path` on the page's origin when that origin is this host
-    (another port in development), else on this one. Never another site."""
+    """Where a handoff sends the browser: `next_path` on the page's origin when that origin is this site's
+    (in development the page is on another port), else on this host. Never another site."""
     parts = urlsplit(origin)
-    if parts.scheme in ("http", "https") and parts.hostname and parts.hostname == request.url.hostname:
+    if parts.scheme in ("http", "https") and parts.netloc and trusted_origin(f"{parts.scheme}://{parts.netloc}",
+                                                                             request.headers.get("host", "")):
         return f"{parts.scheme}://{parts.netloc}{next_path}"
     return next_path
 
 
 async def session_handoff(request: Request) -> Response:
     """Redeem a one-time ticket (AuthState.hand_off): set the HttpOnly session cookie (or clear it) and
-    send the browser on. A navigation from another site is refused, so a link elsewhere cannot log a
-    browser into someone's account or out of its own."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "same-site", "none"):
+    send the browser on. The ticket only works with the nonce cookie the app's page set just before, so
+    a link elsewhere cannot log a browser into someone's account or out of its own; a navigation from
+    another site is refused outright."""
+    # The app's own page navigates here: same-origin, or in development same-site from the frontend port
+    # (then the Referer must be this site's page). Not a typed address, a link in a mail, or another site.
+    site = request.headers.get("sec-fetch-site")
+    if site not in (None, "same-origin") and not (
+            site == "same-site" and _landing(request.headers.get("referer", ""), "", request)):
         return _not_found()
-    found = await asyncio.to_thread(accounts.redeem_handoff, request.query_params.get("t", ""))
-    if found is None:  # used, expired or made up: nothing changes, start from the top page
-        return RedirectResponse(_landing(request.headers.get("referer", ""), "/", request), status_code=303,
-                                headers=PRIVATE_HEADERS)
-    response = RedirectResponse(_landing(found.origin, found.next_path, request), status_code=303,
-                                headers=PRIVATE_HEADERS)
+    found = await asyncio.to_thread(accounts.redeem_handoff, request.query_params.get("t", ""),
+                                    request.cookies.get(HANDOFF_COOKIE, ""))
+    target = (_landing(found.origin, found.next_path, request) if found is not None
+              else _landing(request.headers.get("referer", ""), "/", request))  # used, expired or made up
+    response = RedirectResponse(target, status_code=303, headers=PRIVATE_HEADERS)
+    response.delete_cookie(HANDOFF_COOKIE, path=HANDOFF_PATH, samesite="strict")
+    if found is None:
+        return response
     secure = found.origin.startswith("https:") or request.url.scheme == "https"
     if found.token:
         response.set_cookie(SESSION_COOKIE, found.token, max_age=settings_module.settings.session_hours * 3600,

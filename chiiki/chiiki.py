@@ -2,10 +2,13 @@
 
 import gc
 import importlib
+import logging
+import re
 
 import reflex as rx
 
 from chiiki.jobs import periodic_jobs
+from chiiki.state import HANDOFF_COOKIE, SESSION_COOKIE
 
 # Every page module registers its pages (and menu entries) when imported; order = menu order.
 PAGE_MODULES = [
@@ -18,6 +21,32 @@ for _name in PAGE_MODULES:
     except ModuleNotFoundError as _e:  # a feature not built yet; any other import error is real
         if _e.name != f"chiiki.pages.{_name}":
             raise
+
+
+_SECRET_COOKIES = re.compile(rf"\b({SESSION_COOKIE}|{HANDOFF_COOKIE})=[^;\s'\",}}]+")
+
+
+def _redact_session_cookies() -> None:
+    """Log records never carry a session token: Reflex logs a failed event whole, with the request headers
+    of its websocket (the Cookie header included)."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "_chiiki_redacts", False):
+        return
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        if isinstance(record.msg, str):
+            record.msg = _SECRET_COOKIES.sub(r"\1=[redacted]", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_SECRET_COOKIES.sub(r"\1=[redacted]", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return record
+
+    factory._chiiki_redacts = True
+    logging.setLogRecordFactory(factory)
+
+
+_redact_session_cookies()
 
 
 def _api():

@@ -10,6 +10,7 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
+from urllib.parse import urlsplit
 
 import reflex as rx
 from starlette.requests import cookie_parser
@@ -42,6 +43,8 @@ LANG_COOKIE = "chiiki_lang"
 LARGE_TEXT_COOKIE = "chiiki_large_text"
 PREF_MAX_AGE = 400 * 24 * 3600
 HANDOFF_PATH = "/auth/handoff"
+# The nonce that binds a handoff ticket to the browser that was sent it (a cookie only that path gets).
+HANDOFF_COOKIE = "chiiki_handoff"
 # Never equal to a socket's session id: "no session set on this connection".
 _NO_SID = "-"
 # Each page's own on_load handlers, by route; AuthState.load_page runs them in one event.
@@ -57,10 +60,34 @@ def register_page_load(route: str, handlers: list) -> None:
     _PAGE_LOADS[route] = list(handlers)
 
 
+@functools.lru_cache(maxsize=8)
+def _site_origins(*urls: str) -> frozenset[str]:
+    return frozenset(f"{p.scheme}://{p.netloc}" for p in map(urlsplit, urls) if p.scheme and p.netloc)
+
+
+def trusted_origin(origin: str, host: str) -> bool:
+    """Whether a page at `origin` is this site's: the host (and port) the request came to, as in production
+    where one port serves everything, or the configured public URL or frontend (in development the page
+    is on another port than the backend). Browsers always send Origin with a websocket; a request without
+    one comes from a program, which can only use cookies it holds itself."""
+    if not origin:
+        return True
+    if urlsplit(origin).netloc == host:
+        return True
+    from reflex.config import get_config
+
+    return origin.rstrip("/") in _site_origins(settings_module.settings.public_url, get_config().deploy_url or "")
+
+
 def _cookies(state: rx.State) -> dict[str, str]:
     """The cookies of the request that opened this tab's websocket (server-side only: Reflex never sends
-    the cookie header to the browser)."""
-    return cookie_parser(state.router.headers.cookie)
+    the cookie header to the browser). None when the page that opened it is not this site's: another
+    site on the same domain (a sibling subdomain, another port) could otherwise open a websocket that
+    carries the browser's session cookie and act as its owner."""
+    headers = state.router.headers
+    if not trusted_origin(headers.origin, headers.host):
+        return {}
+    return cookie_parser(headers.cookie)
 
 
 def _remember(name: str, value: str) -> rx.event.EventSpec:
@@ -101,7 +128,10 @@ class UIState(rx.State):
     @rx.event
     def toggle_large_text(self):
         self.large_text = "0" if self.large_text == "1" else "1"
-        return _remember(LARGE_TEXT_COOKIE, self.large_text)
+        # The page-wide class assets/a11y.js sets from the cookie follows the choice too.
+        return [_remember(LARGE_TEXT_COOKIE, self.large_text),
+                rx.call_script("document.documentElement.classList.toggle('large-text', "
+                               f"{'true' if self.large_text == '1' else 'false'})")]
 
     @rx.var
     def html_lang(self) -> str:
@@ -145,6 +175,17 @@ class AuthState(rx.State):
         """From now on this connection acts with `token` ("" = signed out)."""
         self._token, self._token_sid = token, self.router.session.session_id
 
+    async def replace_session(self, token: str) -> None:
+        """A login over another session: that one ends (revoked, and this tab's states cleared of what it
+        showed), and this connection acts with `token`."""
+        old = self.session_token()
+        if old and old != token:
+            await asyncio.to_thread(accounts.logout, old)
+            flash = self._flash_next
+            await reset_user_states(self)
+            self._flash_next = flash
+        self.use_session(token)
+
     async def hand_off(self, token: str, next_path: str) -> rx.event.EventSpec:
         """Use `token` ("" = none) here, and have the browser store it as its HttpOnly cookie by one page
         load: a one-time ticket, redeemed by chiiki/api.py, which sets the cookie and sends the browser on
@@ -153,11 +194,15 @@ class AuthState(rx.State):
             raise ValueError(f"not a path of this site: {next_path!r}")
         self.use_session(token)
         headers = self.router.headers
-        ticket = await asyncio.to_thread(accounts.create_handoff, token, headers.origin, next_path)
+        ticket, nonce = await asyncio.to_thread(accounts.create_handoff, token, headers.origin, next_path)
         # The endpoint is on the backend: the websocket's host (another port than the page in development).
         scheme = "https" if headers.origin.startswith("https:") else "http"
         base = f"{scheme}://{headers.host}" if headers.host else ""
-        return rx.call_script(f"window.location.replace({json.dumps(f'{base}{HANDOFF_PATH}?t={ticket}')})")
+        # The nonce goes as a cookie only the handoff path receives (cookies ignore ports): the ticket in the
+        # URL works only in this browser.
+        cookie = f"{HANDOFF_COOKIE}={nonce}; path={HANDOFF_PATH}; max-age={accounts.HANDOFF_SECONDS}; samesite=strict"
+        return rx.call_script(f"document.cookie={json.dumps(cookie)};"
+                              f"window.location.replace({json.dumps(f'{base}{HANDOFF_PATH}?t={ticket}')})")
 
     async def actor(self) -> Actor:
         """Re-check the session on the server for every event: revocation takes effect at once."""

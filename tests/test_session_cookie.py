@@ -31,18 +31,24 @@ def connect(root, sid: str, cookie: str = "", origin: str = PAGE, host: str = BA
         {"sid": sid, "headers": {"cookie": cookie, "origin": origin, "host": host}})
 
 
-def handoff_url(events) -> str:
+def handoff_url(events) -> tuple[str, str]:
+    """The handoff URL and the nonce cookie the app's script sets before going there."""
     events = events if isinstance(events, (list, tuple)) else [events]
     scripts = [str(value) for e in events if e is not None for name, value in getattr(e, "args", ())
                if str(name) == "javascript_code"]
     urls = [m for js in scripts for m in re.findall(r"https?://[^\"'\\]+/auth/handoff\?t=[A-Za-z0-9_-]+", js)]
-    assert len(urls) == 1, events
-    return urls[0]
+    nonces = [m for js in scripts for m in re.findall(r"chiiki_handoff=([A-Za-z0-9_-]+); path=/auth/handoff;", js)]
+    assert len(urls) == 1 and len(nonces) == 1, events
+    return urls[0], nonces[0]
 
 
-def redeem(url: str, **headers):
+def redeem(handoff: tuple[str, str | None], **headers):
+    """The browser's request: the URL, with the nonce cookie (None: a browser that was never given it)."""
+    url, nonce = handoff
     parts = urlsplit(url)
     client = TestClient(api, base_url=f"{parts.scheme}://{parts.netloc}")
+    if nonce is not None:
+        client.cookies.set("chiiki_handoff", nonce)
     return client.get(f"{parts.path}?{parts.query}", headers=headers, follow_redirects=False)
 
 
@@ -65,9 +71,9 @@ async def test_login_hands_an_httponly_cookie_to_the_browser_by_one_page_load(de
     auth, events = await log_in(app_state)
     token = auth.session_token()
     assert accounts.actor_for_token(token).authenticated
-    url = handoff_url(events)
+    url, nonce = handoff_url(events)
     assert url.startswith(f"http://{BACKEND}/auth/handoff?t=")  # the backend, wherever the page is
-    r = redeem(url, **{"sec-fetch-site": "same-site"})
+    r = redeem((url, nonce), **{"sec-fetch-site": "same-site", "referer": PAGE + "/"})
     assert r.status_code == 303
     assert r.headers["location"] == PAGE + "/circulars"  # on to the member's home, on the page's origin
     assert r.headers["cache-control"] == "private, no-store"
@@ -75,9 +81,10 @@ async def test_login_hands_an_httponly_cookie_to_the_browser_by_one_page_load(de
     assert cookie.value == token
     assert cookie["httponly"] and cookie["samesite"].lower() == "strict" and cookie["path"] == "/"
     assert int(cookie["max-age"]) > 24 * 3600 and not cookie["secure"]
+    assert set_cookie(r)["chiiki_handoff"]["max-age"] == "0"  # the nonce is cleared
     # A ticket works once.
-    again = redeem(url)
-    assert again.status_code == 303 and not again.headers.get_list("set-cookie")
+    again = redeem((url, nonce))
+    assert again.status_code == 303 and SESSION_COOKIE not in set_cookie(again)
 
 
 async def test_the_token_never_reaches_the_browser(demo, app_state):
@@ -138,11 +145,50 @@ async def test_a_password_change_hands_over_the_new_session(demo, app_state):
     assert r.headers["location"] == PAGE + "/mypage"
 
 
-async def test_a_link_from_another_site_cannot_log_a_browser_in(demo, app_state):
+async def test_a_ticket_sent_to_another_browser_opens_nothing(demo, app_state):
+    """Login CSRF: someone logs in to their own account, and sends the ticket to a victim to log the victim's
+    browser in as them. Without the nonce cookie the app's page set in the first browser, it fails."""
     _, events = await log_in(app_state)
-    url = handoff_url(events)
-    r = redeem(url, **{"sec-fetch-site": "cross-site"})
-    assert r.status_code == 404 and not r.headers.get_list("set-cookie")
+    url, nonce = handoff_url(events)
+    for request in (redeem((url, None)), redeem((url, "made-up-nonce"))):
+        assert request.status_code == 303 and SESSION_COOKIE not in set_cookie(request)
+    # Navigations that are not the app's own page are refused before the ticket is looked at.
+    for headers in ({"sec-fetch-site": "cross-site"}, {"sec-fetch-site": "none"},
+                    {"sec-fetch-site": "same-site", "referer": "http://other.localhost:3000/"},
+                    {"sec-fetch-site": "same-site"}):
+        r = redeem((url, nonce), **headers)
+        assert r.status_code == 404 and not r.headers.get_list("set-cookie"), headers
+    # The real browser still can.
+    assert set_cookie(redeem((url, nonce), **{"sec-fetch-site": "same-origin"}))[SESSION_COOKIE].value
+
+
+async def test_a_page_of_another_site_cannot_use_the_session_cookie(demo, app_state):
+    """A sibling subdomain or another port on the same host is the same site to the browser, so it sends
+    the SameSite cookie with a websocket that page opens: the server ignores it unless the page is ours."""
+    auth, _ = await log_in(app_state)
+    cookie = f"{SESSION_COOKIE}={auth.session_token()}"
+    connect(app_state, "sid-2", cookie=cookie, origin="http://evil.localhost:3000")
+    assert not (await auth.actor()).authenticated
+    connect(app_state, "sid-3", cookie=cookie, origin="http://localhost:4000")
+    assert not (await auth.actor()).authenticated
+    # This site's pages: the frontend in development, the same host in production, a program without Origin.
+    for origin, host in ((PAGE, BACKEND), ("https://chiiki.example.jp", "chiiki.example.jp"), ("", BACKEND)):
+        connect(app_state, f"sid-{origin}", cookie=cookie, origin=origin, host=host)
+        assert (await auth.actor()).authenticated, origin
+
+
+async def test_logging_in_over_another_session_ends_it(demo, app_state):
+    auth, _ = await log_in(app_state, "member@example.jp")
+    first = auth.session_token()
+    connect(app_state, "sid-2", cookie=f"{SESSION_COOKIE}={first}")
+    my = await app_state.get_state(MyPageState)
+    await MyPageState.load.fn(my)
+    assert my.profile
+    login_s = await app_state.get_state(LoginState)
+    await LoginState.submit.fn(login_s, {"login_id": "member2@example.jp", "password": "chiiki-demo-2026"})
+    assert not accounts.actor_for_token(first).authenticated
+    assert my.profile == {}  # nothing of the first person is left in the tab
+    assert (await auth.actor()).account_id == accounts.actor_for_token(auth.session_token()).account_id
 
 
 async def test_the_handoff_never_sends_the_browser_to_another_host(demo, app_state):
@@ -156,19 +202,20 @@ async def test_the_handoff_never_sends_the_browser_to_another_host(demo, app_sta
 
 async def test_tickets_expire_and_keep_nothing_readable(demo):
     token = accounts.login("member@example.jp", "chiiki-demo-2026").token
-    ticket = accounts.create_handoff(token, PAGE, "/circulars")
+    ticket, nonce = accounts.create_handoff(token, PAGE, "/circulars")
     with session() as s:
         row = s.exec(select(SessionHandoff)).one()
         assert ticket not in row.ticket_hash and token not in row.sealed_token and row.sealed_token
-    assert accounts.redeem_handoff(ticket, now=utcnow() + timedelta(seconds=accounts.HANDOFF_SECONDS + 1)) is None
-    assert accounts.redeem_handoff(ticket) is None  # deleted when found expired
+    later = utcnow() + timedelta(seconds=accounts.HANDOFF_SECONDS + 1)
+    assert accounts.redeem_handoff(ticket, nonce, now=later) is None
+    assert accounts.redeem_handoff(ticket, nonce) is None  # deleted when found expired
     # Expired rows are swept by the next handoff.
     accounts.create_handoff("", PAGE, "/login", now=utcnow() - timedelta(hours=1))
     accounts.create_handoff("", PAGE, "/login")
     with session() as s:
         assert len(s.exec(select(SessionHandoff)).all()) == 1
     for bad in (None, "", 5, "x" * 500, "no-such-ticket"):
-        assert accounts.redeem_handoff(bad) is None
+        assert accounts.redeem_handoff(bad, nonce) is None and accounts.redeem_handoff(ticket, bad) is None
 
 
 async def test_display_preferences_come_from_cookies_once_per_connection(demo, app_state):
@@ -177,6 +224,9 @@ async def test_display_preferences_come_from_cookies_once_per_connection(demo, a
     connect(app_state, "sid-1", cookie="chiiki_lang=en; chiiki_large_text=1")
     await AuthState.load_page.fn(auth, "/login")
     assert ui.lang == "en" and ui.large_text == "1"
+    events = UIState.toggle_large_text.fn(ui)
+    assert ui.large_text == "0" and "chiiki_large_text=0; path=/" in str(events)
+    assert "classList.toggle('large-text', false)" in str(events)  # the class set before the first paint
     # A toggle stores the choice for the other tabs and the next visit.
     events = UIState.toggle_lang.fn(ui)
     assert ui.lang == "ja" and "chiiki_lang=ja; path=/" in str(events)
@@ -185,4 +235,17 @@ async def test_display_preferences_come_from_cookies_once_per_connection(demo, a
     assert ui.lang == "ja"
     connect(app_state, "sid-2", cookie="chiiki_lang=en; chiiki_large_text=bogus")
     await AuthState.load_page.fn(auth, "/login")
-    assert ui.lang == "en" and ui.large_text == "1"
+    assert ui.lang == "en" and ui.large_text == "0"
+
+
+def test_logs_never_carry_a_session_token(caplog):
+    import logging
+
+    import chiiki.chiiki  # noqa: F401  (installs the redaction)
+
+    logging.getLogger("reflex_base.event").error(
+        "Error processing event %s", "{'headers': {'cookie': 'chiiki_lang=en; chiiki_session=SECRET-token_1'}}")
+    logging.getLogger("granian").warning("cookie: chiiki_handoff=NONCE-2; other=1")
+    text = caplog.text
+    assert "SECRET-token_1" not in text and "NONCE-2" not in text
+    assert "chiiki_session=[redacted]" in text and "chiiki_lang=en" in text

@@ -43,8 +43,9 @@ def handoff(events) -> accounts.Handoff:
     scripts = [str(value) for e in events if e is not None for name, value in getattr(e, "args", ())
                if str(name) == "javascript_code"]
     tickets = [m for js in scripts for m in re.findall(r"/auth/handoff\?t=([A-Za-z0-9_-]+)", js)]
-    assert len(tickets) == 1, events
-    found = accounts.redeem_handoff(tickets[0])
+    nonces = [m for js in scripts for m in re.findall(r"chiiki_handoff=([A-Za-z0-9_-]+)", js)]
+    assert len(tickets) == 1 and len(nonces) == 1, events
+    found = accounts.redeem_handoff(tickets[0], nonces[0])
     assert found is not None
     return found
 

@@ -254,7 +254,7 @@ def _get_without_redirect(url: str, cookies: dict[str, str]):
     """GET `url` (loopback only) with these cookies; (status, headers) without following a redirect."""
     request = urllib.request.Request(url, headers={
         "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()), "Sec-Fetch-Site": "same-origin"})
-    opener = urllib.request.build_opener(_NoRedirect)
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}))  # never a proxy
     try:
         with opener.open(request, timeout=TIMEOUT) as response:
             return response.status, response.headers

@@ -40,6 +40,7 @@ import signal
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import uuid
 from collections import Counter
@@ -594,7 +595,8 @@ class Resident:
                 await self.login()
                 break
             except Exception as e:  # noqa: BLE001
-                lost = not self.tab.sio.connected
+                # The handoff's page load can also meet the killed worker (an HTTP error, not a socket one).
+                lost = not self.tab.sio.connected or isinstance(e, urllib.error.URLError)
                 self.run.error(f"login: {type(e).__name__}" + (" (connection lost)" if lost else ""), str(e),
                                expected=lost)
                 if not lost or not await self.recover():

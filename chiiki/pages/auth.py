@@ -68,6 +68,7 @@ class RegisterState(rx.State):
                 self.error = error_text(lang, e)
             self.step = min((_STEP_OF.get(f, 3) for f in self.errors), default=self.step)
             return
+        await auth.replace_session(result.token)
         auth.show_next(tr(lang, "register.done"))
         self.step = 1
         # A new account belongs to no association yet: joining one is the next step.
@@ -168,7 +169,7 @@ class LoginState(rx.State):
             self.error = error_text(lang, e)
             return
         self.error = ""
-        auth.use_session(result.token)
+        await auth.replace_session(result.token)
         return await auth.hand_off(result.token, home_path(await auth.actor()))
 
 

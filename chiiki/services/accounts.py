@@ -238,41 +238,49 @@ class Handoff:
     next_path: str
 
 
-def _keystream(ticket: str, length: int) -> bytes:
-    return hashlib.shake_256(b"chiiki-handoff:" + ticket.encode()).digest(length)
+def _handoff_key(ticket: str, nonce: str) -> str:
+    return _sha(f"handoff:{ticket}:{nonce}")
 
 
-def create_handoff(token: str, origin: str, next_path: str, now: datetime | None = None) -> str:
-    """A one-time ticket (valid HANDOFF_SECONDS) that sets the session cookie to `token` ("" clears it).
+def _keystream(ticket: str, nonce: str, length: int) -> bytes:
+    return hashlib.shake_256(f"chiiki-handoff:{ticket}:{nonce}".encode()).digest(length)
 
-    The row keeps the ticket's SHA-256 and the token sealed with a keystream of the ticket, so a
-    database reader learns no session from it. Expired tickets are swept here."""
+
+def create_handoff(token: str, origin: str, next_path: str, now: datetime | None = None) -> tuple[str, str]:
+    """A one-time ticket (valid HANDOFF_SECONDS) that sets the session cookie to `token` ("" clears it),
+    and the nonce the same browser must present with it (as a cookie): a ticket alone, sent to someone
+    else's browser, opens nothing.
+
+    The row keeps a hash of both and the token sealed with a keystream of both, so a database reader
+    learns no session from it. Expired tickets are swept here."""
     now = now or utcnow()
-    ticket = secrets.token_urlsafe(32)
+    ticket, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
     raw = token.encode()
-    sealed = bytes(a ^ b for a, b in zip(raw, _keystream(ticket, len(raw)))).hex()
+    sealed = bytes(a ^ b for a, b in zip(raw, _keystream(ticket, nonce, len(raw)))).hex()
+    table = SessionHandoff.__table__
     with session() as s:
-        s.execute(SessionHandoff.__table__.delete().where(SessionHandoff.__table__.c.expires_at < now))
-        s.add(SessionHandoff(ticket_hash=_sha(ticket), sealed_token=sealed, origin=origin[:200],
+        s.execute(table.delete().where(table.c.expires_at < now))
+        s.add(SessionHandoff(ticket_hash=_handoff_key(ticket, nonce), sealed_token=sealed, origin=origin[:200],
                              next_path=next_path[:300], expires_at=now + timedelta(seconds=HANDOFF_SECONDS)))
-    return ticket
+    return ticket, nonce
 
 
-def redeem_handoff(ticket: object, now: datetime | None = None) -> Handoff | None:
-    """The handoff for this ticket, once: the row is deleted. None when unknown, used or expired."""
-    if not isinstance(ticket, str) or not ticket or len(ticket) > 100:
+def redeem_handoff(ticket: object, nonce: object, now: datetime | None = None) -> Handoff | None:
+    """The handoff for this ticket and nonce, once: the row is deleted. None when unknown, used, expired
+    or presented without its nonce."""
+    if not all(isinstance(v, str) and 0 < len(v) <= 100 for v in (ticket, nonce)):
         return None
     now = now or utcnow()
     table = SessionHandoff.__table__
     with session() as s:
         # DELETE … RETURNING: of two requests with the same ticket, only one gets the row.
-        row = s.execute(table.delete().where(table.c.ticket_hash == _sha(ticket))
+        row = s.execute(table.delete().where(table.c.ticket_hash == _handoff_key(ticket, nonce))
                         .returning(table.c.sealed_token, table.c.origin, table.c.next_path,
                                    table.c.expires_at)).first()
         if row is None or row.expires_at < now:
             return None
         sealed = bytes.fromhex(row.sealed_token)
-        token = bytes(a ^ b for a, b in zip(sealed, _keystream(ticket, len(sealed)))).decode()
+        token = bytes(a ^ b for a, b in zip(sealed, _keystream(ticket, nonce, len(sealed)))).decode()
         return Handoff(token, row.origin, row.next_path)
 
 

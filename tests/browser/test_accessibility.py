@@ -153,6 +153,17 @@ def test_text_is_large_enough_and_large_text_mode_is_remembered(live_app, page):
     page.wait_for_timeout(500)
     large = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('main p, main label')).fontSize)")
     assert large >= 20
+    # The page's own script sets the size from the cookie, without waiting for the server's answer.
+    assert page.evaluate("() => document.documentElement.classList.contains('large-text')")
+    # Switching back takes effect at once and is remembered too.
+    _settle(page)
+    page.click("#large-text-toggle")
+    page.wait_for_timeout(500)
+    assert not page.evaluate("() => document.documentElement.classList.contains('large-text')")
+    page.reload(wait_until="load")
+    _settle(page)
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('main p, main label')).fontSize)") < 20
 
 
 def test_touch_targets_are_at_least_44px_on_a_phone(live_app, page):
