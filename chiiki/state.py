@@ -60,6 +60,9 @@ def register_page_load(route: str, handlers: list) -> None:
     _PAGE_LOADS[route] = list(handlers)
 
 
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 @functools.lru_cache(maxsize=8)
 def _site_origins(*urls: str) -> frozenset[str]:
     return frozenset(f"{p.scheme}://{p.netloc}" for p in map(urlsplit, urls) if p.scheme and p.netloc)
@@ -72,8 +75,11 @@ def trusted_origin(origin: str, host: str) -> bool:
     one comes from a program, which can only use cookies it holds itself."""
     if not origin:
         return True
-    if urlsplit(origin).netloc == host:
+    page = urlsplit(origin)
+    if page.netloc == host:
         return True
+    if page.hostname in _LOOPBACK and page.hostname == urlsplit(f"//{host}").hostname:
+        return True  # development on this machine, whichever loopback name the browser was pointed at
     from reflex.config import get_config
 
     return origin.rstrip("/") in _site_origins(settings_module.settings.public_url, get_config().deploy_url or "")

@@ -169,10 +169,12 @@ async def test_a_page_of_another_site_cannot_use_the_session_cookie(demo, app_st
     cookie = f"{SESSION_COOKIE}={auth.session_token()}"
     connect(app_state, "sid-2", cookie=cookie, origin="http://evil.localhost:3000")
     assert not (await auth.actor()).authenticated
-    connect(app_state, "sid-3", cookie=cookie, origin="http://localhost:4000")
+    connect(app_state, "sid-3", cookie=cookie, origin="https://chiiki.example.jp:8443", host="chiiki.example.jp")
     assert not (await auth.actor()).authenticated
-    # This site's pages: the frontend in development, the same host in production, a program without Origin.
-    for origin, host in ((PAGE, BACKEND), ("https://chiiki.example.jp", "chiiki.example.jp"), ("", BACKEND)):
+    # This site's pages: the frontend in development (by any loopback name), the same host in production,
+    # a program without Origin.
+    for origin, host in ((PAGE, BACKEND), ("http://127.0.0.1:3000", "127.0.0.1:8000"),
+                         ("https://chiiki.example.jp", "chiiki.example.jp"), ("", BACKEND)):
         connect(app_state, f"sid-{origin}", cookie=cookie, origin=origin, host=host)
         assert (await auth.actor()).authenticated, origin
 
