@@ -232,6 +232,20 @@ async def login_state(root, login: str, password: str = "chiiki-demo-2026"):
     return auth
 
 
+def handoff_of(events) -> tuple[str, str, str]:
+    """(URL, ticket, nonce) of the session handoff a handler sent the browser to: the URL it goes to and
+    the nonce cookie the app's script sets just before."""
+    import re
+
+    events = events if isinstance(events, (list, tuple)) else [events]
+    scripts = [str(value) for e in events if e is not None for name, value in getattr(e, "args", ())
+               if str(name) == "javascript_code"]
+    urls = [m for js in scripts for m in re.findall(r"(?:https?://[^\"'\\/]+)?/auth/handoff\?t=[A-Za-z0-9_-]+", js)]
+    nonces = [m for js in scripts for m in re.findall(r"chiiki_handoff=([A-Za-z0-9_-]+); path=/auth/handoff;", js)]
+    assert len(urls) == 1 and len(nonces) == 1, events
+    return urls[0], urls[0].rsplit("?t=", 1)[1], nonces[0]
+
+
 def delta_text(root) -> str:
     """Everything the server would send to the browser now, as one string (for leak checks)."""
     import json

@@ -3,7 +3,6 @@ page load, and every later connection is authenticated by the cookie it was open
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
@@ -20,6 +19,7 @@ from chiiki.pages.mypage import MyPageState
 from chiiki.services import accounts
 from chiiki.services.db import session
 from chiiki.state import SESSION_COOKIE, AuthState, UIState
+from tests.conftest import handoff_of
 
 PAGE = "http://localhost:3000"  # the page's origin (development: the frontend port)
 BACKEND = "localhost:8000"      # the websocket's host
@@ -33,13 +33,8 @@ def connect(root, sid: str, cookie: str = "", origin: str = PAGE, host: str = BA
 
 def handoff_url(events) -> tuple[str, str]:
     """The handoff URL and the nonce cookie the app's script sets before going there."""
-    events = events if isinstance(events, (list, tuple)) else [events]
-    scripts = [str(value) for e in events if e is not None for name, value in getattr(e, "args", ())
-               if str(name) == "javascript_code"]
-    urls = [m for js in scripts for m in re.findall(r"https?://[^\"'\\]+/auth/handoff\?t=[A-Za-z0-9_-]+", js)]
-    nonces = [m for js in scripts for m in re.findall(r"chiiki_handoff=([A-Za-z0-9_-]+); path=/auth/handoff;", js)]
-    assert len(urls) == 1 and len(nonces) == 1, events
-    return urls[0], nonces[0]
+    url, _ticket, nonce = handoff_of(events)
+    return url, nonce
 
 
 def redeem(handoff: tuple[str, str | None], **headers):

@@ -1,7 +1,5 @@
 """Account pages through an rx.State tree: what each handler does and what reaches the browser."""
 
-import re
-
 import pytest
 from sqlalchemy import func
 from sqlmodel import select
@@ -12,7 +10,7 @@ from chiiki.pages.mypage import AccessLogState, MyPageState
 from chiiki.services import accounts
 from chiiki.services.db import session
 from chiiki.state import AuthState, UIState
-from tests.conftest import login_state, state_text
+from tests.conftest import handoff_of, login_state, state_text
 
 
 def n_accounts() -> int:
@@ -39,13 +37,8 @@ def redirect_target(events) -> str:
 
 def handoff(events) -> accounts.Handoff:
     """Redeem the session handoff a handler sent the browser to, as the browser's page load does."""
-    events = events if isinstance(events, (list, tuple)) else [events]
-    scripts = [str(value) for e in events if e is not None for name, value in getattr(e, "args", ())
-               if str(name) == "javascript_code"]
-    tickets = [m for js in scripts for m in re.findall(r"/auth/handoff\?t=([A-Za-z0-9_-]+)", js)]
-    nonces = [m for js in scripts for m in re.findall(r"chiiki_handoff=([A-Za-z0-9_-]+)", js)]
-    assert len(tickets) == 1 and len(nonces) == 1, events
-    found = accounts.redeem_handoff(tickets[0], nonces[0])
+    _url, ticket, nonce = handoff_of(events)
+    found = accounts.redeem_handoff(ticket, nonce)
     assert found is not None
     return found
 
