@@ -722,9 +722,9 @@ class Counter(rx.State):
 
 
 class Loaded(rx.State):
-    # A browser-stored value and a page load handler: with them every page change costs the same four
-    # framework events as any page of an app with a login cookie and data to load (update_vars_internal,
-    # on_load_internal, the handler, set_is_hydrated).
+    # A browser-stored value and a page load handler: with them every page change costs four framework
+    # events, as any page of an app with an rx.Cookie login and data to load (update_vars_internal,
+    # on_load_internal, the handler, set_is_hydrated). Chiiki keeps no browser-storage var: three.
     pref: str = rx.Cookie("", name="blank_pref")
     loads: int = 0
 
