@@ -1236,9 +1236,10 @@ def export_matrix(actor: Actor, association_id: int, fmt: object = "csv", lang: 
             Household.association_id == aid, Household.removed_at.is_(None))
         if (hc := _scope_filter(scope, Household.han_id)) is not None:
             hq = hq.where(hc)
-        homes = s.exec(hq).all()
+        # Plain tuples: a Row's attribute lookup costs about a microsecond, and this loops over every household.
+        homes = [tuple(h) for h in s.exec(hq).all()]
         names = _han_names(s, aid)
-        homes.sort(key=lambda h: (names.get(h.han_id, (10**6, ""))[0], h.route_position, h.id))
+        homes.sort(key=lambda h: (names.get(h[1], (10**6, ""))[0], h[2], h[0]))
         view_scope = han_scope(actor, VIEW_MEMBERS, aid)
         members: dict[int, list] = {}
         for hid, acc_id, name in s.exec(
@@ -1251,15 +1252,15 @@ def export_matrix(actor: Actor, association_id: int, fmt: object = "csv", lang: 
         headers = [tr(lang, "circular.col_han"), tr(lang, "circular.col_route"), tr(lang, "circular.col_name")]
         headers += [f"{fmt_date(_aware(c.sent_at).astimezone(TZ).date(), lang)} {c.title}"[:80] for c in recent]
         rows, subjects, paper_ids = [], [], []
-        for h in homes:
-            named = _covers(view_scope, h.han_id)
-            people = members.get(h.id, [])
+        for hid, han_id, position, head_name in homes:
+            named = _covers(view_scope, han_id)
+            people = members.get(hid, [])
             label = ""
             if named:
-                label = "・".join(n for _i, n in people) if people else h.head_name
+                label = "・".join(n for _i, n in people) if people else head_name
                 subjects += [i for i, _n in people]
                 if not people:
-                    paper_ids.append(h.id)
-            rows.append([names.get(h.han_id, (0, ""))[1], h.route_position + 1, label, *cells.get(h.id, blank)])
+                    paper_ids.append(hid)
+            rows.append([names.get(han_id, (0, ""))[1], position + 1, label, *cells.get(hid, blank)])
         audit.record(s, actor, "circular.matrix_export", association_id=aid, subjects=subjects, household_ids=paper_ids, count=len(rows), detail=kind)
     return _file(kind, "circulars-matrix", headers, rows, tr(lang, "circular.matrix"))
