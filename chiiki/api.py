@@ -79,14 +79,18 @@ def notice_attachment_url(attachment_id: int) -> str:
     return f"{NOTICE_ATTACHMENT_PATH}/{attachment_id}"
 
 
+def _site_origin(url: str, request: Request) -> str:
+    """The origin of `url` when it is a page of this site (in development on another port), else ""."""
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    ok = parts.scheme in ("http", "https") and parts.netloc and trusted_origin(origin, request.headers.get("host", ""))
+    return origin if ok else ""
+
+
 def _landing(origin: str, next_path: str, request: Request) -> str:
-    """Where a handoff sends the browser: `next_path` on the page's origin when that origin is this site's
-    (in development the page is on another port), else on this host. Never another site."""
-    parts = urlsplit(origin)
-    if parts.scheme in ("http", "https") and parts.netloc and trusted_origin(f"{parts.scheme}://{parts.netloc}",
-                                                                             request.headers.get("host", "")):
-        return f"{parts.scheme}://{parts.netloc}{next_path}"
-    return next_path
+    """Where a handoff sends the browser: `next_path` on the page's origin when that origin is this site's,
+    else on this host. Never another site."""
+    return _site_origin(origin, request) + next_path
 
 
 async def session_handoff(request: Request) -> Response:
@@ -98,7 +102,7 @@ async def session_handoff(request: Request) -> Response:
     # (then the Referer must be this site's page). Not a typed address, a link in a mail, or another site.
     site = request.headers.get("sec-fetch-site")
     if site not in (None, "same-origin") and not (
-            site == "same-site" and _landing(request.headers.get("referer", ""), "", request)):
+            site == "same-site" and _site_origin(request.headers.get("referer", ""), request)):
         return _not_found()
     found = await asyncio.to_thread(accounts.redeem_handoff, request.query_params.get("t", ""),
                                     request.cookies.get(HANDOFF_COOKIE, ""))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.cookies
 import json
 import os
 import random
@@ -348,13 +349,14 @@ class ReflexClient:
         if url.startswith("/"):
             url = self.base_url.rstrip("/") + url
         status, headers = await asyncio.to_thread(_get_without_redirect, url, self.cookies)
+        jar = http.cookies.SimpleCookie()
         for header in headers.get_all("Set-Cookie") or []:
-            name, _, rest = header.partition("=")
-            value, _, attrs = rest.partition(";")
-            if "max-age=0" in attrs.lower().replace(" ", "") or not value.strip('"'):
-                self.cookies.pop(name.strip(), None)
-            else:
-                self.cookies[name.strip()] = value.strip('"')
+            jar.load(header)
+        for name, morsel in jar.items():
+            if morsel.value and morsel["max-age"] != "0":
+                self.cookies[name] = morsel.value
+            else:  # cleared
+                self.cookies.pop(name, None)
         if status not in (301, 302, 303, 307, 308):
             raise ConnectionError(f"the page answered {status}, not a redirect")
         landing = urllib.parse.urlsplit(headers.get("Location", "/"))

@@ -242,8 +242,10 @@ def _handoff_key(ticket: str, nonce: str) -> str:
     return _sha(f"handoff:{ticket}:{nonce}")
 
 
-def _keystream(ticket: str, nonce: str, length: int) -> bytes:
-    return hashlib.shake_256(f"chiiki-handoff:{ticket}:{nonce}".encode()).digest(length)
+def _seal(data: bytes, ticket: str, nonce: str) -> bytes:
+    """XOR with a keystream of the ticket and nonce: seals a token, and unseals it again."""
+    stream = hashlib.shake_256(f"chiiki-handoff:{ticket}:{nonce}".encode()).digest(len(data))
+    return bytes(a ^ b for a, b in zip(data, stream))
 
 
 def create_handoff(token: str, origin: str, next_path: str, now: datetime | None = None) -> tuple[str, str]:
@@ -255,8 +257,7 @@ def create_handoff(token: str, origin: str, next_path: str, now: datetime | None
     learns no session from it. Expired tickets are swept here."""
     now = now or utcnow()
     ticket, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
-    raw = token.encode()
-    sealed = bytes(a ^ b for a, b in zip(raw, _keystream(ticket, nonce, len(raw)))).hex()
+    sealed = _seal(token.encode(), ticket, nonce).hex()
     table = SessionHandoff.__table__
     with session() as s:
         s.execute(table.delete().where(table.c.expires_at < now))
@@ -279,9 +280,7 @@ def redeem_handoff(ticket: object, nonce: object, now: datetime | None = None) -
                                    table.c.expires_at)).first()
         if row is None or row.expires_at < now:
             return None
-        sealed = bytes.fromhex(row.sealed_token)
-        token = bytes(a ^ b for a, b in zip(sealed, _keystream(ticket, nonce, len(sealed)))).decode()
-        return Handoff(token, row.origin, row.next_path)
+        return Handoff(_seal(bytes.fromhex(row.sealed_token), ticket, nonce).decode(), row.origin, row.next_path)
 
 
 # The statement behind every page load, built once: executing a prepared statement with parameters skips
