@@ -62,7 +62,9 @@ def _api():
 
 app = rx.App(
     stylesheets=["/chiiki.css"],
-    head_components=[rx.el.meta(name="theme-color", content="#3e63dd"), rx.script(src="/a11y.js")],
+    # Japanese first; assets/a11y.js switches it to English from the language cookie before the first paint.
+    html_lang="ja",
+    head_components=[rx.el.meta(name="theme-color", content="#3e63dd"), rx.el.script(src="/a11y.js")],
     api_transformer=_api(),
 )
 

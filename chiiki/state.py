@@ -129,7 +129,10 @@ class UIState(rx.State):
     @rx.event
     def toggle_lang(self):
         self.lang = "ja" if self.lang == "en" else "en"
-        return _remember(LANG_COOKIE, self.lang)
+        # The page's language for screen readers, and the language assets/a11y.js waits for, follow too.
+        return [_remember(LANG_COOKIE, self.lang),
+                rx.call_script(f"document.documentElement.lang={json.dumps(self.lang)};"
+                               f"document.documentElement.setAttribute('data-lang-wanted',{json.dumps(self.lang)})")]
 
     @rx.event
     def toggle_large_text(self):

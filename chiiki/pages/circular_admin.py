@@ -855,4 +855,5 @@ def print_page() -> rx.Component:
                 rx.box(error_banner(PrintState.error), link_button("circular.back", routes.CIRCULAR_ADMIN),
                        padding="1em")),
         lang=UIState.html_lang,
+        class_name="chiiki-print",
     )

@@ -67,9 +67,13 @@ def test_register_shows_errors_next_to_fields_in_english(live_app, page):
     page.click("#lang-toggle")
     expect(page.locator("#register-next-1")).to_have_text("Next", timeout=30_000)
     # The choice outlives the page: a new tab starts in English too.
+    # It starts in English from the first paint: the prerendered Japanese page is never shown.
     other = page.context.new_page()
+    other.add_init_script(SAW_JAPANESE)
     other.goto(live_app.url + "/login")
     expect(other.locator("#login-submit")).to_have_text("Log in", timeout=30_000)
+    assert other.evaluate("() => document.documentElement.lang") == "en"
+    assert other.evaluate("() => window.__sawJapanese") is False
     other.close()
     page.click("#register-next-1")
     page.click("#register-next-2")
@@ -77,6 +81,26 @@ def test_register_shows_errors_next_to_fields_in_english(live_app, page):
     # The server sends the form back to the first screen with the error next to the empty name.
     expect(page.locator("#f-name-error")).to_have_text("Please fill this in", timeout=30_000)
     assert page.locator("#f-name").get_attribute("aria-invalid") == "true"
+    # Back to Japanese: shown at once, and so is the next page.
+    page.click("#lang-toggle")
+    expect(page.locator("#register-next-1")).to_be_visible(timeout=30_000)
+    assert page.evaluate("() => document.documentElement.lang") == "ja"
+    _goto(page, live_app.url + "/login")
+    expect(page.locator("#login-submit")).to_have_text("ログインする", timeout=30_000)
+    expect(page.locator("#login-submit")).to_be_visible()
+
+
+# Watches every frame of a page while it loads, noting whether the Japanese login button was ever visible.
+SAW_JAPANESE = """
+window.__sawJapanese = false;
+(function watch(until) {
+  const button = document.querySelector('#login-submit');
+  if (button && button.textContent.trim() === 'ログインする' && button.checkVisibility({visibilityProperty: true})) {
+    window.__sawJapanese = true;
+  }
+  if (performance.now() < until) requestAnimationFrame(() => watch(until));
+})(performance.now() + 15000);
+"""
 
 
 def test_demo_login_lands_in_the_circular_inbox(live_app, page):
