@@ -339,13 +339,48 @@ def test_each_persons_answers_reach_run_surveys_officers_and_are_audited(demo):
         assert [e.subject_account_id for e in ev] == [demo.account_id("member@example.jp")]
 
 
-def test_addresses_only_for_officers_who_also_hold_view_members(demo):
+def test_names_and_addresses_only_for_officers_who_also_hold_view_members(demo):
+    """run_surveys alone shows who answered what by display name only (privacy rule 1), in the lists and the
+    export; an officer who also holds view_members sees the real names."""
     grant(demo, "member2@example.jp", "run_surveys")
+    grant(demo, "member2@example.jp", "export")
     sid = make_survey(demo)
     answer_general(demo, sid)
-    row = surveys.responses(demo.actor("member2@example.jp"), sid).rows[0]
-    assert row.name and row.address == ""
-    assert all(r.address == "" for r in surveys.non_responders(demo.actor("member2@example.jp"), sid).rows)
+    with session() as s:
+        people = {a.id: (a.name, a.display_name) for a in s.exec(select(Account)).all()}
+    name, display = people[demo.account_id("member@example.jp")]
+    assert name != display
+    officer = demo.actor("member2@example.jp")
+    row = surveys.responses(officer, sid).rows[0]
+    assert (row.name, row.address) == (display, "")
+    missing = surveys.non_responders(officer, sid, limit=100).rows
+    assert missing and all(r.address == "" for r in missing)
+    assert {r.name for r in missing} == {people[r.account_id][1] for r in missing}
+    assert not {r.name for r in missing} & {n for n, _d in people.values()} - {d for _n, d in people.values()}
+    _file, data, _mime = surveys.export_results(officer, sid, "csv")
+    assert display in data.decode("utf-8-sig") and name not in data.decode("utf-8-sig")
+    # With view_members too, the real names.
+    grant(demo, "member2@example.jp", "view_members")
+    officer = demo.actor("member2@example.jp")
+    assert surveys.responses(officer, sid).rows[0].name == name
+    assert name in surveys.export_results(officer, sid, "csv")[1].decode("utf-8-sig")
+
+
+def test_per_household_lists_hide_names_without_view_members(demo):
+    grant(demo, "member2@example.jp", "run_surveys")
+    sid = make_survey(demo, kind="safety", questions=[], per_household=True)
+    board = surveys.safety_board(demo.actor("member2@example.jp"), sid, limit=100)
+    rows = board.not_answered.rows
+    assert rows and all(r.household_id and r.address == "" for r in rows)
+    with session() as s:
+        heads = set(s.exec(select(Household.head_name)).all())
+        names = set(s.exec(select(Account.name)).all())
+        displays = set(s.exec(select(Account.display_name)).all())
+    shown = {part for r in rows for part in r.name.split("・") if part}
+    assert shown and shown <= displays and not shown & ((heads | names) - displays)
+    assert any(r.paper_only and r.name == "" for r in rows)  # a paper-only household: nothing to name it by
+    kaicho = surveys.safety_board(demo.actor("kaicho@example.jp"), sid, limit=100).not_answered.rows
+    assert any(r.paper_only and r.name in heads for r in kaicho)
 
 
 def test_han_scoped_officer_sees_only_their_han_on_a_safety_check(demo):

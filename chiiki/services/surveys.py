@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Integer, String, and_, bindparam, case, cast, delete, exists, func, or_, true
+from sqlalchemy import Integer, String, and_, bindparam, case, cast, delete, exists, func, null, or_, true
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -964,8 +964,18 @@ def _answer_cells(s: Session, questions: list[QuestionView], resp_ids: list[int]
     return {r: tuple(_cell(q, got[r].get(q.id, [])) for q in questions) for r in resp_ids}
 
 
+def _shown_name(view, han_id: int | None, name: str | None, display_name: str | None) -> str:
+    """A person's real name for an officer who also holds view_members over their han; otherwise the display
+    name every member sees (privacy rule 1: run_surveys alone does not show who someone is)."""
+    return (name if in_scope(view, han_id) else display_name) or ""
+
+
+def _han_of(response: SurveyResponse, household_han: int | None) -> int | None:
+    return household_han if household_han is not None else response.han_id
+
+
 def _response_query(sv: Survey, scope):
-    q = (select(SurveyResponse, Account.name, Han.name, Household.address, Household.han_id)
+    q = (select(SurveyResponse, Account.name, Account.display_name, Han.name, Household.address, Household.han_id)
          .join(Account, Account.id == SurveyResponse.respondent_account_id, isouter=True)
          .join(Household, Household.id == SurveyResponse.household_id, isouter=True)
          .join(Han, Han.id == SurveyResponse.han_id, isouter=True)
@@ -999,9 +1009,10 @@ def responses(actor: Actor, survey_id: object, limit: object = 50, offset: objec
                       .offset(off).limit(lim)).all()
         cells = _answer_cells(s, questions, [r.id for r, *_ in rows])
         view = _view_scope(actor, sv.association_id)
-        out = tuple(PersonRow(r.respondent_account_id, r.household_id, han or "", name or "",
+        out = tuple(PersonRow(r.respondent_account_id, r.household_id, han or "",
+                              _shown_name(view, _han_of(r, hh_han), name, display),
                               addr or "" if in_scope(view, hh_han) else "", False, r.submitted_on, cells[r.id])
-                    for r, name, han, addr, hh_han in rows)
+                    for r, name, display, han, addr, hh_han in rows)
         if out:
             audit.record(s, actor, "survey.responses", association_id=sv.association_id,
                          subjects=[r.account_id for r in out if r.account_id], count=len(out),
@@ -1018,8 +1029,8 @@ def _non_responder_query(sv: Survey, targets: list[int], scope):
 
     if sv.per_household:
         # Households (paper-only ones too: an officer visits them), plus members without a household.
-        q = (select(Household.id, Household.head_name, Household.address, Household.paper_only, Han.name,
-                    Household.han_id)
+        q = (select(Household.id, Household.head_name, null(), Household.address, Household.paper_only,
+                    Han.name, Household.han_id)
              .join(Han, Han.id == Household.han_id, isouter=True)
              .where(Household.association_id == sv.association_id, Household.removed_at.is_(None),
                     unanswered("h" + cast(Household.id, String))))
@@ -1028,7 +1039,8 @@ def _non_responder_query(sv: Survey, targets: list[int], scope):
         if scope != ALL_HAN:
             q = q.where(Household.han_id.in_(scope))
         return q.order_by(Han.route_order, Household.route_position, Household.id), "household"
-    q = (select(Account.id, Account.name, Household.address, Household.paper_only, Han.name, Household.han_id)
+    q = (select(Account.id, Account.name, Account.display_name, Household.address, Household.paper_only, Han.name,
+                Household.han_id)
          .join(Membership, Membership.account_id == Account.id)
          .join(Household, Household.id == Membership.household_id, isouter=True)
          .join(Han, Han.id == Household.han_id, isouter=True)
@@ -1051,10 +1063,14 @@ def _non_responder_page(s: Session, actor: Actor, sv: Survey, targets: list[int]
     out = []
     hh_ids = [r[0] for r in rows] if kind == "household" else []
     names = _household_member_names(s, sv.association_id, hh_ids)
-    for rid, name, addr, paper, han, han_id in rows:
-        shown = names.get(rid) or name if kind == "household" else name
+    for rid, name, display, addr, paper, han, han_id in rows:
+        if kind == "household":
+            # The members' names (the head name of a paper-only household may be out of date); their display
+            # names for an officer without view_members there, and nothing for a household without members.
+            real, shown_names = names.get(rid, ("", ""))
+            name, display = real or name, shown_names
         out.append(PersonRow(rid if kind == "account" else None, rid if kind == "household" else None, han or "",
-                             shown or "", (addr or "") if in_scope(view, han_id) else "",
+                             _shown_name(view, han_id, name, display), (addr or "") if in_scope(view, han_id) else "",
                              bool(paper) if kind == "household" else False, None, ()))
     if out:
         audit.record(s, actor, action, association_id=sv.association_id,
@@ -1064,18 +1080,18 @@ def _non_responder_page(s: Session, actor: Actor, sv: Survey, targets: list[int]
     return PersonPage(tuple(out), total, ())
 
 
-def _household_member_names(s: Session, association_id: int, household_ids: list[int]) -> dict[int, str]:
-    """The active members' names of each household (a household row's head name may be out of date)."""
+def _household_member_names(s: Session, association_id: int, household_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """(names, display names) of the active members of each household."""
     if not household_ids:
         return {}
-    out: dict[int, list[str]] = {}
-    for hid, name in s.exec(select(Membership.household_id, Account.name)
+    out: dict[int, list[tuple[str, str]]] = {}
+    for hid, name, display in s.exec(select(Membership.household_id, Account.name, Account.display_name)
                             .join(Account, Account.id == Membership.account_id)
                             .where(Membership.household_id.in_(household_ids), Membership.status == "active",
                                    Membership.association_id == association_id)
                             .order_by(Membership.id)).all():
-        out.setdefault(hid, []).append(name)
-    return {hid: "・".join(names) for hid, names in out.items()}
+        out.setdefault(hid, []).append((name, display))
+    return {hid: ("・".join(n for n, _d in people), "・".join(d for _n, d in people)) for hid, people in out.items()}
 
 
 def non_responders(actor: Actor, survey_id: object, limit: object = 50, offset: object = 0) -> PersonPage:
@@ -1109,9 +1125,10 @@ def safety_board(actor: Actor, survey_id: object, limit: object = 50, offset: ob
             rows = s.exec(q.order_by(Han.route_order, Household.route_position, SurveyResponse.id).limit(500)).all()
             cells = _answer_cells(s, questions, [r.id for r, *_ in rows])
             view = _view_scope(actor, sv.association_id)
-            help_rows = [PersonRow(r.respondent_account_id, r.household_id, han or "", name or "",
+            help_rows = [PersonRow(r.respondent_account_id, r.household_id, han or "",
+                                   _shown_name(view, _han_of(r, hh_han), name, display),
                                    (addr or "") if in_scope(view, hh_han) else "", False, r.submitted_on, cells[r.id])
-                         for r, name, han, addr, hh_han in rows]
+                         for r, name, display, han, addr, hh_han in rows]
             if help_rows:
                 audit.record(s, actor, "survey.safety_list", association_id=sv.association_id,
                              subjects=[r.account_id for r in help_rows if r.account_id], count=len(help_rows),
@@ -1226,9 +1243,11 @@ def export_results(actor: Actor, survey_id: object, fmt: object, lang: str = "ja
             found = s.exec(_response_query(sv, ALL_HAN)
                            .order_by(Han.route_order, Household.route_position, SurveyResponse.id)).all()
             cells = _answer_cells(s, questions, [r.id for r, *_ in found])
+            view = _view_scope(actor, sv.association_id)
             headers = [tr(lang, "survey.col.han"), tr(lang, "survey.col.name"), tr(lang, "survey.col.date"), *q_heads]
-            rows = [[han or "", name or "", r.submitted_on.isoformat(), *cells[r.id]]
-                    for r, name, han, _addr, _hh in found]
+            rows = [[han or "", _shown_name(view, _han_of(r, hh_han), name, display), r.submitted_on.isoformat(),
+                     *cells[r.id]]
+                    for r, name, display, han, _addr, hh_han in found]
             subjects = [r.respondent_account_id for r, *_ in found if r.respondent_account_id]
         audit.record(s, actor, "survey.export", association_id=sv.association_id, subjects=subjects,
                      count=len(rows), detail=f"survey {sv.id} {fmt}")
