@@ -13,6 +13,9 @@ from chiiki.services import associations as assoc_service
 from chiiki.services import membership as ms
 from chiiki.services import officers as officer_service
 from chiiki.services.db import engine, session
+from chiiki import routes
+from chiiki.i18n import tr
+from chiiki.state import AuthState
 from tests.conftest import DemoCity, login_state, state_text
 
 SKIP_TABLES = {"authsession", "loginattempt"}  # logging in writes these
@@ -372,6 +375,24 @@ async def test_join_with_a_code_through_the_state(app_state, demo):
     assert st.errors.get("consent")
     await JoinState.join_code.fn(st, {"consent": "on"})
     assert demo.actor("newcomer@example.jp").membership(demo.association_id(DemoCity.A1)) is not None
+    # The page it sends them to says so, with a member's navigation.
+    auth = await app_state.get_state(AuthState)
+    await AuthState.load_page.fn(auth, routes.ASSOCIATION)
+    assert auth.flash == tr("ja", "join.joined") and auth.is_member
+    await AuthState.load_page.fn(auth, routes.ASSOCIATION)
+    assert auth.flash == ""  # once
+
+
+async def test_leaving_says_so_on_the_next_page(app_state, demo):
+    from chiiki.pages.association import AssociationState
+
+    await login_state(app_state, "member2@example.jp")
+    st = await app_state.get_state(AssociationState)
+    await AssociationState.leave.fn(st)
+    assert st.error == ""
+    auth = await app_state.get_state(AuthState)
+    await AuthState.load_page.fn(auth, routes.JOIN)
+    assert auth.flash == tr("ja", "association.left") and not auth.is_member
 
 
 async def test_leave_through_the_state_refuses_the_last_manager(app_state, demo):

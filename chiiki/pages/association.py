@@ -116,8 +116,9 @@ class AssociationState(rx.State):
         if ok:
             self._clear()
             auth = await self.get_state(AuthState)
-            auth.flash = tr(lang, "association.left")
-            return [AuthState.load_nav, rx.redirect(routes.JOIN)]
+            auth.show_next(tr(lang, "association.left"))
+            # The next page's load shows it, with the navigation of a non-member.
+            return rx.redirect(routes.JOIN)
 
 
 def _officer(o: rx.Var) -> rx.Component:

@@ -192,8 +192,9 @@ class JoinState(rx.State):
         if ok:
             self.code = self.invite_name = self.invite_han = ""
             auth = await self.get_state(AuthState)
-            auth.flash = tr(lang, "join.joined")
-            return [AuthState.load_nav, rx.redirect(routes.ASSOCIATION)]
+            auth.show_next(tr(lang, "join.joined"))
+            # The next page's load shows it, with the navigation of a member.
+            return rx.redirect(routes.ASSOCIATION)
 
 
 def _err(name: str) -> rx.Var:
