@@ -1,5 +1,6 @@
 """Joining: consent, requests and decisions, invite codes, leaving, and paper-only households kept right."""
 
+import unicodedata
 from datetime import timedelta
 
 import pytest
@@ -204,6 +205,38 @@ def test_joining_with_a_code_links_the_household_at_my_address(demo):
         acc = s.get(Account, newcomer.account_id)
     assert (m.status, m.consent_version, hh.han_id, hh.address, hh.paper_only) == ("active", V, han1, acc.address,
                                                                                    False)
+
+
+def test_a_code_joins_the_paper_household_at_my_address_however_i_typed_it(demo):
+    """A resident who types the paper household's address with full-width digits and a different dash joins that
+    household (which becomes digital), instead of a han-less twin that would get every circular twice."""
+    hh = _paper_household(demo)
+    typed = unicodedata.normalize("NFKC", hh.address).translate(str.maketrans("0123456789-", "０１２３４５６７８９－"))
+    assert typed != hh.address
+    newcomer = demo.actor("newcomer@example.jp")
+    with session() as s:
+        acc = s.get(Account, newcomer.account_id)
+        acc.address = typed
+        s.add(acc)
+        before = s.exec(select(func.count()).select_from(Household)).one()
+    inv = _invite(demo)  # association-wide: no han on the code
+    mid = ms.join_with_code(newcomer, inv.code, True, V)
+    with session() as s:
+        assert s.get(Membership, mid).household_id == hh.id
+        assert s.get(Household, hh.id).paper_only is False
+        assert s.exec(select(func.count()).select_from(Household)).one() == before
+
+
+def test_approving_a_new_household_at_an_address_the_roster_has_is_refused(demo):
+    mid = ask(demo)
+    hh = _paper_household(demo)
+    typed = hh.address.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    before = snapshot()
+    with pytest.raises(ValidationErrors) as e:
+        ms.approve(demo.actor("kaicho@example.jp"), mid, {"household_id": "", "address": typed,
+                                                          "han_id": str(demo.han_ids(DemoCity.A1)[0])})
+    assert e.value.errors["address"][0] == "roster.error.address_taken"
+    assert snapshot() == before
 
 
 def test_a_code_tied_to_a_paper_household_joins_that_household(demo):

@@ -26,6 +26,7 @@ from chiiki.services.associations import (
     require_scope,
 )
 from chiiki.services.db import session
+from chiiki.services.roster import clean_address, fold
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import ALL_HAN, AUTHENTICATED, JOIN, MANAGE_MEMBERS, MEMBER, Actor, Assoc, can, han_scope
 
@@ -205,7 +206,8 @@ def household_options(actor: Actor, association_id: object, query: object = "", 
         if scope != ALL_HAN:
             stmt = stmt.where(Household.han_id.in_(scope))
         if q:
-            stmt = stmt.where(Household.address.contains(q))
+            # The roster stores addresses NFKC-normalised ("１丁目" as "1丁目"); so is the query.
+            stmt = stmt.where(Household.address.contains(unicodedata.normalize("NFKC", q)))
         rows = s.exec(stmt.order_by(Household.paper_only.desc(), Household.address, Household.id)
                       .limit(max(1, min(limit, 50)))).all()
         if rows:
@@ -226,7 +228,10 @@ def _new_household(s: Session, association_id: int, address: object, han_id: obj
     errors: dict = {}
     addr = han = None
     try:
-        addr = validate.text(address, "address", max_len=200)
+        addr = clean_address(address)
+        if _same_address(s, association_id, addr):
+            # The applicant lives in a household the roster already has: attach them to that one instead.
+            errors["address"] = "roster.error.address_taken"
     except ServiceError as e:
         errors["address"] = e
     try:
@@ -448,14 +453,29 @@ def _invite_household(s: Session, inv: InviteCode, address: str) -> Household:
         hh = s.get(Household, inv.household_id)
         if hh is not None and hh.removed_at is None:
             return hh
-    cond = [Household.association_id == inv.association_id, Household.removed_at.is_(None),
-            Household.address == address]
-    if inv.han_id:
-        cond.append(Household.han_id == inv.han_id)
-    hh = s.exec(select(Household).where(*cond).order_by(Household.id)).first()
-    if hh is not None:
-        return hh
-    return _add_household(s, inv.association_id, inv.han_id, address[:200])
+    # The household the roster already has at this address (written however: "１丁目２－３" is "1丁目2-3"),
+    # preferring one in the invite's han: otherwise a paper household would get a digital twin and every
+    # circular twice.
+    found = _same_address(s, inv.association_id, address)
+    if found:
+        in_han = [hh for hh in found if hh.han_id == inv.han_id]
+        return (in_han or found)[0]
+    try:
+        addr = clean_address(address)
+    except ServiceError:
+        addr = address[:200]
+    return _add_household(s, inv.association_id, inv.han_id, addr)
+
+
+def _same_address(s: Session, association_id: int, address: str) -> list[Household]:
+    """The association's households at this address, oldest first (addresses compared as roster.fold does)."""
+    key = fold(address)
+    if not key:
+        return []
+    rows = s.exec(select(Household.id, Household.address).where(
+        Household.association_id == association_id, Household.removed_at.is_(None)).order_by(Household.id)).all()
+    ids = [hid for hid, addr in rows if fold(addr) == key]
+    return [s.get(Household, hid) for hid in ids]
 
 
 def _add_household(s: Session, association_id: int, han_id: int | None, address: str) -> Household:

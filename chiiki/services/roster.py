@@ -390,7 +390,7 @@ def _existing_addresses(s: Session, association_id: int, exclude: int | None = N
     return out
 
 
-def _clean_address(value: object, field: str = "address") -> str:
+def clean_address(value: object, field: str = "address") -> str:
     # NFKC stores "１丁目" and "1丁目" the same way, so duplicates and searches agree. Normalised before
     # the length check: NFKC can lengthen text ("㍻" -> "平成") past the column's limit.
     return validate.text(unicodedata.normalize("NFKC", value) if isinstance(value, str) else value, field,
@@ -407,7 +407,7 @@ def _clean_household(s: Session, association_id: int, scope, data: dict, paper_o
         except ServiceError as e:
             errors[field] = e
 
-    run("address", lambda: _clean_address(data.get("address")))
+    run("address", lambda: clean_address(data.get("address")))
     run("route_position", lambda: validate.integer(data.get("route_position"), "route_position", lo=1,
                                                    hi=MAX_POSITION, required=False))
     run("note", lambda: validate.text(data.get("note"), "note", max_len=MAX_LEN["note"], required=False,
@@ -655,7 +655,7 @@ class _RowChecker:
         if err:
             errors.append(err)
         checks = {
-            "address": lambda v: _clean_address(v),
+            "address": lambda v: clean_address(v),
             "name": lambda v: validate.text(v, "name", max_len=MAX_LEN["name"]),
             "kana": lambda v: validate.kana(v, "kana", required=False),
             "phone": lambda v: validate.phone(v, "phone"),
