@@ -175,7 +175,8 @@ def test_household_options_are_address_and_han_only_and_audited(demo):
     opts = ms.household_options(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1), "旭町1条1丁目")
     assert opts and all(o.address.startswith("旭川市旭町1条1丁目") for o in opts)
     with session() as s:
-        n = s.exec(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "household.lookup")).one()
+        n = s.exec(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "household.lookup", AuditEvent.subject_household_id.is_not(None))).one()
     assert n == len(opts)
 
 
@@ -332,3 +333,17 @@ def test_a_pending_request_can_be_withdrawn(demo):
     assert ms.my_membership(demo.actor("newcomer@example.jp")).status == "none"
     with pytest.raises(ServiceError):
         ms.cancel_request(demo.actor("newcomer@example.jp"))
+
+
+def test_a_household_lookup_shows_on_its_members_access_page(demo):
+    from chiiki.services import audit
+
+    member = demo.account_id("member@example.jp")
+    with session() as s:
+        hh = s.get(Household, s.exec(select(Membership.household_id).where(
+            Membership.account_id == member, Membership.status == "active")).one())
+    found = ms.household_options(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1), hh.address[-6:])
+    assert hh.id in {o.id for o in found}
+    with session() as s:
+        assert "household.lookup" in [e.action for e in audit.accesses_to(s, member)]
+

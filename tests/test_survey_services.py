@@ -566,3 +566,19 @@ def test_demo_content_seeds_surveys_without_an_open_safety_check(demo):
         rows = s.exec(select(SurveyResponse).where(SurveyResponse.survey_id == anon.survey.id)).all()
         assert rows and all(r.respondent_account_id is None and r.household_id is None and r.id >= 2**30
                             for r in rows)
+
+
+def test_a_member_named_on_a_households_row_sees_the_read_on_their_access_page(demo):
+    from chiiki.services import audit
+
+    sid = make_survey(demo, per_household=True)
+    member = demo.account_id("member@example.jp")
+    rows = surveys.non_responders(demo.actor("kaicho@example.jp"), sid, limit=100).rows
+    with session() as s:
+        name = s.get(Account, member).name
+        mine = s.exec(select(Membership.household_id).where(Membership.account_id == member,
+                                                            Membership.status == "active")).one()
+        seen = audit.accesses_to(s, member)
+    assert any(r.household_id == mine and name in r.name for r in rows)
+    assert [e.action for e in seen] == ["survey.nonresponders"]
+

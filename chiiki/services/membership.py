@@ -211,7 +211,11 @@ def household_options(actor: Actor, association_id: object, query: object = "", 
         rows = s.exec(stmt.order_by(Household.paper_only.desc(), Household.address, Household.id)
                       .limit(max(1, min(limit, 50)))).all()
         if rows:
-            audit.record(s, actor, "household.lookup", association_id=a.id, household_ids=[r[0] for r in rows])
+            # The addresses shown are their members' too: each member is a subject, so it shows on their page.
+            members = s.exec(select(Membership.account_id).where(
+                Membership.household_id.in_([r[0] for r in rows]), Membership.status == "active")).all()
+            audit.record(s, actor, "household.lookup", association_id=a.id, subjects=members,
+                         household_ids=[r[0] for r in rows], count=len(rows))
         return [HouseholdOption(hid, addr, han or "", paper) for hid, addr, han, paper in rows]
 
 

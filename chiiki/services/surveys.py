@@ -1062,36 +1062,43 @@ def _non_responder_page(s: Session, actor: Actor, sv: Survey, targets: list[int]
     view = _view_scope(actor, sv.association_id)
     out = []
     hh_ids = [r[0] for r in rows] if kind == "household" else []
-    names = _household_member_names(s, sv.association_id, hh_ids)
+    members = _household_members(s, sv.association_id, hh_ids)
+    named: list[int] = []  # the members whose names this page shows
     for rid, name, display, addr, paper, han, han_id in rows:
         if kind == "household":
             # The members' names (the head name of a paper-only household may be out of date); their display
             # names for an officer without view_members there, and nothing for a household without members.
-            real, shown_names = names.get(rid, ("", ""))
-            name, display = real or name, shown_names
+            people = members.get(rid, [])
+            name = "・".join(n for _i, n, _d in people) or name
+            display = "・".join(d for _i, _n, d in people)
+            if in_scope(view, han_id):
+                named += [i for i, _n, _d in people]
         out.append(PersonRow(rid if kind == "account" else None, rid if kind == "household" else None, han or "",
                              _shown_name(view, han_id, name, display), (addr or "") if in_scope(view, han_id) else "",
                              bool(paper) if kind == "household" else False, None, ()))
     if out:
+        # Each member named on a household's row is a subject too, so the read shows on their own access page.
         audit.record(s, actor, action, association_id=sv.association_id,
-                     subjects=[r.account_id for r in out if r.account_id],
+                     subjects=[*(r.account_id for r in out if r.account_id), *named],
                      household_ids=[r.household_id for r in out if r.household_id], count=len(out),
                      detail=f"survey {sv.id}")
     return PersonPage(tuple(out), total, ())
 
 
-def _household_member_names(s: Session, association_id: int, household_ids: list[int]) -> dict[int, tuple[str, str]]:
-    """(names, display names) of the active members of each household."""
+def _household_members(s: Session, association_id: int, household_ids: list[int]
+                       ) -> dict[int, list[tuple[int, str, str]]]:
+    """(account id, name, display name) of the active members of each household."""
     if not household_ids:
         return {}
-    out: dict[int, list[tuple[str, str]]] = {}
-    for hid, name, display in s.exec(select(Membership.household_id, Account.name, Account.display_name)
+    out: dict[int, list[tuple[int, str, str]]] = {}
+    for hid, aid, name, display in s.exec(select(Membership.household_id, Account.id, Account.name,
+                                                 Account.display_name)
                             .join(Account, Account.id == Membership.account_id)
                             .where(Membership.household_id.in_(household_ids), Membership.status == "active",
                                    Membership.association_id == association_id)
                             .order_by(Membership.id)).all():
-        out.setdefault(hid, []).append((name, display))
-    return {hid: ("・".join(n for n, _d in people), "・".join(d for _n, d in people)) for hid, people in out.items()}
+        out.setdefault(hid, []).append((aid, name, display))
+    return out
 
 
 def non_responders(actor: Actor, survey_id: object, limit: object = 50, offset: object = 0) -> PersonPage:
