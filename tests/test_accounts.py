@@ -42,6 +42,22 @@ def test_register_stores_a_bcrypt_hash_and_normalised_login(demo):
     assert acc.email == "hanako@example.jp"
 
 
+def test_the_default_display_name_is_the_family_name_never_the_full_name(demo):
+    """A name written with a full-width space still shows only the family name; a name with no space at all
+    (common in Japanese) cannot be split, so the form asks for a display name instead of showing it whole."""
+    a = accounts.register(valid(name="旭川　花子"))
+    with session() as s:
+        assert s.get(Account, a).display_name == "旭川"
+    before = count(Account)
+    with pytest.raises(ValidationErrors) as e:
+        accounts.register(valid(name="旭川花子", login_id="hanako2@example.jp"))
+    assert e.value.errors["display_name"][0] == "error.display_name_needed"
+    assert count(Account) == before
+    b = accounts.register(valid(name="旭川花子", display_name="はなこ", login_id="hanako2@example.jp"))
+    with session() as s:
+        assert s.get(Account, b).display_name == "はなこ"
+
+
 def test_phone_number_login_id_is_normalised(demo):
     accounts.register(valid(login_id="090-1234-5678"))
     assert accounts.login("09012345678", "sakura-haru-1950").token
@@ -77,7 +93,7 @@ def test_duplicate_login_id_is_refused(demo):
     accounts.register(valid())
     before = count(Account)
     with pytest.raises(ValidationErrors) as e:
-        accounts.register(valid(login_id="HANAKO@example.jp", name="別人"))
+        accounts.register(valid(login_id="HANAKO@example.jp", name="別人 太郎"))
     assert e.value.errors["login_id"][0] == "error.login_taken"
     assert count(Account) == before
 

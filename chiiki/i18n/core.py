@@ -146,6 +146,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "error.too_long": ("{max}文字以内で入力してください", "Use at most {max} characters"),
     "error.kana": ("ふりがなは、ひらがなかカタカナで入力してください", "Use hiragana or katakana"),
     "error.email": ("メールアドレスの形式が正しくありません", "This is not a valid email address"),
+    "error.display_name_needed": ("お名前に姓と名の間の空白がないため、ほかの会員に見える表示名を入れてください(例:旭川)",
+                                  "Your name has no space between family and given name: please enter the display "
+                                  "name other members see (e.g. Asahikawa)"),
     "error.email_needed": ("メールで受け取るにはメールアドレスが必要です", "An email address is needed for this"),
     "error.phone": ("電話番号は数字で入力してください(例:0166-12-3456)", "Enter a phone number (e.g. 0166-12-3456)"),
     "error.number": ("数字で入力してください", "Enter a number"),

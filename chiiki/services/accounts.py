@@ -128,11 +128,15 @@ def _clean_profile(data: dict, *, for_register: bool, s: Session) -> dict:
         login = out.get("login_id") or ""
         if not out.get("email") and "@" not in login:
             errors.setdefault("email", "error.email_needed")
+    if not out.get("display_name") and out.get("name") and len(out["name"].split()) < 2:
+        # Other members see the display name instead of the real name. Without a space (half- or full-width)
+        # between family and given name, the family name alone cannot be told apart: ask for one.
+        errors.setdefault("display_name", "error.display_name_needed")
     if errors:
         raise ValidationErrors(errors)
     if not out["display_name"]:
-        # Other members see this instead of the real name; default to the family name only.
-        out["display_name"] = out["name"].split(" ")[0][:50]
+        # Default to the family name only.
+        out["display_name"] = out["name"].split()[0][:50]
     if for_register and "@" in out["login_id"] and not out["email"]:
         out["email"] = out["login_id"]
     return out
