@@ -112,6 +112,10 @@ class UIState(rx.State):
     large_text: str = "0"
     # The connection whose cookies were last read.
     _prefs_sid: str = _NO_SID
+    # Whether this browser chose the language / text size (a cookie, or a toggle in this tab); otherwise
+    # logging in takes the account's.
+    _lang_chosen: bool = False
+    _large_chosen: bool = False
 
     def sync_prefs(self) -> None:
         """Once per connection: the language and text size this browser last chose, in any tab."""
@@ -121,26 +125,68 @@ class UIState(rx.State):
         self._prefs_sid = sid
         cookies = _cookies(self)
         lang, large = cookies.get(LANG_COOKIE), cookies.get(LARGE_TEXT_COOKIE)
-        if lang in ("ja", "en") and lang != self.lang:
-            self.lang = lang
-        if large in ("0", "1") and large != self.large_text:
-            self.large_text = large
+        if lang in ("ja", "en"):
+            self._lang_chosen = True
+            if lang != self.lang:
+                self.lang = lang
+        if large in ("0", "1"):
+            self._large_chosen = True
+            if large != self.large_text:
+                self.large_text = large
 
-    @rx.event
-    def toggle_lang(self):
-        self.lang = "ja" if self.lang == "en" else "en"
-        # The page's language for screen readers, and the language assets/a11y.js waits for, follow too.
+    def _show_lang(self) -> list[rx.event.EventSpec]:
+        # The cookie, the page's language for screen readers, and the language assets/a11y.js waits for.
         return [_remember(LANG_COOKIE, self.lang),
                 rx.call_script(f"document.documentElement.lang={json.dumps(self.lang)};"
                                f"document.documentElement.setAttribute('data-lang-wanted',{json.dumps(self.lang)})")]
 
-    @rx.event
-    def toggle_large_text(self):
-        self.large_text = "0" if self.large_text == "1" else "1"
-        # The page-wide class assets/a11y.js sets from the cookie follows the choice too.
+    def _show_large_text(self) -> list[rx.event.EventSpec]:
+        # The cookie, and the page-wide class assets/a11y.js sets from it.
         return [_remember(LARGE_TEXT_COOKIE, self.large_text),
                 rx.call_script("document.documentElement.classList.toggle('large-text', "
                                f"{'true' if self.large_text == '1' else 'false'})")]
+
+    @rx.event
+    def toggle_lang(self):
+        self.lang = "ja" if self.lang == "en" else "en"
+        self._lang_chosen = True
+        # Kept on the account too (a second event, so the page switches at once): mail follows the language.
+        return [*self._show_lang(), UIState.save_prefs]
+
+    @rx.event
+    def toggle_large_text(self):
+        self.large_text = "0" if self.large_text == "1" else "1"
+        self._large_chosen = True
+        return [*self._show_large_text(), UIState.save_prefs]
+
+    @rx.event
+    async def save_prefs(self):
+        """The signed-in person's language (the one their mail is written in) and text size, on their account."""
+        actor = await (await self.get_state(AuthState)).actor()
+        if actor.authenticated:
+            await run_service(accounts.set_preferences, actor, locale=self.lang, large_text=self.large_text == "1")
+
+    async def after_login(self, actor: Actor, locale: str, large_text: bool) -> list[rx.event.EventSpec]:
+        """On logging in: what this browser chose is kept on the account; what it did not choose comes from
+        the account (a new phone shows the person's own language and text size at once)."""
+        events: list[rx.event.EventSpec] = []
+        save: dict[str, Any] = {}
+        if self._lang_chosen:
+            if self.lang != locale:
+                save["locale"] = self.lang
+        elif locale in ("ja", "en") and locale != self.lang:
+            self.lang = locale
+            events += self._show_lang()
+        mine = "1" if large_text else "0"
+        if self._large_chosen:
+            if self.large_text != mine:
+                save["large_text"] = self.large_text == "1"
+        elif mine != self.large_text:
+            self.large_text = mine
+            events += self._show_large_text()
+        if save:
+            await run_service(accounts.set_preferences, actor, **save)
+        return events
 
     @rx.var
     def html_lang(self) -> str:

@@ -13,7 +13,7 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from chiiki.api import api
-from chiiki.models import SessionHandoff, utcnow
+from chiiki.models import Account, SessionHandoff, utcnow
 from chiiki.pages.auth import LoginState
 from chiiki.pages.mypage import MyPageState
 from chiiki.services import accounts
@@ -246,3 +246,71 @@ def test_logs_never_carry_a_session_token(caplog):
     text = caplog.text
     assert "SECRET-token_1" not in text and "NONCE-2" not in text
     assert "chiiki_session=[redacted]" in text and "chiiki_lang=en" in text
+
+
+def _prefs(login: str) -> tuple[str, bool]:
+    with session() as s:
+        acc = s.exec(select(Account).where(Account.login_id == login)).one()
+        return acc.locale, acc.large_text
+
+
+async def test_the_language_and_text_size_follow_the_account(demo, app_state):
+    """A toggle while signed in is kept on the account (mail is written in that language); logging in on a
+    browser that never chose takes the account's; a browser's own choice made before logging in wins."""
+    from chiiki.pages.auth import LoginState
+
+    assert _prefs("member@example.jp") == ("ja", False)
+    connect(app_state, "sid-1", cookie="")
+    auth = await app_state.get_state(AuthState)
+    await AuthState.load_page.fn(auth, "/login")
+    login = await app_state.get_state(LoginState)
+    await LoginState.submit.fn(login, {"login_id": "member@example.jp", "password": "chiiki-demo-2026"})
+    ui = await app_state.get_state(UIState)
+    for toggle in (UIState.toggle_lang, UIState.toggle_large_text):
+        events = toggle.fn(ui)
+        assert UIState.save_prefs in events or any("save_prefs" in str(e) for e in events)
+        await UIState.save_prefs.fn(ui)
+    assert (ui.lang, ui.large_text) == ("en", "1")
+    assert _prefs("member@example.jp") == ("en", True)
+
+    # A new phone (no cookies): logging in shows English in large text at once, and remembers it there.
+    other = type(app_state)()
+    connect(other, "sid-2", cookie="")
+    await AuthState.load_page.fn(await other.get_state(AuthState), "/login")
+    events = await LoginState.submit.fn(await other.get_state(LoginState),
+                                        {"login_id": "member@example.jp", "password": "chiiki-demo-2026"})
+    handoff_of(events)
+    ui2 = await other.get_state(UIState)
+    assert (ui2.lang, ui2.large_text) == ("en", "1")
+    assert "chiiki_lang=en; path=/" in str(events) and "chiiki_large_text=1; path=/" in str(events)
+
+    # A browser that chose Japanese (its cookie) keeps it, and the account follows.
+    third = type(app_state)()
+    connect(third, "sid-3", cookie="chiiki_lang=ja")
+    await AuthState.load_page.fn(await third.get_state(AuthState), "/login")
+    await LoginState.submit.fn(await third.get_state(LoginState),
+                               {"login_id": "member@example.jp", "password": "chiiki-demo-2026"})
+    assert (await third.get_state(UIState)).lang == "ja"
+    assert _prefs("member@example.jp") == ("ja", True)
+
+    # Signed out, a toggle changes no account.
+    anon = type(app_state)()
+    connect(anon, "sid-4", cookie="")
+    ui4 = await anon.get_state(UIState)
+    UIState.toggle_lang.fn(ui4)
+    await UIState.save_prefs.fn(ui4)
+    assert _prefs("member@example.jp") == ("ja", True)
+
+
+async def test_registering_in_english_keeps_english_on_the_account(demo, app_state):
+    from chiiki.pages.auth import RegisterState
+
+    connect(app_state, "sid-1", cookie="chiiki_lang=en")
+    await AuthState.load_page.fn(await app_state.get_state(AuthState), "/register")
+    reg = await app_state.get_state(RegisterState)
+    await RegisterState.submit.fn(reg, {
+        "name": "Hana Asahi", "kana": "あさひ はな", "address": "旭川市旭町1条2丁目3-4",
+        "area_id": str(accounts.areas()[0][0]), "birth_year": "1990", "display_name": "",
+        "login_id": "hana@example.jp", "password": "sakura-haru-1990", "password_confirm": "sakura-haru-1990"})
+    assert reg.errors == {} and reg.error == ""
+    assert _prefs("hana@example.jp") == ("en", False)

@@ -582,3 +582,24 @@ def test_a_member_named_on_a_households_row_sees_the_read_on_their_access_page(d
     assert any(r.household_id == mine and name in r.name for r in rows)
     assert [e.action for e in seen] == ["survey.nonresponders"]
 
+
+
+def test_a_safety_check_reads_and_mails_in_each_residents_language(demo):
+    """The fixed questions are stored in the residents' language whatever the officer's screen shows, and
+    each member's mail is in the language on their account."""
+    from chiiki.services import accounts
+
+    accounts.set_preferences(demo.actor("member@example.jp"), locale="en")
+    with session() as s:
+        acc = s.get(Account, demo.account_id("member@example.jp"))
+        acc.email_circulars = True
+        s.add(acc)
+    sid = make_survey(demo, kind="safety", questions=[])
+    form = surveys.get_for_answer(demo.actor("member2@example.jp"), sid)
+    assert form.questions[0].text == "あなたの安否"
+    with session() as s:
+        english = s.get(Account, demo.account_id("member@example.jp")).email
+        mails = {m.to_address: m.subject for m in s.exec(select(OutboxMail).where(OutboxMail.kind == "survey"))}
+    assert mails[english].startswith("[URGENT safety check]")
+    others = [subject for to, subject in mails.items() if to != english]
+    assert others and all(subject.startswith("【至急・安否確認】") for subject in others)

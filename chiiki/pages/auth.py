@@ -48,11 +48,13 @@ class RegisterState(rx.State):
     @rx.event
     async def submit(self, form: dict):
         auth = await self.get_state(AuthState)
-        lang = (await self.get_state(UIState)).lang
+        ui = await self.get_state(UIState)
+        lang = ui.lang
         if not isinstance(form, dict):
             return
         data = {k: form.get(k) for k in _FIELDS}
         data["has_small_children"] = form.get("has_small_children") in ("on", True, "true")
+        data["locale"], data["large_text"] = lang, ui.large_text == "1"
         self.errors = {}
         self.error = ""
         if data.get("password") != data.get("password_confirm"):
@@ -170,7 +172,9 @@ class LoginState(rx.State):
             return
         self.error = ""
         await auth.replace_session(result.token)
-        return await auth.hand_off(result.token, home_path(await auth.actor()))
+        actor = await auth.actor()
+        prefs = await (await self.get_state(UIState)).after_login(actor, result.locale, result.large_text)
+        return [*prefs, await auth.hand_off(result.token, home_path(actor))]
 
 
 @template(route=routes.LOGIN, title_key="login.title", on_load=[LoginState.load])

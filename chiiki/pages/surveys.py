@@ -495,9 +495,16 @@ class SurveyBuilderState(rx.State):
 
     def _set_kind(self, kind: str, lang: str) -> None:
         self.kind = kind
-        self.fixed = [{"text": q["text"], "kind_label": tr(lang, "survey.qkind." + q["kind"]),
-                       "options": tr(lang, "survey.sep").join(q["options"])}
-                      for q in surveys.template_questions(kind, lang)]
+        # The fixed questions as the residents will read them, with the officer's language beside them.
+        shown = surveys.template_questions(kind)
+        mine = surveys.template_questions(kind, lang)
+
+        def both(a: str, b: str) -> str:
+            return a if a == b else f"{a}({b})"
+
+        self.fixed = [{"text": both(q["text"], m["text"]), "kind_label": tr(lang, "survey.qkind." + q["kind"]),
+                       "options": tr(lang, "survey.sep").join(both(o, p) for o, p in zip(q["options"], m["options"]))}
+                      for q, m in zip(shown, mine)]
         days = 2 if kind == "safety" else 7
         when = (utcnow() + timedelta(days=days)).astimezone(TZ)
         self.default_deadline = when.strftime("%Y-%m-%dT18:00" if kind != "safety" else "%Y-%m-%dT%H:00")
@@ -546,7 +553,7 @@ class SurveyBuilderState(rx.State):
                            "min": form.get(f"q{q['uid']}_min"), "max": form.get(f"q{q['uid']}_max")}
                           for q in self.extra],
         }
-        ok, sid, self.error, self.errors = await attempt(self, lang, surveys.create_survey, actor, aid, data, lang)
+        ok, sid, self.error, self.errors = await attempt(self, lang, surveys.create_survey, actor, aid, data)
         if not ok:
             if self.errors and not self.error:
                 self.error = tr(lang, "survey.errors_below")
@@ -850,7 +857,7 @@ class SurveyResultsState(rx.State):
         actor, lang = await current_actor(self)
         if not actor.authenticated:
             return rx.redirect(routes.LOGIN)
-        ok, n, self.error, _ = await attempt(self, lang, surveys.send_reminder, actor, self._survey_id, lang)
+        ok, n, self.error, _ = await attempt(self, lang, surveys.send_reminder, actor, self._survey_id)
         self.notice = tr(lang, "survey.reminded", n=n) if ok else ""
 
     @rx.event

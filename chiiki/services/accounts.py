@@ -149,7 +149,10 @@ def register(data: dict) -> int:
         if s.exec(select(Account.id).where(Account.login_id == clean["login_id"])).first() is not None:
             raise ValidationErrors({"login_id": "error.login_taken"})
         password = clean.pop("password")
-        acc = Account(**clean, password_hash=hash_password(password))
+        # The language and text size the form was filled in with: mail goes out in that language.
+        locale = data.get("locale") if data.get("locale") in ("ja", "en") else "ja"
+        large_text = data.get("large_text") is True
+        acc = Account(**clean, locale=locale, large_text=large_text, password_hash=hash_password(password))
         s.add(acc)
         s.flush()
         return acc.id

@@ -320,7 +320,10 @@ def _random_ids(s: Session, model, n: int) -> list[int]:
 # --------------------------------------------------------------------------- templates and building
 
 
-def template_questions(kind: str, lang: str = "ja") -> list[dict]:
+RESIDENTS_LANG = "ja"  # the language a survey's fixed questions are stored in: what the residents read
+
+
+def template_questions(kind: str, lang: str = RESIDENTS_LANG) -> list[dict]:
     """The fixed first questions of a template kind (attendance, safety); general has none."""
     if kind == "attendance":
         return [
@@ -395,7 +398,7 @@ def _clean_question(q: object, key: str, errors: dict) -> dict | None:
     return out
 
 
-def _clean_survey(s: Session, actor: Actor, association_id: int, data: dict, lang: str) -> tuple[dict, list[dict]]:
+def _clean_survey(s: Session, actor: Actor, association_id: int, data: dict) -> tuple[dict, list[dict]]:
     errors: dict = {}
     out: dict = {}
 
@@ -423,7 +426,8 @@ def _clean_survey(s: Session, actor: Actor, association_id: int, data: dict, lan
     if not isinstance(raw_qs, (list, tuple)):
         raw_qs = []
         errors["questions"] = "error.invalid"
-    questions = template_questions(out.get("kind", "general"), lang)
+    # In the residents' language, whichever language the officer's screen is in.
+    questions = template_questions(out.get("kind", "general"))
     for i, q in enumerate(raw_qs[:MAX_QUESTIONS + 1]):
         key = f"q{q.get('uid', i)}" if isinstance(q, dict) else f"q{i}"
         cleaned = _clean_question(q, key, errors)
@@ -481,7 +485,7 @@ def target_choices(actor: Actor, association_id: object) -> list[tuple[int, str]
         return [(i, name) for i, name in rows if in_scope(scope, i)]
 
 
-def create_survey(actor: Actor, association_id: object, data: dict, lang: str = "ja") -> int:
+def create_survey(actor: Actor, association_id: object, data: dict) -> int:
     """Build and open a survey. Safety checks are mailed at once to members who take mail."""
     aid = validate.ident(association_id, "association_id")
     if not han_scope(actor, RUN_SURVEYS, aid):
@@ -489,7 +493,7 @@ def create_survey(actor: Actor, association_id: object, data: dict, lang: str = 
     if not isinstance(data, dict):
         raise ServiceError("error.invalid")
     with session() as s:
-        clean, questions = _clean_survey(s, actor, aid, data, lang)
+        clean, questions = _clean_survey(s, actor, aid, data)
         sv = Survey(association_id=aid, title=clean["title"], description=clean["description"], kind=clean["kind"],
                     deadline=clean["deadline"], target_all=clean["target_all"], anonymous=clean["anonymous"],
                     per_household=clean["per_household"], created_by=actor.account_id, created_at=utcnow())
@@ -505,7 +509,7 @@ def create_survey(actor: Actor, association_id: object, data: dict, lang: str = 
             s.add_all([SurveyOption(question_id=row.id, position=i, label=label)
                        for i, label in enumerate(q["options"])])
         if sv.kind == "safety":
-            _mail_units(s, sv, clean["targets"], None, lang, reminder=False)
+            _mail_units(s, sv, clean["targets"], None, reminder=False)
         return sv.id
 
 
@@ -1178,7 +1182,7 @@ def _han_status(s: Session, sv: Survey, targets: list[int], scope, first: Questi
 # --------------------------------------------------------------------------- reminders and mail
 
 
-def _mail_units(s: Session, sv: Survey, targets: list[int], only_missing_scope, lang: str, *, reminder: bool) -> int:
+def _mail_units(s: Session, sv: Survey, targets: list[int], only_missing_scope, *, reminder: bool) -> int:
     """Queue a mail to every asked member who takes mail (Account.email_circulars), in one query.
 
     only_missing_scope: None = everyone asked (a new safety check); ALL_HAN / han ids = non-responders there.
@@ -1197,17 +1201,20 @@ def _mail_units(s: Session, sv: Survey, targets: list[int], only_missing_scope, 
         q = q.where(unit.not_in(answered))
         if only_missing_scope != ALL_HAN:
             q = q.where(Household.han_id.in_(only_missing_scope))
-    emails = sorted(set(s.exec(q).all()))
+    locales = {email: locale for email, locale in s.execute(q.add_columns(Account.locale)).all()}
     from chiiki import settings as settings_module
 
     link = settings_module.settings.public_url.rstrip("/") + f"{ANSWER_PATH}?id={sv.id}"
     key = "survey.mail.reminder" if reminder else ("survey.mail.safety" if sv.kind == "safety" else "survey.mail.new")
-    subject = tr(lang, key + "_subject", title=sv.title)
-    body = tr(lang, key + "_body", title=sv.title, deadline=fmt_dt(sv.deadline, lang), link=link)
-    return mail.enqueue_many(s, ((address, subject, body) for address in emails), "survey")
+    # Each in the language the recipient uses (Account.locale), not the officer's.
+    texts = {lang: (tr(lang, key + "_subject", title=sv.title),
+                    tr(lang, key + "_body", title=sv.title, deadline=fmt_dt(sv.deadline, lang), link=link))
+             for lang in ("ja", "en")}
+    return mail.enqueue_many(s, ((address, *texts["en" if locales[address] == "en" else "ja"])
+                                 for address in sorted(locales)), "survey")
 
 
-def send_reminder(actor: Actor, survey_id: object, lang: str = "ja") -> int:
+def send_reminder(actor: Actor, survey_id: object) -> int:
     """Mail every non-responder (in the officer's scope) who takes mail; at most once an hour per survey."""
     with session() as s:
         sv = _survey_or_404(s, survey_id)
@@ -1219,7 +1226,7 @@ def send_reminder(actor: Actor, survey_id: object, lang: str = "ja") -> int:
         if sv.reminded_at is not None and sv.reminded_at > now - REMIND_INTERVAL:
             raise ServiceError("survey.error_remind_soon", when=sv.reminded_at + REMIND_INTERVAL)
         # For an anonymous survey, who has answered is still known (never what): reminding is fine.
-        n = _mail_units(s, sv, targets, scope, lang, reminder=True)
+        n = _mail_units(s, sv, targets, scope, reminder=True)
         sv.reminded_at = now
         s.add(sv)
         audit.record(s, actor, "survey.remind", association_id=sv.association_id, count=n, detail=f"survey {sv.id}")
