@@ -218,6 +218,9 @@ class AuthState(rx.State):
     # only gets with the handoff's page load; a new connection reads the cookie instead.
     _token: str = ""
     _token_sid: str = _NO_SID
+    # The page (path and query) a signed-out visitor was sent to the login page from: logging in or
+    # registering goes on there (an invite link, a circular's link in a mail).
+    _after_login: str = ""
 
     def session_token(self) -> str:
         """The session this tab acts with: the HttpOnly cookie its websocket was opened with, unless a
@@ -245,7 +248,7 @@ class AuthState(rx.State):
         """Use `token` ("" = none) here, and have the browser store it as its HttpOnly cookie by one page
         load: a one-time ticket, redeemed by chiiki/api.py, which sets the cookie and sends the browser on
         to `next_path` on this page's origin."""
-        if not (next_path.startswith("/") and not next_path.startswith("//") and "\\" not in next_path):
+        if not local_path(next_path):
             raise ValueError(f"not a path of this site: {next_path!r}")
         self.use_session(token)
         headers = self.router.headers
@@ -305,6 +308,8 @@ class AuthState(rx.State):
                     result = await result
                 if result is not None:
                     events.extend(result if isinstance(result, (list, tuple)) else [result])
+            if not facts.actor.authenticated and any(map(_to_login, events)):
+                self._after_login = _return_path(self.router.url)
         finally:
             _PAGE_ACTOR.reset(reset)
         return events or None
@@ -367,9 +372,35 @@ class AuthState(rx.State):
         self.show_next(tr(lang, "logout.done"))
         return await self.hand_off("", routes.LOGIN)
 
+    def take_after_login(self, within: str = "") -> str:
+        """The page to go on to after logging in (once), if any; with `within`, only a page under that path."""
+        path, self._after_login = self._after_login, ""
+        if within and urlsplit(path).path.rstrip("/") != within.rstrip("/"):
+            return ""
+        return path
+
     def show_next(self, text: str) -> None:
         """Queue a one-time message for the page the user is sent to next."""
         self._flash_next = text
+
+
+def local_path(path: str) -> bool:
+    """A path of this site (never another host: "//evil", "/\\evil")."""
+    return isinstance(path, str) and path.startswith("/") and not path.startswith("//") and "\\" not in path
+
+
+def _return_path(url) -> str:
+    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    return path if local_path(path) and len(path) <= 500 else ""
+
+
+def _to_login(event: object) -> bool:
+    """Whether a page's load answered with rx.redirect(routes.LOGIN) (a page for signed-in people only)."""
+    from chiiki import routes
+
+    handler = getattr(event, "handler", None)
+    return (getattr(getattr(handler, "fn", None), "__qualname__", "") == "_redirect"
+            and any(str(k) == "path" and str(v) == json.dumps(routes.LOGIN) for k, v in getattr(event, "args", ())))
 
 
 def home_path(actor: Actor) -> str:

@@ -347,3 +347,51 @@ async def test_page_reads_run_on_the_event_loop_with_sqlite_and_in_a_thread_with
     assert thread != loop_thread and value == 3
     with pytest.raises(NotFound):
         await run_read(fails)
+
+
+def _on_page(root, url: str, sid: str = "sid-1") -> None:
+    from reflex.istate.data import RouterData
+
+    path = url.split("?", 1)[0]
+    root.router = RouterData.from_router_data({"sid": sid, "headers": {"host": "localhost:8000"},
+                                               "pathname": path, "asPath": url})
+
+
+async def test_an_invite_link_survives_registering(demo, app_state):
+    """A newcomer opening an invite link is sent to log in; registering from there lands on the link's page,
+    code and all, instead of an empty join page."""
+    from chiiki import routes
+    from chiiki.services import membership
+
+    inv = membership.create_invite(demo.actor("kaicho@example.jp"), demo.association_id(demo.A1),
+                                   {"days": 7, "max_uses": 1})
+    link = f"{routes.JOIN}?code={inv.code}"
+    auth = await app_state.get_state(AuthState)
+    _on_page(app_state, link)
+    events = await AuthState.load_page.fn(auth, routes.JOIN)
+    assert redirect_target(events) == routes.LOGIN
+    _on_page(app_state, routes.REGISTER)
+    await AuthState.load_page.fn(auth, routes.REGISTER)  # a public page: nothing forgotten
+    reg = await app_state.get_state(RegisterState)
+    assert handoff(await RegisterState.submit.fn(reg, form())).next_path == link
+
+
+async def test_logging_in_goes_on_to_the_page_that_asked_for_it(demo, app_state):
+    from chiiki import routes
+
+    auth = await app_state.get_state(AuthState)
+    wanted = f"{routes.CIRCULARS}?filter=unread"
+    _on_page(app_state, wanted)
+    assert redirect_target(await AuthState.load_page.fn(auth, routes.CIRCULARS)) == routes.LOGIN
+    login = await app_state.get_state(LoginState)
+    events = await LoginState.submit.fn(login, {"login_id": "member@example.jp", "password": "chiiki-demo-2026"})
+    assert handoff(events).next_path == wanted
+    # Once: the next login (after logging out) goes home as usual.
+    await AuthState.logout.fn(auth)
+    events = await LoginState.submit.fn(login, {"login_id": "member@example.jp", "password": "chiiki-demo-2026"})
+    assert handoff(events).next_path == routes.CIRCULARS
+    # A public page never sets it.
+    await AuthState.logout.fn(auth)
+    _on_page(app_state, routes.LOGIN)
+    await AuthState.load_page.fn(auth, routes.LOGIN)
+    assert auth._after_login == ""

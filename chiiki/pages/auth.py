@@ -70,12 +70,13 @@ class RegisterState(rx.State):
                 self.error = error_text(lang, e)
             self.step = min((_STEP_OF.get(f, 3) for f in self.errors), default=self.step)
             return
+        # A new account belongs to no association yet: joining one is the next step (with the invite code
+        # of the link that brought them here, if one did). The page refreshes the navigation (load_page).
+        next_path = auth.take_after_login(within=routes.JOIN) or routes.JOIN
         await auth.replace_session(result.token)
         auth.show_next(tr(lang, "register.done"))
         self.step = 1
-        # A new account belongs to no association yet: joining one is the next step.
-        # The page it lands on refreshes the navigation (AuthState.load_page).
-        return await auth.hand_off(result.token, routes.JOIN)
+        return await auth.hand_off(result.token, next_path)
 
 
 def _err(name: str) -> rx.Var:
@@ -171,10 +172,11 @@ class LoginState(rx.State):
             self.error = error_text(lang, e)
             return
         self.error = ""
+        next_path = auth.take_after_login()
         await auth.replace_session(result.token)
         actor = await auth.actor()
         prefs = await (await self.get_state(UIState)).after_login(actor, result.locale, result.large_text)
-        return [*prefs, await auth.hand_off(result.token, home_path(actor))]
+        return [*prefs, await auth.hand_off(result.token, next_path or home_path(actor))]
 
 
 @template(route=routes.LOGIN, title_key="login.title", on_load=[LoginState.load])

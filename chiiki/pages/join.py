@@ -294,10 +294,15 @@ def join_page() -> rx.Component:
             JoinState.status,
             ("active", rx.vstack(rx.text(tf("join.already", name=JoinState.current_name), size="4"),
                                  link_button("nav.association", routes.ASSOCIATION), width="100%")),
-            ("pending", card(
-                rx.text(tf("join.pending", name=JoinState.current_name, at=JoinState.requested_at), size="4"),
-                secondary_button("join.withdraw", on_click=JoinState.withdraw, margin_top="0.6em"),
-                id="pending-card",
+            ("pending", rx.vstack(
+                card(
+                    rx.text(tf("join.pending", name=JoinState.current_name, at=JoinState.requested_at), size="4"),
+                    secondary_button("join.withdraw", on_click=JoinState.withdraw, margin_top="0.6em"),
+                    id="pending-card",
+                ),
+                # An officer may hand the applicant a code meanwhile: it joins at once.
+                _code_card(),
+                width="100%", align="stretch",
             )),
             rx.vstack(
                 rx.cond(JoinState.status == "rejected",
