@@ -609,7 +609,7 @@ def _count_tile(key: str) -> rx.Component:
 
 
 def _chart() -> rx.Component:
-    bars = [rx.recharts.bar(data_key=k, stack_id="a", fill=CATEGORY_COLORS[k], name=STRINGS[f"circular.cat.{k}"][0],
+    bars = [rx.recharts.bar(data_key=k, stack_id="a", fill=CATEGORY_COLORS[k], name=t(f"circular.cat.{k}"),
                             is_animation_active=False) for k in CHART_ORDER]
     return rx.recharts.responsive_container(
         rx.recharts.bar_chart(*bars, rx.recharts.x_axis(data_key="han"), rx.recharts.y_axis(allow_decimals=False),
