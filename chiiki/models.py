@@ -85,6 +85,9 @@ class Household(SQLModel, table=True):
     note: str = Field(default="", max_length=500)
     # True while no account is linked: circulars go on paper.
     paper_only: bool = Field(default=True, index=True)
+    # A household with member accounts that still gets the paper circular too (an officer's choice, e.g. an
+    # elderly household whose only account is a relative's).
+    paper_copy: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow)
     removed_at: datetime | None = Field(default=None)
 

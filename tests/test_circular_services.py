@@ -375,6 +375,51 @@ def test_paper_delivery_confirmation_and_on_behalf_move_households_between_categ
                  AuditEvent.subject_account_id == demo.account_id("member@example.jp")) == 1
 
 
+def test_a_household_with_members_can_get_the_paper_circular_too(demo):
+    """The officer ticks 紙の回覧板も届ける on a household with a member account: a send gives it a paper
+    delivery beside the member's, it is on the han's 回覧表, its paper copy is tracked until someone confirms,
+    and a member's confirmation counts it reached (status and counters agree)."""
+    from chiiki.services import roster
+
+    kaicho = demo.actor("kaicho@example.jp")
+    a1 = demo.association_id(DemoCity.A1)
+    member = demo.account_id("member@example.jp")
+    with session() as s:
+        home = s.get(Household, s.exec(select(Membership.household_id).where(
+            Membership.account_id == member, Membership.status == "active")).one())
+    detail = roster.get_household(kaicho, home.id)
+    assert detail.paper_copy is False
+    roster.save_household(kaicho, a1, {"han_id": str(home.han_id), "route_position": "", "address": home.address,
+                                       "note": "", "paper_copy": "on"}, home.id)
+    assert roster.get_household(kaicho, home.id).paper_copy is True
+    rows = roster.roster_page(kaicho, a1, query=home.address).rows
+    assert {r.household_id: r.channel for r in rows}[home.id] == "both"
+    han_no = demo.han_ids(DemoCity.A1).index(home.han_id) + 1
+    homes, members, paper = households_in(demo, han_no)
+    preview = circulars.preview(kaicho, a1, {"title": "t", "body": "b", "due_date": "", "target_all": False,
+                                             "han_ids": [str(home.han_id)]})
+    assert (preview.households, preview.digital_households, preview.paper_households) == \
+        (homes, homes - paper, paper + 1)
+    result = send_to(demo, han_nos=(han_no,))
+    cid = result.circular_id
+    assert (result.households, result.digital_households, result.paper_households) == (homes, homes - paper, paper + 1)
+    assert count(Delivery, Delivery.circular_id == cid, Delivery.household_id == home.id,
+                 Delivery.channel == "paper") == 1
+    assert home.address in {r.address for r in circulars.print_sheet(kaicho, cid, home.han_id).rows}
+
+    def category() -> str:
+        page = circulars.households(kaicho, cid, han_id=home.han_id, page_size=100)
+        return {r.household_id: r.category for r in page.rows}[home.id]
+
+    assert category() == "paper_pending"
+    assert circulars.record_paper(kaicho, cid, home.id, "delivered") == "paper_delivered"
+    circulars.confirm(demo.actor("member@example.jp"), my_delivery(demo, "member@example.jp", cid).id)
+    assert category() == "digital_confirmed"
+    status = circulars.status(kaicho, cid)
+    with session() as s:
+        assert s.get(Circular, cid).confirmed_households == status.reached == 1
+
+
 def test_officer_records_only_within_their_han(demo):
     cid = send_to(demo, han_nos=(1, 2)).circular_id
     with session() as s:

@@ -9,6 +9,7 @@ from chiiki.components.shell import register_nav, template
 from chiiki.components.ui import (
     BUTTON_STYLE,
     card,
+    checkbox_field,
     error_banner,
     heading,
     message,
@@ -27,7 +28,7 @@ from chiiki.state import current_actor, error_text, field_errors, run_service
 
 UPLOAD_ID = "roster_upload"
 PREVIEW_OK_ROWS = 30  # rows without errors shown as a sample; every row with an error is listed (capped)
-_FORM_FIELDS = ("han_id", "route_position", "address", "head_name", "head_kana", "phone", "note")
+_FORM_FIELDS = ("han_id", "route_position", "address", "head_name", "head_kana", "phone", "note", "paper_copy")
 
 register_nav("nav.roster", routes.ROSTER, "can_view_members")
 
@@ -237,7 +238,8 @@ class RosterState(rx.State):
         self._close_link()
         self.form_open, self.form_id, self.form_paper, self.form_errors = True, d.household_id, d.paper_only, {}
         self.form = {"han_id": str(d.han_id or ""), "route_position": str(d.route_position), "address": d.address,
-                     "head_name": d.head_name, "head_kana": d.head_kana, "phone": d.phone, "note": d.note}
+                     "head_name": d.head_name, "head_kana": d.head_kana, "phone": d.phone, "note": d.note,
+                     "paper_copy": "on" if d.paper_copy else ""}
         self.form_key += 1
 
     @rx.event
@@ -479,8 +481,9 @@ def _row_card(r: rx.Var) -> rx.Component:
             rx.badge(rx.cond(r["han"] != "", r["han"], t("roster.no_han")), size="2"),
             rx.text(rx.text.span(t("roster.col.position"), " "), r["position"], size="2",
                     color=rx.color("gray", 11)),
-            rx.badge(rx.cond(r["channel"] == "digital", t("roster.channel.digital"), t("roster.channel.paper")),
-                     color_scheme=rx.cond(r["channel"] == "digital", "green", "orange"), size="2"),
+            rx.badge(rx.match(r["channel"], ("digital", t("roster.channel.digital")),
+                              ("both", t("roster.channel.both")), t("roster.channel.paper")),
+                     color_scheme=rx.match(r["channel"], ("digital", "green"), ("both", "blue"), "orange"), size="2"),
             spacing="3",
             align="center",
             wrap="wrap",
@@ -519,6 +522,8 @@ def _household_form() -> rx.Component:
                                type_="tel", max_length=30),
                 ),
             ),
+            rx.cond(RosterState.form_paper, rx.fragment(),
+                    checkbox_field("roster.field.paper_copy", "paper_copy", checked=f["paper_copy"] == "on")),
             text_area("roster.field.note", "note", default_value=f["note"], error=err.get("note", ""),
                       max_length=500, rows="3"),
             rx.hstack(

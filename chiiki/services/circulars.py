@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from typing import Iterable
 
-from sqlalchemy import Integer, String, and_, bindparam, case, exists, func, insert, literal, null, or_, update
+from sqlalchemy import Integer, String, and_, bindparam, case, distinct, exists, func, insert, literal, null, or_, update
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -274,13 +274,15 @@ def _active_member_of(household_col):
     )
 
 
-def _counts(s: Session, aid: int, draft: Draft) -> tuple[int, int]:
-    """(households, paper households) a draft would reach."""
+def _counts(s: Session, aid: int, draft: Draft) -> tuple[int, int, int]:
+    """(households, digital households, paper households) a draft would reach, as fan_out will send it (a
+    household with a paper copy counts in both)."""
     cond = _household_filter(aid, draft.target_all, draft.han_ids)
-    total = s.exec(select(func.count()).select_from(Household).where(cond)).one()
-    paper = s.exec(select(func.count()).select_from(Household)
-                   .where(cond, ~exists(_active_member_of(Household.id)))).one()
-    return total, paper
+    members = exists(_active_member_of(Household.id))
+    total, digital, paper = s.execute(select(
+        func.count(), func.count(case((members, 1))),
+        func.count(case((or_(~members, Household.paper_copy.is_(True)), 1)))).select_from(Household).where(cond)).one()
+    return int(total), int(digital), int(paper)
 
 
 def preview(actor: Actor, association_id: int, data: dict, attachment_ids: list | None = None,
@@ -290,11 +292,11 @@ def preview(actor: Actor, association_id: int, data: dict, attachment_ids: list 
     with session() as s:
         draft = _clean_draft(s, actor, aid, data)
         files = attachment_files.pending(s, actor, attachment_files.parse_ids(attachment_ids))
-        total, paper = _counts(s, aid, draft)
+        total, digital, paper = _counts(s, aid, draft)
         names = _han_names(s, aid)
     han_names = [tr(lang, "circular.target_all")] if draft.target_all else [names[h][1] for h in draft.han_ids]
     return Preview(draft.title, draft.body, markup.parse(draft.body), draft.due_date, draft.target_all, han_names,
-                   total, total - paper, paper, [attachment_files.info(f) for f in files])
+                   total, digital, paper, [attachment_files.info(f) for f in files])
 
 
 @dataclass(frozen=True)
@@ -308,10 +310,12 @@ class SendResult:
 
 
 def fan_out(s: Session, circular_id: int, aid: int, target_all: bool, han_ids: Iterable[int],
-            now: datetime) -> tuple[int, int]:
-    """One delivery per target household and member account, in two bulk INSERT … SELECT statements.
+            now: datetime) -> tuple[int, int, int]:
+    """One delivery per target household and member account, in two bulk INSERT … SELECT statements: digital
+    ones for the member accounts, a paper one for each household without any (paper-only) or whose officers
+    asked for a paper copy too (Household.paper_copy).
 
-    Returns (member deliveries, paper households). Used by send() and by the demo seeder.
+    Returns (member deliveries, paper households, digital households). Used by send() and by the demo seeder.
     """
     cond = _household_filter(aid, target_all, han_ids)
     cols = ["circular_id", "household_id", "account_id", "han_id", "channel", "state", "on_behalf", "notified_at"]
@@ -327,15 +331,17 @@ def fan_out(s: Session, circular_id: int, aid: int, target_all: bool, han_ids: I
     paper = (
         select(literal(circular_id), Household.id, null(), Household.han_id, literal("paper"), literal("unread"),
                literal(False), null())
-        .where(cond, ~exists(_active_member_of(Household.id)))
+        .where(cond, or_(~exists(_active_member_of(Household.id)), Household.paper_copy.is_(True)))
     )
     s.execute(insert(Delivery).from_select(cols, digital))
     s.execute(insert(Delivery).from_select(cols, paper))
     # Counted, not taken from rowcount: psycopg reports -1 for INSERT … SELECT through SQLAlchemy.
-    members, papers = s.execute(
-        select(func.count(case((Delivery.channel == "digital", 1))), func.count(case((Delivery.channel == "paper", 1))))
+    digital = Delivery.channel == "digital"
+    members, papers, homes = s.execute(
+        select(func.count(case((digital, 1))), func.count(case((Delivery.channel == "paper", 1))),
+               func.count(distinct(case((digital, Delivery.household_id)))))
         .where(Delivery.circular_id == circular_id)).one()
-    return int(members), int(papers)
+    return int(members), int(papers), int(homes)
 
 
 def _notify(s: Session, circular: Circular, association_name: str, account_filter) -> int:
@@ -376,7 +382,7 @@ def send(actor: Actor, association_id: int, data: dict, attachment_ids: list | N
         if draft.han_ids:
             s.execute(insert(CircularTarget), [{"circular_id": c.id, "han_id": h} for h in draft.han_ids])
         attachment_files.link(s, actor, files, attachment_files.CIRCULAR, c.id)
-        members, papers = fan_out(s, c.id, aid, draft.target_all, draft.han_ids, now)
+        members, papers, digital_homes = fan_out(s, c.id, aid, draft.target_all, draft.han_ids, now)
         households = s.exec(select(func.count(func.distinct(Delivery.household_id)))
                             .where(Delivery.circular_id == c.id)).one()
         if households == 0:
@@ -384,7 +390,7 @@ def send(actor: Actor, association_id: int, data: dict, attachment_ids: list | N
         c.household_count = households  # every delivery starts unread: read and confirmed stay 0
         s.add(c)
         mails = _notify(s, c, assoc.name if assoc else "", literal(True))
-        return SendResult(c.id, households, households - papers, papers, members, mails)
+        return SendResult(c.id, households, digital_homes, papers, members, mails)
 
 
 # --------------------------------------------------------------------------- the resident's side
@@ -751,12 +757,15 @@ class HouseholdState:
 
 
 def _category(paper: int, self_conf: int, behalf: int, read: int, delivered: int, paper_conf: int) -> str:
-    if paper:
-        return "paper_confirmed" if paper_conf else ("paper_delivered" if delivered else "paper_pending")
+    """A household's category from its deliveries' flags, in the order of _RANKED."""
+    if paper_conf:
+        return "paper_confirmed"
     if self_conf:
         return "digital_confirmed"
     if behalf:
         return "on_behalf"
+    if paper:
+        return "paper_delivered" if delivered else "paper_pending"
     return "read" if read else "unread"
 
 
@@ -790,9 +799,12 @@ def household_states(s: Session, circular_ids: list[int], scope,
     return out
 
 
-# A household's category is the one of its highest-ranked delivery: paper first (confirmed, delivered,
-# pending), then confirmed by the member, confirmed on behalf, read, unread (as _category decides from flags).
-_RANKED = ("paper_confirmed", "paper_delivered", "paper_pending", "digital_confirmed", "on_behalf", "read")
+# A household's category is the one of its highest-ranked delivery (as _category decides from flags): confirmed
+# first, whichever way (a paper 確認印, the member, an officer on their behalf), then the paper circular's round
+# (delivered, pending) where the household gets one, then read, unread. A household on one channel gets the same
+# answer in any order; one with members that also gets paper (Household.paper_copy) is reached as soon as anyone
+# confirms, and until then shows where its paper copy is.
+_RANKED = ("paper_confirmed", "digital_confirmed", "on_behalf", "paper_delivered", "paper_pending", "read")
 
 
 def _rank():
@@ -800,14 +812,14 @@ def _rank():
     maximum over its deliveries (one CASE per row instead of six flags aggregated separately)."""
     paper = Delivery.channel == "paper"
     confirmed = Delivery.state == "confirmed"
-    n = len(_RANKED)
+    rank = {name: len(_RANKED) - i for i, name in enumerate(_RANKED)}
     return case(
-        (and_(paper, confirmed), n),
-        (and_(paper, Delivery.paper_delivered_at.is_not(None)), n - 1),
-        (paper, n - 2),
-        (and_(confirmed, Delivery.on_behalf.is_(False)), n - 3),
-        (confirmed, n - 4),
-        (Delivery.state != "unread", n - 5),
+        (and_(paper, confirmed), rank["paper_confirmed"]),
+        (and_(paper, Delivery.paper_delivered_at.is_not(None)), rank["paper_delivered"]),
+        (paper, rank["paper_pending"]),
+        (and_(confirmed, Delivery.on_behalf.is_(False)), rank["digital_confirmed"]),
+        (confirmed, rank["on_behalf"]),
+        (Delivery.state != "unread", rank["read"]),
         else_=0)
 
 

@@ -76,7 +76,7 @@ class RosterRow:
     han_name: str
     route_position: int
     address: str
-    channel: str  # digital (at least one active member account) | paper
+    channel: str  # digital (at least one active member account) | both (digital, and a paper copy) | paper
     # Paper-only households: the representative kept on the household row. Digital: empty.
     head_name: str
     head_kana: str
@@ -163,7 +163,7 @@ def _select_rows(s: Session, association_id: int, scope, keys: tuple[str, ...], 
         total = s.exec(select(func.count(Household.id)).where(*cond)).one()
     stmt = (
         select(Household.id, Household.han_id, Han.name, Household.route_position, Household.address,
-               Household.head_name, Household.head_kana, Household.phone)
+               Household.head_name, Household.head_kana, Household.phone, Household.paper_copy)
         .join(Han, Han.id == Household.han_id, isouter=True)
         .where(*cond)
         .order_by(*_ROUTE_ORDER)
@@ -178,10 +178,11 @@ def _select_rows(s: Session, association_id: int, scope, keys: tuple[str, ...], 
     else:
         members = _members_of(s, association_id, [r[0] for r in base])
     rows = []
-    for hid, han_id, han_name, pos, address, head_name, head_kana, phone in base:
+    for hid, han_id, han_name, pos, address, head_name, head_kana, phone, paper_copy in base:
         people = tuple(members.get(hid, ()))
         digital = bool(people)
-        rows.append(RosterRow(hid, han_id, han_name or "", pos, address, "digital" if digital else "paper",
+        channel = ("both" if paper_copy else "digital") if digital else "paper"
+        rows.append(RosterRow(hid, han_id, han_name or "", pos, address, channel,
                               "" if digital else head_name, "" if digital else head_kana,
                               "" if digital else phone, people))
     return rows, total
@@ -305,6 +306,7 @@ class HouseholdDetail:
     phone: str
     note: str
     paper_only: bool
+    paper_copy: bool
 
 
 def han_choices(actor: Actor, association_id: object) -> list[tuple[int, str]]:
@@ -336,7 +338,7 @@ def get_household(actor: Actor, household_id: object) -> HouseholdDetail:
                          count=1, detail="edit")
         return HouseholdDetail(hh.id, hh.han_id or 0, _index_in_han(s, hh) + 1, hh.address,
                                hh.head_name if hh.paper_only else "", hh.head_kana if hh.paper_only else "",
-                               hh.phone if hh.paper_only else "", hh.note, hh.paper_only)
+                               hh.phone if hh.paper_only else "", hh.note, hh.paper_only, hh.paper_copy)
 
 
 def _han_order(s: Session, association_id: int, han_id: int | None, exclude: int | None = None
@@ -412,6 +414,8 @@ def _clean_household(s: Session, association_id: int, scope, data: dict, paper_o
                                                    hi=MAX_POSITION, required=False))
     run("note", lambda: validate.text(data.get("note"), "note", max_len=MAX_LEN["note"], required=False,
                                       multiline=True))
+    # A household with members that also gets the paper circular (a paper-only one always does).
+    out["paper_copy"] = not paper_only and data.get("paper_copy") in (True, "on", "true", "1")
     if paper_only:
         run("head_name", lambda: validate.text(data.get("head_name"), "head_name", max_len=MAX_LEN["name"]))
         run("head_kana", lambda: validate.kana(data.get("head_kana"), "head_kana", required=False))
@@ -449,7 +453,8 @@ def save_household(actor: Actor, association_id: object, data: dict, household_i
             raise ValidationErrors({"address": "roster.error.address_taken"})
         moved = hh.id is None or hh.han_id != clean["han_id"]
         old_han, old_index = hh.han_id, None if hh.id is None else _index_in_han(s, hh)
-        hh.han_id, hh.address, hh.note = clean["han_id"], clean["address"], clean["note"]
+        hh.han_id, hh.address, hh.note, hh.paper_copy = clean["han_id"], clean["address"], clean["note"], \
+            clean["paper_copy"]
         if hh.paper_only:
             hh.head_name, hh.head_kana, hh.phone = clean["head_name"], clean["head_kana"], clean["phone"]
         s.add(hh)
