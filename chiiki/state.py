@@ -221,6 +221,8 @@ class AuthState(rx.State):
     # The page (path and query) a signed-out visitor was sent to the login page from: logging in or
     # registering goes on there (an invite link, a circular's link in a mail).
     _after_login: str = ""
+    # The account and grants (_grants_key) the personal data in this tab's states was loaded for.
+    _grants: str = ""
 
     def session_token(self) -> str:
         """The session this tab acts with: the HttpOnly cookie its websocket was opened with, unless a
@@ -234,14 +236,15 @@ class AuthState(rx.State):
         self._token, self._token_sid = token, self.router.session.session_id
 
     async def replace_session(self, token: str) -> None:
-        """A login over another session: that one ends (revoked, and this tab's states cleared of what it
-        showed), and this connection acts with `token`."""
+        """A login: a session this tab still had ends (revoked), and every state of the tab is cleared of what
+        it showed (also when that session had already expired or been revoked elsewhere: its pages' data is
+        still in the tab); this connection acts with `token`."""
         old = self.session_token()
         if old and old != token:
             await asyncio.to_thread(accounts.logout, old)
-            flash = self._flash_next
-            await reset_user_states(self)
-            self._flash_next = flash
+        flash = self._flash_next
+        await reset_user_states(self)
+        self._flash_next = flash
         self.use_session(token)
 
     async def hand_off(self, token: str, next_path: str) -> rx.event.EventSpec:
@@ -299,7 +302,7 @@ class AuthState(rx.State):
         facts = await run_read(_nav_facts, token)
         reset = _PAGE_ACTOR.set((token, facts.actor))
         try:
-            self._show_nav(facts)
+            await self._show_nav(facts)
             events: list = []
             for handler in _PAGE_LOADS.get(route if isinstance(route, str) else "", []):
                 substate = await self.get_state(handler.state)
@@ -315,10 +318,15 @@ class AuthState(rx.State):
         return events or None
 
     async def _refresh_nav(self) -> None:
-        self._show_nav(await run_read(_nav_facts, self.session_token(), self._page_actor()))
+        await self._show_nav(await run_read(_nav_facts, self.session_token(), self._page_actor()))
 
-    def _show_nav(self, facts: "NavFacts") -> None:
-        """The navigation flags, name and badges for these facts; only changed values are set (and sent)."""
+    async def _show_nav(self, facts: "NavFacts") -> None:
+        """The navigation flags, name and badges for these facts; only changed values are set (and sent).
+
+        When the account behind the tab or its grants changed since the tab's pages were loaded (a session
+        that expired or was revoked elsewhere, a role taken away, a move to another han), every page's state
+        is cleared first: personal data loaded for the old grants must not stay in the tab, where each
+        reload would send it again."""
         if self.flash != self._flash_next:
             self.flash = self._flash_next
         if self._flash_next:
@@ -327,6 +335,11 @@ class AuthState(rx.State):
         if not actor.authenticated and self.session_token():
             # Expired or revoked elsewhere (e.g. a password change): stop asking for it.
             self.use_session("")
+        grants = _grants_key(actor)
+        if grants != self._grants:
+            if self._grants:
+                await reset_user_states(self, keep=(AuthState,))
+            self._grants = grants
         aid = facts.association_id
 
         def holds(perm: str) -> bool:
@@ -503,15 +516,25 @@ def _badges(actor: Actor, association_id: int, s=None) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-async def reset_user_states(state: rx.State) -> None:
-    """Logout: every state of this browser tab back to its defaults, except display preferences."""
+def _grants_key(actor: Actor) -> str:
+    """What decides the personal data a tab may hold: the account and everything it is granted (the same
+    text in every worker: no set's iteration order in it)."""
+    if not actor.authenticated:
+        return "-"
+    memberships = sorted((m.association_id, m.household_id or 0, m.han_id or 0) for m in actor.memberships)
+    roles = sorted((r.association_id, r.han_id or 0, tuple(sorted(r.permissions))) for r in actor.roles)
+    return repr((actor.account_id, actor.is_city_staff, actor.department_id or 0, memberships, roles))
+
+
+async def reset_user_states(state: rx.State, keep: tuple[type[rx.State], ...] = ()) -> None:
+    """Logout: every state of this browser tab back to its defaults, except display preferences (and `keep`)."""
     root = state
     while root.parent_state is not None:
         root = root.parent_state
 
     async def walk(cls: type[rx.State]) -> None:
         for sub in cls.get_substates():
-            if sub is not UIState and not sub.__module__.startswith("reflex"):
+            if sub is not UIState and sub not in keep and not sub.__module__.startswith("reflex"):
                 inst = await state.get_state(sub)
                 for name, f in sub.__fields__.items():
                     if getattr(f, "_owner", sub) is sub and not name.startswith("router"):

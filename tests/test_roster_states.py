@@ -216,3 +216,44 @@ async def test_link_lists_candidates_and_links(app_state, demo):
 
 def test_service_page_size_keeps_the_first_page_small():
     assert roster.PAGE_SIZE <= 50
+
+
+async def test_roster_rows_leave_the_tab_when_the_session_ends_elsewhere_and_someone_else_logs_in(demo, app_state):
+    """A shared PC: the 会長's session expires or is revoked elsewhere; the next person to log in on the same
+    tab must not find the roster the 会長 loaded in the tab's state (every reload sends the whole state)."""
+    from chiiki.pages.auth import LoginState
+    from chiiki.services import accounts
+    from chiiki.state import AuthState
+
+    auth = await login_state(app_state, "kaicho@example.jp")
+    st = await app_state.get_state(RosterState)
+    await RosterState.load.fn(st)
+    name = st.rows[10]["names"]
+    assert name and name in state_text(app_state)
+    accounts.logout(auth.session_token())  # revoked elsewhere
+    await AuthState.load_page.fn(auth, "/login")
+    assert name not in state_text(app_state)  # gone as soon as the tab sees the session ended
+    login = await app_state.get_state(LoginState)
+    await LoginState.submit.fn(login, {"login_id": "member@example.jp", "password": "chiiki-demo-2026"})
+    await AuthState.load_nav.fn(auth)
+    assert name not in state_text(app_state)
+
+
+async def test_roster_rows_leave_the_tab_when_the_role_is_taken_away(demo, app_state):
+    from sqlmodel import select
+
+    from chiiki.models import OfficerRole
+    from chiiki.services.db import session
+    from chiiki.state import AuthState
+
+    auth = await login_state(app_state, "kaicho@example.jp")
+    st = await app_state.get_state(RosterState)
+    await RosterState.load.fn(st)
+    name = st.rows[10]["names"]
+    with session() as s:
+        for role in s.exec(select(OfficerRole).where(OfficerRole.membership_id.in_(
+                [m.membership_id for m in demo.actor("kaicho@example.jp").memberships]))).all():
+            role.permissions = "send_circulars"
+            s.add(role)
+    await AuthState.load_page.fn(auth, "/circulars")
+    assert not auth.can_view_members and name not in state_text(app_state)
