@@ -168,6 +168,8 @@ def test_first_officer_only_while_no_manager_holds_office(demo):
 
 @pytest.mark.parametrize("login,key", [("nobody@example.jp", "association.error.no_account"),
                                        ("other@example.jp", "association.error.member_elsewhere"),
+                                       # City staff never become officers, so never see member rows.
+                                       (CITY, "association.error.staff_appointee"),
                                        ("", "error.required"), ("x" * 300, "error.too_long")])
 def test_first_officer_must_be_a_registered_account_not_in_another_association(demo, login, key):
     staff = demo.actor(CITY)

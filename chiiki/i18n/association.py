@@ -38,6 +38,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "このログインIDの登録が見つかりません。本人に先に新規登録をしてもらってください",
         "No registered account has this login ID. Ask the person to register first",
     ),
+    "association.error.staff_appointee": (
+        "市職員のアカウントは役員に任命できません(住民のアカウントを指定してください)",
+        "A city staff account cannot be appointed as an officer (give a resident's account)",
+    ),
     "association.error.member_elsewhere": (
         "この方は別の町内会に参加しています(または申請中です)",
         "This person belongs to (or has asked to join) another association",

@@ -410,6 +410,9 @@ def appoint_first_officer(actor: Actor, association_id: object, login_id: object
         acc = s.exec(select(Account).where(Account.login_id == login, Account.deleted_at.is_(None))).first()
         if acc is None:
             raise ValidationErrors({"login_id": "association.error.no_account"})
+        if acc.is_city_staff or acc.id == actor.account_id:
+            # City staff see counts, never member rows: no staff account may become an officer this way.
+            raise ValidationErrors({"login_id": "association.error.staff_appointee"})
         memberships = s.exec(select(Membership).where(Membership.account_id == acc.id,
                                                       Membership.status.in_(("active", "pending")))).all()
         if any(m.association_id != a.id for m in memberships):
