@@ -113,6 +113,35 @@ def test_officer_without_view_members_is_refused(demo, a1):
         roster.roster_page(actor, a1)
 
 
+def test_managing_members_without_view_members_shows_no_household_data(demo, a1):
+    """manage_members alone (no view_members) may not open a household's details nor look up addresses:
+    both are personal data (privacy rule 1)."""
+    from chiiki.services import membership
+
+    actor = demo.actor("kaicho@example.jp")
+    actor = dataclasses.replace(actor, roles=tuple(dataclasses.replace(r, permissions=frozenset({MANAGE_MEMBERS}))
+                                                   for r in actor.roles))
+    paper = households(a1, paper=True)[0]
+    before = snapshot()
+    with pytest.raises(Denied):
+        roster.get_household(actor, paper.id)
+    assert membership.household_options(actor, a1, "") == []
+    assert snapshot() == before
+
+
+def test_a_han_leader_is_not_offered_members_without_a_household(demo, a1):
+    """A member with no household is in no han: linking them is for an association-wide officer."""
+    han1 = demo.han_ids(DemoCity.A1)[0]
+    loose = demo.account_id("member2@example.jp")
+    with session() as s:
+        m = s.exec(select(Membership).where(Membership.account_id == loose, Membership.status == "active")).one()
+        m.household_id = None
+        s.add(m)
+    paper = households(a1, han_id=han1, paper=True)[0]
+    assert m.id not in {c.membership_id for c in roster.link_candidates(han_manager(demo, han1), paper.id).candidates}
+    assert m.id in {c.membership_id for c in roster.link_candidates(demo.actor("kaicho@example.jp"), paper.id).candidates}
+
+
 @pytest.mark.parametrize("bad", ["abc", None, -1, 10**20, 999999])
 def test_bad_association_ids_are_refused(demo, bad):
     with pytest.raises(ServiceError):

@@ -28,7 +28,9 @@ from chiiki.services.associations import (
 from chiiki.services.db import session
 from chiiki.services.roster import clean_address, fold
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
-from chiiki.services.policy import ALL_HAN, AUTHENTICATED, JOIN, MANAGE_MEMBERS, MEMBER, Actor, Assoc, can, han_scope
+from chiiki.services.policy import (
+    ALL_HAN, AUTHENTICATED, JOIN, MANAGE_MEMBERS, MEMBER, VIEW_MEMBERS, Actor, Assoc, can, han_scope,
+)
 
 # Bump when the wording of what officers will see changes; each membership records the version agreed to.
 CONSENT_VERSION = "2026-1"
@@ -200,11 +202,16 @@ def household_options(actor: Actor, association_id: object, query: object = "", 
     with session() as s:
         a = association_or_404(s, association_id)
         scope = require_scope(actor, MANAGE_MEMBERS, a.id)
+        # Addresses are personal data: only where the officer may also see the members (privacy rule 1).
+        view = han_scope(actor, VIEW_MEMBERS, a.id)
+        if not view:
+            return []
         stmt = (select(Household.id, Household.address, Han.name, Household.paper_only)
                 .join(Han, Han.id == Household.han_id, isouter=True)
                 .where(Household.association_id == a.id, Household.removed_at.is_(None)))
-        if scope != ALL_HAN:
-            stmt = stmt.where(Household.han_id.in_(scope))
+        for allowed in (scope, view):
+            if allowed != ALL_HAN:
+                stmt = stmt.where(Household.han_id.in_(allowed))
         if q:
             # The roster stores addresses NFKC-normalised ("１丁目" as "1丁目"); so is the query.
             stmt = stmt.where(Household.address.contains(unicodedata.normalize("NFKC", q)))

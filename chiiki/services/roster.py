@@ -331,8 +331,12 @@ def _household_in_scope(s: Session, actor: Actor, household_id: object, permissi
 
 
 def get_household(actor: Actor, household_id: object) -> HouseholdDetail:
+    """A household to edit: for an officer who manages AND may see the members there (its address, and a
+    paper-only household's representative, are personal data: privacy rule 1)."""
     with session() as s:
         hh, _scope = _household_in_scope(s, actor, household_id, MANAGE_MEMBERS)
+        if not in_scope(han_scope(actor, VIEW_MEMBERS, hh.association_id), hh.han_id):
+            raise Denied()
         if hh.paper_only:
             audit.record(s, actor, "roster.view", association_id=hh.association_id, household_ids=[hh.id],
                          count=1, detail="edit")
@@ -531,6 +535,8 @@ def link_candidates(actor: Actor, household_id: object, limit: int = 20) -> Link
         for mid, current, account_id, name, address, han_id in rows:
             if current == hh.id or (current is not None and not (in_scope(manage, han_id) and in_scope(view, han_id))):
                 continue
+            if current is None and not (manage == ALL_HAN and view == ALL_HAN):
+                continue  # a member with no household is in no han: only an association-wide officer sees them
             same_place = bool(key) and fold(address) == key
             if same_place or current is None:
                 found.append((0 if same_place else 1, mid, account_id, name, address))
