@@ -112,8 +112,9 @@ class UIState(rx.State):
     large_text: str = "0"
     # The connection whose cookies were last read.
     _prefs_sid: str = _NO_SID
-    # Whether this browser chose the language / text size (a cookie, or a toggle in this tab); otherwise
-    # logging in takes the account's.
+    # Whether the language / text size was switched in this tab before logging in: that choice is saved to
+    # the account then; otherwise logging in takes the account's (on a shared tablet too: the cookies the
+    # last person's login left are not a choice of the next one).
     _lang_chosen: bool = False
     _large_chosen: bool = False
 
@@ -125,14 +126,10 @@ class UIState(rx.State):
         self._prefs_sid = sid
         cookies = _cookies(self)
         lang, large = cookies.get(LANG_COOKIE), cookies.get(LARGE_TEXT_COOKIE)
-        if lang in ("ja", "en"):
-            self._lang_chosen = True
-            if lang != self.lang:
-                self.lang = lang
-        if large in ("0", "1"):
-            self._large_chosen = True
-            if large != self.large_text:
-                self.large_text = large
+        if lang in ("ja", "en") and lang != self.lang:
+            self.lang = lang
+        if large in ("0", "1") and large != self.large_text:
+            self.large_text = large
 
     def _show_lang(self) -> list[rx.event.EventSpec]:
         # The cookie, the page's language for screen readers, and the language assets/a11y.js waits for.
@@ -165,6 +162,8 @@ class UIState(rx.State):
         actor = await (await self.get_state(AuthState)).actor()
         if actor.authenticated:
             await run_service(accounts.set_preferences, actor, locale=self.lang, large_text=self.large_text == "1")
+            # On the account now: not a choice for whoever logs in next in this tab.
+            self._lang_chosen = self._large_chosen = False
 
     async def after_login(self, actor: Actor, locale: str, large_text: bool) -> list[rx.event.EventSpec]:
         """On logging in: what this browser chose is kept on the account; what it did not choose comes from
@@ -186,6 +185,7 @@ class UIState(rx.State):
             events += self._show_large_text()
         if save:
             await run_service(accounts.set_preferences, actor, **save)
+        self._lang_chosen = self._large_chosen = False  # spent: the next login in this tab starts afresh
         return events
 
     @rx.var
@@ -286,7 +286,8 @@ class AuthState(rx.State):
 
     @rx.event
     async def load_nav(self):
-        """Refresh who is logged in and what they may see."""
+        """Refresh who is logged in and what they may see (a page outside the shared frame: the print sheet)."""
+        (await self.get_state(UIState)).sync_prefs()
         await self._refresh_nav()
 
     @rx.event
@@ -404,7 +405,7 @@ def local_path(path: str) -> bool:
 
 def _return_path(url) -> str:
     path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-    return path if local_path(path) and len(path) <= 500 else ""
+    return path if local_path(path) and len(path) <= 300 else ""  # SessionHandoff.next_path holds 300
 
 
 def _to_login(event: object) -> bool:

@@ -383,6 +383,24 @@ async def test_join_with_a_code_through_the_state(app_state, demo):
     assert auth.flash == ""  # once
 
 
+async def test_a_code_refused_at_joining_says_why_on_top_of_the_page(app_state, demo):
+    from chiiki.pages.join import JoinState
+
+    han1, han2 = demo.han_ids(DemoCity.A1)[:2]
+    with session() as s:
+        other = s.exec(select(Household).where(Household.han_id == han2).order_by(Household.id)).first()
+        acc = s.get(Account, demo.account_id("newcomer@example.jp"))
+        acc.address = other.address
+        s.add(acc)
+    inv = ms.create_invite(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1),
+                           {"days": 7, "max_uses": 1, "han_id": str(han1)})
+    await login_state(app_state, "newcomer@example.jp")
+    st = await app_state.get_state(JoinState)
+    await JoinState.check_code.fn(st, {"code": inv.code})
+    await JoinState.join_code.fn(st, {"consent": "on"})
+    assert "別の班" in st.error and "code" not in st.errors
+
+
 async def test_leaving_says_so_on_the_next_page(app_state, demo):
     from chiiki.pages.association import AssociationState
 

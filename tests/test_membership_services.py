@@ -228,16 +228,40 @@ def test_a_code_joins_the_paper_household_at_my_address_however_i_typed_it(demo)
         assert s.exec(select(func.count()).select_from(Household)).one() == before
 
 
-def test_approving_a_new_household_at_an_address_the_roster_has_is_refused(demo):
+def test_approving_into_a_new_household_at_an_address_the_roster_has_joins_that_household(demo):
+    """Typed however (full-width digits), the address of a household the roster has is that household: the
+    applicant joins it (an officer without view_members cannot even look it up) instead of making a twin."""
     mid = ask(demo)
     hh = _paper_household(demo)
     typed = hh.address.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    before = count_households()
+    ms.approve(demo.actor("kaicho@example.jp"), mid, {"household_id": "", "address": typed,
+                                                      "han_id": str(demo.han_ids(DemoCity.A1)[0])})
+    with session() as s:
+        assert s.get(Membership, mid).household_id == hh.id
+        assert s.get(Household, hh.id).paper_only is False
+    assert count_households() == before
+
+
+def test_a_hans_invite_never_joins_a_household_of_another_han(demo):
+    han1, han2 = demo.han_ids(DemoCity.A1)[:2]
+    with session() as s:
+        other = s.exec(select(Household).where(Household.han_id == han2, Household.paper_only.is_(True))
+                       .order_by(Household.id)).first()
+        acc = s.get(Account, demo.account_id("newcomer@example.jp"))
+        acc.address = other.address
+        s.add(acc)
+    inv = _invite(demo, han_id=str(han1))
     before = snapshot()
     with pytest.raises(ValidationErrors) as e:
-        ms.approve(demo.actor("kaicho@example.jp"), mid, {"household_id": "", "address": typed,
-                                                          "han_id": str(demo.han_ids(DemoCity.A1)[0])})
-    assert e.value.errors["address"][0] == "roster.error.address_taken"
-    assert snapshot() == before
+        ms.join_with_code(demo.actor("newcomer@example.jp"), inv.code, True, V)
+    assert e.value.errors["code"][0] == "membership.error.address_other_han"
+    assert snapshot() == before  # the code's use is not spent either
+
+
+def count_households() -> int:
+    with session() as s:
+        return s.exec(select(func.count()).select_from(Household)).one()
 
 
 def test_a_code_tied_to_a_paper_household_joins_that_household(demo):

@@ -284,14 +284,29 @@ async def test_the_language_and_text_size_follow_the_account(demo, app_state):
     assert (ui2.lang, ui2.large_text) == ("en", "1")
     assert "chiiki_lang=en; path=/" in str(events) and "chiiki_large_text=1; path=/" in str(events)
 
-    # A browser that chose Japanese (its cookie) keeps it, and the account follows.
+    # A choice made on the login page before logging in is kept, and the account follows.
     third = type(app_state)()
-    connect(third, "sid-3", cookie="chiiki_lang=ja")
+    connect(third, "sid-3", cookie="chiiki_lang=en")
     await AuthState.load_page.fn(await third.get_state(AuthState), "/login")
+    ui3 = await third.get_state(UIState)
+    UIState.toggle_lang.fn(ui3)
+    await UIState.save_prefs.fn(ui3)  # signed out: nothing saved yet
+    assert ui3.lang == "ja" and _prefs("member@example.jp") == ("en", True)
     await LoginState.submit.fn(await third.get_state(LoginState),
                                {"login_id": "member@example.jp", "password": "chiiki-demo-2026"})
-    assert (await third.get_state(UIState)).lang == "ja"
+    assert ui3.lang == "ja"
     assert _prefs("member@example.jp") == ("ja", True)
+
+    # A shared tablet: the cookies the last person's login left are not the next person's choice.
+    assert _prefs("kaicho@example.jp") == ("ja", False)
+    shared = type(app_state)()
+    connect(shared, "sid-5", cookie="chiiki_lang=en; chiiki_large_text=1")
+    await AuthState.load_page.fn(await shared.get_state(AuthState), "/login")
+    events = await LoginState.submit.fn(await shared.get_state(LoginState),
+                                        {"login_id": "kaicho@example.jp", "password": "chiiki-demo-2026"})
+    ui5 = await shared.get_state(UIState)
+    assert (ui5.lang, ui5.large_text) == ("ja", "0") and "chiiki_lang=ja; path=/" in str(events)
+    assert _prefs("kaicho@example.jp") == ("ja", False)
 
     # Signed out, a toggle changes no account.
     anon = type(app_state)()

@@ -189,6 +189,10 @@ class JoinState(rx.State):
         ok, _r, self.error, self.errors = await attempt(
             self, lang, membership.join_with_code, actor, self.code, checked(form, "consent"),
             membership.CONSENT_VERSION if checked(form, "consent") else "")
+        if "code" in self.errors:
+            # The code was already checked: its field is not on this form, so the message goes on top.
+            self.error = self.errors["code"]
+            self.errors = {k: v for k, v in self.errors.items() if k != "code"}
         if ok:
             self.code = self.invite_name = self.invite_han = ""
             auth = await self.get_state(AuthState)

@@ -983,18 +983,24 @@ def households(actor: Actor, circular_id: object, *, category: object = "", han_
                  for hid, han_id, category, confirmed_at, pos, _n in found]
         names = _han_names(s, c.association_id)
         hh, members = _people(s, [st.household_id for st in shown], c.association_id)
+        # The households sent a paper copy (paper-only ones, and those with members that also get paper): their
+        # rows keep the paper buttons whatever their category.
+        on_paper = set(s.exec(select(Delivery.household_id).where(
+            Delivery.circular_id == c.id, Delivery.channel == "paper",
+            Delivery.household_id.in_([st.household_id for st in shown]))).all()) if shown else set()
         view_scope = han_scope(actor, VIEW_MEMBERS, c.association_id)
         rows, subjects, paper_ids = [], [], []
         for st in shown:
             h = hh.get(st.household_id)
             named = _covers(view_scope, st.han_id)
             people = members.get(st.household_id, [])
-            paper = st.category.startswith("paper")
+            paper = st.household_id in on_paper
             name = ""
             if named:
-                name = h.head_name if paper and h else "・".join(n for _i, n in people)
+                # The members by name; a household without any by the representative kept on the roster.
+                name = "・".join(n for _i, n in people) if people else (h.head_name if h else "")
                 subjects += [i for i, _n in people]
-                if paper:
+                if not people:
                     paper_ids.append(st.household_id)
             rows.append(HouseholdRow(st.household_id, names.get(st.han_id, (0, ""))[1],
                                      h.route_position if h else 0, "paper" if paper else "digital", st.category,
@@ -1144,11 +1150,18 @@ def print_sheet(actor: Actor, circular_id: object, han_id: object = None, lang: 
             .order_by(Household.route_position, Household.id)
         ).all()
         named = _covers(han_scope(actor, VIEW_MEMBERS, c.association_id), han)
-        rows = [PrintRow(h.route_position + 1, h.head_name if named else "", h.address if named else "")
+        # A household with members that also gets paper (paper_copy) is listed by its members' names; a
+        # paper-only one by the representative kept on the roster.
+        _hh, members = _people(s, [h.id for h in paper], c.association_id) if named and paper else ({}, {})
+        rows = [PrintRow(h.route_position + 1,
+                         ("・".join(n for _i, n in members[h.id]) if h.id in members else h.head_name) if named else "",
+                         h.address if named else "")
                 for h in paper]
         if named and paper:
-            audit.record(s, actor, "circular.print", association_id=c.association_id, subjects=[],
-                         household_ids=[h.id for h in paper], count=len(paper), detail=f"circular {c.id}")
+            audit.record(s, actor, "circular.print", association_id=c.association_id,
+                         subjects=[i for people in members.values() for i, _n in people],
+                         household_ids=[h.id for h in paper if h.id not in members], count=len(paper),
+                         detail=f"circular {c.id}")
         assoc = s.get(Association, c.association_id)
         view = CircularView(c.id, c.association_id, c.title, c.body, markup.parse(c.body), _aware(c.sent_at),
                             c.due_date, _target_label(lang, c, targets, names), _files(s, c.id),

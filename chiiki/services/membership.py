@@ -240,9 +240,11 @@ def _new_household(s: Session, association_id: int, address: object, han_id: obj
     addr = han = None
     try:
         addr = clean_address(address)
-        if _same_address(s, association_id, addr):
-            # The applicant lives in a household the roster already has: attach them to that one instead.
-            errors["address"] = "roster.error.address_taken"
+        found = _same_address(s, association_id, addr)
+        if found:
+            # The applicant lives in a household the roster already has (written however): that one, not a
+            # twin that would get every circular twice. An officer without view_members cannot look it up.
+            return found[0]
     except ServiceError as e:
         errors["address"] = e
     try:
@@ -468,9 +470,12 @@ def _invite_household(s: Session, inv: InviteCode, address: str) -> Household:
     # preferring one in the invite's han: otherwise a paper household would get a digital twin and every
     # circular twice.
     found = _same_address(s, inv.association_id, address)
+    if found and inv.han_id and all(hh.han_id != inv.han_id for hh in found):
+        # A han's invite never reaches into another han's household, nor makes a twin of it.
+        raise ValidationErrors({"code": "membership.error.address_other_han"})
+    found = [hh for hh in found if not inv.han_id or hh.han_id == inv.han_id]
     if found:
-        in_han = [hh for hh in found if hh.han_id == inv.han_id]
-        return (in_han or found)[0]
+        return found[0]
     try:
         addr = clean_address(address)
     except ServiceError:

@@ -57,8 +57,8 @@ def test_register_login_mypage_logout(live_app, page, screenshot):
 
     page.fill("#f-password", "sakura-haru-1950")
     page.click("#login-submit")
-    page.wait_for_url(re.compile(r"/join/?$"), timeout=30_000)
-    _goto(page, live_app.url + "/mypage")
+    # Back on the page that asked for the login.
+    page.wait_for_url(re.compile(r"/mypage/?$"), timeout=30_000)
     expect(page.locator("#profile-view")).to_contain_text("旭川 花子", timeout=30_000)
 
 
