@@ -395,3 +395,16 @@ async def test_logging_in_goes_on_to_the_page_that_asked_for_it(demo, app_state)
     _on_page(app_state, routes.LOGIN)
     await AuthState.load_page.fn(auth, routes.LOGIN)
     assert auth._after_login == ""
+
+
+async def test_the_access_log_names_city_staff_in_the_readers_language(demo, app_state):
+    from chiiki.services import audit
+
+    member = demo.actor("member@example.jp")
+    with session() as s:
+        audit.record(s, demo.actor("city@example.jp"), "inquiry.view", subjects=[member.account_id])
+    await login_state(app_state, "member@example.jp")
+    UIState.toggle_lang.fn(await app_state.get_state(UIState))
+    log = await app_state.get_state(AccessLogState)
+    await AccessLogState.load.fn(log)
+    assert log.rows[0]["who"].startswith("City staff")

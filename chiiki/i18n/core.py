@@ -179,6 +179,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "audit.none": ("まだ記録はありません", "No one has accessed your data yet"),
     "audit.system": ("システム", "System"),
+    "audit.city_staff": ("市職員", "City staff"),
     "audit.trail_nav": ("個人情報の利用記録", "Personal data access log"),
     "audit.trail_title": ("個人情報の利用記録(全町内会)", "Personal data access log (all associations)"),
     "audit.trail_intro": (

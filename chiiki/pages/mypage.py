@@ -291,7 +291,9 @@ class AccessLogState(rx.State):
         entries = await run_service(q)
         self.has_more = len(entries) > size
         self.rows = [
-            {"at": fmt_dt(e.at, lang), "who": (e.actor_title + " " + e.actor_name).strip() or tr(lang, "audit.system"),
+            {"at": fmt_dt(e.at, lang),
+             "who": ((tr(lang, "audit.city_staff") if e.actor_title == audit.CITY_STAFF_TITLE else e.actor_title)
+                     + " " + e.actor_name).strip() or tr(lang, "audit.system"),
              "what": tr(lang, "audit.action." + e.action) if ("audit.action." + e.action) in STRINGS else e.action,
              "count": str(e.record_count)}
             for e in entries[:size]

@@ -15,6 +15,11 @@ from chiiki.models import Account, AuditEvent, utcnow
 from chiiki.services.policy import Actor
 
 
+# The title stored for city staff (officer titles are the association's own words, kept as written); shown
+# as the "audit.city_staff" string in the reader's language.
+CITY_STAFF_TITLE = "市職員"
+
+
 def record(
     s: Session,
     actor: Actor,
@@ -27,7 +32,7 @@ def record(
     detail: str = "",
 ) -> None:
     """Write one event per person whose data was read (so each can see it), or one summary event."""
-    title = actor.title_in(association_id) if association_id else ("市職員" if actor.is_city_staff else "")
+    title = actor.title_in(association_id) if association_id else (CITY_STAFF_TITLE if actor.is_city_staff else "")
     subjects = list(dict.fromkeys(subjects))
     household_ids = list(dict.fromkeys(household_ids))
     total = count if count is not None else len(subjects) + len(household_ids)
