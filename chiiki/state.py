@@ -381,7 +381,9 @@ class AuthState(rx.State):
         from chiiki import routes
 
         await asyncio.to_thread(accounts.logout, self.session_token())
-        lang = await self.lang()
+        ui = await self.get_state(UIState)
+        lang = ui.lang
+        ui._lang_chosen = ui._large_chosen = False  # whoever logs in next on this tab takes their own
         await reset_user_states(self)
         self.show_next(tr(lang, "logout.done"))
         return await self.hand_off("", routes.LOGIN)

@@ -236,11 +236,29 @@ def test_approving_into_a_new_household_at_an_address_the_roster_has_joins_that_
     typed = hh.address.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
     before = count_households()
     ms.approve(demo.actor("kaicho@example.jp"), mid, {"household_id": "", "address": typed,
-                                                      "han_id": str(demo.han_ids(DemoCity.A1)[0])})
+                                                      "han_id": str(hh.han_id)})
     with session() as s:
         assert s.get(Membership, mid).household_id == hh.id
         assert s.get(Household, hh.id).paper_only is False
     assert count_households() == before
+
+
+def test_approving_into_a_new_household_never_merges_into_another_familys_or_hans_household(demo):
+    han1, han2 = demo.han_ids(DemoCity.A1)[:2]
+    member = demo.account_id("member@example.jp")
+    with session() as s:
+        taken = s.get(Household, s.exec(select(Membership.household_id).where(
+            Membership.account_id == member, Membership.status == "active")).one())
+        other_han = s.exec(select(Household).where(Household.han_id == han2, Household.paper_only.is_(True))
+                           .order_by(Household.id)).first()
+    mid = ask(demo)
+    before = snapshot()
+    for address, han in ((taken.address, taken.han_id), (other_han.address, han1)):
+        with pytest.raises(ValidationErrors) as e:
+            ms.approve(demo.actor("kaicho@example.jp"), mid, {"household_id": "", "address": address,
+                                                              "han_id": str(han)})
+        assert e.value.errors["address"][0] == "roster.error.address_taken"
+    assert snapshot() == before
 
 
 def test_a_hans_invite_never_joins_a_household_of_another_han(demo):

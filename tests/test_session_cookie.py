@@ -320,8 +320,9 @@ async def test_the_language_and_text_size_follow_the_account(demo, app_state):
 async def test_registering_in_english_keeps_english_on_the_account(demo, app_state):
     from chiiki.pages.auth import RegisterState
 
-    connect(app_state, "sid-1", cookie="chiiki_lang=en")
+    connect(app_state, "sid-1", cookie="")
     await AuthState.load_page.fn(await app_state.get_state(AuthState), "/register")
+    UIState.toggle_lang.fn(await app_state.get_state(UIState))  # switched on the registration page
     reg = await app_state.get_state(RegisterState)
     await RegisterState.submit.fn(reg, {
         "name": "Hana Asahi", "kana": "あさひ はな", "address": "旭川市旭町1条2丁目3-4",
@@ -329,3 +330,8 @@ async def test_registering_in_english_keeps_english_on_the_account(demo, app_sta
         "login_id": "hana@example.jp", "password": "sakura-haru-1990", "password_confirm": "sakura-haru-1990"})
     assert reg.errors == {} and reg.error == ""
     assert _prefs("hana@example.jp") == ("en", False)
+    # The switch was hers: the next person to log in on this tablet keeps their own.
+    await AuthState.logout.fn(await app_state.get_state(AuthState))
+    await LoginState.submit.fn(await app_state.get_state(LoginState),
+                               {"login_id": "kaicho@example.jp", "password": "chiiki-demo-2026"})
+    assert _prefs("kaicho@example.jp") == ("ja", False)

@@ -73,6 +73,7 @@ class RegisterState(rx.State):
         # A new account belongs to no association yet: joining one is the next step (with the invite code
         # of the link that brought them here, if one did). The page refreshes the navigation (load_page).
         next_path = auth.take_after_login(within=routes.JOIN) or routes.JOIN
+        ui._lang_chosen = ui._large_chosen = False  # on the new account now (register saved them)
         await auth.replace_session(result.token)
         auth.show_next(tr(lang, "register.done"))
         self.step = 1

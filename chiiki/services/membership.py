@@ -240,11 +240,6 @@ def _new_household(s: Session, association_id: int, address: object, han_id: obj
     addr = han = None
     try:
         addr = clean_address(address)
-        found = _same_address(s, association_id, addr)
-        if found:
-            # The applicant lives in a household the roster already has (written however): that one, not a
-            # twin that would get every circular twice. An officer without view_members cannot look it up.
-            return found[0]
     except ServiceError as e:
         errors["address"] = e
     try:
@@ -257,6 +252,15 @@ def _new_household(s: Session, association_id: int, address: object, han_id: obj
         errors["han_id"] = e
     if errors:
         raise ValidationErrors(errors)
+    found = _same_address(s, association_id, addr)
+    if found:
+        # The roster already has a household at this address (written however). The applicant's own paper-only
+        # household in the chosen han is the one they join (an officer without view_members cannot look it up);
+        # anything else (another family's household, another han) is for the officer to choose explicitly.
+        own = [hh for hh in found if hh.han_id == han.id and hh.paper_only]
+        if not own:
+            raise ValidationErrors({"address": "roster.error.address_taken"})
+        return own[0]
     return _add_household(s, association_id, han.id, addr)
 
 
