@@ -274,14 +274,22 @@ def _active_member_of(household_col):
     )
 
 
+def _wants_no_paper(household):
+    """Rows only for a household that goes without paper: one with an active member and no paper copy.
+
+    NOT EXISTS of this, not "no member OR paper_copy": under an OR, PostgreSQL cannot plan the NOT EXISTS
+    as an anti-join and hashes every active member of the city instead (230 ms against 45 for a send to
+    3,000 households)."""
+    return _active_member_of(household.id).where(household.paper_copy.is_(False))
+
+
 def _counts(s: Session, aid: int, draft: Draft) -> tuple[int, int, int]:
     """(households, digital households, paper households) a draft would reach, as fan_out will send it (a
     household with a paper copy counts in both)."""
     cond = _household_filter(aid, draft.target_all, draft.han_ids)
-    members = exists(_active_member_of(Household.id))
     total, digital, paper = s.execute(select(
-        func.count(), func.count(case((members, 1))),
-        func.count(case((or_(~members, Household.paper_copy.is_(True)), 1)))).select_from(Household).where(cond)).one()
+        func.count(), func.count(case((exists(_active_member_of(Household.id)), 1))),
+        func.count(case((~exists(_wants_no_paper(Household)), 1)))).select_from(Household).where(cond)).one()
     return int(total), int(digital), int(paper)
 
 
@@ -331,7 +339,7 @@ def fan_out(s: Session, circular_id: int, aid: int, target_all: bool, han_ids: I
     paper = (
         select(literal(circular_id), Household.id, null(), Household.han_id, literal("paper"), literal("unread"),
                literal(False), null())
-        .where(cond, or_(~exists(_active_member_of(Household.id)), Household.paper_copy.is_(True)))
+        .where(cond, ~exists(_wants_no_paper(Household)))
     )
     s.execute(insert(Delivery).from_select(cols, digital))
     s.execute(insert(Delivery).from_select(cols, paper))
