@@ -127,6 +127,16 @@ class DemoCity:
         with session() as s:
             return s.exec(select(Account.id).where(Account.login_id == login)).one()
 
+    def set_address(self, login: str, address: str) -> None:
+        """The address on the person's account, as if they had typed it (registration or my page)."""
+        from chiiki.models import Account
+        from chiiki.services.db import session
+
+        with session() as s:
+            acc = s.get(Account, self.account_id(login))
+            acc.address = address
+            s.add(acc)
+
     def actor(self, login: str):
         from chiiki.services.accounts import load_actor_in
         from chiiki.services.db import session

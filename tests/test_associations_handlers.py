@@ -389,9 +389,7 @@ async def test_a_code_refused_at_joining_says_why_on_top_of_the_page(app_state, 
     han1, han2 = demo.han_ids(DemoCity.A1)[:2]
     with session() as s:
         other = s.exec(select(Household).where(Household.han_id == han2).order_by(Household.id)).first()
-        acc = s.get(Account, demo.account_id("newcomer@example.jp"))
-        acc.address = other.address
-        s.add(acc)
+    demo.set_address("newcomer@example.jp", other.address)
     inv = ms.create_invite(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1),
                            {"days": 7, "max_uses": 1, "han_id": str(han1)})
     await login_state(app_state, "newcomer@example.jp")

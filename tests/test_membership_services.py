@@ -215,11 +215,8 @@ def test_a_code_joins_the_paper_household_at_my_address_however_i_typed_it(demo)
     typed = unicodedata.normalize("NFKC", hh.address).translate(str.maketrans("0123456789-", "０１２３４５６７８９－"))
     assert typed != hh.address
     newcomer = demo.actor("newcomer@example.jp")
-    with session() as s:
-        acc = s.get(Account, newcomer.account_id)
-        acc.address = typed
-        s.add(acc)
-        before = s.exec(select(func.count()).select_from(Household)).one()
+    demo.set_address("newcomer@example.jp", typed)
+    before = count_households()
     inv = _invite(demo)  # association-wide: no han on the code
     mid = ms.join_with_code(newcomer, inv.code, True, V)
     with session() as s:
@@ -266,9 +263,7 @@ def test_a_hans_invite_never_joins_a_household_of_another_han(demo):
     with session() as s:
         other = s.exec(select(Household).where(Household.han_id == han2, Household.paper_only.is_(True))
                        .order_by(Household.id)).first()
-        acc = s.get(Account, demo.account_id("newcomer@example.jp"))
-        acc.address = other.address
-        s.add(acc)
+    demo.set_address("newcomer@example.jp", other.address)
     inv = _invite(demo, han_id=str(han1))
     before = snapshot()
     with pytest.raises(ValidationErrors) as e:

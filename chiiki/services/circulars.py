@@ -941,6 +941,11 @@ class HouseholdPage:
 def _people(s: Session, household_ids: list[int], aid: int) -> tuple[dict[int, Household], dict[int, list]]:
     """Households and their active member accounts (id, name) for the rows shown."""
     hh = {h.id: h for h in s.exec(select(Household).where(Household.id.in_(household_ids))).all()}
+    return hh, _members(s, household_ids, aid)
+
+
+def _members(s: Session, household_ids: list[int], aid: int) -> dict[int, list]:
+    """The active member accounts (id, name) of each of these households."""
     members: dict[int, list] = {}
     for hid, acc_id, name in s.exec(
         select(Membership.household_id, Account.id, Account.name).join(Account, Account.id == Membership.account_id)
@@ -948,7 +953,7 @@ def _people(s: Session, household_ids: list[int], aid: int) -> tuple[dict[int, H
                Membership.association_id == aid, Account.deleted_at.is_(None)).order_by(Account.id)
     ).all():
         members.setdefault(hid, []).append((acc_id, name))
-    return hh, members
+    return members
 
 
 def households(actor: Actor, circular_id: object, *, category: object = "", han_id: object = None,
@@ -1160,7 +1165,7 @@ def print_sheet(actor: Actor, circular_id: object, han_id: object = None, lang: 
         named = _covers(han_scope(actor, VIEW_MEMBERS, c.association_id), han)
         # A household with members that also gets paper (paper_copy) is listed by its members' names; a
         # paper-only one by the representative kept on the roster.
-        _hh, members = _people(s, [h.id for h in paper], c.association_id) if named and paper else ({}, {})
+        members = _members(s, [h.id for h in paper], c.association_id) if named and paper else {}
         rows = [PrintRow(h.route_position + 1,
                          ("・".join(n for _i, n in members[h.id]) if h.id in members else h.head_name) if named else "",
                          h.address if named else "")
