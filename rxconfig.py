@@ -6,7 +6,7 @@ import reflex as rx
 from reflex.plugins import SitemapPlugin
 from reflex_components_radix.plugin import RadixThemesPlugin
 
-from chiiki.settings import settings
+from chiiki.settings import settings, state_lock_env
 
 
 def _respawn_failed_workers() -> None:
@@ -40,12 +40,13 @@ def _opportunistic_state_locks() -> None:
 
     A tab's websocket stays on one worker, so its events need no Redis read and write each; another
     worker that needs the state asks for the lock and the holder writes the state back first (tested
-    by tests/browser/test_workers.py). What is lost when a worker dies is at most the last seconds of
-    a tab's screen state, never a database write (tests/browser/test_reliability.py). An explicit
-    REFLEX_OPLOCK_ENABLED in the environment wins.
+    by tests/browser/test_workers.py). The state is held for 20 s from taking it (settings.STATE_HOLD_MS),
+    long enough for a person reading a page. What is lost when a worker dies is at most those seconds
+    of a tab's screen state, never a database write (tests/browser/test_reliability.py). Variables
+    given in the environment win.
     """
     if settings.redis_url:
-        os.environ.setdefault("REFLEX_OPLOCK_ENABLED", "true")
+        os.environ.update(state_lock_env(os.environ))
 
 
 _opportunistic_state_locks()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,31 @@ class Settings:
 
 
 settings = Settings()
+
+# With Redis, a worker keeps a tab's state (and its Redis lock) between the tab's events for STATE_HOLD_MS
+# from taking it, then writes it back. Reflex's default is half the lock's 10 s expiry: a person who reads
+# a circular for more than five seconds then pays a lock, a state read and a write-back on the next tap
+# (about 5 ms, measured: benchmarks in README.md). The lock must outlive the hold.
+STATE_HOLD_MS = 20_000
+STATE_LOCK_MS = 30_000
+
+
+def state_lock_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The Redis state manager variables to add to `environ` (what it sets itself wins): keep tab states in
+    the worker (opportunistic locks), for STATE_HOLD_MS, under a lock of STATE_LOCK_MS. A lock expiry given
+    without a hold time keeps Reflex's default hold (half the expiry) unless it is longer than STATE_HOLD_MS."""
+    add = {} if "REFLEX_OPLOCK_ENABLED" in environ else {"REFLEX_OPLOCK_ENABLED": "true"}
+    if "REFLEX_OPLOCK_HOLD_TIME" in environ or "REFLEX_OPLOCK_HOLD_TIME_MS" in environ:
+        return add
+    try:
+        lock_ms = int(environ.get("REFLEX_REDIS_LOCK_EXPIRATION", STATE_LOCK_MS))
+    except ValueError:
+        return add  # Reflex reports the bad value itself
+    if "REFLEX_REDIS_LOCK_EXPIRATION" not in environ:
+        add["REFLEX_REDIS_LOCK_EXPIRATION"] = str(STATE_LOCK_MS)
+    if lock_ms > STATE_HOLD_MS:
+        add["REFLEX_OPLOCK_HOLD_TIME"] = f"{STATE_HOLD_MS}ms"
+    return add
 
 
 def reload() -> Settings:

@@ -147,8 +147,9 @@ class UIState(rx.State):
     def toggle_lang(self):
         self.lang = "ja" if self.lang == "en" else "en"
         self._lang_chosen = True
-        # Kept on the account too (a second event, so the page switches at once): mail follows the language.
-        return [*self._show_lang(), UIState.save_prefs]
+        # A second event, so that the page's own labels switch at once: the choice kept on the account (mail
+        # follows it) and the text the server wrote for this page (dates, list rows) in the new language.
+        return [*self._show_lang(), UIState.lang_changed]
 
     @rx.event
     def toggle_large_text(self):
@@ -159,11 +160,20 @@ class UIState(rx.State):
     @rx.event
     async def save_prefs(self):
         """The signed-in person's language (the one their mail is written in) and text size, on their account."""
-        actor = await (await self.get_state(AuthState)).actor()
+        await self._save_prefs(await (await self.get_state(AuthState)).actor())
+
+    async def _save_prefs(self, actor: Actor) -> None:
         if actor.authenticated:
             await run_service(accounts.set_preferences, actor, locale=self.lang, large_text=self.large_text == "1")
             # On the account now: not a choice for whoever logs in next in this tab.
             self._lang_chosen = self._large_chosen = False
+
+    @rx.event
+    async def lang_changed(self):
+        """After a language switch: the choice kept on the account, and the page's server-written text in it."""
+        actor = await (await self.get_state(AuthState)).actor()
+        await self._save_prefs(actor)
+        await relabel_page(self, actor, self.lang)
 
     async def after_login(self, actor: Actor, locale: str, large_text: bool) -> list[rx.event.EventSpec]:
         """On logging in: what this browser chose is kept on the account; what it did not choose comes from
@@ -223,6 +233,8 @@ class AuthState(rx.State):
     _after_login: str = ""
     # The account and grants (_grants_key) the personal data in this tab's states was loaded for.
     _grants: str = ""
+    # The route whose registered load handlers (register_page_load) loaded the page shown now.
+    _route: str = ""
 
     def session_token(self) -> str:
         """The session this tab acts with: the HttpOnly cookie its websocket was opened with, unless a
@@ -288,6 +300,7 @@ class AuthState(rx.State):
     async def load_nav(self):
         """Refresh who is logged in and what they may see (a page outside the shared frame: the print sheet)."""
         (await self.get_state(UIState)).sync_prefs()
+        self._route = ""
         await self._refresh_nav()
 
     @rx.event
@@ -299,6 +312,7 @@ class AuthState(rx.State):
         handlers; each of them authenticates and authorizes on its own.
         """
         (await self.get_state(UIState)).sync_prefs()
+        self._route = route if isinstance(route, str) else ""
         token = self.session_token()
         facts = await run_read(_nav_facts, token)
         reset = _PAGE_ACTOR.set((token, facts.actor))
@@ -545,6 +559,19 @@ async def reset_user_states(state: rx.State, keep: tuple[type[rx.State], ...] = 
             await walk(sub)
 
     await walk(type(root))
+
+
+async def relabel_page(state: rx.State, actor: Actor, lang: str) -> None:
+    """The text the server wrote for the current page (dates, labels, list rows) again in `lang`, by each of
+    the page's states that has a `_relabel(actor, lang)`: it reads what it shows again (authorized like its
+    load), keeping the person's filter, page, open item and form input. A page without one shows its
+    server-written text in the new language from its next load."""
+    if not actor.authenticated:
+        return
+    for handler in _PAGE_LOADS.get((await state.get_state(AuthState))._route, []):
+        relabel = getattr(await state.get_state(handler.state), "_relabel", None)
+        if relabel is not None:
+            await relabel(actor, lang)
 
 
 async def current_actor(state: rx.State) -> tuple[Actor, str]:

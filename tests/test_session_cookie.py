@@ -266,10 +266,10 @@ async def test_the_language_and_text_size_follow_the_account(demo, app_state):
     login = await app_state.get_state(LoginState)
     await LoginState.submit.fn(login, {"login_id": "member@example.jp", "password": "chiiki-demo-2026"})
     ui = await app_state.get_state(UIState)
-    for toggle in (UIState.toggle_lang, UIState.toggle_large_text):
+    for toggle, then in ((UIState.toggle_lang, UIState.lang_changed), (UIState.toggle_large_text, UIState.save_prefs)):
         events = toggle.fn(ui)
-        assert UIState.save_prefs in events or any("save_prefs" in str(e) for e in events)
-        await UIState.save_prefs.fn(ui)
+        assert any(f".{then.fn.__name__}" in str(e) for e in events)
+        await then.fn(ui)
     assert (ui.lang, ui.large_text) == ("en", "1")
     assert _prefs("member@example.jp") == ("en", True)
 
@@ -290,7 +290,7 @@ async def test_the_language_and_text_size_follow_the_account(demo, app_state):
     await AuthState.load_page.fn(await third.get_state(AuthState), "/login")
     ui3 = await third.get_state(UIState)
     UIState.toggle_lang.fn(ui3)
-    await UIState.save_prefs.fn(ui3)  # signed out: nothing saved yet
+    await UIState.lang_changed.fn(ui3)  # signed out: nothing saved yet
     assert ui3.lang == "ja" and _prefs("member@example.jp") == ("en", True)
     await LoginState.submit.fn(await third.get_state(LoginState),
                                {"login_id": "member@example.jp", "password": "chiiki-demo-2026"})
@@ -313,7 +313,7 @@ async def test_the_language_and_text_size_follow_the_account(demo, app_state):
     connect(anon, "sid-4", cookie="")
     ui4 = await anon.get_state(UIState)
     UIState.toggle_lang.fn(ui4)
-    await UIState.save_prefs.fn(ui4)
+    await UIState.lang_changed.fn(ui4)
     assert _prefs("member@example.jp") == ("ja", True)
 
 

@@ -604,10 +604,12 @@ def main(argv: list[str] | None = None) -> int:
                              "REFLEX_REDIS_URL=redis://127.0.0.1:6379/3 with GRANIAN_WORKERS=2")
     args = parser.parse_args(argv)
     args.app_env = dict(item.split("=", 1) for item in args.app_env if "=" in item)
-    if args.app_env.get("REFLEX_REDIS_URL") and "REFLEX_OPLOCK_ENABLED" not in args.app_env:
+    if args.app_env.get("REFLEX_REDIS_URL"):
         # Chiiki keeps tab states in the worker between events when it runs on Redis (rxconfig.py);
-        # the blank app is given the same setting, so that both are measured alike.
-        args.app_env["REFLEX_OPLOCK_ENABLED"] = "true"
+        # the blank app is given the same settings, so that both are measured alike.
+        from chiiki.settings import state_lock_env
+
+        args.app_env.update(state_lock_env(args.app_env))
     progress = print
     progress(f"[bench] {machine_facts()}")
     progress(f"[bench] database {args.db.split('@')[-1]}")

@@ -133,6 +133,11 @@ class BoardState(rx.State):
         self.page, self.pages, self.total, self.open_reports = 1, 1, 0, 0
         self.can_moderate = self.loaded = self.show_form = False
 
+    async def _relabel(self, actor, lang: str) -> None:
+        """After a language switch (chiiki.state.relabel_page): the same page in `lang`; open forms stay."""
+        if self.loaded:
+            await self._fetch(actor, lang)
+
     async def _fetch(self, actor, lang: str) -> None:
         aid = my_association(actor)
         ok, result, self.error, _ = await attempt_read(self, lang, board.list_threads, actor, aid, self.page)
@@ -285,6 +290,11 @@ class ThreadState(rx.State):
         self.page, self.pages, self.total = 1, 1, 0
         self.action, self.action_id = "", 0
         self.errors, self.error, self.notice, self.loaded = {}, "", "", False
+
+    async def _relabel(self, actor, lang: str) -> None:
+        """After a language switch (chiiki.state.relabel_page): the same page in `lang`; open forms stay."""
+        if self.loaded:
+            await self._fetch(actor, lang)
 
     async def _fetch(self, actor, lang: str) -> None:
         ok, view, error, _ = await attempt(self, lang, board.get_thread, actor, self.thread_id, self.page)

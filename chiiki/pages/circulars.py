@@ -167,6 +167,11 @@ class InboxState(rx.State):
         self.page = 1
         await self._fetch(actor, lang)
 
+    async def _relabel(self, actor: Actor, lang: str) -> None:
+        """After a language switch (chiiki.state.relabel_page): the same search and page, in `lang`."""
+        if self.loaded:
+            await self._fetch(actor, lang)
+
     async def _fetch(self, actor: Actor, lang: str) -> None:
         self.filters = [[f, tr(lang, f"circular.filter.{f}")] for f in circulars.INBOX_FILTERS]
         aid = my_association(actor)
@@ -332,6 +337,19 @@ class CircularState(rx.State):
             self.error = tr(lang, "error.not_found")
             return
         self._show(view, lang)
+
+    async def _relabel(self, actor: Actor, lang: str) -> None:
+        """After a language switch: the circular shown again in `lang` (its dates, target, confirmation)."""
+        if not self.found:
+            return
+        try:
+            self._show(await run_service(circulars.open_circular, actor, self.cid, lang), lang)
+        except ServiceError as e:  # e.g. withdrawn meanwhile
+            self._clear()
+            self.error = error_text(lang, e)
+            return
+        if self.notice:
+            self.notice = tr(lang, "circular.confirmed_done")
 
     def _show(self, v: circulars.CircularView, lang: str) -> None:
         self.cid, self.title, self.blocks = v.id, v.title, v.blocks

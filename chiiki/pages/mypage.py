@@ -281,6 +281,10 @@ class AccessLogState(rx.State):
         self.page = 1
         await self._fetch(actor, lang)
 
+    async def _relabel(self, actor, lang: str) -> None:
+        """After a language switch (chiiki.state.relabel_page): the same page of the log in `lang`."""
+        await self._fetch(actor, lang)
+
     async def _fetch(self, actor, lang: str) -> None:
         size = 30
 

@@ -119,6 +119,13 @@ class NoticeFeedState(rx.State):
         self.page = 1
         await self._fetch(actor, lang)
 
+    async def _relabel(self, actor, lang: str) -> None:
+        """After a language switch (chiiki.state.relabel_page): the same page in `lang`, the open notice kept open."""
+        keep = self.open_id
+        await self._fetch(actor, lang)
+        if keep in self._bodies:
+            self.open_id, self.open_blocks, self.open_files = keep, self._bodies[keep], self._files[keep]
+
     async def _fetch(self, actor, lang: str) -> None:
         self.open_id, self.open_blocks, self.open_files, self.error = "", [], [], ""
         try:

@@ -123,6 +123,10 @@ class SurveyListState(rx.State):
         self.page = 1
         await self._fetch(actor, lang)
 
+    async def _relabel(self, actor, lang: str) -> None:
+        """After a language switch (chiiki.state.relabel_page): the same page of surveys in `lang`."""
+        await self._fetch(actor, lang)
+
     async def _fetch(self, actor, lang: str) -> None:
         aid = my_association(actor)
         if not aid:

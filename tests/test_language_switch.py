@@ -1,0 +1,116 @@
+"""Switching the language shows the page's server-written text (dates, labels, list rows) in it at once,
+through the same handlers the browser calls (toggle_lang, then the lang_changed it chains), keeping what the
+person chose on the page."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from chiiki.i18n import tr
+from chiiki.models import Account
+from chiiki.services.db import session
+from chiiki.state import AuthState, UIState
+from tests.conftest import login_state
+from tests.test_circular_states import compose_and_send
+from tests.test_notice_pages import _seed_demo_notices
+
+
+async def switch_language(root) -> list:
+    """What the button does: toggle, then the chained event."""
+    ui = await root.get_state(UIState)
+    events = UIState.toggle_lang.fn(ui)
+    assert any(".lang_changed" in str(e) for e in events)
+    await UIState.lang_changed.fn(ui)
+    return events
+
+
+async def open_page(root, route: str, query: str = "") -> None:
+    """A page change as the browser makes it: the route's on_load (AuthState.load_page) with its URL."""
+    from reflex.istate.data import ReflexURL, URLData
+
+    root.rx_router_url = URLData.from_url(ReflexURL(f"http://127.0.0.1:3000{route}{query}"))
+    assert await AuthState.load_page.fn(await root.get_state(AuthState), route) is None
+
+
+def locale_of(login: str) -> str:
+    with session() as s:
+        return s.exec(select(Account.locale).where(Account.login_id == login)).one()
+
+
+async def test_the_inbox_switches_its_rows_and_filters_and_keeps_the_search(demo, app_state):
+    from chiiki.pages.circulars import InboxState
+
+    _cs, cid, _ = await compose_and_send(app_state, demo)  # the 会長 sends; the member then reads
+    member = type(app_state)()
+    await login_state(member, "member@example.jp")
+    await open_page(member, "/circulars")
+    inbox = await member.get_state(InboxState)
+    await InboxState.search.fn(inbox, {"q": "", "filter": "unread", "year": ""})
+    row = next(i for i in inbox.items if i["id"] == str(cid))
+    assert row["state_label"] == "未読" and "年" in row["sent"]
+    assert dict(map(tuple, inbox.filters))["unread"] == "未読だけ"
+
+    await switch_language(member)
+    row = next(i for i in inbox.items if i["id"] == str(cid))
+    assert row["state_label"] == tr("en", "circular.state.unread") and "年" not in row["sent"]
+    assert dict(map(tuple, inbox.filters))["unread"] == "Unread only"
+    assert inbox.filter == "unread"  # the person's search stays
+    assert locale_of("member@example.jp") == "en"  # and the account keeps the language (mail follows it)
+
+    await switch_language(member)
+    assert next(i for i in inbox.items if i["id"] == str(cid))["state_label"] == "未読"
+
+
+async def test_an_open_circular_switches_and_stays_open_and_confirmed(demo, app_state):
+    from chiiki.pages.circulars import CircularState
+
+    _cs, cid, _ = await compose_and_send(app_state, demo)
+    member = type(app_state)()
+    await login_state(member, "member@example.jp")
+    await open_page(member, "/circulars/view", f"?id={cid}")
+    view = await member.get_state(CircularState)
+    assert view.found and view.cid == cid and "年" in view.sent
+    await CircularState.confirm.fn(view)
+    assert view.notice == tr("ja", "circular.confirmed_done") and view.confirmed_text
+
+    await switch_language(member)
+    assert view.found and view.cid == cid and view.state == "confirmed"
+    assert "年" not in view.sent and view.notice == "Confirmed. Thank you."
+    assert view.confirmed_text.startswith(tr("en", "circular.confirmed_at", date="")[:5])
+
+
+async def test_an_open_notice_stays_open_in_the_other_language(demo, app_state):
+    from chiiki.pages.notices import NoticeFeedState
+
+    _seed_demo_notices()
+    await login_state(app_state, "member@example.jp")
+    await open_page(app_state, "/notices")
+    feed = await app_state.get_state(NoticeFeedState)
+    first = feed.items[0]["id"]
+    await NoticeFeedState.toggle.fn(feed, first)
+    assert feed.open_id == first and "年" in feed.items[0]["date"]
+
+    await switch_language(app_state)
+    assert feed.open_id == first and feed.open_blocks and "年" not in feed.items[0]["date"]
+
+
+async def test_a_form_page_keeps_what_was_typed(demo, app_state):
+    from chiiki.pages.circular_admin import CIRCULAR_NEW, ComposeState
+
+    await login_state(app_state, "kaicho@example.jp")
+    await open_page(app_state, CIRCULAR_NEW)
+    compose = await app_state.get_state(ComposeState)
+    assert compose.allowed
+    await ComposeState.check.fn(compose, {"title": "下書き", "body": "", "due_date": ""})
+    errors = dict(compose.errors)
+    assert errors  # a body is required: the message is shown next to the field
+    await switch_language(app_state)
+    assert dict(compose.errors) == errors  # not reloaded: nothing the officer typed or was told is lost
+
+
+async def test_signed_out_a_switch_reads_nothing_and_saves_nothing(demo, app_state):
+    await open_page(app_state, "/login")
+    before = locale_of("member@example.jp")
+    await switch_language(app_state)
+    assert (await app_state.get_state(UIState)).lang == "en"
+    assert locale_of("member@example.jp") == before
