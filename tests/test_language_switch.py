@@ -114,3 +114,26 @@ async def test_signed_out_a_switch_reads_nothing_and_saves_nothing(demo, app_sta
     await switch_language(app_state)
     assert (await app_state.get_state(UIState)).lang == "en"
     assert locale_of("member@example.jp") == before
+
+
+async def test_an_officers_status_page_switches_and_keeps_its_filter(demo, app_state):
+    from chiiki.pages.circular_admin import CIRCULAR_STATUS, CircularAdminState, StatusState
+
+    _cs, cid, _ = await compose_and_send(app_state, demo)  # the 会長, who then looks at the status
+    await open_page(app_state, CIRCULAR_STATUS, f"?id={cid}")
+    status = await app_state.get_state(StatusState)
+    assert status.found and status.rows
+    await StatusState.filter_rows.fn(status, {"category": "unread", "han": "", "days": ""})
+    assert status.category == "unread" and {r["category_label"] for r in status.rows} == {"未読"}
+    assert dict(map(tuple, status.category_options))["unread"] == "未読"
+
+    await switch_language(app_state)
+    assert status.found and status.cid == cid and status.category == "unread"
+    assert {r["category_label"] for r in status.rows} == {tr("en", "circular.cat.unread")}
+    assert dict(map(tuple, status.category_options))["unread"] == tr("en", "circular.cat.unread")
+
+    await open_page(app_state, "/circulars/admin")
+    sent = await app_state.get_state(CircularAdminState)
+    assert sent.allowed and "年" not in next(i for i in sent.items if i["id"] == str(cid))["sent"]
+    await switch_language(app_state)
+    assert "年" in next(i for i in sent.items if i["id"] == str(cid))["sent"]

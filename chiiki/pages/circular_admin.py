@@ -95,6 +95,11 @@ class CircularAdminState(rx.State):
         self.page = 1
         await self._fetch(actor, lang, aid)
 
+    async def _relabel(self, actor: Actor, lang: str) -> None:
+        """After a language switch (chiiki.state.relabel_page): the same search and page in `lang`."""
+        if self.allowed:
+            await self._fetch(actor, lang, my_association(actor))
+
     async def _fetch(self, actor: Actor, lang: str, aid: int) -> None:
         try:
             res = await run_service(circulars.sent_list, actor, aid, query=self.query, page=self.page, lang=lang)
@@ -475,6 +480,12 @@ class StatusState(rx.State):
         self.cid = int(cid) if cid else 0
         self.page, self.category, self.han, self.days, self.amend_error = 1, "", "", "", ""
         if await self._status(actor, lang):
+            await self._rows(actor, lang)
+
+    async def _relabel(self, actor: Actor, lang: str) -> None:
+        """After a language switch (chiiki.state.relabel_page): the counts and the same filtered page of
+        households in `lang` (read again, and recorded again as an access to those households)."""
+        if self.found and await self._status(actor, lang):
             await self._rows(actor, lang)
 
     async def _status(self, actor: Actor, lang: str) -> bool:
