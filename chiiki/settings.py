@@ -54,18 +54,24 @@ STATE_LOCK_MS = 30_000
 
 
 def state_lock_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The Redis state manager variables to add to `environ` (what it sets itself wins): keep tab states in
-    the worker (opportunistic locks), for STATE_HOLD_MS, under a lock of STATE_LOCK_MS. A lock expiry given
-    without a hold time keeps Reflex's default hold (half the expiry) unless it is longer than STATE_HOLD_MS."""
-    add = {} if "REFLEX_OPLOCK_ENABLED" in environ else {"REFLEX_OPLOCK_ENABLED": "true"}
-    if "REFLEX_OPLOCK_HOLD_TIME" in environ or "REFLEX_OPLOCK_HOLD_TIME_MS" in environ:
+    """The Redis state manager variables to add to `environ` (a value it gives wins; an empty one counts as not
+    given, as Reflex reads it): keep tab states in the worker (opportunistic locks) for STATE_HOLD_MS under a
+    lock of STATE_LOCK_MS. With the locks turned off nothing is added; a hold is only added while it ends
+    before the lock does (Reflex refuses to start otherwise)."""
+    given = {k: v.strip() for k, v in environ.items() if k.startswith("REFLEX_") and v.strip()}
+    add: dict[str, str] = {}
+    if "REFLEX_OPLOCK_ENABLED" not in given:
+        add["REFLEX_OPLOCK_ENABLED"] = "true"
+    elif given["REFLEX_OPLOCK_ENABLED"].lower() not in ("true", "1", "yes", "y"):
+        return add
+    if "REFLEX_REDIS_LOCK_EXPIRATION" not in given:
+        add["REFLEX_REDIS_LOCK_EXPIRATION"] = str(STATE_LOCK_MS)
+    if "REFLEX_OPLOCK_HOLD_TIME" in given or "REFLEX_OPLOCK_HOLD_TIME_MS" in given:
         return add
     try:
-        lock_ms = int(environ.get("REFLEX_REDIS_LOCK_EXPIRATION", STATE_LOCK_MS))
+        lock_ms = int(given.get("REFLEX_REDIS_LOCK_EXPIRATION", STATE_LOCK_MS))
     except ValueError:
         return add  # Reflex reports the bad value itself
-    if "REFLEX_REDIS_LOCK_EXPIRATION" not in environ:
-        add["REFLEX_REDIS_LOCK_EXPIRATION"] = str(STATE_LOCK_MS)
     if lock_ms > STATE_HOLD_MS:
         add["REFLEX_OPLOCK_HOLD_TIME"] = f"{STATE_HOLD_MS}ms"
     return add

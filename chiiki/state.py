@@ -568,7 +568,13 @@ async def relabel_page(state: rx.State, actor: Actor, lang: str) -> None:
     server-written text in the new language from its next load."""
     if not actor.authenticated:
         return
-    for handler in _PAGE_LOADS.get((await state.get_state(AuthState))._route, []):
+    auth = await state.get_state(AuthState)
+    if _grants_key(actor) != auth._grants:
+        # A role or membership changed since the page was loaded: its states are cleared (as a page load
+        # would), not read again under other grants.
+        await auth._refresh_nav()
+        return
+    for handler in _PAGE_LOADS.get(auth._route, []):
         relabel = getattr(await state.get_state(handler.state), "_relabel", None)
         if relabel is not None:
             await relabel(actor, lang)

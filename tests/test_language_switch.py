@@ -109,11 +109,50 @@ async def test_a_form_page_keeps_what_was_typed(demo, app_state):
 
 
 async def test_signed_out_a_switch_reads_nothing_and_saves_nothing(demo, app_state):
-    await open_page(app_state, "/login")
-    before = locale_of("member@example.jp")
+    from chiiki.pages.notices import NoticeFeedState
+    from chiiki.services import accounts
+
+    _seed_demo_notices()
+    auth = await login_state(app_state, "member@example.jp")
+    await open_page(app_state, "/notices")
+    feed = await app_state.get_state(NoticeFeedState)
+    shown = [dict(i) for i in feed.items]
+    accounts.logout(auth.session_token())  # e.g. a password change on another phone revoked this session
     await switch_language(app_state)
     assert (await app_state.get_state(UIState)).lang == "en"
-    assert locale_of("member@example.jp") == before
+    assert feed.items == shown  # not read again for a session that no longer exists
+    assert locale_of("member@example.jp") == "ja"
+
+
+async def test_after_leaving_the_association_a_switch_clears_the_page_instead(demo, app_state):
+    from chiiki.pages.circulars import InboxState
+    from chiiki.services import membership
+
+    _cs, cid, _ = await compose_and_send(app_state, demo)
+    member = type(app_state)()
+    auth = await login_state(member, "member@example.jp")
+    await open_page(member, "/circulars")
+    inbox = await member.get_state(InboxState)
+    assert any(i["id"] == str(cid) for i in inbox.items)
+    membership.leave(await auth.actor(), auth.association_id)  # on another phone
+    await switch_language(member)
+    assert inbox.items == [] and not inbox.loaded  # cleared, as the next page load would
+    assert not auth.is_member and auth.association_id == 0
+
+
+async def test_the_board_keeps_the_message_shown_with_an_open_form(demo, app_state):
+    from chiiki.pages.board import BoardState
+    from tests.test_board_states import seed_thread
+
+    seed_thread(demo)
+    await login_state(app_state, "member@example.jp")
+    await open_page(app_state, "/board")
+    board = await app_state.get_state(BoardState)
+    assert board.loaded and "年" in board.threads[0]["last"]
+    board.show_form, board.error = True, "入力を確認してください"
+    await switch_language(app_state)
+    assert board.show_form and board.error == "入力を確認してください"
+    assert "年" not in board.threads[0]["last"]
 
 
 async def test_an_officers_status_page_switches_and_keeps_its_filter(demo, app_state):

@@ -19,8 +19,18 @@ def test_defaults_hold_a_tab_state_longer_than_reflexs_five_seconds():
 
 
 @pytest.mark.parametrize("given", [{"REFLEX_OPLOCK_HOLD_TIME": "3s"}, {"REFLEX_OPLOCK_HOLD_TIME_MS": "3000"}])
-def test_a_hold_time_given_wins_and_keeps_reflexs_lock(given):
-    assert state_lock_env({**given, "REFLEX_OPLOCK_ENABLED": "false"}) == {}
+def test_a_hold_time_given_wins(given):
+    assert state_lock_env(given) == {"REFLEX_OPLOCK_ENABLED": "true", "REFLEX_REDIS_LOCK_EXPIRATION": str(STATE_LOCK_MS)}
+
+
+def test_empty_values_count_as_not_given_as_reflex_reads_them():
+    assert state_lock_env({"REFLEX_OPLOCK_ENABLED": "", "REFLEX_OPLOCK_HOLD_TIME": " "}) == state_lock_env({})
+
+
+def test_locks_turned_off_get_nothing_added():
+    assert state_lock_env({"REFLEX_OPLOCK_ENABLED": "false"}) == {}
+    assert state_lock_env({"REFLEX_OPLOCK_ENABLED": "1"}) == {
+        "REFLEX_REDIS_LOCK_EXPIRATION": str(STATE_LOCK_MS), "REFLEX_OPLOCK_HOLD_TIME": f"{STATE_HOLD_MS}ms"}
 
 
 def test_a_short_lock_given_keeps_reflexs_own_hold():

@@ -134,9 +134,13 @@ class BoardState(rx.State):
         self.can_moderate = self.loaded = self.show_form = False
 
     async def _relabel(self, actor, lang: str) -> None:
-        """After a language switch (chiiki.state.relabel_page): the same page in `lang`; open forms stay."""
+        """After a language switch (chiiki.state.relabel_page): the same page in `lang`; open forms and the
+        message shown with them stay."""
         if self.loaded:
+            shown = self.error
             await self._fetch(actor, lang)
+            if self.loaded and not self.error:
+                self.error = shown
 
     async def _fetch(self, actor, lang: str) -> None:
         aid = my_association(actor)
@@ -292,9 +296,13 @@ class ThreadState(rx.State):
         self.errors, self.error, self.notice, self.loaded = {}, "", "", False
 
     async def _relabel(self, actor, lang: str) -> None:
-        """After a language switch (chiiki.state.relabel_page): the same page in `lang`; open forms stay."""
+        """After a language switch (chiiki.state.relabel_page): the same page in `lang`; open forms and the
+        message shown with them stay."""
         if self.loaded:
+            shown = self.error
             await self._fetch(actor, lang)
+            if self.loaded and not self.error:
+                self.error = shown
 
     async def _fetch(self, actor, lang: str) -> None:
         ok, view, error, _ = await attempt(self, lang, board.get_thread, actor, self.thread_id, self.page)

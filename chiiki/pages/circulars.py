@@ -342,12 +342,14 @@ class CircularState(rx.State):
         """After a language switch: the circular shown again in `lang` (its dates, target, confirmation)."""
         if not self.found:
             return
-        try:
-            self._show(await run_service(circulars.open_circular, actor, self.cid, lang), lang)
-        except ServiceError as e:  # e.g. withdrawn meanwhile
+        # Opened again as the page's load opens it (an officer may have reset the delivery meanwhile).
+        _actor, view, error = await run_counted(self, circulars.open_circular, self.cid, lang,
+                                                refresh=lambda v, _e: v is not None and v.marked_read)
+        if error is not None:  # e.g. withdrawn meanwhile
             self._clear()
-            self.error = error_text(lang, e)
+            self.error = error_text(lang, error)
             return
+        self._show(view, lang)
         if self.notice:
             self.notice = tr(lang, "circular.confirmed_done")
 
