@@ -111,6 +111,14 @@ def test_demo_login_lands_in_the_circular_inbox(live_app, page):
     page.wait_for_url(re.compile(r"/circulars/?$"), timeout=30_000)
     # The inbox is a member's home: their circulars are right there.
     expect(page.locator("#inbox-list")).to_be_visible(timeout=30_000)
+    # Switching the language switches the list the server wrote too (its dates), on the page, at once.
+    first = page.locator(".inbox-item").first
+    expect(first).to_contain_text("年", timeout=30_000)
+    page.click("#lang-toggle")
+    expect(first).to_contain_text(re.compile(r"\d{4}-\d{2}-\d{2}"), timeout=30_000)
+    expect(first).not_to_contain_text("年")
+    page.click("#lang-toggle")  # back: the account keeps the language, and other tests log in as this member
+    expect(first).to_contain_text("年", timeout=30_000)
     session = [c for c in page.context.cookies() if c["name"] == "chiiki_session"]
     # The session cookie is HttpOnly: no script on the page (an injected one included) can read it.
     assert session and session[0]["httpOnly"] and session[0]["sameSite"] == "Strict"
