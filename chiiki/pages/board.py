@@ -113,6 +113,16 @@ async def _show(state: Any, page: int | None = None):
     return None
 
 
+async def _relabel(state: Any, actor, lang: str) -> None:
+    """After a language switch (chiiki.state.relabel_page): the same page of any board state in `lang`; open
+    forms and the message shown with them stay."""
+    if state.loaded:
+        shown = state.error
+        await state._fetch(actor, lang)
+        if state.loaded and not state.error:
+            state.error = shown
+
+
 # --------------------------------------------------------------------------- list page
 
 
@@ -134,13 +144,7 @@ class BoardState(rx.State):
         self.can_moderate = self.loaded = self.show_form = False
 
     async def _relabel(self, actor, lang: str) -> None:
-        """After a language switch (chiiki.state.relabel_page): the same page in `lang`; open forms and the
-        message shown with them stay."""
-        if self.loaded:
-            shown = self.error
-            await self._fetch(actor, lang)
-            if self.loaded and not self.error:
-                self.error = shown
+        await _relabel(self, actor, lang)
 
     async def _fetch(self, actor, lang: str) -> None:
         aid = my_association(actor)
@@ -296,13 +300,7 @@ class ThreadState(rx.State):
         self.errors, self.error, self.notice, self.loaded = {}, "", "", False
 
     async def _relabel(self, actor, lang: str) -> None:
-        """After a language switch (chiiki.state.relabel_page): the same page in `lang`; open forms and the
-        message shown with them stay."""
-        if self.loaded:
-            shown = self.error
-            await self._fetch(actor, lang)
-            if self.loaded and not self.error:
-                self.error = shown
+        await _relabel(self, actor, lang)
 
     async def _fetch(self, actor, lang: str) -> None:
         ok, view, error, _ = await attempt(self, lang, board.get_thread, actor, self.thread_id, self.page)
