@@ -233,8 +233,9 @@ class AuthState(rx.State):
     _after_login: str = ""
     # The account and grants (_grants_key) the personal data in this tab's states was loaded for.
     _grants: str = ""
-    # The route whose registered load handlers (register_page_load) loaded the page shown now.
+    # The route whose registered load handlers (register_page_load) loaded the page shown now, and its path.
     _route: str = ""
+    _route_path: str = ""
 
     def session_token(self) -> str:
         """The session this tab acts with: the HttpOnly cookie its websocket was opened with, unless a
@@ -300,7 +301,7 @@ class AuthState(rx.State):
     async def load_nav(self):
         """Refresh who is logged in and what they may see (a page outside the shared frame: the print sheet)."""
         (await self.get_state(UIState)).sync_prefs()
-        self._route = ""
+        self._route = self._route_path = ""
         await self._refresh_nav()
 
     @rx.event
@@ -312,7 +313,7 @@ class AuthState(rx.State):
         handlers; each of them authenticates and authorizes on its own.
         """
         (await self.get_state(UIState)).sync_prefs()
-        self._route = route if isinstance(route, str) else ""
+        self._route, self._route_path = (route if isinstance(route, str) else ""), self.router.url.path
         token = self.session_token()
         facts = await run_read(_nav_facts, token)
         reset = _PAGE_ACTOR.set((token, facts.actor))
@@ -566,14 +567,14 @@ async def relabel_page(state: rx.State, actor: Actor, lang: str) -> None:
     the page's states that has a `_relabel(actor, lang)`: it reads what it shows again (authorized like its
     load), keeping the person's filter, page, open item and form input. A page without one shows its
     server-written text in the new language from its next load."""
-    if not actor.authenticated:
-        return
     auth = await state.get_state(AuthState)
     if _grants_key(actor) != auth._grants:
-        # A role or membership changed since the page was loaded: its states are cleared (as a page load
-        # would), not read again under other grants.
+        # Signed out, or a role or membership changed, since the page was loaded: its states are cleared (as
+        # a page load would), not read again under other grants.
         await auth._refresh_nav()
         return
+    if not actor.authenticated or auth._route_path != state.router.url.path:
+        return  # nothing to read; or a page no load handler of ours loaded (Reflex's 404 page)
     for handler in _PAGE_LOADS.get(auth._route, []):
         relabel = getattr(await state.get_state(handler.state), "_relabel", None)
         if relabel is not None:

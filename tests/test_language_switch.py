@@ -117,11 +117,30 @@ async def test_signed_out_a_switch_reads_nothing_and_saves_nothing(demo, app_sta
     await open_page(app_state, "/notices")
     feed = await app_state.get_state(NoticeFeedState)
     shown = [dict(i) for i in feed.items]
+    assert shown
     accounts.logout(auth.session_token())  # e.g. a password change on another phone revoked this session
     await switch_language(app_state)
     assert (await app_state.get_state(UIState)).lang == "en"
-    assert feed.items == shown  # not read again for a session that no longer exists
+    # Not read again for a session that no longer exists, and what it showed is cleared from the tab.
+    assert feed.items == []
+    assert not auth.logged_in
     assert locale_of("member@example.jp") == "ja"
+
+
+async def test_a_page_our_loads_did_not_load_is_left_alone(demo, app_state):
+    from reflex.istate.data import ReflexURL, URLData
+
+    from chiiki.pages.notices import NoticeFeedState
+
+    _seed_demo_notices()
+    await login_state(app_state, "member@example.jp")
+    await open_page(app_state, "/notices")
+    feed = await app_state.get_state(NoticeFeedState)
+    shown = [dict(i) for i in feed.items]
+    # A link to an address that is no page: Reflex shows its 404 page, which runs no load of ours.
+    app_state.rx_router_url = URLData.from_url(ReflexURL("http://127.0.0.1:3000/no-such-page"))
+    await switch_language(app_state)
+    assert feed.items == shown
 
 
 async def test_after_leaving_the_association_a_switch_clears_the_page_instead(demo, app_state):

@@ -609,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         # the blank app is given the same settings, so that both are measured alike.
         from chiiki.settings import state_lock_env
 
-        args.app_env.update(state_lock_env(args.app_env))
+        args.app_env.update(state_lock_env({**os.environ, **args.app_env}))
     progress = print
     progress(f"[bench] {machine_facts()}")
     progress(f"[bench] database {args.db.split('@')[-1]}")

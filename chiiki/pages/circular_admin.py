@@ -485,8 +485,12 @@ class StatusState(rx.State):
     async def _relabel(self, actor: Actor, lang: str) -> None:
         """After a language switch (chiiki.state.relabel_page): the counts and the same filtered page of
         households in `lang` (read again, and recorded again as an access to those households)."""
-        if self.found and await self._status(actor, lang):
+        if not self.found:
+            return
+        if await self._status(actor, lang):
             await self._rows(actor, lang)
+        else:  # e.g. withdrawn meanwhile: nothing of it stays, as after a load
+            self.rows, self.by_han, self.chart = [], [], []
 
     async def _status(self, actor: Actor, lang: str) -> bool:
         try:

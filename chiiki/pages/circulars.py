@@ -343,8 +343,10 @@ class CircularState(rx.State):
         if not self.found:
             return
         # Opened again as the page's load opens it (an officer may have reset the delivery meanwhile).
-        _actor, view, error = await run_counted(self, circulars.open_circular, self.cid, lang,
-                                                refresh=lambda v, _e: v is not None and v.marked_read)
+        again, view, error = await run_counted(self, circulars.open_circular, self.cid, lang,
+                                               refresh=lambda v, _e: v is not None and v.marked_read)
+        if not again.authenticated:  # the session ended a moment ago: the next page load sends to login
+            return
         if error is not None:  # e.g. withdrawn meanwhile
             self._clear()
             self.error = error_text(lang, error)
