@@ -83,8 +83,8 @@ def test_register_shows_errors_next_to_fields_in_english(live_app, page):
     assert page.locator("#f-name").get_attribute("aria-invalid") == "true"
     # Back to Japanese: shown at once, and so is the next page.
     page.click("#lang-toggle")
-    expect(page.locator("#register-next-1")).to_be_visible(timeout=30_000)
-    assert page.evaluate("() => document.documentElement.lang") == "ja"
+    expect(page.locator("#register-next-1")).to_have_text("次へ", timeout=30_000)
+    expect(page.locator("html")).to_have_attribute("lang", "ja", timeout=30_000)
     _goto(page, live_app.url + "/login")
     expect(page.locator("#login-submit")).to_have_text("ログインする", timeout=30_000)
     expect(page.locator("#login-submit")).to_be_visible()
