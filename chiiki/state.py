@@ -565,7 +565,8 @@ async def reset_user_states(state: rx.State, keep: tuple[type[rx.State], ...] = 
 async def relabel_page(state: rx.State, actor: Actor, lang: str) -> None:
     """The text the server wrote for the current page (dates, labels, list rows) again in `lang`, by each of
     the page's states that has a `_relabel(actor, lang)`: it reads what it shows again (authorized like its
-    load), keeping the person's filter, page, open item and form input. A page without one shows its
+    load), keeping the person's filter, page, open item and form input; a state with `_retranslate(lang)`
+    shows the messages it already shows in `lang` (a form's errors, also before logging in). A page without one shows its
     server-written text in the new language from its next load."""
     auth = await state.get_state(AuthState)
     if _grants_key(actor) != auth._grants:
@@ -573,11 +574,15 @@ async def relabel_page(state: rx.State, actor: Actor, lang: str) -> None:
         # a page load would), not read again under other grants.
         await auth._refresh_nav()
         return
-    if not actor.authenticated or auth._route_path != state.router.url.path:
-        return  # nothing to read; or a page no load handler of ours loaded (Reflex's 404 page)
+    if auth._route_path != state.router.url.path:
+        return  # a page no load handler of ours loaded (Reflex's 404 page)
     for handler in _PAGE_LOADS.get(auth._route, []):
-        relabel = getattr(await state.get_state(handler.state), "_relabel", None)
-        if relabel is not None:
+        substate = await state.get_state(handler.state)
+        retranslate = getattr(substate, "_retranslate", None)
+        if retranslate is not None:  # messages already shown (no reading: signed out too, e.g. registering)
+            retranslate(lang)
+        relabel = getattr(substate, "_relabel", None)
+        if relabel is not None and actor.authenticated:
             await relabel(actor, lang)
 
 
@@ -665,6 +670,20 @@ async def receive_uploads(files: list, held: list[dict], limit: int, too_many: s
 
 def error_text(lang: str, err: ServiceError) -> str:
     return tr(lang, err.key, **err.params)
+
+
+def error_keys(err: ServiceError) -> list[tuple[str, str, dict]]:
+    """(field, message key, params) of each message a refusal shows; field "" = a message for the whole form.
+    Kept by a form's state, so that a language switch can show the same messages in the other language."""
+    if isinstance(err, ValidationErrors):
+        return [(f, k, dict(p)) for f, (k, p) in err.errors.items()]
+    return [(err.field, err.key, dict(err.params))]
+
+
+def shown_errors(lang: str, keys: list[tuple[str, str, dict]]) -> tuple[dict[str, str], str]:
+    """The messages of `keys` in `lang`: those next to fields, and the first one for the whole form."""
+    fields = {f: tr(lang, k, **p) for f, k, p in keys if f}
+    return fields, next((tr(lang, k, **p) for f, k, p in keys if not f), "")
 
 
 def field_errors(lang: str, err: ServiceError) -> dict[str, str]:

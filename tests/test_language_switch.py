@@ -195,3 +195,25 @@ async def test_an_officers_status_page_switches_and_keeps_its_filter(demo, app_s
     assert sent.allowed and "年" not in next(i for i in sent.items if i["id"] == str(cid))["sent"]
     await switch_language(app_state)
     assert "年" in next(i for i in sent.items if i["id"] == str(cid))["sent"]
+
+
+async def test_a_forms_messages_switch_before_logging_in_too(demo, app_state):
+    from chiiki.pages.auth import LoginState, RegisterState
+
+    await open_page(app_state, "/register")
+    reg = await app_state.get_state(RegisterState)
+    await RegisterState.submit.fn(reg, {"login_id": "x@example.jp", "password": "a", "password_confirm": "b"})
+    assert reg.errors == {"password_confirm": tr("ja", "register.password_mismatch")} and reg.step == 3
+    await switch_language(app_state)
+    assert reg.errors == {"password_confirm": tr("en", "register.password_mismatch")} and reg.step == 3
+    await RegisterState.submit.fn(reg, {"name": "", "password": "", "password_confirm": ""})
+    assert reg.errors["name"] == "Please fill this in" and reg.step == 1
+    await switch_language(app_state)
+    assert reg.errors["name"] == "入力してください" and len(reg.errors) > 1
+
+    await open_page(app_state, "/login")
+    login = await app_state.get_state(LoginState)
+    await LoginState.submit.fn(login, {"login_id": "member@example.jp", "password": "wrong-password"})
+    assert login.error == "ログインIDまたはパスワードが違います"
+    await switch_language(app_state)
+    assert login.error == "Wrong login ID or password"

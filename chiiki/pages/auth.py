@@ -19,7 +19,7 @@ from chiiki.components.ui import (
 from chiiki.i18n import t, tf, tr
 from chiiki.services import accounts
 from chiiki.services.errors import ServiceError
-from chiiki.state import AuthState, UIState, error_text, field_errors, home_path, run_service
+from chiiki.state import AuthState, UIState, error_keys, home_path, run_service, shown_errors
 
 # Which screen of the registration form each field is on, to jump back to the first error.
 _STEP_OF = {"name": 1, "kana": 1, "address": 1, "birth_year": 2, "area_id": 2, "display_name": 2,
@@ -32,12 +32,20 @@ class RegisterState(rx.State):
     errors: dict[str, str] = {}
     error: str = ""
     area_options: list[list[str]] = []
+    # What the messages shown were made from (chiiki.state.error_keys), for a language switch.
+    _shown: list = []
+
+    def _show(self, lang: str, keys: list) -> None:
+        self._shown = keys
+        self.errors, self.error = shown_errors(lang, keys)
+
+    def _retranslate(self, lang: str) -> None:
+        self._show(lang, self._shown)
 
     @rx.event
     async def load(self):
         self.step = 1
-        self.errors = {}
-        self.error = ""
+        self._show("", [])  # no message
         self.area_options = [[str(i), label] for i, label in await run_service(accounts.areas)]
 
     @rx.event
@@ -55,19 +63,16 @@ class RegisterState(rx.State):
         data = {k: form.get(k) for k in _FIELDS}
         data["has_small_children"] = form.get("has_small_children") in ("on", True, "true")
         data["locale"], data["large_text"] = lang, ui.large_text == "1"
-        self.errors = {}
-        self.error = ""
+        self._show(lang, [])
         if data.get("password") != data.get("password_confirm"):
-            self.errors = {"password_confirm": tr(lang, "register.password_mismatch")}
+            self._show(lang, [("password_confirm", "register.password_mismatch", {})])
             self.step = 3
             return
         try:
             await run_service(accounts.register, data)
             result = await run_service(accounts.login, data["login_id"], data["password"])
         except ServiceError as e:
-            self.errors = field_errors(lang, e)
-            if not self.errors:
-                self.error = error_text(lang, e)
+            self._show(lang, error_keys(e))
             self.step = min((_STEP_OF.get(f, 3) for f in self.errors), default=self.step)
             return
         # A new account belongs to no association yet: joining one is the next step (with the invite code
@@ -156,10 +161,18 @@ def register() -> rx.Component:
 
 class LoginState(rx.State):
     error: str = ""
+    _shown: list = []  # what the message shown was made from (chiiki.state.error_keys)
+
+    def _show(self, lang: str, keys: list) -> None:
+        self._shown = keys
+        self.error = shown_errors(lang, keys)[1]
+
+    def _retranslate(self, lang: str) -> None:
+        self._show(lang, self._shown)
 
     @rx.event
     def load(self):
-        self.error = ""
+        self._show("", [])  # no message
 
     @rx.event
     async def submit(self, form: dict):
@@ -170,9 +183,9 @@ class LoginState(rx.State):
         try:
             result = await run_service(accounts.login, form.get("login_id"), form.get("password"))
         except ServiceError as e:
-            self.error = error_text(lang, e)
+            self._show(lang, [("", e.key, dict(e.params))])  # one message for the whole form
             return
-        self.error = ""
+        self._show(lang, [])
         next_path = auth.take_after_login()
         await auth.replace_session(result.token)
         actor = await auth.actor()

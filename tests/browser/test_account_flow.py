@@ -85,6 +85,8 @@ def test_register_shows_errors_next_to_fields_in_english(live_app, page):
     page.click("#lang-toggle")
     expect(page.locator("#register-next-1")).to_have_text("次へ", timeout=30_000)
     expect(page.locator("html")).to_have_attribute("lang", "ja", timeout=30_000)
+    # The message the server wrote next to the field follows the switch too.
+    expect(page.locator("#f-name-error")).to_have_text("入力してください", timeout=30_000)
     _goto(page, live_app.url + "/login")
     expect(page.locator("#login-submit")).to_have_text("ログインする", timeout=30_000)
     expect(page.locator("#login-submit")).to_be_visible()
