@@ -40,8 +40,8 @@ def _opportunistic_state_locks() -> None:
 
     A tab's websocket stays on one worker, so its events need no Redis read and write each; another
     worker that needs the state asks for the lock and the holder writes the state back first (tested
-    by tests/browser/test_workers.py). The state is held for 20 s from taking it (chiiki.settings.STATE_HOLD_MS),
-    long enough for a person reading a page. What is lost when a worker dies is at most those seconds
+    by tests/browser/test_workers.py). The state is held for 20 s from taking it
+    (chiiki.settings.STATE_HOLD_MS), long enough for a person reading a page. What is lost when a worker dies is at most those seconds
     of a tab's screen state, never a database write (tests/browser/test_reliability.py). Variables
     given in the environment win.
     """

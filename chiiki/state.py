@@ -566,8 +566,8 @@ async def relabel_page(state: rx.State, actor: Actor, lang: str) -> None:
     """The text the server wrote for the current page (dates, labels, list rows) again in `lang`, by each of
     the page's states that has a `_relabel(actor, lang)`: it reads what it shows again (authorized like its
     load), keeping the person's filter, page, open item and form input; a state with `_retranslate(lang)`
-    shows the messages it already shows in `lang` (a form's errors, also before logging in). A page without one shows its
-    server-written text in the new language from its next load."""
+    shows the messages it already shows in `lang` (a form's errors, also before logging in). A page without
+    either shows its server-written text in the new language from its next load."""
     auth = await state.get_state(AuthState)
     if _grants_key(actor) != auth._grants:
         # Signed out, or a role or membership changed, since the page was loaded: its states are cleared (as
@@ -687,11 +687,7 @@ def shown_errors(lang: str, keys: list[tuple[str, str, dict]]) -> tuple[dict[str
 
 
 def field_errors(lang: str, err: ServiceError) -> dict[str, str]:
-    if isinstance(err, ValidationErrors):
-        return {f: tr(lang, k, **params) for f, (k, params) in err.errors.items()}
-    if err.field:
-        return {err.field: error_text(lang, err)}
-    return {}
+    return shown_errors(lang, error_keys(err))[0]
 
 
 def assoc_target(association_id: int, han_id: int | None = None) -> Assoc:
