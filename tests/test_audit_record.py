@@ -51,3 +51,24 @@ def test_one_row_per_person_on_postgresql(pg_app_db):
         s.flush()
         subjects = [a.id for a in accounts]
     _check(_write_and_read(subjects, []), subjects, [])
+
+
+def test_every_subject_an_audited_read_writes_is_an_existing_account_or_household(demo):
+    """The subject columns are plain ids (no foreign key, migration 0010): the services that write them must
+    name only people and households read in the same transaction. Checked over the biggest audited reads."""
+    from chiiki.services import circulars, roster
+    from tests.conftest import DemoCity
+
+    kaicho = demo.actor("kaicho@example.jp")
+    a1 = demo.association_id(DemoCity.A1)
+    roster.export_roster(kaicho, a1, "csv")
+    roster.roster_page(kaicho, a1)
+    circulars.export_matrix(kaicho, a1, "csv")
+    with session() as s:
+        rows = s.exec(select(AuditEvent.subject_account_id, AuditEvent.subject_household_id)).all()
+        accounts = set(s.exec(select(Account.id)).all())
+        households = set(s.exec(select(Household.id)).all())
+    people = [a for a, _h in rows if a is not None]
+    homes = [h for _a, h in rows if h is not None]
+    assert len(people) > 50 and homes  # the reads above listed members and paper-only households
+    assert set(people) <= accounts and set(homes) <= households
