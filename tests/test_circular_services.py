@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import openpyxl
 import pytest
-from sqlalchemy import func, update
+from sqlalchemy import and_, func, update
 from sqlmodel import select
 
 from chiiki.models import (
@@ -19,6 +19,7 @@ from chiiki.models import (
     CircularAmendment,
     CircularTarget,
     Delivery,
+    Han,
     Household,
     Membership,
     OutboxMail,
@@ -638,3 +639,24 @@ def test_opening_a_circular_the_household_already_confirmed_says_so(demo):
     again = circulars.open_circular(member, other)
     assert not again.marked_read and again.household_confirmed
     assert again.target_label == tr("ja", "circular.target_all")
+
+
+def test_a_send_writes_deliveries_only_for_existing_households_members_and_han(demo):
+    """Delivery's household, account and han are plain ids (no foreign key, migration 0011): the send must
+    take them from the rows it targets, and each must match: the household's own han, an active member of
+    that household."""
+    sent = send_to(demo, target_all=True, han_ids=[])
+    with session() as s:
+        rows = s.exec(select(Delivery.household_id, Delivery.account_id, Delivery.han_id, Household.han_id,
+                             Household.id, Han.id, Membership.id)
+                      .join(Household, Household.id == Delivery.household_id, isouter=True)
+                      .join(Han, Han.id == Delivery.han_id, isouter=True)
+                      .join(Membership, and_(Membership.household_id == Delivery.household_id,
+                                             Membership.account_id == Delivery.account_id,
+                                             Membership.status == "active"), isouter=True)
+                      .where(Delivery.circular_id == sent.circular_id)).all()
+    assert len(rows) == sent.member_accounts + sent.paper_households > 50
+    for household_id, account_id, han_id, home_han, found_home, found_han, found_member in rows:
+        assert found_home == household_id and han_id == home_han
+        assert han_id is None or found_han == han_id
+        assert account_id is None or found_member is not None
