@@ -7,7 +7,7 @@ PostgreSQL); small ones through executemany. Both must give the same rows.
 import pytest
 from sqlmodel import select
 
-from chiiki.models import Account, AuditEvent, Household
+from chiiki.models import Account, AuditAccess, AuditEvent, Household
 from chiiki.services import audit
 from chiiki.services.db import session
 from chiiki.services.policy import Actor
@@ -30,6 +30,11 @@ def _check(rows: list[AuditEvent], subjects: list[int], households: list[int]) -
     assert {(r.at, r.actor_account_id, r.action, r.record_count, r.detail) for r in rows} == {
         (first.at, subjects[0], "roster.export", len(subjects) + len(households), "csv")}
     assert first.at.year >= 2026
+    # The access itself: one row, with the same fields, however many people it listed.
+    with session() as s:
+        accesses = s.exec(select(AuditAccess).where(AuditAccess.action == "roster.export")).all()
+    assert [(a.at, a.actor_account_id, a.record_count, a.detail) for a in accesses] == [
+        (first.at, subjects[0], len(subjects) + len(households), "csv")]
 
 
 @pytest.mark.parametrize("n_accounts,n_households", [(3, 2), (40, 25)])

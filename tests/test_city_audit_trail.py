@@ -3,7 +3,7 @@
 import pytest
 from sqlmodel import select
 
-from chiiki.models import Account, Household
+from chiiki.models import Account, AuditAccess, AuditEvent, Household
 from chiiki.pages.audit_trail import AuditTrailState
 from chiiki.services import audit, roster
 from chiiki.services.db import session
@@ -14,9 +14,9 @@ from tests.conftest import login_state, state_text
 def test_a_roster_view_shows_up_once_with_its_count_for_city_staff(demo):
     a1 = demo.association_id(demo.A1)
     page = roster.roster_page(demo.actor("kaicho@example.jp"), a1)
-    entries, total = audit.city_trail(demo.actor("city@example.jp"))
+    entries, _more = audit.city_trail(demo.actor("city@example.jp"))
     views = [e for e in entries if e.action == "roster.view"]
-    assert total >= 1 and len(views) == 1
+    assert len(views) == 1
     assert views[0].association == demo.A1 and views[0].actor_title.startswith("会長")
     assert views[0].record_count == len(page.rows)
 
@@ -46,3 +46,40 @@ async def test_trail_page_refuses_a_member(demo, app_state):
     st = await app_state.get_state(AuditTrailState)
     await AuditTrailState.load.fn(st)
     assert st.rows == [] and st.error == "この操作はできません"
+
+
+def test_the_trail_pages_through_accesses_newest_first_and_says_when_older_ones_follow(demo):
+    """One access is one entry however many people it listed; a page reads limit + 1 accesses, not the log."""
+    kaicho, city = demo.actor("kaicho@example.jp"), demo.actor("city@example.jp")
+    a1 = demo.association_id(demo.A1)
+    roster.export_roster(kaicho, a1, "csv")  # 80 households: one access, many per-person events
+    for _ in range(4):
+        roster.roster_page(kaicho, a1)
+    with session() as s:
+        accesses = len(s.exec(select(AuditAccess.id).where(AuditAccess.action.not_like("self.%"))).all())
+        events = len(s.exec(select(AuditEvent.id)).all())
+    assert events > accesses >= 5
+    first, more = audit.city_trail(city, limit=2)
+    assert [e.action for e in first] == ["roster.view", "roster.view"] and more
+    seen = []
+    for offset in range(0, accesses + 2, 2):
+        page, more = audit.city_trail(city, limit=2, offset=offset)
+        seen += page
+        if not more:
+            break
+    assert len(seen) == accesses and not more
+    assert [e.at for e in seen] == sorted((e.at for e in seen), reverse=True)
+    export = [e for e in seen if e.action == "roster.export"]
+    assert len(export) == 1 and export[0].record_count == 80
+
+
+async def test_trail_page_next_stops_at_the_oldest_access(demo, app_state):
+    kaicho = demo.actor("kaicho@example.jp")
+    for _ in range(3):
+        roster.roster_page(kaicho, demo.association_id(demo.A1))
+    await login_state(app_state, "city@example.jp")
+    st = await app_state.get_state(AuditTrailState)
+    await AuditTrailState.load.fn(st)
+    assert st.page == 1 and st.rows and not st.has_more  # fewer than a page of 50
+    await AuditTrailState.next_page.fn(st)
+    assert st.page == 1 and st.rows

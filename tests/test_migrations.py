@@ -104,3 +104,42 @@ def test_the_counters_migration_backfills_a_populated_database_on_sqlite(tmp_pat
 @pytest.mark.postgres
 def test_the_counters_migration_backfills_a_populated_database_on_postgresql(pg_url):
     _backfill(pg_url)
+
+
+def _accesses(url: str) -> None:
+    """Migration 0012 groups the audit events written before it into one access each (what the trail lists)."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    command.upgrade(db.alembic_config(url), "0011")
+    eng = db.engine(url)
+    event = ("INSERT INTO auditevent (at, actor_account_id, actor_title, action, association_id, subject_account_id, "
+             "subject_household_id, record_count, detail) VALUES ('{at}', {actor}, '{title}', '{action}', 1, {subject}, "
+             "NULL, {n}, '{detail}')")
+    with eng.begin() as c:
+        # An export of three people at 10:00, a view of one at 10:05 by another officer, a summary event.
+        for subject in (11, 12, 13):
+            c.execute(sa.text(event.format(at="2026-03-01 10:00:00", actor=1, title="会長", action="roster.export",
+                                           subject=subject, n=3, detail="csv")))
+        c.execute(sa.text(event.format(at="2026-03-01 10:05:00", actor=2, title="班長", action="roster.view",
+                                       subject=11, n=1, detail="")))
+        c.execute(sa.text(event.format(at="2026-03-01 10:07:00", actor=1, title="会長", action="survey.remind",
+                                       subject="NULL", n=40, detail="survey 5")))
+    db.migrate(url)
+    with eng.connect() as c:
+        rows = c.execute(sa.text("SELECT actor_account_id, actor_title, action, association_id, record_count, detail "
+                                 "FROM auditaccess ORDER BY at")).all()
+        events = c.execute(sa.text("SELECT count(*) FROM auditevent")).scalar()
+    assert [tuple(r) for r in rows] == [(1, "会長", "roster.export", 1, 3, "csv"), (2, "班長", "roster.view", 1, 1, ""),
+                                        (1, "会長", "survey.remind", 1, 40, "survey 5")]
+    assert events == 5  # the per-person events stay: each person's access log reads them
+    assert _diff(url) == []
+
+
+def test_the_access_migration_groups_earlier_events_on_sqlite(tmp_path):
+    _accesses(f"sqlite:///{tmp_path / 'a.db'}")
+
+
+@pytest.mark.postgres
+def test_the_access_migration_groups_earlier_events_on_postgresql(pg_url):
+    _accesses(pg_url)

@@ -114,6 +114,7 @@ class ServiceBench:
             self._surveys()
             self._board_notices()
             self._dashboard()
+            self._people_and_city()
             self._check_counters()
         finally:
             self._discard_queued_mail(started)
@@ -233,6 +234,30 @@ class ServiceBench:
         self.time("city dashboard (all associations)", dash and (lambda i: dash(c.staff)), repeat=5)
         self.time("city dashboard (one association)", dash and (
             lambda i: dash(c.staff, association_id=c.association_id)), repeat=5)
+
+
+    def _people_and_city(self) -> None:
+        """The access log a member reads, the officers' pages, and city staff's association list and audit
+        trail (the trail pages through every access of the city, which grows with each one)."""
+        c = self.city
+        audit, assoc, officers = self.service("audit"), self.service("associations"), self.service("officers")
+        membership = self.service("membership")
+
+        def accesses(i: int):
+            from chiiki.services.db import session
+
+            with session() as s:
+                return audit.accesses_to(s, c.member.account_id, limit=31)
+
+        self.time("member access log (who read my data)", audit and accesses)
+        self.time("my association (member)", membership and (lambda i: membership.my_membership(c.member)))
+        self.time("officer list (会長)", officers and (lambda i: officers.list_roles(c.president, c.association_id)))
+        self.time("officer candidates search '佐藤'", officers and (
+            lambda i: officers.member_options(c.president, c.association_id, "佐藤")))
+        self.time("city association list (1,239)", assoc and (lambda i: assoc.city_associations(c.staff)))
+        self.time("city association detail", assoc and (lambda i: assoc.city_association(c.staff, c.association_id)))
+        self.time("city audit trail, page 1", audit and (lambda i: audit.city_trail(c.staff)))
+        self.time("city audit trail, page 100", audit and (lambda i: audit.city_trail(c.staff, offset=4950)))
 
 
 class CityFacts:

@@ -907,7 +907,7 @@ def verify(setup: Setup, run: Run) -> Report:
                         rep.counter_mismatch.append(f"circular {cid} {col} = {value}, recount {want}")
             # Audit events about confirmations (none are written today): none may be doubled.
             audit = conn.execute(sa.text(
-                "SELECT actor_account_id, detail, count(*) FROM auditevent WHERE action LIKE '%confirm%' "
+                "SELECT actor_account_id, detail, count(*) FROM auditaccess WHERE action LIKE '%confirm%' "
                 "AND association_id = :a GROUP BY actor_account_id, detail"), {"a": setup.association_id}).all()
             rep.audit_confirm_events = sum(r[2] for r in audit)
             rep.audit_doubles = [f"account {a} '{d}' x{n}" for a, d, n in audit

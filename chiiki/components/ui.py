@@ -178,6 +178,21 @@ def card(*children, **props) -> rx.Component:
     return rx.card(*children, size="3", width="100%", margin_bottom="1em", **props)
 
 
+def more_pager(page: rx.Var, has_more: rx.Var, on_prev, on_next) -> rx.Component:
+    """Pagination for a list too long to count on every view (logs): the page number, and 次へ while more
+    entries follow."""
+    return rx.hstack(
+        rx.button(t("common.prev"), on_click=on_prev, disabled=page <= 1, variant="outline", size="3",
+                  style=BUTTON_STYLE),
+        rx.text(t("common.page_n").to(str).replace("{page}", page.to_string()), size="3"),
+        rx.button(t("common.next"), on_click=on_next, disabled=~has_more, variant="outline", size="3",
+                  style=BUTTON_STYLE),
+        align="center",
+        spacing="3",
+        margin_y="1em",
+    )
+
+
 def pager(page: rx.Var, pages: rx.Var, on_prev, on_next) -> rx.Component:
     """Server-side pagination controls."""
     return rx.hstack(

@@ -130,6 +130,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "common.prev": ("前へ", "Previous"),
     "common.next": ("次へ", "Next"),
     "common.page": ("{page} / {pages} ページ", "Page {page} of {pages}"),
+    # The browser puts the page number in (components/ui.more_pager).
+    "common.page_n": ("{page} ページ目", "Page {page}"),
     "common.search": ("検索", "Search"),
     "common.saved": ("保存しました", "Saved"),
     "common.send": ("送信する", "Send"),
@@ -187,6 +189,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "When officers of each association viewed or exported members' personal data. Whose data is not shown.",
     ),
     "audit.trail_records": ("件数", "Records"),
+    "audit.trail_none": ("まだ記録はありません", "No access has been recorded yet"),
     "audit.action.roster.view": ("名簿で閲覧", "Viewed in the roster"),
     "audit.action.roster.export": ("名簿を出力", "Exported the roster"),
     "audit.action.member.view": ("会員情報を閲覧", "Viewed your member details"),

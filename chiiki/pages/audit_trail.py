@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from chiiki.components.shell import register_nav, template
-from chiiki.components.ui import card, heading, pager
+from chiiki.components.ui import card, heading, more_pager
 from chiiki.i18n import STRINGS, fmt_dt, t, tr
 from chiiki import routes
 from chiiki.services import audit
@@ -20,7 +20,7 @@ register_nav("audit.trail_nav", AUDIT_TRAIL, "is_city_staff")
 class AuditTrailState(rx.State):
     rows: list[dict[str, str]] = []
     page: int = 1
-    pages: int = 0
+    has_more: bool = False
     error: str = ""
 
     async def _fetch(self):
@@ -28,13 +28,13 @@ class AuditTrailState(rx.State):
         if not actor.authenticated:
             return rx.redirect(routes.LOGIN)
         try:
-            entries, total = await run_service(audit.city_trail, actor, limit=PAGE_SIZE,
-                                               offset=(self.page - 1) * PAGE_SIZE)
+            entries, more = await run_service(audit.city_trail, actor, limit=PAGE_SIZE,
+                                              offset=(self.page - 1) * PAGE_SIZE)
         except ServiceError as e:
-            self.rows, self.pages, self.error = [], 0, error_text(lang, e)
+            self.rows, self.has_more, self.error = [], False, error_text(lang, e)
             return
         self.error = ""
-        self.pages = max(1, -(-total // PAGE_SIZE))
+        self.has_more = more
         self.rows = [{"at": fmt_dt(e.at, lang), "association": e.association or "—",
                       "who": e.actor_title or tr(lang, "audit.system"),
                       "what": tr(lang, "audit.action." + e.action) if "audit.action." + e.action in STRINGS
@@ -48,7 +48,7 @@ class AuditTrailState(rx.State):
 
     @rx.event
     async def next_page(self):
-        if self.page < self.pages:
+        if self.has_more:
             self.page += 1
         return await self._fetch()
 
@@ -64,13 +64,18 @@ def audit_trail() -> rx.Component:
     return rx.vstack(
         heading("audit.trail_title", help_key="audit.trail_intro"),
         rx.cond(AuditTrailState.error != "", rx.callout(AuditTrailState.error, color_scheme="red", role="alert")),
-        rx.foreach(AuditTrailState.rows, lambda r: card(
-            rx.text(r["at"], size="2", color=rx.color("gray", 11)),
-            rx.text(r["association"], size="4", weight="bold"),
-            rx.text(r["who"], " — ", r["what"], size="3"),
-            rx.text(t("audit.trail_records"), ": ", r["count"], size="3"),
-        )),
-        pager(AuditTrailState.page, AuditTrailState.pages, AuditTrailState.prev_page, AuditTrailState.next_page),
+        rx.cond(
+            AuditTrailState.rows.length() > 0,
+            rx.foreach(AuditTrailState.rows, lambda r: card(
+                rx.text(r["at"], size="2", color=rx.color("gray", 11)),
+                rx.text(r["association"], size="4", weight="bold"),
+                rx.text(r["who"], " — ", r["what"], size="3"),
+                rx.text(t("audit.trail_records"), ": ", r["count"], size="3"),
+            )),
+            rx.cond(AuditTrailState.error == "", rx.text(t("audit.trail_none"), size="4", id="audit-trail-empty")),
+        ),
+        more_pager(AuditTrailState.page, AuditTrailState.has_more, AuditTrailState.prev_page,
+                   AuditTrailState.next_page),
         width="100%",
         align="stretch",
     )

@@ -16,6 +16,7 @@ from chiiki.components.ui import (
     heading,
     link_button,
     message,
+    more_pager,
     primary_button,
     secondary_button,
     select_field,
@@ -338,13 +339,7 @@ def access_log() -> rx.Component:
             ),
             rx.text(t("audit.none"), size="4", id="access-log-empty"),
         ),
-        rx.hstack(
-            rx.button(t("common.prev"), on_click=AccessLogState.prev_page, disabled=AccessLogState.page <= 1,
-                      variant="outline", size="3", style={"min_height": "48px"}),
-            rx.button(t("common.next"), on_click=AccessLogState.next_page, disabled=~AccessLogState.has_more,
-                      variant="outline", size="3", style={"min_height": "48px"}),
-            spacing="3",
-        ),
+        more_pager(AccessLogState.page, AccessLogState.has_more, AccessLogState.prev_page, AccessLogState.next_page),
         width="100%",
         align="stretch",
     )

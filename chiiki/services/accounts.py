@@ -17,7 +17,6 @@ from chiiki.models import (
     Account,
     Area,
     Association,
-    AuditEvent,
     AuthSession,
     BoardPost,
     Delivery,
@@ -528,7 +527,7 @@ def delete_account(actor: Actor, password: object) -> None:
         acc.has_small_children = acc.email_circulars = acc.email_notices = False
         acc.deleted_at = now
         s.add(acc)
-        s.add(AuditEvent(actor_account_id=account_id, action="self.delete", record_count=1))
+        audit.record(s, actor, "self.delete", count=1)
 
 
 def _other_manager_exists(s: Session, membership: Membership, now: datetime) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy import Integer, cast, func, insert, literal
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, select
 
-from chiiki.models import Account, AuditEvent, utcnow
+from chiiki.models import Account, AuditAccess, AuditEvent, utcnow
 from chiiki.services.policy import Actor
 
 
@@ -31,17 +31,16 @@ def record(
     count: int | None = None,
     detail: str = "",
 ) -> None:
-    """Write one event per person whose data was read (so each can see it), or one summary event."""
+    """Write the access (one AuditAccess row: what city staff's trail lists), and one AuditEvent per person or
+    paper-only household whose data was read, so that each person can see it."""
     title = actor.title_in(association_id) if association_id else (CITY_STAFF_TITLE if actor.is_city_staff else "")
     subjects = list(dict.fromkeys(subjects))
     household_ids = list(dict.fromkeys(household_ids))
     total = count if count is not None else len(subjects) + len(household_ids)
-    base = {"at": utcnow(), "actor_account_id": actor.account_id, "actor_title": title[:50], "action": action,
-            "association_id": association_id, "record_count": total, "detail": detail[:300],
-            "subject_account_id": None, "subject_household_id": None}
-    if not subjects and not household_ids:
-        s.execute(insert(AuditEvent), [base])
-        return
+    access = {"at": utcnow(), "actor_account_id": actor.account_id, "actor_title": title[:50], "action": action,
+              "association_id": association_id, "record_count": total, "detail": detail[:300]}
+    s.execute(insert(AuditAccess), [access])
+    base = {**access, "subject_account_id": None, "subject_household_id": None}
     # One INSERT ... SELECT per kind of subject, the ids passed as one array: a 3,000-household export
     # writes its 3,000+ rows without a parameter set (or an ORM object) per row.
     for column, ids in (("subject_account_id", subjects), ("subject_household_id", household_ids)):
@@ -106,10 +105,10 @@ class TrailEntry:
     record_count: int
 
 
-def city_trail(actor: Actor, *, limit: int = 50, offset: int = 0) -> tuple[list[TrailEntry], int]:
-    """The audit trail for city staff (city_admin): accesses per association, never whose data or who by name."""
-    from sqlalchemy import func
-
+def city_trail(actor: Actor, *, limit: int = 50, offset: int = 0) -> tuple[list[TrailEntry], bool]:
+    """The audit trail for city staff (city_admin): accesses per association, newest first, never whose data
+    or who by name; and whether older accesses follow. A page reads `limit` + 1 accesses down the (at, id)
+    index, never the whole log, which grows by every access of every association."""
     from chiiki.models import Association
     from chiiki.services.db import session
     from chiiki.services.errors import Denied
@@ -120,21 +119,14 @@ def city_trail(actor: Actor, *, limit: int = 50, offset: int = 0) -> tuple[list[
     limit = max(1, min(int(limit), 200))
     offset = max(0, int(offset))
     with session() as s:
-        # One row per access, not per person listed: group the per-subject events of one access.
-        key = (AuditEvent.at, AuditEvent.actor_account_id, AuditEvent.action, AuditEvent.association_id)
-        grouped = (
-            select(*key, func.max(AuditEvent.actor_title).label("title"),
-                   func.max(AuditEvent.record_count).label("n"))
-            .where(AuditEvent.action.not_like("self.%"))
-            .group_by(*key)
-            .subquery()
-        )
-        total = s.exec(select(func.count()).select_from(grouped)).one()
-        rows = s.exec(
-            select(grouped.c.at, Association.name, grouped.c.title, grouped.c.action, grouped.c.n)
-            .join(Association, Association.id == grouped.c.association_id, isouter=True)
-            .order_by(grouped.c.at.desc())
+        rows = s.connection().execute(
+            select(AuditAccess.at, Association.name, AuditAccess.actor_title, AuditAccess.action,
+                   AuditAccess.record_count)
+            .join(Association, Association.id == AuditAccess.association_id, isouter=True)
+            .where(AuditAccess.action.not_like("self.%"))
+            .order_by(AuditAccess.at.desc(), AuditAccess.id.desc())
             .offset(offset)
-            .limit(limit)
+            .limit(limit + 1)
         ).all()
-    return [TrailEntry(at, name or "", title or "", action, n or 0) for at, name, title, action, n in rows], total
+    entries = [TrailEntry(at, name or "", title or "", action, n or 0) for at, name, title, action, n in rows]
+    return entries[:limit], len(entries) > limit

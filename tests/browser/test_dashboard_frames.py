@@ -71,6 +71,12 @@ def test_city_pages_send_no_members_name_or_address(live_app, page, screenshot):
     expect(page.get_by_text("市民生活課").first).to_be_visible(timeout=30_000)
     screenshot(page, "city-inquiries-phone")
 
+    # The audit trail: accesses per association, numbered pages (the log is never counted whole).
+    _goto(page, live_app.url + "/city/audit")
+    expect(page.get_by_text("1 ページ目")).to_be_visible(timeout=30_000)
+    expect(page.locator("#audit-trail-empty")).to_have_text("まだ記録はありません")  # no officer has read any yet
+    screenshot(page, "city-audit-trail-phone")
+
     frames = "\n".join(page.ws_frames)
     assert "ブラウザからのお知らせ" in frames  # the frames were recorded
     leaked = [p for p in people if p in frames]
