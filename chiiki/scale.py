@@ -821,6 +821,33 @@ class CityWriter:
                     resolved_by=a.president, resolution="hidden",
                 ))
 
+    # ---- the audit trail of a year
+
+    def audit(self) -> None:
+        """A year of the 会長's accesses to the roster: a page of 50 households viewed each month and an export each
+        quarter, as services/audit.record writes them (one auditaccess row, one auditevent per person shown:
+        member accounts, and paper-only households by id)."""
+        rng = self.rng("audit")
+        p = self.plan
+        for a in p.associations:
+            first_page = a.households[:50]
+            moments = [(self.at(rng, p.start, p.now - timedelta(hours=1)), "roster.view", "", first_page)
+                       for _ in range(12)]
+            moments += [(self.at(rng, p.start, p.now - timedelta(hours=1)), "roster.export", "csv", a.households)
+                        for _ in range(4)]
+            for at, action, detail, homes in sorted(moments, key=lambda m: m[0]):
+                event = dict(at=at, actor_account_id=a.president, actor_title="会長", action=action,
+                             association_id=a.id, record_count=len(homes), detail=detail)
+                self.out.add("auditaccess", dict(id=self.next_id("auditaccess"), **event))
+                for h in homes:
+                    if h.accounts:
+                        for acc in h.accounts:
+                            self.out.add("auditevent", dict(id=self.next_id("auditevent"), subject_account_id=acc,
+                                                            subject_household_id=None, **event))
+                    else:
+                        self.out.add("auditevent", dict(id=self.next_id("auditevent"), subject_account_id=None,
+                                                        subject_household_id=h.id, **event))
+
     # ---- city notices
 
     def notices(self) -> None:
@@ -871,9 +898,10 @@ PHASES: list[tuple[str, tuple[str, ...]]] = [
                  "surveyanswer")),
     ("board", ("boardthread", "boardpost", "boardreport")),
     ("notices", ("notice", "noticearea", "noticeread")),
+    ("audit", ("auditaccess", "auditevent")),
 ]
 BIG_TABLES = ("household", "account", "membership", "delivery", "surveyparticipation", "surveyresponse",
-              "surveyanswer", "boardpost", "noticeread")
+              "surveyanswer", "boardpost", "noticeread", "auditevent")
 
 
 def _today() -> datetime:

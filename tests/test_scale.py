@@ -55,6 +55,25 @@ def _check_city(url: str, result: dict) -> None:
                          "WHERE m.association_id <> o.association_id OR m.status <> 'active'") == 0
         assert _count(c, "SELECT count(*) FROM circulartarget t JOIN circular ci ON ci.id = t.circular_id "
                          "JOIN han ON han.id = t.han_id WHERE han.association_id <> ci.association_id") == 0
+        # Plain ids without a foreign key (migrations 0010, 0011) name existing rows.
+        assert _count(c, "SELECT count(*) FROM delivery d WHERE NOT EXISTS (SELECT 1 FROM household h WHERE "
+                         "h.id = d.household_id) OR (d.han_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM han WHERE "
+                         "han.id = d.han_id)) OR (d.account_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM account a "
+                         "WHERE a.id = d.account_id))") == 0
+        # A year of the 会長's roster accesses: one access row each, one event per person or paper household
+        # shown, all of the association (its members, its households).
+        accesses = _count(c, "SELECT count(*) FROM auditaccess")
+        assert accesses == 16 * n_assoc
+        assert _count(c, "SELECT count(*) FROM auditevent") > accesses
+        assert _count(c, "SELECT count(*) FROM auditevent e WHERE NOT EXISTS (SELECT 1 FROM auditaccess x WHERE "
+                         "x.at = e.at AND x.action = e.action AND x.association_id = e.association_id)") == 0
+        assert _count(c, "SELECT count(*) FROM auditevent e WHERE (e.subject_account_id IS NULL) = "
+                         "(e.subject_household_id IS NULL)") == 0
+        assert _count(c, "SELECT count(*) FROM auditevent e WHERE (e.subject_account_id IS NOT NULL AND NOT EXISTS "
+                         "(SELECT 1 FROM membership m WHERE m.account_id = e.subject_account_id AND m.association_id = "
+                         "e.association_id)) OR (e.subject_household_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                         "household h WHERE h.id = e.subject_household_id AND h.association_id = e.association_id "
+                         "AND h.paper_only))") == 0
         # Paper households get exactly one paper row; digital ones one row per member account.
         assert _count(c, "SELECT count(*) FROM delivery d JOIN household h ON h.id = d.household_id "
                          "WHERE (h.paper_only AND (d.channel <> 'paper' OR d.account_id IS NOT NULL)) "
