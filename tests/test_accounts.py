@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from chiiki.models import Account, AuditEvent, AuthSession, Delivery, LoginAttempt, Membership, OfficerRole, utcnow
+from chiiki.models import Account, AuditAccess, AuditEvent, AuthSession, Delivery, LoginAttempt, Membership, OfficerRole, utcnow
 from chiiki.services import accounts
 from chiiki.services.db import session
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
@@ -225,6 +225,9 @@ def test_deleting_an_account_erases_personal_fields_and_keeps_counts(demo):
     assert acc.deleted_at is not None
     assert membership.status == "left"
     assert count(Delivery) == deliveries_before
+    with session() as s:  # the deletion itself stays on record (an access that names no one else)
+        deleted = s.exec(select(AuditAccess).where(AuditAccess.action == "self.delete")).all()
+    assert [(a.actor_account_id, a.record_count) for a in deleted] == [(actor.account_id, 1)]
     with pytest.raises(ServiceError) as e:
         accounts.login("member@example.jp", PW)
     assert e.value.key == "error.login_failed"

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from chiiki.models import Account, AuditEvent, Household, InviteCode, Membership, utcnow
+from chiiki.models import Account, AuditAccess, AuditEvent, Household, InviteCode, Membership, utcnow
 from chiiki.services import membership as ms
 from chiiki.services.db import session
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
@@ -21,7 +21,7 @@ def snapshot():
     with session() as s:
         return tuple(
             [tuple(r.model_dump().values()) for r in s.exec(select(m).order_by(m.id)).all()]
-            for m in (Membership, Household, InviteCode, AuditEvent)
+            for m in (Membership, Household, InviteCode, AuditEvent, AuditAccess)
         )
 
 

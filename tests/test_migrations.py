@@ -143,3 +143,29 @@ def test_the_access_migration_groups_earlier_events_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_the_access_migration_groups_earlier_events_on_postgresql(pg_url):
     _accesses(pg_url)
+
+
+def test_downgrading_the_access_table_keeps_accesses_that_named_no_one(tmp_path):
+    """0012's downgrade puts accesses without per-person events (an import, a reminder) back into auditevent."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    db.migrate(url)
+    eng = db.engine(url)
+    with eng.begin() as c:
+        access = ("INSERT INTO auditaccess (at, actor_account_id, actor_title, action, association_id, record_count, "
+                  "detail) VALUES ('{at}', {actor}, '会長', '{action}', 1, {n}, '')")
+        c.execute(sa.text(access.format(at="2026-03-01 10:00:00", actor=1, action="roster.view", n=1)))
+        c.execute(sa.text("INSERT INTO auditevent (at, actor_account_id, actor_title, action, association_id, "
+                          "subject_account_id, record_count, detail) VALUES ('2026-03-01 10:00:00', 1, '会長', "
+                          "'roster.view', 1, 7, 1, '')"))
+        c.execute(sa.text(access.format(at="2026-03-01 11:00:00", actor=1, action="roster.import", n=12)))
+        c.execute(sa.text(access.format(at="2026-03-01 12:00:00", actor="NULL", action="survey.remind", n=30)))
+    command.downgrade(db.alembic_config(url), "0011")
+    with eng.connect() as c:
+        rows = c.execute(sa.text("SELECT action, actor_account_id, subject_account_id, record_count FROM auditevent "
+                                 "ORDER BY at")).all()
+    assert [tuple(r) for r in rows] == [("roster.view", 1, 7, 1), ("roster.import", 1, None, 12),
+                                        ("survey.remind", None, None, 30)]
+    db.migrate(url)  # and up again

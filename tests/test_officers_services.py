@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from chiiki.models import Account, AuditEvent, Membership, OfficerRole, utcnow
+from chiiki.models import Account, AuditAccess, AuditEvent, Membership, OfficerRole, utcnow
 from chiiki.services import membership as ms
 from chiiki.services import officers
 from chiiki.services.accounts import load_actor_in
@@ -25,7 +25,7 @@ def snapshot():
     with session() as s:
         return ([tuple(r.model_dump().values()) for r in s.exec(select(OfficerRole).order_by(OfficerRole.id)).all()],
                 [tuple(r.model_dump().values()) for r in s.exec(select(Membership).order_by(Membership.id)).all()],
-                count(AuditEvent))
+                count(AuditEvent), count(AuditAccess))
 
 
 def membership_of(demo, login: str) -> int:

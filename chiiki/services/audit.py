@@ -96,7 +96,7 @@ def accesses_to(s: Session, account_id: int, *, limit: int = 50, offset: int = 0
 
 @dataclass(frozen=True)
 class TrailEntry:
-    """One audit event as city staff see it: who by title, which association, what, how many — no person."""
+    """One access as city staff see it: who by title, which association, what, how many — no person."""
 
     at: datetime
     association: str

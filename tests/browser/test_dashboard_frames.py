@@ -74,7 +74,8 @@ def test_city_pages_send_no_members_name_or_address(live_app, page, screenshot):
     # The audit trail: accesses per association, numbered pages (the log is never counted whole).
     _goto(page, live_app.url + "/city/audit")
     expect(page.get_by_text("1 ページ目")).to_be_visible(timeout=30_000)
-    expect(page.locator("#audit-trail-empty")).to_have_text("まだ記録はありません")  # no officer has read any yet
+    # Officers' accesses of earlier tests on the shared app, or none yet: either way the page says which.
+    expect(page.locator("#audit-trail-empty").or_(page.get_by_text("名簿で閲覧").first)).to_be_visible()
     screenshot(page, "city-audit-trail-phone")
 
     frames = "\n".join(page.ws_frames)
