@@ -50,6 +50,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The (at) index first: the copy below looks each access up by its time.
+    op.create_index('ix_auditevent_at', 'auditevent', ['at'])
+    op.create_index('ix_audit_assoc_at', 'auditevent', ['association_id', 'at'])
     # Accesses that named no one (an import, a reminder, an account deleted) live only in auditaccess since
     # 0012: back into auditevent as the summary events they were before, so that none is lost.
     op.execute(
@@ -58,7 +61,5 @@ def downgrade() -> None:
         "FROM auditaccess a WHERE NOT EXISTS (SELECT 1 FROM auditevent e WHERE e.at = a.at AND e.action = a.action "
         "AND (e.actor_account_id = a.actor_account_id OR (e.actor_account_id IS NULL AND a.actor_account_id IS NULL)))"
     )
-    op.create_index('ix_auditevent_at', 'auditevent', ['at'])
-    op.create_index('ix_audit_assoc_at', 'auditevent', ['association_id', 'at'])
     op.drop_index('ix_auditaccess_at_id', table_name='auditaccess')
     op.drop_table('auditaccess')
