@@ -217,3 +217,20 @@ async def test_a_forms_messages_switch_before_logging_in_too(demo, app_state):
     assert login.error == "ログインIDまたはパスワードが違います"
     await switch_language(app_state)
     assert login.error == "Wrong login ID or password"
+
+
+async def test_city_staffs_audit_trail_switches_and_keeps_its_page(demo, app_state):
+    from chiiki.pages.audit_trail import AUDIT_TRAIL, AuditTrailState
+    from chiiki.services import roster
+
+    kaicho = demo.actor("kaicho@example.jp")
+    for _ in range(3):
+        roster.roster_page(kaicho, demo.association_id(demo.A1))
+    await login_state(app_state, "city@example.jp")
+    await open_page(app_state, AUDIT_TRAIL)
+    trail = await app_state.get_state(AuditTrailState)
+    assert [r["what"] for r in trail.rows] == ["名簿で閲覧"] * 3 and "年" in trail.rows[0]["at"]
+
+    await switch_language(app_state)
+    assert [r["what"] for r in trail.rows] == [tr("en", "audit.action.roster.view")] * 3
+    assert "年" not in trail.rows[0]["at"] and trail.page == 1

@@ -41,6 +41,10 @@ class AuditTrailState(rx.State):
                       else e.action,
                       "count": str(e.record_count)} for e in entries]
 
+    async def _relabel(self, actor, lang: str) -> None:
+        """After a language switch (chiiki.state.relabel_page): the same page of the trail in `lang`."""
+        await self._fetch()
+
     @rx.event
     async def load(self):
         self.page = 1
