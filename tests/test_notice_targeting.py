@@ -287,3 +287,17 @@ def test_an_officer_is_not_city_staff(demo):
     # …but reads the feed like any resident.
     nid = notices.publish(demo.actor("city@example.jp"), {"title": "t", "body": "b", "everyone": "on"}).notice_id
     assert nid in [i.id for i in notices.feed(officer).items]
+
+
+def test_the_admin_list_counts_each_notices_readers_on_every_page(town):
+    """Read counts per notice, for the notices of the page only (the list no longer counts every read)."""
+    people = [resident(town["旭町"], 1950) for _ in range(4)]
+    made = [notices.publish(staff(town), {"title": f"お知らせ{i}", "body": "本文", "everyone": True},
+                            now=utcnow() - timedelta(hours=3 - i)).notice_id for i in range(3)]
+    for reader, nid in [(people[0], made[0]), (people[1], made[0]), (people[2], made[0]), (people[0], made[2]),
+                        (people[3], made[2])]:
+        notices.mark_read(Actor(account_id=reader), nid)
+    items, total = notices.admin_list(staff(town), limit=2)
+    assert total == 3 and [(i.id, i.read_count) for i in items] == [(made[2], 2), (made[1], 0)]
+    items, _ = notices.admin_list(staff(town), limit=2, offset=2)
+    assert [(i.id, i.read_count) for i in items] == [(made[0], 3)]

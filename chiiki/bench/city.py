@@ -227,6 +227,8 @@ class ServiceBench:
         self.time("board thread", thread and c.thread_id and (lambda i: thread(c.member, c.thread_id)))
         feed = self.fn("notices", "feed")
         self.time("city notices feed (member)", feed and (lambda i: feed(c.member)))
+        admin = self.fn("notices", "admin_list")
+        self.time("city notices list with read counts (staff)", admin and (lambda i: admin(c.staff)))
 
     def _dashboard(self) -> None:
         c = self.city
