@@ -229,6 +229,9 @@ class ServiceBench:
         self.time("city notices feed (member)", feed and (lambda i: feed(c.member)))
         admin = self.fn("notices", "admin_list")
         self.time("city notices list with read counts (staff)", admin and (lambda i: admin(c.staff)))
+        reach = self.fn("notices", "reach_count")
+        self.time("city notice preview: residents 65+ reached", reach and (
+            lambda i: reach(c.staff, {"title": "計測", "body": "本文", "bands": ["age_65_plus"]})))
 
     def _dashboard(self) -> None:
         c = self.city

@@ -192,7 +192,9 @@ def _clean(s: Session, data: object, now: datetime, actor: Actor | None = None,
 
 
 def _reach(s: Session, target: Target, now: datetime) -> int:
-    return s.exec(select(func.count(Account.id)).where(*_resident_filter(s, target, this_year(now)))).one()
+    # count(*), not count(id): PostgreSQL can then count from one of Account's reach indexes alone.
+    return s.exec(select(func.count()).select_from(Account)
+                  .where(*_resident_filter(s, target, this_year(now)))).one()
 
 
 def reach_count(actor: Actor, data: dict, attachment_ids: object = None, *, now: datetime | None = None) -> int:
