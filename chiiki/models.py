@@ -605,14 +605,10 @@ class CitySetting(SQLModel, table=True):
 # --------------------------------------------------------------------------- security
 
 
-class AuditAccess(SQLModel, table=True):
-    """Append-only: one row per access to personal data (one call of services/audit.record): who by title,
-    what, in which association, how many records. City staff's audit trail lists these, newest first, never
-    whose data it was. The people whose data was read each get an AuditEvent of the same access.
-    """
+class AuditFields(SQLModel):
+    """What every audit row says of its access: when, who by id and by the title they held then (e.g. 会長,
+    shown to the person whose data it was), what, in which association, how many records."""
 
-    __table_args__ = (Index("ix_auditaccess_at_id", "at", "id"),)
-    id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow)
     actor_account_id: int | None = Field(default=None)
     actor_title: str = Field(default="", max_length=50)
@@ -622,7 +618,17 @@ class AuditAccess(SQLModel, table=True):
     detail: str = Field(default="", max_length=300)
 
 
-class AuditEvent(SQLModel, table=True):
+class AuditAccess(AuditFields, table=True):
+    """Append-only: one row per access to personal data (one call of services/audit.record): who by title,
+    what, in which association, how many records. City staff's audit trail lists these, newest first, never
+    whose data it was. The people whose data was read each get an AuditEvent of the same access.
+    """
+
+    __table_args__ = (Index("ix_auditaccess_at_id", "at", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class AuditEvent(AuditFields, table=True):
     """Append-only: one row per person (or paper-only household) whose data an access read, so that each
     person can see who read it (services/audit.accesses_to); the access itself is an AuditAccess.
 
@@ -639,16 +645,8 @@ class AuditEvent(SQLModel, table=True):
 
     __table_args__ = (Index("ix_audit_subject_at", "subject_account_id", "at"),)
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utcnow)
-    actor_account_id: int | None = Field(default=None)
-    # Snapshot of the actor's title at that moment (e.g. 会長), shown to the data subject.
-    actor_title: str = Field(default="", max_length=50)
-    action: str = Field(max_length=40)
-    association_id: int | None = Field(default=None)
     subject_account_id: int | None = Field(default=None)
     subject_household_id: int | None = Field(default=None)
-    record_count: int = Field(default=0)
-    detail: str = Field(default="", max_length=300)
 
 
 class AuthSession(SQLModel, table=True):

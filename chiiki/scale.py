@@ -435,6 +435,7 @@ class CityWriter:
         self.out = out
         self.ids: dict[str, int] = {}
         self.membership_of: dict[int, int] = {}  # account id -> its active membership id
+        self.president_since: dict[int, datetime] = {}  # association id -> when its 会長's role began
 
     def rng(self, phase: str) -> random.Random:
         return random.Random(f"chiiki-scale:{self.plan.seed}:{phase}")
@@ -580,6 +581,7 @@ class CityWriter:
         p = self.plan
         for a in p.associations:
             since = p.now - timedelta(days=rng.randrange(30, 700))
+            self.president_since[a.id] = since
             roles = [(a.president, "会長", ALL_PERMISSIONS, None, p.staff[0])]
             if len(a.officers) > 1:
                 roles.append((a.officers[1], "副会長", "view_members send_circulars run_surveys moderate_board", None,
@@ -824,16 +826,17 @@ class CityWriter:
     # ---- the audit trail of a year
 
     def audit(self) -> None:
-        """A year of the 会長's accesses to the roster: a page of 50 households viewed each month and an export each
-        quarter, as services/audit.record writes them (one auditaccess row, one auditevent per person shown:
-        member accounts, and paper-only households by id)."""
+        """A year of the 会長's accesses to the roster, while they hold the role: a page of 50 households viewed
+        twelve times and the whole roster exported four times, as services/audit.record writes them (one
+        auditaccess row, one auditevent per person shown: member accounts, and paper-only households by id)."""
         rng = self.rng("audit")
         p = self.plan
         for a in p.associations:
             first_page = a.households[:50]
-            moments = [(self.at(rng, p.start, p.now - timedelta(hours=1)), "roster.view", "", first_page)
+            since = max(p.start, self.president_since[a.id])
+            moments = [(self.at(rng, since, p.now - timedelta(hours=1)), "roster.view", "", first_page)
                        for _ in range(12)]
-            moments += [(self.at(rng, p.start, p.now - timedelta(hours=1)), "roster.export", "csv", a.households)
+            moments += [(self.at(rng, since, p.now - timedelta(hours=1)), "roster.export", "csv", a.households)
                         for _ in range(4)]
             for at, action, detail, homes in sorted(moments, key=lambda m: m[0]):
                 event = dict(at=at, actor_account_id=a.president, actor_title="会長", action=action,

@@ -71,9 +71,20 @@ def _check_city(url: str, result: dict) -> None:
                          "(e.subject_household_id IS NULL)") == 0
         assert _count(c, "SELECT count(*) FROM auditevent e WHERE (e.subject_account_id IS NOT NULL AND NOT EXISTS "
                          "(SELECT 1 FROM membership m WHERE m.account_id = e.subject_account_id AND m.association_id = "
-                         "e.association_id)) OR (e.subject_household_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
-                         "household h WHERE h.id = e.subject_household_id AND h.association_id = e.association_id "
-                         "AND h.paper_only))") == 0
+                         "e.association_id AND m.status = 'active')) OR (e.subject_household_id IS NOT NULL AND NOT "
+                         "EXISTS (SELECT 1 FROM household h WHERE h.id = e.subject_household_id AND h.association_id = "
+                         "e.association_id AND h.paper_only))") == 0
+        # Each access by a 会長 of that association, while the role was held, counting the households shown.
+        assert _count(c, "SELECT count(*) FROM auditaccess x WHERE NOT EXISTS (SELECT 1 FROM officerrole o JOIN "
+                         "membership m ON m.id = o.membership_id WHERE m.account_id = x.actor_account_id AND "
+                         "o.association_id = x.association_id AND o.title = x.actor_title AND o.title = '会長' AND "
+                         "o.valid_from <= x.at)") == 0
+        assert _count(c, "SELECT count(*) FROM auditaccess x WHERE x.action = 'roster.export' AND x.record_count <> "
+                         "(SELECT count(*) FROM household h WHERE h.association_id = x.association_id)") == 0
+        assert _count(c, "SELECT count(*) FROM auditaccess x WHERE x.record_count <> (SELECT count(DISTINCT "
+                         "coalesce(m.household_id, e.subject_household_id)) FROM auditevent e LEFT JOIN membership m ON "
+                         "m.account_id = e.subject_account_id AND m.association_id = e.association_id WHERE e.at = x.at "
+                         "AND e.association_id = x.association_id AND e.action = x.action)") == 0
         # Paper households get exactly one paper row; digital ones one row per member account.
         assert _count(c, "SELECT count(*) FROM delivery d JOIN household h ON h.id = d.household_id "
                          "WHERE (h.paper_only AND (d.channel <> 'paper' OR d.account_id IS NOT NULL)) "

@@ -23,10 +23,14 @@ class AuditTrailState(rx.State):
     has_more: bool = False
     error: str = ""
 
-    async def _fetch(self):
+    async def _show(self):
+        """Authenticate, then show the current page (a login redirect when the session has ended)."""
         actor, lang = await current_actor(self)
         if not actor.authenticated:
             return rx.redirect(routes.LOGIN)
+        await self._fetch(actor, lang)
+
+    async def _fetch(self, actor, lang: str) -> None:
         try:
             entries, more = await run_service(audit.city_trail, actor, limit=PAGE_SIZE,
                                               offset=(self.page - 1) * PAGE_SIZE)
@@ -42,25 +46,25 @@ class AuditTrailState(rx.State):
                       "count": str(e.record_count)} for e in entries]
 
     async def _relabel(self, actor, lang: str) -> None:
-        """After a language switch (chiiki.state.relabel_page): the same page of the trail in `lang`."""
-        await self._fetch()
+        """After a language switch (chiiki.state.relabel_page, which checked `actor`): the same page in `lang`."""
+        await self._fetch(actor, lang)
 
     @rx.event
     async def load(self):
         self.page = 1
-        return await self._fetch()
+        return await self._show()
 
     @rx.event
     async def next_page(self):
         if self.has_more:
             self.page += 1
-        return await self._fetch()
+        return await self._show()
 
     @rx.event
     async def prev_page(self):
         if self.page > 1:
             self.page -= 1
-        return await self._fetch()
+        return await self._show()
 
 
 @template(route=AUDIT_TRAIL, title_key="audit.trail_title", on_load=[AuditTrailState.load])
