@@ -843,13 +843,9 @@ class CityWriter:
                              association_id=a.id, record_count=len(homes), detail=detail)
                 self.out.add("auditaccess", dict(id=self.next_id("auditaccess"), **event))
                 for h in homes:
-                    if h.accounts:
-                        for acc in h.accounts:
-                            self.out.add("auditevent", dict(id=self.next_id("auditevent"), subject_account_id=acc,
-                                                            subject_household_id=None, **event))
-                    else:
-                        self.out.add("auditevent", dict(id=self.next_id("auditevent"), subject_account_id=None,
-                                                        subject_household_id=h.id, **event))
+                    for acc, home in [(acc, None) for acc in h.accounts] or [(None, h.id)]:
+                        self.out.add("auditevent", dict(id=self.next_id("auditevent"), subject_account_id=acc,
+                                                        subject_household_id=home, **event))
 
     # ---- city notices
 

@@ -240,7 +240,6 @@ class ServiceBench:
         self.time("city dashboard (one association)", dash and (
             lambda i: dash(c.staff, association_id=c.association_id)), repeat=5)
 
-
     def _people_and_city(self) -> None:
         """The access log a member reads, the officers' pages, and city staff's association list and audit
         trail (the trail pages through every access of the city, which grows with each one)."""

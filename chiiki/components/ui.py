@@ -178,30 +178,27 @@ def card(*children, **props) -> rx.Component:
     return rx.card(*children, size="3", width="100%", margin_bottom="1em", **props)
 
 
-def more_pager(page: rx.Var, has_more: rx.Var, on_prev, on_next) -> rx.Component:
-    """Pagination for a list too long to count on every view (logs): the page number, and 次へ while more
-    entries follow."""
+def _pager(page: rx.Var, label, last, on_prev, on_next) -> rx.Component:
+    """前へ, a label, 次へ: 前へ is off on the first page, 次へ when `last`."""
     return rx.hstack(
         rx.button(t("common.prev"), on_click=on_prev, disabled=page <= 1, variant="outline", size="3",
                   style=BUTTON_STYLE),
-        rx.text(t("common.page_n").to(str).replace("{page}", page.to_string()), size="3"),
-        rx.button(t("common.next"), on_click=on_next, disabled=~has_more, variant="outline", size="3",
+        rx.text(label, size="3"),
+        rx.button(t("common.next"), on_click=on_next, disabled=last, variant="outline", size="3",
                   style=BUTTON_STYLE),
         align="center",
         spacing="3",
         margin_y="1em",
     )
+
+
+def more_pager(page: rx.Var, has_more: rx.Var, on_prev, on_next) -> rx.Component:
+    """Pagination for a list too long to count on every view (logs): the page number, and 次へ while more
+    entries follow."""
+    return _pager(page, t("common.page_n").to(str).replace("{page}", page.to_string()), ~has_more, on_prev, on_next)
 
 
 def pager(page: rx.Var, pages: rx.Var, on_prev, on_next) -> rx.Component:
     """Server-side pagination controls."""
-    return rx.hstack(
-        rx.button(t("common.prev"), on_click=on_prev, disabled=page <= 1, variant="outline", size="3",
-                  style=BUTTON_STYLE),
-        rx.text(rx.cond(pages > 0, page.to_string() + " / " + pages.to_string(), ""), size="3"),
-        rx.button(t("common.next"), on_click=on_next, disabled=page >= pages, variant="outline", size="3",
-                  style=BUTTON_STYLE),
-        align="center",
-        spacing="3",
-        margin_y="1em",
-    )
+    return _pager(page, rx.cond(pages > 0, page.to_string() + " / " + pages.to_string(), ""), page >= pages,
+                  on_prev, on_next)

@@ -328,7 +328,6 @@ def admin_list(actor: Actor, limit: object = 20, offset: object = 0,
         # every notice ever published grew with the city's whole reading history (870,000 reads in a year).
         reads = dict(s.exec(select(NoticeRead.notice_id, func.count()).where(NoticeRead.notice_id.in_(ids))
                             .group_by(NoticeRead.notice_id)).all()) if ids else {}
-        rows = [(n, reads.get(n.id, 0)) for n in notices]
         labels = {a.id: a.label for a in _area_items(s)}
         areas: dict[int, list[str]] = {}
         for nid, aid in s.exec(select(NoticeArea.notice_id, NoticeArea.area_id)
@@ -337,8 +336,9 @@ def admin_list(actor: Actor, limit: object = 20, offset: object = 0,
         files = _files(s, ids)
         return [AdminItem(n.id, n.title, n.urgent, n.publish_from, n.publish_until,
                           status_of(n.publish_from, n.publish_until, now), n.target_everyone,
-                          tuple(areas.get(n.id, ())), tuple(n.bands.split()), int(reads_n), files.get(n.id, ()))
-                for n, reads_n in rows], total
+                          tuple(areas.get(n.id, ())), tuple(n.bands.split()), int(reads.get(n.id, 0)),
+                          files.get(n.id, ()))
+                for n in notices], total
 
 
 def area_choices(actor: Actor) -> list[tuple[int, str, int]]:
