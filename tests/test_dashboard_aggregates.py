@@ -123,6 +123,71 @@ def test_monthly_series_for_the_city_and_for_one_association(demo):
         dashboard.dashboard(staff, association_id=999999)
 
 
+def test_one_associations_series_is_what_the_whole_dashboard_gives_for_it(demo):
+    """association_months reads one association's rows only; it must give what the city-wide computation gives
+    for that association: circulars by month, and survey participation with han targets and per-household."""
+    a1, a3 = demo.association_id(DemoCity.A1), demo.association_id(DemoCity.A3)
+    h1, h3 = _households(a1), _households(a3)
+    circular(a1, [(h1[0].id, "read"), (h1[1].id, "confirmed")], sent_days_ago=1, extra_rows=1)
+    circular(a1, [(h1[0].id, "unread")], sent_days_ago=70)
+    circular(a3, [(h3[0].id, "confirmed")], sent_days_ago=40)
+    now = utcnow()
+    with session() as s:
+        for aid, han, per_household, answered in ((a1, demo.han_ids(DemoCity.A1)[0], False, 2),
+                                                   (a1, None, True, 1), (a3, None, False, 1)):
+            sv = Survey(association_id=aid, title="出欠", deadline=now + timedelta(days=3), target_all=han is None,
+                        per_household=per_household, created_at=now - timedelta(days=2),
+                        answered_accounts=answered, answered_households=answered)
+            s.add(sv)
+            s.flush()
+            if han is not None:
+                s.add(SurveyTarget(survey_id=sv.id, han_id=han))
+    staff = demo.actor("city@example.jp")
+    with session() as s:
+        every = s.exec(select(Association.id)).all()
+    assert len(every) > 2
+    for aid in every:
+        whole = dashboard.dashboard(staff, association_id=aid).months
+        assert dashboard.association_months(staff, str(aid)) == whole
+    assert [m.circulars for m in dashboard.association_months(staff, a1)] == [1, 1]
+    assert dashboard.association_months(staff, a1)[-1].survey_rate is not None
+    for missing in (None, "", 999999):
+        with pytest.raises(NotFound):
+            dashboard.association_months(staff, missing)
+    with pytest.raises(Denied):
+        dashboard.association_months(demo.actor("kaicho@example.jp"), a1)
+
+
+def test_gather_runs_the_reads_beside_the_caller_and_keeps_their_order(demo):
+    import threading
+
+    seen = []
+
+    def read(s, n):
+        seen.append(threading.current_thread().name)
+        return s.exec(select(Household.id).order_by(Household.id).limit(n)).all()
+
+    got = db.gather((read, 1), (read, 2), (read, 3), (read, 4))
+    assert [len(r) for r in got] == [1, 2, 3, 4]
+    assert sum(name.startswith("chiiki-gather") for name in seen) == 3  # the caller ran the first itself
+
+    def fails(s):
+        raise NotFound()
+
+    finished = []
+
+    def slow(s):
+        import time
+
+        time.sleep(0.2)
+        finished.append(1)
+        return 1
+
+    with pytest.raises(NotFound):
+        db.gather(fails, slow)
+    assert finished == [1]  # the error is raised once every read has ended
+
+
 def test_the_dashboard_runs_a_fixed_number_of_queries_however_many_associations(demo):
     staff = demo.actor("city@example.jp")
 

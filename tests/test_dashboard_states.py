@@ -98,3 +98,37 @@ def test_the_city_pages_build(demo):
     for page in (dashboard.dashboard_page, notices.notices_page, notices.notice_admin_page, inquiry.inquiry_page,
                  inquiry.inquiry_admin_page):
         assert page().render()
+
+
+async def test_choosing_an_association_reads_only_its_series_and_back_restores_the_citys(demo, app_state,
+                                                                                         monkeypatch):
+    from chiiki.pages import dashboard as page
+    from chiiki.pages.dashboard import DashboardState
+    from chiiki.services import dashboard
+    from tests.conftest import DemoCity
+    from tests.test_dashboard_aggregates import _households, circular
+
+    a1, a3 = demo.association_id(DemoCity.A1), demo.association_id(DemoCity.A3)
+    circular(a1, [(_households(a1)[0].id, "read")], sent_days_ago=1)
+    circular(a3, [(_households(a3)[0].id, "confirmed")], sent_days_ago=40)
+    await login_state(app_state, "city@example.jp")
+    dash = await app_state.get_state(DashboardState)
+    await DashboardState.load.fn(dash)
+    city, table = [dict(m) for m in dash.months], [dict(r) for r in dash.rows]
+    assert [m["circulars"] for m in city] == [1, 1]
+    chosen = next(r for r in dash.rows if r["id"] == str(a1))
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("choosing an association recomputed the whole city")
+
+    monkeypatch.setattr(page.dashboard, "dashboard", no_recompute)
+    await DashboardState.select.fn(dash, chosen["id"])
+    assert dash.selected_id == chosen["id"] and dash.selected_name == chosen["name"] and not dash.error
+    expected = dashboard.association_months(demo.actor("city@example.jp"), a1)
+    assert [(m["month"], m["circulars"], m["read"]) for m in dash.months] == [
+        (m.month, m.circulars, m.read_rate) for m in expected] and len(expected) == 1
+    assert [dict(r) for r in dash.rows] == table  # the table stays as it was
+    await DashboardState.select.fn(dash, "")
+    assert dash.selected_id == "" and dash.selected_name == "" and [dict(m) for m in dash.months] == city
+    await DashboardState.select.fn(dash, "999999")  # not one the dashboard listed: the city's series
+    assert dash.selected_id == "" and [dict(m) for m in dash.months] == city

@@ -36,8 +36,10 @@ class DashboardState(rx.State):
     selected_id: str = ""
     selected_name: str = ""
     error: str = ""
-    # All association rows (aggregates only) for server-side paging without recomputing.
+    # All association rows (aggregates only) for server-side paging without recomputing, and the city's
+    # monthly series, shown again when no association is chosen.
     _all: list[dashboard.AssociationRow] = []
+    _city_months: list[dict[str, Any]] = []
 
     @rx.event
     async def load(self):
@@ -49,9 +51,10 @@ class DashboardState(rx.State):
 
     async def _compute(self, actor, lang: str) -> None:
         try:
-            d = await run_service(dashboard.dashboard, actor, association_id=self.selected_id or None)
+            d = await run_service(dashboard.dashboard, actor)
         except ServiceError as e:
             self.overview, self.rows, self.months, self._all, self.total = {}, [], [], [], 0
+            self._city_months = []
             self.error = error_text(lang, e)
             return
         self.error = ""
@@ -60,8 +63,7 @@ class DashboardState(rx.State):
                          "member_households": str(o.member_households), "digital_share": _pct(o.digital_share),
                          "residents": str(o.residents), "circulars": str(o.circulars), "read_rate": _pct(o.read_rate),
                          "confirm_rate": _pct(o.confirm_rate), "survey_rate": _pct(o.survey_rate)}
-        self.months = [{"month": m.month, "circulars": m.circulars, "read": m.read_rate, "confirmed": m.confirm_rate,
-                        "surveys": m.survey_rate} for m in d.months]
+        self.months = self._city_months = _series(d.months)
         self._all = d.associations
         self.total = len(d.associations)
         self._page_rows()
@@ -97,9 +99,17 @@ class DashboardState(rx.State):
         if not actor.authenticated:
             return rx.redirect(routes.LOGIN)
         chosen = next((r for r in self._all if str(r.id) == str(association_id)), None)
-        self.selected_id = str(chosen.id) if chosen else ""
-        self.selected_name = chosen.name if chosen else ""
-        await self._compute(actor, lang)
+        if chosen is None:
+            self.selected_id, self.selected_name = "", ""
+            self.months = [dict(m) for m in self._city_months]
+            return
+        try:
+            months = await run_service(dashboard.association_months, actor, chosen.id)
+        except ServiceError as e:
+            self.error = error_text(lang, e)
+            return
+        self.error = ""
+        self.selected_id, self.selected_name, self.months = str(chosen.id), chosen.name, _series(months)
 
     @rx.event
     async def next_page(self):
@@ -122,6 +132,11 @@ class DashboardState(rx.State):
     @rx.var
     def pages(self) -> int:
         return max(1, -(-self.total // PAGE_SIZE))
+
+
+def _series(months: list[dashboard.MonthPoint]) -> list[dict[str, Any]]:
+    return [{"month": m.month, "circulars": m.circulars, "read": m.read_rate, "confirmed": m.confirm_rate,
+             "surveys": m.survey_rate} for m in months]
 
 
 def _figure(label_key: str, value: rx.Var, fid: str) -> rx.Component:

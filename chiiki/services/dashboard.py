@@ -10,7 +10,8 @@ Definitions (all over the last `MONTHS` months of circulars and surveys, members
   members (or member households) in the survey's target han at the time the dashboard is computed.
 
 Cost at city scale: a pass over the households, an index of the memberships, and the circulars and surveys of
-the period with their counters (never the millions of deliveries), in a fixed number of queries.
+the period with their counters (never the millions of deliveries), in a fixed number of queries, read side by
+side. Choosing one association's monthly series reads only that association's rows (association_months).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from chiiki.models import (
 )
 from chiiki.services import validate
 from chiiki.services.associations import _area_items, require
-from chiiki.services.db import session
+from chiiki.services.db import gather, session
 from chiiki.services.errors import NotFound
 from chiiki.services.policy import CITY_ADMIN, Actor
 
@@ -114,21 +115,23 @@ class _Roster:
     members: dict[int, int]  # association -> active memberships
 
 
-def _roster_counts(s: Session) -> _Roster:
-    """One pass over the households and one over an index of the memberships.
+def _roster_counts(s: Session, association_id: int | None = None) -> _Roster:
+    """One pass over the households and one over an index of the memberships (of one association when given).
 
     A household has an active member account exactly when it is not paper-only: every membership change
     keeps Household.paper_only so (accounts.refresh_paper_only), which spares a join of 100,000 households
     with their memberships.
     """
-    rows = s.exec(
-        select(Household.association_id, func.count(), func.sum(case((Household.paper_only.is_(False), 1), else_=0)))
-        .where(Household.removed_at.is_(None)).group_by(Household.association_id)
-    ).all()
+    homes = (select(Household.association_id, func.count(),
+                    func.sum(case((Household.paper_only.is_(False), 1), else_=0)))
+             .where(Household.removed_at.is_(None)))
+    members = select(Membership.association_id, func.count()).where(Membership.status == "active")
+    if association_id is not None:
+        homes = homes.where(Household.association_id == association_id)
+        members = members.where(Membership.association_id == association_id)
+    rows = s.exec(homes.group_by(Household.association_id)).all()
     households = {aid: (int(n), int(d or 0), int(d or 0)) for aid, n, d in rows}
-    members = dict(s.exec(select(Membership.association_id, func.count()).where(Membership.status == "active")
-                          .group_by(Membership.association_id)).all())
-    return _Roster(households, members)
+    return _Roster(households, dict(s.exec(members.group_by(Membership.association_id)).all()))
 
 
 def _in_han(s: Session, han_ids: set[int]) -> dict[int, tuple[int, int]]:
@@ -153,56 +156,75 @@ def _sums():
             func.coalesce(func.sum(Circular.confirmed_households), 0))
 
 
-def _circular_counts(s: Session, since: datetime, association_id: int | None) -> tuple[dict, dict]:
-    """({association id: counts}, {month: counts}) with counts = (circulars, household deliveries, read, confirmed).
+def _counts(n, t, r, c) -> tuple[int, int, int, int]:
+    return int(n), int(t), int(r), int(c)
+
+
+def _circular_counts(s: Session, since: datetime) -> tuple[dict, dict]:
+    """({association id: counts}, {month: counts}) for the city, with counts = (circulars, household deliveries,
+    read, confirmed).
 
     From each circular's household counters (chiiki.models.Circular, kept by services/circulars.py): a
     household counts once per circular, as read when any of its rows is read or confirmed, as confirmed when
     any row is confirmed. One pass over the circulars of the period, never over the deliveries (on PostgreSQL
-    one pass for both groupings). The months are the city's, or one association's when one is given.
+    one pass for both groupings). The month is the city's, kept with the circular (chiiki.models.city_month).
     """
     sent = (Circular.status == "sent", Circular.sent_at >= since)
-    month = Circular.sent_month  # YYYY-MM in the city's time, kept with the circular (chiiki.models.city_month)
-
-    def counts(n, t, r, c) -> tuple[int, int, int, int]:
-        return int(n), int(t), int(r), int(c)
-
-    if association_id is None and s.get_bind().dialect.name == "postgresql":
-        rows = s.exec(select(Circular.association_id, month, *_sums()).where(*sent)
-                      .group_by(func.grouping_sets(Circular.association_id, month))).all()
-        by_assoc = {a: counts(*v) for a, m, *v in rows if a is not None}
-        return by_assoc, {_label(m): counts(*v) for a, m, *v in rows if a is None and m is not None}
+    if s.get_bind().dialect.name == "postgresql":
+        rows = s.exec(select(Circular.association_id, Circular.sent_month, *_sums()).where(*sent)
+                      .group_by(func.grouping_sets(Circular.association_id, Circular.sent_month))).all()
+        by_assoc = {a: _counts(*v) for a, m, *v in rows if a is not None}
+        return by_assoc, {_label(m): _counts(*v) for a, m, *v in rows if a is None and m is not None}
     rows = s.exec(select(Circular.association_id, *_sums()).where(*sent).group_by(Circular.association_id)).all()
-    by_assoc = {a: counts(*v) for a, *v in rows}
-    q = select(month, *_sums()).where(*sent)
+    return {a: _counts(*v) for a, *v in rows}, _circular_months(s, since, None)
+
+
+def _circular_months(s: Session, since: datetime, association_id: int | None) -> dict:
+    """{month: counts} of the city's circulars, or of one association's (read through its index)."""
+    q = select(Circular.sent_month, *_sums()).where(Circular.status == "sent", Circular.sent_at >= since)
     if association_id is not None:
         q = q.where(Circular.association_id == association_id)
-    return by_assoc, {_label(m): counts(*v) for m, *v in s.exec(q.group_by(month)).all()}
+    return {_label(m): _counts(*v) for m, *v in s.exec(q.group_by(Circular.sent_month)).all()}
 
 
-def _survey_counts(s: Session, since: datetime, roster: _Roster) -> dict:
-    """(association id, month) -> (eligible, participated), see the module definition."""
-    recent = Survey.created_at >= since
-    # Who answered, from each survey's counters (chiiki.models.Survey, recounted whenever a participation
-    # is written): accounts, and households for per-household surveys.
-    surveys = s.exec(select(Survey.id, Survey.association_id, Survey.target_all, Survey.per_household,
-                            _month(s, Survey.created_at), Survey.answered_accounts, Survey.answered_households)
-                     .where(recent)).all()
+@dataclass(frozen=True)
+class _Surveys:
+    """The surveys of the period with their answer counters, their target han, and the people in those han."""
+
+    rows: list  # (id, association id, target_all, per_household, month, answered accounts, answered households)
+    targets: dict[int, set[int]]  # survey id -> target han ids (surveys not addressed to everyone)
+    in_han: dict[int, tuple[int, int]]  # han id -> (active memberships, member households)
+
+
+def _survey_reads(s: Session, since: datetime, association_id: int | None = None) -> _Surveys:
+    """Who answered, from each survey's counters (chiiki.models.Survey, recounted whenever a participation is
+    written): accounts, and households for per-household surveys."""
+    recent = [Survey.created_at >= since]
+    if association_id is not None:
+        recent.append(Survey.association_id == association_id)
+    rows = s.exec(select(Survey.id, Survey.association_id, Survey.target_all, Survey.per_household,
+                         _month(s, Survey.created_at), Survey.answered_accounts, Survey.answered_households)
+                  .where(*recent)).all()
     targets: dict[int, set[int]] = {}
     for sid, han in s.exec(select(SurveyTarget.survey_id, SurveyTarget.han_id)
-                           .join(Survey, Survey.id == SurveyTarget.survey_id).where(recent)).all():
+                           .join(Survey, Survey.id == SurveyTarget.survey_id).where(*recent)).all():
         targets.setdefault(sid, set()).add(han)
-    in_han = _in_han(s, {h for sid, _aid, target_all, *_rest in surveys if not target_all
+    in_han = _in_han(s, {h for sid, _aid, target_all, *_rest in rows if not target_all
                          for h in targets.get(sid, ())})
+    return _Surveys(rows, targets, in_han)
+
+
+def _survey_counts(surveys: _Surveys, roster: _Roster) -> dict:
+    """(association id, month) -> (eligible, participated), see the module definition."""
     out: dict = {}
     labels: dict = {}
-    for sid, aid, target_all, per_household, month, accounts, homes_answered in surveys:
+    for sid, aid, target_all, per_household, month, accounts, homes_answered in surveys.rows:
         month = labels.get(month) or labels.setdefault(month, _label(month))
         idx = 1 if per_household else 0
         if target_all:
             eligible = roster.households.get(aid, (0, 0, 0))[1] if per_household else roster.members.get(aid, 0)
         else:
-            eligible = sum(in_han.get(h, (0, 0))[idx] for h in targets.get(sid, ()))
+            eligible = sum(surveys.in_han.get(h, (0, 0))[idx] for h in surveys.targets.get(sid, ()))
         done = homes_answered if per_household else accounts
         e, d = out.get((aid, month), (0, 0))
         out[(aid, month)] = (e + eligible, d + min(done, eligible) if eligible else d)
@@ -227,13 +249,20 @@ def _residents(s: Session) -> int:
     return int(total) - int(deleted)
 
 
-def _overview(s: Session, households: dict, circ: dict, surveys: dict, active: set[int]) -> Overview:
+def _associations(s: Session) -> tuple[list, dict[int, str]]:
+    """The active associations in name order, and the label of every area."""
+    assocs = s.exec(select(Association.id, Association.name, Association.area_id)
+                    .where(Association.active.is_(True)).order_by(Association.name_kana, Association.id)).all()
+    return assocs, {a.id: a.label for a in _area_items(s)}
+
+
+def _overview(households: dict, circ: dict, surveys: dict, active: set[int], residents: int) -> Overview:
     hh = [v for a, v in households.items() if a in active]
     n, m, d = (sum(v[i] for v in hh) for i in range(3))
     c = [v for a, v in circ.items() if a in active]
     total, read, conf = (sum(v[i] for v in c) for i in (1, 2, 3))
     sv = [v for a, v in surveys.items() if a in active]
-    return Overview(len(active), n, m, d, rate(d, n), _residents(s), sum(v[0] for v in c), rate(read, total),
+    return Overview(len(active), n, m, d, rate(d, n), residents, sum(v[0] for v in c), rate(read, total),
                     rate(conf, total), rate(sum(v[1] for v in sv), sum(v[0] for v in sv)))
 
 
@@ -248,32 +277,71 @@ def _months(circ: dict, surveys: dict, association_id: int | None) -> list[Month
     return out
 
 
-def dashboard(actor: Actor, *, association_id: object = None, now: datetime | None = None) -> Dashboard:
-    """Everything the dashboard shows; the monthly series is for one association when one is given."""
-    require(actor, CITY_ADMIN)
-    now = now or utcnow()
-    since = now - timedelta(days=31 * MONTHS)
+def _association(association_id: object) -> int | None:
+    """The id of an existing association, or None for the whole city."""
+    if association_id in (None, "", 0, "0"):
+        return None
+    aid = validate.ident(association_id, "association_id")
     with session() as s:
-        aid = None
-        if association_id not in (None, "", 0, "0"):
-            aid = validate.ident(association_id, "association_id")
-            if s.get(Association, aid) is None:
-                raise NotFound()
-        assocs = s.exec(select(Association.id, Association.name, Association.area_id)
-                        .where(Association.active.is_(True)).order_by(Association.name_kana, Association.id)).all()
-        labels = {a.id: a.label for a in _area_items(s)}
-        roster = _roster_counts(s)
-        households = roster.households
-        circ, circ_months = _circular_counts(s, since, aid)
-        survey_months = _survey_counts(s, since, roster)
-        surveys = _roll_up(survey_months, 0)
-        rows = []
-        for a_id, name, area_id in assocs:
-            n, m, d = households.get(a_id, (0, 0, 0))
-            c, t, r, cf = circ.get(a_id, (0, 0, 0, 0))
-            e, p = surveys.get(a_id, (0, 0))
-            rows.append(AssociationRow(a_id, name, labels.get(area_id, ""), n, m, rate(d, n), c, rate(r, t),
-                                       rate(cf, t), rate(p, e)))
-        overview = _overview(s, households, circ, surveys, {a[0] for a in assocs})
-        months = _months(circ_months, survey_months, aid)
-        return Dashboard(overview, rows, months)
+        if s.get(Association, aid) is None:
+            raise NotFound()
+    return aid
+
+
+def _since(now: datetime | None) -> datetime:
+    return (now or utcnow()) - timedelta(days=31 * MONTHS)
+
+
+def _activity(s: Session, since: datetime, association_id: int | None) -> tuple:
+    """The associations, their circulars and surveys of the period (and the chosen association's months)."""
+    circ, circ_months = _circular_counts(s, since)
+    if association_id is not None:
+        circ_months = _circular_months(s, since, association_id)
+    return _associations(s), circ, circ_months, _survey_reads(s, since)
+
+
+def _people(s: Session) -> tuple[_Roster, int]:
+    """Households, memberships and residents as they are today."""
+    return _roster_counts(s), _residents(s)
+
+
+def dashboard(actor: Actor, *, association_id: object = None, now: datetime | None = None) -> Dashboard:
+    """Everything the dashboard shows; the monthly series is for one association when one is given.
+
+    Its reads fall in two halves of about the same cost that do not depend on each other, read side by side
+    on two connections (db.gather): on PostgreSQL each is a server process of its own, so both cores work,
+    and SQLite runs its statements without holding Python's lock. (More, smaller parts were slower on SQLite:
+    their Python work queued for that lock.) Each half is a consistent read of its own; together they are as
+    of the same moment to within the few tens of milliseconds they take.
+    """
+    require(actor, CITY_ADMIN)
+    aid = _association(association_id)
+    since = _since(now)
+    ((assocs, labels), circ, circ_months, survey_reads), (roster, residents) = gather(
+        (_activity, since, aid), _people)
+    survey_months = _survey_counts(survey_reads, roster)
+    surveys = _roll_up(survey_months, 0)
+    households = roster.households
+    rows = []
+    for a_id, name, area_id in assocs:
+        n, m, d = households.get(a_id, (0, 0, 0))
+        c, t, r, cf = circ.get(a_id, (0, 0, 0, 0))
+        e, p = surveys.get(a_id, (0, 0))
+        rows.append(AssociationRow(a_id, name, labels.get(area_id, ""), n, m, rate(d, n), c, rate(r, t),
+                                   rate(cf, t), rate(p, e)))
+    overview = _overview(households, circ, surveys, {a[0] for a in assocs}, residents)
+    return Dashboard(overview, rows, _months(circ_months, survey_months, aid))
+
+
+def association_months(actor: Actor, association_id: object, *, now: datetime | None = None) -> list[MonthPoint]:
+    """The monthly series of one association alone (what the dashboard shows when one is chosen), from that
+    association's circulars, surveys, households and memberships only: choosing one does not recompute the
+    city."""
+    require(actor, CITY_ADMIN)
+    aid = _association(association_id)
+    if aid is None:
+        raise NotFound()
+    since = _since(now)
+    with session() as s:
+        survey_months = _survey_counts(_survey_reads(s, since, aid), _roster_counts(s, aid))
+        return _months(_circular_months(s, since, aid), survey_months, aid)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -45,6 +46,32 @@ def dispose_all() -> None:
     for eng in _engines.values():
         eng.dispose()
     _engines.clear()
+
+
+# Threads for reads that run side by side (gather). A few: on two cores more would only queue.
+_side_by_side = ThreadPoolExecutor(max_workers=3, thread_name_prefix="chiiki-gather")
+
+
+def gather(*calls: Callable | tuple) -> list:
+    """Run independent reads side by side, each in a session of its own, and return their results in order.
+
+    Each call is `fn` or `(fn, *args)`, run as `fn(session, *args)`. On PostgreSQL each connection is a server
+    process of its own, so the reads use both cores; SQLite reads on separate connections without holding
+    Python's lock. The calling thread runs the first call itself. Each read is consistent on its own, not
+    with the others (separate transactions): for aggregates that may differ by what committed meanwhile.
+    The first error is raised once every call has ended.
+    """
+    def run(call):
+        fn, *args = call if isinstance(call, tuple) else (call,)
+        with session() as s:
+            return fn(s, *args)
+
+    futures = [_side_by_side.submit(run, call) for call in calls[1:]]
+    try:
+        first = run(calls[0])
+    finally:
+        wait(futures)
+    return [first, *(f.result() for f in futures)]
 
 
 @contextmanager
