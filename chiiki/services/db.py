@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +51,16 @@ def dispose_all() -> None:
 
 # Threads for reads that run side by side (gather). A few: on two cores more would only queue.
 _side_by_side = ThreadPoolExecutor(max_workers=3, thread_name_prefix="chiiki-gather")
+
+
+def _new_pool_after_fork() -> None:
+    """A forked process (a server worker) has none of its parent's threads: it starts a pool of its own
+    instead of queueing work for threads that do not exist there."""
+    global _side_by_side
+    _side_by_side = ThreadPoolExecutor(max_workers=3, thread_name_prefix="chiiki-gather")
+
+
+os.register_at_fork(after_in_child=_new_pool_after_fork)
 
 
 def gather(*calls: Callable | tuple) -> list:
