@@ -54,6 +54,10 @@ def test_city_pages_send_no_members_name_or_address(live_app, page, screenshot):
     page.locator("#dashboard-table button").first.click()
     expect(page.locator("#dashboard-chart")).to_contain_text("町内会", timeout=30_000)
     screenshot(page, "city-dashboard-phone")
+    # Back to the whole city: its series again, kept from the page load.
+    page.get_by_role("button", name="市全体を表示").click()
+    expect(page.locator("#dashboard-chart")).to_contain_text("月ごとの推移(市全体)", timeout=30_000)
+    expect(page.get_by_role("button", name="市全体を表示")).to_have_count(0)
 
     _goto(page, live_app.url + "/notices/admin")
     expect(page.locator("#f-title")).to_be_visible(timeout=30_000)
