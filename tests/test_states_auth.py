@@ -186,6 +186,20 @@ async def test_my_page_holds_only_my_own_data(demo, app_state):
     assert "password_hash" not in text and "$2b$" not in text
 
 
+async def test_my_page_sends_the_area_list_only_when_it_changed(demo, app_state):
+    await login_state(app_state, "member@example.jp")
+    my = await app_state.get_state(MyPageState)
+    await MyPageState.load.fn(my)
+    assert len(my.area_options) > 1 and "area_options" in my.dirty_vars
+    my._clean()
+    await MyPageState.load.fn(my)  # visited again: the browser holds the list already
+    assert "area_options" not in my.dirty_vars and len(my.area_options) > 1
+    my.area_options = my.area_options[:1]  # e.g. the city added an area meanwhile
+    my._clean()
+    await MyPageState.load.fn(my)
+    assert "area_options" in my.dirty_vars and len(my.area_options) > 1
+
+
 async def test_my_page_without_login_redirects_and_loads_nothing(demo, app_state):
     my = await app_state.get_state(MyPageState)
     result = await MyPageState.load.fn(my)

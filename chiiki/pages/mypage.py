@@ -65,7 +65,9 @@ class MyPageState(rx.State):
         self.password_errors, self.password_notice = {}, ""
         self.delete_errors, self.delete_error = {}, ""
         self._set_profile(await run_read(accounts.get_profile, actor))
-        self.area_options = [[str(i), label] for i, label in await run_read(accounts.areas)]
+        areas = [[str(i), label] for i, label in await run_read(accounts.areas)]
+        if self.area_options != areas:  # 166 areas, 10 KB: sent on the first visit, not on every one
+            self.area_options = areas
 
     def _set_profile(self, p: accounts.Profile) -> None:
         d = asdict(p)
