@@ -158,62 +158,6 @@ def test_one_associations_series_is_what_the_whole_dashboard_gives_for_it(demo):
         dashboard.association_months(demo.actor("kaicho@example.jp"), a1)
 
 
-def test_gather_runs_the_reads_beside_the_caller_and_keeps_their_order(demo):
-    import threading
-
-    seen = []
-
-    def read(s, n):
-        seen.append(threading.current_thread().name)
-        return s.exec(select(Household.id).order_by(Household.id).limit(n)).all()
-
-    got = db.gather((read, 1), (read, 2), (read, 3), (read, 4))
-    assert [len(r) for r in got] == [1, 2, 3, 4]
-    assert sum(name.startswith("chiiki-gather") for name in seen) == 3  # the caller ran the first itself
-
-    def fails(s):
-        raise NotFound()
-
-    finished = []
-
-    def slow(s):
-        import time
-
-        time.sleep(0.2)
-        finished.append(1)
-        return 1
-
-    with pytest.raises(NotFound):
-        db.gather(fails, slow)
-    assert finished == [1]  # the error is raised once every read has ended
-
-
-def test_gather_works_in_a_process_forked_after_it_ran(demo):
-    """Server workers are forked: a child must not queue work for the parent's threads, which it lacks."""
-    import os
-    import signal
-
-    def count(s):
-        import time
-
-        time.sleep(0.1)  # busy long enough for the pool to start all its threads
-        return len(s.exec(select(Household.id)).all())
-
-    expected = db.gather(count, count, count, count)  # every thread of the parent's pool now exists, idle
-    pid = os.fork()
-    if pid == 0:  # the child: exit 0 only when gather answered
-        code = 1
-        try:
-            signal.alarm(20)
-            for eng in db._engines.values():
-                eng.dispose(close=False)  # connections are not carried over a fork
-            code = 0 if db.gather(count, count, count, count) == expected else 3
-        finally:
-            os._exit(code)
-    _pid, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-
-
 def test_the_dashboard_runs_a_fixed_number_of_queries_however_many_associations(demo):
     staff = demo.actor("city@example.jp")
 

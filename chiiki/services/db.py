@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from chiiki import settings as settings_module
 
 _engines: dict[str, Engine] = {}
+
+
+# Pages a SQLite commit may leave in the write-ahead log before it copies them into the database file itself
+# (a checkpoint, inside that request). Normally a thread does it first (_Checkpointer); this is the safety net.
+WAL_SAFETY_PAGES = 4000
+# How long the checkpointer lets commits gather after the first one before it runs.
+CHECKPOINT_AFTER_S = 0.2
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -24,7 +33,67 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_PAGES}")
     cur.close()
+
+
+class _Checkpointer:
+    """Copies the pages commits wrote to SQLite's write-ahead log into the database file, in a thread.
+
+    SQLite's default does it inside whichever commit takes the log past 1,000 pages (4 MB), and that request
+    waits for it. An export writes about 2,000 pages (one audit event per person listed, each on the index
+    page of its person), so every export paid about 20 ms for a checkpoint, and under load an unlucky
+    confirmation now and then. Here a commit only flags that there is work; this thread then runs PASSIVE
+    checkpoints, which wait for no reader or writer. Should it fall behind, a commit past WAL_SAFETY_PAGES
+    still does it itself. One per database file and process (a forked worker starts its own).
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.pid = os.getpid()
+        self.pending = threading.Event()
+        self.stopping = threading.Event()
+        self.runs = 0  # checkpoints that moved every page of the log
+        self.thread = threading.Thread(target=self._run, name="chiiki-wal-checkpoint", daemon=True)
+        self.thread.start()
+
+    def nudge(self) -> None:
+        self.pending.set()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.pending.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+        try:
+            while True:
+                self.pending.wait()
+                if self.stopping.wait(CHECKPOINT_AFTER_S):  # the commits of a moment, in one checkpoint
+                    return
+                self.pending.clear()
+                try:
+                    busy, log, moved = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:  # e.g. another process checkpointing: the next commit flags it again
+                    continue
+                if not busy and log == moved:
+                    self.runs += 1
+        finally:
+            conn.close()
+
+
+_checkpointers: dict[str, _Checkpointer] = {}
+
+
+def _after_commit(url: str, path: str):
+    def nudge(_conn) -> None:
+        cp = _checkpointers.get(url)
+        if cp is None or cp.pid != os.getpid():  # none yet, or the parent's (this is a forked worker)
+            cp = _checkpointers[url] = _Checkpointer(path)
+        cp.nudge()
+
+    return nudge
 
 
 def engine(url: str | None = None) -> Engine:
@@ -37,13 +106,27 @@ def engine(url: str | None = None) -> Engine:
             eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
                                 pool_size=5, max_overflow=40)
             event.listen(eng, "connect", _sqlite_pragmas)
+            path = make_url(url).database
+            if path and path != ":memory:":
+                event.listen(eng, "commit", _after_commit(url, path))
         else:
             eng = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         _engines[url] = eng
     return eng
 
 
+def checkpointer(url: str | None = None) -> _Checkpointer | None:
+    """This process's checkpointer of a SQLite database (once something was committed to it)."""
+    cp = _checkpointers.get(url or settings_module.settings.db_url)
+    return cp if cp is not None and cp.pid == os.getpid() else None
+
+
 def dispose_all() -> None:
+    """Close every connection, the checkpointers' too (their last pages copied first, by SQLite on close)."""
+    for url, cp in list(_checkpointers.items()):
+        if cp.pid == os.getpid():
+            cp.stop()
+    _checkpointers.clear()
     for eng in _engines.values():
         eng.dispose()
     _engines.clear()

@@ -1,0 +1,128 @@
+"""The database layer: reads side by side (gather) and SQLite's log copied back in the background."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from chiiki.models import Household
+from chiiki.services import audit, db
+from chiiki.services.db import session
+from chiiki.services.errors import NotFound
+from tests.conftest import DemoCity
+
+
+def _wait_for(check, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_gather_runs_the_reads_beside_the_caller_and_keeps_their_order(demo):
+    seen = []
+
+    def read(s, n):
+        seen.append(threading.current_thread().name)
+        return s.exec(select(Household.id).order_by(Household.id).limit(n)).all()
+
+    got = db.gather((read, 1), (read, 2), (read, 3), (read, 4))
+    assert [len(r) for r in got] == [1, 2, 3, 4]
+    assert sum(name.startswith("chiiki-gather") for name in seen) == 3  # the caller ran the first itself
+
+    def fails(s):
+        raise NotFound()
+
+    finished = []
+
+    def slow(s):
+        time.sleep(0.2)
+        finished.append(1)
+        return 1
+
+    with pytest.raises(NotFound):
+        db.gather(fails, slow)
+    assert finished == [1]  # the error is raised once every read has ended
+
+
+def test_gather_works_in_a_process_forked_after_it_ran(demo):
+    """Server workers are forked: a child must not queue work for the parent's threads, which it lacks."""
+    def count(s):
+        time.sleep(0.1)  # busy long enough for the pool to start all its threads
+        return len(s.exec(select(Household.id)).all())
+
+    expected = db.gather(count, count, count, count)  # every thread of the parent's pool now exists, idle
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only when gather answered
+        code = 1
+        try:
+            signal.alarm(20)
+            for eng in db._engines.values():
+                eng.dispose(close=False)  # connections are not carried over a fork
+            code = 0 if db.gather(count, count, count, count) == expected else 3
+        finally:
+            os._exit(code)
+    _pid, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_sqlite_commits_leave_copying_the_log_back_to_a_thread(demo):
+    """A commit below the safety net never checkpoints inside the request; the thread does it soon after."""
+    with session() as s:
+        assert s.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == db.WAL_SAFETY_PAGES
+    before = db.checkpointer().runs if db.checkpointer() else 0
+    actor = demo.actor("kaicho@example.jp")
+    with session() as s:  # an export's worth of audit events: thousands of log pages
+        ids = list(s.exec(select(Household.id)).all())
+        audit.record(s, actor, "roster.export", household_ids=ids, count=len(ids))
+    cp = db.checkpointer()
+    assert cp is not None and cp.thread.is_alive() and cp.pid == os.getpid()
+    assert _wait_for(lambda: cp.runs > before)
+
+
+def test_closing_the_databases_stops_the_checkpointer_and_leaves_no_log(demo):
+    """Tests and restores copy the database file once everything is closed: no thread may still hold it."""
+    with session() as s:
+        s.add(Household(association_id=demo.association_id(DemoCity.A1), address="ログの確認"))
+    cp = db.checkpointer()
+    assert cp is not None and cp.thread.is_alive()
+    path = Path(cp.path)
+    db.dispose_all()
+    assert not cp.thread.is_alive()
+    assert db.checkpointer() is None
+    assert not Path(str(path) + "-wal").exists()  # the last connection closed: SQLite folded the log back
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT count(*) FROM household WHERE address = 'ログの確認'").fetchone()[0] == 1
+
+
+def test_a_forked_worker_starts_its_own_checkpointer(demo):
+    with session() as s:
+        s.add(Household(association_id=demo.association_id(DemoCity.A1), address="親"))
+    parent = db.checkpointer()
+    assert parent is not None
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.alarm(20)
+            for eng in db._engines.values():
+                eng.dispose(close=False)
+            with session() as s:
+                s.add(Household(association_id=demo.association_id(DemoCity.A1), address="子"))
+            cp = db.checkpointer()
+            ok = cp is not None and cp is not parent and cp.pid == os.getpid() and cp.thread.is_alive()
+            code = 0 if ok and _wait_for(lambda: cp.runs > 0) else 3
+        finally:
+            os._exit(code)
+    _pid, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert parent.thread.is_alive() and parent.pid == os.getpid()
