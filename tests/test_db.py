@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import select
 
 from chiiki.models import Household
-from chiiki.services import audit, db
+from chiiki.services import db
 from chiiki.services.db import session
 from chiiki.services.errors import NotFound
 from tests.conftest import DemoCity
@@ -75,18 +75,33 @@ def test_gather_works_in_a_process_forked_after_it_ran(demo):
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+def _homes(demo, n: int, label: str) -> None:
+    with session() as s:
+        aid = demo.association_id(DemoCity.A1)
+        s.add_all([Household(association_id=aid, address=f"{label}{i}") for i in range(n)])
+
+
 def test_sqlite_commits_leave_copying_the_log_back_to_a_thread(demo):
-    """A commit below the safety net never checkpoints inside the request; the thread does it soon after."""
+    """No commit below the safety net checkpoints inside its request; once an export's worth of rows was
+    committed, the thread does it; small commits alone do not wake it before that."""
     with session() as s:
         assert s.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == db.WAL_SAFETY_PAGES
-    before = db.checkpointer().runs if db.checkpointer() else 0
-    actor = demo.actor("kaicho@example.jp")
-    with session() as s:  # an export's worth of audit events: thousands of log pages
-        ids = list(s.exec(select(Household.id)).all())
-        audit.record(s, actor, "roster.export", household_ids=ids, count=len(ids))
+    _homes(demo, 3, "小")
     cp = db.checkpointer()
     assert cp is not None and cp.thread.is_alive() and cp.pid == os.getpid()
+    assert 3 <= cp.rows < db.CHECKPOINT_ROWS and not cp.pending.is_set()
+    before = cp.runs
+    table, aid = Household.__table__, demo.association_id(DemoCity.A1)
+    with db.engine().connect() as conn:  # rolled back, then a small commit on the same connection
+        with conn.begin() as tx:
+            conn.execute(table.insert(), [{"association_id": aid, "address": "取消"}] * db.CHECKPOINT_ROWS)
+            tx.rollback()
+        with conn.begin():
+            conn.execute(table.insert(), [{"association_id": aid, "address": "小"}])
+    assert not cp.pending.is_set() and cp.rows < db.CHECKPOINT_ROWS  # the rolled-back rows did not count
+    _homes(demo, db.CHECKPOINT_ROWS, "大")
     assert _wait_for(lambda: cp.runs > before)
+    assert cp.rows < db.CHECKPOINT_ROWS
 
 
 def test_closing_the_databases_stops_the_checkpointer_and_leaves_no_log(demo):
@@ -116,8 +131,7 @@ def test_a_forked_worker_starts_its_own_checkpointer(demo):
             signal.alarm(20)
             for eng in db._engines.values():
                 eng.dispose(close=False)
-            with session() as s:
-                s.add(Household(association_id=demo.association_id(DemoCity.A1), address="子"))
+            _homes(demo, db.CHECKPOINT_ROWS, "子")
             cp = db.checkpointer()
             ok = cp is not None and cp is not parent and cp.pid == os.getpid() and cp.thread.is_alive()
             code = 0 if ok and _wait_for(lambda: cp.runs > 0) else 3

@@ -22,7 +22,10 @@ _engines: dict[str, Engine] = {}
 # Pages a SQLite commit may leave in the write-ahead log before it copies them into the database file itself
 # (a checkpoint, inside that request). Normally a thread does it first (_Checkpointer); this is the safety net.
 WAL_SAFETY_PAGES = 4000
-# How long the checkpointer lets commits gather after the first one before it runs.
+# Rows written since the last checkpoint after which the thread runs one (about as often as SQLite's own
+# default of 1,000 pages: each row written touches a page or two).
+CHECKPOINT_ROWS = 1000
+# How long the checkpointer lets commits gather after being woken before it runs.
 CHECKPOINT_AFTER_S = 0.2
 
 
@@ -43,22 +46,26 @@ class _Checkpointer:
     SQLite's default does it inside whichever commit takes the log past 1,000 pages (4 MB), and that request
     waits for it. An export writes about 2,000 pages (one audit event per person listed, each on the index
     page of its person), so every export paid about 20 ms for a checkpoint, and under load an unlucky
-    confirmation now and then. Here a commit only flags that there is work; this thread then runs PASSIVE
-    checkpoints, which wait for no reader or writer. Should it fall behind, a commit past WAL_SAFETY_PAGES
-    still does it itself. One per database file and process (a forked worker starts its own).
+    confirmation now and then. Here commits count the rows they wrote; once CHECKPOINT_ROWS have been
+    committed since the last checkpoint, this thread runs a PASSIVE one, which waits for no reader or writer.
+    Should it fall behind, a commit past WAL_SAFETY_PAGES still does it itself. One per database file and
+    process (a forked worker starts its own).
     """
 
     def __init__(self, path: str):
         self.path = path
         self.pid = os.getpid()
+        self.rows = 0  # committed since the last checkpoint began
         self.pending = threading.Event()
         self.stopping = threading.Event()
         self.runs = 0  # checkpoints that moved every page of the log
         self.thread = threading.Thread(target=self._run, name="chiiki-wal-checkpoint", daemon=True)
         self.thread.start()
 
-    def nudge(self) -> None:
-        self.pending.set()
+    def committed(self, rows: int) -> None:
+        self.rows += rows
+        if self.rows >= CHECKPOINT_ROWS:
+            self.pending.set()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -73,9 +80,10 @@ class _Checkpointer:
                 if self.stopping.wait(CHECKPOINT_AFTER_S):  # the commits of a moment, in one checkpoint
                     return
                 self.pending.clear()
+                self.rows = 0
                 try:
                     busy, log, moved = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error:  # e.g. another process checkpointing: the next commit flags it again
+                except sqlite3.Error:  # e.g. another process checkpointing: the next commits wake it again
                     continue
                 if not busy and log == moved:
                     self.runs += 1
@@ -86,14 +94,30 @@ class _Checkpointer:
 _checkpointers: dict[str, _Checkpointer] = {}
 
 
+def _count_rows(conn, cursor, _statement, _parameters, context, _many) -> None:
+    """Rows written by this connection's transaction: the cursor's count, or where SQLite does not know it
+    yet (an INSERT … RETURNING, as the ORM writes), the statement's parameter sets."""
+    if context is None or not (context.isinsert or context.isupdate or context.isdelete):
+        return
+    rows = cursor.rowcount if cursor.rowcount > 0 else len(context.compiled_parameters or ()) or 1
+    conn.info["rows_written"] = conn.info.get("rows_written", 0) + rows
+
+
+def _forget_rows(conn) -> None:
+    conn.info.pop("rows_written", None)
+
+
 def _after_commit(url: str, path: str):
-    def nudge(_conn) -> None:
+    def committed(conn) -> None:
+        rows = conn.info.pop("rows_written", 0)
+        if not rows:
+            return
         cp = _checkpointers.get(url)
         if cp is None or cp.pid != os.getpid():  # none yet, or the parent's (this is a forked worker)
             cp = _checkpointers[url] = _Checkpointer(path)
-        cp.nudge()
+        cp.committed(rows)
 
-    return nudge
+    return committed
 
 
 def engine(url: str | None = None) -> Engine:
@@ -108,7 +132,9 @@ def engine(url: str | None = None) -> Engine:
             event.listen(eng, "connect", _sqlite_pragmas)
             path = make_url(url).database
             if path and path != ":memory:":
+                event.listen(eng, "after_cursor_execute", _count_rows)
                 event.listen(eng, "commit", _after_commit(url, path))
+                event.listen(eng, "rollback", _forget_rows)
         else:
             eng = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         _engines[url] = eng
