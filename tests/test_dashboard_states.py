@@ -132,3 +132,26 @@ async def test_choosing_an_association_reads_only_its_series_and_back_restores_t
     assert dash.selected_id == "" and dash.selected_name == "" and [dict(m) for m in dash.months] == city
     await DashboardState.select.fn(dash, "999999")  # not one the dashboard listed: the city's series
     assert dash.selected_id == "" and [dict(m) for m in dash.months] == city
+
+
+async def test_kept_figures_are_not_shown_again_once_the_staff_right_is_gone(demo, app_state):
+    """Sorting, paging and going back show figures kept in the tab: the right is checked for each."""
+    from sqlmodel import update
+
+    from chiiki.pages.dashboard import DashboardState
+
+    def staff(flag: bool) -> None:
+        with session() as s:
+            s.exec(update(Account).where(Account.login_id == "city@example.jp").values(is_city_staff=flag))
+
+    await login_state(app_state, "city@example.jp")
+    dash = await app_state.get_state(DashboardState)
+    for handler, args in ((DashboardState.set_sort, ("read_rate",)), (DashboardState.select, ("",)),
+                          (DashboardState.next_page, ()), (DashboardState.prev_page, ())):
+        staff(True)
+        await DashboardState.load.fn(dash)
+        assert dash.rows and dash.overview and dash._all and not dash.error
+        staff(False)
+        await handler.fn(dash, *args)
+        assert dash.rows == [] and dash.overview == {} and dash.months == [] and dash.error, handler
+        assert dash._all == [] and dash._city_months == []

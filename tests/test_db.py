@@ -89,7 +89,9 @@ def test_sqlite_commits_leave_copying_the_log_back_to_a_thread(demo):
     _homes(demo, 3, "小")
     cp = db.checkpointer()
     assert cp is not None and cp.thread.is_alive() and cp.pid == os.getpid()
-    assert 3 <= cp.rows < db.CHECKPOINT_ROWS and not cp.pending.is_set()
+    assert cp.rows == 3 and not cp.pending.is_set()  # the ORM writes them one INSERT … RETURNING each
+    _homes(demo, 40, "中")
+    assert cp.rows == 43 and not cp.pending.is_set()
     before = cp.runs
     table, aid = Household.__table__, demo.association_id(DemoCity.A1)
     with db.engine().connect() as conn:  # rolled back, then a small commit on the same connection
@@ -108,8 +110,9 @@ def test_closing_the_databases_stops_the_checkpointer_and_leaves_no_log(demo):
     """Tests and restores copy the database file once everything is closed: no thread may still hold it."""
     with session() as s:
         s.add(Household(association_id=demo.association_id(DemoCity.A1), address="ログの確認"))
+    _homes(demo, db.CHECKPOINT_ROWS, "大")  # its connection has now checkpointed (and so opened the log)
     cp = db.checkpointer()
-    assert cp is not None and cp.thread.is_alive()
+    assert cp is not None and cp.thread.is_alive() and _wait_for(lambda: cp.runs > 0)
     path = Path(cp.path)
     db.dispose_all()
     assert not cp.thread.is_alive()
@@ -140,3 +143,52 @@ def test_a_forked_worker_starts_its_own_checkpointer(demo):
     _pid, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert parent.thread.is_alive() and parent.pid == os.getpid()
+
+
+def test_gather_called_from_a_read_it_runs_does_not_wait_for_itself(demo):
+    def inner(s):
+        return len(s.exec(select(Household.id)).all())
+
+    def outer(s):
+        return sum(db.gather(inner, inner, inner, inner))
+
+    done: list = []
+    worker = threading.Thread(target=lambda: done.append(db.gather(outer, outer, outer, outer)), daemon=True)
+    worker.start()
+    worker.join(20)
+    assert done and len(set(done[0])) == 1 and done[0][0] > 0
+
+
+def test_threads_asking_for_a_new_database_at_once_share_one_engine(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    barrier, got = threading.Barrier(6), []
+
+    def ask():
+        barrier.wait()
+        got.append(db.engine(url))
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    try:
+        assert len(got) == 6 and len({id(e) for e in got}) == 1
+    finally:
+        with db._registry:
+            eng = db._engines.pop(url, None)
+        if eng is not None:
+            eng.dispose()
+
+
+def test_an_exports_audit_record_wakes_the_checkpointer(demo):
+    """The audit events of an export are one INSERT … SELECT: its rows count as what they are."""
+    from chiiki.services import audit
+
+    _homes(demo, 1, "初")
+    cp = db.checkpointer()
+    before = cp.runs
+    with session() as s:
+        audit.record(s, demo.actor("kaicho@example.jp"), "roster.export",
+                     household_ids=list(range(1, db.CHECKPOINT_ROWS + 1)), count=db.CHECKPOINT_ROWS)
+    assert _wait_for(lambda: cp.runs > before)

@@ -10,8 +10,9 @@ from chiiki import routes
 from chiiki.components.shell import register_nav, template
 from chiiki.components.ui import card, error_banner, heading, pager, secondary_button
 from chiiki.i18n import t, tf
-from chiiki.services import dashboard
-from chiiki.services.errors import ServiceError
+from chiiki.services import dashboard, policy
+from chiiki.services.errors import Denied, ServiceError
+from chiiki.services.policy import CITY_ADMIN
 from chiiki.state import current_actor, error_text, run_service
 
 PAGE_SIZE = 25
@@ -63,7 +64,8 @@ class DashboardState(rx.State):
                          "member_households": str(o.member_households), "digital_share": _pct(o.digital_share),
                          "residents": str(o.residents), "circulars": str(o.circulars), "read_rate": _pct(o.read_rate),
                          "confirm_rate": _pct(o.confirm_rate), "survey_rate": _pct(o.survey_rate)}
-        self.months = self._city_months = _series(d.months)
+        self._city_months = _series(d.months)
+        self.months = _series(d.months)
         self._all = d.associations
         self.total = len(d.associations)
         self._page_rows()
@@ -83,24 +85,39 @@ class DashboardState(rx.State):
                       "confirm_rate": _pct(r.confirm_rate), "survey_rate": _pct(r.survey_rate)}
                      for r in ordered[start:start + PAGE_SIZE]]
 
+    async def _staff(self):
+        """The signed-in actor when they may still see the dashboard (the figures kept in this tab are shown
+        again without asking the services, so the right is checked here); otherwise the kept figures are
+        dropped and the reason shown. Returns (actor, lang, redirect or None)."""
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return None, lang, rx.redirect(routes.LOGIN)
+        if not policy.can(actor, CITY_ADMIN):
+            self.overview, self.rows, self.months, self._all, self.total = {}, [], [], [], 0
+            self._city_months, self.selected_id, self.selected_name = [], "", ""
+            self.error = error_text(lang, Denied())
+            return None, lang, None
+        return actor, lang, None
+
     @rx.event
     async def set_sort(self, sort: str):
-        actor, _lang = await current_actor(self)
-        if not actor.authenticated:
-            return rx.redirect(routes.LOGIN)
+        actor, _lang, leave = await self._staff()
+        if actor is None:
+            return leave
         if sort in SORTS and self._all:
             self.sort, self.page = sort, 1
             self._page_rows()
 
     @rx.event
     async def select(self, association_id: str):
-        """Show the monthly chart of one association (its id must be one the dashboard listed)."""
-        actor, lang = await current_actor(self)
-        if not actor.authenticated:
-            return rx.redirect(routes.LOGIN)
+        """Show the monthly chart of one association (its id must be one the dashboard listed), or the
+        city's again."""
+        actor, lang, leave = await self._staff()
+        if actor is None:
+            return leave
         chosen = next((r for r in self._all if str(r.id) == str(association_id)), None)
         if chosen is None:
-            self.selected_id, self.selected_name = "", ""
+            self.selected_id, self.selected_name, self.error = "", "", ""
             self.months = [dict(m) for m in self._city_months]
             return
         try:
@@ -113,18 +130,18 @@ class DashboardState(rx.State):
 
     @rx.event
     async def next_page(self):
-        actor, _lang = await current_actor(self)
-        if not actor.authenticated:
-            return rx.redirect(routes.LOGIN)
+        actor, _lang, leave = await self._staff()
+        if actor is None:
+            return leave
         if self.page * PAGE_SIZE < self.total:
             self.page += 1
             self._page_rows()
 
     @rx.event
     async def prev_page(self):
-        actor, _lang = await current_actor(self)
-        if not actor.authenticated:
-            return rx.redirect(routes.LOGIN)
+        actor, _lang, leave = await self._staff()
+        if actor is None:
+            return leave
         if self.page > 1:
             self.page -= 1
             self._page_rows()

@@ -160,7 +160,7 @@ def _counts(n, t, r, c) -> tuple[int, int, int, int]:
     return int(n), int(t), int(r), int(c)
 
 
-def _circular_counts(s: Session, since: datetime) -> tuple[dict, dict]:
+def _circular_counts(s: Session, since: datetime, city_months: bool = True) -> tuple[dict, dict]:
     """({association id: counts}, {month: counts}) for the city, with counts = (circulars, household deliveries,
     read, confirmed).
 
@@ -176,7 +176,7 @@ def _circular_counts(s: Session, since: datetime) -> tuple[dict, dict]:
         by_assoc = {a: _counts(*v) for a, m, *v in rows if a is not None}
         return by_assoc, {_label(m): _counts(*v) for a, m, *v in rows if a is None and m is not None}
     rows = s.exec(select(Circular.association_id, *_sums()).where(*sent).group_by(Circular.association_id)).all()
-    return {a: _counts(*v) for a, *v in rows}, _circular_months(s, since, None)
+    return {a: _counts(*v) for a, *v in rows}, _circular_months(s, since, None) if city_months else {}
 
 
 def _circular_months(s: Session, since: datetime, association_id: int | None) -> dict:
@@ -294,7 +294,7 @@ def _since(now: datetime | None) -> datetime:
 
 def _activity(s: Session, since: datetime, association_id: int | None) -> tuple:
     """The associations, their circulars and surveys of the period (and the chosen association's months)."""
-    circ, circ_months = _circular_counts(s, since)
+    circ, circ_months = _circular_counts(s, since, city_months=association_id is None)
     if association_id is not None:
         circ_months = _circular_months(s, since, association_id)
     return _associations(s), circ, circ_months, _survey_reads(s, since)

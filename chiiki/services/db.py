@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -23,7 +24,7 @@ _engines: dict[str, Engine] = {}
 # (a checkpoint, inside that request). Normally a thread does it first (_Checkpointer); this is the safety net.
 WAL_SAFETY_PAGES = 4000
 # Rows written since the last checkpoint after which the thread runs one (about as often as SQLite's own
-# default of 1,000 pages: each row written touches a page or two).
+# default of 1,000 pages, as a row written touches its table's page and a page of each index, often shared).
 CHECKPOINT_ROWS = 1000
 # How long the checkpointer lets commits gather after being woken before it runs.
 CHECKPOINT_AFTER_S = 0.2
@@ -55,7 +56,7 @@ class _Checkpointer:
     def __init__(self, path: str):
         self.path = path
         self.pid = os.getpid()
-        self.rows = 0  # committed since the last checkpoint began
+        self.rows = 0  # written by commits since the last checkpoint began
         self.pending = threading.Event()
         self.stopping = threading.Event()
         self.runs = 0  # checkpoints that moved every page of the log
@@ -70,7 +71,9 @@ class _Checkpointer:
     def stop(self) -> None:
         self.stopping.set()
         self.pending.set()
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=30)
+        if self.thread.is_alive():
+            raise RuntimeError(f"the checkpointer of {self.path} did not stop within 30 s")
 
     def _run(self) -> None:
         conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
@@ -92,14 +95,23 @@ class _Checkpointer:
 
 
 _checkpointers: dict[str, _Checkpointer] = {}
+_registry = threading.Lock()  # guards _checkpointers, _closing and _engines
+_closing = False  # dispose_all is closing everything: no new checkpointer meanwhile
 
 
-def _count_rows(conn, cursor, _statement, _parameters, context, _many) -> None:
+def _count_rows(conn, cursor, _statement, _parameters, context, _executemany) -> None:
     """Rows written by this connection's transaction: the cursor's count, or where SQLite does not know it
-    yet (an INSERT … RETURNING, as the ORM writes), the statement's parameter sets."""
+    yet (an INSERT … RETURNING, as the ORM writes), the statement's rows, counted once however many batches
+    it is sent in. Statements written as plain text are not counted (none writes much)."""
     if context is None or not (context.isinsert or context.isupdate or context.isdelete):
         return
-    rows = cursor.rowcount if cursor.rowcount > 0 else len(context.compiled_parameters or ()) or 1
+    if cursor.rowcount > 0:
+        rows = cursor.rowcount
+    elif getattr(context, "_chiiki_rows_counted", False):
+        return
+    else:
+        context._chiiki_rows_counted = True
+        rows = len(context.compiled_parameters or ()) or 1
     conn.info["rows_written"] = conn.info.get("rows_written", 0) + rows
 
 
@@ -107,37 +119,50 @@ def _forget_rows(conn) -> None:
     conn.info.pop("rows_written", None)
 
 
-def _after_commit(url: str, path: str):
-    def committed(conn) -> None:
+def _on_commit(url: str, path: str):
+    """SQLAlchemy calls this just before the database commits: the rows are handed to the checkpointer
+    then (a commit that fails after it only wakes the thread early). It never fails the commit."""
+    def commit(conn) -> None:
         rows = conn.info.pop("rows_written", 0)
         if not rows:
             return
-        cp = _checkpointers.get(url)
-        if cp is None or cp.pid != os.getpid():  # none yet, or the parent's (this is a forked worker)
-            cp = _checkpointers[url] = _Checkpointer(path)
-        cp.committed(rows)
+        try:
+            with _registry:
+                cp = _checkpointers.get(url)
+                if _closing:
+                    return
+                if cp is None or cp.pid != os.getpid():  # none yet, or the parent's (this is a forked worker)
+                    cp = _checkpointers[url] = _Checkpointer(path)
+            cp.committed(rows)
+        except Exception:  # noqa: BLE001 (a missing background checkpoint only leaves it to SQLite)
+            logging.getLogger(__name__).warning("SQLite checkpointer not started", exc_info=True)
 
-    return committed
+    return commit
 
 
 def engine(url: str | None = None) -> Engine:
     url = url or settings_module.settings.db_url
     eng = _engines.get(url)
     if eng is None:
-        if url.startswith("sqlite"):
-            # More connections than the default thread pool has threads (at most 32), so that a read run on the
-            # event loop (chiiki.state.run_read) never waits for one.
-            eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10},
-                                pool_size=5, max_overflow=40)
-            event.listen(eng, "connect", _sqlite_pragmas)
-            path = make_url(url).database
-            if path and path != ":memory:":
-                event.listen(eng, "after_cursor_execute", _count_rows)
-                event.listen(eng, "commit", _after_commit(url, path))
-                event.listen(eng, "rollback", _forget_rows)
-        else:
-            eng = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-        _engines[url] = eng
+        with _registry:  # one engine per URL, also when several threads (gather) ask at once
+            eng = _engines.get(url)
+            if eng is None:
+                eng = _engines[url] = _new_engine(url)
+    return eng
+
+
+def _new_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # More connections than the default thread pool has threads (at most 32), so that a read run on the
+    # event loop (chiiki.state.run_read) never waits for one.
+    eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=5, max_overflow=40)
+    event.listen(eng, "connect", _sqlite_pragmas)
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
+        event.listen(eng, "after_cursor_execute", _count_rows)
+        event.listen(eng, "commit", _on_commit(url, parsed.database))
+        event.listen(eng, "rollback", _forget_rows)
     return eng
 
 
@@ -148,28 +173,41 @@ def checkpointer(url: str | None = None) -> _Checkpointer | None:
 
 
 def dispose_all() -> None:
-    """Close every connection, the checkpointers' too (their last pages copied first, by SQLite on close)."""
-    for url, cp in list(_checkpointers.items()):
-        if cp.pid == os.getpid():
+    """Close the pooled connections and the checkpointers' (their last pages copied back first, by SQLite
+    on close), so that the database file may then be copied or replaced. Connections checked out elsewhere
+    stay open until given back."""
+    global _closing
+    with _registry:
+        _closing = True
+        stopping = [cp for cp in _checkpointers.values() if cp.pid == os.getpid()]
+        _checkpointers.clear()
+    try:
+        for cp in stopping:
             cp.stop()
-    _checkpointers.clear()
-    for eng in _engines.values():
-        eng.dispose()
-    _engines.clear()
+        with _registry:
+            engines = list(_engines.values())
+            _engines.clear()
+        for eng in engines:
+            eng.dispose()
+    finally:
+        with _registry:
+            _closing = False
 
 
 # Threads for reads that run side by side (gather). A few: on two cores more would only queue.
 _side_by_side = ThreadPoolExecutor(max_workers=3, thread_name_prefix="chiiki-gather")
 
 
-def _new_pool_after_fork() -> None:
+def _after_fork_in_child() -> None:
     """A forked process (a server worker) has none of its parent's threads: it starts a pool of its own
-    instead of queueing work for threads that do not exist there."""
-    global _side_by_side
+    instead of queueing work for threads that do not exist there, and a lock no thread of it holds."""
+    global _side_by_side, _registry
     _side_by_side = ThreadPoolExecutor(max_workers=3, thread_name_prefix="chiiki-gather")
+    _registry = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_new_pool_after_fork)
+os.register_at_fork(after_in_child=_after_fork_in_child)
+_in_gather = threading.local()
 
 
 def gather(*calls: Callable | tuple) -> list:
@@ -179,14 +217,24 @@ def gather(*calls: Callable | tuple) -> list:
     process of its own, so the reads use both cores; SQLite reads on separate connections without holding
     Python's lock. The calling thread runs the first call itself. Each read is consistent on its own, not
     with the others (separate transactions): for aggregates that may differ by what committed meanwhile.
-    The first error is raised once every call has ended.
+    The first error (in the order given) is raised once every call has ended. Called from within a call it
+    runs, it runs its calls one after the other: waiting there for the pool's threads could wait forever.
     """
     def run(call):
         fn, *args = call if isinstance(call, tuple) else (call,)
         with session() as s:
             return fn(s, *args)
 
-    futures = [_side_by_side.submit(run, call) for call in calls[1:]]
+    def beside(call):
+        _in_gather.active = True
+        try:
+            return run(call)
+        finally:
+            _in_gather.active = False
+
+    if getattr(_in_gather, "active", False):
+        return [run(call) for call in calls]
+    futures = [_side_by_side.submit(beside, call) for call in calls[1:]]
     try:
         first = run(calls[0])
     finally:
