@@ -188,6 +188,24 @@ async def test_builder_creates_an_attendance_survey_and_goes_to_results(demo, ap
     assert [q.text for q in form.questions] == ["出欠", "出席する人数", "料理の希望"]
 
 
+async def test_choosing_a_kind_keeps_the_form_and_moves_only_the_deadline(demo, app_state):
+    await login_state(app_state, "fukukaicho@example.jp")
+    b = await app_state.get_state(SurveyBuilderState)
+    await SurveyBuilderState.load.fn(b)
+    key, deadline = b.form_key, b.default_deadline
+    # Tapping the kind already chosen changes nothing: the form is not remounted, so nothing typed is lost.
+    assert await SurveyBuilderState.choose_kind.fn(b, "general") is None
+    assert b.form_key == key and b.kind == "general"
+    # Another kind keeps the form (what was typed stays) and sets the deadline field to that kind's default.
+    event = await SurveyBuilderState.choose_kind.fn(b, "safety")
+    assert b.kind == "safety" and b.form_key == key and b.default_deadline != deadline
+    assert event is not None
+    args = {k._js_expr: str(v) for k, v in event.args}
+    assert args["ref"] == '"ref_f_deadline"' and b.default_deadline in args["value"]
+    # An unknown kind is ignored.
+    assert await SurveyBuilderState.choose_kind.fn(b, "lottery") is None and b.kind == "safety"
+
+
 async def test_builder_refuses_bad_input_with_field_errors(demo, app_state):
     await login_state(app_state, "fukukaicho@example.jp")
     b = await app_state.get_state(SurveyBuilderState)

@@ -496,6 +496,7 @@ class SurveyBuilderState(rx.State):
             return
         self.han_options = [[str(i), name] for i, name in hans]
         self._set_kind("general", lang)
+        self.form_key += 1
 
     def _set_kind(self, kind: str, lang: str) -> None:
         self.kind = kind
@@ -513,15 +514,18 @@ class SurveyBuilderState(rx.State):
         when = (utcnow() + timedelta(days=days)).astimezone(TZ)
         self.default_deadline = when.strftime("%Y-%m-%dT18:00" if kind != "safety" else "%Y-%m-%dT%H:00")
         self.errors = {}
-        self.form_key += 1
 
     @rx.event
     async def choose_kind(self, kind: str):
         actor, lang = await current_actor(self)
         if not actor.authenticated:
             return rx.redirect(routes.LOGIN)
-        if kind in surveys.KINDS:
-            self._set_kind(kind, lang)
+        if kind not in surveys.KINDS or kind == self.kind:
+            return
+        # What the officer has typed stays; only the deadline moves to the new kind's default (a safety
+        # check closes sooner). Remounting the form here would wipe the title a quick hand typed meanwhile.
+        self._set_kind(kind, lang)
+        return rx.set_value("f-deadline", self.default_deadline)
 
     @rx.event
     async def add_question(self, kind: str):

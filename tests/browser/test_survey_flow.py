@@ -24,9 +24,11 @@ def _login(page, base: str, login: str) -> None:
 def _create(page, base: str, *, kind: str, title: str, anonymous: bool = False) -> str:
     page.goto(base + "/surveys/new", wait_until="load")
     expect(page.locator("#kind-" + kind)).to_be_visible(timeout=30_000)
+    # The title first, then the kind: choosing a kind keeps what was already typed.
+    page.fill("#f-title", title)
     page.click("#kind-" + kind)
     expect(page.locator("#kind-" + kind)).to_have_attribute("aria-pressed", "true")
-    page.fill("#f-title", title)
+    expect(page.locator("#f-title")).to_have_value(title)
     if kind == "general":
         page.click("#add-single")
         expect(page.locator("#f-q1_text")).to_be_visible()
