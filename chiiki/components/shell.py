@@ -167,6 +167,8 @@ def template(
                         page_fn(),
                         id="main",
                         tab_index=-1,
+                        # "true" once this page's load has run (assistive tools and tests can wait on it).
+                        custom_attrs={"data-loaded": rx.cond(rx.State.is_hydrated, "true", "false")},
                         style={"flex": "1", "min_width": "0", "padding": "1em", "max_width": "860px",
                                "width": "100%"},
                     ),

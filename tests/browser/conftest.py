@@ -466,6 +466,15 @@ def screenshot() -> Callable[..., Path]:
     return save_screenshot
 
 
+def wait_loaded(page: Any, timeout: float = 30_000) -> None:
+    """Until this page's load has run on the server (the shell marks #main with data-loaded="true").
+
+    A click sent earlier is handled before the page's own load, which then resets what the click did."""
+    from playwright.sync_api import expect
+
+    expect(page.locator('#main[data-loaded="true"]')).to_be_attached(timeout=timeout)
+
+
 def new_page(browser: Any, *, viewport: dict[str, int] | None = None, **context_args: Any) -> tuple[Any, Any]:
     """A page in a fresh context that records websocket frames, console errors and page errors."""
     context = browser.new_context(viewport=viewport or DEFAULT_VIEWPORT, **context_args)

@@ -11,6 +11,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import wait_loaded
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / ".tools" / "node_modules" / "axe-core" / "axe.min.js"
@@ -36,7 +39,7 @@ def _login(page, base: str, login: str) -> None:
 
 def _settle(page) -> None:
     page.wait_for_function("() => document.body.innerText.trim().length > 0", timeout=30_000)
-    page.wait_for_timeout(700)
+    wait_loaded(page)
 
 
 def _links(page, base: str, selector: str) -> list[str]:
@@ -147,10 +150,10 @@ def test_text_is_large_enough_and_large_text_mode_is_remembered(live_app, page):
     size = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('main p, main label')).fontSize)")
     assert size >= 16
     page.click("#large-text-toggle")
-    page.wait_for_timeout(500)
+    # The server's answer writes the cookie and sets the class.
+    page.wait_for_function("() => document.cookie.includes('chiiki_large_text=1')", timeout=30_000)
     page.reload(wait_until="load")
     _settle(page)
-    page.wait_for_timeout(500)
     large = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('main p, main label')).fontSize)")
     assert large >= 20
     # The page's own script sets the size from the cookie, without waiting for the server's answer.
@@ -158,11 +161,10 @@ def test_text_is_large_enough_and_large_text_mode_is_remembered(live_app, page):
     # Switching back takes effect at once and is remembered too.
     _settle(page)
     page.click("#large-text-toggle")
-    page.wait_for_timeout(500)
-    assert not page.evaluate("() => document.documentElement.classList.contains('large-text')")
+    expect(page.locator("html")).not_to_have_class(re.compile(r"\blarge-text\b"), timeout=30_000)
+    page.wait_for_function("() => !document.cookie.includes('chiiki_large_text=1')", timeout=30_000)
     page.reload(wait_until="load")
     _settle(page)
-    page.wait_for_timeout(500)
     assert page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('main p, main label')).fontSize)") < 20
 
 

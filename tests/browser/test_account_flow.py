@@ -6,6 +6,8 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.browser.conftest import wait_loaded
+
 
 def _goto(page, url):
     page.goto(url, wait_until="load")
@@ -15,6 +17,7 @@ def _goto(page, url):
 def test_register_login_mypage_logout(live_app, page, screenshot):
     _goto(page, live_app.url + "/register")
     expect(page.locator("#f-name")).to_be_visible(timeout=30_000)
+    wait_loaded(page)
     screenshot(page, "register-step1-phone")
     page.fill("#f-name", "旭川 花子")
     page.fill("#f-kana", "あさひかわ はなこ")
@@ -48,6 +51,7 @@ def test_register_login_mypage_logout(live_app, page, screenshot):
     # My page now sends you to the login page.
     _goto(page, live_app.url + "/mypage")
     page.wait_for_url(re.compile(r"/login/?$"), timeout=30_000)
+    wait_loaded(page)
 
     # A wrong password gets the one message for every failure.
     page.fill("#f-login_id", "hanako.browser@example.jp")
@@ -64,6 +68,7 @@ def test_register_login_mypage_logout(live_app, page, screenshot):
 
 def test_register_shows_errors_next_to_fields_in_english(live_app, page):
     _goto(page, live_app.url + "/register")
+    wait_loaded(page)
     page.click("#lang-toggle")
     expect(page.locator("#register-next-1")).to_have_text("Next", timeout=30_000)
     # The choice outlives the page: a new tab starts in English too.

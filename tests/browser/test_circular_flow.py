@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import new_page
+from tests.browser.conftest import new_page, wait_loaded
 
 PASSWORD = "chiiki-demo-2026"
 TITLE = "ごみ当番の変更(ブラウザ試験)"
@@ -92,14 +92,15 @@ def test_han_circular_reaches_its_members_only(live_app, browser, page, screensh
         try:
             _login(other, base, login)
             _goto(other, base + "/circulars")
-            expect(other.locator("main h1")).to_be_visible(timeout=30_000)
-            other.wait_for_timeout(1000)
+            wait_loaded(other)
+            expect(other.locator("#inbox-list, #inbox-empty").first).to_be_visible(timeout=30_000)
             assert TITLE not in other.inner_text("body")
             _goto(other, base + f"/circulars/view?id={cid}")
             expect(other.get_by_role("alert")).to_be_visible(timeout=30_000)
             assert other.locator("#circular-title").count() == 0
             _goto(other, base + f"/circulars/admin/status?id={cid}")
-            other.wait_for_timeout(1000)
+            wait_loaded(other)
+            expect(other.get_by_role("alert")).to_be_visible(timeout=30_000)
             assert other.locator("#status-title").count() == 0
             assert other.request.get(href).status == 404
             assert not any(TITLE in f for f in other.ws_frames)

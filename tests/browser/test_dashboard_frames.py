@@ -7,6 +7,8 @@ import re
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
+from tests.browser.conftest import wait_loaded
+
 
 def _goto(page, url):
     page.goto(url, wait_until="load")
@@ -61,12 +63,14 @@ def test_city_pages_send_no_members_name_or_address(live_app, page, screenshot):
 
     _goto(page, live_app.url + "/notices/admin")
     expect(page.locator("#f-title")).to_be_visible(timeout=30_000)
+    wait_loaded(page)
     page.fill("#f-title", "ブラウザからのお知らせ")
     page.fill("#f-body", "本文です")
     page.check("#f-everyone")
     page.click("#notice-preview")
     expect(page.locator("#notice-reach")).to_contain_text(re.compile(r"\d+"), timeout=30_000)
     page.click("#notice-publish")
+    expect(page.get_by_role("status").filter(has_text="公開しました")).to_be_visible(timeout=30_000)
     expect(page.get_by_text("ブラウザからのお知らせ").first).to_be_visible(timeout=30_000)
     screenshot(page, "city-notice-admin-phone")
 
@@ -77,6 +81,7 @@ def test_city_pages_send_no_members_name_or_address(live_app, page, screenshot):
 
     # The audit trail: accesses per association, numbered pages (the log is never counted whole).
     _goto(page, live_app.url + "/city/audit")
+    wait_loaded(page)
     expect(page.get_by_text("1 ページ目")).to_be_visible(timeout=30_000)
     # Officers' accesses of earlier tests on the shared app, or none yet: either way the page says which.
     expect(page.locator("#audit-trail-empty").or_(page.get_by_text("名簿で閲覧").first)).to_be_visible()

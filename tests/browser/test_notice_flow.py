@@ -9,7 +9,7 @@ import uuid
 from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
-from tests.browser.conftest import new_page
+from tests.browser.conftest import new_page, wait_loaded
 
 PASSWORD = "chiiki-demo-2026"
 AREA_LABEL = "旭川市 / 中央地区 / 旭町"  # member@example.jp lives in 旭町 (chiiki/seed.py), other@ in 末広東
@@ -121,8 +121,10 @@ def test_area_notice_with_pdf_reaches_its_area_only(live_app, browser, page, scr
     try:
         _login(other, base, "other@example.jp", "/circulars")
         _goto(other, base + "/notices")
-        expect(other.locator("#notice-feed, #notice-feed-empty").first).to_be_visible(timeout=30_000)
-        other.wait_for_timeout(1000)
+        # Loaded: the notice meant for everyone is listed (the empty message is also what the page shows
+        # before it has loaded).
+        wait_loaded(other)
+        expect(other.locator("#notice-feed")).to_be_visible(timeout=30_000)
         assert title not in other.inner_text("body")
         assert not any(title in f or FILE_NAME in f for f in other.ws_frames)
         got = other.request.get(href)
