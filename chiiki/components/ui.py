@@ -136,12 +136,21 @@ def select_field(label_key: str, name: str, options: rx.Var, *, error: rx.Var | 
     )
 
 
+def _until_loaded(props: dict) -> dict:
+    """A form's buttons wait for the page's load: an event sent earlier is handled before that load, which
+    would then undo it (a registration step shown again, a typed form emptied) on a slow phone line."""
+    disabled = props.pop("disabled", False)
+    waiting = ~rx.State.is_hydrated
+    props["disabled"] = True if disabled is True else waiting if disabled is False else (disabled | waiting)
+    return props
+
+
 def primary_button(label_key: str, **props) -> rx.Component:
-    return rx.button(t(label_key), size="3", style=BUTTON_STYLE, **props)
+    return rx.button(t(label_key), size="3", style=BUTTON_STYLE, **_until_loaded(props))
 
 
 def secondary_button(label_key: str, **props) -> rx.Component:
-    return rx.button(t(label_key), size="3", variant="outline", style=BUTTON_STYLE, **props)
+    return rx.button(t(label_key), size="3", variant="outline", style=BUTTON_STYLE, **_until_loaded(props))
 
 
 def link_button(label_key: str, href: str, *, variant: str = "solid", **props) -> rx.Component:

@@ -29,3 +29,21 @@ def test_app_loads_in_chromium(live_app, page, screenshot):
     # A missing favicon is not an app error (add assets/favicon.ico to silence it in the browser).
     errors = [e for e in page.console_errors if "/favicon.ico]" not in e]
     assert errors == [], errors
+
+
+def test_form_buttons_wait_for_the_page_load(live_app, page):
+    """The page as served (before its load has run) has its form buttons disabled; once loaded they work."""
+    import re
+
+    from playwright.sync_api import expect
+
+    from tests.browser.conftest import wait_loaded
+
+    with urllib.request.urlopen(live_app.url + "/login", timeout=10) as resp:  # noqa: S310 (loopback)
+        html = resp.read().decode("utf-8")
+    button = re.search(r'<button[^>]*id="login-submit"[^>]*>', html)
+    assert button is not None and re.search(r"\bdisabled\b", button.group(0)), button
+    assert 'data-loaded="false"' in html
+    page.goto(live_app.url + "/login", wait_until="load")
+    wait_loaded(page)
+    expect(page.locator("#login-submit")).to_be_enabled(timeout=30_000)
