@@ -184,8 +184,11 @@ class ServiceBench:
         readlist, matrix = self.fn("circulars", "export_readlist"), self.fn("circulars", "export_matrix")
         self.time("export read list csv (one circular)", readlist and (
             lambda i: readlist(c.president, cid, "csv")), repeat=5)
+        self.time("export read list xlsx", readlist and (lambda i: readlist(c.president, cid, "xlsx")), repeat=3)
         self.time("export read matrix csv (12 circulars)", matrix and (
             lambda i: matrix(c.president, c.association_id, "csv")), repeat=5)
+        self.time("export read matrix xlsx", matrix and (
+            lambda i: matrix(c.president, c.association_id, "xlsx")), repeat=3)
         sheet = self.fn("circulars", "print_sheet")
         self.time("paper print sheet (whole association)", sheet and (lambda i: sheet(c.president, cid)), repeat=5)
 
