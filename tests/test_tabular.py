@@ -115,6 +115,7 @@ def test_xlsx_has_a_bold_frozen_header_fitted_widths_and_every_kind_of_value():
     assert (ws["C2"].value, ws["D2"].value, ws["E2"].value) == (12, 0.5, True)
     assert ws["A3"].value is None and ws["B3"].value == "  前後に空白  "
     assert (ws["C3"].value, ws["D3"].value, ws["E3"].value) == (-3, 1e-7, False)
+    assert ws["F3"].value is None and ws["F2"].value == "v0"  # "" is an empty cell, as Excel shows it
     assert ws["A4"].value == "制御文字"  # a character XML cannot carry is dropped, not a broken file
     assert len(ws["B4"].value) == tabular.MAX_CELL_TEXT and ws["C4"].value == 10**12
     assert ws["AD2"].value == "v24" and ws.max_column == 30 and ws.max_row == 4

@@ -111,7 +111,9 @@ def to_xlsx_bytes(headers: Sequence[str], rows: Iterable[Sequence[object]], shee
     for r, row in enumerate(table):
         style = bold if r == 0 else None
         for c, v in enumerate(row):
-            if v is None:
+            # None and "" are empty cells, written only to carry the header's bold (a read matrix is
+            # mostly empty cells).
+            if v is None or v == "":
                 if style is not None:
                     ws.write_blank(r, c, None, style)
             elif isinstance(v, str):
