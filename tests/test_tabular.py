@@ -126,6 +126,26 @@ def test_xlsx_has_a_bold_frozen_header_fitted_widths_and_every_kind_of_value():
     assert list(df.columns) == headers and df.iloc[0]["氏名"] == "旭川 花子"
 
 
+def test_xlsx_sheet_names_excel_would_refuse_are_made_acceptable():
+    cases = {"a" * 30 + "🎍": "a" * 30, "𠮷" * 31: "𠮷" * 15, "'引用'": "引用", "History": "Sheet1",
+             "[]:*?/\\": "Sheet1", "アンケート「夏祭り」の結果(2026年度)町内会全体の集計": None}
+    for given, expected in cases.items():
+        ws = openpyxl.load_workbook(io.BytesIO(tabular.to_xlsx_bytes(["a"], [["b"]], sheet_name=given))).active
+        assert len(ws.title.encode("utf-16-le")) <= 62 and ws["A2"].value == "b", given
+        if expected is not None:
+            assert ws.title == expected, given
+
+
+def test_xlsx_writes_a_str_subclass_as_its_text_like_any_other_value():
+    import enum
+
+    class Kind(str, enum.Enum):
+        A = "a"
+
+    ws = openpyxl.load_workbook(io.BytesIO(tabular.to_xlsx_bytes(["k"], [[Kind.A]]))).active
+    assert ws["A2"].value == str(Kind.A)
+
+
 def test_xlsx_of_a_header_only_and_of_thousands_of_rows():
     empty = openpyxl.load_workbook(io.BytesIO(tabular.to_xlsx_bytes(["班", "氏名"], []))).active
     assert [c.value for c in empty[1]] == ["班", "氏名"] and empty.max_row == 1
