@@ -137,20 +137,26 @@ def select_field(label_key: str, name: str, options: rx.Var, *, error: rx.Var | 
 
 
 def _until_loaded(props: dict) -> dict:
-    """A form's buttons wait for the page's load: an event sent earlier is handled before that load, which
-    would then undo it (a registration step shown again, a typed form emptied) on a slow phone line."""
+    """Buttons that send an event wait for the page's load. An event sent earlier is handled before that
+    load, which then undoes it (a registration step shown again, a typed form emptied), and until then the
+    page may still show what the tab held from its last visit (another circular's confirm button)."""
     disabled = props.pop("disabled", False)
     waiting = ~rx.State.is_hydrated
     props["disabled"] = True if disabled is True else waiting if disabled is False else (disabled | waiting)
     return props
 
 
+def button(*children, **props) -> rx.Component:
+    """rx.button, disabled until the page has loaded (and whenever `disabled` says so)."""
+    return rx.button(*children, **_until_loaded(props))
+
+
 def primary_button(label_key: str, **props) -> rx.Component:
-    return rx.button(t(label_key), size="3", style=BUTTON_STYLE, **_until_loaded(props))
+    return button(t(label_key), size="3", style=BUTTON_STYLE, **props)
 
 
 def secondary_button(label_key: str, **props) -> rx.Component:
-    return rx.button(t(label_key), size="3", variant="outline", style=BUTTON_STYLE, **_until_loaded(props))
+    return button(t(label_key), size="3", variant="outline", style=BUTTON_STYLE, **props)
 
 
 def link_button(label_key: str, href: str, *, variant: str = "solid", **props) -> rx.Component:
@@ -190,10 +196,10 @@ def card(*children, **props) -> rx.Component:
 def _pager(page: rx.Var, label, last, on_prev, on_next) -> rx.Component:
     """前へ, a label, 次へ: 前へ is off on the first page, 次へ when `last`."""
     return rx.hstack(
-        rx.button(t("common.prev"), on_click=on_prev, disabled=page <= 1, variant="outline", size="3",
+        button(t("common.prev"), on_click=on_prev, disabled=page <= 1, variant="outline", size="3",
                   style=BUTTON_STYLE),
         rx.text(label, size="3"),
-        rx.button(t("common.next"), on_click=on_next, disabled=last, variant="outline", size="3",
+        button(t("common.next"), on_click=on_next, disabled=last, variant="outline", size="3",
                   style=BUTTON_STYLE),
         align="center",
         spacing="3",

@@ -8,7 +8,7 @@ import reflex as rx
 
 from chiiki import routes
 from chiiki.components.shell import register_nav, template
-from chiiki.components.ui import card, error_banner, heading, link_button, secondary_button
+from chiiki.components.ui import button, card, error_banner, heading, link_button, secondary_button
 from chiiki.i18n import t, tf, tr
 from chiiki.services import associations, membership
 from chiiki.services.errors import ServiceError
@@ -157,7 +157,7 @@ def _leave() -> rx.Component:
             AssociationState.confirm_leave,
             rx.hstack(
                 secondary_button("common.cancel", on_click=AssociationState.keep),
-                rx.button(t("association.leave_confirm"), on_click=AssociationState.leave, color_scheme="red",
+                button(t("association.leave_confirm"), on_click=AssociationState.leave, color_scheme="red",
                           size="3", style={"min_height": "48px"}, id="leave-confirm"),
                 spacing="3", wrap="wrap",
             ),

@@ -11,6 +11,7 @@ from chiiki import routes
 from chiiki.components.shell import register_nav, template
 from chiiki.components.ui import (
     BUTTON_STYLE,
+    button,
     card,
     error_banner,
     heading,
@@ -430,7 +431,7 @@ def formatted(paras: rx.Var) -> rx.Component:
 
 
 def _small_button(key: str, **props) -> rx.Component:
-    return rx.button(t(key), size="3", variant="soft", style=BUTTON_STYLE, **props)
+    return button(t(key), size="3", variant="soft", style=BUTTON_STYLE, **props)
 
 
 def _post_body(p: rx.Var) -> rx.Component:
@@ -496,7 +497,7 @@ def _post_form(p: rx.Var) -> rx.Component:
             rx.text(t("board.delete_confirm"), size="4", margin_bottom="0.6em"),
             rx.hstack(
                 secondary_button("board.cancel", on_click=ThreadState.cancel),
-                rx.button(t("board.delete_yes"), on_click=ThreadState.confirm_delete, color_scheme="red", size="3",
+                button(t("board.delete_yes"), on_click=ThreadState.confirm_delete, color_scheme="red", size="3",
                           style=BUTTON_STYLE, id="delete-confirm"),
                 spacing="3",
             ),

@@ -8,6 +8,7 @@ from chiiki import routes
 from chiiki.components.shell import register_nav, template
 from chiiki.components.ui import (
     BUTTON_STYLE,
+    button,
     card,
     error_banner,
     field_error,
@@ -182,7 +183,7 @@ def admin_page() -> rx.Component:
                         rx.input(name="q", default_value=s.query, type="search", size="3",
                                  aria_label=t("circular.search"), max_length=circulars.MAX_QUERY,
                                  style={"min_height": "48px", "flex": "1"}),
-                        rx.button(t("circular.search_button"), type="submit", size="3", style=BUTTON_STYLE),
+                        button(t("circular.search_button"), type="submit", size="3", style=BUTTON_STYLE),
                         width="100%",
                     ),
                     on_submit=s.search, width="100%",
@@ -355,14 +356,14 @@ def _files_box() -> rx.Component:
                    "cursor": "pointer", "min_height": "48px"},
         ),
         rx.foreach(rx.selected_files(UPLOAD_ID), lambda name: rx.text(name, size="2")),
-        rx.button(t("circular.upload"), type="button", size="3", variant="soft", style=BUTTON_STYLE,
+        button(t("circular.upload"), type="button", size="3", variant="soft", style=BUTTON_STYLE,
                   on_click=s.upload(rx.upload_files(upload_id=UPLOAD_ID)), id="upload-files", margin_top="0.5em"),
         rx.cond(s.file_error != "", rx.text(s.file_error, color=rx.color("red", 11), size="3", role="alert",
                                             id="file-error")),
         rx.foreach(s.files, lambda f: rx.hstack(
             rx.icon("paperclip", size=18), rx.text(f["name"], size="3"),
             rx.text(tf("circular.file_size", size=f["size"]), size="2", color=rx.color("gray", 11)),
-            rx.button(t("circular.remove_file"), type="button", variant="ghost", size="2",
+            button(t("circular.remove_file"), type="button", variant="ghost", size="2",
                       on_click=s.remove_file(f["id"]), style={"min_height": "44px"}),
             align="center", class_name="attached-file")),
         width="100%", margin_bottom="1em",
@@ -654,16 +655,16 @@ def _row_actions(r: rx.Var) -> rx.Component:
     small = {"min_height": "44px"}
     return rx.hstack(
         rx.cond(r["channel"] == "paper", rx.fragment(
-            rx.cond(r["category"] == "paper_pending", rx.button(
+            rx.cond(r["category"] == "paper_pending", button(
                 t("circular.paper_delivered_button"), size="2", variant="soft", style=small,
                 on_click=s.record(r["id"], "delivered"))),
-            rx.cond(r["category"] != "paper_confirmed", rx.button(
+            rx.cond(r["category"] != "paper_confirmed", button(
                 t("circular.paper_confirmed_button"), size="2", style=small, on_click=s.record(r["id"], "confirmed"),
                 class_name="paper-confirm")),
-            rx.cond(r["category"] != "paper_pending", rx.button(
+            rx.cond(r["category"] != "paper_pending", button(
                 t("circular.paper_clear_button"), size="2", variant="ghost", style=small,
                 on_click=s.record(r["id"], "clear"))),
-        ), rx.cond((r["category"] == "unread") | (r["category"] == "read"), rx.button(
+        ), rx.cond((r["category"] == "unread") | (r["category"] == "read"), button(
             t("circular.on_behalf_button"), size="2", variant="soft", style=small, on_click=s.on_behalf(r["id"]),
             class_name="on-behalf"))),
         wrap="wrap", spacing="2",

@@ -13,7 +13,7 @@ from reflex_base.vars import VarData
 from chiiki import routes
 from chiiki.api import ATTACHMENT_PATH
 from chiiki.components.shell import register_nav, template
-from chiiki.components.ui import card, error_banner, heading, link_button, message, pager, select_field
+from chiiki.components.ui import button, card, error_banner, heading, link_button, message, pager, select_field
 from chiiki.i18n import fmt_date, fmt_dt, t, tf, tr
 from chiiki.services import circulars
 from chiiki.services.errors import ServiceError
@@ -271,7 +271,7 @@ def inbox_page() -> rx.Component:
                              placeholder_key="circular.year_all"),
                 columns=rx.breakpoints(initial="1", sm="2"), spacing="3", width="100%",
             ),
-            rx.button(rx.icon("search"), t("circular.search_button"), type="submit", size="3",
+            button(rx.icon("search"), t("circular.search_button"), type="submit", size="3",
                       style={"min_height": "48px"}, id="inbox-search"),
             on_submit=InboxState.search, width="100%",
         ),
@@ -403,7 +403,7 @@ def _confirm_box() -> rx.Component:
                 rx.vstack(
                     rx.cond(s.household_confirmed, rx.text(t("circular.household_confirmed"), size="3")),
                     rx.text(t("circular.confirm_help"), size="3"),
-                    rx.button(rx.icon("check", size=28), t("circular.confirm"), on_click=s.confirm, size="4",
+                    button(rx.icon("check", size=28), t("circular.confirm"), on_click=s.confirm, size="4",
                               color_scheme="green", id="confirm-button",
                               style={"min_height": "64px", "width": "100%", "font_size": "1.4em"}),
                     width="100%",

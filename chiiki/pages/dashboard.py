@@ -8,7 +8,7 @@ import reflex as rx
 
 from chiiki import routes
 from chiiki.components.shell import register_nav, template
-from chiiki.components.ui import card, error_banner, heading, pager, secondary_button
+from chiiki.components.ui import button, card, error_banner, heading, pager, secondary_button
 from chiiki.i18n import t, tf
 from chiiki.services import dashboard, policy
 from chiiki.services.errors import Denied, ServiceError
@@ -186,13 +186,13 @@ def _chart() -> rx.Component:
 
 
 def _sort_button(key: str, sort: str) -> rx.Component:
-    return rx.button(t(key), on_click=DashboardState.set_sort(sort), size="3",
+    return button(t(key), on_click=DashboardState.set_sort(sort), size="3",
                      variant=rx.cond(DashboardState.sort == sort, "solid", "outline"), style={"min_height": "48px"})
 
 
 def _row(r: rx.Var) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.button(r["name"], on_click=DashboardState.select(r["id"]), variant="ghost", size="3",
+        rx.table.cell(button(r["name"], on_click=DashboardState.select(r["id"]), variant="ghost", size="3",
                                 style={"min_height": "44px", "text_align": "left", "white_space": "normal"}),
                       rx.text(r["area"], size="2", color=rx.color("gray", 11)), min_width="180px"),
         rx.table.cell(r["households"]),

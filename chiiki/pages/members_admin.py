@@ -8,6 +8,7 @@ import reflex as rx
 from chiiki import routes
 from chiiki.components.shell import register_nav, template
 from chiiki.components.ui import (
+    button,
     card,
     error_banner,
     heading,
@@ -258,7 +259,7 @@ def _decide_form() -> rx.Component:
             text_area("members.reason", "reason", error=_err("reason"), max_length=500, rows="3"),
             rx.hstack(
                 secondary_button("common.cancel", type="button", on_click=MembersAdminState.stop_decide),
-                rx.button(t("members.reject"), type="submit", color_scheme="red", variant="outline", size="3",
+                button(t("members.reject"), type="submit", color_scheme="red", variant="outline", size="3",
                           style={"min_height": "48px"}, id="reject-submit"),
                 spacing="3",
             ),
@@ -296,7 +297,7 @@ def _invite(i: rx.Var) -> rx.Component:
         rx.spacer(),
         rx.match(
             i["state"],
-            ("open", rx.button(t("members.revoke_invite"), on_click=MembersAdminState.revoke_invite(i["id"]),
+            ("open", button(t("members.revoke_invite"), on_click=MembersAdminState.revoke_invite(i["id"]),
                                variant="outline", color_scheme="red", size="3", style={"min_height": "48px"})),
             rx.badge(rx.match(i["state"], ("used", t("members.invite_used")), ("expired", t("members.invite_expired")),
                               t("members.invite_revoked_state")), size="2"),
@@ -350,7 +351,7 @@ def _end() -> rx.Component:
             rx.form(
                 select_field("officer.holder", "end_membership_id", MembersAdminState.member_options,
                              placeholder_key="officer.pick", error=_err("membership_id")),
-                rx.button(t("members.end"), type="submit", color_scheme="red", size="3", style={"min_height": "48px"}),
+                button(t("members.end"), type="submit", color_scheme="red", size="3", style={"min_height": "48px"}),
                 on_submit=MembersAdminState.end_membership,
             ),
         ),

@@ -10,6 +10,7 @@ import reflex as rx
 from chiiki import routes
 from chiiki.components.shell import template
 from chiiki.components.ui import (
+    button,
     card,
     checkbox_field,
     error_banner,
@@ -259,7 +260,7 @@ def mypage() -> rx.Component:
                 text_field("mypage.delete_confirm", "delete_password", type_="password", required=True,
                            autocomplete="current-password",
                            error=MyPageState.delete_errors.get("delete_password", ""), max_length=72),
-                rx.button(t("mypage.delete"), type="submit", color_scheme="red", size="3",
+                button(t("mypage.delete"), type="submit", color_scheme="red", size="3",
                           style={"min_height": "48px"}),
                 on_submit=MyPageState.delete_account,
             ),

@@ -11,6 +11,7 @@ from chiiki.api import NOTICE_ATTACHMENT_PATH
 from chiiki.components.shell import register_nav, template
 from chiiki.components.ui import (
     BUTTON_STYLE,
+    button,
     card,
     checkbox_field,
     error_banner,
@@ -198,7 +199,7 @@ def _feed_item(item: rx.Var) -> rx.Component:
             wrap="wrap",
         ),
         rx.heading(item["title"], as_="h2", size="5", margin_y="0.4em"),
-        rx.button(rx.cond(NoticeFeedState.open_id == item["id"], t("notice.close"), t("notice.open")),
+        button(rx.cond(NoticeFeedState.open_id == item["id"], t("notice.close"), t("notice.open")),
                   on_click=NoticeFeedState.toggle(item["id"]), size="3", variant="outline",
                   aria_expanded=rx.cond(NoticeFeedState.open_id == item["id"], "true", "false"),
                   style={"min_height": "48px"}, id="notice-open-" + item["id"]),
@@ -432,7 +433,7 @@ def _draft_file(f: rx.Var) -> rx.Component:
     return rx.hstack(
         rx.icon("paperclip", size=18, aria_hidden="true"), rx.text(f["name"], size="3"),
         rx.text(tf("notice.file_size", size=f["size"]), size="2", color=rx.color("gray", 11)),
-        rx.button(t("notice.remove_file"), type="button", variant="outline", size="2",
+        button(t("notice.remove_file"), type="button", variant="outline", size="2",
                   aria_label=text_var("notice.remove_file_named", name=f["name"]),
                   on_click=NoticeAdminState.remove_file(f["id"]), style={"min_height": "44px", "min_width": "44px"}),
         align="center", wrap="wrap", class_name="notice-draft-file",
@@ -454,7 +455,7 @@ def _files_box() -> rx.Component:
                    "cursor": "pointer", "min_height": "48px"},
         ),
         rx.foreach(rx.selected_files(UPLOAD_ID), lambda name: rx.text(name, size="2")),
-        rx.button(t("notice.upload"), type="button", size="3", variant="soft", style=BUTTON_STYLE,
+        button(t("notice.upload"), type="button", size="3", variant="soft", style=BUTTON_STYLE,
                   on_click=s.upload(rx.upload_files(upload_id=UPLOAD_ID)), id="notice-upload-files",
                   margin_top="0.5em"),
         rx.cond(s.file_error != "", rx.text(s.file_error, color=rx.color("red", 11), size="3", role="alert",

@@ -7,6 +7,7 @@ import reflex as rx
 from chiiki import routes
 from chiiki.components.shell import register_nav, template
 from chiiki.components.ui import (
+    button,
     card,
     checkbox_field,
     error_banner,
@@ -222,7 +223,7 @@ def _role(r: rx.Var) -> rx.Component:
             rx.hstack(
                 secondary_button("common.edit", on_click=OfficersState.start("edit", r["id"])),
                 secondary_button("officer.handover", on_click=OfficersState.start("handover", r["id"])),
-                rx.button(t("officer.revoke"), on_click=OfficersState.revoke(r["id"]), color_scheme="red",
+                button(t("officer.revoke"), on_click=OfficersState.revoke(r["id"]), color_scheme="red",
                           variant="outline", size="3", style={"min_height": "48px"}),
                 spacing="3", wrap="wrap", margin_top="0.5em",
             ),

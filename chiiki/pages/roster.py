@@ -8,6 +8,7 @@ from chiiki import routes
 from chiiki.components.shell import register_nav, template
 from chiiki.components.ui import (
     BUTTON_STYLE,
+    button,
     card,
     checkbox_field,
     error_banner,
@@ -454,7 +455,7 @@ def _search_bar() -> rx.Component:
 
 
 def _small_button(key: str, **props) -> rx.Component:
-    return rx.button(t(key), size="3", variant="soft", style=BUTTON_STYLE, **props)
+    return button(t(key), size="3", variant="soft", style=BUTTON_STYLE, **props)
 
 
 def _manage_buttons(r: rx.Var) -> rx.Component:
@@ -544,7 +545,7 @@ def _remove_confirm() -> rx.Component:
         rx.text(t("roster.remove_confirm"), size="4", weight="bold"),
         rx.hstack(
             secondary_button("common.cancel", on_click=RosterState.cancel_remove),
-            rx.button(t("roster.remove"), color_scheme="red", size="3", style=BUTTON_STYLE,
+            button(t("roster.remove"), color_scheme="red", size="3", style=BUTTON_STYLE,
                       on_click=RosterState.remove, id="roster-remove-confirm"),
             margin_top="0.6em",
         ),

@@ -12,6 +12,7 @@ from chiiki.components.shell import register_nav, template
 from chiiki.components.ui import (
     BUTTON_STYLE,
     INPUT_STYLE,
+    button,
     card,
     checkbox_field,
     error_banner,
@@ -432,7 +433,7 @@ def survey_answer() -> rx.Component:
                     rx.form(
                         rx.foreach(SurveyAnswerState.questions, _question_block),
                         rx.cond(SurveyAnswerState.can_answer,
-                                rx.button(rx.cond(SurveyAnswerState.can_change, t("survey.update"), t("survey.submit")),
+                                button(rx.cond(SurveyAnswerState.can_change, t("survey.update"), t("survey.submit")),
                                           type="submit", size="4", width="100%",
                                           style={**BUTTON_STYLE, "min_height": "56px"}, id="survey-submit")),
                         on_submit=SurveyAnswerState.submit,
@@ -574,7 +575,7 @@ class SurveyBuilderState(rx.State):
 
 def _kind_button(kind: str) -> rx.Component:
     chosen = SurveyBuilderState.kind == kind
-    return rx.button(
+    return button(
         rx.vstack(rx.text(t("survey.kind." + kind), size="4", weight="bold"),
                   rx.text(t("survey.kind_help." + kind), size="2", white_space="normal", text_align="left"),
                   align="start", spacing="1"),
@@ -595,7 +596,7 @@ def _extra_question(q: rx.Var) -> rx.Component:
     prefix = "q" + uid
     return card(
         rx.hstack(rx.badge(q["kind_label"], size="3"), rx.spacer(),
-                  rx.button(t("survey.remove_question"), type="button", variant="ghost", color_scheme="red", size="3",
+                  button(t("survey.remove_question"), type="button", variant="ghost", color_scheme="red", size="3",
                             on_click=SurveyBuilderState.remove_question(uid), style=BUTTON_STYLE),
                   align="center", width="100%"),
         rx.el.label(t("survey.field.q_text"), html_for="f-" + prefix + "_text",
@@ -1026,14 +1027,14 @@ def survey_results() -> rx.Component:
             rx.cond(s["is_open"].to(bool), rx.vstack(
                 secondary_button("survey.remind", on_click=SurveyResultsState.remind, id="survey-remind"),
                 rx.alert_dialog.root(
-                    rx.alert_dialog.trigger(rx.button(t("survey.close"), color_scheme="red", variant="outline",
+                    rx.alert_dialog.trigger(button(t("survey.close"), color_scheme="red", variant="outline",
                                                       size="3", style=BUTTON_STYLE, id="survey-close")),
                     rx.alert_dialog.content(
                         rx.alert_dialog.title(t("survey.close")),
                         rx.alert_dialog.description(t("survey.close_confirm")),
                         rx.hstack(
                             rx.alert_dialog.cancel(secondary_button("common.cancel")),
-                            rx.alert_dialog.action(rx.button(t("survey.close"), color_scheme="red", size="3",
+                            rx.alert_dialog.action(button(t("survey.close"), color_scheme="red", size="3",
                                                              style=BUTTON_STYLE, on_click=SurveyResultsState.close,
                                                              id="survey-close-confirm")),
                             justify="end", spacing="3", margin_top="1em"),
