@@ -29,9 +29,12 @@ def test_the_report_gives_the_ratio_of_all_rounds_and_of_each():
     blank = _stats({"blank:increment": [2.0] * 9 + [4.0]})
     chiiki = _stats({"chiiki:open inbox": [5.0] * 9 + [12.0], "chiiki:toggle language": [2.0]})
     results = {"rounds": [(10.0, 5.0), (30.0, 5.0), (12.0, 4.0)], "blank": (blank, None),
-               "blank+onload": (_stats({"blank:page with on_load": [3.0]}), None), "chiiki": (chiiki, None)}
+               "blank+onload": (_stats({"blank:page with on_load": [3.0]}), None), "chiiki": (chiiki, None),
+               "alone": {"blank": [3.0] * 9 + [9.0], "chiiki": [4.0] * 9 + [8.0]}}
     lines: list[str] = []
     city.print_load(results, 200, lines.append)
+    alone = next(line for line in lines if "one tab alone" in line)
+    assert "Chiiki p50 4.0 / p95 8.0 ms" in alone and "p50 3.0 / p95 9.0 ms = 1.33x at p50" in alone
     ratio = next(line for line in lines if "RATIO" in line)
     assert "Chiiki p95 12.0 ms / blank p95 4.0 ms = 3.00x" in ratio and "misses" in ratio
     assert any("per round: 2.00x, 6.00x, 3.00x (median 3.00x over 3 rounds)" in line for line in lines)

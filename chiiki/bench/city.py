@@ -538,6 +538,7 @@ def run_websocket(args, city: CityFacts, progress: Callable[[str], None]) -> dic
                                              client_cookies=cookies_, think=args.think, after=after_,
                                              warmup=args.warmup, progress=progress))
 
+        results["alone"] = asyncio.run(_alone(blank.url, app.url, cookies(0)))
         totals = {"blank": load.Stats(), "blank+onload": load.Stats(), "chiiki": load.Stats()}
         for r in range(1, args.rounds + 1):
             progress(f"[load] round {r} of {args.rounds}")
@@ -568,11 +569,42 @@ def run_websocket(args, city: CityFacts, progress: Callable[[str], None]) -> dic
     return results
 
 
+async def _alone(blank_url: str, chiiki_url: str, cookies: dict, n: int = 200) -> dict[str, list[float]]:
+    """One tab of each app changing pages one after another, nothing else running: what a page change costs
+    the server by itself, apart from what concurrency adds. The two tabs take turns, so that a slower spell
+    of the machine falls on both."""
+    from chiiki import routes
+
+    paths = [routes.CIRCULARS, routes.MYPAGE, routes.BOARD, routes.SURVEYS, routes.NOTICES]
+    blank = load.ReflexClient(blank_url, storage=load.blank_loaded_storage(0))
+    chiiki = load.ReflexClient(chiiki_url, cookies=cookies)
+    times: dict[str, list[float]] = {"blank": [], "chiiki": []}
+    try:
+        await blank.connect("/loaded")
+        await chiiki.connect(routes.MYPAGE)
+        for i in range(n + 20):  # the first 20 of each warm up
+            b, c = await blank.navigate("/loaded"), await chiiki.navigate(paths[i % len(paths)])
+            if i >= 20:
+                times["blank"].append(b)
+                times["chiiki"].append(c)
+    finally:
+        await blank.close()
+        await chiiki.close()
+    return times
+
+
 def print_load(results: dict, clients: int, progress: Callable[[str], None]) -> None:
     steady = {}
     rounds = results.get("rounds", [])
+    alone = results.get("alone")
+    if alone:
+        (b50, b95), (c50, c95) = [(load.percentile(alone[k], 50), load.percentile(alone[k], 95))
+                                  for k in ("blank", "chiiki")]
+        progress(f"[load] one tab alone, {len(alone['chiiki'])} page changes taking turns: Chiiki p50 {c50:.1f} / "
+                 f"p95 {c95:.1f} ms, blank page with a cookie and an on_load handler p50 {b50:.1f} / p95 "
+                 f"{b95:.1f} ms = {c50 / b50:.2f}x at p50 (what {clients} clients add is concurrency)")
     for name, value in results.items():
-        if name == "rounds":
+        if name in ("rounds", "alone"):
             continue
         stats, mem = value
         for line in stats.lines(name):
