@@ -167,7 +167,9 @@ def template(
                         page_fn(),
                         id="main",
                         tab_index=-1,
-                        # "true" once this page's load has run (assistive tools and tests can wait on it).
+                        # "true" once the tab's latest page load has run (tests wait on it after opening a page;
+                        # right after an in-app page change it still tells of the page before, until the new
+                        # page's load starts).
                         custom_attrs={"data-loaded": rx.cond(rx.State.is_hydrated, "true", "false")},
                         style={"flex": "1", "min_width": "0", "padding": "1em", "max_width": "860px",
                                "width": "100%"},
