@@ -172,3 +172,49 @@ def test_display_width_counts_japanese_text_as_unicodedata_does():
     samples += ["".join(chr(i) for i in range(lo, hi) if unicodedata.category(chr(i)) != "Cn") for lo, hi in ranges]
     for text in samples:
         assert tabular._display_width(text) == reference(text), text
+
+
+def test_xlsx_package_is_well_formed_and_every_part_is_declared_and_linked():
+    import posixpath
+    import xml.etree.ElementTree as ET
+
+    data = tabular.to_xlsx_bytes(["a & b", "<c>"], [['"quoted"', "x"]], sheet_name='A & "B" <C>')
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    for name, body in parts.items():
+        ET.fromstring(body)  # every part parses as XML
+    ct = ET.fromstring(parts["[Content_Types].xml"])
+    overrides = {e.get("PartName").lstrip("/") for e in ct if e.tag.endswith("Override")}
+    assert overrides == {n for n in parts if not n.endswith(".rels") and n != "[Content_Types].xml"}
+    # Every relationship points at a part that is in the package.
+    for rels in [n for n in parts if n.endswith(".rels")]:
+        base = posixpath.dirname(posixpath.dirname(rels))
+        for rel in ET.fromstring(parts[rels]):
+            assert posixpath.normpath(posixpath.join(base, rel.get("Target"))) in parts, (rels, rel.get("Target"))
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    assert wb.active.title == 'A & "B" <C>'
+    assert [[c.value for c in row] for row in wb.active.iter_rows()] == [["a & b", "<c>"], ['"quoted"', "x"]]
+
+
+def test_xlsx_stores_each_text_once_and_reads_back_every_value_as_written():
+    import enum
+    import random
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    rnd = random.Random(7)
+    pool = ["既読", "未読", "紙", " 前に空白", "後に空白 ", "改行\nあり", "a&b<c>", "=SUM(A1)", "0166", "🎍𠮷"]
+    rows = [[rnd.choice(pool + [None, "", 0, -12, 3.5, 1e20, True, False]) for _ in range(7)] for _ in range(400)]
+    rows.append([Level.HIGH, float("inf"), float("nan"), 2**40, -0.0, "x", None])
+    data = tabular.to_xlsx_bytes([f"列{i}" for i in range(7)], rows)
+    ws = openpyxl.load_workbook(io.BytesIO(data)).active
+    got = [[c.value for c in row] for row in ws.iter_rows(min_row=2, max_col=7)]
+    expected = [[None if v == "" and isinstance(v, str) else v for v in row] for row in rows[:-1]]
+    assert got[:-1] == expected
+    assert [[type(v) for v in row] for row in got[:-1]] == [[type(v) for v in row] for row in expected]
+    assert got[-1] == [3, "inf", "nan", 2**40, 0, "x", None]
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        shared = z.read("xl/sharedStrings.xml").decode()
+    assert shared.count("<si>") == len({v for row in rows for v in row if isinstance(v, str) and v} | {
+        f"列{i}" for i in range(7)} | {"inf", "nan"})
