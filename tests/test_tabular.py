@@ -218,3 +218,19 @@ def test_xlsx_stores_each_text_once_and_reads_back_every_value_as_written():
         shared = z.read("xl/sharedStrings.xml").decode()
     assert shared.count("<si>") == len({v for row in rows for v in row if isinstance(v, str) and v} | {
         f"列{i}" for i in range(7)} | {"inf", "nan"})
+
+
+def test_xlsx_column_widths_fit_the_widest_text_of_each_column():
+    import random
+
+    rnd = random.Random(3)
+    alphabet = ["a", "Z", "1", "旭", "川", "カ", "ｶ", "①", "🎍", " "]
+    columns = [[("".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 28)))) for _ in range(300)]
+               for _ in range(6)]
+    columns.append([rnd.randint(-10**9, 10**9) for _ in range(300)])
+    rows = [list(r) for r in zip(*columns)]
+    ws = openpyxl.load_workbook(io.BytesIO(tabular.to_xlsx_bytes([f"h{i}" for i in range(7)], rows))).active
+    for i, column in enumerate(columns):
+        widest = max(tabular._display_width(str(v)) for v in column + [f"h{i}"])
+        letter = "ABCDEFG"[i]
+        assert ws.column_dimensions[letter].width == min(60, max(8, widest + 2)), letter
