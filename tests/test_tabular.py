@@ -234,3 +234,27 @@ def test_xlsx_column_widths_fit_the_widest_text_of_each_column():
         widest = max(tabular._display_width(str(v)) for v in column + [f"h{i}"])
         letter = "ABCDEFG"[i]
         assert ws.column_dimensions[letter].width == min(60, max(8, widest + 2)), letter
+
+
+def test_xlsx_keeps_texts_excel_would_otherwise_decode_or_change():
+    texts = ["_x0041_B", "改行\r\nCR", "ただの_x", "_X004a_", "🎍" * 20_000, "=1+1"]
+    data = tabular.to_xlsx_bytes(["t"], [[t] for t in texts] + [[10**15], [-(10**15) + 1], [(-12)]])
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        shared = z.read("xl/sharedStrings.xml").decode()
+    # Excel reads "_xHHHH_" as a character: the text's own underscore is written as "_x005F_", and a
+    # carriage return (which XML would turn into a line feed) as "_x000D_".
+    assert "_x005F_x0041_B" in shared and "改行_x000D_\nCR" in shared
+    assert "<t xml:space=\"preserve\">_X004a_<" in shared  # only a lower-case x makes an escape
+    assert "ただの_x<" in shared
+    ws = openpyxl.load_workbook(io.BytesIO(data)).active
+    # Excel's limit of 32,767 characters counts UTF-16 units: an emoji takes two.
+    assert ws["A6"].value == "🎍" * (tabular.MAX_CELL_TEXT // 2)
+    # Integers beyond Excel's 15 exact digits stay whole as text; smaller ones are numbers.
+    assert (ws["A8"].value, ws["A9"].value, ws["A10"].value) == ("1000000000000000", -(10**15) + 1, -12)
+
+
+def test_xlsx_takes_rows_of_any_iterable_and_refuses_more_columns_than_a_sheet_holds():
+    ws = openpyxl.load_workbook(io.BytesIO(tabular.to_xlsx_bytes(("a", "b"), ((x for x in (1, "y")),)))).active
+    assert [c.value for c in ws[2]] == [1, "y"]
+    with pytest.raises(ValueError):
+        tabular.to_xlsx_bytes(["h"] * 16_385, [])

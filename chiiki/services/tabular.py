@@ -22,7 +22,7 @@ MAX_ROWS = 10_000
 # An .xlsx is a zip: refuse archives that inflate far beyond any real roster (zip bombs).
 MAX_XLSX_UNPACKED = 60 * 1024 * 1024
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_SHEET_BAD = set('[]:*?/\\')
+_SHEET_BAD = set('[]:*?/\\\t\n\r')
 
 
 def _safe_row(row: Iterable[object]) -> list[object]:
@@ -45,6 +45,9 @@ def to_csv_bytes(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> by
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 MAX_CELL_TEXT = 32_767  # Excel's limit for one cell
 _WIDTH_MAX = 60  # columns wider than this many characters are cut off on screen, not in the cell
+_MAX_COLUMNS, _MAX_ROWS = 16_384, 1_048_576  # a sheet's size in Excel (columns A to XFD)
+_EXACT = 10**15  # integers up to 15 digits are exact in Excel; longer ones are written as text
+_EXCEL_ESCAPE = re.compile("_(x[0-9A-Fa-f]{4}_)")
 
 
 # East Asian Wide and Fullwidth characters (kana, kanji, hangul, full-width forms, CJK extensions, common
@@ -61,12 +64,17 @@ def _display_width(text: str) -> int:
 
 
 def _cell_value(value: object) -> object:
-    """What goes into a cell: None stays empty, numbers and booleans stay what they are, the rest is text."""
+    """What goes into a cell: None stays empty, numbers and booleans stay what they are, the rest is text
+    (cut to Excel's limit, counted as Excel counts it: in UTF-16 units, two for an emoji or a rare kanji)."""
     if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
-    return _XML_ILLEGAL.sub("", str(value))[:MAX_CELL_TEXT]
+    text = _XML_ILLEGAL.sub("", str(value))[:MAX_CELL_TEXT]
+    if len(text) > MAX_CELL_TEXT // 2:
+        # "ignore" drops the first half of a pair the cut split.
+        text = text.encode("utf-16-le")[:2 * MAX_CELL_TEXT].decode("utf-16-le", "ignore")
+    return text
 
 
 def _sheet_name(sheet_name: object) -> str:
@@ -153,13 +161,15 @@ def to_xlsx_bytes(headers: Sequence[str], rows: Iterable[Sequence[object]], shee
     is written as its text. The tests read every file back with openpyxl.
     """
     name = _sheet_name(sheet_name)
-    table = [headers, *rows]
+    table = [list(headers), *map(list, rows)]
     # Most exports hold no character XML cannot carry and no text over Excel's limit: one search over all the
     # text, then the per-cell clean-up only where needed.
     texts = [v for row in table for v in row if type(v) is str]
-    if max(map(len, texts), default=0) > MAX_CELL_TEXT or _XML_ILLEGAL.search("\n".join(texts)):
+    if max(map(len, texts), default=0) > MAX_CELL_TEXT // 2 or _XML_ILLEGAL.search("\n".join(texts)):
         table = [[_cell_value(v) for v in row] for row in table]
     ncols = max(map(len, table))
+    if ncols > _MAX_COLUMNS or len(table) > _MAX_ROWS:  # no export comes near; Excel would refuse the file
+        raise ValueError(f"{len(table)} rows x {ncols} columns is more than a sheet holds")
     letters = [_column_letters(i) for i in range(ncols)]
     widths = [0] * ncols
     strings: dict[str, int] = {}  # the shared-string table: each text once, cells refer to it by number
@@ -175,12 +185,14 @@ def to_xlsx_bytes(headers: Sequence[str], rows: Iterable[Sequence[object]], shee
                     cells.append(f'<c r="{letters[c]}{r}"{style} t="b"><v>{int(v)}</v></c>')
                     widths[c] = max(widths[c], 5)
                     continue
-                if isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)):
+                if (isinstance(v, int) and -_EXACT < v < _EXACT) or (isinstance(v, float) and math.isfinite(v)):
                     number = str(int(v)) if isinstance(v, int) else repr(float(v))
                     cells.append(f'<c r="{letters[c]}{r}"{style}><v>{number}</v></c>')
                     widths[c] = max(widths[c], len(number))
                     continue
-                v = _cell_value(v)  # a str subclass (an enum member), inf, a date, anything else: its text
+                # A str subclass (an enum member), inf, an integer of more digits than Excel keeps (its
+                # numbers are doubles: 15 digits), a date, anything else: its text.
+                v = str(int(v)) if isinstance(v, int) else _cell_value(v)
             if not v:  # None and "" are empty cells, written only to carry the header's bold
                 if style:
                     cells.append(f'<c r="{letters[c]}1"{style}/>')
@@ -210,9 +222,12 @@ def to_xlsx_bytes(headers: Sequence[str], rows: Iterable[Sequence[object]], shee
              f'<sheetFormatPr defaultRowHeight="15"/>{f"<cols>{cols}</cols>" if cols else ""}'
              f'<sheetData>{"".join(out)}</sheetData>'
              '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/></worksheet>')
-    # One escape over all the texts (none holds a NUL: _XML_ILLEGAL took those out). Every <t> keeps its
-    # spaces, which Excel would otherwise trim at either end.
-    bodies = escape("\0".join(strings)).split("\0") if strings else []
+    # One escape over all the texts (none holds a NUL: _XML_ILLEGAL took those out). Excel reads "_xHHHH_"
+    # in a text as the character HHHH, so a text's own "_x" gets its underscore escaped as "_x005F_"; a
+    # carriage return, which an XML reader turns into a line feed, is written as "_x000D_". Every <t>
+    # keeps its spaces, which Excel would otherwise trim at either end.
+    joined = _EXCEL_ESCAPE.sub(r"_x005F_\1", "\0".join(strings)).replace("\r", "_x000D_")
+    bodies = escape(joined).split("\0") if strings else []
     shared = (f'{_XML_HEAD}<sst xmlns="{_NS}" count="{references}" uniqueCount="{len(strings)}">'
               + "".join(f'<si><t xml:space="preserve">{b}</t></si>' for b in bodies) + "</sst>")
     workbook = (f'{_XML_HEAD}<workbook xmlns="{_NS}" xmlns:r="{_REL}"><bookViews><workbookView/></bookViews>'
