@@ -542,6 +542,33 @@ def test_read_list_exports_as_csv_with_bom_and_xlsx_and_is_audited(demo):
         circulars.export_readlist(kaicho, cid, "exe")
 
 
+def test_read_list_labels_each_row_by_its_channel_and_state_in_either_language(demo):
+    cid = send_to(demo).circular_id
+    kaicho = demo.actor("kaicho@example.jp")
+    member = demo.actor("member@example.jp")
+    circulars.confirm(member, circulars.open_circular(member, cid).delivery_id)
+    with session() as s:
+        paper = s.exec(select(Delivery.household_id).where(Delivery.circular_id == cid, Delivery.channel == "paper")
+                       .order_by(Delivery.household_id)).all()
+    assert len(paper) >= 3
+    circulars.record_paper(kaicho, cid, paper[0], "delivered")
+    circulars.record_paper(kaicho, cid, paper[1], "confirmed")
+    with session() as s:
+        ledger = s.exec(select(Delivery.channel, Delivery.state, Delivery.paper_delivered_at)
+                        .where(Delivery.circular_id == cid)).all()
+    for lang, labels in (("ja", {("digital", "unread"): "未読", ("digital", "confirmed"): "確認済み",
+                                 ("paper", "pending"): "紙を未配布", ("paper", "delivered"): "紙を配布済み",
+                                 ("paper", "confirmed"): "紙で確認"}),
+                         ("en", {("digital", "unread"): "Unread", ("digital", "confirmed"): "Confirmed",
+                                 ("paper", "pending"): "Paper not yet delivered",
+                                 ("paper", "delivered"): "Paper delivered", ("paper", "confirmed"): "Paper confirmed"})):
+        rows = list(csv.reader(io.StringIO(circulars.export_readlist(kaicho, cid, "csv", lang).data.decode("utf-8-sig"))))
+        expected = sorted(labels[(ch, st if ch == "digital" or st == "confirmed" else
+                                  "delivered" if delivered else "pending")] for ch, st, delivered in ledger)
+        assert sorted(r[5] for r in rows[1:]) == expected, lang
+        assert {r[4] for r in rows[1:]} == ({"電子", "紙"} if lang == "ja" else {"Digital", "Paper"})
+
+
 def test_matrix_export_has_a_row_per_household_and_a_column_per_recent_circular(demo):
     a1 = demo.association_id(DemoCity.A1)
     for i in range(3):
