@@ -582,6 +582,12 @@ def test_matrix_export_has_a_row_per_household_and_a_column_per_recent_circular(
                  AuditEvent.subject_account_id == demo.account_id("member@example.jp")) == 1
     with pytest.raises(Denied):
         circulars.export_matrix(demo.actor("hancho@example.jp"), a1, "csv")
+    # With no circular in it, the matrix still lists every household (and is audited like any other).
+    lines = list(csv.reader(io.StringIO(circulars.export_matrix(
+        demo.actor("kaikei@example.jp"), a1, "csv", count=0).data.decode("utf-8-sig"))))
+    assert len(lines[0]) == 3 and len(lines) == sheet.max_row and all(len(line) == 3 for line in lines)
+    assert count(AuditEvent, AuditEvent.action == "circular.matrix_export",
+                 AuditEvent.subject_account_id == demo.account_id("member@example.jp")) == 2
 
 
 # --------------------------------------------------------------------------- re-notify
