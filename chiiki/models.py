@@ -202,7 +202,7 @@ class Circular(SQLModel, table=True):
     # An association's circulars by date (inbox, lists) and, covering status, the month and the household
     # counters, the dashboard's sums per association and per month without reading the table. The second
     # index holds the same in month order: SQLite sums the city's months in one pass over it instead of
-    # sorting a year of circulars by month (42 -> 15 ms for 45,000 circulars; PostgreSQL groups both ways in
+    # sorting a year of circulars by month (42 -> 20 ms for 45,000 circulars; PostgreSQL groups both ways in
     # one pass over the first).
     __table_args__ = (Index("ix_circular_assoc_sent_month_counters", "association_id", "sent_at", "status",
                             "sent_month", "household_count", "read_households", "confirmed_households"),
