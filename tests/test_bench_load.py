@@ -25,6 +25,55 @@ def test_rounds_merge_their_round_trips_and_errors():
     assert city.steady_p95(merged) == 4.0
 
 
+def test_the_cpu_a_load_cost_adds_up_over_rounds_and_is_reported_per_round_trip(monkeypatch):
+    monkeypatch.setattr(load.os, "cpu_count", lambda: 2)
+    first = _stats({"open": [1.0] * 100})
+    first.cpu = load.CpuUse(server=0.6, client=0.1, busy=2.0, wall=10.0, round_trips=100)
+    second = _stats({"open": [2.0] * 300})
+    second.cpu = load.CpuUse(server=1.4, client=0.3, busy=4.0, wall=20.0, round_trips=300)
+    merged = load.Stats().merge(first).merge(_stats({"open": [3.0]})).merge(second)
+    assert merged.cpu == load.CpuUse(server=2.0, client=0.4, busy=6.0, wall=30.0, round_trips=400)
+    line = merged.cpu.line("chiiki")
+    # 2.0 s over 400 round trips; 6 s busy of 30 s on 2 cores; the server 2 of 60, the generator 0.4 of 60.
+    assert "server CPU 5.00 ms per round trip" in line and "cores busy 10 %" in line
+    assert "(server 3 %, load generator 1 %)" in line
+    assert line in merged.lines("chiiki")
+    assert not any("server CPU" in text for text in _stats({"open": [1.0]}).lines("blank"))
+
+
+def test_the_cpu_is_measured_over_the_recorded_part_of_a_real_load(monkeypatch):
+    """run_load takes the CPU of the processes it is given between the end of the warm-up and the end."""
+    import asyncio
+    import os
+
+    readings = iter([(1.0, 0.5, 10.0, 100.0), (1.9, 0.7, 13.0, 103.0)])
+    taken: list[list[int]] = []
+
+    def now(pids):
+        taken.append(pids)
+        return next(readings)
+
+    monkeypatch.setattr(load, "_cpu_now", now)
+
+    class Quiet(load.ReflexClient):
+        async def connect(self, path: str = "/") -> float:
+            return 1.0
+
+        async def close(self) -> None:
+            return None
+
+    monkeypatch.setattr(load, "ReflexClient", Quiet)
+
+    async def act(tab) -> float:
+        return 2.0
+
+    stats = asyncio.run(load.run_load("http://127.0.0.1:1", 3, 0.3, load.Mix([("act", 1, act)]), think=0.05,
+                                      warmup=0.1, progress=lambda _t: None, server_pids=lambda: [os.getpid()]))
+    assert taken == [[os.getpid()], [os.getpid()]]
+    assert stats.cpu is not None and stats.cpu.round_trips == len(stats.times["act"]) > 0
+    assert (round(stats.cpu.server, 6), round(stats.cpu.client, 6), stats.cpu.busy, stats.cpu.wall) == (0.9, 0.2, 3.0, 3.0)
+
+
 def test_the_report_gives_the_ratio_of_all_rounds_and_of_each():
     blank = _stats({"blank:increment": [2.0] * 9 + [4.0]})
     chiiki = _stats({"chiiki:open inbox": [5.0] * 9 + [12.0], "chiiki:toggle language": [2.0]})

@@ -532,29 +532,33 @@ def run_websocket(args, city: CityFacts, progress: Callable[[str], None]) -> dic
         def idle_cookies(i: int) -> dict:
             return {plan.session_cookie: plan.tokens[args.clients + i], plan.lang_cookie: "ja"}
 
-        def drive(url: str, mix_: load.Mix, setup_=None, after_=None, start_path: str = "/",
+        def drive(running: load.RunningApp, mix_: load.Mix, setup_=None, after_=None, start_path: str = "/",
                   cookies_=None) -> load.Stats:
-            return asyncio.run(load.run_load(url, args.clients, args.seconds, mix_, setup_, start_path=start_path,
-                                             client_cookies=cookies_, think=args.think, after=after_,
-                                             warmup=args.warmup, progress=progress))
+            return asyncio.run(load.run_load(running.url, args.clients, args.seconds, mix_, setup_,
+                                             start_path=start_path, client_cookies=cookies_, think=args.think,
+                                             after=after_, warmup=args.warmup, progress=progress,
+                                             server_pids=running.pids))
 
         results["alone"] = asyncio.run(_alone(blank.url, app.url, cookies(0)))
         totals = {"blank": load.Stats(), "blank+onload": load.Stats(), "chiiki": load.Stats()}
         for r in range(1, args.rounds + 1):
             progress(f"[load] round {r} of {args.rounds}")
             this = {
-                "blank": drive(blank.url, load.blank_mix()),
+                "blank": drive(blank, load.blank_mix()),
                 # The same blank app, paying a page load's framework events (cookie sync, on_load): how much of
                 # Chiiki's page change is the framework's protocol rather than Chiiki's own work.
-                "blank+onload": drive(blank.url, load.blank_loaded_mix(), load.blank_loaded_storage,
+                "blank+onload": drive(blank, load.blank_loaded_mix(), load.blank_loaded_storage,
                                       start_path="/loaded"),
-                "chiiki": drive(app.url, mix, None, after, routes.MYPAGE, cookies),
+                "chiiki": drive(app, mix, None, after, routes.MYPAGE, cookies),
             }
             for name, stats in this.items():
                 totals[name].merge(stats)
             b95, c95 = steady_p95(this["blank"]), steady_p95(this["chiiki"])
             results["rounds"].append((c95, b95))
             progress(f"[load] round {r}: Chiiki p95 {c95:.1f} ms / blank p95 {b95:.1f} ms = {c95 / b95:.2f}x")
+            for name, stats in this.items():
+                if stats.cpu is not None:
+                    progress(f"[load] round {r}: {stats.cpu.line(name)}")
         results["blank"] = (totals["blank"], asyncio.run(load.idle_memory(blank.url, blank.pids, args.clients)))
         results["blank+onload"] = (totals["blank+onload"], None)
         results["chiiki"] = (totals["chiiki"], asyncio.run(load.idle_memory(

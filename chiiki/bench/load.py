@@ -68,6 +68,7 @@ class Stats:
     times: dict[str, list[float]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     samples: list[str] = field(default_factory=list)  # a few error texts, to find the cause
+    cpu: "CpuUse | None" = None  # the CPU the steady part of the load cost, when it was measured
 
     def add(self, name: str, ms: float) -> None:
         self.times.setdefault(name, []).append(ms)
@@ -79,6 +80,8 @@ class Stats:
         for kind, n in other.errors.items():
             self.errors[kind] = self.errors.get(kind, 0) + n
         self.samples += other.samples[:max(0, 5 - len(self.samples))]
+        if other.cpu is not None:
+            self.cpu = other.cpu if self.cpu is None else self.cpu.merge(other.cpu)
         return self
 
     def error(self, kind: str, text: str = "") -> None:
@@ -102,6 +105,8 @@ class Stats:
         s = self.summary()
         out.append(f"{title}: {'ALL':24} {s['n']:>6} {s['p50']:>8.1f} {s['p95']:>8.1f} {s['p99']:>8.1f}")
         out.append(f"{title}: errors {sum(self.errors.values())} {self.errors or ''}")
+        if self.cpu is not None:
+            out.append(self.cpu.line(title))
         out += [f"{title}:   e.g. {sample}" for sample in self.samples]
         return out
 
@@ -500,12 +505,14 @@ async def run_load(base_url: str, clients: int, seconds: float, mix: Mix,
                    client_cookies: Callable[[int], dict] | None = None,
                    think: float = 1.0, seed: int = 1,
                    after: Callable[[ReflexClient, int], Awaitable[None]] | None = None,
-                   warmup: float = 0.0, progress: Callable[[str], None] = print) -> Stats:
+                   warmup: float = 0.0, progress: Callable[[str], None] = print,
+                   server_pids: Callable[[], list[int]] | None = None) -> Stats:
     """`clients` tabs connect (ramping up), then each runs the mix until `seconds` have passed.
 
     With `warmup`, actions start once every tab has connected, and the first `warmup` seconds of them
     are not recorded: the figures describe the steady state, not the connection burst (whose cost is
-    reported apart, as connect+hydrate).
+    reported apart, as connect+hydrate). With `server_pids` (and `warmup`), the CPU of those processes, of
+    this process and of the machine over the recorded part is measured too (stats.cpu).
     """
     stats = Stats()
     tabs: list[ReflexClient] = []
@@ -563,10 +570,27 @@ async def run_load(base_url: str, clients: int, seconds: float, mix: Mix,
         for text in tab.problems:
             stats.error("server-error-toast", text)
 
+    async def account_cpu() -> None:
+        await connected.wait()
+        await asyncio.sleep(max(0.0, record_from[0] - time.perf_counter()))
+        procs = server_pids()
+        start = _cpu_now(procs)
+        await asyncio.sleep(max(0.0, stop_at[0] - time.perf_counter()))
+        end = _cpu_now(procs)
+        s0, c0, b0, w0 = start
+        s1, c1, b1, w1 = end
+        trips = sum(len(ts) for k, ts in stats.times.items() if k != "connect+hydrate")
+        stats.cpu = CpuUse(max(0.0, s1 - s0), c1 - c0, b1 - b0, w1 - w0, trips)
+
     stop_at[0] = time.perf_counter() + seconds + clients * 0.01 + (3600 if warmup else 0)
+    accounting = asyncio.ensure_future(account_cpu()) if server_pids and warmup else None
     try:
         await asyncio.gather(*(one(i) for i in range(clients)))
+        if accounting is not None:
+            await accounting
     finally:
+        if accounting is not None and not accounting.done():
+            accounting.cancel()
         await asyncio.gather(*(t.close() for t in tabs))
     progress(f"[load] {clients} clients, {seconds:.0f} s: {len(stats.all_times)} round trips")
     return stats
@@ -591,6 +615,44 @@ async def idle_memory(base_url: str, pids: Callable[[], list[int]], clients: int
         await asyncio.gather(*(t.close() for t in tabs))
     return {"before_mb": before, "after_mb": after, "clients": clients, "failures": failures,
             "kb_per_client": (after - before) * 1024 / max(1, clients - failures)}
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds spent while a load ran: by the server's processes, by this load generator, and by the whole
+    machine (busy = not idle), with the wall time: what each round trip costs the server, and how busy the
+    cores were (queueing, not the work itself, is what makes a p95 grow under load)."""
+
+    server: float = 0.0
+    client: float = 0.0
+    busy: float = 0.0
+    wall: float = 0.0
+    round_trips: int = 0
+
+    def merge(self, other: "CpuUse") -> "CpuUse":
+        return CpuUse(self.server + other.server, self.client + other.client, self.busy + other.busy,
+                      self.wall + other.wall, self.round_trips + other.round_trips)
+
+    def line(self, title: str) -> str:
+        cores = os.cpu_count() or 1
+        per = 1000 * self.server / max(1, self.round_trips)
+        return (f"{title}: server CPU {per:.2f} ms per round trip ({self.server:.1f} s over {self.round_trips} "
+                f"round trips); cores busy {100 * self.busy / max(1e-9, self.wall * cores):.0f} % "
+                f"(server {100 * self.server / max(1e-9, self.wall * cores):.0f} %, load generator "
+                f"{100 * self.client / max(1e-9, self.wall * cores):.0f} %)")
+
+
+def _cpu_now(pids: list[int]) -> tuple[float, float, float, float]:
+    import psutil
+
+    server = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            t = psutil.Process(pid).cpu_times()
+            server += t.user + t.system
+    me = psutil.Process().cpu_times()
+    machine = psutil.cpu_times()
+    return server, me.user + me.system, sum(machine) - machine.idle - getattr(machine, "iowait", 0.0), time.perf_counter()
 
 
 def rss_mb(pids: list[int]) -> float:
