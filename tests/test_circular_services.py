@@ -590,6 +590,69 @@ def test_matrix_export_has_a_row_per_household_and_a_column_per_recent_circular(
                  AuditEvent.subject_account_id == demo.account_id("member@example.jp")) == 2
 
 
+def test_matrix_cells_match_each_households_category_in_every_circular(demo):
+    """Every cell of the read matrix is that household's category for that circular as the ledger gives it
+    (household_states, an independent GROUP BY), "" where the circular was not sent to it; with more circulars
+    than one packed sum of ranks holds (21), and each category present in the newest and the oldest column."""
+    _matrix_cells_match_the_ledger(demo)
+
+
+@pytest.mark.postgres
+def test_matrix_cells_match_the_ledger_on_postgresql(pg_app_db, tmp_path, monkeypatch):
+    """The same on PostgreSQL, whose integers and sums (bigint shifts, numeric sums) differ from SQLite's."""
+    from chiiki import settings as settings_module
+    from chiiki.seed import seed_demo
+
+    monkeypatch.setenv("CHIIKI_DATA_DIR", str(tmp_path))
+    settings_module.reload()
+    seed_demo(content=False)
+    _matrix_cells_match_the_ledger(DemoCity())
+
+
+def _matrix_cells_match_the_ledger(demo) -> None:
+    from chiiki.services.policy import ALL_HAN
+
+    a1 = demo.association_id(DemoCity.A1)
+    kaicho = demo.actor("kaicho@example.jp")
+    # Some circulars to han 1 only (not in a symmetric pattern, so that columns in a wrong order show).
+    sent = [send_to(demo, title=f"回覧{i}", **({} if i in (1, 4, 9, 15) else {"target_all": True, "han_ids": []}))
+            .circular_id for i in range(23)]
+    assert len(sent) > circulars._PER_SUM
+    # The oldest column (in the second packed sum) and the newest (in the first), each category in both, each in
+    # other households.
+    for n, cid in enumerate((sent[0], sent[-1])):
+        member = demo.actor(("member@example.jp", "member2@example.jp")[n])
+        circulars.confirm(member, circulars.open_circular(member, cid).delivery_id)
+        circulars.open_circular(demo.actor(("member2@example.jp", "member@example.jp")[n]), cid)
+        with session() as s:
+            paper = s.exec(select(Delivery.household_id).where(Delivery.circular_id == cid, Delivery.channel == "paper")
+                           .order_by(Delivery.id)).all()
+            unread = s.exec(select(Delivery.household_id).where(
+                Delivery.circular_id == cid, Delivery.channel == "digital", Delivery.state == "unread")
+                .order_by(Delivery.id.desc())).all()
+        circulars.record_paper(kaicho, cid, paper[n], "confirmed")
+        circulars.record_paper(kaicho, cid, paper[1 - n], "delivered")
+        circulars.confirm_on_behalf(kaicho, cid, unread[n])
+    for lang in ("ja", "en"):
+        rows = list(csv.reader(io.StringIO(circulars.export_matrix(
+            demo.actor("kaikei@example.jp"), a1, "csv", lang, count=len(sent)).data.decode("utf-8-sig"))))
+        newest_first = sent[::-1]
+        assert [h.split(" ", 1)[1] for h in rows[0][3:]] == [f"回覧{i}" for i in range(len(sent))]
+        with session() as s:
+            states = circulars.household_states(s, sent, ALL_HAN)
+            homes = s.exec(select(Household.id, Han.name, Household.route_position).join(Han, Han.id == Household.han_id)
+                           .where(Household.association_id == a1, Household.removed_at.is_(None))).all()
+        expected = {(han_name, str(pos + 1)): [tr(lang, f"circular.short.{states[(cid, hid)].category}")
+                                               if (cid, hid) in states else "" for cid in newest_first[::-1]]
+                    for hid, han_name, pos in homes}
+        got = {(r[0], r[1]): r[3:] for r in rows[1:]}
+        assert len(got) == len(rows) - 1 == len(expected)
+        assert got == expected, lang
+        seen = {states[k].category for k in states if k[0] in (sent[0], sent[-1])}
+        assert seen == set(circulars.CATEGORIES), seen
+        assert any(cell == "" for row in got.values() for cell in row)  # the han-1 circulars left the others out
+
+
 # --------------------------------------------------------------------------- re-notify
 
 

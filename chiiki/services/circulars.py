@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from typing import Iterable
 
-from sqlalchemy import Integer, String, and_, bindparam, case, distinct, exists, func, insert, literal, null, or_, update
+from sqlalchemy import (BigInteger, Integer, String, and_, bindparam, case, cast, distinct, exists, func, insert,
+                        literal, null, or_, update)
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -817,16 +818,15 @@ _RANKED = ("paper_confirmed", "digital_confirmed", "on_behalf", "paper_delivered
 
 def _rank():
     """One delivery's rank: 0 = unread … len(_RANKED) = paper_confirmed. A household's category is the
-    maximum over its deliveries (one CASE per row instead of six flags aggregated separately)."""
-    paper = Delivery.channel == "paper"
+    maximum over its deliveries (one CASE per row instead of six flags aggregated separately). Nested by
+    channel, so that a digital delivery (most of them) is ranked after one test of its channel instead of three."""
     confirmed = Delivery.state == "confirmed"
     rank = {name: len(_RANKED) - i for i, name in enumerate(_RANKED)}
     return case(
-        (and_(paper, confirmed), rank["paper_confirmed"]),
-        (and_(paper, Delivery.paper_delivered_at.is_not(None)), rank["paper_delivered"]),
-        (paper, rank["paper_pending"]),
-        (and_(confirmed, Delivery.on_behalf.is_(False)), rank["digital_confirmed"]),
-        (confirmed, rank["on_behalf"]),
+        (Delivery.channel == "paper", case((confirmed, rank["paper_confirmed"]),
+                                           (Delivery.paper_delivered_at.is_not(None), rank["paper_delivered"]),
+                                           else_=rank["paper_pending"])),
+        (confirmed, case((Delivery.on_behalf.is_(False), rank["digital_confirmed"]), else_=rank["on_behalf"])),
         (Delivery.state != "unread", rank["read"]),
         else_=0)
 
@@ -846,16 +846,44 @@ def _categorised(circular_id: int, scope):
     return q.group_by(Delivery.circular_id, Delivery.household_id).subquery()
 
 
-def _rank_matrix(circular_ids: list[int], scope):
-    """One row per household reached by any of the circulars: household_id, then each circular's rank for that
-    household (None where it was not sent to it). The pivot is done in SQL: 3,000 rows of 12 ranks instead of
-    36,000 (circular, household) rows."""
+_RANK_BITS = 3  # a rank (0 … 6) + 1 in three bits, 0 = not sent to the household
+_PER_SUM = 63 // _RANK_BITS  # circulars packed into one 64-bit sum
+
+
+def _matrix_ranks(conn, circular_ids: list[int], scope) -> dict[int, list[int | None]]:
+    """Household id -> each circular's rank for that household (None where it was not sent to it), for every
+    household reached by any of the circulars, within the scope.
+
+    PostgreSQL aggregates by hash: one maximum per circular, each over its own rows (FILTER), in one pass.
+    SQLite sorts to group, and evaluating an aggregate per circular on every delivery was most of the time
+    (12 × 43,000 for the read matrix of a 3,000-household association: 49 ms): there each (household,
+    circular)'s rank is grouped first (one aggregate per delivery), then per household the ranks + 1 are
+    shifted into one integer per 21 circulars (25 ms). The other way round, each took 1.4 times as long."""
     rank = _rank()
-    q = select(Delivery.household_id, *[func.max(case((Delivery.circular_id == cid, rank))) for cid in circular_ids]) \
-        .where(Delivery.circular_id.in_(circular_ids))
+    if conn.dialect.name == "postgresql":
+        q = select(Delivery.household_id,
+                   *[func.max(rank).filter(Delivery.circular_id == cid) for cid in circular_ids])
+        if (cond := _scope_filter(scope, Delivery.han_id)) is not None:
+            q = q.where(cond)
+        rows = conn.execute(q.where(Delivery.circular_id.in_(circular_ids)).group_by(Delivery.household_id)).all()
+        return {hid: list(ranks) for hid, *ranks in rows}
+    slot = {cid: i for i, cid in enumerate(circular_ids)}
+    parts = (len(slot) + _PER_SUM - 1) // _PER_SUM
+    shift = case({cid: i % _PER_SUM * _RANK_BITS for cid, i in slot.items()}, value=Delivery.circular_id)
+    columns = [Delivery.household_id.label("household_id"), func.max(rank).label("rank"), shift.label("shift")]
+    if parts > 1:
+        columns.append(case({cid: i // _PER_SUM for cid, i in slot.items()}, value=Delivery.circular_id).label("part"))
+    inner = select(*columns).where(Delivery.circular_id.in_(circular_ids))
     if (cond := _scope_filter(scope, Delivery.han_id)) is not None:
-        q = q.where(cond)
-    return q.group_by(Delivery.household_id)
+        inner = inner.where(cond)
+    each = inner.group_by(Delivery.household_id, Delivery.circular_id).subquery()
+    packed = cast(each.c.rank + 1, BigInteger).op("<<")(each.c.shift)
+    sums = [func.sum(packed)] if parts == 1 else [func.sum(case((each.c.part == k, packed))) for k in range(parts)]
+    mask = (1 << _RANK_BITS) - 1
+    rank_of = [None, *range(mask)]  # three bits -> the rank they hold
+    where = [(i // _PER_SUM, i % _PER_SUM * _RANK_BITS) for i in range(len(slot))]
+    rows = conn.execute(select(each.c.household_id, *sums).group_by(each.c.household_id)).all()
+    return {hid: [rank_of[(packs[part] or 0) >> at & mask] for part, at in where] for hid, *packs in rows}
 
 
 @dataclass(frozen=True)
@@ -1267,12 +1295,12 @@ def export_matrix(actor: Actor, association_id: int, fmt: object = "csv", lang: 
         recent = s.exec(select(Circular).where(*conds).order_by(Circular.sent_at.desc(), Circular.id.desc())
                         .limit(count)).all()[::-1]
         # Household id -> the short labels of its categories, one per circular ("" where it was not sent to it).
-        # The categories come as ranks pivoted in SQL, as Core rows: one per household.
+        # The categories come as ranks aggregated in SQL: one row per household.
         short = {k: tr(lang, f"circular.short.{k}") for k in CATEGORIES}
         by_rank = {None: "", **{i: short[k] for i, k in enumerate(("unread", *reversed(_RANKED)))}}
         cells: dict[int, list[str]] = {}
         if recent:
-            for hid, *ranks in s.connection().execute(_rank_matrix([c.id for c in recent], scope)).all():
+            for hid, ranks in _matrix_ranks(s.connection(), [c.id for c in recent], scope).items():
                 cells[hid] = [by_rank[r] for r in ranks]
         blank = [""] * len(recent)
         hq = select(Household.id, Household.han_id, Household.route_position, Household.head_name).where(
