@@ -10,6 +10,7 @@ from typing import Iterable
 
 from sqlalchemy import (BigInteger, Integer, String, and_, bindparam, case, cast, distinct, exists, func, insert,
                         literal, null, or_, update)
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -131,6 +132,23 @@ def _sent_circular(s: Session, circular_id: object) -> Circular:
 # --------------------------------------------------------------------------- the household counters
 
 
+# The statements of a change of delivery states (opening, confirming, paper, on behalf), prepared once and run
+# as Core on the session's connection: the ORM's update bookkeeping and the building and keying of each
+# expression cost more than running them, on every confirmation.
+_LOCK_SQLITE = update(Circular).where(Circular.id == bindparam("c_id", type_=Integer)) \
+    .values(read_households=Circular.read_households)
+_LOCK_POSTGRESQL = select(Circular.id).where(Circular.id == bindparam("c_id", type_=Integer)) \
+    .with_for_update(key_share=True)
+_HOUSEHOLD_FLAGS = select(
+    func.max(case((Delivery.state != "unread", 1), else_=0)),
+    func.max(case((Delivery.state == "confirmed", 1), else_=0)),
+).where(Delivery.circular_id == bindparam("c_id", type_=Integer),
+        Delivery.household_id == bindparam("h_id", type_=Integer))
+_COUNT_CHANGE = update(Circular).where(Circular.id == bindparam("c_id", type_=Integer)).values(
+    read_households=Circular.read_households + bindparam("d_read", type_=Integer),
+    confirmed_households=Circular.confirmed_households + bindparam("d_confirmed", type_=Integer))
+
+
 def _lock_circular(s: Session, circular_id: int) -> None:
     """Serialise every change of one circular's delivery states, so its household counters stay exact.
 
@@ -138,31 +156,26 @@ def _lock_circular(s: Session, circular_id: int) -> None:
     write lock (reads before it ran outside a transaction), so every read after it sees the newest rows.
     Call it before reading the states that decide whether a household changed.
     """
-    if s.get_bind().dialect.name == "postgresql":
-        # NO KEY UPDATE: does not conflict with the key-share locks that inserting rows referencing the
-        # circular take, so it serialises counter changes without deadlocking against them.
-        s.execute(select(Circular.id).where(Circular.id == circular_id).with_for_update(key_share=True))
-    else:
-        s.execute(update(Circular).where(Circular.id == circular_id)
-                  .values(read_households=Circular.read_households))
+    conn = s.connection()
+    # On PostgreSQL, NO KEY UPDATE: does not conflict with the key-share locks that inserting rows referencing
+    # the circular take, so it serialises counter changes without deadlocking against them.
+    conn.execute(_LOCK_POSTGRESQL if conn.dialect.name == "postgresql" else _LOCK_SQLITE, {"c_id": circular_id})
 
 
 def _household_flags(s: Session, circular_id: int, household_id: int) -> tuple[int, int]:
-    """(any delivery read or confirmed, any confirmed) of one household on one circular, as 0/1."""
-    read, confirmed = s.execute(select(
-        func.max(case((Delivery.state != "unread", 1), else_=0)),
-        func.max(case((Delivery.state == "confirmed", 1), else_=0)),
-    ).where(Delivery.circular_id == circular_id, Delivery.household_id == household_id)).one()
+    """(any delivery read or confirmed, any confirmed) of one household on one circular, as 0/1, including
+    changes made through the session's objects and not yet written."""
+    s.flush()
+    read, confirmed = s.connection().execute(_HOUSEHOLD_FLAGS, {"c_id": circular_id, "h_id": household_id}).one()
     return int(read or 0), int(confirmed or 0)
 
 
 def _count_change(s: Session, circular_id: int, before: tuple[int, int], after: tuple[int, int]) -> None:
-    """Move the circular's counters by how this household changed (read, confirmed: -1, 0 or +1 each)."""
+    """Move the circular's counters by how this household changed (read, confirmed: -1, 0 or +1 each).
+    The counters of a Circular object loaded in this session are not refreshed: read them from a new one."""
     read, confirmed = after[0] - before[0], after[1] - before[1]
     if read or confirmed:
-        s.execute(update(Circular).where(Circular.id == circular_id).values(
-            read_households=Circular.read_households + read,
-            confirmed_households=Circular.confirmed_households + confirmed))
+        s.connection().execute(_COUNT_CHANGE, {"c_id": circular_id, "d_read": read, "d_confirmed": confirmed})
 
 
 # --------------------------------------------------------------------------- composing and sending
@@ -588,6 +601,10 @@ def _files(s: Session, circular_id: int) -> list[attachment_files.AttachmentInfo
     return [attachment_files.info(a) for a in rows]
 
 
+_MARK_READ = update(Delivery).where(Delivery.id == bindparam("d_id", type_=Integer), Delivery.state == "unread") \
+    .values(state="read", read_at=bindparam("at", type_=Delivery.read_at.type))
+
+
 def open_circular(actor: Actor, circular_id: object, lang: str = "ja") -> CircularView:
     """Show one circular; opening it marks the member's delivery as read."""
     now = utcnow()
@@ -601,12 +618,14 @@ def open_circular(actor: Actor, circular_id: object, lang: str = "ja") -> Circul
         if mine is not None and mine.state == "unread":
             _lock_circular(s, c.id)
             before = _household_flags(s, c.id, mine.household_id)
-            if s.execute(update(Delivery).where(Delivery.id == mine.id, Delivery.state == "unread")
-                         .values(state="read", read_at=now)).rowcount:
+            if s.connection().execute(_MARK_READ, {"d_id": mine.id, "at": now}).rowcount:
                 _count_change(s, c.id, before, (1, before[1]))
                 marked = True
                 household_done = bool(before[1])  # reading does not change whether the household confirmed
-            s.refresh(mine)
+                set_committed_value(mine, "state", "read")
+                set_committed_value(mine, "read_at", now)
+            else:  # read or confirmed meanwhile, under the lock now taken: as it is now
+                s.refresh(mine)
         if mine is not None and household_done is None:
             household_done = mine.state == "confirmed" or s.exec(select(func.count()).select_from(Delivery).where(
                 Delivery.circular_id == c.id, Delivery.household_id == mine.household_id,
@@ -634,23 +653,29 @@ def confirm(actor: Actor, delivery_id: object) -> Confirmed:
     did = validate.ident(delivery_id, "delivery_id")
     now = utcnow()
     with session() as s:
-        d = s.get(Delivery, did)
-        if d is None or actor is None or not actor.authenticated or d.account_id != actor.account_id:
+        conn = s.connection()
+        row = conn.execute(_CONFIRMING, {"d_id": did}).first()
+        if row is None or actor is None or not actor.authenticated or row.account_id != actor.account_id:
             raise Denied()
-        c = s.get(Circular, d.circular_id)
-        if c is None or not can(actor, MEMBER, Assoc(c.association_id)):
+        cid, hid = row.circular_id, row.household_id
+        if not can(actor, MEMBER, Assoc(row.association_id)):
             raise Denied()
-        _lock_circular(s, c.id)
-        before = _household_flags(s, c.id, d.household_id)
-        done = s.execute(
-            update(Delivery).where(Delivery.id == did, Delivery.state != "confirmed")
-            .values(state="confirmed", confirmed_at=now, confirmed_by=actor.account_id, on_behalf=False,
-                    read_at=func.coalesce(Delivery.read_at, now))
-        ).rowcount
+        _lock_circular(s, cid)
+        before = _household_flags(s, cid, hid)
+        done = conn.execute(_CONFIRM, {"d_id": did, "at": now, "by": actor.account_id}).rowcount
         if not done:
             raise ServiceError("circular.error_already_confirmed")
-        _count_change(s, c.id, before, (1, 1))
+        _count_change(s, cid, before, (1, 1))
         return Confirmed(did, now)
+
+
+# A member's confirmation: whose delivery it is and of which association, then the change (prepared once).
+_CONFIRMING = select(Delivery.account_id, Delivery.circular_id, Delivery.household_id, Circular.association_id) \
+    .join(Circular, Circular.id == Delivery.circular_id).where(Delivery.id == bindparam("d_id", type_=Integer))
+_CONFIRM = update(Delivery).where(Delivery.id == bindparam("d_id", type_=Integer), Delivery.state != "confirmed") \
+    .values(state="confirmed", confirmed_at=bindparam("at", type_=Delivery.confirmed_at.type),
+            confirmed_by=bindparam("by", type_=Integer), on_behalf=False,
+            read_at=func.coalesce(Delivery.read_at, bindparam("at", type_=Delivery.read_at.type)))
 
 
 def attachment_for(actor: Actor, attachment_id: object) -> tuple[attachment_files.AttachmentInfo, str]:
