@@ -46,7 +46,7 @@ def test_the_cpu_is_measured_over_the_recorded_part_of_a_real_load(monkeypatch):
     import asyncio
     import os
 
-    readings = iter([(1.0, 0.5, 10.0, 100.0), (1.9, 0.7, 13.0, 103.0)])
+    readings = iter([({os.getpid(): 1.0}, 0.5, 10.0, 100.0), ({os.getpid(): 1.9}, 0.7, 13.0, 103.0)])
     taken: list[list[int]] = []
 
     def now(pids):
@@ -72,6 +72,15 @@ def test_the_cpu_is_measured_over_the_recorded_part_of_a_real_load(monkeypatch):
     assert taken == [[os.getpid()], [os.getpid()]]
     assert stats.cpu is not None and stats.cpu.round_trips == len(stats.times["act"]) > 0
     assert (round(stats.cpu.server, 6), round(stats.cpu.client, 6), stats.cpu.busy, stats.cpu.wall) == (0.9, 0.2, 3.0, 3.0)
+    # No tab at all: nothing to wait for, and nothing measured.
+    assert asyncio.run(load.run_load("http://127.0.0.1:1", 0, 0.1, load.Mix([("act", 1, act)]), warmup=0.1,
+                                     progress=lambda _t: None, server_pids=lambda: [os.getpid()])).cpu is None
+
+
+def test_a_server_process_that_starts_or_ends_during_the_window():
+    start = ({1: 5.0, 2: 7.0}, 0.0, 0.0, 0.0)
+    end = ({1: 6.5, 3: 0.25}, 0.1, 1.0, 2.0)  # 2 ended (left out), 3 started (counted from zero)
+    assert load._cpu_between(start, end, 10) == load.CpuUse(1.75, 0.1, 1.0, 2.0, 10)
 
 
 def test_the_report_gives_the_ratio_of_all_rounds_and_of_each():

@@ -511,8 +511,8 @@ async def run_load(base_url: str, clients: int, seconds: float, mix: Mix,
 
     With `warmup`, actions start once every tab has connected, and the first `warmup` seconds of them
     are not recorded: the figures describe the steady state, not the connection burst (whose cost is
-    reported apart, as connect+hydrate). With `server_pids` (and `warmup`), the CPU of those processes, of
-    this process and of the machine over the recorded part is measured too (stats.cpu).
+    reported apart, as connect+hydrate). With `server_pids`, the CPU of those processes, of this process and
+    of the machine over the recorded part is measured too (stats.cpu).
     """
     stats = Stats()
     tabs: list[ReflexClient] = []
@@ -571,19 +571,18 @@ async def run_load(base_url: str, clients: int, seconds: float, mix: Mix,
             stats.error("server-error-toast", text)
 
     async def account_cpu() -> None:
+        # From the end of the warm-up (without one: from when every tab has connected) to the end.
         await connected.wait()
-        await asyncio.sleep(max(0.0, record_from[0] - time.perf_counter()))
         procs = server_pids()
+        await asyncio.sleep(max(0.0, record_from[0] - time.perf_counter()))
         start = _cpu_now(procs)
         await asyncio.sleep(max(0.0, stop_at[0] - time.perf_counter()))
-        end = _cpu_now(procs)
-        s0, c0, b0, w0 = start
-        s1, c1, b1, w1 = end
+        end = _cpu_now(server_pids())
         trips = sum(len(ts) for k, ts in stats.times.items() if k != "connect+hydrate")
-        stats.cpu = CpuUse(max(0.0, s1 - s0), c1 - c0, b1 - b0, w1 - w0, trips)
+        stats.cpu = _cpu_between(start, end, trips)
 
     stop_at[0] = time.perf_counter() + seconds + clients * 0.01 + (3600 if warmup else 0)
-    accounting = asyncio.ensure_future(account_cpu()) if server_pids and warmup else None
+    accounting = asyncio.ensure_future(account_cpu()) if server_pids and clients > 0 else None
     try:
         await asyncio.gather(*(one(i) for i in range(clients)))
         if accounting is not None:
@@ -642,17 +641,28 @@ class CpuUse:
                 f"{100 * self.client / max(1e-9, self.wall * cores):.0f} %)")
 
 
-def _cpu_now(pids: list[int]) -> tuple[float, float, float, float]:
+def _cpu_now(pids: list[int]) -> tuple[dict[int, float], float, float, float]:
+    """CPU seconds so far of each of `pids` (those still running), of this process and of the machine (busy:
+    neither idle nor waiting for I/O; guest time is already within user time), and the clock."""
     import psutil
 
-    server = 0.0
+    server: dict[int, float] = {}
     for pid in pids:
         with contextlib.suppress(psutil.Error):
             t = psutil.Process(pid).cpu_times()
-            server += t.user + t.system
+            server[pid] = t.user + t.system
     me = psutil.Process().cpu_times()
     machine = psutil.cpu_times()
-    return server, me.user + me.system, sum(machine) - machine.idle - getattr(machine, "iowait", 0.0), time.perf_counter()
+    busy = sum(machine) - machine.idle - sum(getattr(machine, k, 0.0) for k in ("iowait", "guest", "guest_nice"))
+    return server, me.user + me.system, busy, time.perf_counter()
+
+
+def _cpu_between(start: tuple, end: tuple, trips: int) -> CpuUse:
+    """The CPU spent from `start` to `end` (readings of _cpu_now): a server process that started meanwhile counts
+    from zero; one that ended meanwhile is left out (its last seconds cannot be read)."""
+    (s0, c0, b0, w0), (s1, c1, b1, w1) = start, end
+    server = sum(t - s0.get(pid, 0.0) for pid, t in s1.items())
+    return CpuUse(max(0.0, server), c1 - c0, b1 - b0, w1 - w0, trips)
 
 
 def rss_mb(pids: list[int]) -> float:

@@ -873,6 +873,7 @@ def _categorised(circular_id: int, scope):
 
 _RANK_BITS = 3  # a rank (0 … 6) + 1 in three bits, 0 = not sent to the household
 _PER_SUM = 63 // _RANK_BITS  # circulars packed into one 64-bit sum
+assert len(_RANKED) + 1 < 1 << _RANK_BITS, "a rank + 1 must fit in _RANK_BITS"
 
 
 def _matrix_ranks(conn, circular_ids: list[int], scope) -> dict[int, list[int | None]]:
