@@ -633,12 +633,11 @@ class CpuUse:
                       self.wall + other.wall, self.round_trips + other.round_trips)
 
     def line(self, title: str) -> str:
-        cores = os.cpu_count() or 1
+        capacity = max(1e-9, self.wall * (os.cpu_count() or 1))  # CPU seconds the cores had meanwhile
         per = 1000 * self.server / max(1, self.round_trips)
         return (f"{title}: server CPU {per:.2f} ms per round trip ({self.server:.1f} s over {self.round_trips} "
-                f"round trips); cores busy {100 * self.busy / max(1e-9, self.wall * cores):.0f} % "
-                f"(server {100 * self.server / max(1e-9, self.wall * cores):.0f} %, load generator "
-                f"{100 * self.client / max(1e-9, self.wall * cores):.0f} %)")
+                f"round trips); cores busy {100 * self.busy / capacity:.0f} % (server "
+                f"{100 * self.server / capacity:.0f} %, load generator {100 * self.client / capacity:.0f} %)")
 
 
 def _cpu_now(pids: list[int]) -> tuple[dict[int, float], float, float, float]:
