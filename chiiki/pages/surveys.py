@@ -30,9 +30,7 @@ from chiiki.models import utcnow
 from chiiki.pages.association import as_id, attempt, attempt_read, my_association
 from chiiki.services import surveys
 from chiiki.services.policy import ALL_HAN, RUN_SURVEYS, han_scope
-from chiiki.services.errors import ServiceError
-from chiiki.state import (AuthState, current_actor, error_text, field_errors, refresh_badges, run_counted,
-                          run_service)
+from chiiki.state import AuthState, current_actor, error_text, field_errors, refresh_badges, run_counted
 
 SURVEY_NEW = routes.SURVEYS + "/new"
 SURVEY_ANSWER = surveys.ANSWER_PATH
@@ -63,27 +61,6 @@ async def _open_from_query(state: Any):
         return rx.redirect(routes.LOGIN)
     await state._open(actor, lang, _query_id(state))
     return None
-
-
-def _totals_after(actor, form: surveys.AnswerForm) -> surveys.Results | None:
-    """The totals members may see once they have answered (None before, or when they cannot be shown)."""
-    if not form.answered:
-        return None
-    try:
-        return surveys.member_totals(actor, form.survey.id)
-    except ServiceError:
-        return None  # the form still shows; the totals are a courtesy
-
-
-def _answer_and_reopen(actor, survey_id: int, answers: dict) -> tuple[Any, ServiceError | None]:
-    """Store the answer (its errors are raised), then the page as it is now: ((form, totals), None), or
-    (None, the error) when the survey can no longer be shown."""
-    surveys.submit_answer(actor, survey_id, answers)
-    try:
-        form = surveys.get_for_answer(actor, survey_id)
-        return (form, _totals_after(actor, form)), None
-    except ServiceError as e:
-        return None, e
 
 
 def _pages(total: int, size: int) -> int:
@@ -258,18 +235,18 @@ class SurveyAnswerState(rx.State):
         return await _open_from_query(self)
 
     async def _open(self, actor, lang: str, survey_id: int) -> bool:
-        # The form is a bounded read; the totals group every answer of the survey, so they go to a thread
-        # (and only once the member has answered).
-        ok, form, err, _ = await attempt_read(self, lang, surveys.get_for_answer, actor, survey_id)
+        # The form and, once the member has answered, the totals (which group every answer of the survey, so
+        # this goes to a thread): one session.
+        ok, page, err, _ = await attempt(self, lang, surveys.answer_page, actor, survey_id)
         if not ok:
             self._clear()
             self.error = err
             return False
-        self._show((form, await run_service(_totals_after, actor, form) if form.answered else None), lang)
+        self._show(page, lang)
         return True
 
-    def _show(self, opened: tuple[surveys.AnswerForm, surveys.Results | None], lang: str) -> None:
-        form, totals = opened
+    def _show(self, page: surveys.AnswerPage, lang: str) -> None:
+        form, totals = page.form, page.totals
         self._survey_id = form.survey.id
         self.survey = _survey_dict(form.survey, lang)
         self.answered, self.answered_by_other = form.answered, form.answered_by_other
@@ -311,8 +288,8 @@ class SurveyAnswerState(rx.State):
         answers = self._answers_from(form)
         was_answered = self.answered
         # The answer, the page as it is now and the badges: one trip to the database.
-        actor, done, e = await run_counted(self, _answer_and_reopen, self._survey_id, answers,
-                                           refresh=lambda _done, error: error is None)
+        actor, page, e = await run_counted(self, surveys.answer_and_reopen, self._survey_id, answers,
+                                           refresh=lambda _page, error: error is None)
         if not actor.authenticated:
             return rx.redirect(routes.LOGIN)
         if e is not None:
@@ -321,13 +298,8 @@ class SurveyAnswerState(rx.State):
             if self.errors and not self.error:
                 self.error = tr(lang, "survey.errors_below")
             return
-        opened, reopen_error = done
         self.error, self.errors = "", {}
-        if reopen_error is not None:
-            self._clear()
-            self.error = error_text(lang, reopen_error)
-        else:
-            self._show(opened, lang)
+        self._show(page, lang)
         self.notice = tr(lang, "survey.updated" if was_answered else "survey.sent")
 
     def _answers_from(self, form: dict) -> dict[str, Any]:

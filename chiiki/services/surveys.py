@@ -170,6 +170,14 @@ class Results:
 
 
 @dataclass(frozen=True)
+class AnswerPage:
+    """The answer page: the form, and the totals members may see (None before answering, or when hidden)."""
+
+    form: AnswerForm
+    totals: Results | None
+
+
+@dataclass(frozen=True)
 class PersonRow:
     """One respondent's or non-respondent's row in an officer's list."""
 
@@ -231,15 +239,32 @@ def _survey_or_404(s: Session, survey_id: object) -> Survey:
     return sv
 
 
+# What the answer page reads on every open and every answer: Core statements prepared once, run on the
+# session's connection (flushed first, as a query through the session would be).
+_TARGETS = select(SurveyTarget.han_id).where(SurveyTarget.survey_id == bindparam("t_survey", type_=Integer))
+_HAN_NAMES = (select(Han.name).where(Han.id.in_(bindparam("t_han", expanding=True)))
+              .order_by(Han.route_order))
+_ANSWERED_UNITS = (select(func.count()).select_from(SurveyParticipation)
+                   .where(SurveyParticipation.survey_id == bindparam("t_survey", type_=Integer)))
+_PARTICIPATION = (select(SurveyParticipation.id, SurveyParticipation.account_id)
+                  .where(SurveyParticipation.survey_id == bindparam("t_survey", type_=Integer),
+                         SurveyParticipation.unit_key == bindparam("t_unit", type_=String)))
+
+
+def _run(s: Session, statement, params: dict):
+    s.flush()
+    return s.connection().execute(statement, params)
+
+
 def _targets(s: Session, survey_id: int) -> list[int]:
-    return list(s.exec(select(SurveyTarget.han_id).where(SurveyTarget.survey_id == survey_id)).all())
+    return list(_run(s, _TARGETS, {"t_survey": survey_id}).scalars())
 
 
 def _info(s: Session, sv: Survey, now: datetime, targets: list[int] | None = None) -> SurveyInfo:
     targets = _targets(s, sv.id) if targets is None else targets
     names: tuple[str, ...] = ()
     if not sv.target_all and targets:
-        names = tuple(s.exec(select(Han.name).where(Han.id.in_(targets)).order_by(Han.route_order)).all())
+        names = tuple(_run(s, _HAN_NAMES, {"t_han": targets}).scalars())
     return SurveyInfo(sv.id, sv.association_id, sv.title, sv.description, sv.kind, sv.deadline, sv.created_at,
                       sv.anonymous, sv.per_household, sv.target_all, names, _is_open(sv, now))
 
@@ -543,24 +568,39 @@ def _target_households(sv: Survey, targets: list[int]):
 
 
 def _answered_units(s: Session, survey_id: int) -> int:
-    return s.exec(select(func.count()).select_from(SurveyParticipation)
-                  .where(SurveyParticipation.survey_id == survey_id)).one()
+    return _run(s, _ANSWERED_UNITS, {"t_survey": survey_id}).scalar_one()
+
+
+@functools.lru_cache(maxsize=None)
+def _unit_count_statement(per_household: bool, target_all: bool):
+    """How many units a survey asks (as _target_members/_target_households select them), prepared once per
+    shape; parameters: the association and, unless it asks everyone, the han."""
+    members = (select(func.count()).select_from(Membership)
+               .join(Household, Household.id == Membership.household_id, isouter=True)
+               .where(Membership.association_id == bindparam("u_association", type_=Integer),
+                      Membership.status == "active"))
+    households = select(func.count()).select_from(Household).where(
+        Household.association_id == bindparam("u_association", type_=Integer), Household.removed_at.is_(None))
+    if not target_all:
+        members = members.where(Household.han_id.in_(bindparam("u_han", expanding=True)))
+        households = households.where(Household.han_id.in_(bindparam("u_han", expanding=True)))
+    if not per_household:
+        return members
+    # Members without a household answer for themselves.
+    return select(households.scalar_subquery()
+                  + members.where(Membership.household_id.is_(None)).scalar_subquery())
 
 
 def _target_unit_count(s: Session, sv: Survey, targets: list[int]) -> int:
-    if sv.per_household:
-        households = s.exec(select(func.count()).select_from(_target_households(sv, targets).subquery())).one()
-        # Members without a household answer for themselves.
-        loose = s.exec(select(func.count()).select_from(
-            _target_members(sv, targets).where(Membership.household_id.is_(None)).subquery())).one()
-        return households + loose
-    return s.exec(select(func.count()).select_from(_target_members(sv, targets).subquery())).one()
+    params = {"u_association": sv.association_id}
+    if not sv.target_all:
+        params["u_han"] = targets or [-1]
+    return _run(s, _unit_count_statement(bool(sv.per_household), bool(sv.target_all)), params).scalar_one()
 
 
-def _answered_by_unit(s: Session, sv: Survey, account_id: int, household_id: int | None) -> SurveyParticipation | None:
-    return s.exec(select(SurveyParticipation).where(SurveyParticipation.survey_id == sv.id,
-                                                    SurveyParticipation.unit_key == _unit(sv, account_id,
-                                                                                          household_id))).first()
+def _answered_by_unit(s: Session, sv: Survey, account_id: int, household_id: int | None):
+    """The unit's participation as (id, account_id), or None."""
+    return _run(s, _PARTICIPATION, {"t_survey": sv.id, "t_unit": _unit(sv, account_id, household_id)}).first()
 
 
 # --------------------------------------------------------------------------- member side
@@ -697,24 +737,55 @@ def list_surveys(actor: Actor, association_id: object, limit: object = 20, offse
 
 def get_for_answer(actor: Actor, survey_id: object) -> AnswerForm:
     with session() as s:
-        sv = _survey_or_404(s, survey_id)
-        m = _member_of(actor, sv)
-        targets = _targets(s, sv.id)
-        now = utcnow()
-        info = _info(s, sv, now, targets)
-        targeted = _is_targeted(sv, targets, m.han_id)
-        if not targeted and not han_scope(actor, RUN_SURVEYS, sv.association_id):
-            raise Denied()
+        return _answer_form(s, actor, *_asked(s, actor, survey_id))[0]
+
+
+def answer_page(actor: Actor, survey_id: object) -> AnswerPage:
+    """The answer form and, once the actor has answered, the totals members may see: one session."""
+    with session() as s:
+        sv, m, targets = _asked(s, actor, survey_id)
+        form, _ = _answer_form(s, actor, sv, m, targets)
+        return AnswerPage(form, _member_totals_in(s, sv, targets, form))
+
+
+def answer_and_reopen(actor: Actor, survey_id: object, answers: object) -> AnswerPage:
+    """submit_answer(), then the page as it now is, read in the same session once the answer is committed."""
+    with session() as s:
+        sv, m, targets = _asked(s, actor, survey_id)
+        questions, rows, part = _store_answer(s, actor, sv, m, targets, answers)
+        s.commit()
+        mine = {} if sv.anonymous else _mine(rows)
+        form, _ = _answer_form(s, actor, sv, m, targets, known=(questions, part, mine))
+        return AnswerPage(form, _member_totals_in(s, sv, targets, form))
+
+
+def _asked(s: Session, actor: Actor, survey_id: object) -> tuple[Survey, object, list[int]]:
+    """The survey, the actor's membership of its association and the survey's target han."""
+    sv = _survey_or_404(s, survey_id)
+    m = _member_of(actor, sv)
+    return sv, m, _targets(s, sv.id)
+
+
+def _answer_form(s: Session, actor: Actor, sv: Survey, m, targets: list[int],
+                 known: tuple[list[QuestionView], SurveyParticipation, dict] | None = None
+                 ) -> tuple[AnswerForm, SurveyParticipation | None]:
+    """The form; `known` is (questions, participation, own answers) when the caller has just written them."""
+    info = _info(s, sv, utcnow(), targets)
+    targeted = _is_targeted(sv, targets, m.han_id)
+    if not targeted and not han_scope(actor, RUN_SURVEYS, sv.association_id):
+        raise Denied()
+    if known is not None:
+        questions, part, mine = known
+    else:
         part = _answered_by_unit(s, sv, actor.account_id, m.household_id)
-        mine: dict = {}
-        by_other = False
-        if part is not None and not sv.anonymous:
-            mine = _named_answers(s, sv, actor.account_id, m.household_id)
-            by_other = part.account_id != actor.account_id
-        answered = part is not None
-        can_answer = targeted and info.is_open and not (answered and sv.anonymous)
-        return AnswerForm(info, tuple(_questions(s, sv.id)), answered, can_answer,
-                          can_answer and answered and not sv.anonymous, mine, by_other)
+        mine = (_named_answers(s, sv, actor.account_id, m.household_id)
+                if part is not None and not sv.anonymous else {})
+        questions = _questions(s, sv.id)
+    by_other = part is not None and not sv.anonymous and part.account_id != actor.account_id
+    answered = part is not None
+    can_answer = targeted and info.is_open and not (answered and sv.anonymous)
+    return AnswerForm(info, tuple(questions), answered, can_answer, can_answer and answered and not sv.anonymous,
+                      mine, by_other), part
 
 
 def _named_response(s: Session, sv: Survey, account_id: int, household_id: int | None) -> SurveyResponse | None:
@@ -725,21 +796,43 @@ def _named_response(s: Session, sv: Survey, account_id: int, household_id: int |
         q = q.where(SurveyResponse.household_id == household_id)
     else:
         q = q.where(SurveyResponse.respondent_account_id == account_id)
-    return s.exec(q).first()
+    return s.exec(q.order_by(SurveyResponse.id)).first()
+
+
+def _mine_statement(by_household: bool):
+    """The answers of the unit's named response (the household's, or the account's own)."""
+    unit = (SurveyResponse.household_id == bindparam("m_household", type_=Integer) if by_household
+            else SurveyResponse.respondent_account_id == bindparam("m_account", type_=Integer))
+    response = (select(SurveyResponse.id)
+                .where(SurveyResponse.survey_id == bindparam("m_survey", type_=Integer), unit)
+                .order_by(SurveyResponse.id).limit(1).scalar_subquery())
+    return (select(SurveyAnswer.question_id, SurveyAnswer.option_id, SurveyAnswer.text_value,
+                   SurveyAnswer.number_value)
+            .where(SurveyAnswer.response_id == response).order_by(SurveyAnswer.id))
+
+
+_MINE_OF_HOUSEHOLD, _MINE_OF_ACCOUNT = _mine_statement(True), _mine_statement(False)
 
 
 def _named_answers(s: Session, sv: Survey, account_id: int, household_id: int | None) -> dict:
-    resp = _named_response(s, sv, account_id, household_id)
-    if resp is None:
+    """The unit's current named answers, as _mine() gives them (as _named_response finds the response)."""
+    if sv.anonymous:
         return {}
+    if sv.per_household and household_id:
+        return _mine(_run(s, _MINE_OF_HOUSEHOLD, {"m_survey": sv.id, "m_household": household_id}))
+    return _mine(_run(s, _MINE_OF_ACCOUNT, {"m_survey": sv.id, "m_account": account_id}))
+
+
+def _mine(rows) -> dict:
+    """{question id: option ids | number | text} from (question, option, text, number) answer rows."""
     out: dict = {}
-    for a in s.exec(select(SurveyAnswer).where(SurveyAnswer.response_id == resp.id)).all():
-        if a.option_id is not None:
-            out.setdefault(a.question_id, []).append(a.option_id)
-        elif a.number_value is not None:
-            out[a.question_id] = a.number_value
+    for qid, oid, text, number in rows:
+        if oid is not None:
+            out.setdefault(qid, []).append(oid)
+        elif number is not None:
+            out[qid] = number
         else:
-            out[a.question_id] = a.text_value
+            out[qid] = text
     return out
 
 
@@ -804,30 +897,35 @@ def _clean_one(q: QuestionView, value: object, field: str) -> list[tuple[int, in
 def submit_answer(actor: Actor, survey_id: object, answers: object) -> None:
     """Record (or, for a named survey before its deadline, replace) the actor's answer. All or nothing."""
     with session() as s:
-        sv = _survey_or_404(s, survey_id)
-        m = _member_of(actor, sv)
-        targets = _targets(s, sv.id)
-        if not _is_targeted(sv, targets, m.han_id):
-            raise Denied()
-        if not _is_open(sv, utcnow()):
-            raise ServiceError("survey.error_closed")
-        rows = _clean_answers(_questions(s, sv.id), answers)
-        part = _answered_by_unit(s, sv, actor.account_id, m.household_id)
-        if part is not None and sv.anonymous:
-            raise ServiceError("survey.error_anonymous_final")
-        if sv.anonymous:
-            _write_anonymous(s, sv, rows)
-        else:
-            _write_named(s, sv, actor.account_id, m.household_id, m.han_id, rows)
-        if part is None:
-            s.add(SurveyParticipation(survey_id=sv.id, account_id=actor.account_id, household_id=m.household_id,
-                                      answered_on=today_local(),
-                                      unit_key=_unit(sv, actor.account_id, m.household_id)))
-        try:
-            s.flush()
-        except IntegrityError:
-            # Someone of the same household answered at the same moment.
-            raise ServiceError("survey.error_already") from None
+        _store_answer(s, actor, *_asked(s, actor, survey_id), answers)
+
+
+def _store_answer(s: Session, actor: Actor, sv: Survey, m, targets: list[int], answers: object
+                  ) -> tuple[list[QuestionView], list, SurveyParticipation]:
+    """Write the answer (not yet committed): (the questions, the rows written, the unit's participation)."""
+    if not _is_targeted(sv, targets, m.han_id):
+        raise Denied()
+    if not _is_open(sv, utcnow()):
+        raise ServiceError("survey.error_closed")
+    questions = _questions(s, sv.id)
+    rows = _clean_answers(questions, answers)
+    part = _answered_by_unit(s, sv, actor.account_id, m.household_id)
+    if part is not None and sv.anonymous:
+        raise ServiceError("survey.error_anonymous_final")
+    if sv.anonymous:
+        _write_anonymous(s, sv, rows)
+    else:
+        _write_named(s, sv, actor.account_id, m.household_id, m.han_id, rows)
+    if part is None:
+        part = SurveyParticipation(survey_id=sv.id, account_id=actor.account_id, household_id=m.household_id,
+                                   answered_on=today_local(), unit_key=_unit(sv, actor.account_id, m.household_id))
+        s.add(part)
+    try:
+        s.flush()
+    except IntegrityError:
+        # Someone of the same household answered at the same moment.
+        raise ServiceError("survey.error_already") from None
+    return questions, rows, part
 
 
 def _write_anonymous(s: Session, sv: Survey, rows: list) -> None:
@@ -860,18 +958,25 @@ def _write_named(s: Session, sv: Survey, account_id: int, household_id: int | No
 # --------------------------------------------------------------------------- totals
 
 
-def _totals(s: Session, sv: Survey, targets: list[int], *, with_texts: bool) -> Results:
-    now = utcnow()
-    questions = _questions(s, sv.id)
+_RESPONSES = select(SurveyResponse.id).where(SurveyResponse.survey_id == bindparam("o_survey", type_=Integer))
+# Answers per option, and per question: the responses answering it and the sum, min and max of numbers.
+_OPTION_COUNTS = (select(SurveyAnswer.option_id, func.count())
+                  .where(SurveyAnswer.response_id.in_(_RESPONSES), SurveyAnswer.option_id.is_not(None))
+                  .group_by(SurveyAnswer.option_id))
+_QUESTION_COUNTS = (select(SurveyAnswer.question_id, func.count(func.distinct(SurveyAnswer.response_id)),
+                           func.sum(SurveyAnswer.number_value), func.min(SurveyAnswer.number_value),
+                           func.max(SurveyAnswer.number_value))
+                    .where(SurveyAnswer.response_id.in_(_RESPONSES)).group_by(SurveyAnswer.question_id))
+
+
+def _totals(s: Session, sv: Survey, targets: list[int], *, with_texts: bool,
+            known: tuple[SurveyInfo, tuple[QuestionView, ...], int] | None = None) -> Results:
+    """`known` is (the survey's info, its questions, the answered units) when the caller has read them."""
+    info, questions, answered = known if known is not None else (
+        _info(s, sv, utcnow(), targets), _questions(s, sv.id), _answered_units(s, sv.id))
     resp_ids = select(SurveyResponse.id).where(SurveyResponse.survey_id == sv.id)
-    opt_counts = dict(s.exec(select(SurveyAnswer.option_id, func.count())
-                             .where(SurveyAnswer.response_id.in_(resp_ids), SurveyAnswer.option_id.is_not(None))
-                             .group_by(SurveyAnswer.option_id)).all())
-    per_q = {qid: (n, tot, lo, hi) for qid, n, tot, lo, hi in s.exec(
-        select(SurveyAnswer.question_id, func.count(func.distinct(SurveyAnswer.response_id)),
-               func.sum(SurveyAnswer.number_value), func.min(SurveyAnswer.number_value),
-               func.max(SurveyAnswer.number_value))
-        .where(SurveyAnswer.response_id.in_(resp_ids)).group_by(SurveyAnswer.question_id)).all()}
+    opt_counts = dict(_run(s, _OPTION_COUNTS, {"o_survey": sv.id}).all())
+    per_q = {qid: (n, tot, lo, hi) for qid, n, tot, lo, hi in _run(s, _QUESTION_COUNTS, {"o_survey": sv.id})}
     out = []
     for q in questions:
         n, tot, lo, hi = per_q.get(q.id, (0, None, None, None))
@@ -895,8 +1000,7 @@ def _totals(s: Session, sv: Survey, targets: list[int], *, with_texts: bool) -> 
     if sv.kind == "safety" and first_single:
         safe = opt_counts.get(first_single.options[0].id, 0)
         help_ = opt_counts.get(first_single.options[1].id, 0)
-    return Results(_info(s, sv, now, targets), _answered_units(s, sv.id), _target_unit_count(s, sv, targets),
-                   tuple(out), attendees, head, safe, help_)
+    return Results(info, answered, _target_unit_count(s, sv, targets), tuple(out), attendees, head, safe, help_)
 
 
 def _head_count(s: Session, questions: list[QuestionView], attend_q: QuestionView, resp_ids) -> tuple[int, int]:
@@ -933,9 +1037,23 @@ def member_totals(actor: Actor, survey_id: object) -> Results | None:
         m = _member_of(actor, sv)
         if sv.kind == "safety" or _answered_by_unit(s, sv, actor.account_id, m.household_id) is None:
             return None
-        if _answered_units(s, sv.id) < MEMBER_TOTALS_MIN:
-            return None
-        return _totals(s, sv, _targets(s, sv.id), with_texts=False)
+        targets = _targets(s, sv.id)
+        return _shown_totals(s, sv, targets, _info(s, sv, utcnow(), targets), _questions(s, sv.id))
+
+
+def _member_totals_in(s: Session, sv: Survey, targets: list[int], form: AnswerForm) -> Results | None:
+    """member_totals() for the actor whose form this is."""
+    if sv.kind == "safety" or not form.answered:
+        return None
+    return _shown_totals(s, sv, targets, form.survey, form.questions)
+
+
+def _shown_totals(s: Session, sv: Survey, targets: list[int], info: SurveyInfo,
+                  questions: tuple[QuestionView, ...] | list[QuestionView]) -> Results | None:
+    answered = _answered_units(s, sv.id)
+    if answered < MEMBER_TOTALS_MIN:
+        return None
+    return _totals(s, sv, targets, with_texts=False, known=(info, tuple(questions), answered))
 
 
 # --------------------------------------------------------------------------- people (named surveys only)
