@@ -118,3 +118,54 @@ async def test_the_client_does_what_a_browser_does_with_the_apps_scripts(demo, a
     event = await auth.hand_off("", "/login")
     tab._run_script(str(event.args[0][1]._var_value))
     assert tab.location and tab.location.startswith("http://127.0.0.1:9/auth/handoff?t=")
+
+
+def test_each_action_alone_is_charged_its_own_cpu_and_round_trips(monkeypatch):
+    """per_action: one tab runs each action after a warm-up; the CPU between the readings around an action's
+    runs is divided by the runs that did something (an action with nothing left to do is not a round trip)."""
+    import asyncio
+
+    readings = iter([({7: 1.0}, 0.0, 0.0, 0.0), ({7: 1.3}, 0.0, 0.0, 1.0),    # "page": 0.3 s over 30
+                     ({7: 2.0}, 0.0, 0.0, 2.0), ({7: 2.4}, 0.0, 0.0, 3.0)])   # "two": 0.4 s over 20
+    monkeypatch.setattr(load, "_cpu_now", lambda pids: next(readings))
+    connected: list[str] = []
+
+    class Quiet(load.ReflexClient):
+        async def connect(self, path: str = "/") -> float:
+            connected.append(path)
+            return 1.0
+
+        async def close(self) -> None:
+            return None
+
+    monkeypatch.setattr(load, "ReflexClient", Quiet)
+    calls = {"page": 0, "two": 0}
+
+    async def page(tab) -> float:
+        calls["page"] += 1
+        return float(calls["page"])
+
+    async def two(tab) -> dict[str, float] | None:
+        calls["two"] += 1
+        if calls["two"] % 3 == 0:  # every third run finds nothing to do
+            return None
+        return {"open": 5.0, "confirm": 7.0}
+
+    seen: list[object] = []
+
+    async def after(tab) -> None:
+        seen.append(tab)
+
+    costs = asyncio.run(load.per_action("http://127.0.0.1:1", load.Mix([("page", 1, page), ("two", 1, two)]),
+                                        lambda: [7], 30, start_path="/mypage", after=after, warmup=2))
+    assert connected == ["/mypage"] and len(seen) == 1
+    assert calls == {"page": 32, "two": 32}
+    assert costs["page"].count == 30 and costs["page"].times == {"page": [float(i) for i in range(3, 33)]}
+    assert abs(costs["page"].server_ms - 10.0) < 1e-9  # 300 ms over 30 runs
+    # Runs 3..32 of "two": 20 of them did something.
+    assert costs["two"].count == 20 and costs["two"].times == {"open": [5.0] * 20, "confirm": [7.0] * 20}
+    assert abs(costs["two"].server_ms - 20.0) < 1e-9
+    lines: list[str] = []
+    city.print_load({"per_action": {"chiiki": costs}}, 1, lines.append)
+    assert any("alone, chiiki, two ×20: server CPU 20.0 ms per action; round trip open p50 5.0 ms · confirm p50 "
+               "7.0 ms" in line for line in lines)

@@ -540,6 +540,18 @@ def run_websocket(args, city: CityFacts, progress: Callable[[str], None]) -> dic
                                              server_pids=running.pids))
 
         results["alone"] = asyncio.run(_alone(blank.url, app.url, cookies(0)))
+        if args.per_action:
+            progress(f"[load] each action {args.per_action} times in a row by one tab, alone…")
+            results["per_action"] = {
+                "blank": asyncio.run(load.per_action(blank.url, load.blank_mix(), blank.pids, args.per_action)),
+                "blank+onload": asyncio.run(load.per_action(
+                    blank.url, load.blank_loaded_mix(), blank.pids, args.per_action,
+                    storage=load.blank_loaded_storage(0), start_path="/loaded")),
+                # Client 0's circulars: those it confirms here are not opened again in the rounds.
+                "chiiki": asyncio.run(load.per_action(app.url, mix, app.pids, args.per_action, cookies=cookies(0),
+                                                      start_path=routes.MYPAGE,
+                                                      after=lambda tab: after(tab, 0))),
+            }
         totals = {"blank": load.Stats(), "blank+onload": load.Stats(), "chiiki": load.Stats()}
         for r in range(1, args.rounds + 1):
             progress(f"[load] round {r} of {args.rounds}")
@@ -607,8 +619,13 @@ def print_load(results: dict, clients: int, progress: Callable[[str], None]) -> 
         progress(f"[load] one tab alone, {len(alone['chiiki'])} page changes taking turns: Chiiki p50 {c50:.1f} / "
                  f"p95 {c95:.1f} ms, blank page with a cookie and an on_load handler p50 {b50:.1f} / p95 "
                  f"{b95:.1f} ms = {c50 / b50:.2f}x at p50 (what {clients} clients add is concurrency)")
+    for app_name, costs in results.get("per_action", {}).items():
+        for action, cost in costs.items():
+            trips = " · ".join(f"{k} p50 {load.percentile(ts, 50):.1f} ms" for k, ts in cost.times.items())
+            progress(f"[load] alone, {app_name}, {action} ×{cost.count}: server CPU {cost.server_ms:.1f} ms per "
+                     f"action; round trip {trips or '(none)'}")
     for name, value in results.items():
-        if name in ("rounds", "alone"):
+        if name in ("rounds", "alone", "per_action"):
             continue
         stats, mem = value
         for line in stats.lines(name):
@@ -666,6 +683,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=5.0,
                         help="seconds after every client connected before round trips are recorded")
     parser.add_argument("--repeat", type=int, default=20, help="timed runs per service hot path")
+    parser.add_argument("--per-action", type=int, default=40, metavar="N",
+                        help="before the rounds, each action N times by one tab alone: its server CPU and round "
+                             "trip by itself (0: skip)")
     parser.add_argument("--skip-services", action="store_true")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE",

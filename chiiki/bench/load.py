@@ -595,6 +595,48 @@ async def run_load(base_url: str, clients: int, seconds: float, mix: Mix,
     return stats
 
 
+@dataclass
+class ActionCost:
+    """One action run alone by one tab, again and again: its round trips and the server CPU it cost."""
+
+    times: dict[str, list[float]]
+    server_ms: float  # server CPU per action
+    count: int
+
+
+async def per_action(base_url: str, mix: Mix, server_pids: Callable[[], list[int]], repeat: int = 40, *,
+                     storage: dict | None = None, cookies: dict | None = None, start_path: str = "/",
+                     after: Callable[[ReflexClient], Awaitable[None]] | None = None,
+                     warmup: int = 3) -> dict[str, ActionCost]:
+    """Each action of `mix`, `repeat` times in a row by one tab with nothing else running (after `warmup` runs
+    not counted): what an action costs the server by itself, apart from what concurrency adds. The round trip
+    minus the CPU is time spent waiting (the state store, threads, the database), not working."""
+    tab = ReflexClient(base_url, storage or {}, cookies=cookies)
+    out: dict[str, ActionCost] = {}
+    try:
+        await tab.connect(start_path)
+        if after:
+            await after(tab)
+        for name, _weight, fn in mix.actions:
+            for _ in range(warmup):
+                await fn(tab)
+            times: dict[str, list[float]] = {}
+            done = 0
+            start = _cpu_now(server_pids())
+            for _ in range(repeat):
+                ms = await fn(tab)
+                if ms is None:  # nothing left to do (no circular left to confirm): no round trip either
+                    continue
+                done += 1
+                for key, value in (ms.items() if isinstance(ms, dict) else ((name, ms),)):
+                    times.setdefault(key, []).append(value)
+            cpu = _cpu_between(start, _cpu_now(server_pids()), done)
+            out[name] = ActionCost(times, 1000 * cpu.server / max(1, done), done)
+    finally:
+        await tab.close()
+    return out
+
+
 async def idle_memory(base_url: str, pids: Callable[[], list[int]], clients: int,
                       storage: Callable[[int], dict] | None = None, path: str = "/",
                       cookies: Callable[[int], dict] | None = None) -> dict:
