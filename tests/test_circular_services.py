@@ -757,3 +757,44 @@ def test_a_send_writes_deliveries_only_for_existing_households_members_and_han(d
         assert found_home == household_id and han_id == home_han
         assert han_id is None or found_han == han_id
         assert account_id is None or found_member is not None
+
+
+def test_officers_open_their_hans_circulars_without_a_delivery_and_nobody_else_does(demo):
+    from chiiki.services.policy import ANONYMOUS
+
+    kaicho, hancho = demo.actor("kaicho@example.jp"), demo.actor("hancho@example.jp")
+    homes = {a.memberships[0].han_id for a in (kaicho, hancho)}
+    n = next(i for i in range(1, len(demo.han_ids(DemoCity.A1)) + 1) if han(demo, i) not in homes)
+    cid = send_to(demo, han_nos=(n,)).circular_id
+    view = circulars.open_circular(kaicho, cid)  # 会長: every han, no delivery of their own
+    assert view.officer_view and view.delivery_id == 0 and view.state == ""
+    assert not view.marked_read and view.confirmed_at is None and not view.household_confirmed
+    with session() as s:
+        assert view.target_label == s.exec(select(Han.name).where(Han.id == han(demo, n))).one()
+    assert view.title == "ごみ集積所の清掃当番" and [b.kind for b in view.blocks] == ["p", "ul"]
+    with pytest.raises(NotFound):  # 班長 of another han
+        circulars.open_circular(hancho, cid)
+    with pytest.raises(NotFound):
+        circulars.open_circular(ANONYMOUS, cid)
+    with pytest.raises(NotFound):
+        circulars.open_circular(kaicho, cid + 1000)
+    with pytest.raises(ServiceError):
+        circulars.open_circular(kaicho, "abc")
+
+
+def test_a_delivery_confirmed_while_it_is_opened_shows_as_confirmed(demo, monkeypatch):
+    """Marking read finds the delivery no longer unread (confirmed meanwhile): the page shows it as it now is."""
+    cid = send_to(demo).circular_id
+    member = demo.actor("member@example.jp")
+    real_lock = circulars._lock_circular
+
+    def confirmed_meanwhile(s, circular_id):
+        s.connection().execute(update(Delivery).where(
+            Delivery.circular_id == cid, Delivery.account_id == member.account_id).values(
+            state="confirmed", confirmed_at=utcnow(), confirmed_by=member.account_id, on_behalf=True))
+        real_lock(s, circular_id)
+
+    monkeypatch.setattr(circulars, "_lock_circular", confirmed_meanwhile)
+    view = circulars.open_circular(member, cid)
+    assert view.state == "confirmed" and view.confirmed_at is not None and view.on_behalf
+    assert view.household_confirmed and not view.marked_read and view.delivery_id

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 import bcrypt
-from sqlalchemy import and_, bindparam, func
+from sqlalchemy import Integer, and_, bindparam, func
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -401,17 +401,22 @@ def change_password(actor: Actor, old: object, new: object) -> str:
         return new_session(account_id, s, now)
 
 
-def _area_name(s: Session, area_id: int | None) -> str:
-    area = s.get(Area, area_id) if area_id else None
-    return area.name if area else ""
+# The person's own page (マイページ) on every visit: one prepared Core statement, the area's name joined.
+_PROFILE = (select(Account.id, Account.login_id, Account.name, Account.kana, Account.display_name, Account.address,
+                   Account.area_id, Area.name.label("area_name"), Account.birth_year, Account.email, Account.phone,
+                   Account.has_small_children, Account.email_circulars, Account.email_notices, Account.locale,
+                   Account.large_text)
+            .join(Area, Area.id == Account.area_id, isouter=True)
+            .where(Account.id == bindparam("p_account", type_=Integer)))
 
 
 def get_profile(actor: Actor) -> Profile:
     account_id = _require(actor)
     with session() as s:
-        a = s.get(Account, account_id)
+        s.flush()
+        a = s.connection().execute(_PROFILE, {"p_account": account_id}).one()
         return Profile(a.id, a.login_id or "", a.name, a.kana, a.display_name, a.address, a.area_id or 0,
-                       _area_name(s, a.area_id), a.birth_year or 0, a.email, a.phone, a.has_small_children,
+                       a.area_name or "", a.birth_year or 0, a.email, a.phone, a.has_small_children,
                        a.email_circulars, a.email_notices, a.locale, a.large_text)
 
 

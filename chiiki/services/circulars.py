@@ -10,7 +10,6 @@ from typing import Iterable
 
 from sqlalchemy import (BigInteger, Integer, String, and_, bindparam, case, cast, distinct, exists, func, insert,
                         literal, null, or_, update)
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -590,55 +589,83 @@ def _visible(s: Session, actor: Actor, c: Circular) -> tuple[bool, Delivery | No
     return _overlaps(scope, c, _targets(s, c.id)), None
 
 
+# What every opening of a circular reads besides the circular: prepared once, Core rows.
+_AMENDMENTS = (select(CircularAmendment.id, CircularAmendment.body, CircularAmendment.created_at)
+               .where(CircularAmendment.circular_id == bindparam("c_id", type_=Integer))
+               .order_by(CircularAmendment.created_at, CircularAmendment.id))
+_FILES = (select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size)
+          .where(Attachment.circular_id == bindparam("c_id", type_=Integer)).order_by(Attachment.id))
+
+
 def _amendments(s: Session, circular_id: int) -> list[AmendmentView]:
-    rows = s.exec(select(CircularAmendment).where(CircularAmendment.circular_id == circular_id)
-                  .order_by(CircularAmendment.created_at, CircularAmendment.id)).all()
-    return [AmendmentView(a.id, a.body, markup.parse(a.body), _aware(a.created_at)) for a in rows]
+    s.flush()
+    rows = s.connection().execute(_AMENDMENTS, {"c_id": circular_id})
+    return [AmendmentView(aid, body, markup.parse(body), _aware(at)) for aid, body, at in rows]
 
 
 def _files(s: Session, circular_id: int) -> list[attachment_files.AttachmentInfo]:
-    rows = s.exec(select(Attachment).where(Attachment.circular_id == circular_id).order_by(Attachment.id)).all()
-    return [attachment_files.info(a) for a in rows]
+    s.flush()
+    return [attachment_files.AttachmentInfo(*row) for row in s.connection().execute(_FILES, {"c_id": circular_id})]
 
 
 _MARK_READ = update(Delivery).where(Delivery.id == bindparam("d_id", type_=Integer), Delivery.state == "unread") \
     .values(state="read", read_at=bindparam("at", type_=Delivery.read_at.type))
 
 
+# Opening a circular (every member, every circular): the circular and the member's own delivery, one statement.
+_OPENING = (select(Circular.id, Circular.association_id, Circular.title, Circular.body, Circular.sent_at,
+                   Circular.due_date, Circular.target_all, Circular.status, Delivery.id.label("d_id"),
+                   Delivery.state.label("d_state"), Delivery.household_id.label("d_household"),
+                   Delivery.on_behalf.label("d_on_behalf"), Delivery.confirmed_at.label("d_confirmed_at"))
+            .join(Delivery, and_(Delivery.circular_id == Circular.id,
+                                 Delivery.account_id == bindparam("a_id", type_=Integer)), isouter=True)
+            .where(Circular.id == bindparam("c_id", type_=Integer)).order_by(Delivery.id).limit(1))
+_DELIVERY_NOW = select(Delivery.state, Delivery.on_behalf, Delivery.confirmed_at).where(
+    Delivery.id == bindparam("d_id", type_=Integer))
+
+
 def open_circular(actor: Actor, circular_id: object, lang: str = "ja") -> CircularView:
-    """Show one circular; opening it marks the member's delivery as read."""
+    """Show one circular; opening it marks the member's delivery as read.
+
+    A member sees the circulars delivered to them; an officer those sent within their han scope."""
+    cid = validate.ident(circular_id, "circular_id")
     now = utcnow()
+    if actor is None or not actor.authenticated:
+        raise NotFound()
     with session() as s:
-        c = _sent_circular(s, circular_id)
-        ok, mine = _visible(s, actor, c)
-        if not ok:
+        conn = s.connection()
+        c = conn.execute(_OPENING, {"c_id": cid, "a_id": actor.account_id}).first()
+        if c is None or c.status != "sent" or not can(actor, MEMBER, Assoc(c.association_id)):
             raise NotFound()
+        mine = c.d_id is not None
+        targets = None
+        if not mine:
+            targets = _targets(s, cid)
+            if not _overlaps(han_scope(actor, SEND_CIRCULARS, c.association_id), c, targets):
+                raise NotFound()
+        state, on_behalf, confirmed_at = c.d_state, c.d_on_behalf, c.d_confirmed_at
         marked = False
         household_done = None
-        if mine is not None and mine.state == "unread":
-            _lock_circular(s, c.id)
-            before = _household_flags(s, c.id, mine.household_id)
-            if s.connection().execute(_MARK_READ, {"d_id": mine.id, "at": now}).rowcount:
-                _count_change(s, c.id, before, (1, before[1]))
-                marked = True
+        if state == "unread":
+            _lock_circular(s, cid)
+            before = _household_flags(s, cid, c.d_household)
+            if conn.execute(_MARK_READ, {"d_id": c.d_id, "at": now}).rowcount:
+                _count_change(s, cid, before, (1, before[1]))
+                marked, state = True, "read"
                 household_done = bool(before[1])  # reading does not change whether the household confirmed
-                set_committed_value(mine, "state", "read")
-                set_committed_value(mine, "read_at", now)
             else:  # read or confirmed meanwhile, under the lock now taken: as it is now
-                s.refresh(mine)
-        if mine is not None and household_done is None:
-            household_done = mine.state == "confirmed" or s.exec(select(func.count()).select_from(Delivery).where(
-                Delivery.circular_id == c.id, Delivery.household_id == mine.household_id,
-                Delivery.state == "confirmed")).one() > 0
+                state, on_behalf, confirmed_at = conn.execute(_DELIVERY_NOW, {"d_id": c.d_id}).one()
+        if mine and household_done is None:
+            household_done = state == "confirmed" or bool(_household_flags(s, cid, c.d_household)[1])
         # A circular to everyone needs neither its target han nor their names for its label.
         label = tr(lang, "circular.target_all") if c.target_all else _target_label(
-            lang, c, _targets(s, c.id), _han_names(s, c.association_id))
+            lang, c, _targets(s, cid) if targets is None else targets, _han_names(s, c.association_id))
         return CircularView(
             c.id, c.association_id, c.title, c.body, markup.parse(c.body), _aware(c.sent_at), c.due_date, label,
-            _files(s, c.id), _amendments(s, c.id),
-            delivery_id=mine.id if mine else 0, state=mine.state if mine else "",
-            on_behalf=bool(mine and mine.on_behalf), confirmed_at=_aware(mine.confirmed_at) if mine else None,
-            household_confirmed=bool(household_done), officer_view=mine is None, marked_read=marked,
+            _files(s, cid), _amendments(s, cid),
+            delivery_id=c.d_id or 0, state=state or "", on_behalf=bool(mine and on_behalf),
+            confirmed_at=_aware(confirmed_at) if mine else None, household_confirmed=bool(household_done),
+            officer_view=not mine, marked_read=marked,
         )
 
 
