@@ -335,3 +335,16 @@ async def test_registering_in_english_keeps_english_on_the_account(demo, app_sta
     await LoginState.submit.fn(await app_state.get_state(LoginState),
                                {"login_id": "kaicho@example.jp", "password": "chiiki-demo-2026"})
     assert _prefs("kaicho@example.jp") == ("ja", False)
+
+
+def test_a_preference_given_alone_leaves_the_other_as_it_is(demo):
+    member = demo.actor("member@example.jp")
+    accounts.set_preferences(member, large_text=True)
+    assert _prefs("member@example.jp") == ("ja", True)
+    accounts.set_preferences(member, locale="en")
+    assert _prefs("member@example.jp") == ("en", True)
+    accounts.set_preferences(member, locale="fr", large_text=False)  # an unknown language is ignored
+    assert _prefs("member@example.jp") == ("en", False)
+    accounts.set_preferences(member)
+    assert _prefs("member@example.jp") == ("en", False)
+    assert _prefs("member2@example.jp") == ("ja", False)  # nobody else's account changed
