@@ -192,3 +192,24 @@ def test_an_exports_audit_record_wakes_the_checkpointer(demo):
         audit.record(s, demo.actor("kaicho@example.jp"), "roster.export",
                      household_ids=list(range(1, db.CHECKPOINT_ROWS + 1)), count=db.CHECKPOINT_ROWS)
     assert _wait_for(lambda: cp.runs > before)
+
+
+def test_postgresql_connections_have_jit_off_and_keep_the_urls_own_options():
+    base = "postgresql+psycopg://u@127.0.0.1:5432/d"
+    assert db._postgresql_options(base) == {"options": "-c jit=off"}
+    assert db._postgresql_options(base + "?options=-c%20statement_timeout%3D5000") == {
+        "options": "-c statement_timeout=5000 -c jit=off"}
+    assert db._postgresql_options(base + "?options=-c%20jit%3Don") == {}  # the operator's choice wins
+    assert db._postgresql_options("sqlite:///x.db") == {}
+
+
+@pytest.mark.postgres
+def test_the_apps_postgresql_connections_run_without_jit(pg_url):
+    import sqlalchemy as sa
+
+    with db.engine(pg_url).connect() as conn:
+        assert conn.execute(sa.text("SHOW jit")).scalar() == "off"
+    url = pg_url + "?options=-c%20statement_timeout%3D4321"
+    with db.engine(url).connect() as conn:
+        assert conn.execute(sa.text("SHOW jit")).scalar() == "off"
+        assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "4321ms"
