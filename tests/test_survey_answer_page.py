@@ -4,14 +4,17 @@ members' totals show on their own, and it counts the asked units as the rule say
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from sqlmodel import select
 
-from chiiki.models import Account, Household, Membership
+from chiiki.models import Account, Household, Membership, utcnow
 from chiiki.services import surveys
 from chiiki.services.db import session
+from chiiki.services.errors import Denied
 from tests.conftest import DemoCity
-from tests.test_survey_services import add_housemate, make_survey
+from tests.test_survey_services import PW, add_housemate, make_survey
 
 SHAPES = [  # (per household, every han, anonymous)
     (False, True, False),
@@ -19,7 +22,24 @@ SHAPES = [  # (per household, every han, anonymous)
     (False, False, False),
     (True, False, False),
     (False, True, True),
+    (True, True, True),
+    (False, False, True),
+    (True, False, True),
 ]
+LOOSE = "loose@example.jp"
+
+
+def _add_member_without_household(demo: DemoCity) -> None:
+    """An active member of A1 the roster has no household for (they answer for themselves)."""
+    from chiiki.services.accounts import hash_password
+
+    with session() as s:
+        acc = Account(login_id=LOOSE, password_hash=hash_password(PW, 4), name="世帯 未登録", kana="セタイ ミトウロク",
+                      display_name="未登録", email=LOOSE)
+        s.add(acc)
+        s.flush()
+        s.add(Membership(account_id=acc.id, association_id=demo.association_id(DemoCity.A1), household_id=None,
+                         status="active", consent_version="2026-1", consented_at=utcnow(), decided_at=utcnow()))
 
 
 def _asked_units(association_id: int, per_household: bool, han_ids: list[int] | None) -> int:
@@ -41,7 +61,7 @@ def _asked_units(association_id: int, per_household: bool, han_ids: list[int] | 
 
 
 def _logins_in(association_id: int, han_ids: list[int] | None) -> list[str]:
-    """Active members' logins, those of the targeted han when there are targets, one per household first."""
+    """Active members with a household, in the targeted han when there are targets, oldest account first."""
     with session() as s:
         rows = s.exec(select(Account.login_id, Membership.household_id, Household.han_id)
                       .join(Membership, Membership.account_id == Account.id)
@@ -55,7 +75,7 @@ def _separately(actor, survey_id: int) -> surveys.AnswerPage:
     return surveys.AnswerPage(surveys.get_for_answer(actor, survey_id), surveys.member_totals(actor, survey_id))
 
 
-def _first_options(page: surveys.AnswerPage, pick: int) -> dict:
+def _choose(page: surveys.AnswerPage, pick: int) -> dict:
     out = {}
     for q in page.form.questions:
         if q.kind == "single":
@@ -71,6 +91,7 @@ def _first_options(page: surveys.AnswerPage, pick: int) -> dict:
 
 def _check_shape(demo: DemoCity, per_household: bool, target_all: bool, anonymous: bool) -> None:
     aid = demo.association_id(DemoCity.A1)
+    _add_member_without_household(demo)
     han_ids = None if target_all else demo.han_ids(DemoCity.A1)[:1]
     over = {"per_household": per_household, "anonymous": anonymous, "target_all": target_all}
     if han_ids:
@@ -82,14 +103,23 @@ def _check_shape(demo: DemoCity, per_household: bool, target_all: bool, anonymou
     if per_household and not anonymous:
         housemate = "housemate@example.jp"
         add_housemate(demo, logins[0], housemate)
-    answerers = logins[:6] + ([housemate] if housemate else [])
+    # The member without a household is asked by surveys to everyone, and by none to some han.
+    answerers = [*logins[:5], *([LOOSE] if target_all else logins[5:6]), *([housemate] if housemate else [])]
     assert len(set(answerers)) >= 6, "the demo city has enough members in the targeted han"
+    if not target_all:
+        with pytest.raises(Denied):
+            surveys.answer_page(demo.actor(LOOSE), sid)
+    chosen: dict[str, int] = {}  # the first question's option, per answering unit, as last given
 
     for i, login in enumerate(answerers):
         actor = demo.actor(login)
+        household = actor.memberships[0].household_id
+        unit = f"h{household}" if per_household and household else f"a{actor.account_id}"
         before = surveys.answer_page(actor, sid)
         assert before == _separately(actor, sid)
-        after = surveys.answer_and_reopen(actor, sid, _first_options(before, i))
+        answers = _choose(before, i)
+        after = surveys.answer_and_reopen(actor, sid, answers)
+        chosen[unit] = int(answers[f"q{before.form.questions[0].id}"])
         # What the page shows after answering is what a fresh open shows, and what the two services show.
         assert after == surveys.answer_page(actor, sid) == _separately(actor, sid)
         assert after.form.answered
@@ -103,15 +133,17 @@ def _check_shape(demo: DemoCity, per_household: bool, target_all: bool, anonymou
             first = surveys.answer_page(demo.actor(logins[0]), sid)
             assert first.form.answered and not first.form.answered_by_other
             assert first.form.mine == after.form.mine
-        units = i + 1 if login != housemate else i
-        if units < surveys.MEMBER_TOTALS_MIN:
+        if len(chosen) < surveys.MEMBER_TOTALS_MIN:
             assert after.totals is None
         else:
-            assert after.totals is not None and after.totals.respondents == units
+            assert after.totals is not None and after.totals.respondents == len(chosen)
             assert after.totals.target_units == _asked_units(aid, per_household, han_ids)
-            first_q = after.totals.questions[0]
-            assert sum(o.count for o in first_q.options) == units
+            # Each option's count, against the choices this test made (the last one per unit).
+            want = Counter(chosen.values())
+            assert {o.id: o.count for o in after.totals.questions[0].options} == {
+                o.id: want.get(o.id, 0) for o in before.form.questions[0].options}
             assert all(q.texts == () for q in after.totals.questions)
+    assert len(chosen) == (len(answerers) - (1 if housemate else 0))
     officer = demo.actor("kaicho@example.jp")
     assert surveys.results(officer, sid).target_units == _asked_units(aid, per_household, han_ids)
 

@@ -53,6 +53,9 @@ MEMBER_OPS = {
     "get_for_answer": lambda a, sid, saf: surveys.get_for_answer(a, sid),
     "member_totals": lambda a, sid, saf: surveys.member_totals(a, sid),
     "submit_answer": lambda a, sid, saf: surveys.submit_answer(a, sid, {}),
+    # What the answer page runs.
+    "answer_page": lambda a, sid, saf: surveys.answer_page(a, sid),
+    "answer_and_reopen": lambda a, sid, saf: surveys.answer_and_reopen(a, sid, {}),
 }
 OUTSIDERS = ["anonymous", "newcomer@example.jp", "other@example.jp", "other_officer", "city@example.jp"]
 INSIDERS_WITHOUT_RUN = ["member@example.jp", "kaikei@example.jp", "hancho@example.jp", HAN1_ONLY_OFFICER]

@@ -508,7 +508,9 @@ def run_websocket(args, city: CityFacts, progress: Callable[[str], None]) -> dic
     the other, so that a slower spell of a shared machine falls on all three alike (a ratio per round, and
     the figures of all rounds together)."""
     results: dict = {"rounds": []}
-    plan = prepare_load(city, args.clients * 2, with_survey=True)
+    # A session for each client, one for each idle client (memory), and one for the actions run alone.
+    plan = prepare_load(city, args.clients * 2 + 1, with_survey=True)
+    alone = args.clients * 2
     mix = chiiki_mix(plan, progress)
     blank_dir = load.make_blank_app()
     data_dir = Path(tempfile.mkdtemp(prefix="chiiki-citybench-data-"))
@@ -548,10 +550,10 @@ def run_websocket(args, city: CityFacts, progress: Callable[[str], None]) -> dic
                 "blank+onload": asyncio.run(load.per_action(
                     blank.url, load.blank_loaded_mix(), blank.pids, args.per_action,
                     storage=load.blank_loaded_storage(0), start_path="/loaded")),
-                # Client 0's circulars: those it confirms here are not opened again in the rounds.
-                "chiiki": asyncio.run(load.per_action(app.url, mix, app.pids, args.per_action, cookies=cookies(0),
-                                                      start_path=routes.MYPAGE,
-                                                      after=lambda tab: after(tab, 0))),
+                # A member of its own, whose circulars, survey answer and language the rounds do not touch.
+                "chiiki": asyncio.run(load.per_action(app.url, mix, app.pids, args.per_action,
+                                                      cookies=cookies(alone), start_path=routes.MYPAGE,
+                                                      after=lambda tab: after(tab, alone))),
             }
         totals = {"blank": load.Stats(), "blank+onload": load.Stats(), "chiiki": load.Stats()}
         for r in range(1, args.rounds + 1):

@@ -16,6 +16,7 @@ import functools
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Integer, String, and_, bindparam, case, cast, delete, exists, func, null, or_, true
 from sqlalchemy.exc import IntegrityError
@@ -550,31 +551,16 @@ def close_survey(actor: Actor, survey_id: object) -> None:
 # --------------------------------------------------------------------------- who is asked
 
 
-def _target_members(sv: Survey, targets: list[int]):
-    """Active member accounts asked by this survey: (account id, household id, han id)."""
-    q = (select(Membership.account_id, Membership.household_id, Household.han_id)
-         .join(Household, Household.id == Membership.household_id, isouter=True)
-         .where(Membership.association_id == sv.association_id, Membership.status == "active"))
-    if not sv.target_all:
-        q = q.where(Household.han_id.in_(targets or [-1]))
-    return q
-
-
-def _target_households(sv: Survey, targets: list[int]):
-    q = select(Household.id).where(Household.association_id == sv.association_id, Household.removed_at.is_(None))
-    if not sv.target_all:
-        q = q.where(Household.han_id.in_(targets or [-1]))
-    return q
-
-
 def _answered_units(s: Session, survey_id: int) -> int:
     return _run(s, _ANSWERED_UNITS, {"t_survey": survey_id}).scalar_one()
 
 
 @functools.lru_cache(maxsize=None)
 def _unit_count_statement(per_household: bool, target_all: bool):
-    """How many units a survey asks (as _target_members/_target_households select them), prepared once per
-    shape; parameters: the association and, unless it asks everyone, the han."""
+    """How many units a survey asks, prepared once per shape; parameters: the association and, unless it asks
+    everyone, the han. A unit is an active member of the association (per member), or a household on its
+    roster plus each active member without a household (per household); with han targets, only those whose
+    household is in one of them."""
     members = (select(func.count()).select_from(Membership)
                .join(Household, Household.id == Membership.household_id, isouter=True)
                .where(Membership.association_id == bindparam("u_association", type_=Integer),
@@ -749,7 +735,10 @@ def answer_page(actor: Actor, survey_id: object) -> AnswerPage:
 
 
 def answer_and_reopen(actor: Actor, survey_id: object, answers: object) -> AnswerPage:
-    """submit_answer(), then the page as it now is, read in the same session once the answer is committed."""
+    """submit_answer(), then the page as it now is, read in the same session once the answer is committed.
+
+    Every check comes before the commit, so the read after it raises no ServiceError; only a database failure
+    could, and then the answer is kept although the caller sees an error (the next opening shows it)."""
     with session() as s:
         sv, m, targets = _asked(s, actor, survey_id)
         questions, rows, part = _store_answer(s, actor, sv, m, targets, answers)
@@ -767,9 +756,10 @@ def _asked(s: Session, actor: Actor, survey_id: object) -> tuple[Survey, object,
 
 
 def _answer_form(s: Session, actor: Actor, sv: Survey, m, targets: list[int],
-                 known: tuple[list[QuestionView], SurveyParticipation, dict] | None = None
-                 ) -> tuple[AnswerForm, SurveyParticipation | None]:
-    """The form; `known` is (questions, participation, own answers) when the caller has just written them."""
+                 known: tuple[list[QuestionView], Any, dict] | None = None) -> tuple[AnswerForm, Any]:
+    """The form, and the unit's participation (anything with .account_id: a row of _PARTICIPATION or the
+    SurveyParticipation just added; None before an answer). `known` is (questions, participation, own
+    answers) when the caller has just written them."""
     info = _info(s, sv, utcnow(), targets)
     targeted = _is_targeted(sv, targets, m.han_id)
     if not targeted and not han_scope(actor, RUN_SURVEYS, sv.association_id):
@@ -901,8 +891,9 @@ def submit_answer(actor: Actor, survey_id: object, answers: object) -> None:
 
 
 def _store_answer(s: Session, actor: Actor, sv: Survey, m, targets: list[int], answers: object
-                  ) -> tuple[list[QuestionView], list, SurveyParticipation]:
-    """Write the answer (not yet committed): (the questions, the rows written, the unit's participation)."""
+                  ) -> tuple[list[QuestionView], list, Any]:
+    """Write the answer (not yet committed): (the questions, the rows written, the unit's participation: the
+    row of an earlier answer, or the SurveyParticipation added now)."""
     if not _is_targeted(sv, targets, m.han_id):
         raise Denied()
     if not _is_open(sv, utcnow()):
