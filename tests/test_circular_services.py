@@ -798,3 +798,37 @@ def test_a_delivery_confirmed_while_it_is_opened_shows_as_confirmed(demo, monkey
     view = circulars.open_circular(member, cid)
     assert view.state == "confirmed" and view.confirmed_at is not None and view.on_behalf
     assert view.household_confirmed and not view.marked_read and view.delivery_id
+
+
+def test_whoever_may_open_a_circular_may_download_its_files_and_nobody_else(demo):
+    """open_circular states the visibility rule in its own statement; attachment_for keeps _visible: the same."""
+    from chiiki.services.policy import ANONYMOUS
+
+    a1 = demo.association_id(DemoCity.A1)
+    kaicho, hancho = demo.actor("kaicho@example.jp"), demo.actor("hancho@example.jp")
+    homes = {a.memberships[0].han_id for a in (kaicho, hancho)}
+    n = next(i for i in range(1, len(demo.han_ids(DemoCity.A1)) + 1) if han(demo, i) not in homes)
+    f = attachments.upload(kaicho, a1, "案内.pdf", PDF)
+    cid = send_to(demo, han_nos=(n,), files=[f.id]).circular_id
+    with session() as s:
+        reader = s.exec(select(Account.login_id).join(Delivery, Delivery.account_id == Account.id)
+                        .where(Delivery.circular_id == cid)).first()
+    assert reader  # a member of that han
+    allowed = {}
+    for login in (reader, "kaicho@example.jp", "hancho@example.jp", "member@example.jp", "member2@example.jp",
+                  "other@example.jp", "newcomer@example.jp", None):
+        actor = demo.actor(login) if login else ANONYMOUS
+        try:
+            circulars.open_circular(actor, cid)
+            opens = True
+        except NotFound:
+            opens = False
+        try:
+            circulars.attachment_for(actor, f.id)
+            downloads = True
+        except NotFound:
+            downloads = False
+        assert opens == downloads, login
+        allowed[login] = opens
+    assert allowed[reader] and allowed["kaicho@example.jp"]
+    assert not allowed["hancho@example.jp"] and not allowed["other@example.jp"] and not allowed[None]
