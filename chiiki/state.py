@@ -480,16 +480,16 @@ class NavFacts:
 
 def _nav_facts(token: str, actor: Actor | None = None) -> NavFacts:
     """The session's actor (unless already known), its association's name and the badges."""
-    from chiiki.services.db import session
+    from chiiki.services.db import reading
 
-    with session() as s:  # the session check and the badges on one connection
+    with reading() as conn:  # the session check and the badges on one connection
         if actor is None:
-            actor = accounts.actor_for_token_in(s, token) if token else ANONYMOUS
+            actor = accounts.actor_for_token_in(conn, token) if token else ANONYMOUS
         membership = actor.memberships[0] if actor.memberships else None
         aid = membership.association_id if membership else 0
         if not (actor.authenticated and aid):
             return NavFacts(actor, aid, _association_name(aid) if aid else "", 0, 0)
-        unread, urgent = _badges(actor, aid, s)
+        unread, urgent = _badges(actor, aid, conn)
     return NavFacts(actor, aid, _association_name(aid), unread, urgent)
 
 
@@ -517,20 +517,20 @@ def _badges_query():
     return select(circulars.UNREAD_COUNT.scalar_subquery(), surveys.UNANSWERED_OF_KIND.scalar_subquery())
 
 
-def _badges(actor: Actor, association_id: int, s=None) -> tuple[int, int]:
+def _badges(actor: Actor, association_id: int, conn=None) -> tuple[int, int]:
     """Unread circulars and unanswered urgent surveys, for the badge shown on every page (one prepared query,
-    in the given database session or a new one)."""
+    on the given connection or a new one)."""
     from chiiki.services import circulars, surveys
-    from chiiki.services.db import session
+    from chiiki.services.db import reading
 
     unread = circulars.unread_params(actor, association_id)
     urgent = surveys.unanswered_params(actor, association_id, "safety")
     if unread is None or urgent is None:
         return 0, 0
-    if s is None:
-        with session() as own:
+    if conn is None:
+        with reading() as own:
             return _badges(actor, association_id, own)
-    row = s.connection().execute(_badges_query(), {**unread, **urgent}).one()
+    row = conn.execute(_badges_query(), {**unread, **urgent}).one()
     return int(row[0]), int(row[1])
 
 

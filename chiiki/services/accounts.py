@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import bcrypt
 from sqlalchemy import Boolean, Integer, String, and_, bindparam, func, or_, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -31,7 +32,7 @@ from chiiki.models import (
     utcnow,
 )
 from chiiki.services import audit, validate
-from chiiki.services.db import session
+from chiiki.services.db import reading, session
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ANONYMOUS,
@@ -361,17 +362,17 @@ def actor_for_token(token: object, now: datetime | None = None) -> Actor:
     """The actor behind a session token, or ANONYMOUS when it is unknown, expired or revoked."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return ANONYMOUS
-    with session() as s:
-        return actor_for_token_in(s, token, now)
+    with reading() as conn:
+        return actor_for_token_in(conn, token, now)
 
 
-def actor_for_token_in(s: Session, token: str, now: datetime | None = None) -> Actor:
-    """actor_for_token within the caller's session (a page load reads its badges in the same one)."""
+def actor_for_token_in(conn: Connection, token: str, now: datetime | None = None) -> Actor:
+    """actor_for_token on the caller's connection (a page load reads its badges on the same one)."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return ANONYMOUS
     now = now or utcnow()
     # The session, its account, memberships and roles in one query: this runs for every page a person opens.
-    rows = s.connection().execute(_SESSION_ACTOR, {"token_hash": _sha(token)}).all()
+    rows = conn.execute(_SESSION_ACTOR, {"token_hash": _sha(token)}).all()
     if not rows or rows[0].s_revoked is not None or rows[0].s_expires <= now:
         return ANONYMOUS
     return _actor_of(rows, now)
