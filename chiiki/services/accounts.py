@@ -32,7 +32,7 @@ from chiiki.models import (
     utcnow,
 )
 from chiiki.services import audit, validate
-from chiiki.services.db import reading, session
+from chiiki.services.db import execute_core, reading, session
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ANONYMOUS,
@@ -328,8 +328,7 @@ _ACCOUNT_ACTOR = _with_memberships(select(*_ACTOR_COLUMNS).select_from(Account)
 def load_actor_in(s: Session, account_id: int, now: datetime | None = None) -> Actor:
     """The actor of an account as it is now (ANONYMOUS for an unknown or deleted account), including what
     this session has changed and not yet written."""
-    s.flush()
-    return _actor_of(s.connection().execute(_ACCOUNT_ACTOR, {"account_id": account_id}).all(), now or utcnow())
+    return _actor_of(execute_core(s, _ACCOUNT_ACTOR, {"account_id": account_id}).all(), now or utcnow())
 
 
 def _actor_of(rows, now: datetime) -> Actor:
@@ -416,9 +415,8 @@ _PROFILE = (select(Account.id, Account.login_id, Account.name, Account.kana, Acc
 
 def get_profile(actor: Actor) -> Profile:
     account_id = _require(actor)
-    with session() as s:
-        s.flush()
-        a = s.connection().execute(_PROFILE, {"p_account": account_id}).one()
+    with reading() as conn:
+        a = conn.execute(_PROFILE, {"p_account": account_id}).one()
         return Profile(a.id, a.login_id or "", a.name, a.kana, a.display_name, a.address, a.area_id or 0,
                        a.area_name or "", a.birth_year or 0, a.email, a.phone, a.has_small_children,
                        a.email_circulars, a.email_notices, a.locale, a.large_text)

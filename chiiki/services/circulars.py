@@ -29,7 +29,7 @@ from chiiki.models import (
 )
 from chiiki.services import attachments as attachment_files
 from chiiki.services import audit, mail, markup, tabular, validate
-from chiiki.services.db import session
+from chiiki.services.db import execute_core, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ALL_HAN,
@@ -164,8 +164,7 @@ def _lock_circular(s: Session, circular_id: int) -> None:
 def _household_flags(s: Session, circular_id: int, household_id: int) -> tuple[int, int]:
     """(any delivery read or confirmed, any confirmed) of one household on one circular, as 0/1, including
     changes made through the session's objects and not yet written."""
-    s.flush()
-    read, confirmed = s.connection().execute(_HOUSEHOLD_FLAGS, {"c_id": circular_id, "h_id": household_id}).one()
+    read, confirmed = execute_core(s, _HOUSEHOLD_FLAGS, {"c_id": circular_id, "h_id": household_id}).one()
     return int(read or 0), int(confirmed or 0)
 
 
@@ -573,22 +572,6 @@ class CircularView:
     marked_read: bool = False  # this opening marked the member's delivery read (their unread count changed)
 
 
-def _my_delivery(s: Session, actor: Actor, circular_id: int) -> Delivery | None:
-    return s.exec(select(Delivery).where(Delivery.circular_id == circular_id,
-                                         Delivery.account_id == actor.account_id)).first()
-
-
-def _visible(s: Session, actor: Actor, c: Circular) -> tuple[bool, Delivery | None]:
-    """A member sees the circulars delivered to them; an officer those sent within their han scope."""
-    if actor is None or not actor.authenticated or not can(actor, MEMBER, Assoc(c.association_id)):
-        return False, None
-    mine = _my_delivery(s, actor, c.id)
-    if mine is not None:
-        return True, mine
-    scope = han_scope(actor, SEND_CIRCULARS, c.association_id)
-    return _overlaps(scope, c, _targets(s, c.id)), None
-
-
 # What every opening of a circular reads besides the circular: prepared once, Core rows.
 _AMENDMENTS = (select(CircularAmendment.id, CircularAmendment.body, CircularAmendment.created_at)
                .where(CircularAmendment.circular_id == bindparam("c_id", type_=Integer))
@@ -598,14 +581,12 @@ _FILES = (select(Attachment.id, Attachment.filename, Attachment.content_type, At
 
 
 def _amendments(s: Session, circular_id: int) -> list[AmendmentView]:
-    s.flush()
-    rows = s.connection().execute(_AMENDMENTS, {"c_id": circular_id})
+    rows = execute_core(s, _AMENDMENTS, {"c_id": circular_id})
     return [AmendmentView(aid, body, markup.parse(body), _aware(at)) for aid, body, at in rows]
 
 
 def _files(s: Session, circular_id: int) -> list[attachment_files.AttachmentInfo]:
-    s.flush()
-    return [attachment_files.AttachmentInfo(*row) for row in s.connection().execute(_FILES, {"c_id": circular_id})]
+    return [attachment_files.AttachmentInfo(*row) for row in execute_core(s, _FILES, {"c_id": circular_id})]
 
 
 _MARK_READ = update(Delivery).where(Delivery.id == bindparam("d_id", type_=Integer), Delivery.state == "unread") \
@@ -624,25 +605,31 @@ _DELIVERY_NOW = select(Delivery.state, Delivery.on_behalf, Delivery.confirmed_at
     Delivery.id == bindparam("d_id", type_=Integer))
 
 
-def open_circular(actor: Actor, circular_id: object, lang: str = "ja") -> CircularView:
-    """Show one circular; opening it marks the member's delivery as read.
-
-    A member sees the circulars delivered to them; an officer those sent within their han scope."""
-    cid = validate.ident(circular_id, "circular_id")
-    now = utcnow()
+def _visible(s: Session, actor: Actor, circular_id: int):
+    """(the sent circular with the actor's own delivery as d_* columns, its target han when they had to be
+    read) when the actor may see it; NotFound otherwise. A member sees the circulars delivered to them, an
+    officer those sent within their han scope."""
     if actor is None or not actor.authenticated:
         raise NotFound()
+    c = execute_core(s, _OPENING, {"c_id": circular_id, "a_id": actor.account_id}).first()
+    if c is None or c.status != "sent" or not can(actor, MEMBER, Assoc(c.association_id)):
+        raise NotFound()
+    targets = None
+    if c.d_id is None:
+        targets = _targets(s, circular_id)
+        if not _overlaps(han_scope(actor, SEND_CIRCULARS, c.association_id), c, targets):
+            raise NotFound()
+    return c, targets
+
+
+def open_circular(actor: Actor, circular_id: object, lang: str = "ja") -> CircularView:
+    """Show one circular; opening it marks the member's delivery as read."""
+    cid = validate.ident(circular_id, "circular_id")
+    now = utcnow()
     with session() as s:
         conn = s.connection()
-        c = conn.execute(_OPENING, {"c_id": cid, "a_id": actor.account_id}).first()
-        if c is None or c.status != "sent" or not can(actor, MEMBER, Assoc(c.association_id)):
-            raise NotFound()
+        c, targets = _visible(s, actor, cid)
         mine = c.d_id is not None
-        targets = None
-        if not mine:
-            targets = _targets(s, cid)
-            if not _overlaps(han_scope(actor, SEND_CIRCULARS, c.association_id), c, targets):
-                raise NotFound()
         state, on_behalf, confirmed_at = c.d_state, c.d_on_behalf, c.d_confirmed_at
         marked = False
         household_done = None
@@ -715,9 +702,7 @@ def attachment_for(actor: Actor, attachment_id: object) -> tuple[attachment_file
         a = s.get(Attachment, aid)
         if a is None or a.circular_id is None:
             raise NotFound()
-        c = s.get(Circular, a.circular_id)
-        if c is None or c.status != "sent" or not _visible(s, actor, c)[0]:
-            raise NotFound()
+        _visible(s, actor, a.circular_id)
         return attachment_files.info(a), a.storage_key
 
 

@@ -272,6 +272,13 @@ def session() -> Iterator[Session]:
             raise
 
 
+def execute_core(s: Session, statement, params: dict):
+    """A prepared Core statement on the session's connection, after flushing what the session holds (a
+    query through the session would flush first too; a Core statement does not)."""
+    s.flush()
+    return s.connection().execute(statement, params)
+
+
 @contextmanager
 def reading() -> Iterator[Connection]:
     """A read of prepared Core statements that needs no ORM session (the session check and the badges, on
