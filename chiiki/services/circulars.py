@@ -29,7 +29,7 @@ from chiiki.models import (
 )
 from chiiki.services import attachments as attachment_files
 from chiiki.services import audit, mail, markup, tabular, validate
-from chiiki.services.db import execute_core, session
+from chiiki.services.db import execute_core, reading, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ALL_HAN,
@@ -468,10 +468,20 @@ def _year_range(year: int) -> tuple[datetime, datetime]:
     return start, end
 
 
+_INBOX_FIRST = (select(Circular.sent_at).join(Delivery, Delivery.circular_id == Circular.id)
+                .where(Delivery.account_id == bindparam("account", type_=Integer),
+                       Circular.association_id == bindparam("association", type_=Integer))
+                .order_by(Circular.sent_at).limit(1))
+
+
 @functools.lru_cache(maxsize=None)
 def _inbox_statements(state: str, searching: bool, by_year: bool):
-    """The inbox's statements for one shape of filter, prepared once and executed with parameters: the inbox
-    is the page members open most, and building and keying these expressions cost more than running them."""
+    """The inbox's two statements for one shape of filter, prepared once and executed with parameters: the inbox
+    is the page members open most, and building and keying these expressions cost more than running them.
+
+    The head: how many circulars the filter finds, the member's first circular (the years to choose from) and
+    their unread ones (all circulars, whatever the filter). The rows: one page, each with its number of files
+    and whether it was amended."""
     conds = [Delivery.account_id == bindparam("account", type_=Integer),
              Circular.association_id == bindparam("association", type_=Integer)]
     if state == "unread":
@@ -492,23 +502,17 @@ def _inbox_statements(state: str, searching: bool, by_year: bool):
         conds.append(and_(Circular.sent_at >= bindparam("start", type_=sent_type),
                           Circular.sent_at < bindparam("end", type_=sent_type)))
     joined = select(Delivery.id).join(Circular, Circular.id == Delivery.circular_id).where(*conds)
-    count = select(func.count()).select_from(joined.subquery())
+    head = select(select(func.count()).select_from(joined.subquery()).scalar_subquery().label("total"),
+                  _INBOX_FIRST.scalar_subquery().label("first"), UNREAD_COUNT.scalar_subquery().label("unread"))
+    files = (select(func.count()).select_from(Attachment).where(Attachment.circular_id == Circular.id)
+             .correlate(Circular).scalar_subquery())
+    amended = exists().where(CircularAmendment.circular_id == Circular.id).correlate(Circular)
     rows = (select(Delivery.id, Delivery.state, Delivery.on_behalf, Circular.id, Circular.title, Circular.sent_at,
-                   Circular.due_date)
+                   Circular.due_date, files.label("files"), amended.label("amended"))
             .join(Circular, Circular.id == Delivery.circular_id).where(*conds)
             .order_by(Circular.sent_at.desc(), Circular.id.desc())
             .offset(bindparam("offset", type_=Integer)).limit(bindparam("limit", type_=Integer)))
-    return count, rows
-
-
-_IDS = bindparam("ids", expanding=True)
-_INBOX_FILES = (select(Attachment.circular_id, func.count()).where(Attachment.circular_id.in_(_IDS))
-                .group_by(Attachment.circular_id))
-_INBOX_AMENDED = select(CircularAmendment.circular_id).where(CircularAmendment.circular_id.in_(_IDS)).distinct()
-_INBOX_FIRST = (select(Circular.sent_at).join(Delivery, Delivery.circular_id == Circular.id)
-                .where(Delivery.account_id == bindparam("account", type_=Integer),
-                       Circular.association_id == bindparam("association", type_=Integer))
-                .order_by(Circular.sent_at).limit(1))
+    return head, rows
 
 
 def inbox(actor: Actor, association_id: int, *, query: object = "", state: object = "all", year: object = None,
@@ -521,23 +525,18 @@ def inbox(actor: Actor, association_id: int, *, query: object = "", state: objec
     st = validate.choice(state or "all", "state", INBOX_FILTERS)
     yr = validate.integer(year, "year", lo=2000, hi=2100, required=False)
     p, size = _page_args(page, page_size)
-    params = {"account": actor.account_id, "association": aid, "offset": (p - 1) * size, "limit": size}
+    params = {"account": actor.account_id, "association": aid, "offset": (p - 1) * size, "limit": size,
+              **unread_params(actor, aid)}
     if q:
         params["pattern"] = _like(q)
     if yr:
         params["start"], params["end"] = _year_range(yr)
-    count_stmt, rows_stmt = _inbox_statements(st, bool(q), bool(yr))
-    with session() as s:
-        conn = s.connection()
-        total = conn.execute(count_stmt, params).scalar_one()
+    head_stmt, rows_stmt = _inbox_statements(st, bool(q), bool(yr))
+    with reading() as conn:  # two prepared Core statements: no ORM session
+        total, first, unread = conn.execute(head_stmt, params).one()
         rows = conn.execute(rows_stmt, params).all()
-        ids = [r[3] for r in rows]
-        files = dict(conn.execute(_INBOX_FILES, {"ids": ids}).all()) if ids else {}
-        amended = set(conn.execute(_INBOX_AMENDED, {"ids": ids}).scalars()) if ids else set()
-        first = conn.execute(_INBOX_FIRST, params).scalar()
-        unread = conn.execute(UNREAD_COUNT, unread_params(actor, aid)).scalar_one()
-    items = [InboxItem(cid, did, title, _aware(sent), due, state_, behalf, files.get(cid, 0), cid in amended)
-             for did, state_, behalf, cid, title, sent, due in rows]
+    items = [InboxItem(cid, did, title, _aware(sent), due, state_, behalf, files, bool(amended))
+             for did, state_, behalf, cid, title, sent, due, files, amended in rows]
     this_year = _today().year
     years = list(range(this_year, _aware(first).astimezone(TZ).year - 1, -1)) if first else []
     return InboxPage(items, total, p, _pages(total, size), unread, years)
