@@ -505,3 +505,9 @@ def test_publish_link_and_download_check_run_on_postgresql(pg_app_db):
     with pytest.raises(ServiceError) as e:
         notices.publish(actor, {"title": "t2", "body": "b", "everyone": "on"}, [f.id])
     assert e.value.key == "notice.error.file_gone" and count(Notice) == 1
+    # The feed on PostgreSQL: the file with its notice, none with a notice that has none, and nothing for a
+    # resident outside the audience.
+    plain = notices.publish(actor, {"title": "t3", "body": "b", "everyone": "on"}).notice_id
+    feed = {i.id: [a.id for a in i.attachments] for i in notices.feed(Actor(account_id=in_id)).items}
+    assert feed == {nid: [f.id], plain: []}
+    assert {i.id: [a.id for a in i.attachments] for i in notices.feed(Actor(account_id=out_id)).items} == {plain: []}

@@ -30,6 +30,7 @@ from typing import Callable
 from sqlalchemy import Integer, and_, bindparam, case, exists, false, func, insert, literal, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -38,7 +39,7 @@ from chiiki.i18n import TZ, tr
 from chiiki.models import Account, Area, Attachment, CitySetting, Notice, NoticeArea, NoticeRead, OutboxMail, utcnow
 from chiiki.services import accounts, attachments, markup, validate
 from chiiki.services.associations import _area_items, _descendants, moment, page_args, require
-from chiiki.services.db import session
+from chiiki.services.db import reading, session
 from chiiki.services.errors import NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import AUTHENTICATED, CITY_ADMIN, Actor, can
 
@@ -257,12 +258,16 @@ def discard_file(actor: Actor, attachment_id: object) -> None:
     attachments.discard(actor, attachment_id)
 
 
-def _files(s: Session, notice_ids: list[int]) -> dict[int, tuple[attachments.AttachmentInfo, ...]]:
-    """The attachments of these notices, by notice, in upload order (one query)."""
+_FILES_OF = (select(Attachment.notice_id, Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size)
+             .where(Attachment.notice_id.in_(bindparam("nf_ids", expanding=True))).order_by(Attachment.id))
+
+
+def _files(conn: Connection, notice_ids: list[int]) -> dict[int, tuple[attachments.AttachmentInfo, ...]]:
+    """The attachments of these notices, by notice, in upload order (one prepared query)."""
     found: dict[int, list[attachments.AttachmentInfo]] = {}
     if notice_ids:
-        for a in s.exec(select(Attachment).where(Attachment.notice_id.in_(notice_ids)).order_by(Attachment.id)):
-            found.setdefault(a.notice_id, []).append(attachments.info(a))
+        for notice_id, *info in conn.execute(_FILES_OF, {"nf_ids": notice_ids}):
+            found.setdefault(notice_id, []).append(attachments.AttachmentInfo(*info))
     return {k: tuple(v) for k, v in found.items()}
 
 
@@ -333,7 +338,7 @@ def admin_list(actor: Actor, limit: object = 20, offset: object = 0,
         for nid, aid in s.exec(select(NoticeArea.notice_id, NoticeArea.area_id)
                                .where(NoticeArea.notice_id.in_(ids)).order_by(NoticeArea.id)).all():
             areas.setdefault(nid, []).append(labels.get(aid, ""))
-        files = _files(s, ids)
+        files = _files(s.connection(), ids)
         return [AdminItem(n.id, n.title, n.urgent, n.publish_from, n.publish_until,
                           status_of(n.publish_from, n.publish_until, now), n.target_everyone,
                           tuple(areas.get(n.id, ())), tuple(n.bands.split()), int(reads.get(n.id, 0)),
@@ -355,12 +360,12 @@ _RESIDENT = select(Account.area_id, Account.birth_year, Account.has_small_childr
     Account.id == bindparam("nv_account", type_=Integer))
 
 
-def _audience(s: Session, account_id: int, now: datetime) -> tuple[list[int], tuple[str, ...]] | None:
+def _audience(conn: Connection, account_id: int, now: datetime) -> tuple[list[int], tuple[str, ...]] | None:
     """The resident's area with the areas above it, and the bands they fall in now (None: no such resident)."""
-    acc = s.connection().execute(_RESIDENT, {"nv_account": account_id}).first()
+    acc = conn.execute(_RESIDENT, {"nv_account": account_id}).first()
     if acc is None or acc.deleted_at is not None:
         return None
-    chain = accounts.area_chain(acc.area_id, s)
+    chain = accounts.area_chain(acc.area_id)
     return chain, tuple(sorted(bands_of(acc.birth_year, acc.has_small_children, this_year(now))))
 
 
@@ -383,7 +388,7 @@ def _visible_for(now, chain, bands: tuple[str, ...]) -> list:
 
 def _visible(s: Session, account_id: int, now: datetime):
     """Conditions on Notice: published now and meant for this resident (the Python side of the rule)."""
-    audience = _audience(s, account_id, now)
+    audience = _audience(s.connection(), account_id, now)
     if audience is None:
         return [false()]
     chain, bands = audience
@@ -400,7 +405,9 @@ def _feed_statements(with_areas: bool, bands: tuple[str, ...]):
                           NoticeRead.account_id == bindparam("nf_account", type_=Integer))
     counts = select(func.count(Notice.id), func.coalesce(func.sum(case((read, 0), else_=1)), 0)).where(*cond)
     c = Notice.__table__.c
-    page = (select(c.id, c.title, c.body, c.urgent, c.publish_from, read.label("read")).where(*cond)
+    files = exists().where(Attachment.notice_id == Notice.id).correlate(Notice)
+    page = (select(c.id, c.title, c.body, c.urgent, c.publish_from, read.label("read"), files.label("files"))
+            .where(*cond)
             .order_by(Notice.urgent.desc(), Notice.publish_from.desc(), Notice.id.desc())
             .offset(bindparam("nf_offset", type_=Integer)).limit(bindparam("nf_limit", type_=Integer)))
     return counts, page
@@ -429,8 +436,8 @@ def feed(actor: Actor, limit: object = 20, offset: object = 0, *, now: datetime 
     require(actor, AUTHENTICATED)
     lim, off = page_args(limit, offset)
     now = now or utcnow()
-    with session() as s:
-        audience = _audience(s, actor.account_id, now)
+    with reading() as conn:  # prepared Core statements: no ORM session
+        audience = _audience(conn, actor.account_id, now)
         if audience is None:
             return Feed([], 0, 0)
         chain, bands = audience
@@ -438,10 +445,9 @@ def feed(actor: Actor, limit: object = 20, offset: object = 0, *, now: datetime 
         params = {"nf_now": now, "nf_account": actor.account_id}
         if chain:
             params["nf_chain"] = chain
-        conn = s.connection()
         total, unread = conn.execute(counts, params).one()
         rows = conn.execute(page, {**params, "nf_offset": off, "nf_limit": lim}).all()
-        files = _files(s, [n.id for n in rows])
+        files = _files(conn, [n.id for n in rows if n.files])  # only when a notice of the page has any
     items = [FeedItem(n.id, n.title, markup.parse(n.body), n.urgent, n.publish_from, bool(n.read), files.get(n.id, ()))
              for n in rows]
     return Feed(items, total, int(unread))
