@@ -486,3 +486,44 @@ def test_member_who_left_loses_access(demo):
         board.get_thread(demo.actor(MEMBER2), tid)
     with pytest.raises(ServiceError):
         board.reply(demo.actor(MEMBER2), tid, "まだ書ける?")
+
+
+# --------------------------------------------------------------------------- the thread list in two statements
+
+
+def _check_list(demo) -> None:
+    """Each row of the list: the opening post's state and author decide the title, replies count the rest."""
+    plain = start(demo, login=MEMBER2, title="普通の話題", minutes_ago=50)
+    for i in range(3):
+        board.reply(demo.actor([MEMBER, MOD, MEMBER][i]), plain, f"返信{i}", now=utcnow() - timedelta(minutes=40 - i))
+    hidden = start(demo, title="隠される話題", minutes_ago=30)
+    board.hide_post(demo.actor(MOD), opening(hidden), "個人情報")
+    gone = start(demo, login=MEMBER2, title="消える話題", minutes_ago=20)
+    board.reply(demo.actor(MEMBER), gone, "残る返信", now=utcnow() - timedelta(minutes=10))
+    board.delete_post(demo.actor(MEMBER2), opening(gone))
+
+    def listed(login: str) -> dict:
+        return {t.id: (t.state, t.title, t.author, t.replies, t.mine)
+                for t in board.list_threads(demo.actor(login), a1(demo), per_page=50).items}
+
+    author = demo.actor(MEMBER).display_name
+    other = demo.actor(MEMBER2).display_name
+    assert listed(MEMBER2)[plain] == ("visible", "普通の話題", other, 3, True)
+    assert listed(MEMBER2)[hidden] == ("hidden", "", author, 0, False)  # others: no title
+    assert listed(MEMBER)[hidden] == ("hidden", "隠される話題", author, 0, True)  # its author reads it
+    assert listed(MOD)[hidden][1] == "隠される話題"  # so does a moderator
+    assert listed(MEMBER)[gone] == ("deleted", "", "", 1, False)
+    ids = list(listed(MEMBER))
+    assert ids.index(gone) < ids.index(hidden) < ids.index(plain)  # newest activity first
+
+
+def test_thread_list_rows(demo):
+    _check_list(demo)
+
+
+@pytest.mark.postgres
+def test_thread_list_rows_on_postgresql(pg_app_db):
+    from chiiki.seed import seed_demo
+
+    seed_demo()
+    _check_list(DemoCity())

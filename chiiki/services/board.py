@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from chiiki.models import Account, BoardPost, BoardReport, BoardThread, utcnow
 from chiiki.services import validate
 from chiiki.services.associations import require
-from chiiki.services.db import session
+from chiiki.services.db import reading, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.markup import safe_url
 from chiiki.services.policy import MEMBER, MODERATE_BOARD, Actor, Assoc, can
@@ -316,46 +316,52 @@ def _check_rate(s: Session, actor: Actor, now: datetime) -> None:
 # The thread list (every member opens the board): statements prepared once, executed as Core rows.
 _ASSOCIATION = BoardThread.association_id == bindparam("bt_association", type_=Integer)
 _THREAD_COUNT = select(func.count()).select_from(BoardThread).where(_ASSOCIATION)
+# Per thread of the page: its opening post (the first), that post's author, and how many posts it has.
+_FIRST_POST = (select(func.min(BoardPost.id)).where(BoardPost.thread_id == BoardThread.id)
+               .correlate(BoardThread).scalar_subquery())
+_POST_COUNT = (select(func.count()).select_from(BoardPost).where(BoardPost.thread_id == BoardThread.id)
+               .correlate(BoardThread).scalar_subquery())
 _THREAD_PAGE = (select(BoardThread.id, BoardThread.title, BoardThread.author_account_id, BoardThread.created_at,
-                       BoardThread.last_post_at).where(_ASSOCIATION)
+                       BoardThread.last_post_at, _POST_COUNT.label("posts"), BoardPost.id.label("opener_id"),
+                       BoardPost.author_account_id.label("opener_author"), BoardPost.deleted_at, BoardPost.hidden_at,
+                       Account.display_name)
+                .select_from(BoardThread)
+                .join(BoardPost, BoardPost.id == _FIRST_POST, isouter=True)
+                .join(Account, Account.id == BoardPost.author_account_id, isouter=True)
+                .where(_ASSOCIATION)
                 .order_by(BoardThread.last_post_at.desc(), BoardThread.id.desc())
                 .limit(bindparam("bt_limit", type_=Integer)).offset(bindparam("bt_offset", type_=Integer)))
-# Per thread: its opening post (the first) and how many posts it has, in one pass.
-_THREAD_POSTS = (select(BoardPost.thread_id, func.min(BoardPost.id), func.count())
-                 .where(BoardPost.thread_id.in_(bindparam("bt_ids", expanding=True))).group_by(BoardPost.thread_id))
-_OPENERS = (select(BoardPost.id, BoardPost.author_account_id, BoardPost.deleted_at, BoardPost.hidden_at,
-                   Account.display_name)
-            .join(Account, Account.id == BoardPost.author_account_id, isouter=True)
-            .where(BoardPost.id.in_(bindparam("bt_posts", expanding=True))))
+
+
+@dataclass(frozen=True)
+class _Opener:
+    """The columns of an opening post that decide how its thread is shown (as _state and _readable read them)."""
+    author_account_id: int | None
+    deleted_at: datetime | None
+    hidden_at: datetime | None
 
 
 def list_threads(actor: Actor, association_id: object, page: object = 1,
                  per_page: int = THREADS_PER_PAGE) -> ThreadList:
-    """The association's threads, newest activity first, one page at a time."""
+    """The association's threads, newest activity first, one page at a time (two prepared statements)."""
     aid = _member_association(actor, association_id)
     number = _page_number(page)
     moderator = may_moderate(actor, aid)
-    with session() as s:
-        conn = s.connection()
+    with reading() as conn:
         total = conn.execute(_THREAD_COUNT, {"bt_association": aid}).scalar_one()
         pages = _pages(total, per_page)
         number = min(number, pages)
-        threads = conn.execute(_THREAD_PAGE, {"bt_association": aid, "bt_limit": per_page,
-                                              "bt_offset": (number - 1) * per_page}).all()
-        ids = [t.id for t in threads]
-        posts = {tid: (first, n) for tid, first, n in conn.execute(_THREAD_POSTS, {"bt_ids": ids})} if ids else {}
-        openers = {p.id: p for p in conn.execute(_OPENERS, {"bt_posts": [first for first, _n in posts.values()]})} \
-            if posts else {}
+        rows = conn.execute(_THREAD_PAGE, {"bt_association": aid, "bt_limit": per_page,
+                                           "bt_offset": (number - 1) * per_page}).all()
     items = []
-    for t in threads:
-        first, n = posts.get(t.id, (None, 0))
-        post = openers.get(first)
+    for t in rows:
+        post = _Opener(t.opener_author, t.deleted_at, t.hidden_at) if t.opener_id is not None else None
         state = _state(post) if post is not None else "deleted"
         readable = post is not None and _readable(post, actor, moderator)
         items.append(ThreadSummary(
             id=t.id, state=state, title=t.title if readable else "",
-            author=_name(post.display_name) if state != "deleted" else "", mine=t.author_account_id == actor.account_id,
-            replies=max(0, n - 1), created_at=t.created_at, last_post_at=t.last_post_at,
+            author=_name(t.display_name) if state != "deleted" else "", mine=t.author_account_id == actor.account_id,
+            replies=max(0, t.posts - 1), created_at=t.created_at, last_post_at=t.last_post_at,
         ))
     return ThreadList(tuple(items), total, number, pages)
 
