@@ -271,17 +271,17 @@ def test_an_area_list_read_while_areas_change_is_not_kept(demo, monkeypatch):
     from chiiki.services import accounts as accounts_module
 
     accounts_module.forget_areas()
-    real = accounts_module.session
+    real = accounts_module.reading
 
     @contextmanager
     def changed_meanwhile():
-        with real() as s:
+        with real() as conn:
             accounts_module.forget_areas()  # e.g. city staff renamed an area in another thread
-            yield s
+            yield conn
 
-    monkeypatch.setattr(accounts_module, "session", changed_meanwhile)
+    monkeypatch.setattr(accounts_module, "reading", changed_meanwhile)
     assert accounts_module.areas()
     assert accounts_module._AREAS == {}
-    monkeypatch.setattr(accounts_module, "session", real)
+    monkeypatch.setattr(accounts_module, "reading", real)
     first = accounts_module.areas()
     assert accounts_module._AREAS and accounts_module.areas() == first

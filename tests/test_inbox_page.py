@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from chiiki.i18n import TZ
-from chiiki.models import Circular, utcnow
+from chiiki.models import Circular, Delivery, utcnow
 from chiiki.services import attachments, circulars
 from chiiki.services.db import session
 from tests.conftest import DemoCity
@@ -57,11 +57,20 @@ def _check_inbox(demo: DemoCity) -> None:
     first = circulars.inbox(member, a1, page=1, page_size=2)
     assert len(first.items) == 2 and first.total == page.total and first.pages == -(-page.total // 2)
 
-    # Someone the circulars never reached: an empty page, no years, nothing unread.
+    unread_only = circulars.inbox(member, a1, state="unread", page_size=100)
+    assert [i.circular_id for i in unread_only.items] == [i.circular_id for i in page.items if i.state == "unread"]
+    assert unread_only.total == page.unread and plain not in {i.circular_id for i in unread_only.items}
+    unconfirmed = circulars.inbox(member, a1, state="unconfirmed", page_size=100)
+    assert [i.circular_id for i in unconfirmed.items] == [i.circular_id for i in page.items
+                                                          if i.state != "confirmed"]
+
+    # Someone no circular reached: an empty page, no years, nothing unread.
+    with session() as s:
+        s.exec(update(Delivery).where(Delivery.account_id == demo.account_id("member2@example.jp"))
+               .values(account_id=None))
     member2 = demo.actor("member2@example.jp")
-    other = circulars.inbox(member2, a1, page_size=100)
-    assert with_files not in {i.circular_id for i in other.items}
-    assert other.unread == circulars.unread_count(member2, a1)
+    nothing = circulars.inbox(member2, a1, page_size=100)
+    assert (nothing.items, nothing.total, nothing.years, nothing.unread) == ([], 0, [], 0)
 
 
 def test_inbox_rows_and_head_match_the_tables(demo):

@@ -576,22 +576,28 @@ _AREAS_TTL = 60.0  # seconds; areas change rarely, and this process forgets them
 _AREAS_GENERATION = [0]  # bumped by forget_areas: a lookup that began before a change is not kept
 
 
-def _area_tree(s: Session | None = None) -> _AreaTree:
+_AREA_ROWS = select(Area.id, Area.name, Area.level, Area.parent_id).order_by(Area.sort_order, Area.id)
+
+
+def _area_tree(db: Session | Connection | None = None) -> _AreaTree:
     """The areas (public reference data), kept for a minute per process: the profile form lists them and
-    every notice feed walks them, on every visit. Read through `s` when the caller has a session open."""
+    every notice feed walks them, on every visit. Read through the caller's session or connection when it
+    has one open (no second connection from the pool), else on a connection of its own."""
     key = settings_module.settings.db_url
     hit = _AREAS.get(key)
     if hit is not None and time.monotonic() - hit[0] < _AREAS_TTL:
         return hit[1]
     generation = _AREAS_GENERATION[0]
-    if s is None:
-        with session() as own:
-            rows = own.exec(select(Area).order_by(Area.sort_order, Area.id)).all()
+    if db is None:
+        with reading() as conn:
+            rows = conn.execute(_AREA_ROWS).all()
+    elif isinstance(db, Connection):
+        rows = db.execute(_AREA_ROWS).all()
     else:
-        rows = s.exec(select(Area).order_by(Area.sort_order, Area.id)).all()
+        rows = execute_core(db, _AREA_ROWS, {}).all()
     by_id = {a.id: a for a in rows}
 
-    def label(a: Area) -> str:
+    def label(a) -> str:
         parts, node = [], a
         while node is not None and node.level != "city":
             parts.append(node.name)
@@ -609,9 +615,9 @@ def areas() -> list[tuple[int, str]]:
     return list(_area_tree().labels)
 
 
-def area_chain(area_id: int | None, s: Session | None = None) -> list[int]:
-    """The area and every area above it, nearest first."""
-    parents = _area_tree(s).parents
+def area_chain(area_id: int | None, db: Session | Connection | None = None) -> list[int]:
+    """The area and every area above it, nearest first (read through `db` when the areas must be read)."""
+    parents = _area_tree(db).parents
     chain: list[int] = []
     node = area_id
     while node is not None and node not in chain:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, bindparam, func
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from chiiki.models import Account, BoardPost, BoardReport, BoardThread, utcnow
@@ -277,7 +278,7 @@ def _is_opening(s: Session, post: BoardPost) -> bool:
     return _opening_ids(s, [post.thread_id]).get(post.thread_id) == post.id
 
 
-def _state(post: BoardPost) -> str:
+def _state(post: BoardPost | _Opener) -> str:
     if post.deleted_at is not None:
         return "deleted"
     if post.hidden_at is not None:
@@ -285,7 +286,7 @@ def _state(post: BoardPost) -> str:
     return "visible"
 
 
-def _readable(post: BoardPost, actor: Actor, moderator: bool) -> bool:
+def _readable(post: BoardPost | _Opener, actor: Actor, moderator: bool) -> bool:
     """Who may read a post's text: everyone while visible; its author and moderators while hidden."""
     state = _state(post)
     if state == "visible":
@@ -316,21 +317,22 @@ def _check_rate(s: Session, actor: Actor, now: datetime) -> None:
 # The thread list (every member opens the board): statements prepared once, executed as Core rows.
 _ASSOCIATION = BoardThread.association_id == bindparam("bt_association", type_=Integer)
 _THREAD_COUNT = select(func.count()).select_from(BoardThread).where(_ASSOCIATION)
-# Per thread of the page: its opening post (the first), that post's author, and how many posts it has.
-_FIRST_POST = (select(func.min(BoardPost.id)).where(BoardPost.thread_id == BoardThread.id)
-               .correlate(BoardThread).scalar_subquery())
-_POST_COUNT = (select(func.count()).select_from(BoardPost).where(BoardPost.thread_id == BoardThread.id)
-               .correlate(BoardThread).scalar_subquery())
-_THREAD_PAGE = (select(BoardThread.id, BoardThread.title, BoardThread.author_account_id, BoardThread.created_at,
-                       BoardThread.last_post_at, _POST_COUNT.label("posts"), BoardPost.id.label("opener_id"),
+# Per thread of the page (sorted and cut first, so the work is one page's whatever the association's size):
+# its opening post (the first), that post's author, and how many posts it has.
+_PAGE = (select(BoardThread.id, BoardThread.title, BoardThread.author_account_id, BoardThread.created_at,
+                BoardThread.last_post_at).where(_ASSOCIATION)
+         .order_by(BoardThread.last_post_at.desc(), BoardThread.id.desc())
+         .limit(bindparam("bt_limit", type_=Integer)).offset(bindparam("bt_offset", type_=Integer))).subquery()
+_ANY_POST = aliased(BoardPost)  # the thread's posts inside the subqueries, apart from the joined opening post
+_FIRST_POST = select(func.min(_ANY_POST.id)).where(_ANY_POST.thread_id == _PAGE.c.id).scalar_subquery()
+_POST_COUNT = select(func.count()).select_from(_ANY_POST).where(_ANY_POST.thread_id == _PAGE.c.id).scalar_subquery()
+_THREAD_PAGE = (select(_PAGE, _POST_COUNT.label("posts"), BoardPost.id.label("opener_id"),
                        BoardPost.author_account_id.label("opener_author"), BoardPost.deleted_at, BoardPost.hidden_at,
                        Account.display_name)
-                .select_from(BoardThread)
+                .select_from(_PAGE)
                 .join(BoardPost, BoardPost.id == _FIRST_POST, isouter=True)
                 .join(Account, Account.id == BoardPost.author_account_id, isouter=True)
-                .where(_ASSOCIATION)
-                .order_by(BoardThread.last_post_at.desc(), BoardThread.id.desc())
-                .limit(bindparam("bt_limit", type_=Integer)).offset(bindparam("bt_offset", type_=Integer)))
+                .order_by(_PAGE.c.last_post_at.desc(), _PAGE.c.id.desc()))
 
 
 @dataclass(frozen=True)

@@ -365,7 +365,7 @@ def _audience(conn: Connection, account_id: int, now: datetime) -> tuple[list[in
     acc = conn.execute(_RESIDENT, {"nv_account": account_id}).first()
     if acc is None or acc.deleted_at is not None:
         return None
-    chain = accounts.area_chain(acc.area_id)
+    chain = accounts.area_chain(acc.area_id, conn)
     return chain, tuple(sorted(bands_of(acc.birth_year, acc.has_small_children, this_year(now))))
 
 

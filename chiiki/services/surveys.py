@@ -39,7 +39,7 @@ from chiiki.models import (
 )
 from chiiki.services import audit, mail, tabular, validate
 from chiiki.services.associations import in_scope, moment, page_args
-from chiiki.services.db import execute_core, session
+from chiiki.services.db import execute_core, reading, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import ALL_HAN, EXPORT, MEMBER, RUN_SURVEYS, VIEW_MEMBERS, Actor, Assoc, can, han_scope
 
@@ -692,8 +692,7 @@ def list_surveys(actor: Actor, association_id: object, limit: object = 20, offse
     else:
         shape = ""
     count, page, targets_q, names_q, counts_q = _list_statements(shape)
-    with session() as s:
-        conn = s.connection()
+    with reading() as conn:  # prepared Core statements: no ORM session
         total = conn.execute(count, params).scalar_one()
         rows = conn.execute(page, {**params, "sl_offset": off, "sl_limit": lim}).all()
         ids = [r.id for r in rows]
