@@ -9,7 +9,8 @@ import inspect
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
 
 import reflex as rx
@@ -85,15 +86,25 @@ def trusted_origin(origin: str, host: str) -> bool:
     return origin.rstrip("/") in _site_origins(settings_module.settings.public_url, get_config().deploy_url or "")
 
 
-def _cookies(state: rx.State) -> dict[str, str]:
+def _cookies(state: rx.State) -> Mapping[str, str]:
     """The cookies of the request that opened this tab's websocket (server-side only: Reflex never sends
     the cookie header to the browser). None when the page that opened it is not this site's: another
     site on the same domain (a sibling subdomain, another port) could otherwise open a websocket that
     carries the browser's session cookie and act as its owner."""
-    headers = state.router.headers
+    return _cookies_of(state.router.headers)
+
+
+def _cookies_of(headers) -> Mapping[str, str]:
+    """_cookies from the websocket request's headers (router.headers), for a caller that has them at hand."""
     if not trusted_origin(headers.origin, headers.host):
         return {}
-    return cookie_parser(headers.cookie)
+    return _parsed_cookies(headers.cookie)
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_cookies(header: str) -> Mapping[str, str]:
+    """A Cookie header, parsed once: every event of a tab reads the same header again (read-only)."""
+    return MappingProxyType(cookie_parser(header))
 
 
 def _remember(name: str, value: str) -> rx.event.EventSpec:
@@ -240,9 +251,10 @@ class AuthState(rx.State):
     def session_token(self) -> str:
         """The session this tab acts with: the HttpOnly cookie its websocket was opened with, unless a
         login or logout on this same connection has replaced it since."""
-        if self._token_sid == self.router.session.session_id:
+        router = self.router  # assembled anew at each access: once here
+        if self._token_sid == router.session.session_id:
             return self._token
-        return _cookies(self).get(SESSION_COOKIE, "")
+        return _cookies_of(router.headers).get(SESSION_COOKIE, "")
 
     def use_session(self, token: str) -> None:
         """From now on this connection acts with `token` ("" = signed out)."""
