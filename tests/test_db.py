@@ -213,3 +213,27 @@ def test_the_apps_postgresql_connections_run_without_jit(pg_url):
     with db.engine(url).connect() as conn:
         assert conn.execute(sa.text("SHOW jit")).scalar() == "off"
         assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "4321ms"
+
+
+@pytest.mark.postgres
+def test_reads_on_postgresql_run_outside_a_transaction_and_units_of_work_inside_one(pg_app_db):
+    """reading() gives each statement its own transaction (no BEGIN and ROLLBACK around a page's read), while
+    session() still groups its statements in one; the pooled connections go back and forth between them."""
+    import sqlalchemy as sa
+
+    # In a transaction now() is when it began; a statement of its own starts its own transaction.
+    later = "SELECT now() = statement_timestamp()"
+    for _ in range(3):  # the same pooled connections, handed to both in turn
+        with db.reading() as conn:
+            conn.execute(sa.text("SELECT pg_sleep(0.02)"))
+            assert conn.execute(sa.text(later)).scalar() is True
+        with session() as s:
+            s.exec(sa.text("SELECT pg_sleep(0.02)"))
+            assert s.exec(sa.text(later)).scalar() is False
+    # A unit of work that fails still leaves nothing behind.
+    with pytest.raises(RuntimeError):
+        with session() as s:
+            s.exec(sa.text("CREATE TABLE half_written (x int)"))
+            raise RuntimeError("refused")
+    with db.reading() as conn:
+        assert conn.execute(sa.text("SELECT to_regclass('half_written')")).scalar() is None

