@@ -307,6 +307,15 @@ def reading() -> Iterator[Connection]:
         yield conn
 
 
+@contextmanager
+def reading_session() -> Iterator[Session]:
+    """An ORM session for a read that needs the model objects (a page built from several tables), on the
+    connections reading() uses. Reads only: nothing is committed, and on PostgreSQL there is no transaction
+    that could take a write back."""
+    with Session(_reader(engine()), expire_on_commit=False, autoflush=False) as s:
+        yield s
+
+
 def alembic_config(url: str | None = None):
     from alembic.config import Config
 

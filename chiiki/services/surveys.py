@@ -39,7 +39,7 @@ from chiiki.models import (
 )
 from chiiki.services import audit, mail, tabular, validate
 from chiiki.services.associations import in_scope, moment, page_args
-from chiiki.services.db import execute_core, reading, session
+from chiiki.services.db import execute_core, reading, reading_session, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import ALL_HAN, EXPORT, MEMBER, RUN_SURVEYS, VIEW_MEMBERS, Actor, Assoc, can, han_scope
 
@@ -720,8 +720,8 @@ def get_for_answer(actor: Actor, survey_id: object) -> AnswerForm:
 
 
 def answer_page(actor: Actor, survey_id: object) -> AnswerPage:
-    """The answer form and, once the actor has answered, the totals members may see: one session."""
-    with session() as s:
+    """The answer form and, once the actor has answered, the totals members may see: one reading session."""
+    with reading_session() as s:
         sv, m, targets = _asked(s, actor, survey_id)
         form, _ = _answer_form(s, actor, sv, m, targets)
         return AnswerPage(form, _member_totals_in(s, sv, targets, form))
