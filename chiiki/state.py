@@ -9,7 +9,6 @@ import inspect
 import json
 import time
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
 
@@ -88,7 +87,7 @@ def trusted_origin(origin: str, host: str) -> bool:
 
 def _cookies(state: rx.State) -> Mapping[str, str]:
     """The cookies of the request that opened this tab's websocket (server-side only: Reflex never sends
-    the cookie header to the browser). None when the page that opened it is not this site's: another
+    the cookie header to the browser). Empty when the page that opened it is not this site's: another
     site on the same domain (a sibling subdomain, another port) could otherwise open a websocket that
     carries the browser's session cookie and act as its owner."""
     return _cookies_of(state.router.headers)
@@ -98,13 +97,7 @@ def _cookies_of(headers) -> Mapping[str, str]:
     """_cookies from the websocket request's headers (router.headers), for a caller that has them at hand."""
     if not trusted_origin(headers.origin, headers.host):
         return {}
-    return _parsed_cookies(headers.cookie)
-
-
-@functools.lru_cache(maxsize=512)
-def _parsed_cookies(header: str) -> Mapping[str, str]:
-    """A Cookie header, parsed once: every event of a tab reads the same header again (read-only)."""
-    return MappingProxyType(cookie_parser(header))
+    return cookie_parser(headers.cookie)
 
 
 def _remember(name: str, value: str) -> rx.event.EventSpec:

@@ -237,3 +237,17 @@ def test_reads_on_postgresql_run_outside_a_transaction_and_units_of_work_inside_
             raise RuntimeError("refused")
     with db.reading() as conn:
         assert conn.execute(sa.text("SELECT to_regclass('half_written')")).scalar() is None
+
+
+def test_a_reading_session_refuses_to_write(demo):
+    """reading_session() is for reads: a write there would be committed at once on PostgreSQL (no transaction)
+    and lost on SQLite, so it is refused on both, and nothing is written."""
+    from chiiki.models import Area
+
+    with db.reading_session() as s:
+        before = len(s.exec(select(Area)).all())
+        s.add(Area(name="書けない地区", level="district"))
+        with pytest.raises(db.ReadOnlySession):
+            s.flush()
+    with session() as s:
+        assert len(s.exec(select(Area)).all()) == before

@@ -236,7 +236,7 @@ class SurveyAnswerState(rx.State):
 
     async def _open(self, actor, lang: str, survey_id: int) -> bool:
         # The form and, once the member has answered, the totals (which group every answer of the survey, so
-        # this goes to a thread): one session.
+        # this goes to a thread): one reading session.
         ok, page, err, _ = await attempt(self, lang, surveys.answer_page, actor, survey_id)
         if not ok:
             self._clear()

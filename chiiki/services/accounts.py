@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import bcrypt
 from sqlalchemy import Boolean, Integer, String, and_, bindparam, func, or_, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -579,25 +579,23 @@ _AREAS_GENERATION = [0]  # bumped by forget_areas: a lookup that began before a 
 _AREA_ROWS = select(Area.id, Area.name, Area.level, Area.parent_id).order_by(Area.sort_order, Area.id)
 
 
-def _area_tree(db: Session | Connection | None = None) -> _AreaTree:
+def _area_tree(conn: Connection | None = None) -> _AreaTree:
     """The areas (public reference data), kept for a minute per process: the profile form lists them and
-    every notice feed walks them, on every visit. Read through the caller's session or connection when it
-    has one open (no second connection from the pool), else on a connection of its own."""
+    every notice feed walks them, on every visit. Read through the caller's connection when it has one open
+    (no second connection from the pool), else on a connection of its own."""
     key = settings_module.settings.db_url
     hit = _AREAS.get(key)
     if hit is not None and time.monotonic() - hit[0] < _AREAS_TTL:
         return hit[1]
     generation = _AREAS_GENERATION[0]
-    if db is None:
-        with reading() as conn:
-            rows = conn.execute(_AREA_ROWS).all()
-    elif isinstance(db, Connection):
-        rows = db.execute(_AREA_ROWS).all()
+    if conn is None:
+        with reading() as own:
+            rows = own.execute(_AREA_ROWS).all()
     else:
-        rows = execute_core(db, _AREA_ROWS, {}).all()
+        rows = conn.execute(_AREA_ROWS).all()
     by_id = {a.id: a for a in rows}
 
-    def label(a) -> str:
+    def label(a: Row) -> str:
         parts, node = [], a
         while node is not None and node.level != "city":
             parts.append(node.name)
@@ -615,9 +613,9 @@ def areas() -> list[tuple[int, str]]:
     return list(_area_tree().labels)
 
 
-def area_chain(area_id: int | None, db: Session | Connection | None = None) -> list[int]:
-    """The area and every area above it, nearest first (read through `db` when the areas must be read)."""
-    parents = _area_tree(db).parents
+def area_chain(area_id: int | None, conn: Connection | None = None) -> list[int]:
+    """The area and every area above it, nearest first (read through `conn` when the areas must be read)."""
+    parents = _area_tree(conn).parents
     chain: list[int] = []
     node = area_id
     while node is not None and node not in chain:
