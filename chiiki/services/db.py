@@ -309,23 +309,27 @@ def reading() -> Iterator[Connection]:
         yield conn
 
 
+class ReadOnlySession(RuntimeError):
+    """A write was attempted in a reading_session()."""
+
+
+class _ReadingSession(Session):
+    """The session reading_session() gives: its flushes are checked once, by the class (below)."""
+
+
+@event.listens_for(_ReadingSession, "before_flush")
+def _refuse_writes(s: Session, _context, _instances) -> None:
+    if s.new or s.dirty or s.deleted:
+        raise ReadOnlySession("reading_session() is for reads: write in session()")
+
+
 @contextmanager
 def reading_session() -> Iterator[Session]:
     """An ORM session for a read that needs the model objects (a page built from several tables), on the
     connections reading() uses. Reads only: on PostgreSQL there is no transaction that could take a write
     back, so a flush with anything to write is refused (ReadOnlySession) on every database alike."""
-    with Session(_reader(engine()), expire_on_commit=False, autoflush=False) as s:
-        event.listen(s, "before_flush", _refuse_writes)
+    with _ReadingSession(_reader(engine()), expire_on_commit=False, autoflush=False) as s:
         yield s
-
-
-class ReadOnlySession(RuntimeError):
-    """A write was attempted in a reading_session()."""
-
-
-def _refuse_writes(s: Session, _context, _instances) -> None:
-    if s.new or s.dirty or s.deleted:
-        raise ReadOnlySession("reading_session() is for reads: write in session()")
 
 
 def alembic_config(url: str | None = None):
