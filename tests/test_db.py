@@ -16,7 +16,7 @@ from chiiki.models import Household
 from chiiki.services import db
 from chiiki.services.db import session
 from chiiki.services.errors import NotFound
-from tests.conftest import DemoCity
+from tests.conftest import PG_BASE, DemoCity
 
 
 def _wait_for(check, seconds: float = 10.0) -> bool:
@@ -251,3 +251,42 @@ def test_a_reading_session_refuses_to_write(demo):
             s.flush()
     with session() as s:
         assert len(s.exec(select(Area)).all()) == before
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_the_server_dropped_is_replaced_and_a_busy_one_is_not_tested(pg_url, monkeypatch):
+    """A connection that sat in the pool a while is tested before use, and one the server ended is swapped for
+    a new one without the caller seeing an error; one given back moments ago is used as it is, without the
+    extra round trip of a test on every checkout."""
+    import psycopg
+    import sqlalchemy as sa
+
+    eng = db.engine(pg_url)
+    sent: list[str] = []
+    real_execute = psycopg.Cursor.execute
+
+    def counting(cur, query, *args, **kwargs):
+        sent.append(str(query))
+        return real_execute(cur, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counting)
+    with eng.connect() as conn:
+        first = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    sent.clear()
+    with eng.connect() as conn:  # given back just now: no test
+        assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() == first
+    assert sent == ["SELECT pg_backend_pid()"]
+
+    # The server ends that connection while it waits in the pool (a restart, an idle timeout).
+    admin = sa.create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        assert c.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": first}).scalar() is True
+    admin.dispose()
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)
+    for read in (eng.connect, db._reader(eng).connect):
+        with read() as conn:
+            now = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        assert now != first
+        with read() as conn:  # the test leaves no transaction open for the caller
+            idle = conn.connection.dbapi_connection.info.transaction_status
+            assert idle == psycopg.pq.TransactionStatus.IDLE

@@ -6,12 +6,13 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, create_engine
 
@@ -168,10 +169,45 @@ def _postgresql_options(url: str) -> dict:
     return {"options": f"{given} -c jit=off".strip()}
 
 
+# A pooled server connection unused for this long is tested before it is handed out (_ping_if_idle).
+PING_AFTER_IDLE_S = 5.0
+
+
+def _mark_checkin(_dbapi_conn, record) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn, record, _proxy) -> None:
+    """Test a connection that sat in the pool for PING_AFTER_IDLE_S or more before it is handed out.
+
+    pool_pre_ping tests every checkout: one more round trip for every read, which on a busy worker is
+    also one more wait for the interpreter lock. A connection given back moments ago was alive then, so
+    only one that waited longer (long enough for the server to have restarted or dropped it) is tested.
+    A failed test makes the pool discard the connection and open a new one (DisconnectionError), as
+    pre-ping does."""
+    since = record.info.get("checked_in_at")
+    if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+        return
+    try:
+        if dbapi_conn.closed or getattr(dbapi_conn, "broken", False):
+            raise exc.DisconnectionError("the connection was closed")
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        # A transaction the test left open would be the caller's: end it, as the pool's own reset would.
+        if not dbapi_conn.autocommit:
+            dbapi_conn.rollback()
+    except exc.DisconnectionError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any failure means the connection cannot be used
+        raise exc.DisconnectionError(str(e)) from e
+
+
 def _new_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                             connect_args=_postgresql_options(url))
+        eng = create_engine(url, pool_size=10, max_overflow=20, connect_args=_postgresql_options(url))
+        event.listen(eng, "checkin", _mark_checkin)
+        event.listen(eng, "checkout", _ping_if_idle)
+        return eng
     # More connections than the default thread pool has threads (at most 32), so that a read run on the
     # event loop (chiiki.state.run_read) never waits for one.
     eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=5, max_overflow=40)
