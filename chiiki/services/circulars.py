@@ -596,7 +596,11 @@ _MARK_READ = update(Delivery).where(Delivery.id == bindparam("d_id", type_=Integ
 _OPENING = (select(Circular.id, Circular.association_id, Circular.title, Circular.body, Circular.sent_at,
                    Circular.due_date, Circular.target_all, Circular.status, Delivery.id.label("d_id"),
                    Delivery.state.label("d_state"), Delivery.household_id.label("d_household"),
-                   Delivery.on_behalf.label("d_on_behalf"), Delivery.confirmed_at.label("d_confirmed_at"))
+                   Delivery.on_behalf.label("d_on_behalf"), Delivery.confirmed_at.label("d_confirmed_at"),
+                   # Most circulars have neither: then opening one reads no more than this.
+                   exists().where(Attachment.circular_id == Circular.id).correlate(Circular).label("has_files"),
+                   exists().where(CircularAmendment.circular_id == Circular.id).correlate(Circular)
+                   .label("amended"))
             .join(Delivery, and_(Delivery.circular_id == Circular.id,
                                  Delivery.account_id == bindparam("a_id", type_=Integer)), isouter=True)
             .where(Circular.id == bindparam("c_id", type_=Integer)).order_by(Delivery.id).limit(1))
@@ -648,7 +652,7 @@ def open_circular(actor: Actor, circular_id: object, lang: str = "ja") -> Circul
             lang, c, _targets(s, cid) if targets is None else targets, _han_names(s, c.association_id))
         return CircularView(
             c.id, c.association_id, c.title, c.body, markup.parse(c.body), _aware(c.sent_at), c.due_date, label,
-            _files(s, cid), _amendments(s, cid),
+            _files(s, cid) if c.has_files else [], _amendments(s, cid) if c.amended else [],
             delivery_id=c.d_id or 0, state=state or "", on_behalf=bool(mine and on_behalf),
             confirmed_at=_aware(confirmed_at) if mine else None, household_confirmed=bool(household_done),
             officer_view=not mine, marked_read=marked,

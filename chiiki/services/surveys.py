@@ -735,10 +735,11 @@ def answer_and_reopen(actor: Actor, survey_id: object, answers: object) -> Answe
     with session() as s:
         sv, m, targets = _asked(s, actor, survey_id)
         questions, rows, part = _store_answer(s, actor, sv, m, targets, answers)
-        s.commit()
-        mine = {} if sv.anonymous else _mine(rows)
-        form, _ = _answer_form(s, actor, sv, m, targets, known=(questions, part, mine))
-        return AnswerPage(form, _member_totals_in(s, sv, targets, form))
+    # Committed. The page is read outside that transaction (on PostgreSQL no BEGIN and COMMIT around it).
+    mine = {} if sv.anonymous else _mine(rows)
+    with reading_session() as r:
+        form, _ = _answer_form(r, actor, sv, m, targets, known=(questions, part, mine))
+        return AnswerPage(form, _member_totals_in(r, sv, targets, form))
 
 
 def _asked(s: Session, actor: Actor, survey_id: object) -> tuple[Survey, object, list[int]]:
