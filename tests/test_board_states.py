@@ -322,3 +322,20 @@ async def test_member_board_state_is_cleared_when_the_session_ends(demo, root):
     auth.use_session("")
     sendable(await ThreadState.next_page.fn(ts))
     assert ts.posts == [] and "会員だけの本文" not in state_text(root)
+
+
+async def test_the_board_list_shows_a_moderator_the_open_reports_and_a_member_none(demo, root):
+    BoardState, _, _ = pages()
+    tid = seed_thread(demo)
+    pid = board.get_thread(demo.actor("member@example.jp"), tid).posts[0].id
+    board.report_post(demo.actor("member2@example.jp"), pid, "不適切です")
+    await login_state(root, "fukukaicho@example.jp")
+    bs = await root.get_state(BoardState)
+    sendable(await BoardState.load.fn(bs))
+    assert bs.can_moderate and bs.open_reports == 1
+
+    member = rx.State()
+    await login_state(member, "member2@example.jp")
+    ms = await member.get_state(BoardState)
+    sendable(await BoardState.load.fn(ms))
+    assert not ms.can_moderate and ms.open_reports == 0 and ms.threads

@@ -65,8 +65,10 @@ class MyPageState(rx.State):
         self.errors, self.error, self.notice = {}, "", ""
         self.password_errors, self.password_notice = {}, ""
         self.delete_errors, self.delete_error = {}, ""
-        self._set_profile(await run_read(accounts.get_profile, actor))
-        areas = [[str(i), label] for i, label in await run_read(accounts.areas)]
+        # One trip for both: the areas are mostly kept in memory, a trip of their own would cost more.
+        profile, area_list = await run_read(lambda: (accounts.get_profile(actor), accounts.areas()))
+        self._set_profile(profile)
+        areas = [[str(i), label] for i, label in area_list]
         if self.area_options != areas:  # 166 areas, 10 KB: sent on the first visit, not on every one
             self.area_options = areas
 
