@@ -324,8 +324,18 @@ async def test_member_board_state_is_cleared_when_the_session_ends(demo, root):
     assert ts.posts == [] and "会員だけの本文" not in state_text(root)
 
 
-async def test_the_board_list_shows_a_moderator_the_open_reports_and_a_member_none(demo, root):
+async def test_the_board_list_shows_a_moderator_the_open_reports_and_a_member_none(demo, root, monkeypatch):
+    """Only a moderator has a reports queue: a member's board list does not ask for it (on a database server
+    each such read is a trip to a thread and back)."""
     BoardState, _, _ = pages()
+    asked: list[int] = []
+    real = board.open_report_count
+
+    def counting(actor, aid):
+        asked.append(actor.account_id)
+        return real(actor, aid)
+
+    monkeypatch.setattr(board, "open_report_count", counting)
     tid = seed_thread(demo)
     pid = board.get_thread(demo.actor("member@example.jp"), tid).posts[0].id
     board.report_post(demo.actor("member2@example.jp"), pid, "不適切です")
@@ -339,3 +349,4 @@ async def test_the_board_list_shows_a_moderator_the_open_reports_and_a_member_no
     ms = await member.get_state(BoardState)
     sendable(await BoardState.load.fn(ms))
     assert not ms.can_moderate and ms.open_reports == 0 and ms.threads
+    assert asked == [demo.account_id("fukukaicho@example.jp")]

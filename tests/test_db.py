@@ -277,16 +277,28 @@ def test_a_pooled_connection_the_server_dropped_is_replaced_and_a_busy_one_is_no
         assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() == first
     assert sent == ["SELECT pg_backend_pid()"]
 
-    # The server ends that connection while it waits in the pool (a restart, an idle timeout).
-    admin = sa.create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        assert c.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": first}).scalar() is True
-    admin.dispose()
     monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)
-    for read in (eng.connect, db._reader(eng).connect):
+    for read in (eng.connect, db._reader(eng).connect):  # a unit of work's connection, and a read's
         with read() as conn:
-            now = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
-        assert now != first
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        # The server ends that connection while it waits in the pool (a restart, an idle timeout).
+        _terminate(pid)
+        with read() as conn:
+            assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() != pid
         with read() as conn:  # the test leaves no transaction open for the caller
             idle = conn.connection.dbapi_connection.info.transaction_status
             assert idle == psycopg.pq.TransactionStatus.IDLE
+
+
+def _terminate(pid: int) -> None:
+    """End a PostgreSQL backend and wait until it is gone."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            assert c.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar() is True
+            gone = sa.text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :p")
+            assert _wait_for(lambda: c.execute(gone, {"p": pid}).scalar())
+    finally:
+        admin.dispose()

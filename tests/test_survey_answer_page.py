@@ -1,4 +1,4 @@
-"""The answer page in one session (surveys.answer_page, surveys.answer_and_reopen): for every shape of survey
+"""The answer page read at once (surveys.answer_page, surveys.answer_and_reopen): for every shape of survey
 (per member or per household, everyone or some han, named or anonymous) it shows exactly what the form and the
 members' totals show on their own, and it counts the asked units as the rule says, on SQLite and PostgreSQL."""
 

@@ -159,7 +159,7 @@ class BoardState(rx.State):
             "replies": str(x.replies), "last": fmt_dt(x.last_post_at, lang), "mine": "1" if x.mine else "",
         } for x in result.items]
         self.can_moderate = board.may_moderate(actor, aid)
-        # Only a moderator has a reports queue: no trip to the database for anyone else.
+        # Only a moderator has a reports queue: nobody else's page load makes a trip for it.
         self.open_reports = await run_read(board.open_report_count, actor, aid) if self.can_moderate else 0
         self.loaded = True
 

@@ -169,7 +169,7 @@ def _postgresql_options(url: str) -> dict:
     return {"options": f"{given} -c jit=off".strip()}
 
 
-# A pooled server connection unused for this long is tested before it is handed out (_ping_if_idle).
+# A pooled server connection unused for this long is tested before it is handed out (_ping_when_idle).
 PING_AFTER_IDLE_S = 5.0
 
 
@@ -177,36 +177,36 @@ def _mark_checkin(_dbapi_conn, record) -> None:
     record.info["checked_in_at"] = time.monotonic()
 
 
-def _ping_if_idle(dbapi_conn, record, _proxy) -> None:
-    """Test a connection that sat in the pool for PING_AFTER_IDLE_S or more before it is handed out.
+def _ping_when_idle(eng: Engine) -> Callable:
+    """A checkout listener testing a connection that sat in the pool for PING_AFTER_IDLE_S or more.
 
-    pool_pre_ping tests every checkout: one more round trip for every read, which on a busy worker is
-    also one more wait for the interpreter lock. A connection given back moments ago was alive then, so
-    only one that waited longer (long enough for the server to have restarted or dropped it) is tested.
-    A failed test makes the pool discard the connection and open a new one (DisconnectionError), as
-    pre-ping does."""
-    since = record.info.get("checked_in_at")
-    if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
-        return
-    try:
-        if dbapi_conn.closed or getattr(dbapi_conn, "broken", False):
-            raise exc.DisconnectionError("the connection was closed")
-        with dbapi_conn.cursor() as cur:
-            cur.execute("SELECT 1")
-        # A transaction the test left open would be the caller's: end it, as the pool's own reset would.
-        if not dbapi_conn.autocommit:
-            dbapi_conn.rollback()
-    except exc.DisconnectionError:
-        raise
-    except Exception as e:  # noqa: BLE001 - any failure means the connection cannot be used
-        raise exc.DisconnectionError(str(e)) from e
+    pool_pre_ping tests every checkout: one more round trip for every read, which on a busy worker is also
+    one more wait for the interpreter lock. The pool hands out the connection given back last
+    (pool_use_lifo), so under load the same few connections go round and were alive moments ago; only
+    one that waited longer (long enough for the server to restart or drop it) is tested, by the
+    dialect's own ping. When the test fails, the pool replaces that connection and every older one, as
+    pre-ping does. A connection used within those seconds is not tested: after a database restart the
+    first request on such a connection fails, and the pool then replaces them all."""
+    dialect = eng.dialect
+
+    def ping(dbapi_conn, record, _proxy) -> None:
+        since = record.info.get("checked_in_at")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as e:  # noqa: BLE001 - any failure means the connection cannot be used
+            raise exc.InvalidatePoolError(str(e)) from e
+
+    return ping
 
 
 def _new_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        eng = create_engine(url, pool_size=10, max_overflow=20, connect_args=_postgresql_options(url))
+        eng = create_engine(url, pool_size=10, max_overflow=20, pool_use_lifo=True,
+                            connect_args=_postgresql_options(url))
         event.listen(eng, "checkin", _mark_checkin)
-        event.listen(eng, "checkout", _ping_if_idle)
+        event.listen(eng, "checkout", _ping_when_idle(eng))
         return eng
     # More connections than the default thread pool has threads (at most 32), so that a read run on the
     # event loop (chiiki.state.run_read) never waits for one.

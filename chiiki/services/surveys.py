@@ -728,7 +728,8 @@ def answer_page(actor: Actor, survey_id: object) -> AnswerPage:
 
 
 def answer_and_reopen(actor: Actor, survey_id: object, answers: object) -> AnswerPage:
-    """submit_answer(), then the page as it now is, read in the same session once the answer is committed.
+    """submit_answer(), then the page as it now is, read once the answer is committed (a reading session: on
+    PostgreSQL no transaction of its own), taking the questions and the member's answers from what was written.
 
     Every check comes before the commit, so the read after it raises no ServiceError; only a database failure
     could, and then the answer is kept although the caller sees an error (the next opening shows it)."""
