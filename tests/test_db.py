@@ -302,3 +302,25 @@ def _terminate(pid: int) -> None:
             assert _wait_for(lambda: c.execute(gone, {"p": pid}).scalar())
     finally:
         admin.dispose()
+
+
+@pytest.mark.postgres
+def test_after_a_server_restart_a_recently_used_connection_fails_once_then_all_are_new(pg_url):
+    """What the production notes promise for a connection used within PING_AFTER_IDLE_S of a restart: its
+    request fails once (it is not tested first), and the pool then replaces every connection it held."""
+    import sqlalchemy as sa
+
+    eng = db.engine(pg_url)
+    with eng.connect() as a, eng.connect() as b:  # two pooled connections, both given back just now
+        pids = {a.execute(sa.text("SELECT pg_backend_pid()")).scalar(),
+                b.execute(sa.text("SELECT pg_backend_pid()")).scalar()}
+    for pid in pids:
+        _terminate(pid)
+    with pytest.raises(sa.exc.OperationalError) as failed:
+        with eng.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    assert failed.value.connection_invalidated
+    with eng.connect() as a, eng.connect() as b:
+        now = {a.execute(sa.text("SELECT pg_backend_pid()")).scalar(),
+               b.execute(sa.text("SELECT pg_backend_pid()")).scalar()}
+    assert not now & pids
