@@ -526,7 +526,7 @@ def _badges(actor: Actor, association_id: int, conn=None) -> tuple[int, int]:
     """Unread circulars and unanswered urgent surveys, for the badge shown on every page (one prepared query,
     on the given connection or a new one)."""
     from chiiki.services import circulars, surveys
-    from chiiki.services.db import reading
+    from chiiki.services.db import fetch_one, reading
 
     unread = circulars.unread_params(actor, association_id)
     urgent = surveys.unanswered_params(actor, association_id, "safety")
@@ -535,7 +535,7 @@ def _badges(actor: Actor, association_id: int, conn=None) -> tuple[int, int]:
     if conn is None:
         with reading() as own:
             return _badges(actor, association_id, own)
-    row = conn.execute(_badges_query(), {**unread, **urgent}).one()
+    row = fetch_one(conn, _badges_query(), {**unread, **urgent})
     return int(row[0]), int(row[1])
 
 

@@ -32,7 +32,7 @@ from chiiki.models import (
     utcnow,
 )
 from chiiki.services import audit, validate
-from chiiki.services.db import execute_core, reading, session
+from chiiki.services.db import execute_core, fetch, fetch_one, reading, session
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ANONYMOUS,
@@ -371,7 +371,7 @@ def actor_for_token_in(conn: Connection, token: str, now: datetime | None = None
         return ANONYMOUS
     now = now or utcnow()
     # The session, its account, memberships and roles in one query: this runs for every page a person opens.
-    rows = conn.execute(_SESSION_ACTOR, {"token_hash": _sha(token)}).all()
+    rows = fetch(conn, _SESSION_ACTOR, {"token_hash": _sha(token)})
     if not rows or rows[0].s_revoked is not None or rows[0].s_expires <= now:
         return ANONYMOUS
     return _actor_of(rows, now)
@@ -416,7 +416,7 @@ _PROFILE = (select(Account.id, Account.login_id, Account.name, Account.kana, Acc
 def get_profile(actor: Actor) -> Profile:
     account_id = _require(actor)
     with reading() as conn:
-        a = conn.execute(_PROFILE, {"p_account": account_id}).one()
+        a = fetch_one(conn, _PROFILE, {"p_account": account_id})
         return Profile(a.id, a.login_id or "", a.name, a.kana, a.display_name, a.address, a.area_id or 0,
                        a.area_name or "", a.birth_year or 0, a.email, a.phone, a.has_small_children,
                        a.email_circulars, a.email_notices, a.locale, a.large_text)

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from chiiki.models import Account, BoardPost, BoardReport, BoardThread, utcnow
 from chiiki.services import validate
 from chiiki.services.associations import require
-from chiiki.services.db import reading, session
+from chiiki.services.db import fetch, fetch_one, reading, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.markup import safe_url
 from chiiki.services.policy import MEMBER, MODERATE_BOARD, Actor, Assoc, can
@@ -350,11 +350,11 @@ def list_threads(actor: Actor, association_id: object, page: object = 1,
     number = _page_number(page)
     moderator = may_moderate(actor, aid)
     with reading() as conn:
-        total = conn.execute(_THREAD_COUNT, {"bt_association": aid}).scalar_one()
+        total = fetch_one(conn, _THREAD_COUNT, {"bt_association": aid})[0]
         pages = _pages(total, per_page)
         number = min(number, pages)
-        rows = conn.execute(_THREAD_PAGE, {"bt_association": aid, "bt_limit": per_page,
-                                           "bt_offset": (number - 1) * per_page}).all()
+        rows = fetch(conn, _THREAD_PAGE, {"bt_association": aid, "bt_limit": per_page,
+                                "bt_offset": (number - 1) * per_page})
     items = []
     for t in rows:
         post = _Opener(t.opener_author, t.deleted_at, t.hidden_at) if t.opener_id is not None else None

@@ -29,7 +29,7 @@ from chiiki.models import (
 )
 from chiiki.services import attachments as attachment_files
 from chiiki.services import audit, mail, markup, tabular, validate
-from chiiki.services.db import execute_core, reading, session
+from chiiki.services.db import execute_core, fetch, fetch_one, reading, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ALL_HAN,
@@ -533,8 +533,8 @@ def inbox(actor: Actor, association_id: int, *, query: object = "", state: objec
         params["start"], params["end"] = _year_range(yr)
     head_stmt, rows_stmt = _inbox_statements(st, bool(q), bool(yr))
     with reading() as conn:  # two prepared Core statements: no ORM session
-        total, first, unread = conn.execute(head_stmt, params).one()
-        rows = conn.execute(rows_stmt, params).all()
+        total, first, unread = fetch_one(conn, head_stmt, params)
+        rows = fetch(conn, rows_stmt, params)
     items = [InboxItem(cid, did, title, _aware(sent), due, state_, behalf, files, bool(amended))
              for did, state_, behalf, cid, title, sent, due, files, amended in rows]
     this_year = _today().year

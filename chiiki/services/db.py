@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
@@ -343,6 +344,101 @@ def reading() -> Iterator[Connection]:
     statement. Reads only: on PostgreSQL it runs outside a transaction (_reader)."""
     with _reader(engine()).connect() as conn:
         yield conn
+
+
+class _Plan:
+    """A prepared SELECT compiled once for one dialect: its SQL, how its parameters are bound and how the
+    values of its columns are read (SQLAlchemy's own bind and result processors of the column types)."""
+
+    __slots__ = ("statement", "sql", "escaped", "order", "defaults", "names", "binds", "row", "results")
+
+    def __init__(self, statement, dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.statement = statement
+        self.sql = compiled.string
+        self.escaped = bool(compiled.escaped_bind_names)
+        self.order = tuple(compiled.positiontup) if compiled.positional else None
+        self.defaults = {name: bp.effective_value for name, bp in compiled.binds.items() if not bp.required}
+        self.names = tuple(compiled.binds)
+        self.binds = tuple((name, proc) for name, bp in compiled.binds.items()
+                           if (proc := bp.type.dialect_impl(dialect).bind_processor(dialect)) is not None)
+        columns = statement.selected_columns
+        self.row = namedtuple("Row", [k if k.isidentifier() else f"_{i}" for i, k in enumerate(columns.keys())],
+                              rename=True)
+        procs = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+        self.results = procs if any(procs) else None
+
+    def bound(self, params: dict | None):
+        """The driver's parameters: the given values (the statement's own bound values by default), each
+        through its type's bind processor, in the driver's order."""
+        given = params or {}
+        values = {}
+        for name in self.names:
+            if name in given:
+                values[name] = given[name]
+            elif name in self.defaults:
+                values[name] = self.defaults[name]
+            else:
+                raise exc.InvalidRequestError(f"A value is required for bind parameter {name!r}")
+        for name, proc in self.binds:
+            values[name] = proc(values[name])
+        return values if self.order is None else tuple(values[name] for name in self.order)
+
+    def rows(self, raw: list) -> list:
+        make, procs = self.row._make, self.results
+        if procs is None:
+            return [make(r) for r in raw]
+        return [make([v if p is None or v is None else p(v) for p, v in zip(procs, r)]) for r in raw]
+
+
+# (statement, its plan or None) by the statement's identity and the dialect; the statements are module-level or
+# cached by their builders, so this stays small (and is emptied should it ever grow past that).
+_plans: dict[tuple[int, str], tuple[object, _Plan | None]] = {}
+_PLANS_MAX = 1000
+
+
+def _plan(statement, dialect) -> _Plan | None:
+    key = (id(statement), dialect.name)
+    hit = _plans.get(key)
+    if hit is not None and hit[0] is statement:
+        return hit[1]
+    plan = _Plan(statement, dialect)
+    if "POSTCOMPILE" in plan.sql or plan.escaped:
+        # Expanding IN (…) parameters are rendered per execution, escaped parameter names are renamed per
+        # execution: SQLAlchemy's own path for those.
+        plan = None
+    if len(_plans) >= _PLANS_MAX:
+        _plans.clear()
+    _plans[key] = (statement, plan)
+    return plan
+
+
+def fetch(conn: Connection, statement, params: dict | None = None) -> list:
+    """The rows of a prepared SELECT (a module-level Core statement with bindparam()s), as named tuples.
+
+    The same statement, values and types as `conn.execute(statement, params).all()`, compiled once per
+    database and run on the connection's own driver cursor: for the reads made on every page load (the
+    session check, the badges, a page of a list) SQLAlchemy's per-execution work (cache key, parameter
+    and result set-up, events) cost several times the database's own (≈100 against ≈15 µs for the
+    session check on SQLite). A statement with expanding IN parameters takes SQLAlchemy's path."""
+    plan = _plan(statement, conn.dialect)
+    if plan is None:
+        return list(conn.execute(statement, params or {}).all())
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(plan.sql, plan.bound(params))
+        return plan.rows(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def fetch_one(conn: Connection, statement, params: dict | None = None):
+    """The one row of a prepared SELECT (fetch); exc.NoResultFound / MultipleResultsFound otherwise, as .one()."""
+    rows = fetch(conn, statement, params)
+    if len(rows) != 1:
+        raise exc.NoResultFound("No row was found when one was required") if not rows else \
+            exc.MultipleResultsFound("Multiple rows were found when exactly one was required")
+    return rows[0]
 
 
 class ReadOnlySession(RuntimeError):

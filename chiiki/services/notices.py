@@ -39,7 +39,7 @@ from chiiki.i18n import TZ, tr
 from chiiki.models import Account, Area, Attachment, CitySetting, Notice, NoticeArea, NoticeRead, OutboxMail, utcnow
 from chiiki.services import accounts, attachments, markup, validate
 from chiiki.services.associations import _area_items, _descendants, moment, page_args, require
-from chiiki.services.db import reading, session
+from chiiki.services.db import fetch, fetch_one, reading, session
 from chiiki.services.errors import NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import AUTHENTICATED, CITY_ADMIN, Actor, can
 
@@ -362,7 +362,8 @@ _RESIDENT = select(Account.area_id, Account.birth_year, Account.has_small_childr
 
 def _audience(conn: Connection, account_id: int, now: datetime) -> tuple[list[int], tuple[str, ...]] | None:
     """The resident's area with the areas above it, and the bands they fall in now (None: no such resident)."""
-    acc = conn.execute(_RESIDENT, {"nv_account": account_id}).first()
+    found = fetch(conn, _RESIDENT, {"nv_account": account_id})
+    acc = found[0] if found else None
     if acc is None or acc.deleted_at is not None:
         return None
     chain = accounts.area_chain(acc.area_id, conn)
@@ -445,8 +446,8 @@ def feed(actor: Actor, limit: object = 20, offset: object = 0, *, now: datetime 
         params = {"nf_now": now, "nf_account": actor.account_id}
         if chain:
             params["nf_chain"] = chain
-        total, unread = conn.execute(counts, params).one()
-        rows = conn.execute(page, {**params, "nf_offset": off, "nf_limit": lim}).all()
+        total, unread = fetch_one(conn, counts, params)
+        rows = fetch(conn, page, {**params, "nf_offset": off, "nf_limit": lim})
         files = _files(conn, [n.id for n in rows if n.files])  # only when a notice of the page has any
     items = [FeedItem(n.id, n.title, markup.parse(n.body), n.urgent, n.publish_from, bool(n.read), files.get(n.id, ()))
              for n in rows]

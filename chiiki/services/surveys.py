@@ -39,7 +39,7 @@ from chiiki.models import (
 )
 from chiiki.services import audit, mail, tabular, validate
 from chiiki.services.associations import in_scope, moment, page_args
-from chiiki.services.db import execute_core, reading, reading_session, session
+from chiiki.services.db import execute_core, fetch, fetch_one, reading, reading_session, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import ALL_HAN, EXPORT, MEMBER, RUN_SURVEYS, VIEW_MEMBERS, Actor, Assoc, can, han_scope
 
@@ -693,14 +693,14 @@ def list_surveys(actor: Actor, association_id: object, limit: object = 20, offse
         shape = ""
     count, page, targets_q, names_q, counts_q = _list_statements(shape)
     with reading() as conn:  # prepared Core statements: no ORM session
-        total = conn.execute(count, params).scalar_one()
-        rows = conn.execute(page, {**params, "sl_offset": off, "sl_limit": lim}).all()
+        total = fetch_one(conn, count, params)[0]
+        rows = fetch(conn, page, {**params, "sl_offset": off, "sl_limit": lim})
         ids = [r.id for r in rows]
         targets: dict[int, list[int]] = {i: [] for i in ids}
         if ids:
             for sid, hid in conn.execute(targets_q, {"sl_ids": ids}):
                 targets[sid].append(hid)
-        han_names = dict(conn.execute(names_q, {"sl_association": aid}).all())
+        han_names = dict(fetch(conn, names_q, {"sl_association": aid}))
         counts = dict(conn.execute(counts_q, {"sl_ids": ids}).all()) if ids and scope else {}
     items = []
     for sv in rows:
