@@ -52,8 +52,9 @@ _PAGE_LOADS: dict[str, list] = {}
 
 
 # The actor looked up at the start of AuthState.load_page, reused by that page's load handlers in
-# the same event (and only there: it is reset before the event ends).
-_PAGE_ACTOR: contextvars.ContextVar[tuple[str, Actor] | None] = contextvars.ContextVar("page_actor", default=None)
+# the same event (and only there: it is reset before the event ends, and forgotten at once should a
+# handler switch the tab's session: AuthState.use_session).
+_PAGE_ACTOR: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("page_actor", default=None)
 
 
 def register_page_load(route: str, handlers: list) -> None:
@@ -252,6 +253,7 @@ class AuthState(rx.State):
     def use_session(self, token: str) -> None:
         """From now on this connection acts with `token` ("" = signed out)."""
         self._token, self._token_sid = token, self.router.session.session_id
+        _PAGE_ACTOR.set(None)
 
     async def replace_session(self, token: str) -> None:
         """A login: a session this tab still had ends (revoked), and every state of the tab is cleared of what
@@ -285,18 +287,19 @@ class AuthState(rx.State):
 
     async def actor(self) -> Actor:
         """Re-check the session on the server for every event: revocation takes effect at once."""
-        token = self.session_token()
-        if not token:
-            return ANONYMOUS
         known = self._page_actor()
         if known is not None:
             return known
+        token = self.session_token()
+        if not token:
+            return ANONYMOUS
         return await run_read(accounts.actor_for_token, token)
 
-    def _page_actor(self) -> Actor | None:
-        """The actor this event's page load already looked up for this token (None outside a page load)."""
-        cached = _PAGE_ACTOR.get()
-        return cached[1] if cached is not None and cached[0] == self.session_token() else None
+    @staticmethod
+    def _page_actor() -> Actor | None:
+        """The actor this event's page load already looked up for the tab's session (None outside a page
+        load, and after a handler of it switched the session)."""
+        return _PAGE_ACTOR.get()
 
     async def lang(self) -> str:
         ui = await self.get_state(UIState)
@@ -321,7 +324,7 @@ class AuthState(rx.State):
         self._route, self._route_path = (route if isinstance(route, str) else ""), self.router.url.path
         token = self.session_token()
         facts = await run_read(_nav_facts, token)
-        reset = _PAGE_ACTOR.set((token, facts.actor))
+        reset = _PAGE_ACTOR.set(facts.actor)
         try:
             await self._show_nav(facts)
             events: list = []
@@ -606,7 +609,8 @@ async def run_counted(state: rx.State, fn: Callable[..., T], *args: Any,
     says so, the badges, in ONE thread trip instead of three. Returns (actor, result, error); for an actor
     who is not signed in, nothing runs."""
     auth = await state.get_state(AuthState)
-    token, aid, known = auth.session_token(), auth.association_id, auth._page_actor()
+    aid, known = auth.association_id, auth._page_actor()
+    token = auth.session_token() if known is None else ""
 
     def trip() -> tuple[Actor, Any, ServiceError | None, tuple[int, int] | None]:
         actor = known if known is not None else (accounts.actor_for_token(token) if token else ANONYMOUS)

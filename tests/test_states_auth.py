@@ -141,6 +141,37 @@ async def test_the_actor_shared_within_a_page_load_does_not_outlive_it(demo, app
     assert not auth.logged_in
 
 
+async def test_a_page_loads_handlers_share_its_session_check_until_one_switches_the_session(demo, app_state,
+                                                                                            monkeypatch):
+    """The page's handlers act as the actor the page load looked up (no second session check), and a handler
+    that switches the tab's session (use_session) makes the next one look the session up again."""
+    from chiiki import state as state_module
+
+    auth = await login_state(app_state, "member@example.jp")
+    token = auth.session_token()
+    seen, lookups = [], []
+    real = accounts.actor_for_token
+    monkeypatch.setattr(accounts, "actor_for_token", lambda t, *a: lookups.append(t) or real(t, *a))
+
+    async def first(ui):
+        seen.append(await (await ui.get_state(AuthState)).actor())
+
+    async def switch(ui):
+        (await ui.get_state(AuthState)).use_session("")
+
+    monkeypatch.setitem(state_module._PAGE_LOADS, "/test-shared", [
+        type("H", (), {"state": UIState, "fn": staticmethod(first)}),
+        type("H", (), {"state": UIState, "fn": staticmethod(switch)}),
+        type("H", (), {"state": UIState, "fn": staticmethod(first)}),
+    ])
+    await AuthState.load_page.fn(auth, "/test-shared")
+    assert [a.authenticated for a in seen] == [True, False]
+    assert lookups == []  # the first from the page load's own check; the second had no session to check
+    auth.use_session(token)
+    assert state_module._PAGE_ACTOR.get() is None  # nothing outlives the page load
+    assert (await auth.actor()).authenticated and lookups == [token]
+
+
 async def test_a_page_load_passes_on_the_redirect_of_a_page_handler(demo, app_state):
     auth = await app_state.get_state(AuthState)
     events = await AuthState.load_page.fn(auth, "/mypage")  # not logged in

@@ -32,7 +32,7 @@ from chiiki.models import (
     utcnow,
 )
 from chiiki.services import audit, validate
-from chiiki.services.db import execute_core, fetch, fetch_one, reading, session
+from chiiki.services.db import fetch_in, fetch, fetch_one, reading, session
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ANONYMOUS,
@@ -328,7 +328,7 @@ _ACCOUNT_ACTOR = _with_memberships(select(*_ACTOR_COLUMNS).select_from(Account)
 def load_actor_in(s: Session, account_id: int, now: datetime | None = None) -> Actor:
     """The actor of an account as it is now (ANONYMOUS for an unknown or deleted account), including what
     this session has changed and not yet written."""
-    return _actor_of(execute_core(s, _ACCOUNT_ACTOR, {"account_id": account_id}).all(), now or utcnow())
+    return _actor_of(fetch_in(s, _ACCOUNT_ACTOR, {"account_id": account_id}).all(), now or utcnow())
 
 
 def _actor_of(rows, now: datetime) -> Actor:

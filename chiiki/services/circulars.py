@@ -29,7 +29,7 @@ from chiiki.models import (
 )
 from chiiki.services import attachments as attachment_files
 from chiiki.services import audit, mail, markup, tabular, validate
-from chiiki.services.db import execute_core, fetch, fetch_one, reading, session
+from chiiki.services.db import fetch_in, fetch, fetch_one, reading, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ALL_HAN,
@@ -94,8 +94,13 @@ def _scope_filter(scope, column):
     return None if scope == ALL_HAN else column.in_(list(scope))
 
 
+_TARGETS = select(CircularTarget.han_id).where(CircularTarget.circular_id == bindparam("t_circular", type_=Integer))
+_HAN_NAMES = select(Han.id, Han.route_order, Han.name).where(Han.association_id == bindparam("h_association",
+                                                                                           type_=Integer))
+
+
 def _targets(s: Session, circular_id: int) -> list[int]:
-    return list(s.exec(select(CircularTarget.han_id).where(CircularTarget.circular_id == circular_id)).all())
+    return fetch_in(s, _TARGETS, {"t_circular": circular_id}).scalars()
 
 
 def _overlaps(scope, circular: Circular, targets: list[int]) -> bool:
@@ -110,8 +115,7 @@ def _whole(scope, circular: Circular, targets: list[int]) -> bool:
 
 
 def _han_names(s: Session, association_id: int) -> dict[int, tuple[int, str]]:
-    rows = s.exec(select(Han.id, Han.route_order, Han.name).where(Han.association_id == association_id)).all()
-    return {hid: (order, name) for hid, order, name in rows}
+    return {hid: (order, name) for hid, order, name in fetch_in(s, _HAN_NAMES, {"h_association": association_id})}
 
 
 def _target_label(lang: str, circular: Circular, targets: list[int], names: dict[int, tuple[int, str]]) -> str:
@@ -164,7 +168,7 @@ def _lock_circular(s: Session, circular_id: int) -> None:
 def _household_flags(s: Session, circular_id: int, household_id: int) -> tuple[int, int]:
     """(any delivery read or confirmed, any confirmed) of one household on one circular, as 0/1, including
     changes made through the session's objects and not yet written."""
-    read, confirmed = execute_core(s, _HOUSEHOLD_FLAGS, {"c_id": circular_id, "h_id": household_id}).one()
+    read, confirmed = fetch_in(s, _HOUSEHOLD_FLAGS, {"c_id": circular_id, "h_id": household_id}).one()
     return int(read or 0), int(confirmed or 0)
 
 
@@ -580,12 +584,12 @@ _FILES = (select(Attachment.id, Attachment.filename, Attachment.content_type, At
 
 
 def _amendments(s: Session, circular_id: int) -> list[AmendmentView]:
-    rows = execute_core(s, _AMENDMENTS, {"c_id": circular_id})
+    rows = fetch_in(s, _AMENDMENTS, {"c_id": circular_id})
     return [AmendmentView(aid, body, markup.parse(body), _aware(at)) for aid, body, at in rows]
 
 
 def _files(s: Session, circular_id: int) -> list[attachment_files.AttachmentInfo]:
-    return [attachment_files.AttachmentInfo(*row) for row in execute_core(s, _FILES, {"c_id": circular_id})]
+    return [attachment_files.AttachmentInfo(*row) for row in fetch_in(s, _FILES, {"c_id": circular_id})]
 
 
 _MARK_READ = update(Delivery).where(Delivery.id == bindparam("d_id", type_=Integer), Delivery.state == "unread") \
@@ -614,7 +618,7 @@ def _visible(s: Session, actor: Actor, circular_id: int):
     officer those sent within their han scope."""
     if actor is None or not actor.authenticated:
         raise NotFound()
-    c = execute_core(s, _OPENING, {"c_id": circular_id, "a_id": actor.account_id}).first()
+    c = fetch_in(s, _OPENING, {"c_id": circular_id, "a_id": actor.account_id}).first()
     if c is None or c.status != "sent" or not can(actor, MEMBER, Assoc(c.association_id)):
         raise NotFound()
     targets = None
@@ -644,7 +648,7 @@ def open_circular(actor: Actor, circular_id: object, lang: str = "ja") -> Circul
                 marked, state = True, "read"
                 household_done = bool(before[1])  # reading does not change whether the household confirmed
             else:  # read or confirmed meanwhile, under the lock now taken: as it is now
-                state, on_behalf, confirmed_at = conn.execute(_DELIVERY_NOW, {"d_id": c.d_id}).one()
+                state, on_behalf, confirmed_at = fetch(conn, _DELIVERY_NOW, {"d_id": c.d_id}).one()
         if mine and household_done is None:
             household_done = state == "confirmed" or bool(_household_flags(s, cid, c.d_household)[1])
         # A circular to everyone needs neither its target han nor their names for its label.
@@ -671,7 +675,7 @@ def confirm(actor: Actor, delivery_id: object) -> Confirmed:
     now = utcnow()
     with session() as s:
         conn = s.connection()
-        row = conn.execute(_CONFIRMING, {"d_id": did}).first()
+        row = fetch(conn, _CONFIRMING, {"d_id": did}).first()
         if row is None or actor is None or not actor.authenticated or row.account_id != actor.account_id:
             raise Denied()
         cid, hid = row.circular_id, row.household_id

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import event, exc
+from sqlalchemy import Select, event, exc
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, create_engine
 
@@ -310,11 +310,11 @@ def session() -> Iterator[Session]:
             raise
 
 
-def execute_core(s: Session, statement, params: dict):
-    """A prepared Core statement on the session's connection, after flushing what the session holds (a
+def fetch_in(s: Session, statement, params: dict | None = None) -> "Rows":
+    """fetch() within a unit of work, on the session's connection, after flushing what the session holds (a
     query through the session would flush first too; a Core statement does not)."""
     s.flush()
-    return s.connection().execute(statement, params)
+    return fetch(s.connection(), statement, params)
 
 
 _readers: dict[Engine, Engine] = {}
@@ -346,6 +346,28 @@ def reading() -> Iterator[Connection]:
         yield conn
 
 
+class Rows(list):
+    """The rows fetch() gives, with the ways of reading them the callers use on SQLAlchemy's results."""
+
+    def all(self) -> list:
+        return list(self)
+
+    def first(self):
+        return self[0] if self else None
+
+    def one(self):
+        if len(self) != 1:
+            raise exc.NoResultFound("No row was found when one was required") if not self else \
+                exc.MultipleResultsFound("Multiple rows were found when exactly one was required")
+        return self[0]
+
+    def scalar_one(self):
+        return self.one()[0]
+
+    def scalars(self) -> list:
+        return [r[0] for r in self]
+
+
 class _Plan:
     """A prepared SELECT compiled once for one dialect: its SQL, how its parameters are bound and how the
     values of its columns are read (SQLAlchemy's own bind and result processors of the column types)."""
@@ -365,8 +387,8 @@ class _Plan:
         columns = statement.selected_columns
         self.row = namedtuple("Row", [k if k.isidentifier() else f"_{i}" for i, k in enumerate(columns.keys())],
                               rename=True)
-        procs = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
-        self.results = procs if any(procs) else None
+        procs = (c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+        self.results = tuple((i, p) for i, p in enumerate(procs) if p is not None)
 
     def bound(self, params: dict | None):
         """The driver's parameters: the given values (the statement's own bound values by default), each
@@ -386,9 +408,16 @@ class _Plan:
 
     def rows(self, raw: list) -> list:
         make, procs = self.row._make, self.results
-        if procs is None:
+        if not procs:
             return [make(r) for r in raw]
-        return [make([v if p is None or v is None else p(v) for p, v in zip(procs, r)]) for r in raw]
+        out = []
+        for r in raw:
+            r = list(r)
+            for i, p in procs:
+                if r[i] is not None:
+                    r[i] = p(r[i])
+            out.append(make(r))
+        return out
 
 
 # (statement, its plan or None) by the statement's identity and the dialect; the statements are module-level or
@@ -402,8 +431,8 @@ def _plan(statement, dialect) -> _Plan | None:
     hit = _plans.get(key)
     if hit is not None and hit[0] is statement:
         return hit[1]
-    plan = _Plan(statement, dialect)
-    if "POSTCOMPILE" in plan.sql or plan.escaped:
+    plan = _Plan(statement, dialect) if isinstance(statement, Select) else None
+    if plan is not None and ("POSTCOMPILE" in plan.sql or plan.escaped):
         # Expanding IN (…) parameters are rendered per execution, escaped parameter names are renamed per
         # execution: SQLAlchemy's own path for those.
         plan = None
@@ -413,32 +442,29 @@ def _plan(statement, dialect) -> _Plan | None:
     return plan
 
 
-def fetch(conn: Connection, statement, params: dict | None = None) -> list:
+def fetch(conn: Connection, statement, params: dict | None = None) -> Rows:
     """The rows of a prepared SELECT (a module-level Core statement with bindparam()s), as named tuples.
 
     The same statement, values and types as `conn.execute(statement, params).all()`, compiled once per
     database and run on the connection's own driver cursor: for the reads made on every page load (the
     session check, the badges, a page of a list) SQLAlchemy's per-execution work (cache key, parameter
     and result set-up, events) cost several times the database's own (≈100 against ≈15 µs for the
-    session check on SQLite). A statement with expanding IN parameters takes SQLAlchemy's path."""
+    session check on SQLite). Anything else than a SELECT, and a SELECT with expanding IN parameters, takes
+    SQLAlchemy's path."""
     plan = _plan(statement, conn.dialect)
     if plan is None:
-        return list(conn.execute(statement, params or {}).all())
+        return Rows(conn.execute(statement, params or {}).all())
     cursor = conn.connection.cursor()
     try:
         cursor.execute(plan.sql, plan.bound(params))
-        return plan.rows(cursor.fetchall())
+        return Rows(plan.rows(cursor.fetchall()))
     finally:
         cursor.close()
 
 
 def fetch_one(conn: Connection, statement, params: dict | None = None):
     """The one row of a prepared SELECT (fetch); exc.NoResultFound / MultipleResultsFound otherwise, as .one()."""
-    rows = fetch(conn, statement, params)
-    if len(rows) != 1:
-        raise exc.NoResultFound("No row was found when one was required") if not rows else \
-            exc.MultipleResultsFound("Multiple rows were found when exactly one was required")
-    return rows[0]
+    return fetch(conn, statement, params).one()
 
 
 class ReadOnlySession(RuntimeError):

@@ -39,7 +39,7 @@ from chiiki.models import (
 )
 from chiiki.services import audit, mail, tabular, validate
 from chiiki.services.associations import in_scope, moment, page_args
-from chiiki.services.db import execute_core, fetch, fetch_one, reading, reading_session, session
+from chiiki.services.db import fetch_in, fetch, fetch_one, reading, reading_session, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import ALL_HAN, EXPORT, MEMBER, RUN_SURVEYS, VIEW_MEMBERS, Actor, Assoc, can, han_scope
 
@@ -240,7 +240,7 @@ def _survey_or_404(s: Session, survey_id: object) -> Survey:
     return sv
 
 
-# What the answer page reads on every open and every answer: Core statements prepared once (execute_core).
+# What the answer page reads on every open and every answer: Core statements prepared once (db.fetch_in).
 _TARGETS = select(SurveyTarget.han_id).where(SurveyTarget.survey_id == bindparam("t_survey", type_=Integer))
 _HAN_NAMES = (select(Han.name).where(Han.id.in_(bindparam("t_han", expanding=True)))
               .order_by(Han.route_order))
@@ -252,14 +252,14 @@ _PARTICIPATION = (select(SurveyParticipation.id, SurveyParticipation.account_id)
 
 
 def _targets(s: Session, survey_id: int) -> list[int]:
-    return list(execute_core(s, _TARGETS, {"t_survey": survey_id}).scalars())
+    return list(fetch_in(s, _TARGETS, {"t_survey": survey_id}).scalars())
 
 
 def _info(s: Session, sv: Survey, now: datetime, targets: list[int] | None = None) -> SurveyInfo:
     targets = _targets(s, sv.id) if targets is None else targets
     names: tuple[str, ...] = ()
     if not sv.target_all and targets:
-        names = tuple(execute_core(s, _HAN_NAMES, {"t_han": targets}).scalars())
+        names = tuple(fetch_in(s, _HAN_NAMES, {"t_han": targets}).scalars())
     return SurveyInfo(sv.id, sv.association_id, sv.title, sv.description, sv.kind, sv.deadline, sv.created_at,
                       sv.anonymous, sv.per_household, sv.target_all, names, _is_open(sv, now))
 
@@ -546,7 +546,7 @@ def close_survey(actor: Actor, survey_id: object) -> None:
 
 
 def _answered_units(s: Session, survey_id: int) -> int:
-    return execute_core(s, _ANSWERED_UNITS, {"t_survey": survey_id}).scalar_one()
+    return fetch_in(s, _ANSWERED_UNITS, {"t_survey": survey_id}).scalar_one()
 
 
 @functools.lru_cache(maxsize=None)
@@ -575,12 +575,12 @@ def _target_unit_count(s: Session, sv: Survey, targets: list[int]) -> int:
     params = {"u_association": sv.association_id}
     if not sv.target_all:
         params["u_han"] = targets or [-1]
-    return execute_core(s, _unit_count_statement(bool(sv.per_household), bool(sv.target_all)), params).scalar_one()
+    return fetch_in(s, _unit_count_statement(bool(sv.per_household), bool(sv.target_all)), params).scalar_one()
 
 
 def _answered_by_unit(s: Session, sv: Survey, account_id: int, household_id: int | None):
     """The unit's participation as (id, account_id), or None."""
-    return execute_core(s, _PARTICIPATION, {"t_survey": sv.id, "t_unit": _unit(sv, account_id, household_id)}).first()
+    return fetch_in(s, _PARTICIPATION, {"t_survey": sv.id, "t_unit": _unit(sv, account_id, household_id)}).first()
 
 
 # --------------------------------------------------------------------------- member side
@@ -804,8 +804,8 @@ def _named_answers(s: Session, sv: Survey, account_id: int, household_id: int | 
     if sv.anonymous:
         return {}
     if sv.per_household and household_id:
-        return _mine(execute_core(s, _MINE_OF_HOUSEHOLD, {"m_survey": sv.id, "m_household": household_id}))
-    return _mine(execute_core(s, _MINE_OF_ACCOUNT, {"m_survey": sv.id, "m_account": account_id}))
+        return _mine(fetch_in(s, _MINE_OF_HOUSEHOLD, {"m_survey": sv.id, "m_household": household_id}))
+    return _mine(fetch_in(s, _MINE_OF_ACCOUNT, {"m_survey": sv.id, "m_account": account_id}))
 
 
 def _mine(rows) -> dict:
@@ -961,8 +961,8 @@ def _totals(s: Session, sv: Survey, targets: list[int], *, with_texts: bool,
     info, questions, answered = known if known is not None else (
         _info(s, sv, utcnow(), targets), _questions(s, sv.id), _answered_units(s, sv.id))
     resp_ids = select(SurveyResponse.id).where(SurveyResponse.survey_id == sv.id)
-    opt_counts = dict(execute_core(s, _OPTION_COUNTS, {"o_survey": sv.id}).all())
-    per_q = {qid: (n, tot, lo, hi) for qid, n, tot, lo, hi in execute_core(s, _QUESTION_COUNTS, {"o_survey": sv.id})}
+    opt_counts = dict(fetch_in(s, _OPTION_COUNTS, {"o_survey": sv.id}).all())
+    per_q = {qid: (n, tot, lo, hi) for qid, n, tot, lo, hi in fetch_in(s, _QUESTION_COUNTS, {"o_survey": sv.id})}
     out = []
     for q in questions:
         n, tot, lo, hi = per_q.get(q.id, (0, None, None, None))
