@@ -54,7 +54,7 @@ _PAGE_LOADS: dict[str, list] = {}
 # The actor looked up at the start of AuthState.load_page, reused by that page's load handlers in
 # the same event (and only there: it is reset before the event ends, and forgotten at once should a
 # handler switch the tab's session: AuthState.use_session).
-_PAGE_ACTOR: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("page_actor", default=None)
+_PAGE_ACTOR: contextvars.ContextVar[tuple[Any, Actor] | None] = contextvars.ContextVar("page_actor", default=None)
 
 
 def register_page_load(route: str, handlers: list) -> None:
@@ -295,11 +295,11 @@ class AuthState(rx.State):
             return ANONYMOUS
         return await run_read(accounts.actor_for_token, token)
 
-    @staticmethod
-    def _page_actor() -> Actor | None:
-        """The actor this event's page load already looked up for the tab's session (None outside a page
+    def _page_actor(self) -> Actor | None:
+        """The actor this event's page load already looked up for this tab's session (None outside a page
         load, and after a handler of it switched the session)."""
-        return _PAGE_ACTOR.get()
+        cached = _PAGE_ACTOR.get()
+        return cached[1] if cached is not None and cached[0] is self else None
 
     async def lang(self) -> str:
         ui = await self.get_state(UIState)
@@ -324,7 +324,7 @@ class AuthState(rx.State):
         self._route, self._route_path = (route if isinstance(route, str) else ""), self.router.url.path
         token = self.session_token()
         facts = await run_read(_nav_facts, token)
-        reset = _PAGE_ACTOR.set(facts.actor)
+        reset = _PAGE_ACTOR.set((self, facts.actor))
         try:
             await self._show_nav(facts)
             events: list = []

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import select
 
 from chiiki.models import Household
@@ -304,12 +305,15 @@ def _terminate(pid: int) -> None:
         admin.dispose()
 
 
-@pytest.mark.postgres
-def test_after_a_server_restart_a_recently_used_connection_fails_once_then_all_are_new(pg_url):
-    """What the production notes promise for a connection used within PING_AFTER_IDLE_S of a restart: its
-    request fails once (it is not tested first), and the pool then replaces every connection it held."""
-    import sqlalchemy as sa
+_ONE = select(sa.literal(1, sa.Integer).label("one"))  # a prepared read, as the page loads make (db.fetch)
 
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("how", ["execute", "fetch"])
+def test_after_a_server_restart_a_recently_used_connection_fails_once_then_all_are_new(pg_url, how):
+    """What the production notes promise for a connection used within PING_AFTER_IDLE_S of a restart: its
+    request fails once (it is not tested first), and the pool then replaces every connection it held; also
+    when that request is a page's read on the driver's cursor (db.fetch)."""
     eng = db.engine(pg_url)
     with eng.connect() as a, eng.connect() as b:  # two pooled connections, both given back just now
         pids = {a.execute(sa.text("SELECT pg_backend_pid()")).scalar(),
@@ -317,9 +321,15 @@ def test_after_a_server_restart_a_recently_used_connection_fails_once_then_all_a
     for pid in pids:
         _terminate(pid)
     with pytest.raises(sa.exc.OperationalError) as failed:
-        with eng.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        with db._reader(eng).connect() as conn:
+            if how == "fetch":
+                assert db._plan(_ONE, conn.dialect) is not None
+                db.fetch(conn, _ONE)
+            else:
+                conn.execute(sa.text("SELECT 1"))
     assert failed.value.connection_invalidated
+    with db._reader(eng).connect() as conn:
+        assert db.fetch(conn, _ONE).scalar_one() == 1
     with eng.connect() as a, eng.connect() as b:
         now = {a.execute(sa.text("SELECT pg_backend_pid()")).scalar(),
                b.execute(sa.text("SELECT pg_backend_pid()")).scalar()}

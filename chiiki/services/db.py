@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import Select, event, exc
+from sqlalchemy import Numeric, Select, event, exc
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, create_engine
 
@@ -420,25 +420,29 @@ class _Plan:
         return out
 
 
-# (statement, its plan or None) by the statement's identity and the dialect; the statements are module-level or
-# cached by their builders, so this stays small (and is emptied should it ever grow past that).
-_plans: dict[tuple[int, str], tuple[object, _Plan | None]] = {}
+# (statement, dialect, the plan or None) by the identities of the statement and of the engine's dialect; the
+# statements are module-level or cached by their builders, so this stays small (and is emptied should it ever
+# grow past that).
+_plans: dict[tuple[int, int], tuple[object, object, _Plan | None]] = {}
 _PLANS_MAX = 1000
 
 
 def _plan(statement, dialect) -> _Plan | None:
-    key = (id(statement), dialect.name)
+    key = (id(statement), id(dialect))
     hit = _plans.get(key)
-    if hit is not None and hit[0] is statement:
-        return hit[1]
-    plan = _Plan(statement, dialect) if isinstance(statement, Select) else None
-    if plan is not None and ("POSTCOMPILE" in plan.sql or plan.escaped):
-        # Expanding IN (…) parameters are rendered per execution, escaped parameter names are renamed per
-        # execution: SQLAlchemy's own path for those.
-        plan = None
+    if hit is not None and hit[0] is statement and hit[1] is dialect:
+        return hit[2]
+    plan = None
+    # Numeric columns: the driver's processors need the type the cursor reports (SQLAlchemy's path knows it).
+    if isinstance(statement, Select) and not any(isinstance(c.type, Numeric) for c in statement.selected_columns):
+        plan = _Plan(statement, dialect)
+        if "POSTCOMPILE" in plan.sql or plan.escaped:
+            # Expanding IN (…) parameters are rendered per execution, escaped parameter names are renamed per
+            # execution: SQLAlchemy's own path for those.
+            plan = None
     if len(_plans) >= _PLANS_MAX:
         _plans.clear()
-    _plans[key] = (statement, plan)
+    _plans[key] = (statement, dialect, plan)
     return plan
 
 
@@ -449,17 +453,22 @@ def fetch(conn: Connection, statement, params: dict | None = None) -> Rows:
     database and run on the connection's own driver cursor: for the reads made on every page load (the
     session check, the badges, a page of a list) SQLAlchemy's per-execution work (cache key, parameter
     and result set-up, events) cost several times the database's own (≈100 against ≈15 µs for the
-    session check on SQLite). Anything else than a SELECT, and a SELECT with expanding IN parameters, takes
-    SQLAlchemy's path."""
+    session check on SQLite). Anything else than a SELECT, and a SELECT with expanding IN parameters or
+    Numeric columns, takes SQLAlchemy's path. A database error comes as from conn.execute()."""
     plan = _plan(statement, conn.dialect)
     if plan is None:
         return Rows(conn.execute(statement, params or {}).all())
+    bound = plan.bound(params)
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(plan.sql, plan.bound(params))
-        return Rows(plan.rows(cursor.fetchall()))
-    finally:
-        cursor.close()
+        cursor.execute(plan.sql, bound)
+        raw = cursor.fetchall()
+    except conn.dialect.loaded_dbapi.Error as e:
+        # As conn.execute() would: SQLAlchemy's exception, and a lost connection invalidated with the pool's
+        # older ones (after a database restart the request fails once, then the pool holds new connections).
+        conn._handle_dbapi_exception(e, plan.sql, bound, cursor, None)
+    cursor.close()
+    return Rows(plan.rows(raw))
 
 
 def fetch_one(conn: Connection, statement, params: dict | None = None):
