@@ -85,6 +85,8 @@ def test_the_page_loads_statements_take_the_drivers_path(demo):
     statements += [st for state in circulars.INBOX_FILTERS for q in (False, True) for y in (False, True)
                    for st in circulars._inbox_statements(state, q, y)]
     statements += [st for shape in ("all", "") for st in surveys._list_statements(shape)[:2]]
+    statements += [st for areas in (0, 1, 3) for bands in ((), ("senior",), ("children", "senior"))
+                   for st in notices._feed_statements(areas, bands)]
     with db.reading() as conn:
         assert all(db._plan(st, conn.dialect) is not None for st in statements)
 

@@ -4,10 +4,10 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from chiiki.models import Account
+from chiiki.models import Account, Area
 from chiiki.pages.auth import LoginState, RegisterState
 from chiiki.pages.mypage import AccessLogState, MyPageState
-from chiiki.services import accounts
+from chiiki.services import accounts, associations
 from chiiki.services.db import session
 from chiiki.state import AuthState, UIState
 from tests.conftest import handoff_of, login_state, state_text
@@ -229,10 +229,19 @@ async def test_my_page_sends_the_area_list_only_when_it_changed(demo, app_state)
     my._clean()
     await MyPageState.load.fn(my)  # visited again: the browser holds the list already
     assert "area_options" not in my.dirty_vars and len(my.area_options) > 1
-    my.area_options = my.area_options[:1]  # e.g. the city added an area meanwhile
+    before = [list(o) for o in my.area_options]
+    # The city adds a district meanwhile: the next visit sends the new list.
+    city = demo.actor("city@example.jp")
+    with session() as s:
+        city_area = s.exec(select(Area.id).where(Area.level == "city")).first()
+    new_id = associations.create_area(city, {"name": "西地区", "level": "district", "parent_id": str(city_area)})
     my._clean()
     await MyPageState.load.fn(my)
-    assert "area_options" in my.dirty_vars and len(my.area_options) > 1
+    assert "area_options" in my.dirty_vars and len(my.area_options) == len(before) + 1
+    assert [str(new_id), "西地区"] in my.area_options
+    my._clean()
+    await MyPageState.load.fn(my)
+    assert "area_options" not in my.dirty_vars
 
 
 async def test_my_page_without_login_redirects_and_loads_nothing(demo, app_state):

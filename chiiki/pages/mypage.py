@@ -47,6 +47,7 @@ class MyPageState(rx.State):
     profile: dict[str, str] = {}
     flags: dict[str, bool] = {}
     area_options: list[list[str]] = []
+    _areas_key: str = ""  # which areas area_options holds (accounts.area_options)
     editing: bool = False
     errors: dict[str, str] = {}
     error: str = ""
@@ -66,11 +67,11 @@ class MyPageState(rx.State):
         self.password_errors, self.password_notice = {}, ""
         self.delete_errors, self.delete_error = {}, ""
         # One trip for both: the areas are mostly kept in memory, a trip of their own would cost more.
-        profile, area_list = await run_read(lambda: (accounts.get_profile(actor), accounts.areas()))
+        profile, (key, options) = await run_read(lambda: (accounts.get_profile(actor), accounts.area_options()))
         self._set_profile(profile)
-        areas = [[str(i), label] for i, label in area_list]
-        if self.area_options != areas:  # 166 areas, 10 KB: sent on the first visit, not on every one
-            self.area_options = areas
+        if self._areas_key != key:  # 166 areas, 10 KB: sent on the first visit and after they change only
+            self.area_options = [list(o) for o in options]
+            self._areas_key = key
 
     def _set_profile(self, p: accounts.Profile) -> None:
         d = asdict(p)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import time
@@ -568,6 +569,12 @@ class _AreaTree:
     labels: list[tuple[int, str]]  # (id, "district / block") of every area but the city, in display order
     parents: dict[int, int | None]  # id -> parent id, for every area
 
+    @functools.cached_property
+    def options(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """The labels as a form's select options (id as text, label), with a key that changes when they do."""
+        opts = tuple((str(i), label) for i, label in self.labels)
+        return hashlib.sha256(repr(opts).encode()).hexdigest()[:16], opts
+
 
 _AREAS: dict[str, tuple[float, _AreaTree]] = {}
 _AREAS_TTL = 60.0  # seconds; areas change rarely, and this process forgets them at once when it changes one
@@ -611,6 +618,12 @@ def _area_tree(conn: Connection | None = None) -> _AreaTree:
 def areas() -> list[tuple[int, str]]:
     """Areas for the registration and profile forms, as 'district / block' labels."""
     return list(_area_tree().labels)
+
+
+def area_options() -> tuple[str, tuple[tuple[str, str], ...]]:
+    """areas() as select options [id, label], and a key that changes when they do: a page that keeps the key
+    sends the options again only when they changed, without building and comparing them on every visit."""
+    return _area_tree().options
 
 
 def area_chain(area_id: int | None, conn: Connection | None = None) -> list[int]:

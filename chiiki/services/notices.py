@@ -397,11 +397,13 @@ def _visible(s: Session, account_id: int, now: datetime):
 
 
 @functools.lru_cache(maxsize=128)
-def _feed_statements(with_areas: bool, bands: tuple[str, ...]):
-    """The feed's count and page for residents with (or without) an area and these bands, prepared once: every
-    resident opens the feed, and the few shapes repeat."""
+def _feed_statements(areas: int, bands: tuple[str, ...]):
+    """The feed's count and page for residents whose area chain has `areas` areas (0: no area) and these bands,
+    prepared once: every resident opens the feed, and the few shapes repeat. The chain is one parameter per
+    area (nf_a0, nf_a1, …), not an expanding IN, so that db.fetch runs the statement as compiled."""
     now = bindparam("nf_now", type_=Notice.__table__.c.publish_from.type)
-    cond = _visible_for(now, bindparam("nf_chain", expanding=True) if with_areas else None, bands)
+    chain = [bindparam(f"nf_a{i}", type_=Integer) for i in range(areas)]
+    cond = _visible_for(now, chain or None, bands)
     read = exists().where(NoticeRead.notice_id == Notice.id,
                           NoticeRead.account_id == bindparam("nf_account", type_=Integer))
     counts = select(func.count(Notice.id), func.coalesce(func.sum(case((read, 0), else_=1)), 0)).where(*cond)
@@ -442,10 +444,8 @@ def feed(actor: Actor, limit: object = 20, offset: object = 0, *, now: datetime 
         if audience is None:
             return Feed([], 0, 0)
         chain, bands = audience
-        counts, page = _feed_statements(bool(chain), bands)
-        params = {"nf_now": now, "nf_account": actor.account_id}
-        if chain:
-            params["nf_chain"] = chain
+        counts, page = _feed_statements(len(chain), bands)
+        params = {"nf_now": now, "nf_account": actor.account_id, **{f"nf_a{i}": a for i, a in enumerate(chain)}}
         total, unread = fetch_one(conn, counts, params)
         rows = fetch(conn, page, {**params, "nf_offset": off, "nf_limit": lim})
         files = _files(conn, [n.id for n in rows if n.files])  # only when a notice of the page has any
