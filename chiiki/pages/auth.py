@@ -46,7 +46,8 @@ class RegisterState(rx.State):
     async def load(self):
         self.step = 1
         self._show("", [])  # no message
-        self.area_options = [[str(i), label] for i, label in await run_service(accounts.areas)]
+        _key, options = await run_service(accounts.area_options)
+        self.area_options = [list(o) for o in options]
 
     @rx.event
     def go(self, step: int):
