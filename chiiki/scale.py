@@ -32,6 +32,7 @@ from sqlmodel import SQLModel
 
 import chiiki.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from chiiki.models import city_month
+from chiiki.services.audit import month_of as audit_month
 
 
 # Public figures for Asahikawa (DESIGN.md); scale=1.0 reproduces them exactly.
@@ -842,10 +843,11 @@ class CityWriter:
                 event = dict(at=at, actor_account_id=a.president, actor_title="会長", action=action,
                              association_id=a.id, record_count=len(homes), detail=detail)
                 self.out.add("auditaccess", dict(id=self.next_id("auditaccess"), **event))
+                month = audit_month(at)
                 for h in homes:
                     for acc, home in [(acc, None) for acc in h.accounts] or [(None, h.id)]:
                         self.out.add("auditevent", dict(id=self.next_id("auditevent"), subject_account_id=acc,
-                                                        subject_household_id=home, **event))
+                                                        subject_household_id=home, period=month, **event))
 
     # ---- city notices
 

@@ -77,3 +77,50 @@ def test_every_subject_an_audited_read_writes_is_an_existing_account_or_househol
     homes = [h for _a, h in rows if h is not None]
     assert len(people) > 50 and homes  # the reads above listed members and paper-only households
     assert set(people) <= accounts and set(homes) <= households
+
+
+def _log_across_months(monkeypatch, subjects: list[int], officer: int) -> None:
+    """Accesses in three months (one just before a month ends in UTC, a Japanese morning of the next month's
+    first day), read back by the person's access log newest first, page by page."""
+    from datetime import datetime, timedelta, timezone
+
+    base = datetime(2026, 1, 31, 23, 30, tzinfo=timezone.utc)  # 2026-02-01 08:30 in Japan
+    moments = [base - timedelta(days=40), base, base + timedelta(hours=1), base + timedelta(days=45)]
+    officer_actor = Actor(account_id=officer, display_name="x")
+    for i, at in enumerate(moments):
+        monkeypatch.setattr(audit, "utcnow", lambda at=at: at)
+        with session() as s:
+            audit.record(s, officer_actor, "roster.view", association_id=None, subjects=subjects,
+                         count=len(subjects), detail=f"month test {i}")
+    # The person's own reading of their data is not shown to them.
+    with session() as s:
+        audit.record(s, Actor(account_id=subjects[0], display_name="me"), "self.export", subjects=[subjects[0]])
+    with session() as s:
+        periods = s.exec(select(AuditEvent.at, AuditEvent.period).where(AuditEvent.action == "roster.view")).all()
+        assert {audit.month_of(at) for at, _p in periods} == {p for _at, p in periods}
+        assert {p for _at, p in periods} == {2025 * 12 + 11, 2026 * 12 + 0, 2026 * 12 + 1, 2026 * 12 + 2}
+        whole = audit.accesses_to(s, subjects[0])
+        assert [e.at for e in whole] == sorted(moments, reverse=True)
+        pages = [audit.accesses_to(s, subjects[0], limit=3, offset=0), audit.accesses_to(s, subjects[0], limit=3,
+                                                                                         offset=3)]
+        assert [e.at for e in pages[0] + pages[1]] == [e.at for e in whole]
+        assert len(pages[1]) == 1
+        # Only this person's accesses: someone listed in none of them has an empty log.
+        assert audit.accesses_to(s, officer) == []
+
+
+def test_the_access_log_reads_every_month_newest_first(demo, monkeypatch):
+    with session() as s:
+        ids = list(s.exec(select(Account.id).order_by(Account.id).limit(12)).all())
+    _log_across_months(monkeypatch, ids[1:], ids[0])
+
+
+@pytest.mark.postgres
+def test_the_access_log_reads_every_month_newest_first_on_postgresql(pg_app_db, monkeypatch):
+    with session() as s:
+        accounts = [Account(login_id=f"m{i}@example.jp", name=f"n{i}", kana="", display_name=f"d{i}",
+                            password_hash="x") for i in range(12)]
+        s.add_all(accounts)
+        s.flush()
+        ids = [a.id for a in accounts]
+    _log_across_months(monkeypatch, ids[1:], ids[0])

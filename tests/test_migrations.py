@@ -158,8 +158,8 @@ def test_downgrading_the_access_table_keeps_accesses_that_named_no_one(tmp_path)
                   "detail) VALUES ('{at}', {actor}, '会長', '{action}', 1, {n}, '')")
         c.execute(sa.text(access.format(at="2026-03-01 10:00:00", actor=1, action="roster.view", n=1)))
         c.execute(sa.text("INSERT INTO auditevent (at, actor_account_id, actor_title, action, association_id, "
-                          "subject_account_id, record_count, detail) VALUES ('2026-03-01 10:00:00', 1, '会長', "
-                          "'roster.view', 1, 7, 1, '')"))
+                          "subject_account_id, record_count, detail, period) VALUES ('2026-03-01 10:00:00', 1, '会長', "
+                          f"'roster.view', 1, 7, 1, '', {2026 * 12 + 2})"))
         c.execute(sa.text(access.format(at="2026-03-01 11:00:00", actor=1, action="roster.import", n=12)))
         c.execute(sa.text(access.format(at="2026-03-01 12:00:00", actor="NULL", action="survey.remind", n=30)))
     command.downgrade(db.alembic_config(url), "0011")
@@ -169,3 +169,45 @@ def test_downgrading_the_access_table_keeps_accesses_that_named_no_one(tmp_path)
     assert [tuple(r) for r in rows] == [("roster.view", 1, 7, 1), ("roster.import", 1, None, 12),
                                         ("survey.remind", None, None, 30)]
     db.migrate(url)  # and up again
+
+
+def _months(url: str) -> None:
+    """Migration 0015 gives each existing per-person event the month of its time in UTC, and the access log
+    finds them by it."""
+    import sqlalchemy as sa
+    from alembic import command
+    from sqlmodel import Session
+
+    from chiiki.services import audit
+
+    command.upgrade(db.alembic_config(url), "0014")
+    eng = db.engine(url)
+    event = ("INSERT INTO auditevent (at, actor_account_id, actor_title, action, association_id, subject_account_id, "
+             "record_count, detail) VALUES ('{at}', 1, '会長', 'roster.view', 1, {subject}, 1, '')")
+    # The last minutes of 2025 and of February in UTC (already the next month in Japan), and a day in March.
+    moments = ["2025-12-31 23:59:00", "2026-02-28 23:30:00", "2026-03-10 09:00:00"]
+    if eng.dialect.name == "postgresql":  # timestamptz: the same moments written with Japan's offset
+        moments = ["2026-01-01 08:59:00+09:00", "2026-03-01 08:30:00+09:00", "2026-03-10 18:00:00+09:00"]
+    with eng.begin() as c:
+        for at in moments:
+            c.execute(sa.text(event.format(at=at, subject=7)))
+        c.execute(sa.text(event.format(at=moments[1], subject=8)))
+    db.migrate(url)
+    with eng.connect() as c:
+        periods = [r[0] for r in c.execute(sa.text("SELECT period FROM auditevent WHERE subject_account_id = 7 "
+                                                   "ORDER BY at"))]
+    assert periods == [2025 * 12 + 11, 2026 * 12 + 1, 2026 * 12 + 2]
+    with Session(eng) as s:
+        log = audit.accesses_to(s, 7)
+        assert [audit.month_of(e.at) for e in log] == periods[::-1]
+        assert len(audit.accesses_to(s, 8)) == 1
+    assert _diff(url) == []
+
+
+def test_the_month_migration_fills_existing_events_on_sqlite(tmp_path):
+    _months(f"sqlite:///{tmp_path / 'p.db'}")
+
+
+@pytest.mark.postgres
+def test_the_month_migration_fills_existing_events_on_postgresql(pg_url):
+    _months(pg_url)
