@@ -269,12 +269,16 @@ class Delivery(SQLModel, table=True):
     (migration 0011). The circular and confirmed_by stay foreign keys.
     """
 
+    # Every read of deliveries names the circular or the member account. The indexes led by the circular take
+    # a send's rows at their end; the member's index (the inbox, the badge) takes each of them at the end of
+    # that person's own history, a page of its own once a member has had a few hundred circulars. An index
+    # led by the household had the same cost and no reader (migration 0016 dropped it): with five years of
+    # circulars, it was 30 of the 43 ms of a send's INSERT to 3,000 households on SQLite.
     __table_args__ = (
         UniqueConstraint("circular_id", "household_id", "account_id", name="uq_delivery"),
         Index("ix_delivery_account_circular", "account_id", "circular_id"),
         Index("ix_delivery_circular_state", "circular_id", "state"),
-        Index("ix_delivery_household", "household_id", "circular_id"),
-        # Covering index for the city dashboard's one pass over deliveries (services/dashboard.py).
+        # A household's states in one circular (the counters' checks, the status page's categories).
         Index("ix_delivery_circular_household_state", "circular_id", "household_id", "state"),
     )
     id: int | None = Field(default=None, primary_key=True)
