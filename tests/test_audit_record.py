@@ -49,13 +49,17 @@ def test_one_row_per_person_with_the_same_event_fields(demo, n_accounts, n_house
 def test_one_row_per_person_on_postgresql(pg_app_db):
     from chiiki.models import Association, Han  # noqa: F401 (tables exist through the fixture)
 
+    subjects = _new_accounts(40)
+    _check(_write_and_read(subjects, []), subjects, [])
+
+
+def _new_accounts(n: int) -> list[int]:
     with session() as s:
         accounts = [Account(login_id=f"a{i}@example.jp", name=f"n{i}", kana="", display_name=f"d{i}",
-                            password_hash="x") for i in range(40)]
+                            password_hash="x") for i in range(n)]
         s.add_all(accounts)
         s.flush()
-        subjects = [a.id for a in accounts]
-    _check(_write_and_read(subjects, []), subjects, [])
+        return [a.id for a in accounts]
 
 
 def test_every_subject_an_audited_read_writes_is_an_existing_account_or_household(demo):
@@ -117,10 +121,5 @@ def test_the_access_log_reads_every_month_newest_first(demo, monkeypatch):
 
 @pytest.mark.postgres
 def test_the_access_log_reads_every_month_newest_first_on_postgresql(pg_app_db, monkeypatch):
-    with session() as s:
-        accounts = [Account(login_id=f"m{i}@example.jp", name=f"n{i}", kana="", display_name=f"d{i}",
-                            password_hash="x") for i in range(12)]
-        s.add_all(accounts)
-        s.flush()
-        ids = [a.id for a in accounts]
+    ids = _new_accounts(12)
     _log_across_months(monkeypatch, ids[1:], ids[0])
