@@ -69,6 +69,13 @@ def _check_city(url: str, result: dict) -> None:
                          "x.at = e.at AND x.action = e.action AND x.association_id = e.association_id)") == 0
         assert _count(c, "SELECT count(*) FROM auditevent e WHERE (e.subject_account_id IS NULL) = "
                          "(e.subject_household_id IS NULL)") == 0
+        # Each event's month (the person's access log looks events up by it) is the month of its time in UTC.
+        from chiiki.models import AuditEvent
+        from chiiki.services.audit import month_of
+
+        events = c.execute(sa.select(AuditEvent.at, AuditEvent.period)).all()
+        assert [month_of(at) for at, _p in events] == [p for _at, p in events]
+        assert len({p for _at, p in events}) >= 12  # a year of them
         assert _count(c, "SELECT count(*) FROM auditevent e WHERE (e.subject_account_id IS NOT NULL AND NOT EXISTS "
                          "(SELECT 1 FROM membership m WHERE m.account_id = e.subject_account_id AND m.association_id = "
                          "e.association_id AND m.status = 'active')) OR (e.subject_household_id IS NOT NULL AND NOT "
