@@ -113,6 +113,38 @@ def test_without_smtp_the_notice_lands_in_the_outbox_folder(demo):
         assert s.exec(select(OutboxMail).where(OutboxMail.sent_at.is_(None))).all() == []
 
 
+def _mail_in_each_members_language(demo) -> None:
+    """Two opted-in members of the han, one reading in English: each notice comes in its member's language,
+    one per member, with the circular's own title and link; the count returned is what was queued."""
+    opt_in(demo, "member@example.jp", "hancho@example.jp")
+    with session() as s:
+        s.execute(update(Account).where(Account.login_id == "hancho@example.jp").values(locale="en"))
+        before = len(s.exec(select(OutboxMail.id)).all())
+    result = send(demo, title="清掃活動")
+    assert result.mails == 2
+    with session() as s:
+        queued = s.exec(select(OutboxMail).order_by(OutboxMail.id)).all()[before:]
+    assert sorted(m.to_address for m in queued) == ["hancho@example.jp", "member@example.jp"]
+    by_address = {m.to_address: m for m in queued}
+    ja, en = by_address["member@example.jp"], by_address["hancho@example.jp"]
+    assert ja.subject == "【回覧】旭町一丁目町内会:清掃活動" and en.subject == "[Circular] 旭町一丁目町内会: 清掃活動"
+    assert ja.body != en.body and all(f"/circulars/view?id={result.circular_id}" in m.body for m in queued)
+    assert {m.kind for m in queued} == {"circular"} and all(m.sent_at is None and m.attempts == 0 for m in queued)
+    assert all(m.created_at is not None for m in queued)
+
+
+def test_each_member_gets_the_notice_in_their_language(demo):
+    _mail_in_each_members_language(demo)
+
+
+@pytest.mark.postgres
+def test_each_member_gets_the_notice_in_their_language_on_postgresql(pg_app_db):
+    from chiiki.seed import seed_demo
+
+    seed_demo(content=False)
+    _mail_in_each_members_language(DemoCity())
+
+
 @pytest.mark.parametrize("text", [
     "<script>alert(1)</script>",
     "<img src=x onerror=alert(1)>",

@@ -333,13 +333,21 @@ class SendResult:
     mails: int
 
 
+@dataclass(frozen=True)
+class FanOut:
+    members: int  # digital deliveries, one per member account
+    papers: int  # paper deliveries, one per household
+    digital_homes: int  # households with at least one digital delivery
+    households: int  # households reached at all
+
+
 def fan_out(s: Session, circular_id: int, aid: int, target_all: bool, han_ids: Iterable[int],
-            now: datetime) -> tuple[int, int, int]:
+            now: datetime) -> FanOut:
     """One delivery per target household and member account, in two bulk INSERT … SELECT statements: digital
     ones for the member accounts, a paper one for each household without any (paper-only) or whose officers
     asked for a paper copy too (Household.paper_copy).
 
-    Returns (member deliveries, paper households, digital households). Used by send() and by the demo seeder.
+    Returns what was written, counted in one statement. Used by send() and by the demo seeder.
     """
     cond = _household_filter(aid, target_all, han_ids)
     cols = ["circular_id", "household_id", "account_id", "han_id", "channel", "state", "on_behalf", "notified_at"]
@@ -361,24 +369,23 @@ def fan_out(s: Session, circular_id: int, aid: int, target_all: bool, han_ids: I
     s.execute(insert(Delivery).from_select(cols, paper))
     # Counted, not taken from rowcount: psycopg reports -1 for INSERT … SELECT through SQLAlchemy.
     digital = Delivery.channel == "digital"
-    members, papers, homes = s.execute(
+    members, papers, homes, households = s.execute(
         select(func.count(case((digital, 1))), func.count(case((Delivery.channel == "paper", 1))),
-               func.count(distinct(case((digital, Delivery.household_id)))))
+               func.count(distinct(case((digital, Delivery.household_id)))), func.count(distinct(Delivery.household_id)))
         .where(Delivery.circular_id == circular_id)).one()
-    return int(members), int(papers), int(homes)
+    return FanOut(int(members), int(papers), int(homes), int(households))
 
 
 def _notify(s: Session, circular: Circular, association_name: str, account_filter) -> int:
     """Queue a mail to each member who gave an email and asked for circulars by mail; returns how many."""
-    rows = s.exec(
+    recipients = (
         select(Account.email, Account.locale)
         .join(Delivery, Delivery.account_id == Account.id)
         .where(Delivery.circular_id == circular.id, Delivery.channel == "digital", Account.email != "",
                Account.email_circulars.is_(True), Account.deleted_at.is_(None), account_filter)
-    ).all()
+    )
     texts = {lang: notice_mail(lang, circular, association_name) for lang in ("ja", "en")}
-    return mail.enqueue_many(s, ((email, *texts["en" if locale == "en" else "ja"]) for email, locale in rows),
-                             "circular")
+    return mail.enqueue_select(s, recipients, texts, "circular")
 
 
 def notice_mail(lang: str, circular: Circular, association_name: str) -> tuple[str, str]:
@@ -406,15 +413,13 @@ def send(actor: Actor, association_id: int, data: dict, attachment_ids: list | N
         if draft.han_ids:
             s.execute(insert(CircularTarget), [{"circular_id": c.id, "han_id": h} for h in draft.han_ids])
         attachment_files.link(s, actor, files, attachment_files.CIRCULAR, c.id)
-        members, papers, digital_homes = fan_out(s, c.id, aid, draft.target_all, draft.han_ids, now)
-        households = s.exec(select(func.count(func.distinct(Delivery.household_id)))
-                            .where(Delivery.circular_id == c.id)).one()
-        if households == 0:
+        sent = fan_out(s, c.id, aid, draft.target_all, draft.han_ids, now)
+        if sent.households == 0:
             raise ServiceError("circular.error_no_households", "target")
-        c.household_count = households  # every delivery starts unread: read and confirmed stay 0
+        c.household_count = sent.households  # every delivery starts unread: read and confirmed stay 0
         s.add(c)
         mails = _notify(s, c, assoc.name if assoc else "", literal(True))
-        return SendResult(c.id, households, digital_homes, papers, members, mails)
+        return SendResult(c.id, sent.households, sent.digital_homes, sent.papers, sent.members, mails)
 
 
 # --------------------------------------------------------------------------- the resident's side

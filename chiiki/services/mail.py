@@ -12,7 +12,8 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Iterable
 
-from sqlalchemy import insert, update
+from sqlalchemy import case, func, insert, literal, update
+from sqlalchemy.sql import Select
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -80,6 +81,31 @@ def enqueue_many(s: Session, messages: Iterable[tuple[str, str, str]], kind: str
     if rows:
         s.execute(insert(OutboxMail), rows)
     return len(rows)
+
+
+def enqueue_select(s: Session, recipients: Select, texts: dict[str, tuple[str, str]], kind: str = "") -> int:
+    """Queue one message per (email, locale) row of `recipients`, in that locale's (subject, body) of `texts`
+    ("ja" for any locale it has no text for), with ONE INSERT … SELECT in the caller's transaction: a circular
+    to 3,000 households queues hundreds of the same few texts, which need not go to the database row by row.
+    Returns how many were queued."""
+    email, locale = recipients.selected_columns[:2]
+    texts = {lang: (subject[:300], body) for lang, (subject, body) in texts.items()}
+    default_subject, default_body = texts["ja"]
+    others = [lang for lang in texts if lang != "ja"]
+
+    def pick(i: int, default: str):
+        if not others:
+            return literal(default)
+        return case(*((locale == lang, literal(texts[lang][i])) for lang in others), else_=literal(default))
+
+    rows = recipients.with_only_columns(
+        func.substr(email, 1, 254), pick(0, default_subject), pick(1, default_body), literal(kind[:20]),
+        literal(utcnow(), OutboxMail.__table__.c.created_at.type), literal(0), literal(""), maintain_column_froms=True)
+    # Counted from RETURNING: psycopg reports no row count for INSERT … SELECT through SQLAlchemy.
+    queued = s.execute(insert(OutboxMail).from_select(
+        ["to_address", "subject", "body", "kind", "created_at", "attempts", "last_error"], rows)
+        .returning(OutboxMail.id))
+    return len(queued.all())
 
 
 @dataclass(frozen=True)
