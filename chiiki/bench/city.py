@@ -223,6 +223,22 @@ class ServiceBench:
         self.time("survey non-responders page", lambda i: mod.non_responders(c.president, sid))
         self.time("survey export csv", lambda i: mod.export_results(c.president, sid, "csv"), repeat=5)
         self.time("urgent-survey banner (every page)", lambda i: mod.urgent_open_count(c.member, c.association_id))
+        self.time("safety check to every household (mailed)", lambda i: mod.create_survey(
+            c.president, c.association_id, self._safety_check(i)), repeat=3, note="(mails at once)")
+
+    @staticmethod
+    def _safety_check(i: int) -> dict:
+        """A 安否確認 for the whole association: created and mailed to every member who takes mail at once."""
+        from datetime import timedelta
+
+        from chiiki.i18n import TZ
+        from chiiki.models import utcnow
+
+        deadline = (utcnow() + timedelta(days=2)).astimezone(TZ).strftime("%Y-%m-%dT%H:%M")
+        return {"kind": "safety", "title": f"安否確認(計測 {i + 1})", "description": "", "deadline": deadline,
+                "target_all": True, "per_household": True,
+                "questions": [{"kind": "single", "text": "ご無事ですか", "required": True,
+                               "options": ["無事です", "助けが必要です"]}]}
 
     def _board_notices(self) -> None:
         c = self.city
