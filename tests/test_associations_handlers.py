@@ -399,6 +399,26 @@ async def test_a_code_refused_at_joining_says_why_on_top_of_the_page(app_state, 
     assert "別の班" in st.error and "code" not in st.errors
 
 
+async def test_a_code_at_an_address_on_the_roster_says_an_officer_will_confirm(app_state, demo):
+    from chiiki.pages.join import JoinState
+
+    han1 = demo.han_ids(DemoCity.A1)[0]
+    with session() as s:
+        neighbour = s.exec(select(Household).where(Household.han_id == han1).order_by(Household.id)).first()
+    demo.set_address("newcomer@example.jp", neighbour.address)
+    inv = ms.create_invite(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1),
+                           {"days": 7, "max_uses": 1, "han_id": str(han1)})
+    await login_state(app_state, "newcomer@example.jp")
+    st = await app_state.get_state(JoinState)
+    await JoinState.check_code.fn(st, {"code": inv.code})
+    await JoinState.join_code.fn(st, {"consent": "on"})
+    assert st.error == "" and st.notice == tr("ja", "join.asked_household")
+    assert st.status == "pending" and not st.invite_name
+    assert demo.actor("newcomer@example.jp").membership(demo.association_id(DemoCity.A1)) is None
+    auth = await app_state.get_state(AuthState)
+    assert not auth.is_member
+
+
 async def test_leaving_says_so_on_the_next_page(app_state, demo):
     from chiiki.pages.association import AssociationState
 

@@ -199,18 +199,20 @@ def test_joining_with_a_code_links_the_household_at_my_address(demo):
     inv = _invite(demo, han_id=str(han1))
     newcomer = demo.actor("newcomer@example.jp")
     assert ms.check_invite(newcomer, inv.code.lower()).association_name == DemoCity.A1
-    mid = ms.join_with_code(newcomer, inv.code.lower(), True, V)
+    joined = ms.join_with_code(newcomer, inv.code.lower(), True, V)
+    assert joined.joined
     with session() as s:
-        m = s.get(Membership, mid)
+        m = s.get(Membership, joined.membership_id)
         hh = s.get(Household, m.household_id)
         acc = s.get(Account, newcomer.account_id)
     assert (m.status, m.consent_version, hh.han_id, hh.address, hh.paper_only) == ("active", V, han1, acc.address,
                                                                                    False)
 
 
-def test_a_code_joins_the_paper_household_at_my_address_however_i_typed_it(demo):
-    """A resident who types the paper household's address with full-width digits and a different dash joins that
-    household (which becomes digital), instead of a han-less twin that would get every circular twice."""
+def test_a_code_at_the_paper_households_address_however_typed_asks_an_officer_then_joins_it(demo):
+    """A resident who types the paper household's address with full-width digits and a different dash makes no
+    han-less twin that would get every circular twice: the code becomes a request, and the officer approving it
+    at that address joins them to that household (which becomes digital)."""
     hh = _paper_household(demo)
     typed = unicodedata.normalize("NFKC", hh.address).translate(str.maketrans("0123456789-", "０１２３４５６７８９－"))
     assert typed != hh.address
@@ -218,11 +220,46 @@ def test_a_code_joins_the_paper_household_at_my_address_however_i_typed_it(demo)
     demo.set_address("newcomer@example.jp", typed)
     before = count_households()
     inv = _invite(demo)  # association-wide: no han on the code
-    mid = ms.join_with_code(newcomer, inv.code, True, V)
+    asked = ms.join_with_code(newcomer, inv.code, True, V)
+    assert not asked.joined
     with session() as s:
-        assert s.get(Membership, mid).household_id == hh.id
+        m = s.get(Membership, asked.membership_id)
+        assert (m.status, m.household_id, m.consent_version) == ("pending", None, V)
+        assert s.get(Household, hh.id).paper_only is True
+    assert count_households() == before
+    assert ms.my_membership(newcomer).status == "pending"
+    ms.approve(demo.actor("kaicho@example.jp"), asked.membership_id,
+               {"household_id": "", "address": typed, "han_id": str(hh.han_id)})
+    with session() as s:
+        assert s.get(Membership, asked.membership_id).household_id == hh.id
         assert s.get(Household, hh.id).paper_only is False
-        assert s.exec(select(func.count()).select_from(Household)).one() == before
+    assert count_households() == before
+
+
+def test_a_code_never_joins_another_familys_household_by_its_typed_address(demo):
+    """Whoever holds the han's code (it goes round on paper) and types a neighbour's address joins nothing: the
+    neighbour's household keeps its members, its paper copy and its answers to itself until an officer decides."""
+    han1 = demo.han_ids(DemoCity.A1)[0]
+    member = demo.account_id("member@example.jp")
+    with session() as s:
+        home = s.get(Household, s.exec(select(Membership.household_id).where(
+            Membership.account_id == member, Membership.status == "active")).one())
+        paper = s.exec(select(Household).where(Household.han_id == han1, Household.paper_only.is_(True))
+                       .order_by(Household.id)).first()
+    assert home.han_id == han1 and paper is not None
+    login = "newcomer@example.jp"  # the second time with the request the first one left open
+    for target in (home, paper):
+        demo.set_address(login, target.address)
+        with session() as s:
+            members_before = s.exec(select(Membership.account_id).where(
+                Membership.household_id == target.id, Membership.status == "active")).all()
+        asked = ms.join_with_code(demo.actor(login), _invite(demo, han_id=str(han1)).code, True, V)
+        assert not asked.joined
+        with session() as s:
+            assert s.get(Membership, asked.membership_id).status == "pending"
+            assert s.exec(select(Membership.account_id).where(
+                Membership.household_id == target.id, Membership.status == "active")).all() == members_before
+            assert s.get(Household, target.id).paper_only == target.paper_only
 
 
 def test_approving_into_a_new_household_at_an_address_the_roster_has_joins_that_household(demo):

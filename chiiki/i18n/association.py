@@ -72,6 +72,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "join.withdrawn": ("申し込みを取り消しました", "Your request was withdrawn"),
     "join.rejected": ("{name} への申し込みは受け付けられませんでした", "Your request to join {name} was declined"),
     "join.already": ("すでに {name} の会員です", "You are already a member of {name}"),
+    "join.asked_household": ("この住所の世帯はすでに名簿にあります。ご家族の世帯かどうかを役員が確認してから参加となります。"
+                             "申し込みは受け付けました。",
+                             "A household at this address is already on the roster. Your request was sent: an officer "
+                             "will confirm it is your family's before you join."),
     "join.joined": ("町内会に参加しました。ようこそ!", "You have joined the association. Welcome!"),
     "join.consent_title": ("参加すると、次のようになります", "If you join"),
     "join.consent_officers": (

@@ -186,13 +186,20 @@ class JoinState(rx.State):
             return rx.redirect(routes.LOGIN)
         if not isinstance(form, dict) or not self.code:
             return
-        ok, _r, self.error, self.errors = await attempt(
+        ok, result, self.error, self.errors = await attempt(
             self, lang, membership.join_with_code, actor, self.code, checked(form, "consent"),
             membership.CONSENT_VERSION if checked(form, "consent") else "")
         if "code" in self.errors:
             # The code was already checked: its field is not on this form, so the message goes on top.
             self.error = self.errors["code"]
             self.errors = {k: v for k, v in self.errors.items() if k != "code"}
+        if ok and not result.joined:
+            # A household at this address is on the roster already: an officer confirms that it is the
+            # resident's own before they join it.
+            self.code = self.invite_name = self.invite_han = ""
+            self.notice = tr(lang, "join.asked_household")
+            await self._status(actor, lang)
+            return AuthState.load_nav
         if ok:
             self.code = self.invite_name = self.invite_han = ""
             auth = await self.get_state(AuthState)

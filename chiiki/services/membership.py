@@ -439,8 +439,17 @@ def check_invite(actor: Actor, code: object) -> InvitePreview:
         return InvitePreview(a.id, a.name, han.name if han else "", inv.expires_at)
 
 
-def join_with_code(actor: Actor, code: object, consent: object, consent_version: object) -> int:
-    """Join at once with a valid code: into its household, or the household at the resident's address."""
+@dataclass(frozen=True)
+class CodeJoin:
+    membership_id: int
+    joined: bool  # False: the code made a request an officer decides (see _invite_household)
+
+
+def join_with_code(actor: Actor, code: object, consent: object, consent_version: object) -> CodeJoin:
+    """Join with a valid code: at once into the household the code names, or into a new household at the
+    resident's address. When the roster already has a household at that address, the code becomes a request
+    for an officer to decide: whoever holds a han's code could otherwise type a neighbour's address and join
+    that family's household (its circulars, its answers, its paper copy)."""
     require(actor, AUTHENTICATED)
     now = utcnow()
     with session() as s:
@@ -457,29 +466,34 @@ def join_with_code(actor: Actor, code: object, consent: object, consent_version:
         acc = s.get(Account, actor.account_id)
         hh = _invite_household(s, inv, acc.address)
         m = current or Membership(account_id=acc.id, association_id=inv.association_id, requested_at=now)
-        m.status, m.household_id, m.decided_at, m.decided_by = "active", hh.id, now, inv.created_by
         m.consent_version, m.consented_at = CONSENT_VERSION, now
+        if hh is None:
+            m.status, m.requested_at = "pending", now
+            s.add(m)
+            s.flush()
+            return CodeJoin(m.id, False)
+        m.status, m.household_id, m.decided_at, m.decided_by = "active", hh.id, now, inv.created_by
         s.add(m)
         s.flush()
         refresh_paper_only(s, hh.id)
-        return m.id
+        return CodeJoin(m.id, True)
 
 
-def _invite_household(s: Session, inv: InviteCode, address: str) -> Household:
+def _invite_household(s: Session, inv: InviteCode, address: str) -> Household | None:
+    """The household a code joins: the one it was made for, or a new one at the resident's address; None when
+    the roster already has a household there (written however: "１丁目２－３" is "1丁目2-3"). A typed address
+    proves nothing, so joining someone's household is for an officer to confirm (approve() joins the resident's
+    own paper household at that address without a twin); a han's code never reaches another han."""
     if inv.household_id:
         hh = s.get(Household, inv.household_id)
         if hh is not None and hh.removed_at is None:
             return hh
-    # The household the roster already has at this address (written however: "１丁目２－３" is "1丁目2-3"),
-    # preferring one in the invite's han: otherwise a paper household would get a digital twin and every
-    # circular twice.
     found = _same_address(s, inv.association_id, address)
     if found and inv.han_id and all(hh.han_id != inv.han_id for hh in found):
         # A han's invite never reaches into another han's household, nor makes a twin of it.
         raise ValidationErrors({"code": "membership.error.address_other_han"})
-    found = [hh for hh in found if not inv.han_id or hh.han_id == inv.han_id]
     if found:
-        return found[0]
+        return None
     try:
         addr = clean_address(address)
     except ServiceError:
