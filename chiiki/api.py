@@ -94,7 +94,7 @@ def _landing(origin: str, next_path: str, request: Request) -> str:
 
 
 async def session_handoff(request: Request) -> Response:
-    """Redeem a one-time ticket (AuthState.hand_off): set the HttpOnly session cookie (or clear it) and
+    """Redeem a one-time ticket (AuthState._hand_off): set the HttpOnly session cookie (or clear it) and
     send the browser on. The ticket only works with the nonce cookie the app's page set just before, so
     a link elsewhere cannot log a browser into someone's account or out of its own; a navigation from
     another site is refused outright."""

@@ -36,7 +36,7 @@ from chiiki.services.policy import (
 
 T = TypeVar("T")
 # The session token lives in an HttpOnly cookie: scripts cannot read it, and the server reads it from the
-# request that opened the websocket (chiiki/api.py sets and clears it, see AuthState.hand_off).
+# request that opened the websocket (chiiki/api.py sets and clears it, see AuthState._hand_off).
 SESSION_COOKIE = "chiiki_session"
 # Display preferences, plain cookies any tab of the browser reads on its next connection.
 LANG_COOKIE = "chiiki_lang"
@@ -53,7 +53,7 @@ _PAGE_LOADS: dict[str, list] = {}
 
 # The actor looked up at the start of AuthState.load_page, reused by that page's load handlers in
 # the same event (and only there: it is reset before the event ends, and forgotten at once should a
-# handler switch the tab's session: AuthState.use_session).
+# handler switch the tab's session: AuthState._use_session).
 _PAGE_ACTOR: contextvars.ContextVar[tuple[Any, Actor] | None] = contextvars.ContextVar("page_actor", default=None)
 
 
@@ -123,7 +123,7 @@ class UIState(rx.State):
     _lang_chosen: bool = False
     _large_chosen: bool = False
 
-    def sync_prefs(self) -> None:
+    def _sync_prefs(self) -> None:
         """Once per connection: the language and text size this browser last chose, in any tab."""
         sid = self.router.session.session_id
         if self._prefs_sid == sid:
@@ -165,7 +165,7 @@ class UIState(rx.State):
     @rx.event
     async def save_prefs(self):
         """The signed-in person's language (the one their mail is written in) and text size, on their account."""
-        await self._save_prefs(await (await self.get_state(AuthState)).actor())
+        await self._save_prefs(await (await self.get_state(AuthState))._actor())
 
     async def _save_prefs(self, actor: Actor) -> None:
         if actor.authenticated:
@@ -176,11 +176,11 @@ class UIState(rx.State):
     @rx.event
     async def lang_changed(self):
         """After a language switch: the choice kept on the account, and the page's server-written text in it."""
-        actor = await (await self.get_state(AuthState)).actor()
+        actor = await (await self.get_state(AuthState))._actor()
         await self._save_prefs(actor)
         await relabel_page(self, actor, self.lang)
 
-    async def after_login(self, actor: Actor, locale: str, large_text: bool) -> list[rx.event.EventSpec]:
+    async def _apply_login_prefs(self, actor: Actor, locale: str, large_text: bool) -> list[rx.event.EventSpec]:
         """On logging in: what this browser chose is kept on the account; what it did not choose comes from
         the account (a new phone shows the person's own language and text size at once)."""
         events: list[rx.event.EventSpec] = []
@@ -242,7 +242,7 @@ class AuthState(rx.State):
     _route: str = ""
     _route_path: str = ""
 
-    def session_token(self) -> str:
+    def _session_token(self) -> str:
         """The session this tab acts with: the HttpOnly cookie its websocket was opened with, unless a
         login or logout on this same connection has replaced it since."""
         router = self.router  # assembled anew at each access: once here
@@ -250,30 +250,30 @@ class AuthState(rx.State):
             return self._token
         return _cookies_of(router.headers).get(SESSION_COOKIE, "")
 
-    def use_session(self, token: str) -> None:
+    def _use_session(self, token: str) -> None:
         """From now on this connection acts with `token` ("" = signed out)."""
         self._token, self._token_sid = token, self.router.session.session_id
         _PAGE_ACTOR.set(None)
 
-    async def replace_session(self, token: str) -> None:
+    async def _replace_session(self, token: str) -> None:
         """A login: a session this tab still had ends (revoked), and every state of the tab is cleared of what
         it showed (also when that session had already expired or been revoked elsewhere: its pages' data is
         still in the tab); this connection acts with `token`."""
-        old = self.session_token()
+        old = self._session_token()
         if old and old != token:
             await asyncio.to_thread(accounts.logout, old)
         flash = self._flash_next
         await reset_user_states(self)
         self._flash_next = flash
-        self.use_session(token)
+        self._use_session(token)
 
-    async def hand_off(self, token: str, next_path: str) -> rx.event.EventSpec:
+    async def _hand_off(self, token: str, next_path: str) -> rx.event.EventSpec:
         """Use `token` ("" = none) here, and have the browser store it as its HttpOnly cookie by one page
         load: a one-time ticket, redeemed by chiiki/api.py, which sets the cookie and sends the browser on
         to `next_path` on this page's origin."""
         if not local_path(next_path):
             raise ValueError(f"not a path of this site: {next_path!r}")
-        self.use_session(token)
+        self._use_session(token)
         headers = self.router.headers
         ticket, nonce = await asyncio.to_thread(accounts.create_handoff, token, headers.origin, next_path)
         # The endpoint is on the backend: the websocket's host (another port than the page in development).
@@ -285,12 +285,12 @@ class AuthState(rx.State):
         return rx.call_script(f"document.cookie={json.dumps(cookie)};"
                               f"window.location.replace({json.dumps(f'{base}{HANDOFF_PATH}?t={ticket}')})")
 
-    async def actor(self) -> Actor:
+    async def _actor(self) -> Actor:
         """Re-check the session on the server for every event: revocation takes effect at once."""
         known = self._page_actor()
         if known is not None:
             return known
-        token = self.session_token()
+        token = self._session_token()
         if not token:
             return ANONYMOUS
         return await run_read(accounts.actor_for_token, token)
@@ -301,14 +301,10 @@ class AuthState(rx.State):
         cached = _PAGE_ACTOR.get()
         return cached[1] if cached is not None and cached[0] is self else None
 
-    async def lang(self) -> str:
-        ui = await self.get_state(UIState)
-        return ui.lang
-
     @rx.event
     async def load_nav(self):
         """Refresh who is logged in and what they may see (a page outside the shared frame: the print sheet)."""
-        (await self.get_state(UIState)).sync_prefs()
+        (await self.get_state(UIState))._sync_prefs()
         self._route = self._route_path = ""
         await self._refresh_nav()
 
@@ -320,9 +316,9 @@ class AuthState(rx.State):
         fetch and write) per handler on every page change. `route` only selects registered
         handlers; each of them authenticates and authorizes on its own.
         """
-        (await self.get_state(UIState)).sync_prefs()
+        (await self.get_state(UIState))._sync_prefs()
         self._route, self._route_path = (route if isinstance(route, str) else ""), self.router.url.path
-        token = self.session_token()
+        token = self._session_token()
         facts = await run_read(_nav_facts, token)
         reset = _PAGE_ACTOR.set((self, facts.actor))
         try:
@@ -342,7 +338,7 @@ class AuthState(rx.State):
         return events or None
 
     async def _refresh_nav(self) -> None:
-        await self._show_nav(await run_read(_nav_facts, self.session_token(), self._page_actor()))
+        await self._show_nav(await run_read(_nav_facts, self._session_token(), self._page_actor()))
 
     async def _show_nav(self, facts: "NavFacts") -> None:
         """The navigation flags, name and badges for these facts; only changed values are set (and sent).
@@ -356,9 +352,9 @@ class AuthState(rx.State):
         if self._flash_next:
             self._flash_next = ""
         actor = facts.actor
-        if not actor.authenticated and self.session_token():
+        if not actor.authenticated and self._session_token():
             # Expired or revoked elsewhere (e.g. a password change): stop asking for it.
-            self.use_session("")
+            self._use_session("")
         grants = _grants_key(actor)
         if grants != self._grants:
             if self._grants:
@@ -403,22 +399,22 @@ class AuthState(rx.State):
     async def logout(self):
         from chiiki import routes
 
-        await asyncio.to_thread(accounts.logout, self.session_token())
+        await asyncio.to_thread(accounts.logout, self._session_token())
         ui = await self.get_state(UIState)
         lang = ui.lang
         ui._lang_chosen = ui._large_chosen = False  # whoever logs in next on this tab takes their own
         await reset_user_states(self)
-        self.show_next(tr(lang, "logout.done"))
-        return await self.hand_off("", routes.LOGIN)
+        self._show_next(tr(lang, "logout.done"))
+        return await self._hand_off("", routes.LOGIN)
 
-    def take_after_login(self, within: str = "") -> str:
+    def _take_after_login(self, within: str = "") -> str:
         """The page to go on to after logging in (once), if any; with `within`, only a page under that path."""
         path, self._after_login = self._after_login, ""
         if within and urlsplit(path).path.rstrip("/") != within.rstrip("/"):
             return ""
         return path
 
-    def show_next(self, text: str) -> None:
+    def _show_next(self, text: str) -> None:
         """Queue a one-time message for the page the user is sent to next."""
         self._flash_next = text
 
@@ -598,7 +594,7 @@ async def current_actor(state: rx.State) -> tuple[Actor, str]:
     """The actor and language for an event handler of any state."""
     auth = await state.get_state(AuthState)
     ui = await state.get_state(UIState)
-    return await auth.actor(), ui.lang
+    return await auth._actor(), ui.lang
 
 
 async def run_counted(state: rx.State, fn: Callable[..., T], *args: Any,
@@ -610,7 +606,7 @@ async def run_counted(state: rx.State, fn: Callable[..., T], *args: Any,
     who is not signed in, nothing runs."""
     auth = await state.get_state(AuthState)
     aid, known = auth.association_id, auth._page_actor()
-    token = auth.session_token() if known is None else ""
+    token = auth._session_token() if known is None else ""
 
     def trip() -> tuple[Actor, Any, ServiceError | None, tuple[int, int] | None]:
         actor = known if known is not None else (accounts.actor_for_token(token) if token else ANONYMOUS)

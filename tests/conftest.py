@@ -237,7 +237,7 @@ async def login_state(root, login: str, password: str = "chiiki-demo-2026"):
     login_s = await root.get_state(LoginState)
     await LoginState.submit.fn(login_s, {"login_id": login, "password": password})
     auth = await root.get_state(AuthState)
-    assert auth.session_token(), login_s.error
+    assert auth._session_token(), login_s.error
     await AuthState.load_nav.fn(auth)
     return auth
 

@@ -115,7 +115,7 @@ async def test_the_client_does_what_a_browser_does_with_the_apps_scripts(demo, a
     assert tab.cookies == {"chiiki_lang": "en", "chiiki_large_text": "1"}
     app_state.router = RouterData.from_router_data({"sid": "s", "headers": {"host": "127.0.0.1:9", "origin": "x"}})
     auth = await app_state.get_state(AuthState)
-    event = await auth.hand_off("", "/login")
+    event = await auth._hand_off("", "/login")
     tab._run_script(str(event.args[0][1]._var_value))
     assert tab.location and tab.location.startswith("http://127.0.0.1:9/auth/handoff?t=")
 

@@ -319,7 +319,7 @@ async def test_member_board_state_is_cleared_when_the_session_ends(demo, root):
     auth = await login_state(root, "member2@example.jp")
     ts = await open_thread(root, tid)
     assert ts.posts
-    auth.use_session("")
+    auth._use_session("")
     sendable(await ThreadState.next_page.fn(ts))
     assert ts.posts == [] and "会員だけの本文" not in state_text(root)
 

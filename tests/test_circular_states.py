@@ -251,7 +251,7 @@ async def test_confirming_after_the_session_was_revoked_sends_to_login_and_confi
     view = await member_root.get_state(CircularState)
     await CircularState.load.fn(view)
     assert view.found and view.delivery_id
-    accounts.logout((await member_root.get_state(AuthState)).session_token())  # e.g. signed out on another phone
+    accounts.logout((await member_root.get_state(AuthState))._session_token())  # e.g. signed out on another phone
     redirect = await CircularState.confirm.fn(view)
     assert redirect is not None and "/login" in str(redirect)
     with session() as s:

@@ -118,7 +118,7 @@ async def test_signed_out_a_switch_reads_nothing_and_saves_nothing(demo, app_sta
     feed = await app_state.get_state(NoticeFeedState)
     shown = [dict(i) for i in feed.items]
     assert shown
-    accounts.logout(auth.session_token())  # e.g. a password change on another phone revoked this session
+    accounts.logout(auth._session_token())  # e.g. a password change on another phone revoked this session
     await switch_language(app_state)
     assert (await app_state.get_state(UIState)).lang == "en"
     # Not read again for a session that no longer exists, and what it showed is cleared from the tab.
@@ -153,7 +153,7 @@ async def test_after_leaving_the_association_a_switch_clears_the_page_instead(de
     await open_page(member, "/circulars")
     inbox = await member.get_state(InboxState)
     assert any(i["id"] == str(cid) for i in inbox.items)
-    membership.leave(await auth.actor(), auth.association_id)  # on another phone
+    membership.leave(await auth._actor(), auth.association_id)  # on another phone
     await switch_language(member)
     assert inbox.items == [] and not inbox.loaded  # cleared, as the next page load would
     assert not auth.is_member and auth.association_id == 0

@@ -230,7 +230,7 @@ async def test_roster_rows_leave_the_tab_when_the_session_ends_elsewhere_and_som
     await RosterState.load.fn(st)
     name = st.rows[10]["names"]
     assert name and name in state_text(app_state)
-    accounts.logout(auth.session_token())  # revoked elsewhere
+    accounts.logout(auth._session_token())  # revoked elsewhere
     await AuthState.load_page.fn(auth, "/login")
     assert name not in state_text(app_state)  # gone as soon as the tab sees the session ended
     login = await app_state.get_state(LoginState)

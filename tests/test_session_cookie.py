@@ -64,7 +64,7 @@ async def log_in(root, login: str = "member@example.jp"):
 
 async def test_login_hands_an_httponly_cookie_to_the_browser_by_one_page_load(demo, app_state):
     auth, events = await log_in(app_state)
-    token = auth.session_token()
+    token = auth._session_token()
     assert accounts.actor_for_token(token).authenticated
     url, nonce = handoff_url(events)
     assert url.startswith(f"http://{BACKEND}/auth/handoff?t=")  # the backend, wherever the page is
@@ -84,7 +84,7 @@ async def test_login_hands_an_httponly_cookie_to_the_browser_by_one_page_load(de
 
 async def test_the_token_never_reaches_the_browser(demo, app_state):
     auth, events = await log_in(app_state)
-    token = auth.session_token()
+    token = auth._session_token()
     # A new connection opened with the cookie: the headers are in the state, the cookie is not sent.
     connect(app_state, "sid-2", cookie=f"{SESSION_COOKIE}={token}; other=1")
     await AuthState.load_page.fn(auth, "/mypage")
@@ -98,29 +98,29 @@ async def test_the_token_never_reaches_the_browser(demo, app_state):
 
 async def test_a_new_connection_is_authenticated_by_its_cookie_alone(demo, app_state):
     auth, _ = await log_in(app_state)
-    token = auth.session_token()
+    token = auth._session_token()
     # The page load after the handoff opens a new connection, with the cookie.
     connect(app_state, "sid-2", cookie=f"{SESSION_COOKIE}={token}")
-    assert (await auth.actor()).authenticated
+    assert (await auth._actor()).authenticated
     # A connection without the cookie (it was cleared, or never set) is anonymous, whatever this tab did.
     connect(app_state, "sid-3")
-    assert not (await auth.actor()).authenticated
+    assert not (await auth._actor()).authenticated
     await AuthState.load_page.fn(auth, "/mypage")
     assert not auth.logged_in
     # A cookie made up by hand opens nothing.
     connect(app_state, "sid-4", cookie=f"{SESSION_COOKIE}=forged-{'x' * 40}")
-    assert not (await auth.actor()).authenticated
+    assert not (await auth._actor()).authenticated
 
 
 async def test_logout_revokes_the_session_and_clears_the_cookie(demo, app_state):
     auth, _ = await log_in(app_state)
-    token = auth.session_token()
+    token = auth._session_token()
     connect(app_state, "sid-2", cookie=f"{SESSION_COOKIE}={token}")
     await AuthState.load_page.fn(auth, "/mypage")
     events = await AuthState.logout.fn(auth)
     assert not accounts.actor_for_token(token).authenticated
     # Until the page loads again, this connection (whose request still carries the cookie) is signed out.
-    assert auth.session_token() == "" and not (await auth.actor()).authenticated
+    assert auth._session_token() == "" and not (await auth._actor()).authenticated
     r = redeem(handoff_url(events))
     assert r.headers["location"] == PAGE + "/login"
     cleared = set_cookie(r)[SESSION_COOKIE]
@@ -129,13 +129,13 @@ async def test_logout_revokes_the_session_and_clears_the_cookie(demo, app_state)
 
 async def test_a_password_change_hands_over_the_new_session(demo, app_state):
     auth, _ = await log_in(app_state)
-    old = auth.session_token()
+    old = auth._session_token()
     my = await app_state.get_state(MyPageState)
     events = await MyPageState.change_password.fn(my, {"old_password": "chiiki-demo-2026",
                                                        "new_password": "new-secret-99"})
     r = redeem(handoff_url(events))
     new = set_cookie(r)[SESSION_COOKIE].value
-    assert new and new != old and new == auth.session_token()
+    assert new and new != old and new == auth._session_token()
     assert accounts.actor_for_token(new).authenticated and not accounts.actor_for_token(old).authenticated
     assert r.headers["location"] == PAGE + "/mypage"
 
@@ -161,22 +161,22 @@ async def test_a_page_of_another_site_cannot_use_the_session_cookie(demo, app_st
     """A sibling subdomain or another port on the same host is the same site to the browser, so it sends
     the SameSite cookie with a websocket that page opens: the server ignores it unless the page is ours."""
     auth, _ = await log_in(app_state)
-    cookie = f"{SESSION_COOKIE}={auth.session_token()}"
+    cookie = f"{SESSION_COOKIE}={auth._session_token()}"
     connect(app_state, "sid-2", cookie=cookie, origin="http://evil.localhost:3000")
-    assert not (await auth.actor()).authenticated
+    assert not (await auth._actor()).authenticated
     connect(app_state, "sid-3", cookie=cookie, origin="https://chiiki.example.jp:8443", host="chiiki.example.jp")
-    assert not (await auth.actor()).authenticated
+    assert not (await auth._actor()).authenticated
     # This site's pages: the frontend in development (by any loopback name), the same host in production,
     # a program without Origin.
     for origin, host in ((PAGE, BACKEND), ("http://127.0.0.1:3000", "127.0.0.1:8000"),
                          ("https://chiiki.example.jp", "chiiki.example.jp"), ("", BACKEND)):
         connect(app_state, f"sid-{origin}", cookie=cookie, origin=origin, host=host)
-        assert (await auth.actor()).authenticated, origin
+        assert (await auth._actor()).authenticated, origin
 
 
 async def test_logging_in_over_another_session_ends_it(demo, app_state):
     auth, _ = await log_in(app_state, "member@example.jp")
-    first = auth.session_token()
+    first = auth._session_token()
     connect(app_state, "sid-2", cookie=f"{SESSION_COOKIE}={first}")
     my = await app_state.get_state(MyPageState)
     await MyPageState.load.fn(my)
@@ -185,7 +185,7 @@ async def test_logging_in_over_another_session_ends_it(demo, app_state):
     await LoginState.submit.fn(login_s, {"login_id": "member2@example.jp", "password": "chiiki-demo-2026"})
     assert not accounts.actor_for_token(first).authenticated
     assert my.profile == {}  # nothing of the first person is left in the tab
-    assert (await auth.actor()).account_id == accounts.actor_for_token(auth.session_token()).account_id
+    assert (await auth._actor()).account_id == accounts.actor_for_token(auth._session_token()).account_id
 
 
 async def test_the_handoff_never_sends_the_browser_to_another_host(demo, app_state):

@@ -57,9 +57,9 @@ async def test_register_logs_in_and_goes_to_joining(demo, app_state):
     # A new account is in no association yet: the next step is joining one; the browser gets the
     # session as its HttpOnly cookie on the way there.
     landing = handoff(events)
-    assert landing.next_path == "/join" and landing.token == auth.session_token()
+    assert landing.next_path == "/join" and landing.token == auth._session_token()
     assert reg.errors == {} and reg.error == ""
-    assert auth.session_token()
+    assert auth._session_token()
     await AuthState.load_nav.fn(auth)
     assert auth.logged_in and auth.display_name == "旭川"
     assert "sakura-haru-1950" not in state_text(app_state)
@@ -73,7 +73,7 @@ async def test_register_error_is_japanese_and_jumps_to_its_screen(demo, app_stat
     assert "birth_year" in reg.errors
     assert reg.step == 1
     assert n_accounts() == before
-    assert (await app_state.get_state(AuthState)).session_token() == ""
+    assert (await app_state.get_state(AuthState))._session_token() == ""
 
 
 async def test_register_errors_follow_the_english_switch(demo, app_state):
@@ -105,7 +105,7 @@ async def test_login_wrong_password_message(demo, app_state):
     login = await app_state.get_state(LoginState)
     await LoginState.submit.fn(login, {"login_id": "member@example.jp", "password": "nope-nope"})
     assert login.error == "ログインIDまたはパスワードが違います"
-    assert (await app_state.get_state(AuthState)).session_token() == ""
+    assert (await app_state.get_state(AuthState))._session_token() == ""
 
 
 @pytest.mark.parametrize("login,home", [
@@ -140,8 +140,8 @@ async def test_a_page_load_is_one_event_with_the_navigation_and_the_page(demo_fu
 async def test_the_actor_shared_within_a_page_load_does_not_outlive_it(demo, app_state):
     auth = await login_state(app_state, "member@example.jp")
     await AuthState.load_page.fn(auth, "/mypage")
-    accounts.logout(auth.session_token())  # revoked elsewhere, e.g. a password change on another phone
-    assert not (await auth.actor()).authenticated
+    accounts.logout(auth._session_token())  # revoked elsewhere, e.g. a password change on another phone
+    assert not (await auth._actor()).authenticated
     await AuthState.load_page.fn(auth, "/mypage")
     assert not auth.logged_in
 
@@ -149,7 +149,7 @@ async def test_the_actor_shared_within_a_page_load_does_not_outlive_it(demo, app
 async def test_a_page_loads_handlers_share_its_session_check_until_one_switches_the_session(demo, app_state,
                                                                                             monkeypatch):
     """The page's handlers act as the actor the page load looked up (no second session check), and a handler
-    that switches the tab's session (use_session) makes the next one look the session up again."""
+    that switches the tab's session (_use_session) makes the next one look the session up again."""
     from chiiki import state as state_module
 
     auth = await login_state(app_state, "member@example.jp")
@@ -160,10 +160,10 @@ async def test_a_page_loads_handlers_share_its_session_check_until_one_switches_
     monkeypatch.setattr(accounts, "actor_for_token", lambda t, *a: lookups.append(t) or real(t, *a))
 
     async def first(ui):
-        seen.append(await (await ui.get_state(AuthState)).actor())
+        seen.append(await (await ui.get_state(AuthState))._actor())
 
     async def switch(ui):
-        (await ui.get_state(AuthState)).use_session(other)
+        (await ui.get_state(AuthState))._use_session(other)
 
     monkeypatch.setitem(state_module._PAGE_LOADS, "/test-shared", [
         type("H", (), {"state": UIState, "fn": staticmethod(first)}),
@@ -199,9 +199,9 @@ async def test_logout_resets_every_user_state(demo, app_state):
     my = await app_state.get_state(MyPageState)
     await MyPageState.load.fn(my)
     assert my.profile["name"]
-    token = auth.session_token()
+    token = auth._session_token()
     await AuthState.logout.fn(auth)
-    assert auth.session_token() == "" and not auth.logged_in and auth.display_name == ""
+    assert auth._session_token() == "" and not auth.logged_in and auth.display_name == ""
     assert my.profile == {}
     assert accounts.actor_for_token(token).account_id is None
     assert "member@example.jp" not in state_text(app_state)
@@ -263,13 +263,13 @@ async def test_profile_save_shows_field_errors_and_keeps_data(demo, app_state):
 
 async def test_password_change_through_the_page_keeps_me_logged_in(demo, app_state):
     auth = await login_state(app_state, "member@example.jp")
-    old_token = auth.session_token()
+    old_token = auth._session_token()
     my = await app_state.get_state(MyPageState)
     await MyPageState.change_password.fn(my, {"old_password": "chiiki-demo-2026", "new_password": "new-secret-99"})
     assert my.password_errors == {}
-    assert auth.session_token() != old_token
+    assert auth._session_token() != old_token
     assert accounts.actor_for_token(old_token).account_id is None
-    assert accounts.actor_for_token(auth.session_token()).account_id == demo.account_id("member@example.jp")
+    assert accounts.actor_for_token(auth._session_token()).account_id == demo.account_id("member@example.jp")
 
 
 async def test_delete_account_through_the_page(demo, app_state):
@@ -278,7 +278,7 @@ async def test_delete_account_through_the_page(demo, app_state):
     await MyPageState.delete_account.fn(my, {"delete_password": "wrong-password"})
     assert my.delete_errors["delete_password"] == "パスワードが違います"
     await MyPageState.delete_account.fn(my, {"delete_password": "chiiki-demo-2026"})
-    assert auth.session_token() == "" and not auth.logged_in
+    assert auth._session_token() == "" and not auth.logged_in
     with session() as s:
         assert s.exec(select(Account).where(Account.login_id == "member@example.jp")).first() is None
 
@@ -334,7 +334,7 @@ async def test_page_loads_with_badges_on_postgresql(pg_app_db, app_state):
     # The inbox's other prepared shapes: a search (with LIKE wildcards escaped), a year, a state filter.
     from chiiki.services import circulars
 
-    member_actor = await auth.actor()
+    member_actor = await auth._actor()
     aid = auth.association_id
     first = inbox.items[0]
     found = circulars.inbox(member_actor, aid, query=first["title"][:4], state="all")
@@ -347,7 +347,7 @@ async def test_page_loads_with_badges_on_postgresql(pg_app_db, app_state):
     assert by_year.total >= 1 and all(i.sent_at.astimezone(TZ).year == year for i in by_year.items)
     assert circulars.inbox(member_actor, aid, year=year - 1).total == 0 or year - 1 in found.years
     assert circulars.inbox(member_actor, aid, state="unread").total == unread
-    member = await auth.actor()
+    member = await auth._actor()
     survey_service.submit_answer(member, sid, {f"q{qid}": options[0] for qid, options in qmap(city, sid) if options})
     await AuthState.load_page.fn(auth, "/circulars")
     assert auth.urgent_surveys == 0
@@ -466,3 +466,30 @@ async def test_the_access_log_names_city_staff_in_the_readers_language(demo, app
     log = await app_state.get_state(AccessLogState)
     await AccessLogState.load.fn(log)
     assert log.rows[0]["who"].startswith("City staff")
+
+
+def test_the_browser_can_call_only_the_handlers_declared_as_events():
+    """Reflex makes every public method of a state an event any client may send, with any arguments. The
+    helpers that switch a tab's session, hand a token to the browser or read the actor are private; every
+    handler left is one written as an event (@rx.event), which authenticates and checks what it is given."""
+    import inspect
+
+    import chiiki.chiiki  # noqa: F401 (every page and its states)
+    import reflex as rx
+
+    def states(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from states(sub)
+
+    undeclared = []
+    for cls in {c for c in states(rx.State) if c.__module__.startswith("chiiki.") and ".bench." not in c.__module__}:
+        for name, handler in cls.event_handlers.items():
+            if name == "setvar" or name.startswith("set_"):
+                continue  # Reflex's own setters, which only touch vars the browser already holds
+            if not inspect.getsource(handler.fn).lstrip().startswith("@rx.event"):
+                undeclared.append(f"{cls.__name__}.{name}")
+    assert undeclared == []
+    assert {"load_page", "load_nav", "logout"} <= set(AuthState.event_handlers)
+    assert not {"_hand_off", "hand_off", "use_session", "replace_session", "actor", "session_token",
+                "show_next"} & set(AuthState.event_handlers)

@@ -139,7 +139,7 @@ async def _handler_runs(account_id: int, runs: int) -> tuple[list[float], list[f
     async def one(query: str | None) -> tuple[float, float, int]:
         root = rx.State(_reflex_internal_init=True)  # what the state manager does for a new tab
         auth = await root.get_state(AuthState)
-        auth.use_session(token)
+        auth._use_session(token)
         st = await root.get_state(RosterState)
         root.get_delta()
         root._clean()

@@ -116,7 +116,7 @@ class AssociationState(rx.State):
         if ok:
             self._clear()
             auth = await self.get_state(AuthState)
-            auth.show_next(tr(lang, "association.left"))
+            auth._show_next(tr(lang, "association.left"))
             # The next page's load shows it, with the navigation of a non-member.
             return rx.redirect(routes.JOIN)
 

@@ -78,12 +78,12 @@ class RegisterState(rx.State):
             return
         # A new account belongs to no association yet: joining one is the next step (with the invite code
         # of the link that brought them here, if one did). The page refreshes the navigation (load_page).
-        next_path = auth.take_after_login(within=routes.JOIN) or routes.JOIN
+        next_path = auth._take_after_login(within=routes.JOIN) or routes.JOIN
         ui._lang_chosen = ui._large_chosen = False  # on the new account now (register saved them)
-        await auth.replace_session(result.token)
-        auth.show_next(tr(lang, "register.done"))
+        await auth._replace_session(result.token)
+        auth._show_next(tr(lang, "register.done"))
         self.step = 1
-        return await auth.hand_off(result.token, next_path)
+        return await auth._hand_off(result.token, next_path)
 
 
 def _err(name: str) -> rx.Var:
@@ -187,11 +187,11 @@ class LoginState(rx.State):
             self._show(lang, [("", e.key, dict(e.params))])  # one message for the whole form
             return
         self._show(lang, [])
-        next_path = auth.take_after_login()
-        await auth.replace_session(result.token)
-        actor = await auth.actor()
-        prefs = await (await self.get_state(UIState)).after_login(actor, result.locale, result.large_text)
-        return [*prefs, await auth.hand_off(result.token, next_path or home_path(actor))]
+        next_path = auth._take_after_login()
+        await auth._replace_session(result.token)
+        actor = await auth._actor()
+        prefs = await (await self.get_state(UIState))._apply_login_prefs(actor, result.locale, result.large_text)
+        return [*prefs, await auth._hand_off(result.token, next_path or home_path(actor))]
 
 
 @template(route=routes.LOGIN, title_key="login.title", on_load=[LoginState.load])

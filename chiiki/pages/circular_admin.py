@@ -301,7 +301,7 @@ class ComposeState(rx.State):
             return
         self._reset_draft()
         auth = await self.get_state(AuthState)
-        auth.show_next(tr(lang, "circular.sent_done", households=res.households, mails=res.mails))
+        auth._show_next(tr(lang, "circular.sent_done", households=res.households, mails=res.mails))
         return rx.redirect(status_url(res.circular_id))
 
     @rx.event

@@ -203,7 +203,7 @@ class JoinState(rx.State):
         if ok:
             self.code = self.invite_name = self.invite_han = ""
             auth = await self.get_state(AuthState)
-            auth.show_next(tr(lang, "join.joined"))
+            auth._show_next(tr(lang, "join.joined"))
             # The next page's load shows it, with the navigation of a member.
             return rx.redirect(routes.ASSOCIATION)
 

@@ -126,9 +126,9 @@ class MyPageState(rx.State):
         auth = await self.get_state(AuthState)
         self.password_errors = {}
         self.password_notice = tr(lang, "mypage.password_changed")
-        auth.show_next(self.password_notice)  # shown again after the reload
+        auth._show_next(self.password_notice)  # shown again after the reload
         # Every other session ended; this browser's cookie takes the new one (the page reloads).
-        return await auth.hand_off(token, routes.MYPAGE)
+        return await auth._hand_off(token, routes.MYPAGE)
 
     @rx.event
     async def download(self):
@@ -155,8 +155,8 @@ class MyPageState(rx.State):
             return
         await reset_user_states(self)
         auth = await self.get_state(AuthState)
-        auth.show_next(tr(lang, "mypage.deleted"))
-        return await auth.hand_off("", routes.TOP)
+        auth._show_next(tr(lang, "mypage.deleted"))
+        return await auth._hand_off("", routes.TOP)
 
 
 def _row(label_key: str, value: rx.Var) -> rx.Component:

@@ -540,7 +540,7 @@ class SurveyBuilderState(rx.State):
                 self.error = tr(lang, "survey.errors_below")
             return
         auth = await self.get_state(AuthState)
-        auth.show_next(tr(lang, "survey.safety_created" if self.kind == "safety" else "survey.created"))
+        auth._show_next(tr(lang, "survey.safety_created" if self.kind == "safety" else "survey.created"))
         self.extra, self.errors = [], {}
         return rx.redirect(results_url(sid))
 
