@@ -147,6 +147,32 @@ def test_a_han_leader_is_not_offered_members_without_a_household(demo, a1):
     paper = households(a1, han_id=han1, paper=True)[0]
     assert m.id not in {c.membership_id for c in roster.link_candidates(han_manager(demo, han1), paper.id).candidates}
     assert m.id in {c.membership_id for c in roster.link_candidates(demo.actor("kaicho@example.jp"), paper.id).candidates}
+    # Nor may they link one by sending its id: the member's name, phone and email would be on their roster.
+    before = snapshot()
+    with pytest.raises(Denied):
+        roster.link_household(han_manager(demo, han1), paper.id, m.id)
+    assert snapshot() == before
+    roster.link_household(demo.actor("kaicho@example.jp"), paper.id, m.id)
+    with session() as s:
+        assert s.get(Membership, m.id).household_id == paper.id
+
+
+def test_linking_needs_sight_of_the_household_and_of_the_members_present_one(demo, a1):
+    """A manager who may not see a han's members links no one into or out of its households."""
+    han1, han2 = demo.han_ids(DemoCity.A1)[:2]
+    blind = dataclasses.replace(han_manager(demo, han1), roles=(RoleGrant(
+        demo.actor("hancho@example.jp").roles[0].role_id, a1, "班長", frozenset({MANAGE_MEMBERS}), None),))
+    member = demo.account_id("member@example.jp")
+    with session() as s:
+        m = s.exec(select(Membership).where(Membership.account_id == member, Membership.status == "active")).one()
+    paper = households(a1, han_id=han1, paper=True)[0]
+    before = snapshot()
+    with pytest.raises(Denied):
+        roster.link_household(blind, paper.id, m.id)
+    # A han leader who sees and manages 2班 only cannot take a 1班 member out of their household either.
+    with pytest.raises(Denied):
+        roster.link_household(han_manager(demo, han2), households(a1, han_id=han2, paper=True)[0].id, m.id)
+    assert snapshot() == before
 
 
 @pytest.mark.parametrize("bad", ["abc", None, -1, 10**20, 999999])

@@ -533,12 +533,8 @@ def link_candidates(actor: Actor, household_id: object, limit: int = 20) -> Link
         ).all()
         found: list[tuple[int, int, str, str]] = []
         for mid, current, account_id, name, address, han_id in rows:
-            if current == hh.id or (current is not None and not (in_scope(manage, han_id) and in_scope(view, han_id))):
-                continue
-            if current is None and not (manage == ALL_HAN and view == ALL_HAN):
-                continue  # a member with no household is in no han: only an association-wide officer sees them
             same_place = bool(key) and fold(address) == key
-            if same_place or current is None:
+            if current != hh.id and (same_place or current is None) and _linkable(manage, view, current, han_id):
                 found.append((0 if same_place else 1, mid, account_id, name, address))
         found.sort()
         found = found[:max(1, min(limit, 50))]
@@ -549,17 +545,31 @@ def link_candidates(actor: Actor, household_id: object, limit: int = 20) -> Link
                           tuple(LinkCandidate(mid, name, address) for _rank, mid, _aid, name, address in found))
 
 
+def _linkable(manage, view, current: int | None, current_han: int | None) -> bool:
+    """Whether the officer may move a member into another household: one whose present household the officer both
+    manages and sees, or one with no household yet, who is in no han: only an officer of the whole association
+    sees and places those."""
+    if current is None:
+        return manage == ALL_HAN and view == ALL_HAN
+    return in_scope(manage, current_han) and in_scope(view, current_han)
+
+
 def link_household(actor: Actor, household_id: object, membership_id: object) -> None:
-    """Make this the household of a member's active membership; both households' channel is recomputed."""
+    """Make this the household of a member's active membership; both households' channel is recomputed. The
+    officer must see and manage the household and the member's present one (_linkable), as link_candidates
+    offers them: the membership id comes from the browser."""
     with session() as s:
         hh, manage = _household_in_scope(s, actor, household_id, MANAGE_MEMBERS)
+        view = han_scope(actor, VIEW_MEMBERS, hh.association_id)
+        if not in_scope(view, hh.han_id):
+            raise Denied()
         m = s.get(Membership, validate.ident(membership_id, "membership_id"))
         if m is None or m.association_id != hh.association_id or m.status != "active":
             raise Denied()
         old = s.get(Household, m.household_id) if m.household_id else None
         if old is not None and old.id == hh.id:
             return
-        if old is not None and not in_scope(manage, old.han_id):
+        if not _linkable(manage, view, old.id if old else None, old.han_id if old else None):
             raise Denied()
         m.household_id = hh.id
         s.add(m)
