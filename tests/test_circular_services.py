@@ -518,6 +518,42 @@ def test_print_sheet_lists_the_hans_paper_households_in_route_order(demo):
         circulars.print_sheet(demo.actor("member@example.jp"), cid)
 
 
+def test_a_household_that_moved_to_another_han_is_not_named_to_its_old_han_leader(demo):
+    """Names and addresses are read as they are now: once a household has moved to 2班, the 1班 leader sees its
+    row in an old circular's households, print sheet and read list without them; the 会長 still sees them."""
+    import dataclasses
+
+    from chiiki.services.policy import EXPORT, VIEW_MEMBERS, RoleGrant
+
+    cid = send_to(demo).circular_id
+    hancho = demo.actor("hancho@example.jp")
+    role = hancho.roles[0]
+    exporter = dataclasses.replace(hancho, roles=(dataclasses.replace(
+        role, permissions=frozenset({VIEW_MEMBERS, EXPORT}), han_id=han(demo, 1)),))
+    with session() as s:
+        moved = s.exec(select(Household).where(Household.han_id == han(demo, 1), Household.paper_only.is_(True))
+                       .order_by(Household.id)).first()
+        moved.han_id, moved.address = han(demo, 2), "旭川市旭町1条9丁目9-9"
+        s.add(moved)
+
+    def row_of(rows):
+        [row] = [r for r in rows if r.household_id == moved.id]
+        return row
+
+    assert (row_of(circulars.households(hancho, cid, page_size=100).rows).name, row_of(
+        circulars.households(hancho, cid, page_size=100).rows).address) == ("", "")
+    full = row_of(circulars.households(demo.actor("kaicho@example.jp"), cid, page_size=100).rows)
+    assert full.name == moved.head_name and full.address == "旭川市旭町1条9丁目9-9"
+    sheet = circulars.print_sheet(hancho, cid)
+    assert len(sheet.rows) == households_in(demo, 1)[2] + 1  # it got this circular's paper copy in 1班
+    assert "旭川市旭町1条9丁目9-9" not in {r.address for r in sheet.rows} and all(
+        r.name for r in sheet.rows if r.address)
+    text = circulars.export_readlist(exporter, cid, "csv").data.decode("utf-8-sig")
+    assert "旭川市旭町1条9丁目9-9" not in text and moved.head_name not in text
+    assert "旭川市旭町1条9丁目9-9" in circulars.export_readlist(
+        demo.actor("kaicho@example.jp"), cid, "csv").data.decode("utf-8-sig")
+
+
 # --------------------------------------------------------------------------- exports
 
 

@@ -1081,7 +1081,9 @@ def households(actor: Actor, circular_id: object, *, category: object = "", han_
         rows, subjects, paper_ids = [], [], []
         for st in shown:
             h = hh.get(st.household_id)
-            named = _covers(view_scope, st.han_id)
+            # Names and addresses are read as they are now: shown where the officer may see the household both
+            # in the han it was sent to and in the han it is in now (it may have moved since).
+            named = _covers(view_scope, st.han_id) and h is not None and _covers(view_scope, h.han_id)
             people = members.get(st.household_id, [])
             paper = st.household_id in on_paper
             name = ""
@@ -1238,18 +1240,22 @@ def print_sheet(actor: Actor, circular_id: object, han_id: object = None, lang: 
             .where(Delivery.circular_id == c.id, Delivery.channel == "paper", Delivery.han_id == han)
             .order_by(Household.route_position, Household.id)
         ).all()
-        named = _covers(han_scope(actor, VIEW_MEMBERS, c.association_id), han)
+        view_scope = han_scope(actor, VIEW_MEMBERS, c.association_id)
+        # Named where the officer may see the household in this han and in the han it is in now (it may have
+        # moved since the circular was sent: its names and address are read as they are now).
+        named = {h.id for h in paper if _covers(view_scope, han) and _covers(view_scope, h.han_id)}
         # A household with members that also gets paper (paper_copy) is listed by its members' names; a
         # paper-only one by the representative kept on the roster.
-        members = _members(s, [h.id for h in paper], c.association_id) if named and paper else {}
+        members = _members(s, sorted(named), c.association_id) if named else {}
         rows = [PrintRow(h.route_position + 1,
-                         ("・".join(n for _i, n in members[h.id]) if h.id in members else h.head_name) if named else "",
-                         h.address if named else "")
+                         ("・".join(n for _i, n in members[h.id]) if h.id in members else h.head_name)
+                         if h.id in named else "",
+                         h.address if h.id in named else "")
                 for h in paper]
-        if named and paper:
+        if named:
             audit.record(s, actor, "circular.print", association_id=c.association_id,
                          subjects=[i for people in members.values() for i, _n in people],
-                         household_ids=[h.id for h in paper if h.id not in members], count=len(paper),
+                         household_ids=[hid for hid in named if hid not in members], count=len(paper),
                          detail=f"circular {c.id}")
         assoc = s.get(Association, c.association_id)
         view = CircularView(c.id, c.association_id, c.title, c.body, markup.parse(c.body), _aware(c.sent_at),
@@ -1289,7 +1295,8 @@ def export_readlist(actor: Actor, circular_id: object, fmt: object = "csv", lang
         view_scope = han_scope(actor, VIEW_MEMBERS, c.association_id)
         q = (select(Delivery.account_id, Delivery.household_id, Delivery.han_id, Delivery.channel, Delivery.state,
                     Delivery.paper_delivered_at, Delivery.read_at, Delivery.confirmed_at, Delivery.on_behalf,
-                    Household.route_position, Household.head_name, Household.address, Han.name, Account.name)
+                    Household.route_position, Household.head_name, Household.address, Han.name, Account.name,
+                    Household.han_id)
              .join(Household, Household.id == Delivery.household_id)
              .join(Han, Han.id == Delivery.han_id, isouter=True)
              .join(Account, Account.id == Delivery.account_id, isouter=True)
@@ -1308,8 +1315,9 @@ def export_readlist(actor: Actor, circular_id: object, fmt: object = "csv", lang
         channels = {k: tr(lang, f"circular.channel.{k}") for k in ("digital", "paper")}
         yes = tr(lang, "common.yes")
         for (account_id, household_id, han_id, channel, state, delivered, read_at, confirmed_at, on_behalf, pos,
-             head, address, han_name, acc_name) in data:
-            named = _covers(view_scope, han_id)
+             head, address, han_name, acc_name, han_now) in data:
+            # As on the status page: named where the household is the officer's to see, then and now.
+            named = _covers(view_scope, han_id) and _covers(view_scope, han_now)
             if named and account_id:
                 subjects.append(account_id)
             elif named:
