@@ -421,3 +421,41 @@ def test_a_household_lookup_shows_on_its_members_access_page(demo):
     with session() as s:
         assert "household.lookup" in [e.action for e in audit.accesses_to(s, member)]
 
+
+
+def _manager_without_view(demo):
+    """The 会長 with manage_members over the whole association but no view_members."""
+    import dataclasses
+
+    from chiiki.services.policy import MANAGE_MEMBERS
+
+    kaicho = demo.actor("kaicho@example.jp")
+    return dataclasses.replace(kaicho, roles=tuple(dataclasses.replace(r, permissions=frozenset({MANAGE_MEMBERS}))
+                                                   for r in kaicho.roles))
+
+
+def test_applicants_names_and_addresses_need_view_members_too(demo):
+    ask(demo)
+    a1 = demo.association_id(DemoCity.A1)
+    rows, total = ms.pending_requests(demo.actor("kaicho@example.jp"), a1)
+    assert total >= 1 and rows[0].address
+    before = snapshot()
+    with pytest.raises(Denied):
+        ms.pending_requests(_manager_without_view(demo), a1)
+    assert snapshot() == before  # nothing shown, nothing audited
+
+
+def test_an_invite_for_a_household_shows_its_address_only_with_view_members_and_audited(demo):
+    hh = _paper_household(demo)
+    _invite(demo, household_id=hh.id)
+    a1 = demo.association_id(DemoCity.A1)
+    blind, _ = ms.list_invites(_manager_without_view(demo), a1)
+    assert blind and all(i.household_address == "" for i in blind)
+    with session() as s:
+        events = s.exec(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.subject_household_id == hh.id)).one()
+    seen, _ = ms.list_invites(demo.actor("kaicho@example.jp"), a1)
+    assert hh.address in {i.household_address for i in seen}
+    with session() as s:
+        assert s.exec(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.subject_household_id == hh.id)).one() == events + 1

@@ -374,6 +374,21 @@ def test_editing_a_digital_household_never_touches_head_fields(demo, a1):
     assert (after.note, after.head_name) == ("角の家", digital.head_name)
 
 
+def test_opening_a_digital_household_to_edit_shows_on_its_members_access_log(demo, a1):
+    """The edit form shows the household's address and note: each member living there sees the access."""
+    from chiiki.services import audit
+
+    member = demo.actor("member@example.jp")
+    with session() as s:
+        home = s.exec(select(Membership.household_id).where(Membership.account_id == member.account_id,
+                                                            Membership.status == "active")).one()
+        before = len(audit.accesses_to(s, member.account_id))
+    roster.get_household(demo.actor("kaicho@example.jp"), home)
+    with session() as s:
+        log = audit.accesses_to(s, member.account_id)
+    assert len(log) == before + 1 and log[0].action == "roster.view" and log[0].actor_title == "会長"
+
+
 def test_remove_is_soft_and_refused_while_members_live_there(demo, a1):
     kaicho = demo.actor("kaicho@example.jp")
     paper = households(a1, paper=True)[0]

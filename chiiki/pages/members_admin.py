@@ -24,7 +24,7 @@ from chiiki.i18n import fmt_dt, t, tr
 from chiiki.pages.association import actor_or_none, as_id, attempt, my_association
 from chiiki.pages.officers import han_options, pick_members
 from chiiki.services import membership
-from chiiki.services.policy import ALL_HAN, MANAGE_MEMBERS, Actor, han_scope
+from chiiki.services.policy import ALL_HAN, MANAGE_MEMBERS, VIEW_MEMBERS, Actor, han_scope
 from chiiki.state import run_service
 
 register_nav("nav.members_admin", routes.MEMBERS_ADMIN, "can_manage_members")
@@ -71,7 +71,9 @@ class MembersAdminState(rx.State):
         if not scope:
             self.error = tr(lang, "error.denied")
             return
-        self.allowed, self.whole = True, scope == ALL_HAN
+        # Join requests carry the applicants' names and addresses: for managers of the whole association who may
+        # also see its members.
+        self.allowed, self.whole = True, scope == ALL_HAN and han_scope(actor, VIEW_MEMBERS, aid) == ALL_HAN
         all_han = await run_service(han_options, aid)
         self.han_options = all_han if self.whole else [h for h in all_han if int(h[0]) in scope]
         await self._refresh(actor, lang)

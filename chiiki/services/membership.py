@@ -172,11 +172,12 @@ class JoinRequest:
 
 def pending_requests(actor: Actor, association_id: object, limit: object = 20,
                      offset: object = 0) -> tuple[list[JoinRequest], int]:
-    """Applicants waiting for a decision. Only whole-association managers: applicants have no han yet."""
+    """Applicants waiting for a decision, with their name and address. Only for whole-association managers who
+    may also see the members (privacy rule 1): applicants have no han yet."""
     lim, off = page_args(limit, offset)
     with session() as s:
         a = association_or_404(s, association_id)
-        if require_scope(actor, MANAGE_MEMBERS, a.id) != ALL_HAN:
+        if require_scope(actor, MANAGE_MEMBERS, a.id) != ALL_HAN or han_scope(actor, VIEW_MEMBERS, a.id) != ALL_HAN:
             raise Denied()
         cond = (Membership.association_id == a.id, Membership.status == "pending")
         total = s.exec(select(func.count(Membership.id)).where(*cond)).one()
@@ -387,13 +388,22 @@ def list_invites(actor: Actor, association_id: object, limit: object = 20, offse
         if scope != ALL_HAN:
             cond.append(InviteCode.han_id.in_(scope))
         total = s.exec(select(func.count(InviteCode.id)).where(*cond)).one()
-        rows = s.exec(select(InviteCode, Han.name, Household.address)
+        rows = s.exec(select(InviteCode, Han.name, Household.address, Household.han_id)
                       .join(Han, Han.id == InviteCode.han_id, isouter=True)
                       .join(Household, Household.id == InviteCode.household_id, isouter=True)
                       .where(*cond).order_by(InviteCode.created_at.desc(), InviteCode.id.desc())
                       .offset(off).limit(lim)).all()
-        return [InviteView(i.id, han or "", addr or "", i.expires_at, i.uses, i.max_uses, _invite_state(i, now))
-                for i, han, addr in rows], total
+        # A code made for a household shows its address: only where the officer may see that household's
+        # members (privacy rule 1), and audited like any other look at it.
+        view = han_scope(actor, VIEW_MEMBERS, a.id)
+        shown = {i.household_id for i, _han, addr, hh_han in rows if addr and in_scope(view, hh_han)}
+        if shown:
+            members = s.exec(select(Membership.account_id).where(
+                Membership.household_id.in_(sorted(shown)), Membership.status == "active")).all()
+            audit.record(s, actor, "household.lookup", association_id=a.id, subjects=members,
+                         household_ids=sorted(shown), count=len(shown), detail="invites")
+        return [InviteView(i.id, han or "", addr if i.household_id in shown else "", i.expires_at, i.uses,
+                           i.max_uses, _invite_state(i, now)) for i, han, addr, _hh_han in rows], total
 
 
 def revoke_invite(actor: Actor, invite_id: object) -> None:

@@ -337,9 +337,11 @@ def get_household(actor: Actor, household_id: object) -> HouseholdDetail:
         hh, _scope = _household_in_scope(s, actor, household_id, MANAGE_MEMBERS)
         if not in_scope(han_scope(actor, VIEW_MEMBERS, hh.association_id), hh.han_id):
             raise Denied()
-        if hh.paper_only:
-            audit.record(s, actor, "roster.view", association_id=hh.association_id, household_ids=[hh.id],
-                         count=1, detail="edit")
+        # The address is its members' too: each of them sees this on their own access log.
+        members = s.exec(select(Membership.account_id).where(Membership.household_id == hh.id,
+                                                             Membership.status == "active")).all()
+        audit.record(s, actor, "roster.view", association_id=hh.association_id, subjects=members,
+                     household_ids=[hh.id] if not members else [], count=1, detail="edit")
         return HouseholdDetail(hh.id, hh.han_id or 0, _index_in_han(s, hh) + 1, hh.address,
                                hh.head_name if hh.paper_only else "", hh.head_kana if hh.paper_only else "",
                                hh.phone if hh.paper_only else "", hh.note, hh.paper_only, hh.paper_copy)
