@@ -149,3 +149,22 @@ def test_a_han_scoped_officer_lists_the_surveys_of_their_han_and_those_asking_th
     assert {for_managed, for_other, for_all} <= set(everything) and everything[for_other].can_manage
     member = {i.survey.id for i in surveys.list_surveys(demo.actor("member@example.jp"), aid).items}
     assert for_all in member and (for_other in member) == (demo.actor("member@example.jp").membership(aid).han_id == other)
+
+
+def test_a_han_scoped_officer_neither_closes_nor_reminds_a_survey_of_the_whole_association(demo):
+    """They run surveys in their own han; a survey asking every han is closed and reminded by an officer of the
+    whole association (one reminder an hour for the whole survey: theirs would spend the 会長's)."""
+    grant(demo, HAN1_ONLY_OFFICER, "run_surveys", han_index=1)
+    sid = make_survey(demo)  # the 会長's, to every han
+    actor = demo.actor(HAN1_ONLY_OFFICER)
+    for op in (surveys.close_survey, surveys.send_reminder):
+        with pytest.raises(Denied):
+            op(actor, sid)
+    kaicho = demo.actor("kaicho@example.jp")
+    surveys.send_reminder(kaicho, sid)
+    surveys.close_survey(kaicho, sid)
+    # In a survey of their own han they do both.
+    han2 = demo.han_ids(DemoCity.A1)[1]
+    own = make_survey(demo, HAN1_ONLY_OFFICER, target_all=False, han_ids=[han2])
+    surveys.send_reminder(actor, own)
+    surveys.close_survey(actor, own)

@@ -536,7 +536,8 @@ def create_survey(actor: Actor, association_id: object, data: dict) -> int:
 def close_survey(actor: Actor, survey_id: object) -> None:
     with session() as s:
         sv = _survey_or_404(s, survey_id)
-        _manage_scope(actor, sv, _targets(s, sv.id))
+        # Closing ends the survey for every han it asked: only for an officer who covers them all.
+        _require_full(actor, sv, _targets(s, sv.id))
         if sv.closed_at is None:
             sv.closed_at = utcnow()
             s.add(sv)
@@ -1324,6 +1325,8 @@ def send_reminder(actor: Actor, survey_id: object) -> int:
         sv = _survey_or_404(s, survey_id)
         targets = _targets(s, sv.id)
         scope = _manage_scope(actor, sv, targets)
+        # One reminder an hour for the whole survey: a 班長 of one of its hans would spend everyone else's.
+        _require_full(actor, sv, targets)
         now = utcnow()
         if not _is_open(sv, now):
             raise ServiceError("survey.error_closed")
