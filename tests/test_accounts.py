@@ -125,6 +125,59 @@ def test_five_failures_lock_the_account_and_say_until_when(demo):
     assert accounts.login("member@example.jp", PW, now=until + timedelta(seconds=1)).token
 
 
+def test_guesses_sent_at_once_are_checked_no_more_than_the_lock_allows(demo, monkeypatch):
+    _guesses_at_once(demo, monkeypatch)
+
+
+@pytest.mark.postgres
+def test_guesses_sent_at_once_are_checked_no_more_than_the_lock_allows_on_postgresql(pg_app_db, monkeypatch):
+    from chiiki.seed import seed_demo
+    from tests.conftest import DemoCity
+
+    seed_demo(content=False)
+    _guesses_at_once(DemoCity(), monkeypatch)
+
+
+def _guesses_at_once(demo, monkeypatch):
+    """Twelve wrong guesses at the same moment, as from twelve connections: no more passwords are checked than
+    five failures allow, and the others are refused as locked."""
+    import threading
+    import time
+
+    import bcrypt
+
+    checked = []
+    real = bcrypt.checkpw
+
+    def slow_checkpw(password, hashed):  # the hash's own cost, made long enough for every request to overlap
+        checked.append(password)
+        time.sleep(0.3)
+        return real(password, hashed)
+
+    monkeypatch.setattr(accounts.bcrypt, "checkpw", slow_checkpw)
+    start = threading.Barrier(12)
+    outcomes: list[str] = []
+
+    def attempt(password: str) -> None:
+        start.wait()
+        try:
+            accounts.login("member@example.jp", password)
+            outcomes.append("session")
+        except ServiceError as e:
+            outcomes.append(e.key)
+
+    threads = [threading.Thread(target=attempt, args=(f"guess-{i:02d}-pass",)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(checked) <= accounts.MAX_FAILURES, len(checked)
+    assert "session" not in outcomes and outcomes.count("error.locked") >= 12 - accounts.MAX_FAILURES
+    # A guess refused unchecked leaves no attempt behind: only the checked ones count towards the lock.
+    with session() as s:
+        assert s.exec(select(func.count()).select_from(LoginAttempt)).one() == len(checked)
+
+
 def test_unknown_login_ids_lock_the_same_way_so_nothing_reveals_an_account(demo):
     now = utcnow()
     keys = []

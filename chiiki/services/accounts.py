@@ -159,15 +159,14 @@ def register(data: dict) -> int:
         return acc.id
 
 
-def _lock_state(s: Session, key: str, now: datetime) -> tuple[int, datetime | None]:
-    """Failures since the last success within the lock window; the same for known and unknown ids."""
+def _lock_state(s: Session, key: str, now: datetime, exclude: int | None = None) -> tuple[int, datetime | None]:
+    """Failures since the last success within the lock window (leaving out the attempt `exclude`); the same for
+    known and unknown ids. An attempt still being checked counts as a failure until it succeeds."""
     since = now - timedelta(minutes=LOCK_MINUTES)
-    rows = s.exec(
-        select(LoginAttempt.success, LoginAttempt.at)
-        .where(LoginAttempt.login_key == key, LoginAttempt.at >= since)
-        .order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())
-        .limit(MAX_FAILURES)
-    ).all()
+    stmt = select(LoginAttempt.success, LoginAttempt.at).where(LoginAttempt.login_key == key, LoginAttempt.at >= since)
+    if exclude is not None:
+        stmt = stmt.where(LoginAttempt.id != exclude)
+    rows = s.exec(stmt.order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc()).limit(MAX_FAILURES)).all()
     failures = 0
     for success, _at in rows:
         if success:
@@ -197,13 +196,22 @@ def login(login_id: object, password: object, *, now: datetime | None = None) ->
         raise ServiceError("error.login_failed")
     key = _sha("login:" + key_id)
     with session() as s:
-        _failures, locked_until = _lock_state(s, key, now)
+        # This attempt is written (as a failure) and committed BEFORE the slow check, then the others counted:
+        # guesses sent at the same time each see the ones written before them, so at most MAX_FAILURES of
+        # them are ever checked in a window, however many connections send them at once.
+        attempt = LoginAttempt(login_key=key, at=now, success=False)
+        s.add(attempt)
+        s.commit()
+        _failures, locked_until = _lock_state(s, key, now, exclude=attempt.id)
         if locked_until is not None:
+            s.delete(attempt)  # refused unchecked: it neither counts nor moves the lock on
+            s.commit()
             raise ServiceError("error.locked", until=locked_until)
         acc = s.exec(select(Account).where(Account.login_id == key_id, Account.deleted_at.is_(None))).first()
         stored = acc.password_hash.encode() if acc and acc.password_hash else _DUMMY_HASH
         ok = bcrypt.checkpw(password.encode()[:MAX_PASSWORD_BYTES], stored) and acc is not None
-        s.add(LoginAttempt(login_key=key, at=now, success=ok))
+        attempt.success = ok
+        s.add(attempt)
         if not ok:
             s.commit()
             _failures, locked_until = _lock_state(s, key, now)
