@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
+from chiiki.i18n import TZ
 from chiiki.models import Account, AuditAccess, AuditEvent, Membership, OfficerRole, utcnow
 from chiiki.services import membership as ms
 from chiiki.services import officers
@@ -298,3 +299,44 @@ def test_member_options_show_full_names_only_to_viewers_and_audit_it(demo):
     assert len(opts) == 5 and "(" in opts[0].label
     with session() as s:
         assert s.exec(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "member.view")).one() == 5
+
+
+def test_a_manager_without_the_presidents_permissions_cannot_end_or_change_the_presidents_role(demo):
+    """A 総務部長 holding only manage_members would otherwise revoke the 会長, leaving permissions (moderating the
+    board, exporting) that no one left could grant again."""
+    kaicho = demo.actor("kaicho@example.jp")
+    a1 = demo.association_id(DemoCity.A1)
+    officers.grant_role(kaicho, a1, grant(membership_id=membership_of(demo, "member@example.jp")))
+    soumu = demo.actor("member@example.jp")
+    president = role_of(demo, "kaicho@example.jp")
+    before = snapshot()
+    with pytest.raises(Denied):
+        officers.revoke_role(soumu, president)
+    with pytest.raises(Denied):
+        officers.change_role(soumu, president, grant(title="会長", permissions=[MANAGE_MEMBERS]))
+    with pytest.raises(Denied):
+        officers.handover_role(soumu, president, membership_of(demo, "member2@example.jp"), "2099-01-01")
+    assert snapshot() == before
+    # A role granting no more than they hold is theirs to manage.
+    other = officers.grant_role(soumu, a1, grant(title="書記", membership_id=membership_of(demo, "member2@example.jp")))
+    officers.revoke_role(soumu, other)
+
+
+def test_no_role_lasts_beyond_the_granting_officers_own_term(demo):
+    """An officer appointed for 30 days cannot appoint themselves again without an end, nor a friend for longer."""
+    kaicho = demo.actor("kaicho@example.jp")
+    a1 = demo.association_id(DemoCity.A1)
+    end = (utcnow() + timedelta(days=30)).astimezone(TZ)
+    officers.grant_role(kaicho, a1, grant(membership_id=membership_of(demo, "member@example.jp"),
+                                          valid_until=end.strftime("%Y-%m-%d")))
+    soumu = demo.actor("member@example.jp")
+    before = snapshot()
+    for whom, until in (("member@example.jp", ""), ("member2@example.jp", ""), ("member2@example.jp", "2099-01-01")):
+        with pytest.raises(ValidationErrors) as e:
+            officers.grant_role(soumu, a1, grant(membership_id=membership_of(demo, whom), valid_until=until))
+        assert e.value.errors["valid_until"][0] == "officer.error.beyond_own_term"
+    with pytest.raises(ValidationErrors):  # nor by lengthening their own role
+        officers.change_role(soumu, role_of(demo, "member@example.jp"), grant(valid_until=""))
+    assert snapshot() == before
+    within = (end - timedelta(days=10)).strftime("%Y-%m-%d")
+    officers.grant_role(soumu, a1, grant(membership_id=membership_of(demo, "member2@example.jp"), valid_until=within))

@@ -155,6 +155,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "officer.error.handover_after_end": ("引き継ぐ日時が、この役目の終了日より後です",
                                          "That is after this role ends"),
     "officer.error.same_holder": ("同じ人には引き継げません", "Choose someone else"),
+    "officer.error.beyond_own_term": ("ご自身の任期({until} まで)より後まで続く役目は設定できません",
+                                      "A role cannot last beyond your own term (until {until})"),
     "officer.error.ended": ("この役目はもう終わっています", "This role has already ended"),
     # ---------------------------------------------------------------- membership administration
     "members.title": ("会員の受付", "Membership requests"),

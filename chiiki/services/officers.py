@@ -164,7 +164,29 @@ def _clean_role(s: Session, actor: Actor, association_id: int, scope, data: dict
         raise ValidationErrors(errors)
     ordered = tuple(p for p in OFFICER_PERMISSIONS if p in set(perms))
     _require_held(actor, association_id, han_id, ordered)
+    limit = _own_term_end(s, actor, association_id, han_id, ordered)
+    if limit is not None and (valid_until is None or valid_until > limit):
+        # One delegates only for as long as one holds the permissions oneself: no officer outlasts their own
+        # term by appointing themselves (or a friend) again.
+        raise ValidationErrors({"valid_until": ServiceError("officer.error.beyond_own_term", "valid_until",
+                                                            until=limit)})
     return _RoleInput(title, ordered, han_id, valid_from, valid_until)
+
+
+def _own_term_end(s: Session, actor: Actor, association_id: int, han_id: int | None,
+                  perms: tuple[str, ...]) -> datetime | None:
+    """The latest moment until which the actor holds every one of `perms` there (None: without an end)."""
+    roles = [r for r in actor.roles if r.association_id == association_id and (r.han_id is None or r.han_id == han_id)]
+    ends = dict(s.exec(select(OfficerRole.id, OfficerRole.valid_until)
+                       .where(OfficerRole.id.in_([r.role_id for r in roles]))).all()) if roles else {}
+    limit: datetime | None = None
+    for p in perms:
+        held = [ends.get(r.role_id) for r in roles if p in r.permissions and r.role_id in ends]
+        if not held or any(end is None for end in held):
+            continue  # held without an end (or not at all: _require_held has refused that already)
+        last = max(held)
+        limit = last if limit is None else min(limit, last)
+    return limit
 
 
 def _require_held(actor: Actor, association_id: int, han_id: int | None, perms: tuple[str, ...]) -> None:
@@ -190,6 +212,10 @@ def _role_in_scope(s: Session, actor: Actor, role_id: object) -> tuple[OfficerRo
         raise NotFound()
     scope = han_scope(actor, MANAGE_MEMBERS, role.association_id)
     if not scope or not in_scope(scope, role.han_id):
+        raise Denied()
+    # Changing, revoking or handing over a role is for someone who holds all it grants: a manager without them
+    # could otherwise end the 会長's role, and with it permissions no one left could grant again.
+    if any(not in_scope(han_scope(actor, p, role.association_id), role.han_id) for p in role.permissions.split()):
         raise Denied()
     return role, scope
 
