@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import select
 
 from chiiki.models import Account, AuditAccess, AuditEvent, AuthSession, Delivery, LoginAttempt, Membership, OfficerRole, utcnow
@@ -284,6 +284,44 @@ def test_deleting_an_account_erases_personal_fields_and_keeps_counts(demo):
     with pytest.raises(ServiceError) as e:
         accounts.login("member@example.jp", PW)
     assert e.value.key == "error.login_failed"
+
+
+def test_deleting_an_account_leaves_no_text_of_theirs_and_no_mail_to_them(demo):
+    """Their queued mail is not sent; their thread's title, their join message, their own survey answer's free
+    text and its household are gone; the counts (answers, choices) stay as they were."""
+    from chiiki.models import BoardThread, OutboxMail, SurveyAnswer, SurveyParticipation, SurveyResponse
+    from chiiki.services import board, mail, surveys
+    from tests.conftest import DemoCity
+    from tests.test_survey_services import answer_general, make_survey
+
+    actor = demo.actor("member@example.jp")
+    a1 = demo.association_id(DemoCity.A1)
+    with session() as s:
+        s.execute(update(Account).where(Account.id == actor.account_id).values(email_circulars=True))
+        s.execute(update(Membership).where(Membership.account_id == actor.account_id).values(message="090-1234-5678"))
+    sid = make_survey(demo)
+    answer_general(demo, sid, text="足を骨折しています 090-1234-5678")
+    thread = board.create_thread(actor, a1, "090-1234-5678 の件", "本文")
+    with session() as s:
+        mail.enqueue(s, "member@example.jp", "件名", "本文")
+        mail.enqueue(s, "kaicho@example.jp", "件名", "本文")
+        before = {m: s.exec(select(func.count()).select_from(m)).one()
+                  for m in (SurveyResponse, SurveyAnswer, SurveyParticipation)}
+    totals = surveys.results(demo.actor("kaicho@example.jp"), sid)
+    accounts.delete_account(actor, PW)
+    with session() as s:
+        assert s.exec(select(OutboxMail.to_address).where(OutboxMail.sent_at.is_(None))).all() == ["kaicho@example.jp"]
+        assert s.get(BoardThread, thread).title == ""
+        assert {m.message for m in s.exec(select(Membership).where(Membership.account_id == actor.account_id))} == {""}
+        [response] = s.exec(select(SurveyResponse).where(SurveyResponse.survey_id == sid)).all()
+        assert response.respondent_account_id is None and response.household_id is None
+        texts = s.exec(select(SurveyAnswer.text_value).where(SurveyAnswer.response_id == response.id)).all()
+        assert all("090" not in t for t in texts)
+        assert {m: s.exec(select(func.count()).select_from(m)).one()
+                for m in (SurveyResponse, SurveyAnswer, SurveyParticipation)} == before
+    after = surveys.results(demo.actor("kaicho@example.jp"), sid)
+    assert [[o.count for o in q.options] for q in after.questions] == [[o.count for o in q.options]
+                                                                        for q in totals.questions]
 
 
 def test_the_last_manager_cannot_delete_their_account(demo):

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 import bcrypt
-from sqlalchemy import Boolean, Integer, String, and_, bindparam, func, or_, update
+from sqlalchemy import Boolean, Integer, String, and_, bindparam, delete, func, or_, update
 from sqlalchemy.engine import Connection, Row
 from sqlmodel import Session, select
 
@@ -21,13 +21,16 @@ from chiiki.models import (
     Association,
     AuthSession,
     BoardPost,
+    BoardThread,
     Delivery,
     Han,
     Household,
     LoginAttempt,
     Membership,
     OfficerRole,
+    OutboxMail,
     SessionHandoff,
+    Survey,
     SurveyAnswer,
     SurveyResponse,
     utcnow,
@@ -539,6 +542,18 @@ def delete_account(actor: Actor, password: object) -> None:
             p.body = ""
             p.deleted_at = p.deleted_at or now
             s.add(p)
+        # The titles of the threads they opened, as deleting the opening post does.
+        s.execute(update(BoardThread).where(BoardThread.author_account_id == account_id).values(title=""))
+        # What they wrote to the officers when asking to join, and what an officer noted on deciding it.
+        s.execute(update(Membership).where(Membership.account_id == account_id).values(message="", decision_note=""))
+        _forget_answers(s, account_id)
+        # Mail not yet sent to them is not sent (unless another account still uses the address).
+        addresses = {a for a in (acc.email, acc.login_id) if a and "@" in a}
+        shared = set(s.exec(select(Account.email).where(Account.id != account_id, Account.deleted_at.is_(None),
+                                                        Account.email.in_(sorted(addresses)))).all()) if addresses else set()
+        if addresses - shared:
+            s.execute(delete(OutboxMail).where(OutboxMail.sent_at.is_(None),
+                                               OutboxMail.to_address.in_(sorted(addresses - shared))))
         acc.login_id = None
         acc.password_hash = ""
         acc.name = acc.kana = acc.address = acc.email = acc.phone = ""
@@ -549,6 +564,21 @@ def delete_account(actor: Actor, password: object) -> None:
         acc.deleted_at = now
         s.add(acc)
         audit.record(s, actor, "self.delete", count=1)
+
+
+def _forget_answers(s: Session, account_id: int) -> None:
+    """Their named survey answers stop pointing at them; the choices stay, so every count stays as it was. An
+    answer of their own loses its free text and its household (officers saw the address beside it); a
+    household's answer (per-household surveys) stays the household's, only no longer theirs."""
+    rows = s.exec(select(SurveyResponse.id, Survey.per_household).join(Survey, Survey.id == SurveyResponse.survey_id)
+                  .where(SurveyResponse.respondent_account_id == account_id)).all()
+    own = [rid for rid, per_household in rows if not per_household]
+    if own:
+        s.execute(update(SurveyAnswer).where(SurveyAnswer.response_id.in_(own)).values(text_value=""))
+        s.execute(update(SurveyResponse).where(SurveyResponse.id.in_(own)).values(household_id=None))
+    if rows:
+        s.execute(update(SurveyResponse).where(SurveyResponse.id.in_([rid for rid, _ in rows]))
+                  .values(respondent_account_id=None))
 
 
 def _other_manager_exists(s: Session, membership: Membership, now: datetime) -> bool:
