@@ -119,3 +119,53 @@ def test_editor_upload_is_labelled_and_its_buttons_are_large_enough():
     links = str(files_view(NoticeAdminState.files).render())
     assert '["minHeight"] : "48px"' in links and 'target:"_blank"' in links
     assert '" (opens in a new tab)"' in links and '"aria-label":(jsx' not in links
+
+
+async def test_staff_see_fewer_than_five_instead_of_a_small_count(demo, app_state):
+    """A target that reaches one to four residents, and how many of them opened it, are shown as "fewer than
+    5": the number would tell staff something about those few people."""
+    from chiiki.pages.notices import NoticeAdminState
+
+    staff = notices_staff(demo)
+    small = None
+    for area_id, _label, _depth in notices.area_choices(staff):
+        for band in notices.TARGETS:
+            draft = {"title": "t", "body": "b", "area_ids": [area_id], "bands": [band]}
+            if 0 < notices.reach_count(staff, draft) < notices.SMALL_GROUP:
+                small = (area_id, band)
+                break
+        if small:
+            break
+    assert small, "the demo city has a target reaching one to four residents"
+    await login_state(app_state, "city@example.jp")
+    st = await app_state.get_state(NoticeAdminState)
+    await NoticeAdminState.load.fn(st)
+    await NoticeAdminState.preview.fn(st, {"title": "小さな対象", "body": "本文", f"area_{small[0]}": "on",
+                                           f"band_{small[1]}": "on", "publish_from_date": "", "publish_until_date": ""})
+    assert st.confirming and st.confirm_reach_few and st.confirm_reach == 0
+    await NoticeAdminState.publish.fn(st)
+    published = st.rows[0]
+    reader = next(a for a in _residents_reached(int(published["id"])))
+    notices.mark_read(demo.actor(reader), int(published["id"]))
+    await NoticeAdminState.load.fn(st)
+    row = next(r for r in st.rows if r["id"] == published["id"])
+    assert row["reads_few"] == "1" and row["reads"] == ""
+
+
+def _residents_reached(notice_id: int) -> list[str]:
+    """Login ids of residents who see this notice in their feed."""
+    from chiiki.models import Account
+
+    with session() as s:
+        logins = s.exec(select(Account.login_id).where(Account.login_id.is_not(None))).all()
+    from chiiki.models import utcnow
+    from chiiki.services.accounts import load_actor_in
+
+    out = []
+    for login in logins:
+        with session() as s:
+            acc_id = s.exec(select(Account.id).where(Account.login_id == login)).one()
+            actor = load_actor_in(s, acc_id, utcnow())
+        if any(i.id == notice_id for i in notices.feed(actor).items):
+            out.append(login)
+    return out

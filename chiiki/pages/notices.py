@@ -251,6 +251,7 @@ class NoticeAdminState(rx.State):
     confirming: bool = False
     confirm_title: str = ""
     confirm_reach: int = 0
+    confirm_reach_few: bool = False  # 1 to SMALL_GROUP - 1: shown as "fewer than", never the number
     rows: list[dict[str, str]] = []
     row_files: dict[str, list[dict[str, str]]] = {}
     total: int = 0
@@ -272,7 +273,7 @@ class NoticeAdminState(rx.State):
 
     def _clear(self) -> None:
         self.area_options, self.rows, self.row_files, self.total, self._draft = [], [], {}, 0, {}
-        self.confirming, self.confirm_title, self.confirm_reach = False, "", 0
+        self.confirming, self.confirm_title, self.confirm_reach, self.confirm_reach_few = False, "", 0, False
         self.files, self.file_error = [], ""
 
     def _file_ids(self) -> list[str]:
@@ -302,7 +303,9 @@ class NoticeAdminState(rx.State):
         self.rows = [{"id": str(i.id), "title": i.title, "urgent": "1" if i.urgent else "",
                       "from": fmt_dt(i.publish_from, lang), "until": fmt_dt(i.publish_until, lang),
                       "status": i.status, "status_label": tr(lang, "notice.status." + i.status),
-                      "targets": targets(i), "reads": str(i.read_count), "files": str(len(i.attachments))}
+                      "targets": targets(i), "reads": _count_text(i.read_count),
+                      "reads_few": "" if notices.shown_count(i.read_count) is not None else "1",
+                      "files": str(len(i.attachments))}
                      for i in items]
         self.row_files = {str(i.id): file_rows(i.attachments) for i in items}
 
@@ -324,7 +327,8 @@ class NoticeAdminState(rx.State):
         self.errors, self.error, self.notice = {}, "", ""
         self._draft = draft
         self.confirm_title = str(draft.get("title") or "")[:200]
-        self.confirm_reach = reach
+        shown = notices.shown_count(reach)
+        self.confirm_reach, self.confirm_reach_few = shown or 0, shown is None
         self.confirming = True
 
     @rx.event
@@ -504,11 +508,18 @@ def _editor() -> rx.Component:
     )
 
 
+def _count_text(n: int) -> str:
+    shown = notices.shown_count(n)
+    return "" if shown is None else str(shown)
+
+
 def _confirm() -> rx.Component:
     return rx.box(
         rx.text(t("notice.confirm_title"), size="3", color=rx.color("gray", 11)),
         rx.heading(NoticeAdminState.confirm_title, as_="h3", size="5", margin_y="0.4em"),
-        rx.text(tf("notice.reach", n=NoticeAdminState.confirm_reach), size="5", weight="bold", id="notice-reach"),
+        rx.text(rx.cond(NoticeAdminState.confirm_reach_few, tf("notice.reach_few", n=str(notices.SMALL_GROUP)),
+                        tf("notice.reach", n=NoticeAdminState.confirm_reach)),
+                size="5", weight="bold", id="notice-reach"),
         rx.foreach(NoticeAdminState.files, lambda f: rx.hstack(rx.icon("paperclip", size=18, aria_hidden="true"),
                                                                rx.text(f["name"], size="3"), align="center")),
         rx.hstack(
@@ -530,7 +541,8 @@ def _admin_row(r: rx.Var) -> rx.Component:
         rx.heading(r["title"], as_="h3", size="4", margin_y="0.3em"),
         rx.text(r["from"], " – ", r["until"], size="3"),
         rx.text(t("notice.target_label"), ": ", r["targets"], size="3"),
-        rx.text(tf("notice.read_count", n=r["reads"]), size="3"),
+        rx.text(rx.cond(r["reads_few"] != "", tf("notice.read_count_few", n=str(notices.SMALL_GROUP)),
+                        tf("notice.read_count", n=r["reads"])), size="3"),
         # row_files has an entry for every row; the count keeps an empty list from rendering a heading.
         rx.cond(r["files"] != "0", _file_list(NoticeAdminState.row_files[r["id"]], margin_top="0.4em")),
         rx.cond(r["status"] != "ended",

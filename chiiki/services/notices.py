@@ -192,6 +192,16 @@ def _clean(s: Session, data: object, now: datetime, actor: Actor | None = None,
 # --------------------------------------------------------------------------- city staff
 
 
+# Counts of residents shown to city staff below this are shown as "fewer than": a target that reaches one or
+# two people, and whether they opened a notice, would otherwise say something about those people.
+SMALL_GROUP = 5
+
+
+def shown_count(n: int) -> int | None:
+    """A count as staff may see it: None for 1 to SMALL_GROUP - 1 (shown as "fewer than SMALL_GROUP")."""
+    return None if 0 < n < SMALL_GROUP else n
+
+
 def _reach(s: Session, target: Target, now: datetime) -> int:
     # count(*), not count(id): PostgreSQL can then count from one of Account's reach indexes alone.
     return s.exec(select(func.count()).select_from(Account)
