@@ -463,6 +463,28 @@ def test_safety_check_banner_until_answered_and_board_by_han(demo):
     assert surveys.urgent_open_count(demo.actor("member2@example.jp"), aid) == 0
 
 
+def test_a_housemate_cannot_take_back_a_call_for_help_in_a_safety_check(demo):
+    """Grandmother answers 支援が必要; her son answering 無事 for the household would take her off the officers'
+    list. Only she takes it back; he may still add to it."""
+    add_housemate(demo)
+    sid = make_survey(demo, kind="safety", questions=[], per_household=True)
+    qs = qmap(demo, sid)
+    safe, help_ = ({f"q{qs[0][0]}": str(qs[0][1][i]), f"q{qs[1][0]}": note} for i, note in ((0, ""), (1, "足が痛い")))
+    member, housemate = demo.actor("member@example.jp"), demo.actor("housemate@example.jp")
+    surveys.submit_answer(member, sid, help_)
+    before = counts()
+    with pytest.raises(ServiceError) as e:
+        surveys.submit_answer(housemate, sid, safe)
+    assert e.value.key == "survey.error_help_kept"
+    assert counts() == before
+    board = surveys.safety_board(demo.actor("kaicho@example.jp"), sid)
+    assert len(board.needs_help) == 1 and board.needs_help[0].answers[1] == "足が痛い"
+    surveys.submit_answer(housemate, sid, {**help_, f"q{qs[1][0]}": "足が痛い。薬が必要"})  # adding to it is fine
+    surveys.submit_answer(member, sid, help_)
+    surveys.submit_answer(member, sid, safe)  # her own call for help: she may take it back
+    assert surveys.safety_board(demo.actor("kaicho@example.jp"), sid).needs_help == ()
+
+
 def test_housemate_answer_clears_the_banner_for_the_household(demo):
     add_housemate(demo)
     aid = demo.association_id(DemoCity.A1)

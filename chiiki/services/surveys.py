@@ -902,6 +902,8 @@ def _store_answer(s: Session, actor: Actor, sv: Survey, m, targets: list[int], a
     if sv.anonymous:
         _write_anonymous(s, sv, rows)
     else:
+        if part is not None and sv.kind == "safety":
+            _keep_a_call_for_help(s, sv, questions, actor.account_id, m.household_id, rows)
         _write_named(s, sv, actor.account_id, m.household_id, m.han_id, rows)
     if part is None:
         part = SurveyParticipation(survey_id=sv.id, account_id=actor.account_id, household_id=m.household_id,
@@ -913,6 +915,21 @@ def _store_answer(s: Session, actor: Actor, sv: Survey, m, targets: list[int], a
         # Someone of the same household answered at the same moment.
         raise ServiceError("survey.error_already") from None
     return questions, rows, part
+
+
+def _keep_a_call_for_help(s: Session, sv: Survey, questions: list[QuestionView], account_id: int,
+                          household_id: int | None, rows: list) -> None:
+    """In a safety check, a household's 支援が必要 is taken back only by whoever sent it: another member of the
+    household answering 無事 would otherwise take the household off the officers' list of those to go to."""
+    first = next((q for q in questions if q.kind == "single" and len(q.options) >= 2), None)
+    resp = _named_response(s, sv, account_id, household_id)
+    if first is None or resp is None or resp.respondent_account_id in (None, account_id):
+        return
+    help_id = first.options[1].id
+    asked = s.exec(select(SurveyAnswer.id).where(SurveyAnswer.response_id == resp.id,
+                                                 SurveyAnswer.option_id == help_id)).first() is not None
+    if asked and all(option != help_id for _q, option, _t, _n in rows):
+        raise ServiceError("survey.error_help_kept")
 
 
 def _write_anonymous(s: Session, sv: Survey, rows: list) -> None:
