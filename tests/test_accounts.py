@@ -171,6 +171,7 @@ def _guesses_at_once(demo, monkeypatch):
         t.start()
     for t in threads:
         t.join()
+    assert len(outcomes) == 12, outcomes  # every attempt ended with an answer, none with another error
     assert len(checked) <= accounts.MAX_FAILURES, len(checked)
     assert "session" not in outcomes and outcomes.count("error.locked") >= 12 - accounts.MAX_FAILURES
     # A guess refused unchecked leaves no attempt behind: only the checked ones count towards the lock.

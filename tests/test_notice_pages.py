@@ -144,6 +144,7 @@ async def test_staff_see_fewer_than_five_instead_of_a_small_count(demo, app_stat
                                            f"band_{small[1]}": "on", "publish_from_date": "", "publish_until_date": ""})
     assert st.confirming and st.confirm_reach_few and st.confirm_reach == 0
     await NoticeAdminState.publish.fn(st)
+    assert "5 未満" in st.notice and not any(f"{n} 人" in st.notice for n in range(1, 5))
     published = st.rows[0]
     reader = next(a for a in _residents_reached(int(published["id"])))
     notices.mark_read(demo.actor(reader), int(published["id"]))

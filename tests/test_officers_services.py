@@ -340,3 +340,30 @@ def test_no_role_lasts_beyond_the_granting_officers_own_term(demo):
     assert snapshot() == before
     within = (end - timedelta(days=10)).strftime("%Y-%m-%d")
     officers.grant_role(soumu, a1, grant(membership_id=membership_of(demo, "member2@example.jp"), valid_until=within))
+
+
+def test_the_term_cap_holds_for_handovers_and_counts_a_next_term_already_set(demo):
+    kaicho = demo.actor("kaicho@example.jp")
+    a1 = demo.association_id(DemoCity.A1)
+    now = utcnow()
+    end = (now + timedelta(days=30)).astimezone(TZ)
+    officers.grant_role(kaicho, a1, grant(membership_id=membership_of(demo, "member@example.jp"),
+                                          valid_until=end.strftime("%Y-%m-%d")))
+    open_ended = officers.grant_role(kaicho, a1, grant(title="書記",
+                                                       membership_id=membership_of(demo, "member2@example.jp")))
+    soumu = demo.actor("member@example.jp")
+    before = snapshot()
+    with pytest.raises(ValidationErrors) as e:  # an open-ended role handed to himself
+        officers.handover_role(soumu, open_ended, membership_of(demo, "member@example.jp"),
+                               (now + timedelta(days=1)).astimezone(TZ).strftime("%Y-%m-%d"))
+    assert e.value.errors["to_membership_id"][0] == "officer.error.beyond_own_term"
+    assert snapshot() == before
+    # With his next term already set, starting where this one ends, a 60-day role is his to grant.
+    with session() as s:
+        role = s.get(OfficerRole, role_of(demo, "member@example.jp"))
+        s.add(OfficerRole(association_id=a1, membership_id=role.membership_id, title="総務部長",
+                          permissions=role.permissions, valid_from=role.valid_until,
+                          valid_until=role.valid_until + timedelta(days=400)))
+    sixty = (now + timedelta(days=60)).astimezone(TZ).strftime("%Y-%m-%d")
+    officers.grant_role(soumu, a1, grant(membership_id=membership_of(demo, "fukukaicho@example.jp"),
+                                         valid_until=sixty))

@@ -465,7 +465,7 @@ def test_safety_check_banner_until_answered_and_board_by_han(demo):
 
 def test_a_housemate_cannot_take_back_a_call_for_help_in_a_safety_check(demo):
     """Grandmother answers 支援が必要; her son answering 無事 for the household would take her off the officers'
-    list. Only she takes it back; he may still add to it."""
+    list. Only she changes it."""
     add_housemate(demo)
     sid = make_survey(demo, kind="safety", questions=[], per_household=True)
     qs = qmap(demo, sid)
@@ -479,8 +479,11 @@ def test_a_housemate_cannot_take_back_a_call_for_help_in_a_safety_check(demo):
     assert counts() == before
     board = surveys.safety_board(demo.actor("kaicho@example.jp"), sid)
     assert len(board.needs_help) == 1 and board.needs_help[0].answers[1] == "足が痛い"
-    surveys.submit_answer(housemate, sid, {**help_, f"q{qs[1][0]}": "足が痛い。薬が必要"})  # adding to it is fine
-    surveys.submit_answer(member, sid, help_)
+    # Nor by answering 支援が必要 again first, which would make the answer theirs to take back.
+    with pytest.raises(ServiceError):
+        surveys.submit_answer(housemate, sid, {**help_, f"q{qs[1][0]}": "薬が必要"})
+    assert counts() == before
+    surveys.submit_answer(member, sid, {**help_, f"q{qs[1][0]}": "足が痛い。薬が必要"})
     surveys.submit_answer(member, sid, safe)  # her own call for help: she may take it back
     assert surveys.safety_board(demo.actor("kaicho@example.jp"), sid).needs_help == ()
 

@@ -61,6 +61,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "notice.preview": ("届く人数を確認する", "Check how many it reaches"),
     "notice.confirm_title": ("このお知らせを公開します", "You are about to publish"),
     "notice.reach": ("{n} 人の住民に届きます", "It will reach {n} residents"),
+    "notice.few": ("{n} 未満", "fewer than {n}"),
     "notice.reach_few": ("{n} 人未満の住民に届きます", "It will reach fewer than {n} residents"),
     "notice.back": ("戻って直す", "Back to editing"),
     "notice.publish": ("公開する", "Publish"),

@@ -151,10 +151,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "survey.error_option": ("選択肢から選んでください", "Choose one of the choices"),
     "survey.error_anonymous_final": ("無記名のアンケートには回答済みです(変更はできません)",
                                      "You have already answered this anonymous survey (it cannot be changed)"),
-    "survey.error_help_kept": ("ご家族が「支援が必要」と回答しています。この回答を取り消せるのは、回答したご本人だけです。"
-                               "状況が変わったときは役員にお知らせください",
-                               "Someone in your household answered that help is needed. Only they can take that back; "
-                               "if things have changed, please tell an officer"),
+    "survey.error_help_kept": ("ご家族が「支援が必要」と回答しています。この回答を変えられるのは、回答したご本人だけです。"
+                               "状況が変わったときや付け加えたいことは、役員にお知らせください",
+                               "Someone in your household answered that help is needed. Only they can change that "
+                               "answer; if things have changed or you want to add something, please tell an officer"),
     "survey.error_already": ("同じ世帯の方がちょうど回答しました。画面を開き直してください",
                              "Someone in your household has just answered. Please reopen the page"),
     "survey.error_options_few": ("選択肢を2つ以上書いてください", "Write at least 2 choices"),

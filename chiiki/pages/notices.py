@@ -350,7 +350,10 @@ class NoticeAdminState(rx.State):
             self.confirming = False
             return
         self._draft, self.confirming, self.files, self.file_error = {}, False, [], ""
-        self.notice = tr(lang, "notice.published", n=result.reach, mailed=result.mailed)
+        few = tr(lang, "notice.few", n=notices.SMALL_GROUP)
+        reach, mailed = notices.shown_count(result.reach), notices.shown_count(result.mailed)
+        self.notice = tr(lang, "notice.published", n=few if reach is None else reach,
+                         mailed=few if mailed is None else mailed)
         self.page = 1
         await self._fetch(actor, lang)
 

@@ -996,7 +996,8 @@ def survey_results() -> rx.Component:
                                  id="show-missing"),
                 width="100%", align="stretch")),
             rx.cond(is_named & (SurveyResultsState.people_mode != ""), _people_table()),
-            rx.cond(s["is_open"].to(bool), rx.vstack(
+            # Reminding and closing act on every han the survey asks: for an officer covering them all.
+            rx.cond(s["is_open"].to(bool) & SurveyResultsState.full, rx.vstack(
                 secondary_button("survey.remind", on_click=SurveyResultsState.remind, id="survey-remind"),
                 rx.alert_dialog.root(
                     rx.alert_dialog.trigger(button(t("survey.close"), color_scheme="red", variant="outline",

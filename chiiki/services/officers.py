@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import or_
 from sqlmodel import Session, select
@@ -175,18 +175,31 @@ def _clean_role(s: Session, actor: Actor, association_id: int, scope, data: dict
 
 def _own_term_end(s: Session, actor: Actor, association_id: int, han_id: int | None,
                   perms: tuple[str, ...]) -> datetime | None:
-    """The latest moment until which the actor holds every one of `perms` there (None: without an end)."""
-    roles = [r for r in actor.roles if r.association_id == association_id and (r.han_id is None or r.han_id == han_id)]
-    ends = dict(s.exec(select(OfficerRole.id, OfficerRole.valid_until)
-                       .where(OfficerRole.id.in_([r.role_id for r in roles]))).all()) if roles else {}
+    """The latest moment until which the actor holds every one of `perms` there without a break, counting
+    their roles of later terms that start where one ends (None: without an end)."""
+    rows = s.exec(select(OfficerRole.permissions, OfficerRole.han_id, OfficerRole.valid_from, OfficerRole.valid_until)
+                  .join(Membership, Membership.id == OfficerRole.membership_id)
+                  .where(Membership.account_id == actor.account_id, Membership.status == "active",
+                         OfficerRole.association_id == association_id, OfficerRole.revoked_at.is_(None))).all()
+    now = utcnow()
     limit: datetime | None = None
     for p in perms:
-        held = [ends.get(r.role_id) for r in roles if p in r.permissions and r.role_id in ends]
-        if not held or any(end is None for end in held):
-            continue  # held without an end (or not at all: _require_held has refused that already)
-        last = max(held)
-        limit = last if limit is None else min(limit, last)
+        spans = sorted((_aware(start), _aware(until) if until is not None else None)
+                       for permissions, role_han, start, until in rows
+                       if p in permissions.split() and (role_han is None or role_han == han_id))
+        reach: datetime | None = now
+        for start, until in spans:  # each span starting before the covered time runs out extends it
+            if reach is None or start > reach:
+                continue
+            reach = None if until is None else max(reach, until)
+        if reach is None:
+            continue  # held without an end
+        limit = reach if limit is None else min(limit, reach)
     return limit
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _require_held(actor: Actor, association_id: int, han_id: int | None, perms: tuple[str, ...]) -> None:
@@ -300,6 +313,11 @@ def handover_role(actor: Actor, role_id: object, to_membership_id: object, day: 
         if to.id == role.membership_id:
             raise ValidationErrors({"to_membership_id": "officer.error.same_holder"})
         _require_held(actor, role.association_id, role.han_id, tuple(role.permissions.split()))
+        limit = _own_term_end(s, actor, role.association_id, role.han_id, tuple(role.permissions.split()))
+        if limit is not None and (role.valid_until is None or _aware(role.valid_until) > limit):
+            # The role passed on keeps its end: no longer than the officer passing it on holds it themselves.
+            raise ValidationErrors({"to_membership_id": ServiceError("officer.error.beyond_own_term",
+                                                                     "to_membership_id", until=limit)})
         gap = first_manager_gap(s, role.association_id, now)
         new = OfficerRole(association_id=role.association_id, membership_id=to.id, title=role.title,
                           permissions=role.permissions, han_id=role.han_id, valid_from=at,

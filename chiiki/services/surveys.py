@@ -919,8 +919,9 @@ def _store_answer(s: Session, actor: Actor, sv: Survey, m, targets: list[int], a
 
 def _keep_a_call_for_help(s: Session, sv: Survey, questions: list[QuestionView], account_id: int,
                           household_id: int | None, rows: list) -> None:
-    """In a safety check, a household's 支援が必要 is taken back only by whoever sent it: another member of the
-    household answering 無事 would otherwise take the household off the officers' list of those to go to."""
+    """In a safety check, a household's 支援が必要 stays as its sender wrote it: another member of the household
+    answering 無事 would take the household off the officers' list of those to go to, and answering again (even
+    支援が必要) would make the answer theirs, and then theirs to take back. They tell an officer instead."""
     first = next((q for q in questions if q.kind == "single" and len(q.options) >= 2), None)
     resp = _named_response(s, sv, account_id, household_id)
     if first is None or resp is None or resp.respondent_account_id in (None, account_id):
@@ -928,7 +929,7 @@ def _keep_a_call_for_help(s: Session, sv: Survey, questions: list[QuestionView],
     help_id = first.options[1].id
     asked = s.exec(select(SurveyAnswer.id).where(SurveyAnswer.response_id == resp.id,
                                                  SurveyAnswer.option_id == help_id)).first() is not None
-    if asked and all(option != help_id for _q, option, _t, _n in rows):
+    if asked:
         raise ServiceError("survey.error_help_kept")
 
 
