@@ -383,35 +383,32 @@ async def test_join_with_a_code_through_the_state(app_state, demo):
     assert auth.flash == ""  # once
 
 
-async def test_a_code_refused_at_joining_says_why_on_top_of_the_page(app_state, demo):
+async def _join_with_a_han_code_at(app_state, demo, home_han: int, code_han: int):
+    """The newcomer, registered at the address of the first household of `home_han`, joins with a code of
+    `code_han`; the join page's state afterwards."""
     from chiiki.pages.join import JoinState
 
-    han1, han2 = demo.han_ids(DemoCity.A1)[:2]
     with session() as s:
-        other = s.exec(select(Household).where(Household.han_id == han2).order_by(Household.id)).first()
-    demo.set_address("newcomer@example.jp", other.address)
+        home = s.exec(select(Household).where(Household.han_id == home_han).order_by(Household.id)).first()
+    demo.set_address("newcomer@example.jp", home.address)
     inv = ms.create_invite(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1),
-                           {"days": 7, "max_uses": 1, "han_id": str(han1)})
+                           {"days": 7, "max_uses": 1, "han_id": str(code_han)})
     await login_state(app_state, "newcomer@example.jp")
     st = await app_state.get_state(JoinState)
     await JoinState.check_code.fn(st, {"code": inv.code})
     await JoinState.join_code.fn(st, {"consent": "on"})
+    return st
+
+
+async def test_a_code_refused_at_joining_says_why_on_top_of_the_page(app_state, demo):
+    han1, han2 = demo.han_ids(DemoCity.A1)[:2]
+    st = await _join_with_a_han_code_at(app_state, demo, han2, han1)
     assert "別の班" in st.error and "code" not in st.errors
 
 
 async def test_a_code_at_an_address_on_the_roster_says_an_officer_will_confirm(app_state, demo):
-    from chiiki.pages.join import JoinState
-
     han1 = demo.han_ids(DemoCity.A1)[0]
-    with session() as s:
-        neighbour = s.exec(select(Household).where(Household.han_id == han1).order_by(Household.id)).first()
-    demo.set_address("newcomer@example.jp", neighbour.address)
-    inv = ms.create_invite(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1),
-                           {"days": 7, "max_uses": 1, "han_id": str(han1)})
-    await login_state(app_state, "newcomer@example.jp")
-    st = await app_state.get_state(JoinState)
-    await JoinState.check_code.fn(st, {"code": inv.code})
-    await JoinState.join_code.fn(st, {"consent": "on"})
+    st = await _join_with_a_han_code_at(app_state, demo, han1, han1)
     assert st.error == "" and st.notice == tr("ja", "join.asked_household")
     assert st.status == "pending" and not st.invite_name
     assert demo.actor("newcomer@example.jp").membership(demo.association_id(DemoCity.A1)) is None

@@ -236,14 +236,19 @@ def test_a_code_at_the_paper_households_address_however_typed_asks_an_officer_th
     assert count_households() == before
 
 
+def _home_of(demo, login: str) -> Household:
+    """The household of the member's active membership."""
+    with session() as s:
+        return s.get(Household, s.exec(select(Membership.household_id).where(
+            Membership.account_id == demo.account_id(login), Membership.status == "active")).one())
+
+
 def test_a_code_never_joins_another_familys_household_by_its_typed_address(demo):
     """Whoever holds the han's code (it goes round on paper) and types a neighbour's address joins nothing: the
     neighbour's household keeps its members, its paper copy and its answers to itself until an officer decides."""
     han1 = demo.han_ids(DemoCity.A1)[0]
-    member = demo.account_id("member@example.jp")
+    home = _home_of(demo, "member@example.jp")
     with session() as s:
-        home = s.get(Household, s.exec(select(Membership.household_id).where(
-            Membership.account_id == member, Membership.status == "active")).one())
         paper = s.exec(select(Household).where(Household.han_id == han1, Household.paper_only.is_(True))
                        .order_by(Household.id)).first()
     assert home.han_id == han1 and paper is not None
@@ -279,10 +284,8 @@ def test_approving_into_a_new_household_at_an_address_the_roster_has_joins_that_
 
 def test_approving_into_a_new_household_never_merges_into_another_familys_or_hans_household(demo):
     han1, han2 = demo.han_ids(DemoCity.A1)[:2]
-    member = demo.account_id("member@example.jp")
+    taken = _home_of(demo, "member@example.jp")
     with session() as s:
-        taken = s.get(Household, s.exec(select(Membership.household_id).where(
-            Membership.account_id == member, Membership.status == "active")).one())
         other_han = s.exec(select(Household).where(Household.han_id == han2, Household.paper_only.is_(True))
                            .order_by(Household.id)).first()
     mid = ask(demo)
