@@ -17,6 +17,13 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """A stored time as an aware UTC one: SQLite gives back naive UTC, PostgreSQL aware times."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
 CITY_UTC_OFFSET = timedelta(hours=9)  # Asia/Tokyo: UTC+9 all year, no daylight saving
 
 

@@ -25,6 +25,7 @@ from chiiki.models import (
     Han,
     Household,
     Membership,
+    as_utc,
     utcnow,
 )
 from chiiki.services import attachments as attachment_files
@@ -77,12 +78,6 @@ def _like(query: str) -> str:
 
 def _today() -> date:
     return datetime.now(TZ).date()
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 def _covers(scope, han_id: int | None) -> bool:
@@ -544,10 +539,10 @@ def inbox(actor: Actor, association_id: int, *, query: object = "", state: objec
     with reading() as conn:  # two prepared Core statements: no ORM session
         total, first, unread = fetch_one(conn, head_stmt, params)
         rows = fetch(conn, rows_stmt, params)
-    items = [InboxItem(cid, did, title, _aware(sent), due, state_, behalf, files, bool(amended))
+    items = [InboxItem(cid, did, title, as_utc(sent), due, state_, behalf, files, bool(amended))
              for did, state_, behalf, cid, title, sent, due, files, amended in rows]
     this_year = _today().year
-    years = list(range(this_year, _aware(first).astimezone(TZ).year - 1, -1)) if first else []
+    years = list(range(this_year, as_utc(first).astimezone(TZ).year - 1, -1)) if first else []
     return InboxPage(items, total, p, _pages(total, size), unread, years)
 
 
@@ -590,7 +585,7 @@ _FILES = (select(Attachment.id, Attachment.filename, Attachment.content_type, At
 
 def _amendments(s: Session, circular_id: int) -> list[AmendmentView]:
     rows = fetch_in(s, _AMENDMENTS, {"c_id": circular_id})
-    return [AmendmentView(aid, body, markup.parse(body), _aware(at)) for aid, body, at in rows]
+    return [AmendmentView(aid, body, markup.parse(body), as_utc(at)) for aid, body, at in rows]
 
 
 def _files(s: Session, circular_id: int) -> list[attachment_files.AttachmentInfo]:
@@ -660,10 +655,10 @@ def open_circular(actor: Actor, circular_id: object, lang: str = "ja") -> Circul
         label = tr(lang, "circular.target_all") if c.target_all else _target_label(
             lang, c, _targets(s, cid) if targets is None else targets, _han_names(s, c.association_id))
         return CircularView(
-            c.id, c.association_id, c.title, c.body, markup.parse(c.body), _aware(c.sent_at), c.due_date, label,
+            c.id, c.association_id, c.title, c.body, markup.parse(c.body), as_utc(c.sent_at), c.due_date, label,
             _files(s, cid) if c.has_files else [], _amendments(s, cid) if c.amended else [],
             delivery_id=c.d_id or 0, state=state or "", on_behalf=bool(mine and on_behalf),
-            confirmed_at=_aware(confirmed_at) if mine else None, household_confirmed=bool(household_done),
+            confirmed_at=as_utc(confirmed_at) if mine else None, household_confirmed=bool(household_done),
             officer_view=not mine, marked_read=marked,
         )
 
@@ -799,7 +794,7 @@ def sent_list(actor: Actor, association_id: int, *, query: object = "", page: ob
         amends = dict(s.exec(select(CircularAmendment.circular_id, func.count()).where(
             CircularAmendment.circular_id.in_(ids)).group_by(CircularAmendment.circular_id)).all()) if ids else {}
         names = _han_names(s, aid)
-    items = [SentItem(c.id, c.title, _aware(c.sent_at), c.due_date,
+    items = [SentItem(c.id, c.title, as_utc(c.sent_at), c.due_date,
                       _target_label(lang, c, targets.get(c.id, []), names), counts.get(c.id, (0, 0))[0],
                       counts.get(c.id, (0, 0))[1], amends.get(c.id, 0)) for c in rows]
     return SentPage(items, total, p, _pages(total, size))
@@ -853,7 +848,7 @@ def household_states(s: Session, circular_ids: list[int], scope,
     for cid, hid, han, paper, self_c, behalf, read, delivered, paper_c, conf_at, pos in s.exec(
             q.group_by(Delivery.circular_id, Delivery.household_id)).all():
         out[(cid, hid)] = HouseholdState(hid, han, _category(paper, self_c, behalf, read, delivered, paper_c),
-                                         _aware(conf_at), pos or 0)
+                                         as_utc(conf_at), pos or 0)
     return out
 
 
@@ -984,7 +979,7 @@ def status(actor: Actor, circular_id: object, lang: str = "ja") -> CircularStatu
         by_han.append(HanCounts(han_id or 0, names.get(han_id, (0, tr(lang, "circular.no_han")))[1],
                                 sum(counts.values()), sum(counts[k] for k in REACHED), counts))
     counts = {k: sum(h[k] for h in per_han.values()) for k in CATEGORIES}
-    sent = _aware(c.sent_at)
+    sent = as_utc(c.sent_at)
     aid = c.association_id
     return CircularStatus(
         c.id, c.title, sent, c.due_date, label, (utcnow() - sent).days, sum(counts.values()),
@@ -1047,7 +1042,7 @@ def households(actor: Actor, circular_id: object, *, category: object = "", han_
         han = validate.ident(han_id, "han_id") if han_id not in (None, "", 0, "0") else None
         if han is not None and not _covers(scope, han):
             raise Denied()
-        if days is not None and (utcnow() - _aware(c.sent_at)).days < days:
+        if days is not None and (utcnow() - as_utc(c.sent_at)).days < days:
             return HouseholdPage([], 0, 1, 1, too_early=True)
         hs = _categorised(c.id, scope)
         conds = []
@@ -1068,7 +1063,7 @@ def households(actor: Actor, circular_id: object, *, category: object = "", han_
             total = found[0][-1]
         else:
             total = s.exec(select(func.count()).select_from(hs).where(*conds)).one() if p > 1 else 0
-        shown = [HouseholdState(hid, han_id, category, _aware(confirmed_at), pos or 0)
+        shown = [HouseholdState(hid, han_id, category, as_utc(confirmed_at), pos or 0)
                  for hid, han_id, category, confirmed_at, pos, _n in found]
         names = _han_names(s, c.association_id)
         hh, members = _people(s, [st.household_id for st in shown], c.association_id)
@@ -1200,7 +1195,7 @@ def amend(actor: Actor, circular_id: object, body: object) -> AmendmentView:
         a = CircularAmendment(circular_id=c.id, body=text, created_by=actor.account_id, created_at=utcnow())
         s.add(a)
         s.flush()
-        return AmendmentView(a.id, a.body, markup.parse(a.body), _aware(a.created_at))
+        return AmendmentView(a.id, a.body, markup.parse(a.body), as_utc(a.created_at))
 
 
 # --------------------------------------------------------------------------- paper: the print view
@@ -1258,7 +1253,7 @@ def print_sheet(actor: Actor, circular_id: object, han_id: object = None, lang: 
                          household_ids=[hid for hid in named if hid not in members], count=len(paper),
                          detail=f"circular {c.id}")
         assoc = s.get(Association, c.association_id)
-        view = CircularView(c.id, c.association_id, c.title, c.body, markup.parse(c.body), _aware(c.sent_at),
+        view = CircularView(c.id, c.association_id, c.title, c.body, markup.parse(c.body), as_utc(c.sent_at),
                             c.due_date, _target_label(lang, c, targets, names), _files(s, c.id),
                             _amendments(s, c.id), officer_view=True)
     return PrintSheet(view, assoc.name if assoc else "", han, names[han][1], rows, options)
@@ -1284,7 +1279,7 @@ def _file(fmt: str, stem: str, headers: list[str], rows: list[list], sheet: str)
 
 
 def _local(value: datetime | None, lang: str) -> str:
-    return fmt_dt(_aware(value), lang) if value else ""
+    return fmt_dt(as_utc(value), lang) if value else ""
 
 
 def export_readlist(actor: Actor, circular_id: object, fmt: object = "csv", lang: str = "ja") -> ExportFile:
@@ -1377,7 +1372,7 @@ def export_matrix(actor: Actor, association_id: int, fmt: object = "csv", lang: 
         ).all():
             members.setdefault(hid, []).append((acc_id, name))
         headers = [tr(lang, "circular.col_han"), tr(lang, "circular.col_route"), tr(lang, "circular.col_name")]
-        headers += [f"{fmt_date(_aware(c.sent_at).astimezone(TZ).date(), lang)} {c.title}"[:80] for c in recent]
+        headers += [f"{fmt_date(as_utc(c.sent_at).astimezone(TZ).date(), lang)} {c.title}"[:80] for c in recent]
         rows, subjects, paper_ids = [], [], []
         for hid, han_id, position, head_name in homes:
             named = _covers(view_scope, han_id)

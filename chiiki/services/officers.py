@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from chiiki.i18n import TZ
-from chiiki.models import Account, Han, Household, Membership, OfficerRole, utcnow
+from chiiki.models import Account, Han, Household, Membership, OfficerRole, as_utc, utcnow
 from chiiki.services import audit, validate
 from chiiki.services.associations import (
     association_or_404,
@@ -184,7 +184,7 @@ def _own_term_end(s: Session, actor: Actor, association_id: int, han_id: int | N
     now = utcnow()
     limit: datetime | None = None
     for p in perms:
-        spans = sorted((_aware(start), _aware(until) if until is not None else None)
+        spans = sorted((as_utc(start), as_utc(until) if until is not None else None)
                        for permissions, role_han, start, until in rows
                        if p in permissions.split() and (role_han is None or role_han == han_id))
         reach: datetime | None = now
@@ -196,10 +196,6 @@ def _own_term_end(s: Session, actor: Actor, association_id: int, han_id: int | N
             continue  # held without an end
         limit = reach if limit is None else min(limit, reach)
     return limit
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _require_held(actor: Actor, association_id: int, han_id: int | None, perms: tuple[str, ...]) -> None:
@@ -314,7 +310,7 @@ def handover_role(actor: Actor, role_id: object, to_membership_id: object, day: 
             raise ValidationErrors({"to_membership_id": "officer.error.same_holder"})
         _require_held(actor, role.association_id, role.han_id, tuple(role.permissions.split()))
         limit = _own_term_end(s, actor, role.association_id, role.han_id, tuple(role.permissions.split()))
-        if limit is not None and (role.valid_until is None or _aware(role.valid_until) > limit):
+        if limit is not None and (role.valid_until is None or as_utc(role.valid_until) > limit):
             # The role passed on keeps its end: no longer than the officer passing it on holds it themselves.
             raise ValidationErrors({"to_membership_id": ServiceError("officer.error.beyond_own_term",
                                                                      "to_membership_id", until=limit)})

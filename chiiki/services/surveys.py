@@ -902,9 +902,10 @@ def _store_answer(s: Session, actor: Actor, sv: Survey, m, targets: list[int], a
     if sv.anonymous:
         _write_anonymous(s, sv, rows)
     else:
-        if part is not None and sv.kind == "safety":
-            _keep_a_call_for_help(s, sv, questions, actor.account_id, m.household_id, rows)
-        _write_named(s, sv, actor.account_id, m.household_id, m.han_id, rows)
+        resp = _named_response(s, sv, actor.account_id, m.household_id)
+        if resp is not None and sv.kind == "safety":
+            _keep_a_call_for_help(s, questions, actor.account_id, resp)
+        _write_named(s, sv, resp, actor.account_id, m.household_id, m.han_id, rows)
     if part is None:
         part = SurveyParticipation(survey_id=sv.id, account_id=actor.account_id, household_id=m.household_id,
                                    answered_on=today_local(), unit_key=_unit(sv, actor.account_id, m.household_id))
@@ -917,14 +918,12 @@ def _store_answer(s: Session, actor: Actor, sv: Survey, m, targets: list[int], a
     return questions, rows, part
 
 
-def _keep_a_call_for_help(s: Session, sv: Survey, questions: list[QuestionView], account_id: int,
-                          household_id: int | None, rows: list) -> None:
+def _keep_a_call_for_help(s: Session, questions: list[QuestionView], account_id: int, resp: SurveyResponse) -> None:
     """In a safety check, a household's 支援が必要 stays as its sender wrote it: another member of the household
     answering 無事 would take the household off the officers' list of those to go to, and answering again (even
     支援が必要) would make the answer theirs, and then theirs to take back. They tell an officer instead."""
     first = next((q for q in questions if q.kind == "single" and len(q.options) >= 2), None)
-    resp = _named_response(s, sv, account_id, household_id)
-    if first is None or resp is None or resp.respondent_account_id in (None, account_id):
+    if first is None or resp.respondent_account_id in (None, account_id):
         return
     help_id = first.options[1].id
     asked = s.exec(select(SurveyAnswer.id).where(SurveyAnswer.response_id == resp.id,
@@ -943,9 +942,9 @@ def _write_anonymous(s: Session, sv: Survey, rows: list) -> None:
                for aid, (q, o, t, n) in zip(ids, rows)])
 
 
-def _write_named(s: Session, sv: Survey, account_id: int, household_id: int | None, han_id: int | None,
-                 rows: list) -> None:
-    resp = _named_response(s, sv, account_id, household_id)
+def _write_named(s: Session, sv: Survey, resp: SurveyResponse | None, account_id: int, household_id: int | None,
+                 han_id: int | None, rows: list) -> None:
+    """The unit's named answer: a new response, or `resp` (its earlier one, _named_response) replaced."""
     if resp is None:
         resp = SurveyResponse(survey_id=sv.id, respondent_account_id=account_id, household_id=household_id,
                               han_id=han_id, submitted_on=today_local())
