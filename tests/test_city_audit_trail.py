@@ -83,3 +83,21 @@ async def test_trail_page_next_stops_at_the_oldest_access(demo, app_state):
     assert st.page == 1 and st.rows and not st.has_more  # fewer than a page of 50
     await AuditTrailState.next_page.fn(st)
     assert st.page == 1 and st.rows
+
+
+def test_city_staffs_own_actions_are_the_citys_in_every_trail(demo):
+    """Appointing an association's first officer is recorded as done by city staff (市職員), in the city's trail
+    and in the appointee's own access log, not as an unnamed system action."""
+    from chiiki.models import Area
+    from chiiki.services import associations
+
+    staff = demo.actor("city@example.jp")
+    with session() as s:
+        area = s.exec(select(Area.id).where(Area.level == "block")).first()
+    aid = associations.create_association(staff, {"name": "神楽町内会", "name_kana": "カグラ", "area_id": area})
+    associations.appoint_first_officer(staff, aid, "newcomer@example.jp")
+    entries, _ = audit.city_trail(staff)
+    assert [e.actor_title for e in entries if e.action == "role.change"] == [audit.CITY_STAFF_TITLE]
+    with session() as s:
+        seen = audit.accesses_to(s, demo.account_id("newcomer@example.jp"))
+    assert [e.actor_title for e in seen] == [audit.CITY_STAFF_TITLE]

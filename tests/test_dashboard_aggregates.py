@@ -28,6 +28,13 @@ from chiiki.services.policy import ANONYMOUS
 from tests.conftest import DemoCity
 
 
+@pytest.fixture
+def exact_rates(monkeypatch):
+    """Rates over the one or two households these tests build (the dashboard hides rates over fewer than five:
+    test_a_rate_over_fewer_than_five_is_not_shown)."""
+    monkeypatch.setattr(dashboard, "SMALL_GROUP", 1)
+
+
 def _households(aid: int) -> list[Household]:
     with session() as s:
         return list(s.exec(select(Household).where(Household.association_id == aid).order_by(Household.id)).all())
@@ -108,7 +115,7 @@ def test_survey_participation_uses_the_target_han_and_per_household_surveys(demo
     assert [m.survey_rate for m in d.months] == [row.survey_rate]
 
 
-def test_monthly_series_for_the_city_and_for_one_association(demo):
+def test_monthly_series_for_the_city_and_for_one_association(demo, exact_rates):
     a1, a3 = demo.association_id(DemoCity.A1), demo.association_id(DemoCity.A3)
     h1, h3 = _households(a1)[0].id, _households(a3)[0].id
     circular(a1, [(h1, "read")], sent_days_ago=1)
@@ -205,7 +212,7 @@ def test_dashboard_results_carry_no_personal_field(demo):
     assert people and not any(name in text or address in text for name, address in people)
 
 
-def test_city_queries_run_on_postgresql(pg_url):
+def test_city_queries_run_on_postgresql(pg_url, exact_rates):
     """Month grouping, insert-or-ignore and the reach count use dialect-specific SQL: run them on PostgreSQL."""
     import os
 
@@ -272,6 +279,36 @@ def _month_boundary(aid: int, household_id: int, staff) -> None:
     assert months["2025-02"] == (1, 100.0) and "2025-01" not in months
 
 
-def test_months_are_the_citys_months(demo):
+def test_months_are_the_citys_months(demo, exact_rates):
     a1 = demo.association_id(DemoCity.A1)
     _month_boundary(a1, _households(a1)[0].id, demo.actor("city@example.jp"))
+
+
+def test_a_rate_over_fewer_than_five_is_not_shown(demo):
+    """A safety check sent to a han of one household: its participation rate would tell city staff whether that
+    one person answered; a circular's read rate over one household, whether they read it."""
+    a1 = demo.association_id(DemoCity.A1)
+    now = utcnow()
+    with session() as s:
+        han = Han(association_id=a1, name="小班", route_order=99)
+        s.add(han)
+        s.flush()
+        hh = s.exec(select(Household).join(Membership, Membership.household_id == Household.id)
+                    .where(Household.association_id == a1, Membership.status == "active")).first()
+        assert len(s.exec(select(Membership).where(Membership.household_id == hh.id,
+                                                   Membership.status == "active")).all()) == 1
+        hh.han_id = han.id
+        s.add(hh)
+        sv = Survey(association_id=a1, title="安否確認", kind="safety", target_all=False,
+                    deadline=now + timedelta(days=1), created_at=now - timedelta(hours=1))
+        s.add(sv)
+        s.flush()
+        s.add(SurveyTarget(survey_id=sv.id, han_id=han.id))
+        hid = hh.id
+    c = circular(a1, [(hid, "read")])
+    with session() as s:
+        s.get(Circular, c).household_count, s.get(Circular, c).read_households = 1, 1
+    staff = demo.actor("city@example.jp")
+    months = dashboard.association_months(staff, a1)
+    assert months and months[-1].survey_rate is None and months[-1].read_rate is None
+    assert dashboard.rate(1, 4) is None and dashboard.rate(0, 5) == 0.0 and dashboard.rate(5, 5) == 100.0

@@ -30,7 +30,10 @@ async def test_staff_see_the_count_before_publishing_and_then_publish(demo, app_
             "publish_from_date": "", "publish_until_date": ""}
     await NoticeAdminState.preview.fn(st, form)
     expected = notices.reach_count(notices_staff(demo), notices_draft(central[0]))
-    assert st.confirming and st.confirm_reach == expected and st.errors == {}
+    assert expected >= notices.SMALL_GROUP
+    # Rounded to a multiple of five, and said to be so.
+    assert st.confirming and st.confirm_reach == f"約 {notices.shown_count(expected)}" and st.errors == {}
+    assert notices.shown_count(expected) % notices.SMALL_GROUP == 0
     with session() as s:
         assert s.exec(select(func.count(Notice.id))).one() == 0  # nothing written before "publish"
     await NoticeAdminState.publish.fn(st)
@@ -142,7 +145,7 @@ async def test_staff_see_fewer_than_five_instead_of_a_small_count(demo, app_stat
     await NoticeAdminState.load.fn(st)
     await NoticeAdminState.preview.fn(st, {"title": "小さな対象", "body": "本文", f"area_{small[0]}": "on",
                                            f"band_{small[1]}": "on", "publish_from_date": "", "publish_until_date": ""})
-    assert st.confirming and st.confirm_reach_few and st.confirm_reach == 0
+    assert st.confirming and st.confirm_reach_few and st.confirm_reach == ""
     await NoticeAdminState.publish.fn(st)
     assert "5 未満" in st.notice and not any(f"{n} 人" in st.notice for n in range(1, 5))
     published = st.rows[0]

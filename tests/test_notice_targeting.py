@@ -301,3 +301,18 @@ def test_the_admin_list_counts_each_notices_readers_on_every_page(town):
     assert total == 3 and [(i.id, i.read_count) for i in items] == [(made[2], 2), (made[1], 0)]
     items, _ = notices.admin_list(staff(town), limit=2, offset=2)
     assert [(i.id, i.read_count) for i in items] == [(made[0], 3)]
+
+
+def test_two_previews_never_single_out_a_few_residents(town):
+    """Each count shown to staff hides 1-4 residents, and larger ones are rounded to five: otherwise 旭町 with 65+
+    (6) against 旭町 without it (5) would tell staff that exactly one resident of 旭町 is 65 or older."""
+    for _ in range(5):
+        resident(town["旭町"], Y - 40)
+    resident(town["旭町"], Y - 82)
+    who = staff(town)
+    base = {"title": "t", "body": "b", "area_ids": [town["旭町"]]}
+    young = ["age_18_29", "age_30_49", "age_50_64"]
+    shown = [notices.shown_count(notices.reach_count(who, {**base, "bands": bands}))
+             for bands in (young + ["age_65_plus"], young)]
+    assert shown == [5, 5]
+    assert [notices.shown_count(n) for n in (0, 1, 4, 5, 7, 8, 12, 13, 1234)] == [0, None, None, 5, 5, 10, 10, 15, 1235]

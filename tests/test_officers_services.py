@@ -367,3 +367,28 @@ def test_the_term_cap_holds_for_handovers_and_counts_a_next_term_already_set(dem
     sixty = (now + timedelta(days=60)).astimezone(TZ).strftime("%Y-%m-%d")
     officers.grant_role(soumu, a1, grant(membership_id=membership_of(demo, "fukukaicho@example.jp"),
                                          valid_until=sixty))
+
+
+def test_city_staff_never_hold_officer_powers(demo):
+    """City staff see aggregates only (DESIGN.md): a staff account that joined its own association as a resident
+    is not given a role, and a role it holds anyway (granted before the account became staff) gives it nothing."""
+    from chiiki.services import roster
+
+    a1 = demo.association_id(DemoCity.A1)
+    kaicho = demo.actor("kaicho@example.jp")
+    mid = ms.request_join(demo.actor("city@example.jp"), a1, True, ms.CONSENT_VERSION)
+    ms.approve(kaicho, mid, {"address": "旭町1丁目99-9", "han_id": demo.han_ids(DemoCity.A1)[0]})
+    before = snapshot()
+    with pytest.raises(ValidationErrors) as e:
+        officers.grant_role(kaicho, a1, {"membership_id": mid, "title": "書記", "permissions": [VIEW_MEMBERS]})
+    assert e.value.errors["membership_id"][0] == "association.error.staff_appointee"
+    with pytest.raises(ValidationErrors):
+        officers.handover_role(kaicho, role_of(demo, "kaicho@example.jp"), mid, "")
+    assert snapshot() == before
+    with session() as s:  # a role held from before the account became staff
+        s.add(OfficerRole(association_id=a1, membership_id=mid, title="書記", permissions=" ".join(OFFICER_PERMISSIONS),
+                          valid_from=utcnow() - timedelta(days=1)))
+    staff = demo.actor("city@example.jp")
+    assert staff.roles and not any(can(staff, p, Assoc(a1)) for p in OFFICER_PERMISSIONS)
+    with pytest.raises(Denied):
+        roster.roster_page(staff, a1)

@@ -62,6 +62,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "notice.confirm_title": ("このお知らせを公開します", "You are about to publish"),
     "notice.reach": ("{n} 人の住民に届きます", "It will reach {n} residents"),
     "notice.few": ("{n} 未満", "fewer than {n}"),
+    "notice.about": ("約 {n}", "about {n}"),
     "notice.reach_few": ("{n} 人未満の住民に届きます", "It will reach fewer than {n} residents"),
     "notice.back": ("戻って直す", "Back to editing"),
     "notice.publish": ("公開する", "Publish"),
@@ -196,8 +197,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dashboard.sort_digital": ("デジタル率の低い順", "Lowest digital share"),
     "dashboard.definitions": (
         "既読率・確認率は回覧ごと・世帯ごとに数えます(紙の回覧は役員が確認を記録したもの)。"
-        "デジタルで届く世帯は、会員アカウントのある世帯です。",
+        "デジタルで届く世帯は、会員アカウントのある世帯です。"
+        "数える対象が 5 件未満の割合は、個人が分からないよう「—」と表示します。",
         "Read and confirmation rates count each circular once per household (paper circulars when an officer "
-        "recorded the confirmation). Households reachable digitally have a member account.",
+        "recorded the confirmation). Households reachable digitally have a member account. A rate over fewer "
+        "than 5 is shown as \"—\", so that it says nothing about one person.",
     ),
 }

@@ -250,7 +250,7 @@ class NoticeAdminState(rx.State):
     notice: str = ""
     confirming: bool = False
     confirm_title: str = ""
-    confirm_reach: int = 0
+    confirm_reach: str = ""  # "about 15" / "0" in the chosen language (notices.shown_count)
     confirm_reach_few: bool = False  # 1 to SMALL_GROUP - 1: shown as "fewer than", never the number
     rows: list[dict[str, str]] = []
     row_files: dict[str, list[dict[str, str]]] = {}
@@ -273,7 +273,7 @@ class NoticeAdminState(rx.State):
 
     def _clear(self) -> None:
         self.area_options, self.rows, self.row_files, self.total, self._draft = [], [], {}, 0, {}
-        self.confirming, self.confirm_title, self.confirm_reach, self.confirm_reach_few = False, "", 0, False
+        self.confirming, self.confirm_title, self.confirm_reach, self.confirm_reach_few = False, "", "", False
         self.files, self.file_error = [], ""
 
     def _file_ids(self) -> list[str]:
@@ -303,7 +303,7 @@ class NoticeAdminState(rx.State):
         self.rows = [{"id": str(i.id), "title": i.title, "urgent": "1" if i.urgent else "",
                       "from": fmt_dt(i.publish_from, lang), "until": fmt_dt(i.publish_until, lang),
                       "status": i.status, "status_label": tr(lang, "notice.status." + i.status),
-                      "targets": targets(i), "reads": _count_text(i.read_count),
+                      "targets": targets(i), "reads": _count_text(lang, i.read_count),
                       "reads_few": "" if notices.shown_count(i.read_count) is not None else "1",
                       "files": str(len(i.attachments))}
                      for i in items]
@@ -328,7 +328,7 @@ class NoticeAdminState(rx.State):
         self._draft = draft
         self.confirm_title = str(draft.get("title") or "")[:200]
         shown = notices.shown_count(reach)
-        self.confirm_reach, self.confirm_reach_few = shown or 0, shown is None
+        self.confirm_reach, self.confirm_reach_few = ("" if shown is None else _count_words(lang, reach)), shown is None
         self.confirming = True
 
     @rx.event
@@ -350,10 +350,8 @@ class NoticeAdminState(rx.State):
             self.confirming = False
             return
         self._draft, self.confirming, self.files, self.file_error = {}, False, [], ""
-        few = tr(lang, "notice.few", n=notices.SMALL_GROUP)
-        reach, mailed = notices.shown_count(result.reach), notices.shown_count(result.mailed)
-        self.notice = tr(lang, "notice.published", n=few if reach is None else reach,
-                         mailed=few if mailed is None else mailed)
+        self.notice = tr(lang, "notice.published", n=_count_words(lang, result.reach),
+                         mailed=_count_words(lang, result.mailed))
         self.page = 1
         await self._fetch(actor, lang)
 
@@ -511,9 +509,17 @@ def _editor() -> rx.Component:
     )
 
 
-def _count_text(n: int) -> str:
+def _count_words(lang: str, n: int) -> str:
+    """A count in a sentence, as staff may see it: "0", "fewer than 5" or "about 15" (notices.shown_count)."""
     shown = notices.shown_count(n)
-    return "" if shown is None else str(shown)
+    if shown is None:
+        return tr(lang, "notice.few", n=notices.SMALL_GROUP)
+    return tr(lang, "notice.about", n=shown) if shown else "0"
+
+
+def _count_text(lang: str, n: int) -> str:
+    """As _count_words, but "" for a small count (the page says "fewer than 5" in a sentence of its own)."""
+    return "" if notices.shown_count(n) is None else _count_words(lang, n)
 
 
 def _confirm() -> rx.Component:

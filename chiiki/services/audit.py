@@ -40,7 +40,8 @@ def record(
 ) -> None:
     """Write the access (one AuditAccess row: what city staff's trail lists), and one AuditEvent per person or
     paper-only household whose data was read, so that each person can see it."""
-    title = actor.title_in(association_id) if association_id else (CITY_STAFF_TITLE if actor.is_city_staff else "")
+    # City staff act as the city wherever they act (they hold no officer role: policy.han_scope).
+    title = CITY_STAFF_TITLE if actor.is_city_staff else (actor.title_in(association_id) if association_id else "")
     subjects = list(dict.fromkeys(subjects))
     household_ids = list(dict.fromkeys(household_ids))
     total = count if count is not None else len(subjects) + len(household_ids)

@@ -40,11 +40,14 @@ from chiiki.services.errors import NotFound
 from chiiki.services.policy import CITY_ADMIN, Actor
 
 MONTHS = 12
+# A rate over fewer than this many (households × circulars, people × surveys) is not shown: a safety check sent
+# to a han of one household would show staff whether that one person answered (as notices.SMALL_GROUP).
+SMALL_GROUP = 5
 
 
 def rate(part: int, whole: int) -> float | None:
-    """A percentage with one decimal, or None when there is nothing to divide by."""
-    return round(100.0 * part / whole, 1) if whole else None
+    """A percentage with one decimal, or None (shown as "—") when fewer than SMALL_GROUP are counted."""
+    return round(100.0 * part / whole, 1) if whole >= max(1, SMALL_GROUP) else None
 
 
 @dataclass(frozen=True)

@@ -193,13 +193,20 @@ def _clean(s: Session, data: object, now: datetime, actor: Actor | None = None,
 
 
 # Counts of residents shown to city staff below this are shown as "fewer than": a target that reaches one or
-# two people, and whether they opened a notice, would otherwise say something about those people.
+# two people, and whether they opened a notice, would otherwise say something about those people. Larger
+# counts are rounded to a multiple of it: otherwise two previews (旭町 with 65+ and without) would differ by
+# exactly the one resident of 旭町 who is 65 or older.
 SMALL_GROUP = 5
 
 
 def shown_count(n: int) -> int | None:
-    """A count as staff may see it: None for 1 to SMALL_GROUP - 1 (shown as "fewer than SMALL_GROUP")."""
-    return None if 0 < n < SMALL_GROUP else n
+    """A count as staff may see it: 0 as it is, None for 1 to SMALL_GROUP - 1 (shown as "fewer than
+    SMALL_GROUP"), anything more rounded to the nearest multiple of SMALL_GROUP (shown as "about")."""
+    if n <= 0:
+        return 0
+    if n < SMALL_GROUP:
+        return None
+    return (n + SMALL_GROUP // 2) // SMALL_GROUP * SMALL_GROUP
 
 
 def _reach(s: Session, target: Target, now: datetime) -> int:

@@ -215,6 +215,15 @@ def _member_in_scope(s: Session, association_id: int, scope, membership_id: obje
     return m
 
 
+def _future_holder(s: Session, association_id: int, scope, membership_id: object, field: str) -> Membership:
+    """The member a role is given or handed over to: never a city staff account (staff see aggregates only,
+    and a role held by one would count as a manager who cannot act)."""
+    m = _member_in_scope(s, association_id, scope, membership_id, field)
+    if s.get(Account, m.account_id).is_city_staff:
+        raise ValidationErrors({field: "association.error.staff_appointee"})
+    return m
+
+
 def _role_in_scope(s: Session, actor: Actor, role_id: object) -> tuple[OfficerRole, object]:
     role = s.get(OfficerRole, validate.ident(role_id, "role_id"))
     if role is None:
@@ -241,7 +250,7 @@ def grant_role(actor: Actor, association_id: object, data: dict) -> int:
     with session() as s:
         a = association_or_404(s, association_id)
         scope = require_scope(actor, MANAGE_MEMBERS, a.id)
-        m = _member_in_scope(s, a.id, scope, data.get("membership_id"), "membership_id")
+        m = _future_holder(s, a.id, scope, data.get("membership_id"), "membership_id")
         clean = _clean_role(s, actor, a.id, scope, data, now)
         role = OfficerRole(association_id=a.id, membership_id=m.id, title=clean.title,
                            permissions=" ".join(clean.permissions), han_id=clean.han_id, valid_from=clean.valid_from,
@@ -305,7 +314,7 @@ def handover_role(actor: Actor, role_id: object, to_membership_id: object, day: 
             raise ValidationErrors({"handover_at": "officer.error.handover_past"})
         if role.valid_until is not None and at >= role.valid_until:
             raise ValidationErrors({"handover_at": "officer.error.handover_after_end"})
-        to = _member_in_scope(s, role.association_id, scope, to_membership_id, "to_membership_id")
+        to = _future_holder(s, role.association_id, scope, to_membership_id, "to_membership_id")
         if to.id == role.membership_id:
             raise ValidationErrors({"to_membership_id": "officer.error.same_holder"})
         _require_held(actor, role.association_id, role.han_id, tuple(role.permissions.split()))

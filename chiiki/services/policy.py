@@ -100,6 +100,10 @@ def han_scope(actor: Actor, permission: str, association_id: int) -> Union[str, 
     """Where in an association the actor holds a permission: ALL_HAN, a set of han ids, or empty."""
     if not actor.authenticated or permission not in OFFICER_PERMISSIONS or actor.membership(association_id) is None:
         return frozenset()
+    if actor.is_city_staff:
+        # City staff see aggregates only (DESIGN.md): an officer role held by a staff account (one granted
+        # before the account became staff, say) gives it no member rows and no officer power.
+        return frozenset()
     hans: set[int] = set()
     for role in actor.roles_in(association_id):
         if permission in role.permissions:
