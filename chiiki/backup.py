@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -17,15 +19,45 @@ def _sqlite_path(url: str | None = None) -> Path:
     return Path(parsed.database)
 
 
+def _open_chiiki_db(path: Path) -> sqlite3.Connection:
+    """A read-only connection to an existing, sound Chiiki database (sqlite3.connect would create a missing
+    file: a mistyped path would otherwise restore, or back up, an empty database)."""
+    if not path.is_file():
+        raise SystemExit(f"{path} does not exist")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        sound = conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        ours = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                            "AND name IN ('account', 'household', 'circular')").fetchone()[0] == 3
+    except sqlite3.DatabaseError:
+        sound = ours = False
+    if not sound:
+        raise SystemExit(f"{path} is not a sound SQLite database")
+    if not ours:
+        conn.close()
+        raise SystemExit(f"{path} is not a Chiiki database")
+    return conn
+
+
+def _private_file(path: Path) -> None:
+    """Create an empty file only the app's own user may read (it will hold everyone's personal data)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def backup(target: str | Path, url: str | None = None) -> Path:
     """A consistent copy taken while the app keeps running (SQLite's online backup API)."""
     source = _sqlite_path(url)
     target = Path(target)
     if target.exists():
         raise SystemExit(f"{target} exists; choose a new file name")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
+    src = _open_chiiki_db(source)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _private_file(target)
+        with sqlite3.connect(target) as dst:
+            src.backup(dst)
+    finally:
+        src.close()
     with sqlite3.connect(target) as check:
         if check.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
             raise SystemExit("the backup failed its integrity check")
@@ -33,17 +65,19 @@ def backup(target: str | Path, url: str | None = None) -> Path:
 
 
 def restore(source: str | Path, url: str | None = None) -> Path:
-    """Replace the database with a backup (stop the app first); the old file is kept beside it."""
+    """Replace the database with a backup (stop the app first); the old file is kept beside it, under a name
+    with the time of the restore (an earlier restore's copy is never overwritten)."""
     source = Path(source)
     target = _sqlite_path(url)
-    with sqlite3.connect(source) as src:
-        if src.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-            raise SystemExit(f"{source} is not a sound SQLite database")
+    src = _open_chiiki_db(source)
+    try:
         if target.exists():
-            keep = target.with_suffix(target.suffix + ".before-restore")
-            keep.unlink(missing_ok=True)
+            keep = target.with_name(f"{target.name}.before-restore-{datetime.now():%Y%m%dT%H%M%S%f}")
+            _private_file(keep)
             with sqlite3.connect(target) as cur, sqlite3.connect(keep) as k:
                 cur.backup(k)
         with sqlite3.connect(target) as dst:
             src.backup(dst)
+    finally:
+        src.close()
     return target

@@ -42,6 +42,46 @@ def test_backup_refuses_to_overwrite(demo, tmp_path):
 def test_restore_refuses_a_broken_file(demo, tmp_path):
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(Exception):
+    with pytest.raises(SystemExit, match="not a sound SQLite database"):
         backup.restore(bad)
+    assert n_accounts() > 0
+
+
+def test_a_mistyped_path_changes_nothing(demo, tmp_path):
+    """sqlite3 creates a file it is asked to open: restoring from a path that does not exist must not put an
+    empty database in the live one's place, nor create that file."""
+    before = n_accounts()
+    dispose_all()
+    missing = tmp_path / "chiiki-2026-11-2.db"
+    with pytest.raises(SystemExit, match="does not exist"):
+        backup.restore(missing)
+    assert not missing.exists() and n_accounts() == before
+    with pytest.raises(SystemExit, match="does not exist"):  # a backup of a database that is not there
+        backup.backup(tmp_path / "copy.db", url=f"sqlite:///{tmp_path / 'no-such.db'}")
+    assert not (tmp_path / "no-such.db").exists() and not (tmp_path / "copy.db").exists()
+
+
+def test_restore_refuses_a_database_that_is_not_chiikis(demo, tmp_path):
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as c:
+        c.execute("CREATE TABLE t (x)")
+    with pytest.raises(SystemExit, match="not a Chiiki database"):
+        backup.restore(other)
+    assert n_accounts() > 0
+
+
+def test_backups_and_kept_copies_are_private_and_never_overwritten(demo, tmp_path):
+    first, second = tmp_path / "1.db", tmp_path / "2.db"
+    backup.backup(first)
+    backup.backup(second)
+    assert first.stat().st_mode & 0o077 == 0
+    dispose_all()
+    backup.restore(first)
+    backup.restore(second)
+    dispose_all()
+    live = backup._sqlite_path()
+    kept = sorted(live.parent.glob(live.name + ".before-restore-*"))
+    assert len(kept) == 2 and all(k.stat().st_mode & 0o077 == 0 for k in kept)
     assert n_accounts() > 0

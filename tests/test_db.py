@@ -334,3 +334,19 @@ def test_after_a_server_restart_a_recently_used_connection_fails_once_then_all_a
         now = {a.execute(sa.text("SELECT pg_backend_pid()")).scalar(),
                b.execute(sa.text("SELECT pg_backend_pid()")).scalar()}
     assert not now & pids
+
+
+def test_a_database_error_never_carries_a_statements_values(demo):
+    """The server logs an unexpected error's message: it must not hold the names, addresses or inquiry text a
+    statement was given."""
+    with pytest.raises(sa.exc.IntegrityError) as e:
+        with session() as s:
+            s.execute(sa.text("INSERT INTO household (id, association_id, address) VALUES (:i, :a, :x)"),
+                      {"i": 1, "a": 1, "x": "旭町1条2丁目 秘密の住所"})
+    assert "秘密の住所" not in str(e.value)
+
+
+def test_sqlite_zeroes_what_is_deleted(demo):
+    """Blanked personal data (a mailed inquiry's) does not stay readable in the database file's free space."""
+    with session() as s:
+        assert s.exec(sa.text("PRAGMA secure_delete")).one()[0] == 1

@@ -38,7 +38,11 @@ class Inbox:
         self.messages: list = []
         self.delay = delay
         self.refuse: set[str] = set()  # addresses this server does not know
+        self.quit_reply = ""  # a reply to QUIT other than 221, from a server that misbehaves after accepting
         self.lock = threading.Lock()
+
+    async def handle_QUIT(self, server, session_, envelope):
+        return self.quit_reply or "221 Bye"
 
     async def handle_RCPT(self, server, session_, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -318,3 +322,35 @@ def test_purge_removes_old_personal_leftovers_but_no_undelivered_inquiry(demo, t
     assert inquiries.purge_expired(now=now + timedelta(hours=2)) is not None
     with session() as s:
         assert s.get(CitySetting, inquiries.RETENTION_KEY).value == "7"
+
+
+def test_a_bad_reply_to_quit_after_the_server_took_the_message_is_still_delivered(smtp, demo):
+    """Once the department's server has accepted the message, a bad answer to QUIT must not mark the inquiry
+    failed: it would keep the sender's personal data and mail the department the same inquiry again."""
+    smtp.start()
+    smtp.inbox.quit_reply = "421 4.3.0 closing"
+    receipt = inquiries.submit(ANONYMOUS, {**FORM, "department_id": department_id()})
+    assert receipt.state == "delivered" and len(smtp.inbox.messages) == 1
+    assert all(getattr(row(receipt.reference), f) == "" for f in PERSONAL)
+
+
+def test_an_outbox_folder_that_cannot_be_written_is_a_failed_delivery_retried_later(demo, tmp_path, monkeypatch):
+    """Without a mail server the message goes to the outbox folder; when that cannot be written (a full disk,
+    a file in the folder's place) the sender still gets a reference, the inquiry is failed with the reason and
+    retried, and no half-written message is left behind."""
+    (tmp_path / "outbox").write_text("a file where the folder should be")
+    monkeypatch.setenv("CHIIKI_DATA_DIR", str(tmp_path))
+    settings_module.reload()
+    try:
+        receipt = inquiries.submit(ANONYMOUS, {**FORM, "department_id": department_id()})
+        assert receipt.state == "failed" and receipt.reference
+        q = row(receipt.reference)
+        assert q.state == "failed" and q.last_error and q.body == FORM["body"]
+        (tmp_path / "outbox").unlink()
+        assert inquiries.deliver_pending(now=utcnow() + timedelta(days=1)).sent == 1
+        assert row(receipt.reference).state == "delivered"
+        files = list((tmp_path / "outbox").iterdir())
+        assert [f.suffix for f in files] == [".eml"] and files[0].stat().st_mode & 0o077 == 0
+    finally:
+        monkeypatch.undo()
+        settings_module.reload()

@@ -40,6 +40,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_PAGES}")
+    # Deleted and overwritten content is zeroed, not left in the file's free space (and so in its backups):
+    # an inquiry's personal data is deleted once mailed. Some builds do this by default; this one may not.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 
@@ -203,15 +206,18 @@ def _ping_when_idle(eng: Engine) -> Callable:
 
 
 def _new_engine(url: str) -> Engine:
+    # hide_parameters: a database error's message, which the server logs, never holds a statement's values
+    # (names, addresses, an inquiry's text).
     if not url.startswith("sqlite"):
-        eng = create_engine(url, pool_size=10, max_overflow=20, pool_use_lifo=True,
+        eng = create_engine(url, pool_size=10, max_overflow=20, pool_use_lifo=True, hide_parameters=True,
                             connect_args=_postgresql_options(url))
         event.listen(eng, "checkin", _mark_checkin)
         event.listen(eng, "checkout", _ping_when_idle(eng))
         return eng
     # More connections than the default thread pool has threads (at most 32), so that a read run on the
     # event loop (chiiki.state.run_read) never waits for one.
-    eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=5, max_overflow=40)
+    eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=5, max_overflow=40,
+                        hide_parameters=True)
     event.listen(eng, "connect", _sqlite_pragmas)
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:

@@ -22,6 +22,7 @@ undelivered inquiry: its text exists nowhere else yet.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,6 +50,7 @@ from chiiki.services.notices import run_checks
 from chiiki.services.policy import CITY_ADMIN, INQUIRY_ROUTE, INQUIRY_SEND, Actor
 from chiiki.services.policy import Department as DepartmentTarget
 
+log = logging.getLogger(__name__)
 BODY_MAX = 4000
 SUBJECT_MAX = 200
 NAME_MAX = 100
@@ -291,7 +293,11 @@ def deliver_pending(limit: int = 50, *, now: datetime | None = None) -> Delivery
         ).all()
     sent = failed = 0
     for inquiry_id, attempts in due:
-        result = _deliver_one(inquiry_id, attempts, now)
+        try:
+            result = _deliver_one(inquiry_id, attempts, now)
+        except Exception:  # noqa: BLE001 (one inquiry's fault must not hold up the others; its lease runs out)
+            log.exception("inquiry %s: delivery failed unexpectedly", inquiry_id)
+            result = False
         sent += result is True
         failed += result is False
     return DeliveryReport(sent, failed)

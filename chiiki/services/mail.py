@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import smtplib
 import ssl
 import uuid
@@ -48,23 +50,48 @@ def send_now(to: str, subject: str, body: str) -> str:
     cfg = settings_module.settings
     msg = _message(to, subject, body)
     if not cfg.smtp_host:
-        folder = cfg.outbox_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.eml"
-        path.write_bytes(bytes(msg))
-        return str(path)
+        return str(_write_outbox(cfg.outbox_dir, bytes(msg)))
+    smtp = None
     try:
-        with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=15) as smtp:
-            if cfg.smtp_starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if cfg.smtp_user:
-                smtp.login(cfg.smtp_user, cfg.smtp_password)
-            refused = smtp.send_message(msg)
+        smtp = smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=15)
+        if cfg.smtp_starttls:
+            smtp.starttls(context=ssl.create_default_context())
+        if cfg.smtp_user:
+            smtp.login(cfg.smtp_user, cfg.smtp_password)
+        refused = smtp.send_message(msg)
     except (OSError, smtplib.SMTPException) as e:
+        if smtp is not None:
+            smtp.close()
         raise MailError(f"{type(e).__name__}: {e}"[:400]) from e
+    try:
+        # The server has the message: a QUIT it answers badly must not make the caller send it again (and keep
+        # an inquiry's personal data for a retry).
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        pass
+    finally:
+        smtp.close()
     if refused:
         raise MailError(f"refused: {', '.join(refused)}"[:400])
     return msg["Message-ID"]
+
+
+def _write_outbox(folder: Path, data: bytes) -> Path:
+    """Write one message to the outbox folder, readable by the app's own user only, whole or not at all (a
+    full disk leaves no half message); a folder that cannot be written is a MailError, retried later."""
+    path = folder / f"{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.eml"
+    part = path.with_suffix(".part")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(part, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            part.unlink()
+        raise MailError(f"{type(e).__name__}: {e}"[:400]) from e
+    return path
 
 
 def enqueue(s: Session, to: str, subject: str, body: str, kind: str = "") -> None:

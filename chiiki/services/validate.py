@@ -30,10 +30,15 @@ def text(value: object, field: str, *, max_len: int, required: bool = True, mult
     return cleaned
 
 
+def _nfkc(value: object) -> object:
+    """NFKC before any length check: one character can become several ("ヿ" is "コト", "㌖" six), and what is
+    stored must fit its column."""
+    return unicodedata.normalize("NFKC", value) if isinstance(value, str) else value
+
+
 def kana(value: object, field: str = "kana", *, required: bool = True) -> str:
-    cleaned = text(value, field, max_len=200, required=required)
+    cleaned = text(_nfkc(value), field, max_len=200, required=required)
     # Residents type either script; store katakana so sorting and search are consistent.
-    cleaned = unicodedata.normalize("NFKC", cleaned)
     cleaned = "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in cleaned)
     if cleaned and not _KANA.match(cleaned):
         raise ServiceError("error.kana", field)
@@ -41,14 +46,16 @@ def kana(value: object, field: str = "kana", *, required: bool = True) -> str:
 
 
 def email(value: object, field: str = "email", *, required: bool = False) -> str:
-    cleaned = unicodedata.normalize("NFKC", text(value, field, max_len=254, required=required)).lower()
+    cleaned = text(_nfkc(value), field, max_len=254, required=required).lower()
+    if len(cleaned) > 254:  # lower() too can lengthen a text ("İ")
+        raise ServiceError("error.too_long", field, max=254)
     if cleaned and not _EMAIL.match(cleaned):
         raise ServiceError("error.email", field)
     return cleaned
 
 
 def phone(value: object, field: str = "phone", *, required: bool = False) -> str:
-    raw = unicodedata.normalize("NFKC", text(value, field, max_len=30, required=required))
+    raw = text(_nfkc(value), field, max_len=30, required=required)
     # People write phone numbers with many kinds of dashes (including the long-vowel mark).
     digits = re.sub(r"[\s\-()+\u2010-\u2015\u2212\u30fc\uff70]", "", raw)
     if digits and (not (digits.isascii() and digits.isdigit()) or not 9 <= len(digits) <= 15):
@@ -58,7 +65,7 @@ def phone(value: object, field: str = "phone", *, required: bool = False) -> str
 
 def login_id(value: object, field: str = "login_id") -> str:
     """A login id is an email address or a phone number, normalised so both spellings match."""
-    raw = unicodedata.normalize("NFKC", text(value, field, max_len=254))
+    raw = text(_nfkc(value), field, max_len=254)
     if "@" in raw:
         return email(raw, field, required=True)
     return phone(raw, field, required=True)
