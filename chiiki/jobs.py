@@ -18,6 +18,7 @@ JOBS = [
     "chiiki.services.inquiries:purge_expired",
     "chiiki.services.notices:mail_due",
     "chiiki.services.attachments:purge_orphans",
+    "chiiki.services.attachments:purge_stray_files",
 ]
 INTERVAL_SECONDS = 15
 

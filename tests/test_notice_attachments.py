@@ -511,3 +511,26 @@ def test_publish_link_and_download_check_run_on_postgresql(pg_app_db):
     feed = {i.id: [a.id for a in i.attachments] for i in notices.feed(Actor(account_id=in_id)).items}
     assert feed == {nid: [f.id], plain: []}
     assert {i.id: [a.id for a in i.attachments] for i in notices.feed(Actor(account_id=out_id)).items} == {plain: []}
+
+
+def test_the_orphan_job_removes_files_no_upload_row_names(demo):
+    """A worker stopped between writing an upload and committing its row (or while writing it) leaves a file
+    no row names: the job removes it once it is as old as an unsent upload may grow, and nothing else."""
+    import os
+    import time
+
+    from chiiki import settings as settings_module
+
+    _nid, fid = publish_with_file(demo)
+    old_draft = notices.upload_file(staff(demo), "draft.pdf", PDF)
+    folder = settings_module.settings.attachment_dir
+    day_ago = time.time() - (attachments.ORPHAN_HOURS + 1) * 3600
+    stray, half, fresh = folder / ("ab" * 20), folder / f".{'cd' * 20}.part", folder / ("ef" * 20)
+    for p in (stray, half, fresh):
+        p.write_bytes(PDF)
+    for p in (stray, half, folder / row(fid).storage_key, folder / row(old_draft.id).storage_key):
+        os.utime(p, (day_ago, day_ago))
+    assert attachments.purge_stray_files(force=True) == 2  # a named file stays, however old; a fresh one too
+    assert not stray.exists() and not half.exists() and fresh.exists()
+    assert attachments.file_path(row(fid).storage_key) is not None
+    assert attachments.file_path(row(old_draft.id).storage_key) is not None

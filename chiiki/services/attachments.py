@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
@@ -215,3 +216,31 @@ def purge_orphans(hours: int = ORPHAN_HOURS) -> int:
     for _id, key in rows:
         _path(key).unlink(missing_ok=True)
     return len(rows)
+
+
+_STRAY_SCAN_EVERY = 3600.0  # seconds between two looks at the whole folder, in each worker
+_next_stray_scan = 0.0
+
+
+def purge_stray_files(hours: int = ORPHAN_HOURS, *, force: bool = False) -> int:
+    """Background job (the folder is looked through at most hourly): files in the attachment folder older than
+    an unsent upload may grow that no attachment row names, left by a worker stopped between writing an
+    upload and committing its row, or in the middle of writing it (a .part file). Returns how many went."""
+    global _next_stray_scan
+    if not force and time.monotonic() < _next_stray_scan:
+        return 0
+    _next_stray_scan = time.monotonic() + _STRAY_SCAN_EVERY
+    folder = settings_module.settings.attachment_dir
+    if not folder.is_dir():
+        return 0
+    limit = (utcnow() - timedelta(hours=hours)).timestamp()
+    old = [p for p in folder.iterdir() if p.is_file() and p.stat().st_mtime < limit]
+    keys = sorted(p.name for p in old if not p.name.startswith("."))
+    known: set[str] = set()
+    with session() as s:
+        for i in range(0, len(keys), 500):
+            known.update(s.exec(select(Attachment.storage_key).where(Attachment.storage_key.in_(keys[i:i + 500]))))
+    stray = [p for p in old if p.name not in known]
+    for p in stray:
+        p.unlink(missing_ok=True)
+    return len(stray)
