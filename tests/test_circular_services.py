@@ -868,3 +868,23 @@ def test_whoever_may_open_a_circular_may_download_its_files_and_nobody_else(demo
         allowed[login] = opens
     assert allowed[reader] and allowed["kaicho@example.jp"]
     assert not allowed["hancho@example.jp"] and not allowed["other@example.jp"] and not allowed[None]
+
+
+def test_renotify_mails_each_unread_member_at_most_once_an_hour(demo):
+    """A second tap of 未読の会員に再通知, or a second officer at the same moment, does not mail them twice."""
+    with session() as s:
+        s.exec(update(Account).where(Account.email != "").values(email_circulars=True))
+    kaicho = demo.actor("kaicho@example.jp")
+    cid = send_to(demo, target_all=True, han_ids=[]).circular_id
+    first = circulars.renotify(kaicho, cid)  # the mail at sending is not a reminder: this one goes out
+    assert first.members > 0 and first.mails > 0
+    with session() as s:
+        queued = s.exec(select(func.count()).select_from(OutboxMail)).one()
+    with pytest.raises(ServiceError) as e:
+        circulars.renotify(kaicho, cid)
+    assert e.value.key == "circular.error_renotified_soon"
+    with session() as s:
+        assert s.exec(select(func.count()).select_from(OutboxMail)).one() == queued
+        s.exec(update(Delivery).where(Delivery.circular_id == cid, Delivery.notified_at.is_not(None))
+               .values(notified_at=utcnow() - timedelta(hours=2)))
+    assert circulars.renotify(kaicho, cid).members == first.members  # an hour later, again

@@ -103,6 +103,8 @@ STRINGS: dict[str, tuple[str, str]] = {
         "すでに町内会に参加しているか、申し込み中です",
         "You are already a member of an association or have a request waiting",
     ),
+    "membership.error.decided": ("この申し込みは、ほかの役員がすでに承認または却下しました",
+                                 "Another officer has already approved or declined this request"),
     "membership.error.member_elsewhere": ("この方はすでに別の町内会の会員です",
                                           "This person is already a member of another association"),
     "membership.error.code_invalid": ("この招待コードは使えません。コードを確かめてください",

@@ -170,6 +170,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "circular.error_already_confirmed": ("すでに確認済みです", "Already confirmed"),
     "circular.error_already_delivered": ("すでに配布済みです", "Already recorded as delivered"),
     "circular.error_nobody_unread": ("未読の会員はいません", "No member has it unread"),
+    "circular.error_renotified_soon": ("未読の会員へのお知らせは1時間に1回までです({when}以降にできます)",
+                                       "Unread members can be notified again once an hour (from {when})"),
     "circular.error_not_paper": ("この世帯は紙の回覧ではありません", "This household does not get paper circulars"),
     "circular.error_not_digital": ("この世帯には会員がいません(紙の記録を使ってください)",
                                    "This household has no member account (use the paper record)"),

@@ -27,7 +27,7 @@ def as_id(value: Any) -> int:
     """A browser-sent id as a positive int, or 0 (which no row has), whatever was sent."""
     if isinstance(value, bool):
         return 0
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # not "²" or "①"
         value = int(value.strip())
     return value if isinstance(value, int) and 0 < value < 2**62 else 0
 

@@ -538,7 +538,8 @@ class StatusState(rx.State):
         cat, han, days = form.get("category", ""), form.get("han", ""), form.get("days", "")
         self.category = cat if cat in circulars.CATEGORIES else ""
         self.han = han if han in {o[0] for o in self.han_options} else ""
-        self.days = days.strip() if isinstance(days, str) and days.strip().isdigit() and len(days.strip()) < 4 else ""
+        days = days.strip() if isinstance(days, str) else ""
+        self.days = days if days.isascii() and days.isdigit() and len(days) < 4 else ""
         if self.days:
             self.category = ""
         self.page = 1

@@ -37,7 +37,7 @@ def my_association(actor: Actor) -> int:
 
 def query_id(state: rx.State, name: str = "id") -> str:
     value = state.router.url.query_parameters.get(name, "")
-    return value if isinstance(value, str) and value.isdigit() and len(value) < 18 else ""
+    return value if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 18 else ""
 
 
 async def turn_page(state: rx.State, step: int, refetch) -> None:
@@ -205,7 +205,7 @@ class InboxState(rx.State):
         q, f, y = form.get("q", ""), form.get("filter", "all"), form.get("year", "")
         self.query = q[:circulars.MAX_QUERY] if isinstance(q, str) else ""
         self.filter = f if f in circulars.INBOX_FILTERS else "all"
-        self.year = y if isinstance(y, str) and y.isdigit() and len(y) == 4 else ""
+        self.year = y if isinstance(y, str) and y.isascii() and y.isdigit() and len(y) == 4 else ""
         self.page = 1
         await self._fetch(actor, lang)
 

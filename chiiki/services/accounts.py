@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import bcrypt
 from sqlalchemy import Boolean, Integer, String, and_, bindparam, delete, func, or_, update
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -64,12 +65,20 @@ def _sha(value: str) -> str:
 
 def hash_password(password: str, rounds: int | None = None) -> str:
     rounds = rounds or settings_module.settings.bcrypt_rounds
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+    return bcrypt.hashpw(_utf8(password), bcrypt.gensalt(rounds)).decode()
+
+
+def _utf8(password: str) -> bytes:
+    """A typed password's bytes; a lone surrogate (no character, but a browser can send one) is encoded as it is
+    rather than raising, so that it is simply a wrong password (check_password_strength never accepts one)."""
+    return password.encode("utf-8", "surrogatepass")
 
 
 def check_password_strength(password: object, login_id: str = "", field: str = "password") -> str:
     if not isinstance(password, str) or not password:
         raise ServiceError("error.required", field)
+    if any("\ud800" <= c <= "\udfff" for c in password):  # no character at all (a browser can send one)
+        raise ServiceError("error.invalid", field)
     if len(password.encode()) > MAX_PASSWORD_BYTES:
         raise ServiceError("error.password_long", field, max=MAX_PASSWORD_BYTES)
     if len(password) < MIN_PASSWORD:
@@ -158,7 +167,10 @@ def register(data: dict) -> int:
         large_text = data.get("large_text") is True
         acc = Account(**clean, locale=locale, large_text=large_text, password_hash=hash_password(password))
         s.add(acc)
-        s.flush()
+        try:
+            s.flush()
+        except IntegrityError:  # the same login id registered at the same moment (a double tap)
+            raise ValidationErrors({"login_id": "error.login_taken"}) from None
         return acc.id
 
 
@@ -195,7 +207,7 @@ def login(login_id: object, password: object, *, now: datetime | None = None) ->
         key_id = validate.login_id(login_id)
     except ServiceError:
         raise ServiceError("error.login_failed") from None
-    if not isinstance(password, str) or not password or len(password.encode()) > 200:
+    if not isinstance(password, str) or not password or len(_utf8(password)) > 200:
         raise ServiceError("error.login_failed")
     key = _sha("login:" + key_id)
     with session() as s:
@@ -212,7 +224,7 @@ def login(login_id: object, password: object, *, now: datetime | None = None) ->
             raise ServiceError("error.locked", until=locked_until)
         acc = s.exec(select(Account).where(Account.login_id == key_id, Account.deleted_at.is_(None))).first()
         stored = acc.password_hash.encode() if acc and acc.password_hash else _DUMMY_HASH
-        ok = bcrypt.checkpw(password.encode()[:MAX_PASSWORD_BYTES], stored) and acc is not None
+        ok = bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES], stored) and acc is not None
         attempt.success = ok
         s.add(attempt)
         if not ok:
@@ -400,7 +412,7 @@ def change_password(actor: Actor, old: object, new: object) -> str:
     account_id = _require(actor)
     with session() as s:
         acc = s.get(Account, account_id)
-        if not isinstance(old, str) or not bcrypt.checkpw(old.encode()[:MAX_PASSWORD_BYTES], acc.password_hash.encode()):
+        if not isinstance(old, str) or not bcrypt.checkpw(_utf8(old)[:MAX_PASSWORD_BYTES], acc.password_hash.encode()):
             raise ValidationErrors({"old_password": "error.password_wrong"})
         try:
             check_password_strength(new, acc.login_id or "", "new_password")
@@ -516,7 +528,7 @@ def delete_account(actor: Actor, password: object) -> None:
     account_id = _require(actor)
     with session() as s:
         acc = s.get(Account, account_id)
-        if not isinstance(password, str) or not bcrypt.checkpw(password.encode()[:MAX_PASSWORD_BYTES],
+        if not isinstance(password, str) or not bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES],
                                                                  acc.password_hash.encode()):
             raise ValidationErrors({"password": "error.password_wrong"})
         now = utcnow()
@@ -582,6 +594,9 @@ def _forget_answers(s: Session, account_id: int) -> None:
 
 
 def _other_manager_exists(s: Session, membership: Membership, now: datetime) -> bool:
+    from chiiki.services.associations import lock_officers
+
+    lock_officers(s, membership.association_id)
     rows = s.exec(
         select(OfficerRole).join(Membership, Membership.id == OfficerRole.membership_id)
         .where(OfficerRole.association_id == membership.association_id, OfficerRole.revoked_at.is_(None),

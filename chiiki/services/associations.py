@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, select
 
 from chiiki.i18n import TZ
@@ -93,7 +93,10 @@ def moment(day: object, clock: object = "", field: str = "valid_from", *, requir
             t = time.fromisoformat(str(clock).strip())
         except ValueError:
             raise ServiceError("error.invalid", field) from None
-    return datetime.combine(d, t.replace(tzinfo=None), tzinfo=TZ).astimezone(utcnow().tzinfo)
+    try:
+        return datetime.combine(d, t.replace(tzinfo=None), tzinfo=TZ).astimezone(utcnow().tzinfo)
+    except OverflowError:  # the first hours of year 1 have no UTC time
+        raise ServiceError("error.date", field) from None
 
 
 def valid_manager_intervals(s: Session, association_id: int) -> list[tuple[datetime, datetime | None]]:
@@ -107,8 +110,21 @@ def valid_manager_intervals(s: Session, association_id: int) -> list[tuple[datet
     return [(r.valid_from, r.valid_until) for r in rows if MANAGE_MEMBERS in r.permissions.split()]
 
 
+def lock_officers(s: Session, association_id: int) -> None:
+    """Take the association's lock for a change of its officers, until the transaction ends: two changes at
+    once (the last two managers ending each other's role) each see the other's roles as they will be, not as
+    they were. PostgreSQL: the association's row FOR NO KEY UPDATE (rows that refer to it are still written);
+    SQLite: the database's write lock, taken now rather than at the transaction's first write."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(select(Association.id).where(Association.id == association_id).with_for_update(key_share=True))
+    else:
+        s.execute(update(Association).where(Association.id == association_id).values(active=Association.active))
+
+
 def first_manager_gap(s: Session, association_id: int, now: datetime) -> datetime | None:
-    """The first moment from now on when no manager holds office, or None when there is always one."""
+    """The first moment from now on when no manager holds office, or None when there is always one (read under
+    lock_officers: every caller goes on to change the officers)."""
+    lock_officers(s, association_id)
     intervals = valid_manager_intervals(s, association_id)
     moments = sorted({now, *(u for _f, u in intervals if u is not None and u > now)})
     for t in moments:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable
 
 from sqlalchemy import (BigInteger, Integer, String, and_, bindparam, case, cast, distinct, exists, func, insert,
@@ -1103,20 +1103,31 @@ class Renotified:
     mails: int
 
 
+RENOTIFY_INTERVAL = timedelta(hours=1)
+
+
 def renotify(actor: Actor, circular_id: object) -> Renotified:
-    """Notify again the members (within the officer's han) who have not opened the circular yet."""
+    """Notify again the members (within the officer's han) who have not opened the circular yet, each at most
+    once an hour: a second tap (or a second officer at the same moment) does not mail them twice."""
     now = utcnow()
     with session() as s:
         c, _t, scope = _officer_circular(s, actor, circular_id)
         conds = [Delivery.circular_id == c.id, Delivery.channel == "digital", Delivery.state == "unread"]
         if (hc := _scope_filter(scope, Delivery.han_id)) is not None:
             conds.append(hc)
-        ids = list(s.exec(select(Delivery.account_id).where(*conds)).all())
+        # The members are claimed by the UPDATE itself (PostgreSQL re-checks a row another request changed
+        # meanwhile): the notice at sending does not count as a reminder.
+        due = or_(Delivery.notified_at.is_(None), Delivery.notified_at <= c.sent_at,
+                  Delivery.notified_at < now - RENOTIFY_INTERVAL)
+        ids = list(s.execute(update(Delivery).where(*conds, due).values(notified_at=now)
+                             .returning(Delivery.id).execution_options(synchronize_session=False)).scalars())
         if not ids:
-            raise ServiceError("circular.error_nobody_unread")
-        s.execute(update(Delivery).where(*conds).values(notified_at=now))
+            last = s.exec(select(func.max(Delivery.notified_at)).where(*conds)).one()
+            if last is None or as_utc(last) <= as_utc(c.sent_at):
+                raise ServiceError("circular.error_nobody_unread")
+            raise ServiceError("circular.error_renotified_soon", when=as_utc(last) + RENOTIFY_INTERVAL)
         assoc = s.get(Association, c.association_id)
-        mails = _notify(s, c, assoc.name if assoc else "", and_(*conds))
+        mails = _notify(s, c, assoc.name if assoc else "", Delivery.id.in_(ids))
         return Renotified(len(ids), mails)
 
 

@@ -231,8 +231,10 @@ def _pending_in_scope(s: Session, actor: Actor, membership_id: object) -> Member
     m = s.get(Membership, validate.ident(membership_id, "membership_id"))
     if m is None:
         raise NotFound()
-    if han_scope(actor, MANAGE_MEMBERS, m.association_id) != ALL_HAN or m.status != "pending":
+    if han_scope(actor, MANAGE_MEMBERS, m.association_id) != ALL_HAN:
         raise Denied()
+    if m.status != "pending":
+        raise ServiceError("membership.error.decided")
     return m
 
 
@@ -272,6 +274,16 @@ def _existing_household(s: Session, association_id: int, household_id: object, s
     return hh
 
 
+def _decide(s: Session, m: Membership, **values) -> None:
+    """Decide a request only while it is still pending: two officers deciding it at once (or one tab twice)
+    get one decision and a message, not two (the second approval moved the person to another household)."""
+    done = s.execute(update(Membership).where(Membership.id == m.id, Membership.status == "pending")
+                     .values(**values).execution_options(synchronize_session=False)).rowcount
+    if done != 1:
+        raise ServiceError("membership.error.decided")
+    s.refresh(m)
+
+
 def approve(actor: Actor, membership_id: object, choice: dict) -> None:
     """Accept an applicant into an existing household (e.g. their paper-only one) or a new one."""
     if not isinstance(choice, dict):
@@ -286,9 +298,7 @@ def approve(actor: Actor, membership_id: object, choice: dict) -> None:
             hh = _existing_household(s, m.association_id, choice.get("household_id"))
         else:
             hh = _new_household(s, m.association_id, choice.get("address"), choice.get("han_id"))
-        m.status, m.household_id, m.decided_at, m.decided_by = "active", hh.id, now, actor.account_id
-        s.add(m)
-        s.flush()
+        _decide(s, m, status="active", household_id=hh.id, decided_at=now, decided_by=actor.account_id)
         refresh_paper_only(s, hh.id)
         audit.record(s, actor, "membership.decide", association_id=m.association_id, subjects=[m.account_id],
                      household_ids=[hh.id], detail="approve")
@@ -298,8 +308,7 @@ def reject(actor: Actor, membership_id: object, reason: object = "") -> None:
     note = validate.text(reason, "reason", max_len=500, required=False, multiline=True)
     with session() as s:
         m = _pending_in_scope(s, actor, membership_id)
-        m.status, m.decided_at, m.decided_by, m.decision_note = "rejected", utcnow(), actor.account_id, note
-        s.add(m)
+        _decide(s, m, status="rejected", decided_at=utcnow(), decided_by=actor.account_id, decision_note=note)
         audit.record(s, actor, "membership.decide", association_id=m.association_id, subjects=[m.account_id],
                      detail="reject")
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import Integer, and_, bindparam, case, exists, false, func, insert, literal, or_, update
+from sqlalchemy import Integer, and_, bindparam, case, exists, false, func, literal, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -36,8 +36,8 @@ from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
 from chiiki.i18n import TZ, tr
-from chiiki.models import Account, Area, Attachment, CitySetting, Notice, NoticeArea, NoticeRead, OutboxMail, utcnow
-from chiiki.services import accounts, attachments, markup, validate
+from chiiki.models import Account, Area, Attachment, CitySetting, Notice, NoticeArea, NoticeRead, utcnow
+from chiiki.services import accounts, attachments, mail, markup, validate
 from chiiki.services.associations import _area_items, _descendants, moment, page_args, require
 from chiiki.services.db import fetch, fetch_one, reading, session
 from chiiki.services.errors import NotFound, ServiceError, ValidationErrors
@@ -490,17 +490,13 @@ def mark_read(actor: Actor, notice_id: object, *, now: datetime | None = None) -
 def _fan_out(s: Session, n: Notice, target: Target, year: int, now: datetime) -> int:
     """Queue the notice for every targeted resident who asked for notices by email: one statement per language."""
     url = settings_module.settings.public_url.rstrip("/") + "/notices"
-    total = 0
-    base = [*_resident_filter(s, target, year), Account.email_notices.is_(True), Account.email != ""]
-    for lang, cond in (("en", Account.locale == "en"), ("ja", Account.locale != "en")):
-        subject = tr(lang, "notice.mail_subject", title=n.title)[:300]
-        body = tr(lang, "notice.mail_body", title=n.title, body=markup.plain(n.body), url=url)
-        src = select(Account.email, literal(subject), literal(body), literal(MAIL_KIND), literal(now), literal(0),
-                     literal("")).where(*base, cond)
-        result = s.execute(insert(OutboxMail).from_select(
-            ["to_address", "subject", "body", "kind", "created_at", "attempts", "last_error"], src))
-        total += max(result.rowcount or 0, 0)
-    return total
+    recipients = select(Account.email, Account.locale).where(
+        *_resident_filter(s, target, year), Account.email_notices.is_(True), Account.email != "")
+    texts = {lang: (tr(lang, "notice.mail_subject", title=n.title),
+                    tr(lang, "notice.mail_body", title=n.title, body=markup.plain(n.body), url=url))
+             for lang in ("ja", "en")}
+    # Counted by the statement's RETURNING: psycopg gives no row count for INSERT … SELECT (it said 0 mailed).
+    return mail.enqueue_select(s, recipients, texts, MAIL_KIND)
 
 
 def mail_due(now: datetime | None = None) -> int:

@@ -17,6 +17,7 @@ from chiiki.services.associations import (
     first_manager_gap,
     han_of,
     in_scope,
+    lock_officers,
     moment,
     require_scope,
     today_local,
@@ -228,6 +229,10 @@ def _role_in_scope(s: Session, actor: Actor, role_id: object) -> tuple[OfficerRo
     role = s.get(OfficerRole, validate.ident(role_id, "role_id"))
     if role is None:
         raise NotFound()
+    # Read again under the association's lock: a second change of the same role at the same moment (two
+    # handovers) sees what the first one did.
+    lock_officers(s, role.association_id)
+    s.refresh(role)
     scope = han_scope(actor, MANAGE_MEMBERS, role.association_id)
     if not scope or not in_scope(scope, role.han_id):
         raise Denied()

@@ -782,7 +782,9 @@ def _named_response(s: Session, sv: Survey, account_id: int, household_id: int |
         q = q.where(SurveyResponse.household_id == household_id)
     else:
         q = q.where(SurveyResponse.respondent_account_id == account_id)
-    return s.exec(q.order_by(SurveyResponse.id)).first()
+    # Locked (PostgreSQL) until the answer is replaced: a second change sent at the same moment waits and then
+    # replaces this one's answers, instead of deleting the old ones only and leaving both new sets.
+    return s.exec(q.order_by(SurveyResponse.id).with_for_update()).first()
 
 
 def _mine_statement(by_household: bool):

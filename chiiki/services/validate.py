@@ -20,8 +20,9 @@ def text(value: object, field: str, *, max_len: int, required: bool = True, mult
     cleaned = unicodedata.normalize("NFC", value).strip()
     if not multiline:
         cleaned = " ".join(cleaned.split())
-    # Control characters other than newlines and tabs have no business in any field.
-    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in cleaned):
+    # Control characters other than newlines and tabs have no business in any field; nor has a lone surrogate
+    # (no character at all: a browser can send one, and no database can store it).
+    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t" for c in cleaned):
         raise ServiceError("error.invalid", field)
     if required and not cleaned:
         raise ServiceError("error.required", field)
@@ -80,7 +81,7 @@ def integer(value: object, field: str, *, lo: int, hi: int, required: bool = Tru
         raise ServiceError("error.invalid", field)
     try:
         number = int(unicodedata.normalize("NFKC", value).strip()) if isinstance(value, str) else int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: infinity
         raise ServiceError("error.number", field) from None
     if isinstance(value, float) and value != number:
         raise ServiceError("error.number", field)

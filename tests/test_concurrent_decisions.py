@@ -1,0 +1,166 @@
+"""Two people (or two taps) deciding the same thing at the same moment get one decision, on SQLite and
+PostgreSQL: a join request approved once, a named answer replaced once, at least one manager left."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from chiiki.models import AuditAccess, Household, Membership, OfficerRole, SurveyAnswer, SurveyResponse, utcnow
+from chiiki.seed import seed_demo
+from chiiki.services import membership as ms
+from chiiki.services import officers, surveys
+from chiiki.services.associations import first_manager_gap
+from chiiki.services.db import session
+from chiiki.services.errors import ServiceError
+from chiiki.services.policy import OFFICER_PERMISSIONS
+from tests.conftest import DemoCity
+
+
+def one(q):
+    with session() as s:
+        return s.exec(q).one()
+
+
+def both(*calls) -> list[str]:
+    """Run the calls in two threads at once; "ok" or the refusal's message key of each."""
+    out: list[str] = []
+
+    def run(fn, args):
+        try:
+            fn(*args)
+            out.append("ok")
+        except ServiceError as e:
+            out.append(e.key)
+
+    threads = [threading.Thread(target=run, args=c) for c in calls]
+    [t.start() for t in threads]
+    [t.join(30) for t in threads]
+    return out
+
+
+def test_two_officers_approving_one_request_at_once_make_one_decision(demo, monkeypatch):
+    """The second approval used to move the applicant into another household, leaving the first one marked
+    digital with no member, and both officers were told "approved"."""
+    kaicho = demo.actor("kaicho@example.jp")
+    a1 = demo.association_id(DemoCity.A1)
+    mid = ms.request_join(demo.actor("newcomer@example.jp"), a1, True, ms.CONSENT_VERSION)
+    with session() as s:
+        x, y = s.exec(select(Household.id).where(Household.paper_only.is_(True), Household.association_id == a1)
+                      .limit(2)).all()
+    meet, real = threading.Barrier(2, timeout=10), ms._pending_in_scope
+    monkeypatch.setattr(ms, "_pending_in_scope", lambda *a: (real(*a), meet.wait())[0])  # both have read it
+    out = both((ms.approve, (kaicho, mid, {"household_id": str(x)})),
+               (ms.approve, (kaicho, mid, {"household_id": str(y)})))
+    assert sorted(out) == ["membership.error.decided", "ok"], out
+    assert one(select(func.count()).select_from(AuditAccess).where(AuditAccess.action == "membership.decide")) == 1
+    home = one(select(Membership.household_id).where(Membership.id == mid))
+    with session() as s:
+        assert {h: s.get(Household, h).paper_only for h in (x, y)} == {x: x != home, y: y != home}
+    monkeypatch.undo()
+    assert both((ms.reject, (kaicho, mid, "")),) == ["membership.error.decided"]  # and afterwards, a message
+
+
+def test_one_named_answer_changed_twice_at_once_keeps_one_answer_on_postgresql(pg_app_db, monkeypatch):
+    seed_demo()
+    demo = DemoCity()
+    when = (utcnow() + timedelta(days=3)).astimezone(surveys.TZ).strftime("%Y-%m-%dT%H:%M")
+    sid = surveys.create_survey(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1), {
+        "title": "季節", "deadline": when, "target_all": True,
+        "questions": [{"kind": "single", "text": "好き", "required": True, "options": ["春", "夏"]}]})
+    member = demo.actor("member@example.jp")
+    q = surveys.get_for_answer(member, sid).questions[0]
+    surveys.submit_answer(member, sid, {f"q{q.id}": str(q.options[0].id)})
+    wrote, go, real = threading.Event(), threading.Event(), surveys._write_named
+
+    def pause(*args):
+        real(*args)
+        args[0].flush()
+        if threading.current_thread().name == "A":  # A holds its new answer uncommitted while B starts
+            wrote.set()
+            go.wait(10)
+
+    monkeypatch.setattr(surveys, "_write_named", pause)
+    a = threading.Thread(target=surveys.submit_answer, args=(member, sid, {f"q{q.id}": str(q.options[1].id)}),
+                         name="A")
+    b = threading.Thread(target=surveys.submit_answer, args=(member, sid, {f"q{q.id}": str(q.options[0].id)}))
+    a.start()
+    wrote.wait(10)
+    b.start()
+    time.sleep(1)
+    go.set()
+    a.join(30)
+    b.join(30)
+    rid = one(select(SurveyResponse.id).where(SurveyResponse.survey_id == sid))
+    assert one(select(func.count()).select_from(SurveyAnswer).where(SurveyAnswer.response_id == rid)) == 1
+
+
+def test_the_last_two_managers_ending_each_others_role_at_once_leave_one_on_postgresql(pg_app_db, monkeypatch):
+    seed_demo()
+    demo = DemoCity()
+    a1 = demo.association_id(DemoCity.A1)
+    kaicho = demo.actor("kaicho@example.jp")
+    mid = one(select(Membership.id).where(Membership.account_id == demo.account_id("member@example.jp")))
+    kaicho_role = one(select(OfficerRole.id).join(Membership)
+                      .where(Membership.account_id == demo.account_id("kaicho@example.jp")))
+    vice_role = officers.grant_role(kaicho, a1, {"title": "副会長", "permissions": list(OFFICER_PERMISSIONS),
+                                                 "han_id": "", "valid_from": "", "valid_until": "",
+                                                 "membership_id": mid})
+    vice = demo.actor("member@example.jp")
+    meet, real = threading.Barrier(2, timeout=10), officers.ensure_manager_remains
+
+    def at_once(s, *args):
+        s.flush()
+        try:
+            meet.wait(3)  # with the association locked the other waits before reading: no meeting here
+        except threading.BrokenBarrierError:
+            pass
+        return real(s, *args)
+
+    monkeypatch.setattr(officers, "ensure_manager_remains", at_once)
+    out = both((officers.revoke_role, (kaicho, vice_role)), (officers.revoke_role, (vice, kaicho_role)))
+    assert sorted(out) == ["error.last_manager", "ok"], out
+    with session() as s:
+        assert first_manager_gap(s, a1, utcnow()) is None, "no manager left"
+
+
+def test_one_login_id_registered_twice_at_once_is_a_message_on_postgresql(pg_app_db, monkeypatch):
+    from chiiki.services import accounts
+
+    seed_demo()
+    form = {"name": "旭川 花子", "kana": "はなこ", "address": "旭川市1-2", "area_id": accounts.areas()[0][0],
+            "birth_year": "1950", "login_id": "twice@example.jp", "password": "sakura-haru-1950"}
+    meet, real = threading.Barrier(2, timeout=10), accounts._clean_profile
+    monkeypatch.setattr(accounts, "_clean_profile", lambda *a, **k: (real(*a, **k), meet.wait())[0])
+    monkeypatch.setattr(accounts, "hash_password", lambda p: "x")  # both past the check of a taken id
+    out = both((accounts.register, (form,)), (accounts.register, (form,)))
+    assert sorted(out) == ["error.login_taken", "ok"], out
+
+
+def test_one_role_handed_over_twice_at_once_has_one_new_holder(demo, monkeypatch):
+    from chiiki.services import associations
+
+    kaicho = demo.actor("kaicho@example.jp")
+    role = one(select(OfficerRole.id).join(Membership)
+               .where(Membership.account_id == demo.account_id("kaicho@example.jp")))
+    to = [one(select(Membership.id).where(Membership.account_id == demo.account_id(login)))
+          for login in ("member@example.jp", "member2@example.jp")]
+    meet, real = threading.Barrier(2, timeout=10), associations.lock_officers
+
+    def lock(s, aid):
+        try:
+            meet.wait(3)  # both have been asked, neither has read the role
+        except threading.BrokenBarrierError:
+            pass
+        real(s, aid)
+
+    chairs = select(func.count()).select_from(OfficerRole).where(OfficerRole.title == "会長")
+    before = one(chairs)
+    monkeypatch.setattr(officers, "lock_officers", lock)
+    out = both(*[(officers.handover_role, (kaicho, role, m, "2099-04-01", "09:00")) for m in to])
+    assert sorted(out) == ["officer.error.handover_after_end", "ok"], out
+    assert one(chairs) == before + 1
