@@ -8,7 +8,7 @@ import re
 import reflex as rx
 
 from chiiki.jobs import periodic_jobs
-from chiiki.state import HANDOFF_COOKIE, SESSION_COOKIE
+from chiiki.state import HANDOFF_COOKIE, SESSION_COOKIE, ForgetStaleGrants
 
 # Every page module registers its pages (and menu entries) when imported; order = menu order.
 PAGE_MODULES = [
@@ -78,5 +78,6 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+app.add_middleware(ForgetStaleGrants())
 app.register_lifespan_task(periodic_jobs)
 app.register_lifespan_task(freeze_startup_heap)

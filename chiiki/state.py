@@ -337,6 +337,13 @@ class AuthState(rx.State):
             _PAGE_ACTOR.reset(reset)
         return events or None
 
+    async def _drop_stale(self) -> None:
+        """On a websocket's (re)connect, before Reflex sends the tab its whole state (ForgetStaleGrants): what
+        its pages loaded for other grants (a session that ended, a role taken away) is forgotten first. The
+        page's load then sets the navigation as usual."""
+        if self._grants and _grants_key(await self._actor()) != self._grants:
+            await reset_user_states(self, keep=(AuthState,))
+
     async def _refresh_nav(self) -> None:
         await self._show_nav(await run_read(_nav_facts, self._session_token(), self._page_actor()))
 
@@ -546,6 +553,19 @@ def _grants_key(actor: Actor) -> str:
     memberships = sorted((m.association_id, m.household_id or 0, m.han_id or 0) for m in actor.memberships)
     roles = sorted((r.association_id, r.han_id or 0, tuple(sorted(r.permissions))) for r in actor.roles)
     return repr((actor.account_id, actor.is_city_staff, actor.department_id or 0, memberships, roles))
+
+
+class ForgetStaleGrants(rx.Middleware):
+    """A tab that reconnects (a reload, a network blip, a restarted worker) is sent its whole state by Reflex's
+    hydrate event, before any page load of ours runs: that state must not still hold personal data its pages
+    loaded under grants the tab no longer has (AuthState._show_nav clears it too, but only at a page load)."""
+
+    _EVENTS = ("hydrate", "hydrate_and_load")
+
+    async def preprocess(self, app, state, event):
+        if event.name.rpartition(".")[2] in self._EVENTS:
+            await (await state.get_state(AuthState))._drop_stale()
+        return None
 
 
 async def reset_user_states(state: rx.State, keep: tuple[type[rx.State], ...] = ()) -> None:
