@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, bindparam, case, cast, delete, exists, func, null, or_, true
+from sqlalchemy import Integer, String, and_, bindparam, case, cast, delete, exists, func, null, or_, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -35,6 +35,7 @@ from chiiki.models import (
     SurveyQuestion,
     SurveyResponse,
     SurveyTarget,
+    as_utc,
     utcnow,
 )
 from chiiki.services import audit, mail, tabular, validate
@@ -1349,12 +1350,15 @@ def send_reminder(actor: Actor, survey_id: object) -> int:
         now = utcnow()
         if not _is_open(sv, now):
             raise ServiceError("survey.error_closed")
-        if sv.reminded_at is not None and sv.reminded_at > now - REMIND_INTERVAL:
-            raise ServiceError("survey.error_remind_soon", when=sv.reminded_at + REMIND_INTERVAL)
+        # Claimed by the UPDATE itself: two officers (or two taps) at the same moment send one reminder.
+        claimed = s.execute(update(Survey).where(
+            Survey.id == sv.id, or_(Survey.reminded_at.is_(None), Survey.reminded_at <= now - REMIND_INTERVAL))
+            .values(reminded_at=now).execution_options(synchronize_session=False)).rowcount
+        if not claimed:
+            s.refresh(sv)
+            raise ServiceError("survey.error_remind_soon", when=as_utc(sv.reminded_at) + REMIND_INTERVAL)
         # For an anonymous survey, who has answered is still known (never what): reminding is fine.
         n = _mail_units(s, sv, targets, scope, reminder=True)
-        sv.reminded_at = now
-        s.add(sv)
         audit.record(s, actor, "survey.remind", association_id=sv.association_id, count=n, detail=f"survey {sv.id}")
         return n
 
