@@ -259,3 +259,24 @@ async def test_confirming_after_the_session_was_revoked_sends_to_login_and_confi
             Delivery.circular_id == cid, Delivery.state == "confirmed")).one() == 0
     opened = await CircularState.load.fn(view)
     assert opened is not None and "/login" in str(opened) and not view.found
+
+
+async def test_the_status_page_forgets_its_rows_once_the_officer_may_no_longer_see_them(demo, root):
+    """A role taken away while the page is open: the next action is refused, and the households shown (names
+    and addresses) leave the tab with it, not only at the next page load."""
+    from chiiki.models import OfficerRole
+    from chiiki.pages.circular_admin import StatusState
+
+    _cs, cid, _ = await compose_and_send(root, demo)
+    at(root, f"/circulars/admin/status?id={cid}")
+    ss = await root.get_state(StatusState)
+    await StatusState.load.fn(ss)
+    paper = next(r for r in ss.rows if r["channel"] == "paper")
+    assert ss.rows and ss.by_han
+    with session() as s:
+        for role in s.exec(select(OfficerRole).where(OfficerRole.membership_id.in_(
+                [m.membership_id for m in demo.actor("kaicho@example.jp").memberships]))).all():
+            role.permissions = "moderate_board"
+            s.add(role)
+    await StatusState.record.fn(ss, paper["id"], "confirmed")
+    assert ss.error and ss.rows == [] and ss.by_han == [] and not ss.found

@@ -497,7 +497,8 @@ class StatusState(rx.State):
         try:
             st = await run_service(circulars.status, actor, self.cid, lang)
         except ServiceError as e:
-            self.found, self.error = False, error_text(lang, e)
+            # Refused now (a role taken away meanwhile): the rows shown before go too.
+            self.found, self.error, self.rows, self.by_han, self.chart = False, error_text(lang, e), [], [], []
             return False
         self.found = True
         self.title, self.sent, self.target = st.title, fmt_dt(st.sent_at, lang), st.target_label
@@ -788,7 +789,7 @@ class PrintState(rx.State):
         try:
             sheet = await run_service(circulars.print_sheet, actor, cid, han or None, lang)
         except ServiceError as e:
-            self.error = error_text(lang, e)
+            self.error, self.found, self.rows = error_text(lang, e), False, []
             return
         c = sheet.circular
         self.cid, self.title, self.blocks, self.association = c.id, c.title, c.blocks, sheet.association_name

@@ -767,6 +767,9 @@ class SurveyResultsState(rx.State):
                                                  PEOPLE_PAGE, (self.people_page - 1) * PEOPLE_PAGE)
         if ok:
             self._set_board(board, lang)
+        else:  # refused now: the names shown before go too
+            self._clear_people()
+            self.hans, self.needs_help = [], []
 
     def _set_board(self, board: surveys.SafetyBoard, lang: str) -> None:
         self.hans = [{"han": h.han, "targets": str(h.targets), "answered": str(h.answered), "safe": str(h.safe),
