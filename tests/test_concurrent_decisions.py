@@ -164,3 +164,32 @@ def test_one_role_handed_over_twice_at_once_has_one_new_holder(demo, monkeypatch
     out = both(*[(officers.handover_role, (kaicho, role, m, "2099-04-01", "09:00")) for m in to])
     assert sorted(out) == ["officer.error.handover_after_end", "ok"], out
     assert one(chairs) == before + 1
+
+
+def test_one_invite_code_used_in_two_tabs_at_once_makes_one_membership(demo, monkeypatch):
+    han1 = demo.han_ids(DemoCity.A1)[0]
+    inv = ms.create_invite(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1),
+                           {"days": 7, "max_uses": 5, "han_id": str(han1)})
+    newcomer = demo.actor("newcomer@example.jp")
+    meet, real = threading.Barrier(2, timeout=10), ms._consent
+    monkeypatch.setattr(ms, "_consent", lambda *a: (real(*a), meet.wait())[0])  # both past the code's checks
+    out = both((ms.join_with_code, (newcomer, inv.code, True, ms.CONSENT_VERSION)),
+               (ms.join_with_code, (newcomer, inv.code, True, ms.CONSENT_VERSION)))
+    assert sorted(out) == ["membership.error.already", "ok"], out
+    assert one(select(func.count()).select_from(Membership).where(
+        Membership.account_id == demo.account_id("newcomer@example.jp"))) == 1
+
+
+def test_one_post_reported_twice_at_once_is_one_report_and_a_message(demo, monkeypatch):
+    from chiiki.models import BoardReport
+    from chiiki.services import board
+
+    a1 = demo.association_id(DemoCity.A1)
+    tid = board.create_thread(demo.actor("member@example.jp"), a1, "題名", "本文")
+    pid = board.get_thread(demo.actor("member2@example.jp"), tid).posts[0].id
+    meet, real = threading.Barrier(2, timeout=10), board._reason
+    monkeypatch.setattr(board, "_reason", lambda r: (real(r), meet.wait())[0])  # both past "reported already?"
+    reporter = demo.actor("member2@example.jp")
+    out = both((board.report_post, (reporter, pid, "理由")), (board.report_post, (reporter, pid, "理由")))
+    assert sorted(out) == ["board.error.reported_twice", "ok"], out
+    assert one(select(func.count()).select_from(BoardReport)) == 1

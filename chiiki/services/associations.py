@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
 from chiiki.i18n import TZ
 from chiiki.models import Account, Area, Association, Han, Household, Membership, OfficerRole, utcnow
 from chiiki.services import accounts, audit, validate
-from chiiki.services.db import session
+from chiiki.services.db import lock_row, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ALL_HAN,
@@ -113,12 +113,8 @@ def valid_manager_intervals(s: Session, association_id: int) -> list[tuple[datet
 def lock_officers(s: Session, association_id: int) -> None:
     """Take the association's lock for a change of its officers, until the transaction ends: two changes at
     once (the last two managers ending each other's role) each see the other's roles as they will be, not as
-    they were. PostgreSQL: the association's row FOR NO KEY UPDATE (rows that refer to it are still written);
-    SQLite: the database's write lock, taken now rather than at the transaction's first write."""
-    if s.get_bind().dialect.name == "postgresql":
-        s.execute(select(Association.id).where(Association.id == association_id).with_for_update(key_share=True))
-    else:
-        s.execute(update(Association).where(Association.id == association_id).values(active=Association.active))
+    they were."""
+    lock_row(s, Association, association_id)
 
 
 def first_manager_gap(s: Session, association_id: int, now: datetime) -> datetime | None:

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, bindparam, func
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from chiiki.models import Account, BoardPost, BoardReport, BoardThread, utcnow
 from chiiki.services import validate
 from chiiki.services.associations import require
-from chiiki.services.db import fetch, fetch_one, reading, session
+from chiiki.services.db import fetch, fetch_one, lock_row, reading, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.markup import safe_url
 from chiiki.services.policy import MEMBER, MODERATE_BOARD, Actor, Assoc, can
@@ -295,8 +296,8 @@ def _readable(post: BoardPost | _Opener, actor: Actor, moderator: bool) -> bool:
 
 
 def _check_rate(s: Session, actor: Actor, now: datetime) -> None:
-    # Lock the poster's row (PostgreSQL) so two simultaneous posts cannot both slip under the limit.
-    s.exec(select(Account.id).where(Account.id == actor.account_id).with_for_update()).first()
+    # Lock the poster so two simultaneous posts cannot both slip under the limit.
+    lock_row(s, Account, actor.account_id)
     recent = s.exec(
         select(BoardPost.created_at).where(BoardPost.author_account_id == actor.account_id,
                                            BoardPost.created_at >= now - RATE_WINDOW)
@@ -510,6 +511,10 @@ def report_post(actor: Actor, post_id: object, reason: object) -> None:
         if already is not None:
             raise ServiceError("board.error.reported_twice")
         s.add(BoardReport(post_id=post.id, reporter_account_id=actor.account_id, reason=text))
+        try:
+            s.flush()
+        except IntegrityError:  # the same report sent twice at the same moment (a double tap)
+            raise ServiceError("board.error.reported_twice") from None
 
 
 def _moderated_post(s: Session, actor: Actor, post_id: object) -> BoardPost:

@@ -13,7 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import Numeric, Select, event, exc
+from sqlalchemy import Numeric, Select, event, exc, false
+from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, create_engine
 
@@ -314,6 +316,18 @@ def session() -> Iterator[Session]:
         except BaseException:
             s.rollback()
             raise
+
+
+def lock_row(s: Session, model, row_id: int) -> None:
+    """Serialize writers of one thing (a person's memberships, an association's officers) until the
+    transaction ends, so that a check and the write it allows see what a concurrent request did. PostgreSQL:
+    the row FOR NO KEY UPDATE (rows that refer to it can still be written); SQLite: the database's write lock,
+    taken now rather than at the transaction's first write (an UPDATE that matches no row: it writes nothing,
+    and no foreign key of the row is checked)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(sa_select(model.id).where(model.id == row_id).with_for_update(key_share=True))
+    else:
+        s.execute(sa_update(model).where(false()).values(id=model.id))
 
 
 def fetch_in(s: Session, statement, params: dict | None = None) -> "Rows":

@@ -25,7 +25,7 @@ from chiiki.services.associations import (
     require,
     require_scope,
 )
-from chiiki.services.db import session
+from chiiki.services.db import lock_row, session
 from chiiki.services.roster import clean_address, fold
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import (
@@ -99,6 +99,7 @@ def request_join(actor: Actor, association_id: object, consent: object, consent_
         a = association_or_404(s, association_id)
         if not a.active:
             raise NotFound()
+        lock_row(s, Account, actor.account_id)  # two requests (two tabs) at once: one open membership
         if _open_membership(s, actor.account_id) is not None or not can(actor, JOIN, Assoc(a.id)):
             raise ServiceError("membership.error.already")
         _consent(consent, consent_version)
@@ -474,6 +475,7 @@ def join_with_code(actor: Actor, code: object, consent: object, consent_version:
     with session() as s:
         inv = _usable_invite(s, code, now)
         _consent(consent, consent_version)
+        lock_row(s, Account, actor.account_id)  # a code used in two tabs at once: one membership
         current = _open_membership(s, actor.account_id)
         if current is not None and (current.status == "active" or current.association_id != inv.association_id):
             raise ServiceError("membership.error.already")
