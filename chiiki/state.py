@@ -343,6 +343,11 @@ class AuthState(rx.State):
         page's load then sets the navigation as usual."""
         if self._grants and _grants_key(await self._actor()) != self._grants:
             await reset_user_states(self, keep=(AuthState,))
+            # The navigation too (the former user's name, association and menu); the fields that stay on the
+            # server (the session, a message to show next, where to go after login) are kept.
+            for name, f in AuthState.__fields__.items():
+                if not name.startswith(("_", "router")) and name in AuthState.base_vars:
+                    setattr(self, name, f.default_value())
 
     async def _refresh_nav(self) -> None:
         await self._show_nav(await run_read(_nav_facts, self._session_token(), self._page_actor()))

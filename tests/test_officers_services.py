@@ -392,3 +392,37 @@ def test_city_staff_never_hold_officer_powers(demo):
     assert staff.roles and not any(can(staff, p, Assoc(a1)) for p in OFFICER_PERMISSIONS)
     with pytest.raises(Denied):
         roster.roster_page(staff, a1)
+
+
+def test_the_last_acting_manager_cannot_leave_only_a_staff_held_role_behind(demo):
+    a1 = demo.association_id(DemoCity.A1)
+    kaicho = demo.actor("kaicho@example.jp")
+    mid = ms.request_join(demo.actor("city@example.jp"), a1, True, ms.CONSENT_VERSION)
+    ms.approve(kaicho, mid, {"address": "旭町1丁目99-9", "han_id": demo.han_ids(DemoCity.A1)[0]})
+    with session() as s:  # a role held from before the account became staff (the case policy.han_scope names)
+        s.add(OfficerRole(association_id=a1, membership_id=mid, title="会長", permissions=" ".join(OFFICER_PERMISSIONS),
+                          valid_from=utcnow() - timedelta(days=1)))
+        kaicho_role = s.exec(select(OfficerRole.id).join(Membership).where(
+            Membership.account_id == demo.account_id("kaicho@example.jp"))).one()
+    with pytest.raises(ServiceError) as e:  # nobody who can act would be left
+        officers.revoke_role(kaicho, kaicho_role)
+    assert e.value.key == "error.last_manager"
+
+
+def test_a_staff_held_role_does_not_block_the_city_from_appointing_a_first_officer(demo):
+
+    a1 = demo.association_id(DemoCity.A1)
+    kaicho = demo.actor("kaicho@example.jp")
+    mid = ms.request_join(demo.actor("city@example.jp"), a1, True, ms.CONSENT_VERSION)
+    ms.approve(kaicho, mid, {"address": "旭町1丁目99-9", "han_id": demo.han_ids(DemoCity.A1)[0]})
+    with session() as s:
+        for r in s.exec(select(OfficerRole).where(OfficerRole.association_id == a1)).all():
+            r.revoked_at = utcnow() - timedelta(minutes=1)
+            s.add(r)
+        s.add(OfficerRole(association_id=a1, membership_id=mid, title="会長", permissions=" ".join(OFFICER_PERMISSIONS),
+                          valid_from=utcnow() - timedelta(days=1)))
+    with session() as s:
+        from chiiki.services.associations import first_manager_gap
+
+        gap = first_manager_gap(s, a1, utcnow())
+    assert gap is not None, "the association has no manager who can act, yet counts as having one"

@@ -83,3 +83,14 @@ def test_the_app_runs_the_middleware():
 
     assert any(isinstance(m, ForgetStaleGrants) for m in app._middlewares)
     assert AuthState._drop_stale
+
+
+async def test_a_reload_after_the_session_ended_does_not_send_the_former_users_name_or_menu(demo, app_state):
+    auth = await login_state(app_state, "kaicho@example.jp")
+    await _roster_shown(app_state)
+    name, association = auth.display_name, auth.association_name
+    assert name and association and auth.can_view_members
+    accounts.logout(auth._session_token())
+    snapshot = await _reconnect_snapshot(app_state)
+    assert name not in snapshot and association not in snapshot
+    assert not auth.can_view_members and not auth.logged_in

@@ -104,8 +104,11 @@ def valid_manager_intervals(s: Session, association_id: int) -> list[tuple[datet
     rows = s.exec(
         select(OfficerRole)
         .join(Membership, Membership.id == OfficerRole.membership_id)
+        # Only a holder who can act counts: a city staff account's role gives it nothing (policy.han_scope).
+        .join(Account, Account.id == Membership.account_id)
         .where(OfficerRole.association_id == association_id, OfficerRole.revoked_at.is_(None),
-               OfficerRole.han_id.is_(None), Membership.status == "active")
+               OfficerRole.han_id.is_(None), Membership.status == "active", Account.is_city_staff.is_(False),
+               Account.deleted_at.is_(None))
     ).all()
     return [(r.valid_from, r.valid_until) for r in rows if MANAGE_MEMBERS in r.permissions.split()]
 
