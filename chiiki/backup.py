@@ -24,19 +24,17 @@ def _open_chiiki_db(path: Path) -> sqlite3.Connection:
     file: a mistyped path would otherwise restore, or back up, an empty database)."""
     if not path.is_file():
         raise SystemExit(f"{path} does not exist")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         sound = conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         ours = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
                             "AND name IN ('account', 'household', 'circular')").fetchone()[0] == 3
     except sqlite3.DatabaseError:
         sound = ours = False
-    if not sound:
-        raise SystemExit(f"{path} is not a sound SQLite database")
-    if not ours:
-        conn.close()
-        raise SystemExit(f"{path} is not a Chiiki database")
-    return conn
+    if sound and ours:
+        return conn
+    conn.close()
+    raise SystemExit(f"{path} is not a sound SQLite database" if not sound else f"{path} is not a Chiiki database")
 
 
 def _private_file(path: Path) -> None:

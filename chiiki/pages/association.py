@@ -10,7 +10,7 @@ from chiiki import routes
 from chiiki.components.shell import register_nav, template
 from chiiki.components.ui import button, card, error_banner, heading, link_button, secondary_button
 from chiiki.i18n import t, tf, tr
-from chiiki.services import associations, membership
+from chiiki.services import associations, membership, validate
 from chiiki.services.errors import ServiceError
 from chiiki.services.policy import Actor
 from chiiki.state import AuthState, current_actor, error_text, field_errors, run_read, run_service
@@ -24,12 +24,11 @@ def my_association(actor: Actor) -> int:
 
 
 def as_id(value: Any) -> int:
-    """A browser-sent id as a positive int, or 0 (which no row has), whatever was sent."""
-    if isinstance(value, bool):
+    """A browser-sent id as a positive int, or 0 (which no row has), whatever was sent (validate.ident's rule)."""
+    try:
+        return validate.ident(value)
+    except ServiceError:
         return 0
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # not "²" or "①"
-        value = int(value.strip())
-    return value if isinstance(value, int) and 0 < value < 2**62 else 0
 
 
 async def actor_or_none(state: rx.State) -> tuple[Actor | None, str]:

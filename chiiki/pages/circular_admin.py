@@ -488,10 +488,8 @@ class StatusState(rx.State):
         households in `lang` (read again, and recorded again as an access to those households)."""
         if not self.found:
             return
-        if await self._status(actor, lang):
+        if await self._status(actor, lang):  # refused (e.g. withdrawn meanwhile): _status cleared the rows
             await self._rows(actor, lang)
-        else:  # e.g. withdrawn meanwhile: nothing of it stays, as after a load
-            self.rows, self.by_han, self.chart = [], [], []
 
     async def _status(self, actor: Actor, lang: str) -> bool:
         try:
