@@ -8,7 +8,7 @@ import re
 import reflex as rx
 
 from chiiki.jobs import periodic_jobs
-from chiiki.state import HANDOFF_COOKIE, SESSION_COOKIE, ForgetStaleGrants
+from chiiki.state import HANDOFF_COOKIE, SESSION_COOKIE, ForgetStaleGrants, LoadPageInOneEvent
 
 # Every page module registers its pages (and menu entries) when imported; order = menu order.
 PAGE_MODULES = [
@@ -79,5 +79,6 @@ def freeze_startup_heap() -> None:
 
 
 app.add_middleware(ForgetStaleGrants())
+app.add_middleware(LoadPageInOneEvent())
 app.register_lifespan_task(periodic_jobs)
 app.register_lifespan_task(freeze_startup_heap)

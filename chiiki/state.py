@@ -49,6 +49,9 @@ HANDOFF_COOKIE = "chiiki_handoff"
 _NO_SID = "-"
 # Each page's own on_load handlers, by route; AuthState.load_page runs them in one event.
 _PAGE_LOADS: dict[str, list] = {}
+# The on_load registered for each page of the shared frame (AuthState.load_page(route)), by identity, with
+# its route: LoadPageInOneEvent recognises a page's registered load by it.
+_PAGE_LOAD_SPECS: dict[int, tuple[Any, str]] = {}
 
 
 # The actor looked up at the start of AuthState.load_page, reused by that page's load handlers in
@@ -57,8 +60,12 @@ _PAGE_LOADS: dict[str, list] = {}
 _PAGE_ACTOR: contextvars.ContextVar[tuple[Any, Actor] | None] = contextvars.ContextVar("page_actor", default=None)
 
 
-def register_page_load(route: str, handlers: list) -> None:
+def register_page_load(route: str, handlers: list) -> rx.event.EventSpec:
+    """Remember the page's own load handlers; returns the page's on_load (AuthState.load_page(route))."""
     _PAGE_LOADS[route] = list(handlers)
+    spec = AuthState.load_page(route)
+    _PAGE_LOAD_SPECS[id(spec)] = (spec, route)
+    return spec
 
 
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -571,6 +578,52 @@ class ForgetStaleGrants(rx.Middleware):
         if event.name.rpartition(".")[2] in self._EVENTS:
             await (await state.get_state(AuthState))._drop_stale()
         return None
+
+
+def _root(state: rx.State) -> rx.State:
+    while state.parent_state is not None:
+        state = state.parent_state
+    return state
+
+
+class LoadPageInOneEvent(rx.Middleware):
+    """A page change of the shared frame in one event on the server instead of three.
+
+    Reflex 0.10 answers a page change with ``on_load_internal``, which queues the page's on_load
+    (AuthState.load_page) and then ``set_is_hydrated``: three events, each fetching and storing the tab's
+    state (from Redis, with several workers) under its lock and sending its own delta. Here
+    ``on_load_internal`` runs load_page itself, under the lock it already holds, and tells the browser
+    what the three would have told it, in the same order: the page is loading (``is_hydrated`` false:
+    its buttons wait), then the page's data with ``is_hydrated`` true, then the events load_page returned
+    (a redirect to the login page). A newer page change still cancels an unfinished one (Reflex's
+    ``supersedes`` is on ``on_load_internal``). Pages outside the shared frame keep Reflex's way.
+    """
+
+    _EVENT = "on_load_internal"
+
+    async def preprocess(self, app, state, event):
+        if event.name.rpartition(".")[2] != self._EVENT:
+            return None
+        root = _root(state)
+        loads = app.get_load_events(root.rx_router_url.path)
+        known = _PAGE_LOAD_SPECS.get(id(loads[0])) if len(loads) == 1 else None
+        if known is None or known[0] is not loads[0]:
+            return None
+        from reflex.state import StateUpdate
+        from reflex_base.event.processor.base_state_processor import chain_updates
+
+        name = AuthState.load_page.fn.__qualname__
+        root.is_hydrated = False
+        await chain_updates(None, handler_name=name, root_state=root)
+        try:
+            events = await AuthState.load_page.fn(await root.get_state(AuthState), known[1])
+        finally:
+            # Also when the load failed (Reflex then shows its error): the page's buttons do not wait forever,
+            # as they did not when set_is_hydrated followed a failed load_page.
+            root.is_hydrated = True
+            await chain_updates(None, handler_name=name, root_state=root)
+        await chain_updates(events, handler_name=name, root_state=root)
+        return StateUpdate()
 
 
 async def reset_user_states(state: rx.State, keep: tuple[type[rx.State], ...] = ()) -> None:

@@ -185,8 +185,7 @@ def template(
                 min_height="100vh",
             )
 
-        register_page_load(route, on_load or [])
-        rx.page(route=route, title=title, on_load=[AuthState.load_page(route)])(page)
+        rx.page(route=route, title=title, on_load=[register_page_load(route, on_load or [])])(page)
         return page
 
     return decorator

@@ -1,0 +1,102 @@
+"""A page change of the shared frame is one event on the server (LoadPageInOneEvent): Reflex's
+on_load_internal runs the page's load itself instead of queueing it and set_is_hydrated as two more events,
+and the browser is told the same things in the same order."""
+
+from __future__ import annotations
+
+import pytest
+import reflex as rx
+from reflex_base.event import Event
+
+from chiiki.state import AuthState, LoadPageInOneEvent
+from tests.conftest import login_state
+from tests.test_circular_states import compose_and_send
+
+HYDRATED_VAR = "is_hydrated_rx_state_"
+ON_LOAD = f"{rx.State.get_full_name()}.reflex___state____on_load_internal_state.on_load_internal"
+
+
+@pytest.fixture(scope="module")
+def app():
+    """The app with its pages added, as it runs (the pages register their on_load when added)."""
+    from chiiki.chiiki import app
+
+    if not app._load_events:
+        app._apply_decorated_pages()
+    return app
+
+
+async def _change_page(app, root, path: str, event_name: str = ON_LOAD):
+    """The middleware as the app runs it for the browser's event; what it sent, queued and returned."""
+    from reflex.istate.data import ReflexURL, URLData
+    from reflex_base.event.context import EventContext
+
+    root.rx_router_url = URLData.from_url(ReflexURL(f"http://127.0.0.1:3000{path}"))
+    root._clean()
+    sent: list[tuple[str, object]] = []
+
+    async def emit_delta(_token, delta):
+        sent.append(("delta", delta))
+
+    async def emit_event(_token, *events):
+        sent.extend(("event", e) for e in events)
+
+    async def enqueue(_token, *events):
+        sent.extend(("queued", e) for e in events)
+
+    token = EventContext.set(EventContext(token="tab", state_manager=None, enqueue_impl=enqueue,
+                                          emit_delta_impl=emit_delta, emit_event_impl=emit_event))
+    try:
+        update = await LoadPageInOneEvent().preprocess(app, root, Event(name=event_name))
+    finally:
+        EventContext.reset(token)
+    return update, sent
+
+
+def _hydrated(item) -> bool | None:
+    kind, delta = item
+    return delta.get(rx.State.get_full_name(), {}).get(HYDRATED_VAR) if kind == "delta" else None
+
+
+async def test_a_page_change_loads_the_page_in_the_one_event(demo, app, app_state):
+    from chiiki.pages.circulars import InboxState
+
+    _cs, cid, _ = await compose_and_send(app_state, demo)  # the 会長 sends; the member then opens the inbox
+    member = type(app_state)()
+    await login_state(member, "member@example.jp")
+    update, sent = await _change_page(app, member, "/circulars")
+    assert update is not None  # handled: Reflex queues neither the load nor set_is_hydrated
+    assert not [x for x in sent if x[0] == "queued"]
+    assert [_hydrated(x) for x in sent] == [False, True]  # loading (buttons wait), then loaded
+    inbox = await member.get_state(InboxState)
+    assert [i["id"] for i in inbox.items] == [str(cid)]
+    assert f"'id': '{cid}'" in repr(sent[1][1])  # the rows come with "loaded"
+    assert (await member.get_state(AuthState)).unread_circulars == 1
+
+
+async def test_a_redirect_from_the_load_follows_the_page_data(demo, app, app_state):
+    update, sent = await _change_page(app, app_state, "/mypage")  # nobody is logged in
+    assert update is not None
+    kinds = [x[0] for x in sent]
+    assert kinds == ["delta", "delta", "event"] and _hydrated(sent[1]) is True
+    assert sent[2][1].name == "_redirect" and "/login" in repr(sent[2][1].payload)
+
+
+async def test_a_failed_load_still_ends_the_wait(demo, app, app_state, monkeypatch):
+    def broken(*_a):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr("chiiki.state._nav_facts", broken)
+    with pytest.raises(RuntimeError):
+        await _change_page(app, app_state, "/circulars")
+    assert app_state.is_hydrated is True
+
+
+async def test_pages_outside_the_frame_and_other_events_keep_reflexs_way(demo, app, app_state):
+    from chiiki.pages.circular_admin import CIRCULAR_PRINT
+
+    assert (await _change_page(app, app_state, CIRCULAR_PRINT))[0] is None  # its own on_load (load_nav)
+    assert (await _change_page(app, app_state, "/no-such-page"))[0] is None  # nothing to load
+    update, sent = await _change_page(app, app_state, "/circulars",
+                                      f"{AuthState.get_full_name()}.load_nav")
+    assert update is None and sent == []
