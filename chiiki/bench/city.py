@@ -674,7 +674,7 @@ def print_load(results: dict, clients: int, progress: Callable[[str], None]) -> 
                 c_pages = load.percentile(pages, 95)
                 progress(f"[load] page changes: Chiiki p95 {c_pages:.1f} ms / blank page with a cookie and an "
                          f"on_load handler p95 {floor:.1f} ms (four framework events and no work; Chiiki's page "
-                         f"change is three, its session cookie being HttpOnly instead of browser storage) = "
+                         f"change is one: no browser-storage var, and its load runs inside on_load_internal) = "
                          f"{c_pages / floor:.2f}x")
 
 

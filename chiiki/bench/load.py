@@ -839,7 +839,7 @@ class Counter(rx.State):
 class Loaded(rx.State):
     # A browser-stored value and a page load handler: with them every page change costs four framework
     # events, as any page of an app with an rx.Cookie login and data to load (update_vars_internal,
-    # on_load_internal, the handler, set_is_hydrated). Chiiki keeps no browser-storage var: three.
+    # on_load_internal, the handler, set_is_hydrated). Chiiki's is one (chiiki.state.LoadPageInOneEvent).
     pref: str = rx.Cookie("", name="blank_pref")
     loads: int = 0
 
