@@ -617,20 +617,21 @@ class LoadPageInOneEvent(rx.Middleware):
         await chain_updates(None, handler_name=name, root_state=root)
         try:
             events = await AuthState.load_page.fn(await root.get_state(AuthState), known[1])
-        finally:
-            # Also when the load failed (Reflex then shows its error): the page's buttons do not wait forever,
-            # as they did not when set_is_hydrated followed a failed load_page.
+        except Exception:
+            # Reflex then shows its error; the page's buttons do not wait forever (nor did they when
+            # set_is_hydrated followed a failed load_page). A load cancelled by a newer page change sends
+            # nothing more: that page's load says "loading" and "loaded" itself.
             root.is_hydrated = True
             await chain_updates(None, handler_name=name, root_state=root)
+            raise
+        root.is_hydrated = True
         await chain_updates(events, handler_name=name, root_state=root)
         return StateUpdate()
 
 
 async def reset_user_states(state: rx.State, keep: tuple[type[rx.State], ...] = ()) -> None:
     """Logout: every state of this browser tab back to its defaults, except display preferences (and `keep`)."""
-    root = state
-    while root.parent_state is not None:
-        root = root.parent_state
+    root = _root(state)
 
     async def walk(cls: type[rx.State]) -> None:
         for sub in cls.get_substates():

@@ -4,6 +4,8 @@ and the browser is told the same things in the same order."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import reflex as rx
 from reflex_base.event import Event
@@ -26,14 +28,14 @@ def app():
     return app
 
 
-async def _change_page(app, root, path: str, event_name: str = ON_LOAD):
+async def _change_page(app, root, path: str, event_name: str = ON_LOAD, sent: list | None = None):
     """The middleware as the app runs it for the browser's event; what it sent, queued and returned."""
     from reflex.istate.data import ReflexURL, URLData
     from reflex_base.event.context import EventContext
 
     root.rx_router_url = URLData.from_url(ReflexURL(f"http://127.0.0.1:3000{path}"))
     root._clean()
-    sent: list[tuple[str, object]] = []
+    sent = [] if sent is None else sent
 
     async def emit_delta(_token, delta):
         sent.append(("delta", delta))
@@ -87,9 +89,22 @@ async def test_a_failed_load_still_ends_the_wait(demo, app, app_state, monkeypat
         raise RuntimeError("database gone")
 
     monkeypatch.setattr("chiiki.state._nav_facts", broken)
+    sent = []
     with pytest.raises(RuntimeError):
-        await _change_page(app, app_state, "/circulars")
-    assert app_state.is_hydrated is True
+        await _change_page(app, app_state, "/circulars", sent=sent)
+    assert app_state.is_hydrated is True and [_hydrated(x) for x in sent] == [False, True]
+
+
+async def test_a_load_cancelled_by_a_newer_page_change_sends_nothing_more(demo, app, app_state, monkeypatch):
+    """Reflex cancels the unfinished page change (supersedes); the newer one says loading and loaded itself."""
+    def cancelled(*_a):
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr("chiiki.state._nav_facts", cancelled)
+    sent = []
+    with pytest.raises(asyncio.CancelledError):
+        await _change_page(app, app_state, "/circulars", sent=sent)
+    assert [_hydrated(x) for x in sent] == [False]
 
 
 async def test_pages_outside_the_frame_and_other_events_keep_reflexs_way(demo, app, app_state):
