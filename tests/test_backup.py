@@ -47,6 +47,26 @@ def test_restore_refuses_a_broken_file(demo, tmp_path):
     assert n_accounts() > 0
 
 
+def test_a_damaged_database_is_refused_and_leaves_no_backup(demo, tmp_path):
+    """The live database is not checked before the copy (that read it all twice); its copy is, whole."""
+    import sqlite3
+
+    from chiiki.services.db import engine
+
+    live = tmp_path / "live.db"
+    with sqlite3.connect(engine().url.database) as demo_db, sqlite3.connect(live) as c:
+        demo_db.backup(c)
+        page_size = c.execute("PRAGMA page_size").fetchone()[0]
+        root = c.execute("SELECT rootpage FROM sqlite_master WHERE name = 'account'").fetchone()[0]
+    with live.open("r+b") as f:  # the account table's first page: its header overwritten
+        f.seek((root - 1) * page_size)
+        f.write(b"\xff" * 12)
+    target = tmp_path / "copy.db"
+    with pytest.raises(SystemExit, match="its copy failed the integrity check"):
+        backup.backup(target, url=f"sqlite:///{live}")
+    assert not target.exists()
+
+
 def test_a_mistyped_path_changes_nothing(demo, tmp_path):
     """sqlite3 creates a file it is asked to open: restoring from a path that does not exist must not put an
     empty database in the live one's place, nor create that file."""
