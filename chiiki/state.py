@@ -248,6 +248,10 @@ class AuthState(rx.State):
     # The route whose registered load handlers (register_page_load) loaded the page shown now, and its path.
     _route: str = ""
     _route_path: str = ""
+    # Whether this server-side state has been sent whole to the tab (a hydrate on connect). A state the server
+    # lost (unused for an hour, it expires) is made anew on the tab's next event without one: then Reflex's
+    # own page change runs, which sends it whole first (LoadPageInOneEvent).
+    _synced: bool = False
 
     def _session_token(self) -> str:
         """The session this tab acts with: the HttpOnly cookie its websocket was opened with, unless a
@@ -576,7 +580,9 @@ class ForgetStaleGrants(rx.Middleware):
 
     async def preprocess(self, app, state, event):
         if event.name.rpartition(".")[2] in self._EVENTS:
-            await (await state.get_state(AuthState))._drop_stale()
+            auth = await state.get_state(AuthState)
+            await auth._drop_stale()
+            auth._synced = True
         return None
 
 
@@ -593,10 +599,12 @@ class LoadPageInOneEvent(rx.Middleware):
     (AuthState.load_page) and then ``set_is_hydrated``: three events, each fetching and storing the tab's
     state (from Redis, with several workers) under its lock and sending its own delta. Here
     ``on_load_internal`` runs load_page itself, under the lock it already holds, and tells the browser
-    what the three would have told it, in the same order: the page is loading (``is_hydrated`` false:
-    its buttons wait), then the page's data with ``is_hydrated`` true, then the events load_page returned
-    (a redirect to the login page). A newer page change still cancels an unfinished one (Reflex's
-    ``supersedes`` is on ``on_load_internal``). Pages outside the shared frame keep Reflex's way.
+    what the three told it: the page is loading (``is_hydrated`` false: its buttons wait), then the page's
+    data with ``is_hydrated`` true, then the events load_page returned (a redirect to the login page; the
+    "loaded" came after it before). A newer page change still cancels an unfinished one (Reflex's
+    ``supersedes`` is on ``on_load_internal``). Pages outside the shared frame keep Reflex's way, and so
+    does a page change on a state the server made anew (AuthState._synced): Reflex sends that state whole
+    before anything else, which only its own handler does.
     """
 
     _EVENT = "on_load_internal"
@@ -609,6 +617,10 @@ class LoadPageInOneEvent(rx.Middleware):
         known = _PAGE_LOAD_SPECS.get(id(loads[0])) if len(loads) == 1 else None
         if known is None or known[0] is not loads[0]:
             return None
+        auth = await root.get_state(AuthState)
+        if not auth._synced:
+            auth._synced = True  # Reflex's handler, next in this event, sends the whole state
+            return None
         from reflex.state import StateUpdate
         from reflex_base.event.processor.base_state_processor import chain_updates
 
@@ -616,7 +628,7 @@ class LoadPageInOneEvent(rx.Middleware):
         root.is_hydrated = False
         await chain_updates(None, handler_name=name, root_state=root)
         try:
-            events = await AuthState.load_page.fn(await root.get_state(AuthState), known[1])
+            events = await AuthState.load_page.fn(auth, known[1])
         except Exception:
             # Reflex then shows its error; the page's buttons do not wait forever (nor did they when
             # set_is_hydrated followed a failed load_page). A load cancelled by a newer page change sends

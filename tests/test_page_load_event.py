@@ -10,7 +10,7 @@ import pytest
 import reflex as rx
 from reflex_base.event import Event
 
-from chiiki.state import AuthState, LoadPageInOneEvent
+from chiiki.state import AuthState, ForgetStaleGrants, LoadPageInOneEvent
 from tests.conftest import login_state
 from tests.test_circular_states import compose_and_send
 
@@ -28,10 +28,15 @@ def app():
     return app
 
 
-async def _change_page(app, root, path: str, event_name: str = ON_LOAD, sent: list | None = None):
-    """The middleware as the app runs it for the browser's event; what it sent, queued and returned."""
+async def _change_page(app, root, path: str, event_name: str = ON_LOAD, sent: list | None = None,
+                       connected: bool = True):
+    """The middleware as the app runs it for the browser's event; what it sent, queued and returned.
+    `connected`: the tab's websocket connected (hydrate) since this server state was made."""
     from reflex.istate.data import ReflexURL, URLData
     from reflex_base.event.context import EventContext
+
+    if connected:
+        await ForgetStaleGrants().preprocess(None, root, Event(name=f"{rx.State.get_full_name()}.hydrate_and_load"))
 
     root.rx_router_url = URLData.from_url(ReflexURL(f"http://127.0.0.1:3000{path}"))
     root._clean()
@@ -115,3 +120,14 @@ async def test_pages_outside_the_frame_and_other_events_keep_reflexs_way(demo, a
     update, sent = await _change_page(app, app_state, "/circulars",
                                       f"{AuthState.get_full_name()}.load_nav")
     assert update is None and sent == []
+
+
+async def test_a_state_the_server_made_anew_is_sent_whole_first(demo, app, app_state):
+    """The tab stayed open while its server-side state expired: its next page change is Reflex's own, which
+    sends the whole state before the load (so a browser still showing a former user's menu is corrected);
+    from then on a page change is one event again."""
+    await login_state(app_state, "member@example.jp")
+    update, sent = await _change_page(app, app_state, "/circulars", connected=False)
+    assert update is None and sent == []  # Reflex's handler runs (and, for a new state, its rehydrate)
+    update, _ = await _change_page(app, app_state, "/mypage", connected=False)
+    assert update is not None
