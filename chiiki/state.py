@@ -156,30 +156,36 @@ class UIState(rx.State):
                                f"{'true' if self.large_text == '1' else 'false'})")]
 
     @rx.event
-    async def toggle_lang(self):
+    def toggle_lang(self):
         self.lang = "ja" if self.lang == "en" else "en"
         self._lang_chosen = True
-        # The page's own labels switch at once (Reflex sends this change and the scripts on the yield); then,
-        # in the same event, the choice kept on the account (mail follows it) and the text the server wrote
-        # for this page (dates, list rows) in the new language.
-        yield self._show_lang()
-        actor = await (await self.get_state(AuthState))._actor()
-        await self._save_prefs(actor)
-        await relabel_page(self, actor, self.lang)
+        # A second event, so that the page's own labels switch at once: the choice kept on the account (mail
+        # follows it) and the text the server wrote for this page (dates, list rows) in the new language.
+        return [*self._show_lang(), UIState.lang_changed]
 
     @rx.event
-    async def toggle_large_text(self):
+    def toggle_large_text(self):
         self.large_text = "0" if self.large_text == "1" else "1"
         self._large_chosen = True
-        yield self._show_large_text()
+        return [*self._show_large_text(), UIState.save_prefs]
+
+    @rx.event
+    async def save_prefs(self):
+        """The signed-in person's language (the one their mail is written in) and text size, on their account."""
         await self._save_prefs(await (await self.get_state(AuthState))._actor())
 
     async def _save_prefs(self, actor: Actor) -> None:
-        """The signed-in person's language (the one their mail is written in) and text size, on their account."""
         if actor.authenticated:
             await run_service(accounts.set_preferences, actor, locale=self.lang, large_text=self.large_text == "1")
             # On the account now: not a choice for whoever logs in next in this tab.
             self._lang_chosen = self._large_chosen = False
+
+    @rx.event
+    async def lang_changed(self):
+        """After a language switch: the choice kept on the account, and the page's server-written text in it."""
+        actor = await (await self.get_state(AuthState))._actor()
+        await self._save_prefs(actor)
+        await relabel_page(self, actor, self.lang)
 
     async def _apply_login_prefs(self, actor: Actor, locale: str, large_text: bool) -> list[rx.event.EventSpec]:
         """On logging in: what this browser chose is kept on the account; what it did not choose comes from

@@ -242,19 +242,6 @@ async def login_state(root, login: str, password: str = "chiiki-demo-2026"):
     return auth
 
 
-async def run_event(handler, state, *args, **kwargs) -> list:
-    """An event handler run as Reflex runs it (a generator to its end, as each yield is sent on): what it
-    returned and yielded, as one list of events."""
-    import inspect
-
-    out = handler.fn(state, *args, **kwargs)
-    if inspect.isasyncgen(out):
-        parts = [part async for part in out]
-    else:
-        parts = [await out if inspect.isawaitable(out) else out]
-    return [e for part in parts if part is not None for e in (part if isinstance(part, (list, tuple)) else [part])]
-
-
 def handoff_of(events) -> tuple[str, str, str]:
     """(URL, ticket, nonce) of the session handoff a handler sent the browser to: the URL it goes to and
     the nonce cookie the app's script sets just before."""

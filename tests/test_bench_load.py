@@ -1,7 +1,6 @@
 """The websocket benchmark's bookkeeping: rounds merge into one set of figures, and the report names each round."""
 
 from chiiki.bench import city, load
-from tests.conftest import run_event
 
 
 def _stats(times: dict[str, list[float]], errors: dict[str, int] | None = None) -> load.Stats:
@@ -109,9 +108,9 @@ async def test_the_client_does_what_a_browser_does_with_the_apps_scripts(demo, a
 
     tab = ReflexClient("http://127.0.0.1:1/")
     ui = await app_state.get_state(UIState)
-    for toggle in (UIState.toggle_lang, UIState.toggle_large_text):
-        for event in await run_event(toggle, ui):
-            if getattr(event, "args", None):  # the scripts
+    for events in (UIState.toggle_lang.fn(ui), UIState.toggle_large_text.fn(ui)):
+        for event in events if isinstance(events, list) else [events]:
+            if getattr(event, "args", None):  # the scripts; not the chained handler that saves the choice
                 tab._run_script(str(event.args[0][1]._var_value))
     assert tab.cookies == {"chiiki_lang": "en", "chiiki_large_text": "1"}
     app_state.router = RouterData.from_router_data({"sid": "s", "headers": {"host": "127.0.0.1:9", "origin": "x"}})

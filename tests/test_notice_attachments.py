@@ -21,7 +21,7 @@ from chiiki.services.db import session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import ANONYMOUS
 from chiiki.state import UIState
-from tests.conftest import DemoCity, login_state, run_event, state_text
+from tests.conftest import DemoCity, login_state, state_text
 
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << >> endobj\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -384,7 +384,7 @@ async def test_bad_uploads_show_a_clear_message_in_the_chosen_language(demo, app
     await NoticeAdminState.upload.fn(st, [upload_file("big.pdf", BIG)])
     assert st.files == [] and "10MB" in st.file_error
     ui = await app_state.get_state(UIState)
-    await run_event(UIState.toggle_lang, ui)
+    UIState.toggle_lang.fn(ui)
     assert ui.lang == "en"
     await NoticeAdminState.upload.fn(st, [upload_file("setup.pdf", EXE)])
     assert "Only PDF and images" in st.file_error

@@ -13,7 +13,7 @@ from chiiki.pages.roster import RosterState
 from chiiki.services import roster
 from chiiki.services.db import session
 from chiiki.state import UIState
-from tests.conftest import DemoCity, login_state, run_event, state_text
+from tests.conftest import DemoCity, login_state, state_text
 
 
 async def roster_for(root, login: str) -> RosterState:
@@ -154,7 +154,7 @@ async def test_import_preview_keeps_rows_backend_only_until_confirmed(app_state,
 
 async def test_import_preview_shows_each_rows_errors_in_the_chosen_language(app_state, demo):
     ui = await app_state.get_state(UIState)
-    await run_event(UIState.toggle_lang, ui)
+    UIState.toggle_lang.fn(ui)
     st = await roster_for(app_state, "kaicho@example.jp")
     csv = "han,address,name,kana,phone\n9,旭川市緑町5条3丁目1-1,x,,\n1,,y,,\n"
     await RosterState.upload.fn(st, [upload_file("p.csv", csv.encode())])

@@ -19,7 +19,7 @@ from chiiki.pages.mypage import MyPageState
 from chiiki.services import accounts
 from chiiki.services.db import session
 from chiiki.state import SESSION_COOKIE, AuthState, UIState
-from tests.conftest import handoff_of, run_event
+from tests.conftest import handoff_of
 
 PAGE = "http://localhost:3000"  # the page's origin (development: the frontend port)
 BACKEND = "localhost:8000"      # the websocket's host
@@ -221,11 +221,11 @@ async def test_display_preferences_come_from_cookies_once_per_connection(demo, a
     connect(app_state, "sid-1", cookie="chiiki_lang=en; chiiki_large_text=1")
     await AuthState.load_page.fn(auth, "/login")
     assert ui.lang == "en" and ui.large_text == "1"
-    events = await run_event(UIState.toggle_large_text, ui)
+    events = UIState.toggle_large_text.fn(ui)
     assert ui.large_text == "0" and "chiiki_large_text=0; path=/" in str(events)
     assert "classList.toggle('large-text', false)" in str(events)  # the class set before the first paint
     # A toggle stores the choice for the other tabs and the next visit.
-    events = await run_event(UIState.toggle_lang, ui)
+    events = UIState.toggle_lang.fn(ui)
     assert ui.lang == "ja" and "chiiki_lang=ja; path=/" in str(events)
     # The same connection keeps what the tab chose; a new one starts from the cookies.
     await AuthState.load_page.fn(auth, "/login")
@@ -266,8 +266,10 @@ async def test_the_language_and_text_size_follow_the_account(demo, app_state):
     login = await app_state.get_state(LoginState)
     await LoginState.submit.fn(login, {"login_id": "member@example.jp", "password": "chiiki-demo-2026"})
     ui = await app_state.get_state(UIState)
-    for toggle in (UIState.toggle_lang, UIState.toggle_large_text):
-        await run_event(toggle, ui)
+    for toggle, then in ((UIState.toggle_lang, UIState.lang_changed), (UIState.toggle_large_text, UIState.save_prefs)):
+        events = toggle.fn(ui)
+        assert any(f".{then.fn.__name__}" in str(e) for e in events)
+        await then.fn(ui)
     assert (ui.lang, ui.large_text) == ("en", "1")
     assert _prefs("member@example.jp") == ("en", True)
 
@@ -287,7 +289,8 @@ async def test_the_language_and_text_size_follow_the_account(demo, app_state):
     connect(third, "sid-3", cookie="chiiki_lang=en")
     await AuthState.load_page.fn(await third.get_state(AuthState), "/login")
     ui3 = await third.get_state(UIState)
-    await run_event(UIState.toggle_lang, ui3)  # signed out: nothing saved yet
+    UIState.toggle_lang.fn(ui3)
+    await UIState.lang_changed.fn(ui3)  # signed out: nothing saved yet
     assert ui3.lang == "ja" and _prefs("member@example.jp") == ("en", True)
     await LoginState.submit.fn(await third.get_state(LoginState),
                                {"login_id": "member@example.jp", "password": "chiiki-demo-2026"})
@@ -309,7 +312,8 @@ async def test_the_language_and_text_size_follow_the_account(demo, app_state):
     anon = type(app_state)()
     connect(anon, "sid-4", cookie="")
     ui4 = await anon.get_state(UIState)
-    await run_event(UIState.toggle_lang, ui4)
+    UIState.toggle_lang.fn(ui4)
+    await UIState.lang_changed.fn(ui4)
     assert _prefs("member@example.jp") == ("ja", True)
 
 
@@ -318,7 +322,7 @@ async def test_registering_in_english_keeps_english_on_the_account(demo, app_sta
 
     connect(app_state, "sid-1", cookie="")
     await AuthState.load_page.fn(await app_state.get_state(AuthState), "/register")
-    await run_event(UIState.toggle_lang, await app_state.get_state(UIState))  # switched on the registration page
+    UIState.toggle_lang.fn(await app_state.get_state(UIState))  # switched on the registration page
     reg = await app_state.get_state(RegisterState)
     await RegisterState.submit.fn(reg, {
         "name": "Hana Asahi", "kana": "あさひ はな", "address": "旭川市旭町1条2丁目3-4",

@@ -10,7 +10,7 @@ from chiiki.pages.mypage import AccessLogState, MyPageState
 from chiiki.services import accounts, associations
 from chiiki.services.db import session
 from chiiki.state import AuthState, UIState
-from tests.conftest import handoff_of, login_state, run_event, state_text
+from tests.conftest import handoff_of, login_state, state_text
 
 
 def _account_id(login: str) -> int:
@@ -78,7 +78,7 @@ async def test_register_error_is_japanese_and_jumps_to_its_screen(demo, app_stat
 
 async def test_register_errors_follow_the_english_switch(demo, app_state):
     ui = await app_state.get_state(UIState)
-    await run_event(UIState.toggle_lang, ui)
+    UIState.toggle_lang.fn(ui)
     reg = await app_state.get_state(RegisterState)
     await RegisterState.submit.fn(reg, form(password="short", password_confirm="short"))
     assert reg.errors["password"] == "Use at least 8 characters"
@@ -462,7 +462,7 @@ async def test_the_access_log_names_city_staff_in_the_readers_language(demo, app
     with session() as s:
         audit.record(s, demo.actor("city@example.jp"), "inquiry.view", subjects=[member.account_id])
     await login_state(app_state, "member@example.jp")
-    await run_event(UIState.toggle_lang, await app_state.get_state(UIState))
+    UIState.toggle_lang.fn(await app_state.get_state(UIState))
     log = await app_state.get_state(AccessLogState)
     await AccessLogState.load.fn(log)
     assert log.rows[0]["who"].startswith("City staff")
