@@ -614,8 +614,9 @@ class LoadPageInOneEvent(rx.Middleware):
             return None
         root = _root(state)
         loads = app.get_load_events(root.rx_router_url.path)
+        # The specs stay alive in _PAGE_LOAD_SPECS, so no other object can have one of their ids.
         known = _PAGE_LOAD_SPECS.get(id(loads[0])) if len(loads) == 1 else None
-        if known is None or known[0] is not loads[0]:
+        if known is None:
             return None
         auth = await root.get_state(AuthState)
         if not auth._synced:

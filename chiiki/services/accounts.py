@@ -594,18 +594,11 @@ def _forget_answers(s: Session, account_id: int) -> None:
 
 
 def _other_manager_exists(s: Session, membership: Membership, now: datetime) -> bool:
-    from chiiki.services.associations import lock_officers
+    from chiiki.services.associations import lock_officers, manager_roles
 
     lock_officers(s, membership.association_id)
-    rows = s.exec(
-        select(OfficerRole).join(Membership, Membership.id == OfficerRole.membership_id)
-        .join(Account, Account.id == Membership.account_id)  # staff-held roles give no power: they don't count
-        .where(OfficerRole.association_id == membership.association_id, OfficerRole.revoked_at.is_(None),
-               Membership.status == "active", OfficerRole.membership_id != membership.id,
-               Account.is_city_staff.is_(False), Account.deleted_at.is_(None))
-    ).all()
-    return any(MANAGE_MEMBERS in r.permissions.split() and r.han_id is None
-               and role_is_valid(r.valid_from, r.valid_until, r.revoked_at, now) for r in rows)
+    return any(role_is_valid(r.valid_from, r.valid_until, r.revoked_at, now)
+               for r in manager_roles(s, membership.association_id, but=membership.id))
 
 
 def refresh_paper_only(s: Session, household_id: int, leaving_account: int | None = None) -> None:

@@ -99,18 +99,23 @@ def moment(day: object, clock: object = "", field: str = "valid_from", *, requir
         raise ServiceError("error.date", field) from None
 
 
+def manager_roles(s: Session, association_id: int, but: int | None = None) -> list[OfficerRole]:
+    """Every unrevoked, association-wide manage_members role of an active member who can act (a city staff
+    account's role gives it nothing: policy.han_scope), at any time; `but` leaves one membership's out."""
+    query = (select(OfficerRole)
+             .join(Membership, Membership.id == OfficerRole.membership_id)
+             .join(Account, Account.id == Membership.account_id)
+             .where(OfficerRole.association_id == association_id, OfficerRole.revoked_at.is_(None),
+                    OfficerRole.han_id.is_(None), Membership.status == "active",
+                    Account.is_city_staff.is_(False), Account.deleted_at.is_(None)))
+    if but is not None:
+        query = query.where(OfficerRole.membership_id != but)
+    return [r for r in s.exec(query).all() if MANAGE_MEMBERS in r.permissions.split()]
+
+
 def valid_manager_intervals(s: Session, association_id: int) -> list[tuple[datetime, datetime | None]]:
-    """(valid_from, valid_until) of every unrevoked, unscoped manage_members role of an active member."""
-    rows = s.exec(
-        select(OfficerRole)
-        .join(Membership, Membership.id == OfficerRole.membership_id)
-        # Only a holder who can act counts: a city staff account's role gives it nothing (policy.han_scope).
-        .join(Account, Account.id == Membership.account_id)
-        .where(OfficerRole.association_id == association_id, OfficerRole.revoked_at.is_(None),
-               OfficerRole.han_id.is_(None), Membership.status == "active", Account.is_city_staff.is_(False),
-               Account.deleted_at.is_(None))
-    ).all()
-    return [(r.valid_from, r.valid_until) for r in rows if MANAGE_MEMBERS in r.permissions.split()]
+    """(valid_from, valid_until) of every manager role (manager_roles)."""
+    return [(r.valid_from, r.valid_until) for r in manager_roles(s, association_id)]
 
 
 def lock_officers(s: Session, association_id: int) -> None:
