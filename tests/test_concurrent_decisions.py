@@ -78,8 +78,7 @@ def test_one_named_answer_changed_twice_at_once_keeps_one_answer_on_postgresql(p
     wrote, go, real = threading.Event(), threading.Event(), surveys._write_named
 
     def pause(*args):
-        real(*args)
-        args[0].flush()
+        real(*args)  # written on the transaction's connection, not yet committed
         if threading.current_thread().name == "A":  # A holds its new answer uncommitted while B starts
             wrote.set()
             go.wait(10)

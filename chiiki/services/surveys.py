@@ -36,6 +36,7 @@ from chiiki.models import (
     SurveyResponse,
     SurveyTarget,
     as_utc,
+    recount_survey_answers,
     utcnow,
 )
 from chiiki.services import audit, mail, tabular, validate
@@ -247,6 +248,7 @@ _HAN_NAMES = (select(Han.name).where(Han.id.in_(bindparam("t_han", expanding=Tru
               .order_by(Han.route_order))
 _ANSWERED_UNITS = (select(func.count()).select_from(SurveyParticipation)
                    .where(SurveyParticipation.survey_id == bindparam("t_survey", type_=Integer)))
+_SURVEY = select(*Survey.__table__.c).where(Survey.id == bindparam("t_survey", type_=Integer))
 _PARTICIPATION = (select(SurveyParticipation.id, SurveyParticipation.account_id)
                   .where(SurveyParticipation.survey_id == bindparam("t_survey", type_=Integer),
                          SurveyParticipation.unit_key == bindparam("t_unit", type_=String)))
@@ -746,8 +748,11 @@ def answer_and_reopen(actor: Actor, survey_id: object, answers: object) -> Answe
 
 
 def _asked(s: Session, actor: Actor, survey_id: object) -> tuple[Survey, object, list[int]]:
-    """The survey, the actor's membership of its association and the survey's target han."""
-    sv = _survey_or_404(s, survey_id)
+    """The survey (a row with the Survey's columns: read, never written, on these paths), the actor's
+    membership of its association and the survey's target han."""
+    sv = fetch_in(s, _SURVEY, {"t_survey": validate.ident(survey_id, "survey_id")}).first()
+    if sv is None:
+        raise NotFound()
     m = _member_of(actor, sv)
     return sv, m, _targets(s, sv.id)
 
@@ -775,17 +780,28 @@ def _answer_form(s: Session, actor: Actor, sv: Survey, m, targets: list[int],
                       mine, by_other), part
 
 
-def _named_response(s: Session, sv: Survey, account_id: int, household_id: int | None) -> SurveyResponse | None:
-    if sv.anonymous:
-        return None
-    q = select(SurveyResponse).where(SurveyResponse.survey_id == sv.id)
-    if sv.per_household and household_id:
-        q = q.where(SurveyResponse.household_id == household_id)
-    else:
-        q = q.where(SurveyResponse.respondent_account_id == account_id)
+def _named_response_statement(by_household: bool):
+    """The unit's named response as (id, respondent_account_id): the household's, or the account's own."""
+    r = SurveyResponse.__table__.c
+    unit = (r.household_id == bindparam("n_household", type_=Integer) if by_household
+            else r.respondent_account_id == bindparam("n_account", type_=Integer))
     # Locked (PostgreSQL) until the answer is replaced: a second change sent at the same moment waits and then
     # replaces this one's answers, instead of deleting the old ones only and leaving both new sets.
-    return s.exec(q.order_by(SurveyResponse.id).with_for_update()).first()
+    return (select(r.id, r.respondent_account_id)
+            .where(r.survey_id == bindparam("n_survey", type_=Integer), unit)
+            .order_by(r.id).limit(1).with_for_update())
+
+
+_RESPONSE_OF_HOUSEHOLD, _RESPONSE_OF_ACCOUNT = _named_response_statement(True), _named_response_statement(False)
+
+
+def _named_response(s: Session, sv: Survey, account_id: int, household_id: int | None):
+    """The unit's named response as a row (id, respondent_account_id), or None (anonymous: always None)."""
+    if sv.anonymous:
+        return None
+    if sv.per_household and household_id:
+        return s.connection().execute(_RESPONSE_OF_HOUSEHOLD, {"n_survey": sv.id, "n_household": household_id}).first()
+    return s.connection().execute(_RESPONSE_OF_ACCOUNT, {"n_survey": sv.id, "n_account": account_id}).first()
 
 
 def _mine_statement(by_household: bool):
@@ -892,7 +908,11 @@ def submit_answer(actor: Actor, survey_id: object, answers: object) -> None:
 def _store_answer(s: Session, actor: Actor, sv: Survey, m, targets: list[int], answers: object
                   ) -> tuple[list[QuestionView], list, Any]:
     """Write the answer (not yet committed): (the questions, the rows written, the unit's participation: the
-    row of an earlier answer, or the SurveyParticipation added now)."""
+    row of an earlier answer, or the one inserted now, as (id, account_id)).
+
+    Core statements on the session's connection: an answer is a handful of rows, and the ORM's unit of work
+    cost more than the database's own work for them. The survey's answer counters are recounted here (the
+    ORM's flush hook, models._recount_after_orm_writes, sees no Core insert)."""
     if not _is_targeted(sv, targets, m.han_id):
         raise Denied()
     if not _is_open(sv, utcnow()):
@@ -902,26 +922,45 @@ def _store_answer(s: Session, actor: Actor, sv: Survey, m, targets: list[int], a
     part = _answered_by_unit(s, sv, actor.account_id, m.household_id)
     if part is not None and sv.anonymous:
         raise ServiceError("survey.error_anonymous_final")
+    conn = s.connection()
     if sv.anonymous:
         _write_anonymous(s, sv, rows)
     else:
         resp = _named_response(s, sv, actor.account_id, m.household_id)
         if resp is not None and sv.kind == "safety":
             _keep_a_call_for_help(s, questions, actor.account_id, resp)
-        _write_named(s, sv, resp, actor.account_id, m.household_id, m.han_id, rows)
+        _write_named(conn, sv, resp, actor.account_id, m.household_id, m.han_id, rows)
     if part is None:
-        part = SurveyParticipation(survey_id=sv.id, account_id=actor.account_id, household_id=m.household_id,
-                                   answered_on=today_local(), unit_key=_unit(sv, actor.account_id, m.household_id))
-        s.add(part)
-    try:
-        s.flush()
-    except IntegrityError:
-        # Someone of the same household answered at the same moment.
-        raise ServiceError("survey.error_already") from None
+        try:
+            pid = conn.execute(_ADD_PARTICIPATION, {
+                "survey_id": sv.id, "account_id": actor.account_id, "household_id": m.household_id,
+                "answered_on": today_local(), "unit_key": _unit(sv, actor.account_id, m.household_id),
+            }).inserted_primary_key[0]
+        except IntegrityError:
+            # Someone of the same household answered at the same moment.
+            raise ServiceError("survey.error_already") from None
+        part = _Participation(pid, actor.account_id)
+        recount_survey_answers(conn, [sv.id])
     return questions, rows, part
 
 
-def _keep_a_call_for_help(s: Session, questions: list[QuestionView], account_id: int, resp: SurveyResponse) -> None:
+@dataclass(frozen=True)
+class _Participation:
+    """A participation just written, as _PARTICIPATION reads one."""
+
+    id: int
+    account_id: int
+
+
+_ADD_PARTICIPATION = SurveyParticipation.__table__.insert()
+_ADD_RESPONSE = SurveyResponse.__table__.insert()
+_ADD_ANSWERS = SurveyAnswer.__table__.insert()
+_DROP_ANSWERS = delete(SurveyAnswer).where(SurveyAnswer.response_id == bindparam("d_response", type_=Integer))
+_RENEW_RESPONSE = (update(SurveyResponse.__table__)
+                   .where(SurveyResponse.id == bindparam("d_response", type_=Integer)))
+
+
+def _keep_a_call_for_help(s: Session, questions: list[QuestionView], account_id: int, resp) -> None:
     """In a safety check, a household's 支援が必要 stays as its sender wrote it: another member of the household
     answering 無事 would take the household off the officers' list of those to go to, and answering again (even
     支援が必要) would make the answer theirs, and then theirs to take back. They tell an officer instead."""
@@ -935,31 +974,38 @@ def _keep_a_call_for_help(s: Session, questions: list[QuestionView], account_id:
         raise ServiceError("survey.error_help_kept")
 
 
+def _answer_rows(response_id: int, rows: list) -> list[dict]:
+    """SurveyAnswer rows to insert from (question, option, text, number) tuples."""
+    return [{"response_id": response_id, "question_id": q, "option_id": o, "text_value": t, "number_value": n}
+            for q, o, t, n in rows]
+
+
 def _write_anonymous(s: Session, sv: Survey, rows: list) -> None:
+    conn = s.connection()
     rid = _random_ids(s, SurveyResponse, 1)[0]
     # The survey's own creation day for every response: no date to join with SurveyParticipation.
-    s.add(SurveyResponse(id=rid, survey_id=sv.id, submitted_on=sv.created_at.astimezone(TZ).date()))
-    s.flush()
-    ids = _random_ids(s, SurveyAnswer, len(rows)) if rows else []
-    s.add_all([SurveyAnswer(id=aid, response_id=rid, question_id=q, option_id=o, text_value=t, number_value=n)
-               for aid, (q, o, t, n) in zip(ids, rows)])
+    conn.execute(_ADD_RESPONSE, {"id": rid, "survey_id": sv.id, "respondent_account_id": None,
+                                 "household_id": None, "han_id": None,
+                                 "submitted_on": sv.created_at.astimezone(TZ).date(), "updated_at": None})
+    if rows:
+        ids = _random_ids(s, SurveyAnswer, len(rows))
+        conn.execute(_ADD_ANSWERS, [{"id": i, **a} for i, a in zip(ids, _answer_rows(rid, rows))])
 
 
-def _write_named(s: Session, sv: Survey, resp: SurveyResponse | None, account_id: int, household_id: int | None,
-                 han_id: int | None, rows: list) -> None:
+def _write_named(conn, sv: Survey, resp, account_id: int, household_id: int | None, han_id: int | None,
+                 rows: list) -> None:
     """The unit's named answer: a new response, or `resp` (its earlier one, _named_response) replaced."""
     if resp is None:
-        resp = SurveyResponse(survey_id=sv.id, respondent_account_id=account_id, household_id=household_id,
-                              han_id=han_id, submitted_on=today_local())
+        rid = conn.execute(_ADD_RESPONSE, {
+            "survey_id": sv.id, "respondent_account_id": account_id, "household_id": household_id,
+            "han_id": han_id, "submitted_on": today_local(), "updated_at": None}).inserted_primary_key[0]
     else:
-        s.exec(delete(SurveyAnswer).where(SurveyAnswer.response_id == resp.id))
-        resp.respondent_account_id = account_id
-        resp.han_id = han_id
-        resp.updated_at = utcnow()
-    s.add(resp)
-    s.flush()
-    s.add_all([SurveyAnswer(response_id=resp.id, question_id=q, option_id=o, text_value=t, number_value=n)
-               for q, o, t, n in rows])
+        rid = resp.id
+        conn.execute(_DROP_ANSWERS, {"d_response": rid})
+        conn.execute(_RENEW_RESPONSE, {"d_response": rid, "respondent_account_id": account_id, "han_id": han_id,
+                                       "updated_at": utcnow()})
+    if rows:
+        conn.execute(_ADD_ANSWERS, _answer_rows(rid, rows))
 
 
 # --------------------------------------------------------------------------- totals
