@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timedelta, timezone
 
 from typing import Iterable
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, distinct, event, func, inspect, select, update
+from sqlalchemy import (Column, Index, Text, UniqueConstraint, bindparam, distinct, event, func, inspect, select,
+                        update)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, SQLModel
@@ -434,15 +436,25 @@ def recount_survey_answers(conn: Connection, survey_ids: Iterable[int]) -> None:
     ids = sorted({int(i) for i in survey_ids if i is not None})
     if not ids:
         return
-    sv, p = Survey.__table__, SurveyParticipation.__table__
+    lock, recount = _survey_recount_statements()
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = {"r_surveys": ids[start:start + 500]}
         if conn.dialect.name == "postgresql":
-            conn.execute(select(sv.c.id).where(sv.c.id.in_(chunk)).order_by(sv.c.id).with_for_update(key_share=True))
-        conn.execute(update(sv).where(sv.c.id.in_(chunk)).values(
-            answered_accounts=select(func.count()).where(p.c.survey_id == sv.c.id).scalar_subquery(),
-            answered_households=select(func.count(distinct(p.c.household_id))).where(p.c.survey_id == sv.c.id)
-            .scalar_subquery()))
+            conn.execute(lock, chunk)
+        conn.execute(recount, chunk)
+
+
+@functools.cache
+def _survey_recount_statements():
+    """recount_survey_answers' lock and update, built once (every new answer runs them)."""
+    sv, p = Survey.__table__, SurveyParticipation.__table__
+    ids = bindparam("r_surveys", expanding=True)
+    lock = select(sv.c.id).where(sv.c.id.in_(ids)).order_by(sv.c.id).with_for_update(key_share=True)
+    recount = update(sv).where(sv.c.id.in_(ids)).values(
+        answered_accounts=select(func.count()).where(p.c.survey_id == sv.c.id).scalar_subquery(),
+        answered_households=select(func.count(distinct(p.c.household_id))).where(p.c.survey_id == sv.c.id)
+        .scalar_subquery())
+    return lock, recount
 
 
 # The counted columns of each cached table, and the counters kept from it.
