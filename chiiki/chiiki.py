@@ -73,7 +73,12 @@ def freeze_startup_heap() -> None:
     """Lifespan task (each worker, at startup): what is alive now (the compiled app, its pages, components and
     state classes, the libraries) stays alive, so the garbage collector is told to leave it out (gc.freeze).
     Otherwise every full collection walks that whole heap again and stalls the events waiting behind it by
-    tens of milliseconds."""
+    tens of milliseconds. The login's stand-in password hash is made here too, so that the first login with an
+    unknown id takes no longer than any other."""
+    from chiiki.services.accounts import dummy_hash
+    from chiiki.settings import settings
+
+    dummy_hash(settings.bcrypt_rounds)
     gc.collect()
     gc.freeze()
 

@@ -106,6 +106,37 @@ def test_login_unknown_and_wrong_password_give_the_same_message(demo):
     assert unknown.value.key == wrong.value.key == "error.login_failed"
 
 
+def test_an_unknown_or_deleted_login_id_pays_for_the_same_bcrypt_check_as_a_real_one(demo, monkeypatch):
+    """No timing oracle: the stand-in hash an unknown id is checked against has the cost real hashes have."""
+    import bcrypt
+
+    from chiiki import settings as settings_module
+
+    monkeypatch.setenv("CHIIKI_BCRYPT_ROUNDS", "5")
+    settings_module.reload()
+    try:
+        accounts.register(valid())
+        gone = accounts.register(valid(login_id="gone@example.jp"))
+        with session() as s:
+            s.exec(update(Account).where(Account.id == gone).values(deleted_at=utcnow()))
+        checked: list[bytes] = []
+        real_check = bcrypt.checkpw
+
+        def spy(password: bytes, hashed: bytes) -> bool:
+            checked.append(hashed)
+            return real_check(password, hashed)
+
+        monkeypatch.setattr(accounts.bcrypt, "checkpw", spy)
+        for login_id in ("hanako@example.jp", "nobody@example.jp", "gone@example.jp"):
+            with pytest.raises(ServiceError) as e:
+                accounts.login(login_id, "not-the-password-1")
+            assert e.value.key == "error.login_failed"
+        assert [h[:7] for h in checked] == [b"$2b$05$"] * 3
+    finally:
+        monkeypatch.undo()
+        settings_module.reload()
+
+
 def test_five_failures_lock_the_account_and_say_until_when(demo):
     now = utcnow()
     for i in range(4):

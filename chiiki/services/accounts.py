@@ -53,14 +53,20 @@ MAX_PASSWORD_BYTES = 72  # bcrypt ignores anything longer; refuse instead of sil
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
 DELETED_NAME = "退会済み"
-# A hash of a random password: unknown login ids still pay for one bcrypt check (no timing oracle).
-_DUMMY_HASH = bcrypt.hashpw(b"chiiki-dummy-password", bcrypt.gensalt(4))
 _COMMON = {"password", "password1", "12345678", "123456789", "1234567890", "qwertyui", "abcdefgh", "11111111",
            "00000000", "iloveyou", "passw0rd", "asahikawa"}
 
 
 def _sha(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def dummy_hash(rounds: int) -> bytes:
+    """A hash of a fixed password at the cost new passwords get: a login with an unknown (or deleted) id pays for
+    the same bcrypt check as one with a real id, so its answer takes as long (no timing oracle). Made once per
+    process (chiiki.chiiki warms it at startup)."""
+    return bcrypt.hashpw(b"chiiki-dummy-password", bcrypt.gensalt(rounds))
 
 
 def hash_password(password: str, rounds: int | None = None) -> str:
@@ -223,7 +229,8 @@ def login(login_id: object, password: object, *, now: datetime | None = None) ->
             s.commit()
             raise ServiceError("error.locked", until=locked_until)
         acc = s.exec(select(Account).where(Account.login_id == key_id, Account.deleted_at.is_(None))).first()
-        stored = acc.password_hash.encode() if acc and acc.password_hash else _DUMMY_HASH
+        stored = (acc.password_hash.encode() if acc and acc.password_hash
+                  else dummy_hash(settings_module.settings.bcrypt_rounds))
         ok = bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES], stored) and acc is not None
         attempt.success = ok
         s.add(attempt)
