@@ -137,6 +137,81 @@ def test_an_unknown_or_deleted_login_id_pays_for_the_same_bcrypt_check_as_a_real
         settings_module.reload()
 
 
+def test_after_a_cost_change_a_login_hashes_the_password_again_at_the_new_cost(demo, monkeypatch):
+    """A hash made at an older cost would answer in another time than the stand-in an unknown id is checked
+    against: the first successful login after the change hashes the password again."""
+    import bcrypt
+
+    from chiiki import settings as settings_module
+
+    accounts.register(valid())  # at the tests' cost, 4
+    monkeypatch.setenv("CHIIKI_BCRYPT_ROUNDS", "5")
+    settings_module.reload()
+    try:
+        accounts.login("hanako@example.jp", "sakura-haru-1950")
+        with session() as s:
+            assert s.exec(select(Account.password_hash).where(Account.login_id == "hanako@example.jp")
+                          ).one().startswith("$2b$05$")
+        accounts.login("hanako@example.jp", "sakura-haru-1950")  # the new hash works
+        checked: list[bytes] = []
+        real_check = bcrypt.checkpw
+        monkeypatch.setattr(accounts.bcrypt, "checkpw", lambda p, h: checked.append(h[:7]) or real_check(p, h))
+        for login_id in ("hanako@example.jp", "nobody@example.jp"):
+            with pytest.raises(ServiceError):
+                accounts.login(login_id, "not-the-password-1")
+        assert checked == [b"$2b$05$", b"$2b$05$"]
+    finally:
+        monkeypatch.undo()
+        settings_module.reload()
+
+
+def test_an_account_without_a_password_cannot_be_logged_into_with_the_stand_in_password(demo):
+    aid = accounts.register(valid())
+    with session() as s:
+        s.exec(update(Account).where(Account.id == aid).values(password_hash=""))
+    with pytest.raises(ServiceError) as e:
+        accounts.login("hanako@example.jp", "chiiki-dummy-password")
+    assert e.value.key == "error.login_failed"
+
+
+@pytest.mark.parametrize("prompt", ["change_password", "delete_account"])
+def test_the_password_asked_again_on_my_page_locks_after_repeated_wrong_guesses(demo, prompt):
+    """A session left open cannot be used to find the password by trying: after MAX_FAILURES wrong guesses even
+    the right password is refused for a while, and nothing is changed."""
+    actor = demo.actor("member@example.jp")
+    field = {"change_password": "old_password", "delete_account": "password"}[prompt]
+
+    def call(password: str):
+        if prompt == "change_password":
+            return accounts.change_password(actor, password, "brand-new-pass-2027")
+        return accounts.delete_account(actor, password)
+
+    with session() as s:
+        hash_before = s.get(Account, actor.account_id).password_hash
+    for i in range(accounts.MAX_FAILURES):
+        with pytest.raises(ValidationErrors) as e:
+            call(f"guess-{i:04d}")
+        assert e.value.errors[field][0] == ("error.password_locked" if i == accounts.MAX_FAILURES - 1
+                                            else "error.password_wrong")
+    with pytest.raises(ValidationErrors) as e:
+        call(PW)
+    key, params = e.value.errors[field]
+    assert key == "error.password_locked" and params["until"] > utcnow() + timedelta(minutes=14)
+    with session() as s:
+        acc = s.get(Account, actor.account_id)
+        assert acc.password_hash == hash_before and acc.deleted_at is None
+    assert accounts.actor_for_token(accounts.login("member@example.jp", PW).token).authenticated  # login is apart
+
+
+def test_the_right_old_password_with_a_weak_new_one_is_no_wrong_guess(demo):
+    actor = demo.actor("member@example.jp")
+    for _ in range(accounts.MAX_FAILURES + 1):
+        with pytest.raises(ValidationErrors) as e:
+            accounts.change_password(actor, PW, "password")
+        assert list(e.value.errors) == ["new_password"]
+    assert accounts.change_password(actor, PW, "brand-new-pass-2027")
+
+
 def test_five_failures_lock_the_account_and_say_until_when(demo):
     now = utcnow()
     for i in range(4):

@@ -161,6 +161,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "error.password_weak": ("推測されやすいパスワードです。別のものにしてください",
                             "This password is too easy to guess"),
     "error.password_wrong": ("パスワードが違います", "Wrong password"),
+    "error.password_locked": ("何度も間違えたため、{until} まで確認できません。時間をおいてお試しください",
+                              "Too many wrong passwords. You can try again after {until}"),
     "error.login_taken": ("このメールアドレス・電話番号はすでに登録されています。ログインしてください",
                           "This email or phone number is already registered. Please log in"),
     "error.login_failed": ("ログインIDまたはパスワードが違います", "Wrong login ID or password"),

@@ -69,6 +69,12 @@ def dummy_hash(rounds: int) -> bytes:
     return bcrypt.hashpw(b"chiiki-dummy-password", bcrypt.gensalt(rounds))
 
 
+def _cost(password_hash: str) -> int:
+    """The cost a bcrypt hash was made with ("$2b$12$…" → 12); 0 for anything else."""
+    parts = password_hash.split("$")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
+
+
 def hash_password(password: str, rounds: int | None = None) -> str:
     rounds = rounds or settings_module.settings.bcrypt_rounds
     return bcrypt.hashpw(_utf8(password), bcrypt.gensalt(rounds)).decode()
@@ -231,9 +237,16 @@ def login(login_id: object, password: object, *, now: datetime | None = None) ->
         acc = s.exec(select(Account).where(Account.login_id == key_id, Account.deleted_at.is_(None))).first()
         stored = (acc.password_hash.encode() if acc and acc.password_hash
                   else dummy_hash(settings_module.settings.bcrypt_rounds))
-        ok = bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES], stored) and acc is not None
+        # The check runs whatever the account: an id without a password (none can log in) takes as long too.
+        ok = bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES], stored) and acc is not None \
+            and bool(acc.password_hash)
         attempt.success = ok
         s.add(attempt)
+        if ok and _cost(acc.password_hash) != settings_module.settings.bcrypt_rounds:
+            # Hashed at another cost than new passwords get (the setting changed since): hashed again now, so
+            # that its logins take as long as the stand-in check of an unknown id.
+            acc.password_hash = hash_password(password)
+            s.add(acc)
         if not ok:
             s.commit()
             _failures, locked_until = _lock_state(s, key, now)
@@ -408,6 +421,32 @@ def actor_for_token_in(conn: Connection, token: str, now: datetime | None = None
     return _actor_of(rows, now)
 
 
+def _check_own_password(s: Session, acc: Account, password: object, field: str) -> None:
+    """A signed-in person's password, asked again before a change that needs it (a new password, deleting the
+    account). Wrong guesses are counted and locked per account as logins are, so that a session left open (a
+    shared tablet, a stolen cookie) cannot be used to find the password by trying. Commits the attempt."""
+    now = utcnow()
+    key = _sha(f"password:{acc.id}")
+    attempt = LoginAttempt(login_key=key, at=now, success=False)
+    s.add(attempt)
+    s.commit()  # counted before the slow check, as in login()
+    _failures, locked_until = _lock_state(s, key, now, exclude=attempt.id)
+    if locked_until is not None:
+        s.delete(attempt)
+        s.commit()
+        raise ValidationErrors({field: ServiceError("error.password_locked", until=locked_until)})
+    ok = (bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES], acc.password_hash.encode())
+          if isinstance(password, str) and acc.password_hash else False)
+    attempt.success = ok
+    s.add(attempt)
+    s.commit()
+    if not ok:
+        _failures, locked_until = _lock_state(s, key, now)
+        if locked_until is not None:
+            raise ValidationErrors({field: ServiceError("error.password_locked", until=locked_until)})
+        raise ValidationErrors({field: "error.password_wrong"})
+
+
 def _require(actor: Actor) -> int:
     if actor is None or not actor.authenticated:
         raise Denied()
@@ -419,8 +458,7 @@ def change_password(actor: Actor, old: object, new: object) -> str:
     account_id = _require(actor)
     with session() as s:
         acc = s.get(Account, account_id)
-        if not isinstance(old, str) or not bcrypt.checkpw(_utf8(old)[:MAX_PASSWORD_BYTES], acc.password_hash.encode()):
-            raise ValidationErrors({"old_password": "error.password_wrong"})
+        _check_own_password(s, acc, old, "old_password")
         try:
             check_password_strength(new, acc.login_id or "", "new_password")
         except ServiceError as e:
@@ -535,9 +573,7 @@ def delete_account(actor: Actor, password: object) -> None:
     account_id = _require(actor)
     with session() as s:
         acc = s.get(Account, account_id)
-        if not isinstance(password, str) or not bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES],
-                                                                 acc.password_hash.encode()):
-            raise ValidationErrors({"password": "error.password_wrong"})
+        _check_own_password(s, acc, password, "password")
         now = utcnow()
         memberships = s.exec(select(Membership).where(Membership.account_id == account_id,
                                                       Membership.status.in_(("active", "pending")))).all()
