@@ -383,9 +383,12 @@ async def test_join_with_a_code_through_the_state(app_state, demo):
     assert auth.flash == ""  # once
 
 
-async def _join_with_a_han_code_at(app_state, demo, home_han: int, code_han: int):
+async def _join_with_a_han_code_at(app_state, demo, home_han: int, code_han: int, *, used_up: bool = False):
     """The newcomer, registered at the address of the first household of `home_han`, joins with a code of
-    `code_han`; the join page's state afterwards."""
+    `code_han` (with `used_up`, someone else spends its last use between checking and joining); the join
+    page's state afterwards."""
+    from sqlalchemy import update
+
     from chiiki.pages.join import JoinState
 
     with session() as s:
@@ -396,14 +399,24 @@ async def _join_with_a_han_code_at(app_state, demo, home_han: int, code_han: int
     await login_state(app_state, "newcomer@example.jp")
     st = await app_state.get_state(JoinState)
     await JoinState.check_code.fn(st, {"code": inv.code})
+    if used_up:
+        with session() as s:
+            s.exec(update(InviteCode).values(uses=InviteCode.max_uses))
     await JoinState.join_code.fn(st, {"consent": "on"})
     return st
 
 
 async def test_a_code_refused_at_joining_says_why_on_top_of_the_page(app_state, demo):
+    han1 = demo.han_ids(DemoCity.A1)[0]
+    st = await _join_with_a_han_code_at(app_state, demo, han1, han1, used_up=True)
+    assert st.error == tr("ja", "membership.error.code_used") and "code" not in st.errors
+
+
+async def test_a_code_at_an_address_of_another_han_says_what_one_of_its_own_han_says(app_state, demo):
+    """Nothing tells whoever holds a han's code in which han (if any) an address is on the roster."""
     han1, han2 = demo.han_ids(DemoCity.A1)[:2]
     st = await _join_with_a_han_code_at(app_state, demo, han2, han1)
-    assert "別の班" in st.error and "code" not in st.errors
+    assert st.error == "" and st.notice == tr("ja", "join.asked_household") and st.status == "pending"
 
 
 async def test_a_code_at_an_address_on_the_roster_says_an_officer_will_confirm(app_state, demo):

@@ -38,10 +38,6 @@ STRINGS: dict[str, tuple[str, str]] = {
         "このログインIDの登録が見つかりません。本人に先に新規登録をしてもらってください",
         "No registered account has this login ID. Ask the person to register first",
     ),
-    "membership.error.address_other_han": (
-        "ご住所の世帯は別の班に登録されています。この招待コードでは参加できないため、役員にお問い合わせください",
-        "Your address is registered in another han, so this invite code cannot be used; please ask an officer",
-    ),
     "association.error.staff_appointee": (
         "市職員のアカウントは役員に任命できません(住民のアカウントを指定してください)",
         "A city staff account cannot be appointed as an officer (give a resident's account)",

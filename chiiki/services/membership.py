@@ -504,16 +504,15 @@ def _invite_household(s: Session, inv: InviteCode, address: str) -> Household | 
     """The household a code joins: the one it was made for, or a new one at the resident's address; None when
     the roster already has a household there (written however: "１丁目２－３" is "1丁目2-3"). A typed address
     proves nothing, so joining someone's household is for an officer to confirm (approve() joins the resident's
-    own paper household at that address without a twin); a han's code never reaches another han."""
+    own paper household at that address without a twin); a han's code never joins a household of another han."""
     if inv.household_id:
         hh = s.get(Household, inv.household_id)
         if hh is not None and hh.removed_at is None:
             return hh
-    found = _same_address(s, inv.association_id, address)
-    if found and inv.han_id and all(hh.han_id != inv.han_id for hh in found):
-        # A han's invite never reaches into another han's household, nor makes a twin of it.
-        raise ValidationErrors({"code": "membership.error.address_other_han"})
-    if found:
+    if _same_address(s, inv.association_id, address):
+        # Also when that household is in another han than a han's code is for: the same answer (a request) as
+        # for one in the code's han. A refusal of its own told whoever holds the code, by typing addresses as
+        # their own, which addresses have a household on the roster, and cost them nothing (no use spent).
         return None
     try:
         addr = clean_address(address)
