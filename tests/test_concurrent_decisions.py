@@ -7,6 +7,8 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
+
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -63,6 +65,31 @@ def test_two_officers_approving_one_request_at_once_make_one_decision(demo, monk
         assert {h: s.get(Household, h).paper_only for h in (x, y)} == {x: x != home, y: y != home}
     monkeypatch.undo()
     assert both((ms.reject, (kaicho, mid, "")),) == ["membership.error.decided"]  # and afterwards, a message
+
+
+def test_an_approval_that_read_the_request_before_another_officer_approved_it_says_it_was_decided(demo, monkeypatch):
+    """The order the test above leaves to chance: the other approval is committed between this one's reading of
+    the request and its checks. The applicant is then active through this very request, which is "decided", not
+    a membership elsewhere."""
+    kaicho = demo.actor("kaicho@example.jp")
+    a1 = demo.association_id(DemoCity.A1)
+    mid = ms.request_join(demo.actor("newcomer@example.jp"), a1, True, ms.CONSENT_VERSION)
+    with session() as s:
+        x, y = s.exec(select(Household.id).where(Household.paper_only.is_(True), Household.association_id == a1)
+                      .limit(2)).all()
+    real = ms._pending_in_scope
+
+    def read_then_the_other_approves(*args):
+        m = real(*args)
+        monkeypatch.setattr(ms, "_pending_in_scope", real)
+        ms.approve(kaicho, mid, {"household_id": str(y)})  # the other officer, committed meanwhile
+        return m
+
+    monkeypatch.setattr(ms, "_pending_in_scope", read_then_the_other_approves)
+    with pytest.raises(ServiceError) as e:
+        ms.approve(kaicho, mid, {"household_id": str(x)})
+    assert e.value.key == "membership.error.decided"
+    assert one(select(Membership.household_id).where(Membership.id == mid)) == y
 
 
 def test_one_named_answer_changed_twice_at_once_keeps_one_answer_on_postgresql(pg_app_db, monkeypatch):

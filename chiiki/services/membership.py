@@ -292,8 +292,10 @@ def approve(actor: Actor, membership_id: object, choice: dict) -> None:
     now = utcnow()
     with session() as s:
         m = _pending_in_scope(s, actor, membership_id)
-        if s.exec(select(Membership.id).where(Membership.account_id == m.account_id, Membership.status == "active")
-                  ).first() is not None:
+        # Another active membership: not this request itself, which another officer may have approved since it
+        # was read (then _decide says so).
+        if s.exec(select(Membership.id).where(Membership.account_id == m.account_id, Membership.status == "active",
+                                              Membership.id != m.id)).first() is not None:
             raise ServiceError("membership.error.member_elsewhere")
         if choice.get("household_id") not in (None, "", 0, "0"):
             hh = _existing_household(s, m.association_id, choice.get("household_id"))
