@@ -628,3 +628,24 @@ def test_a_safety_check_reads_and_mails_in_each_residents_language(demo):
     assert mails[english].startswith("[URGENT safety check]")
     others = [subject for to, subject in mails.items() if to != english]
     assert others and all(subject.startswith("【至急・安否確認】") for subject in others)
+
+
+def test_an_anonymous_surveys_totals_and_export_wait_for_enough_answers(demo):
+    """With fewer than ANONYMOUS_TOTALS_MIN answers an officer sees how many answered, not what: whoever
+    knows who answered (a small han) would otherwise read their answers."""
+    from tests.test_survey_anonymity import _members
+
+    kaicho = demo.actor("kaicho@example.jp")
+    sid = make_survey(demo, anonymous=True)
+    logins = _members(demo, surveys.ANONYMOUS_TOTALS_MIN)
+    for n, login in enumerate(logins, 1):
+        answer_general(demo, sid, login=login, text=f"意見{n}")
+        res = surveys.results(kaicho, sid)
+        assert res.respondents == n
+        if n < surveys.ANONYMOUS_TOTALS_MIN:
+            assert res.withheld and res.questions == () and res.safe is None
+            with pytest.raises(ServiceError) as e:
+                surveys.export_results(kaicho, sid, "csv")
+            assert e.value.key == "survey.error_too_few_anonymous"
+    assert not res.withheld and sum(o.count for o in res.questions[0].options) == n
+    assert len(surveys.export_results(kaicho, sid, "csv")[1].decode("utf-8-sig").splitlines()) == n + 1

@@ -121,11 +121,23 @@ async def test_officer_results_page_shows_head_count_and_names_only_on_request(d
 
 
 async def test_anonymous_results_page_holds_totals_only(demo, app_state):
+    from tests.test_survey_anonymity import _members
+
     sid = make_survey(demo, anonymous=True)
+    logins = [m for m in _members(demo, 8) if m != "member@example.jp"]
     answer_general(demo, sid, text="匿名の意見")
     await login_state(app_state, "kaicho@example.jp")
     st = await _results_page(app_state, sid)
+    # One answer: only the counts, nothing anyone who knows who answered could read the answer from.
     assert st.survey["anonymous"] and st.summary.startswith("回答 1")
+    assert st.questions == [] and st.withheld == "匿名のアンケートのため、回答が5件以上になると集計を表示します"
+    assert "匿名の意見" not in state_text(app_state)
+    assert await SurveyResultsState.export.fn(st, "csv") is None
+    assert st.error == "匿名のアンケートは、回答が5件以上になるまで書き出せません"
+    for login in logins[:4]:
+        answer_general(demo, sid, login=login)
+    st = await _results_page(app_state, sid)
+    assert st.summary.startswith("回答 5") and st.withheld == ""
     assert "匿名の意見" in st.questions[2]["texts"]
     await SurveyResultsState.show_people.fn(st, "responses")
     assert st.people == [] and st.error == "この操作はできません"

@@ -97,6 +97,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     # ---------------------------------------------------------------- results
     "survey.results_title": ("集計", "Results"),
     "survey.answered_of": ("回答 {n} / 対象 {total}", "{n} answered of {total}"),
+    "survey.totals_withheld": ("匿名のアンケートのため、回答が{min}件以上になると集計を表示します",
+                               "This survey is anonymous: its totals are shown once at least {min} have answered"),
+    "survey.error_too_few_anonymous": ("匿名のアンケートは、回答が{min}件以上になるまで書き出せません",
+                                       "An anonymous survey can be downloaded once at least {min} have answered"),
     "survey.head_count": ("出席 {attendees}件・合計 {people}人", "Attending: {attendees} answers, {people} people"),
     "survey.safety_counts": ("無事 {safe}・支援が必要 {help}", "Safe {safe} · Needs help {help}"),
     "survey.count_n": ("{n}件", "{n}"),

@@ -701,13 +701,14 @@ class SurveyResultsState(rx.State):
     people_page: int = 1
     hans: list[dict[str, Any]] = []
     needs_help: list[dict[str, Any]] = []
+    withheld: str = ""  # why an anonymous survey's totals are not shown yet
     error: str = ""
     notice: str = ""
     _survey_id: int = 0
 
     def _clear(self) -> None:
         self.survey, self.questions, self.hans, self.needs_help = {}, [], [], []
-        self.summary = self.head_line = self.safety_line = self.error = self.notice = ""
+        self.summary = self.head_line = self.safety_line = self.error = self.notice = self.withheld = ""
         self.full = False
         self._clear_people()
         self._survey_id = 0
@@ -748,6 +749,7 @@ class SurveyResultsState(rx.State):
         self.safety_line = ("" if res.needs_help is None else
                             tr(lang, "survey.safety_counts", safe=res.safe, help=res.needs_help))
         self.questions = [self._question(q, lang) for q in res.questions]
+        self.withheld = tr(lang, "survey.totals_withheld", min=surveys.ANONYMOUS_TOTALS_MIN) if res.withheld else ""
 
     @staticmethod
     def _question(q: surveys.QuestionTotal, lang: str) -> dict[str, Any]:
@@ -990,6 +992,8 @@ def survey_results() -> rx.Component:
                                width="100%")),
             rx.cond(s["anonymous"].to(bool), rx.callout(t("survey.anonymous_results"), size="2", width="100%",
                                                         id="anonymous-results")),
+            rx.cond(SurveyResultsState.withheld != "",
+                    rx.callout(SurveyResultsState.withheld, size="3", width="100%", id="results-withheld")),
             rx.cond(s["kind"].to(str) == "safety", _safety_section()),
             rx.foreach(SurveyResultsState.questions, _result_question),
             rx.cond(is_named & SurveyResultsState.full & (s["kind"].to(str) != "safety"), rx.vstack(

@@ -59,6 +59,9 @@ MAX_DEADLINE_DAYS = 366
 # Members see the totals of a survey they answered only once this many have answered, so that
 # nobody can work out a neighbour's answer from two or three.
 MEMBER_TOTALS_MIN = 5
+# The officers see an anonymous survey's totals, texts and export from the same number on: with one or two
+# answers, whoever knows who answered (a small han, a neighbour seen answering) would read their answers.
+ANONYMOUS_TOTALS_MIN = MEMBER_TOTALS_MIN
 TEXTS_SHOWN = 50
 REMIND_INTERVAL = timedelta(hours=1)
 # Anonymous rows get random ids in this range: above any sequence value a real deployment reaches,
@@ -170,6 +173,7 @@ class Results:
     head_count: int | None  # attendance: people coming
     safe: int | None  # safety: 無事
     needs_help: int | None  # safety: 支援が必要
+    withheld: bool = False  # an anonymous survey answered by fewer than ANONYMOUS_TOTALS_MIN: counts only
 
 
 @dataclass(frozen=True)
@@ -1077,6 +1081,11 @@ def results(actor: Actor, survey_id: object) -> Results:
         sv = _survey_or_404(s, survey_id)
         targets = _targets(s, sv.id)
         _require_full(actor, sv, targets)
+        if sv.anonymous:
+            answered = _answered_units(s, sv.id)
+            if answered < ANONYMOUS_TOTALS_MIN:
+                return Results(_info(s, sv, utcnow(), targets), answered, _target_unit_count(s, sv, targets), (),
+                               None, None, None, None, withheld=True)
         return _totals(s, sv, targets, with_texts=True)
 
 
@@ -1425,6 +1434,8 @@ def export_results(actor: Actor, survey_id: object, fmt: object, lang: str = "ja
         if sv.anonymous:
             resp_ids = list(s.exec(select(SurveyResponse.id).where(SurveyResponse.survey_id == sv.id)
                                    .order_by(SurveyResponse.id)).all())
+            if len(resp_ids) < ANONYMOUS_TOTALS_MIN:
+                raise ServiceError("survey.error_too_few_anonymous", min=ANONYMOUS_TOTALS_MIN)
             cells = _answer_cells(s, questions, resp_ids)
             headers = q_heads
             rows = [list(cells[r]) for r in resp_ids]
