@@ -45,15 +45,20 @@ def both(*calls) -> list[str]:
     return out
 
 
-def test_two_officers_approving_one_request_at_once_make_one_decision(demo, monkeypatch):
-    """The second approval used to move the applicant into another household, leaving the first one marked
-    digital with no member, and both officers were told "approved"."""
-    kaicho = demo.actor("kaicho@example.jp")
+def _a_request_and_two_paper_households(demo) -> tuple:
+    """(the 会長, the newcomer's join request, two paper-only households of the association to approve it into)."""
     a1 = demo.association_id(DemoCity.A1)
     mid = ms.request_join(demo.actor("newcomer@example.jp"), a1, True, ms.CONSENT_VERSION)
     with session() as s:
         x, y = s.exec(select(Household.id).where(Household.paper_only.is_(True), Household.association_id == a1)
                       .limit(2)).all()
+    return demo.actor("kaicho@example.jp"), mid, x, y
+
+
+def test_two_officers_approving_one_request_at_once_make_one_decision(demo, monkeypatch):
+    """The second approval used to move the applicant into another household, leaving the first one marked
+    digital with no member, and both officers were told "approved"."""
+    kaicho, mid, x, y = _a_request_and_two_paper_households(demo)
     meet, real = threading.Barrier(2, timeout=10), ms._pending_in_scope
     monkeypatch.setattr(ms, "_pending_in_scope", lambda *a: (real(*a), meet.wait())[0])  # both have read it
     out = both((ms.approve, (kaicho, mid, {"household_id": str(x)})),
@@ -71,12 +76,7 @@ def test_an_approval_that_read_the_request_before_another_officer_approved_it_sa
     """The order the test above leaves to chance: the other approval is committed between this one's reading of
     the request and its checks. The applicant is then active through this very request, which is "decided", not
     a membership elsewhere."""
-    kaicho = demo.actor("kaicho@example.jp")
-    a1 = demo.association_id(DemoCity.A1)
-    mid = ms.request_join(demo.actor("newcomer@example.jp"), a1, True, ms.CONSENT_VERSION)
-    with session() as s:
-        x, y = s.exec(select(Household.id).where(Household.paper_only.is_(True), Household.association_id == a1)
-                      .limit(2)).all()
+    kaicho, mid, x, y = _a_request_and_two_paper_households(demo)
     real = ms._pending_in_scope
 
     def read_then_the_other_approves(*args):
