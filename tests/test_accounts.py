@@ -165,6 +165,41 @@ def test_after_a_cost_change_a_login_hashes_the_password_again_at_the_new_cost(d
         settings_module.reload()
 
 
+def test_a_login_after_a_cost_change_keeps_a_long_password_and_a_password_changed_meanwhile(demo, monkeypatch):
+    """The rehash hashes the bytes bcrypt checked (a password typed longer than 72 bytes is cut as bcrypt cuts
+    it), and never overwrites a password its owner changed while the login was being checked."""
+    import bcrypt
+
+    from chiiki import settings as settings_module
+
+    long_pw = "さくらはるなつあき" * 2 + "ふゆやまかわ"  # 72 bytes of UTF-8
+    accounts.register(valid(password=long_pw))
+    owner = demo.actor("member@example.jp")
+    monkeypatch.setenv("CHIIKI_BCRYPT_ROUNDS", "5")  # every stored hash is cost 4: the next logins rehash
+    settings_module.reload()
+    try:
+        assert accounts.login("hanako@example.jp", long_pw + "！").token
+        assert accounts.login("hanako@example.jp", long_pw).token
+        real_hashpw, fired = bcrypt.hashpw, []
+
+        def owner_changes_it_meanwhile(password: bytes, salt: bytes) -> bytes:
+            if not fired:  # the login's rehash: the owner's change commits first
+                fired.append(True)
+                accounts.change_password(owner, PW, "brand-new-pass-2027")
+            return real_hashpw(password, salt)
+
+        monkeypatch.setattr(accounts.bcrypt, "hashpw", owner_changes_it_meanwhile)
+        accounts.login("member@example.jp", PW)
+        assert fired
+        monkeypatch.setattr(accounts.bcrypt, "hashpw", real_hashpw)
+        with pytest.raises(ServiceError):
+            accounts.login("member@example.jp", PW)
+        assert accounts.login("member@example.jp", "brand-new-pass-2027").token
+    finally:
+        monkeypatch.undo()
+        settings_module.reload()
+
+
 def test_an_account_without_a_password_cannot_be_logged_into_with_the_stand_in_password(demo):
     aid = accounts.register(valid())
     with session() as s:

@@ -472,3 +472,20 @@ def test_an_invite_for_a_household_shows_its_address_only_with_view_members_and_
     with session() as s:
         assert s.exec(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.subject_household_id == hh.id)).one() == events + 1
+
+
+def test_an_officer_who_may_not_see_the_roster_cannot_decide_a_request(demo):
+    """Deciding a request names a household of the roster (or refuses someone) unseen: like the request list,
+    it needs view_members besides manage_members."""
+    a1 = demo.association_id(DemoCity.A1)
+    mid = ms.request_join(demo.actor("newcomer@example.jp"), a1, True, V)
+    with session() as s:
+        hh = s.exec(select(Household).where(Household.association_id == a1, Household.paper_only.is_(True))
+                    .order_by(Household.id)).first()
+    officer = _manager_without_view(demo)
+    before = snapshot()
+    with pytest.raises(Denied):
+        ms.approve(officer, mid, {"household_id": str(hh.id)})
+    with pytest.raises(Denied):
+        ms.reject(officer, mid, "")
+    assert snapshot() == before

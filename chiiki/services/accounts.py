@@ -242,11 +242,15 @@ def login(login_id: object, password: object, *, now: datetime | None = None) ->
             and bool(acc.password_hash)
         attempt.success = ok
         s.add(attempt)
-        if ok and _cost(acc.password_hash) != settings_module.settings.bcrypt_rounds:
+        rounds = settings_module.settings.bcrypt_rounds
+        if ok and _cost(acc.password_hash) != rounds:
             # Hashed at another cost than new passwords get (the setting changed since): hashed again now, so
-            # that its logins take as long as the stand-in check of an unknown id.
-            acc.password_hash = hash_password(password)
-            s.add(acc)
+            # that its logins take as long as the stand-in check of an unknown id. The bytes checked above (a
+            # longer password typed is cut as bcrypt cuts it), and only over the hash just checked: a password
+            # changed meanwhile stays changed.
+            rehashed = bcrypt.hashpw(_utf8(password)[:MAX_PASSWORD_BYTES], bcrypt.gensalt(rounds)).decode()
+            s.exec(update(Account).where(Account.id == acc.id, Account.password_hash == acc.password_hash)
+                   .values(password_hash=rehashed))
         if not ok:
             s.commit()
             _failures, locked_until = _lock_state(s, key, now)

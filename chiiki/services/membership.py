@@ -232,7 +232,9 @@ def _pending_in_scope(s: Session, actor: Actor, membership_id: object) -> Member
     m = s.get(Membership, validate.ident(membership_id, "membership_id"))
     if m is None:
         raise NotFound()
-    if han_scope(actor, MANAGE_MEMBERS, m.association_id) != ALL_HAN:
+    # Deciding means seeing the applicant and choosing among the roster's households: both powers, as the
+    # request list (pending_requests) asks for.
+    if any(han_scope(actor, p, m.association_id) != ALL_HAN for p in (MANAGE_MEMBERS, VIEW_MEMBERS)):
         raise Denied()
     if m.status != "pending":
         raise ServiceError("membership.error.decided")
