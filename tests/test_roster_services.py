@@ -330,6 +330,30 @@ def test_bad_household_input_is_refused_and_nothing_written(demo, a1, over, fiel
     assert snapshot() == before
 
 
+def test_a_han_officer_learns_nothing_of_other_hans_addresses_from_the_duplicate_checks(demo, a1):
+    """A 班長 keeping one han's roster gets the same answer for an address of another han's household as for an
+    address that exists nowhere, in the 世帯を追加 form and in an import preview: "taken" there would map the
+    other hans' roster address by address."""
+    han1, han2 = demo.han_ids(DemoCity.A1)[:2]
+    leader = han_manager(demo, han1)
+    other = households(a1, han_id=han2)[0].address
+    made_up = "旭川市旭町9条9丁目99-99"
+    csv = f"班,住所,氏名\n{demo_han_name(han1)},{other},山田 太郎\n{demo_han_name(han1)},{made_up},山田 花子\n"
+    preview = roster.preview_import(leader, a1, "probe.csv", csv.encode())
+    errors = {r.address: [k for k, _p in r.errors] for r in preview.rows}
+    assert errors == {other: [], made_up: []}
+    saved = roster.save_household(leader, a1, form(han1, address=other))
+    assert saved  # written: the 会長, who sees both hans, can merge them
+    with pytest.raises(ValidationErrors) as e:  # within the officer's own han a twin is still refused
+        roster.save_household(leader, a1, form(han1, address=other))
+    assert e.value.errors["address"][0] == "roster.error.address_taken"
+
+
+def demo_han_name(han_id: int) -> str:
+    with session() as s:
+        return s.get(Han, han_id).name
+
+
 def test_a_duplicate_address_is_refused_whatever_its_width(demo, a1):
     existing = households(a1)[0]
     wide = existing.address.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789"})

@@ -388,9 +388,14 @@ def _close_gap(s: Session, association_id: int, han_id: int | None) -> None:
         _write_order(s, [hid for hid, _ in rows], dict(rows))
 
 
-def _existing_addresses(s: Session, association_id: int, exclude: int | None = None) -> dict[str, int]:
+def _existing_addresses(s: Session, association_id: int, scope, exclude: int | None = None) -> dict[str, int]:
+    """The folded addresses of the association's households in `scope` (the officer's han, or ALL_HAN): a twin
+    is refused only where the officer may keep the roster. Answering "taken" for an address of another han
+    would tell a 班長, address by address, which households are on the roster there."""
     stmt = select(Household.id, Household.address).where(Household.association_id == association_id,
                                                          Household.removed_at.is_(None))
+    if scope != ALL_HAN:
+        stmt = stmt.where(Household.han_id.in_(sorted(scope) or [-1]))
     out: dict[str, int] = {}
     for hid, address in s.exec(stmt).all():
         if hid != exclude and fold(address):
@@ -455,7 +460,7 @@ def save_household(actor: Actor, association_id: object, data: dict, household_i
             if hh.association_id != validate.ident(association_id, "association_id"):
                 raise Denied()
         clean = _clean_household(s, hh.association_id, scope, data, hh.paper_only)
-        if fold(clean["address"]) in _existing_addresses(s, hh.association_id, exclude=hh.id):
+        if fold(clean["address"]) in _existing_addresses(s, hh.association_id, scope, exclude=hh.id):
             raise ValidationErrors({"address": "roster.error.address_taken"})
         moved = hh.id is None or hh.han_id != clean["han_id"]
         old_han, old_index = hh.han_id, None if hh.id is None else _index_in_han(s, hh)
@@ -656,7 +661,7 @@ class _RowChecker:
         self.scope = scope
         self.hans: dict[str, Han] = {
             fold(h.name): h for h in s.exec(select(Han).where(Han.association_id == association_id)).all()}
-        self.existing = _existing_addresses(s, association_id)
+        self.existing = _existing_addresses(s, association_id, scope)
         self.seen: dict[str, int] = {}
 
     def _han(self, value: str) -> tuple[Han | None, tuple[str, dict] | None]:
