@@ -742,6 +742,13 @@ async def run_read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
+def uploaded_files(files: object) -> list:
+    """The uploaded files among an upload handler's argument: a browser can send any JSON in its place."""
+    from starlette.datastructures import UploadFile
+
+    return [f for f in files if isinstance(f, UploadFile)] if isinstance(files, (list, tuple)) else []
+
+
 async def receive_uploads(files: list, held: list[dict], limit: int, too_many: str, lang: str,
                           store: Callable[[str, bytes], Any]) -> tuple[list[dict], list[str]]:
     """Store uploaded files one by one with `store(name, data)` (a service that checks and keeps
@@ -749,7 +756,7 @@ async def receive_uploads(files: list, held: list[dict], limit: int, too_many: s
     from chiiki.services.attachments import MAX_BYTES
 
     held, problems = list(held), []
-    for f in files or []:
+    for f in uploaded_files(files):
         if len(held) >= limit:
             problems.append(too_many)
             break

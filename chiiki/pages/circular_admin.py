@@ -536,7 +536,7 @@ class StatusState(rx.State):
             return
         cat, han, days = form.get("category", ""), form.get("han", ""), form.get("days", "")
         self.category = cat if cat in circulars.CATEGORIES else ""
-        self.han = han if han in {o[0] for o in self.han_options} else ""
+        self.han = han if isinstance(han, str) and han in {o[0] for o in self.han_options} else ""
         days = days.strip() if isinstance(days, str) else ""
         self.days = days if days.isascii() and days.isdigit() and len(days) < 4 else ""
         if self.days:
@@ -803,7 +803,7 @@ class PrintState(rx.State):
         actor, lang, _aid = await _officer(self)
         if actor is None:
             return rx.redirect(routes.LOGIN)
-        if han in {o[0] for o in self.han_options}:
+        if isinstance(han, str) and han in {o[0] for o in self.han_options}:
             await self._fetch(actor, lang, str(self.cid), han)
 
 

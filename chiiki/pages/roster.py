@@ -25,7 +25,7 @@ from chiiki.i18n import t, tf, tr
 from chiiki.services import roster, tabular, validate
 from chiiki.services.errors import Denied, ServiceError
 from chiiki.services.policy import MANAGE_MEMBERS, Actor, han_scope
-from chiiki.state import current_actor, error_text, field_errors, run_service
+from chiiki.state import current_actor, error_text, field_errors, run_service, uploaded_files
 
 UPLOAD_ID = "roster_upload"
 PREVIEW_OK_ROWS = 30  # rows without errors shown as a sample; every row with an error is listed (capped)
@@ -353,7 +353,8 @@ class RosterState(rx.State):
             return rx.redirect(routes.LOGIN)
         actor, lang, aid = ctx
         self._reset_import()
-        if not isinstance(files, list) or len(files) != 1:
+        files = uploaded_files(files)
+        if len(files) != 1:
             self.import_error = tr(lang, "roster.import_no_file")
             return
         f = files[0]
