@@ -466,6 +466,33 @@ def test_deleting_an_account_leaves_no_text_of_theirs_and_no_mail_to_them(demo):
                                                                         for q in totals.questions]
 
 
+def test_deleting_an_account_erases_their_report_reasons_and_the_mail_sent_to_them(demo):
+    """A reason typed when reporting a post is their text too (the moderators' queue keeps the report, not
+    their words); mail already sent to them does not keep their address until the retention purge, nor its
+    copy in the outbox folder."""
+    from datetime import timedelta
+
+    from chiiki.models import BoardReport, OutboxMail
+    from chiiki.services import board, mail
+    from tests.conftest import DemoCity
+
+    a1 = demo.association_id(DemoCity.A1)
+    author, reporter = demo.actor("member2@example.jp"), demo.actor("member@example.jp")
+    tid = board.create_thread(author, a1, "ゴミ出し", "本文", now=utcnow() - timedelta(hours=1))
+    board.report_post(reporter, board.get_thread(author, tid).posts[0].id, "私(佐藤 090-1234-5678)の隣の家の話です")
+    with session() as s:
+        mail.enqueue(s, "member@example.jp", "回覧のお知らせ", "本文")
+        mail.enqueue(s, "kaicho@example.jp", "回覧のお知らせ", "本文")
+    assert mail.deliver_queued().sent == 2  # no mail server set: written to the outbox folder
+    accounts.delete_account(reporter, PW)
+    queue = board.report_queue(demo.actor("kaicho@example.jp"), a1)
+    assert [r.reason for item in queue.items for r in item.reports] == [""]  # the report stays, unsigned text gone
+    with session() as s:
+        assert s.exec(select(OutboxMail.to_address)).all() == ["kaicho@example.jp"]
+        assert s.exec(select(BoardReport.reason)).all() == [""]
+    assert [b"member@example.jp" in p.read_bytes() for p in mail.outbox_files()] == [False]
+
+
 def test_the_last_manager_cannot_delete_their_account(demo):
     actor = demo.actor("other@example.jp")
     # In 末広東町内会 the president is the only manager; find them through their role.

@@ -22,6 +22,7 @@ from chiiki.models import (
     Association,
     AuthSession,
     BoardPost,
+    BoardReport,
     BoardThread,
     Delivery,
     Han,
@@ -36,7 +37,7 @@ from chiiki.models import (
     SurveyResponse,
     utcnow,
 )
-from chiiki.services import audit, validate
+from chiiki.services import audit, mail, validate
 from chiiki.services.db import fetch_in, fetch, fetch_one, reading, session
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
 from chiiki.services.policy import (
@@ -606,13 +607,16 @@ def delete_account(actor: Actor, password: object) -> None:
         # What they wrote to the officers when asking to join, and what an officer noted on deciding it.
         s.execute(update(Membership).where(Membership.account_id == account_id).values(message="", decision_note=""))
         _forget_answers(s, account_id)
-        # Mail not yet sent to them is not sent (unless another account still uses the address).
+        # What they wrote when reporting a post: the moderators' queue keeps the report, not their words.
+        s.execute(update(BoardReport).where(BoardReport.reporter_account_id == account_id).values(reason=""))
+        # Mail to them, sent or not, goes with their address (unless another account still uses it): mail not
+        # yet sent is not sent, and the copies of mail sent are not kept until the retention purge.
         addresses = {a for a in (acc.email, acc.login_id) if a and "@" in a}
         shared = set(s.exec(select(Account.email).where(Account.id != account_id, Account.deleted_at.is_(None),
                                                         Account.email.in_(sorted(addresses)))).all()) if addresses else set()
-        if addresses - shared:
-            s.execute(delete(OutboxMail).where(OutboxMail.sent_at.is_(None),
-                                               OutboxMail.to_address.in_(sorted(addresses - shared))))
+        gone = addresses - shared
+        if gone:
+            s.execute(delete(OutboxMail).where(OutboxMail.to_address.in_(sorted(gone))))
         acc.login_id = None
         acc.password_hash = ""
         acc.name = acc.kana = acc.address = acc.email = acc.phone = ""
@@ -623,6 +627,8 @@ def delete_account(actor: Actor, password: object) -> None:
         acc.deleted_at = now
         s.add(acc)
         audit.record(s, actor, "self.delete", count=1)
+    if gone:  # committed: the copies the outbox folder holds when no mail server is set go too
+        mail.forget_outbox_copies(gone)
 
 
 def _forget_answers(s: Session, account_id: int) -> None:

@@ -180,3 +180,20 @@ def deliver_queued(limit: int = 200) -> SendReport:
 def outbox_files() -> list[Path]:
     folder = settings_module.settings.outbox_dir
     return sorted(folder.glob("*.eml")) if folder.exists() else []
+
+
+def forget_outbox_copies(addresses: set[str]) -> int:
+    """Remove the outbox folder's messages to these addresses (an account deleted: its mail goes with it);
+    returns how many. Only the headers are read."""
+    from email.parser import BytesHeaderParser
+
+    wanted = {a.lower() for a in addresses}
+    removed = 0
+    for path in outbox_files():
+        with contextlib.suppress(OSError):
+            with path.open("rb") as f:
+                to = (BytesHeaderParser().parse(f)["To"] or "").strip().lower()
+            if to in wanted:
+                path.unlink()
+                removed += 1
+    return removed
