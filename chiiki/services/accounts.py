@@ -8,6 +8,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 import bcrypt
 from sqlalchemy import Boolean, Integer, String, and_, bindparam, delete, func, or_, update
@@ -224,27 +225,16 @@ def login(login_id: object, password: object, *, now: datetime | None = None) ->
         raise ServiceError("error.login_failed")
     key = _sha("login:" + key_id)
     with session() as s:
-        # This attempt is written (as a failure) and committed BEFORE the slow check, then the others counted:
-        # guesses sent at the same time each see the ones written before them, so at most MAX_FAILURES of
-        # them are ever checked in a window, however many connections send them at once.
-        attempt = LoginAttempt(login_key=key, at=now, success=False)
-        s.add(attempt)
-        s.commit()
-        _failures, locked_until = _lock_state(s, key, now, exclude=attempt.id)
-        if locked_until is not None:
-            s.delete(attempt)  # refused unchecked: it neither counts nor moves the lock on
-            s.commit()
-            raise ServiceError("error.locked", until=locked_until)
         acc = s.exec(select(Account).where(Account.login_id == key_id, Account.deleted_at.is_(None))).first()
         stored = (acc.password_hash.encode() if acc and acc.password_hash
                   else dummy_hash(settings_module.settings.bcrypt_rounds))
         # The check runs whatever the account: an id without a password (none can log in) takes as long too.
-        ok = bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES], stored) and acc is not None \
-            and bool(acc.password_hash)
-        attempt.success = ok
-        s.add(attempt)
+        ok = _counted_check(s, key, now, lambda: bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES], stored)
+                            and acc is not None and bool(acc.password_hash), locked_key="error.locked")
+        if not ok:
+            raise ServiceError("error.login_failed")
         rounds = settings_module.settings.bcrypt_rounds
-        if ok and _cost(acc.password_hash) != rounds:
+        if _cost(acc.password_hash) != rounds:
             # Hashed at another cost than new passwords get (the setting changed since): hashed again now, so
             # that its logins take as long as the stand-in check of an unknown id. The bytes checked above (a
             # longer password typed is cut as bcrypt cuts it), and only over the hash just checked: a password
@@ -252,12 +242,6 @@ def login(login_id: object, password: object, *, now: datetime | None = None) ->
             rehashed = bcrypt.hashpw(_utf8(password)[:MAX_PASSWORD_BYTES], bcrypt.gensalt(rounds)).decode()
             s.exec(update(Account).where(Account.id == acc.id, Account.password_hash == acc.password_hash)
                    .values(password_hash=rehashed))
-        if not ok:
-            s.commit()
-            _failures, locked_until = _lock_state(s, key, now)
-            if locked_until is not None:
-                raise ServiceError("error.locked", until=locked_until)
-            raise ServiceError("error.login_failed")
         token = secrets.token_urlsafe(32)
         s.add(AuthSession(token_hash=_sha(token), account_id=acc.id, created_at=now,
                           expires_at=now + timedelta(hours=settings_module.settings.session_hours)))
@@ -426,29 +410,43 @@ def actor_for_token_in(conn: Connection, token: str, now: datetime | None = None
     return _actor_of(rows, now)
 
 
-def _check_own_password(s: Session, acc: Account, password: object, field: str) -> None:
-    """A signed-in person's password, asked again before a change that needs it (a new password, deleting the
-    account). Wrong guesses are counted and locked per account as logins are, so that a session left open (a
-    shared tablet, a stolen cookie) cannot be used to find the password by trying. Commits the attempt."""
-    now = utcnow()
-    key = _sha(f"password:{acc.id}")
+def _counted_check(s: Session, key: str, now: datetime, check: Callable[[], bool], locked_key: str) -> bool:
+    """A password check counted against `key`'s lock (login id, or an account's own prompt): the attempt is
+    written as a failure and committed BEFORE the slow check, then the others counted, so guesses sent at the
+    same time each see the ones written before them and at most MAX_FAILURES are ever checked in a window,
+    however many connections send them. Raises ServiceError(locked_key, until=…) while locked; else the check's
+    answer, committed."""
     attempt = LoginAttempt(login_key=key, at=now, success=False)
     s.add(attempt)
-    s.commit()  # counted before the slow check, as in login()
+    s.commit()
     _failures, locked_until = _lock_state(s, key, now, exclude=attempt.id)
     if locked_until is not None:
-        s.delete(attempt)
+        s.delete(attempt)  # refused unchecked: it neither counts nor moves the lock on
         s.commit()
-        raise ValidationErrors({field: ServiceError("error.password_locked", until=locked_until)})
-    ok = (bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES], acc.password_hash.encode())
-          if isinstance(password, str) and acc.password_hash else False)
+        raise ServiceError(locked_key, until=locked_until)
+    ok = bool(check())
     attempt.success = ok
     s.add(attempt)
     s.commit()
     if not ok:
         _failures, locked_until = _lock_state(s, key, now)
         if locked_until is not None:
-            raise ValidationErrors({field: ServiceError("error.password_locked", until=locked_until)})
+            raise ServiceError(locked_key, until=locked_until)
+    return ok
+
+
+def _check_own_password(s: Session, acc: Account, password: object, field: str) -> None:
+    """A signed-in person's password, asked again before a change that needs it (a new password, deleting the
+    account). Wrong guesses are counted and locked per account as logins are, so that a session left open (a
+    shared tablet, a stolen cookie) cannot be used to find the password by trying."""
+    try:
+        ok = _counted_check(s, _sha(f"password:{acc.id}"), utcnow(), lambda: isinstance(password, str)
+                            and bool(acc.password_hash)
+                            and bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES], acc.password_hash.encode()),
+                            locked_key="error.password_locked")
+    except ServiceError as e:
+        raise ValidationErrors({field: e}) from None
+    if not ok:
         raise ValidationErrors({field: "error.password_wrong"})
 
 

@@ -1081,12 +1081,13 @@ def results(actor: Actor, survey_id: object) -> Results:
         sv = _survey_or_404(s, survey_id)
         targets = _targets(s, sv.id)
         _require_full(actor, sv, targets)
-        if sv.anonymous:
-            answered = _answered_units(s, sv.id)
-            if answered < ANONYMOUS_TOTALS_MIN:
-                return Results(_info(s, sv, utcnow(), targets), answered, _target_unit_count(s, sv, targets), (),
-                               None, None, None, None, withheld=True)
-        return _totals(s, sv, targets, with_texts=True)
+        if not sv.anonymous:
+            return _totals(s, sv, targets, with_texts=True)
+        info, answered = _info(s, sv, utcnow(), targets), _answered_units(s, sv.id)
+        if answered < ANONYMOUS_TOTALS_MIN:
+            return Results(info, answered, _target_unit_count(s, sv, targets), (), None, None, None, None,
+                           withheld=True)
+        return _totals(s, sv, targets, with_texts=True, known=(info, tuple(_questions(s, sv.id)), answered))
 
 
 def member_totals(actor: Actor, survey_id: object) -> Results | None:
