@@ -74,7 +74,11 @@ def freeze_startup_heap() -> None:
     state classes, the libraries) stays alive, so the garbage collector is told to leave it out (gc.freeze).
     Otherwise every full collection walks that whole heap again and stalls the events waiting behind it by
     tens of milliseconds. The login's stand-in password hash is made here too, so that the first login with an
-    unknown id takes no longer than any other."""
+    unknown id takes no longer than any other, and so is the module Reflex imports at the first event that
+    carries a form (reflex.model, which pulls in alembic): imported there, it held the worker's event loop for
+    about 180 ms, every tab on that worker waiting behind it."""
+    import reflex.model  # noqa: F401
+
     from chiiki.services.accounts import dummy_hash
     from chiiki.settings import settings
 

@@ -131,3 +131,23 @@ async def test_a_state_the_server_made_anew_is_sent_whole_first(demo, app, app_s
     assert update is None and sent == []  # Reflex's handler runs (and, for a new state, its rehydrate)
     update, _ = await _change_page(app, app_state, "/mypage", connected=False)
     assert update is not None
+
+
+def test_a_worker_imports_at_startup_what_reflex_would_import_at_the_first_form(tmp_path):
+    """Reflex imports reflex.model (and with it alembic) the first time an event carries a dict (a form's
+    submit). Imported there, it held the worker's event loop for ~180 ms, every tab on that worker waiting;
+    the startup task imports it before the worker takes events. In a fresh interpreter, as a worker starts."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, chiiki.chiiki as c\n"
+            "before = 'reflex.model' in sys.modules\n"
+            "c.freeze_startup_heap()\n"
+            "print(before, 'reflex.model' in sys.modules)\n")
+    env = {**os.environ, "REFLEX_DB_URL": f"sqlite:///{tmp_path / 'w.db'}", "CHIIKI_BCRYPT_ROUNDS": "4"}
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["False", "True"], out.stdout
