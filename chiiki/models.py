@@ -715,7 +715,8 @@ class SessionHandoff(SQLModel, table=True):
 
 
 class LoginAttempt(SQLModel, table=True):
-    """Failed and successful logins, keyed by a hash of the login id (no personal data)."""
+    """Counted attempts, keyed by a hash (no personal data): logins and password prompts, failed and successful
+    (a hash of the login id or account), and inquiries sent (chiiki.services.inquiries.SEND_KEY_PREFIX)."""
 
     id: int | None = Field(default=None, primary_key=True)
     login_key: str = Field(max_length=64, index=True)

@@ -219,3 +219,33 @@ def test_one_post_reported_twice_at_once_is_one_report_and_a_message(demo, monke
     out = both((board.report_post, (reporter, pid, "理由")), (board.report_post, (reporter, pid, "理由")))
     assert sorted(out) == ["board.error.reported_twice", "ok"], out
     assert one(select(func.count()).select_from(BoardReport)) == 1
+
+
+def test_inquiries_sent_at_the_same_moment_never_pass_the_limit_on_postgresql(pg_app_db, monkeypatch):
+    """Eight tabs of one address sending at once, on PostgreSQL (READ COMMITTED: a sending counts the others only
+    once they are committed, which is why each is committed before counting)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chiiki.models import Department, Inquiry
+    from chiiki.services import inquiries
+    from chiiki.services.policy import ANONYMOUS
+
+    seed_demo()
+    monkeypatch.setattr(inquiries, "VISITOR_SENDS", 3)
+    monkeypatch.setattr(inquiries, "_deliver_one", lambda *_a: None)
+    form = {"department_id": one(select(Department.id).where(Department.name == "道路維持課")), "sender_name": "訪問 者",
+            "sender_contact": "0166-12-3456", "subject": "ごみ", "body": "収集日を教えてください"}
+    start = threading.Barrier(8, timeout=20)
+
+    def send(_i) -> str:
+        start.wait()
+        try:
+            inquiries.submit(ANONYMOUS, form, client="203.0.113.9")
+        except ServiceError as e:
+            return e.key
+        return "ok"
+
+    with ThreadPoolExecutor(8) as pool:
+        out = list(pool.map(send, range(8)))
+    assert out.count("ok") <= 3 and set(out) <= {"ok", "inquiry.error.too_many"}, out
+    assert one(select(func.count()).select_from(Inquiry)) == out.count("ok")

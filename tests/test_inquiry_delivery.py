@@ -11,7 +11,7 @@ from email import message_from_bytes, policy
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import select
 
 from chiiki import settings as settings_module
@@ -354,3 +354,96 @@ def test_an_outbox_folder_that_cannot_be_written_is_a_failed_delivery_retried_la
     finally:
         monkeypatch.undo()
         settings_module.reload()
+
+
+# --------------------------------------------------------------------------- sending limit
+
+
+def _send(actor, client: str = "", **changes) -> str:
+    """One inquiry sent; "ok" or the refusal's message key."""
+    try:
+        inquiries.submit(actor, {**FORM, "department_id": department_id(), **changes}, client=client)
+    except ServiceError as e:
+        return e.key
+    return "ok"
+
+
+def test_a_visitor_address_and_a_resident_each_send_only_so_many_inquiries_an_hour(smtp, demo, monkeypatch):
+    monkeypatch.setattr(inquiries, "VISITOR_SENDS", 3)
+    monkeypatch.setattr(inquiries, "RESIDENT_SENDS", 2)
+    smtp.start()
+    here, there = "203.0.113.5", "198.51.100.7"
+    assert [_send(ANONYMOUS, here) for _ in range(3)] == ["ok"] * 3
+    stored = count(Inquiry)
+    with pytest.raises(ServiceError) as refused:
+        inquiries.submit(ANONYMOUS, {**FORM, "department_id": department_id()}, client=here)
+    assert refused.value.key == "inquiry.error.too_many"
+    # It says when sending works again: an hour after the oldest of the three.
+    with session() as s:
+        first = s.exec(select(func.min(LoginAttempt.at))).one()
+    assert refused.value.params["until"] == first + inquiries.SEND_WINDOW
+    assert count(Inquiry) == stored and len(smtp.inbox.messages) == 3  # nothing stored, nothing mailed
+    # A refused sending does not count: still three marks, not four.
+    with session() as s:
+        assert s.exec(select(func.count()).select_from(LoginAttempt)).one() == 3
+    # Another address, and residents (counted by account, wherever they are), are not held up by it.
+    assert _send(ANONYMOUS, there) == "ok"
+    member, kaicho = demo.actor("member@example.jp"), demo.actor("kaicho@example.jp")
+    assert [_send(member, here) for _ in range(3)] == ["ok", "ok", "inquiry.error.too_many"]
+    assert _send(member, there) == "inquiry.error.too_many"
+    assert _send(kaicho, here) == "ok"
+    # A form with a mistake is refused as such and does not use up a sending.
+    assert _send(ANONYMOUS, there, body="") == "error.required"
+    assert [_send(ANONYMOUS, there) for _ in range(3)] == ["ok", "ok", "inquiry.error.too_many"]
+    # An hour later the address may send again.
+    with session() as s:
+        s.execute(update(LoginAttempt).values(at=LoginAttempt.at - inquiries.SEND_WINDOW))
+    assert _send(ANONYMOUS, here) == "ok"
+
+
+def test_the_purge_forgets_who_sent_inquiries_once_their_hour_is_over(demo):
+    now = utcnow()
+    inquiries._take_send_slot(ANONYMOUS, "203.0.113.5", now - timedelta(minutes=61))
+    inquiries._take_send_slot(ANONYMOUS, "203.0.113.5", now - timedelta(minutes=30))
+    with session() as s:
+        s.add(LoginAttempt(login_key="a" * 64, at=now - timedelta(minutes=61)))  # a login's: kept for the retention
+    inquiries.purge_expired(now=now, force=True)
+    with session() as s:
+        kept = s.exec(select(LoginAttempt.login_key, LoginAttempt.at).order_by(LoginAttempt.at)).all()
+    assert [(k[:2], at) for k, at in kept] == [("aa", now - timedelta(minutes=61)), ("q:", now - timedelta(minutes=30))]
+    # The address is not stored, only a hash that no login's key can be.
+    assert all("203.0.113.5" not in k for k, _ in kept)
+
+
+def test_sendings_at_the_same_moment_never_pass_the_limit(demo, monkeypatch):
+    """Several tabs (or workers) sending at once from one address: each counts the ones written before it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(inquiries, "VISITOR_SENDS", 3)
+    monkeypatch.setattr(inquiries, "_deliver_one", lambda *_a: None)  # stored, not mailed: only the count matters
+    start = threading.Barrier(8, timeout=20)
+
+    def one(_i):
+        start.wait()
+        return _send(ANONYMOUS, "203.0.113.9")
+
+    with ThreadPoolExecutor(8) as pool:
+        out = list(pool.map(one, range(8)))
+    assert out.count("ok") <= 3 and set(out) <= {"ok", "inquiry.error.too_many"}, out
+    assert count(Inquiry) == out.count("ok")
+
+
+def test_a_sending_whose_inquiry_could_not_be_stored_does_not_count(demo, monkeypatch):
+    monkeypatch.setattr(inquiries, "VISITOR_SENDS", 1)
+
+    def broken():
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(inquiries, "new_reference", broken)
+    with pytest.raises(RuntimeError):
+        inquiries.submit(ANONYMOUS, {**FORM, "department_id": department_id()}, client="203.0.113.5")
+    assert count(Inquiry) == 0 and count(LoginAttempt) == 0
+    monkeypatch.undo()
+    monkeypatch.setattr(inquiries, "VISITOR_SENDS", 1)
+    monkeypatch.setattr(inquiries, "_deliver_one", lambda *_a: None)
+    assert [_send(ANONYMOUS, "203.0.113.5") for _ in range(2)] == ["ok", "inquiry.error.too_many"]

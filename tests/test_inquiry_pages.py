@@ -74,3 +74,34 @@ async def test_staff_manage_departments_and_see_receipts_without_content(demo, a
     assert st.retention == "14" and st.retention_error == ""
     text = state_text(app_state)
     assert not any(secret in text for secret in ("秘密 太郎", "secret@example.jp", "件名ひみつ", "本文ひみつ"))
+
+
+async def test_a_visitor_who_sent_too_many_is_told_when_to_send_again(demo, app_state, monkeypatch):
+    """Counted by the address the visitor's websocket came from (router.session.client_ip); the form keeps
+    what was typed and says until when."""
+    from reflex.istate.data import RouterData
+
+    from chiiki.pages.inquiry import InquiryState
+    from chiiki.services import inquiries
+
+    monkeypatch.setattr(inquiries, "VISITOR_SENDS", 1)
+    form = {"department_id": _dept(), "sender_name": "訪問 者", "sender_contact": "0166-12-3456",
+            "subject": "ごみ", "body": "収集日を教えてください"}
+
+    async def visitor(ip: str):
+        root = type(app_state)()
+        root.router = RouterData.from_router_data({"sid": f"sid-{ip}", "ip": ip, "headers": {"host": "localhost"}})
+        st = await root.get_state(InquiryState)
+        await InquiryState.load.fn(st)
+        return st
+
+    first, same_place, elsewhere = await visitor("203.0.113.5"), await visitor("203.0.113.5"), await visitor("198.51.100.7")
+    await InquiryState.submit.fn(first, form)
+    assert first.receipt["state"] == "delivered"
+    await InquiryState.submit.fn(same_place, form)  # another tab, the same address
+    assert same_place.receipt == {} and same_place.errors == {}
+    assert same_place.error.startswith("送信が続いたため") and "以降にもう一度" in same_place.error
+    await InquiryState.submit.fn(elsewhere, form)
+    assert elsewhere.receipt["state"] == "delivered" and elsewhere.error == ""
+    with session() as s:
+        assert s.exec(select(func.count()).select_from(Inquiry)).one() == 2

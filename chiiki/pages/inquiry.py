@@ -71,7 +71,8 @@ class InquiryState(rx.State):
         if not isinstance(form, dict):
             return
         try:
-            r = await run_service(inquiries.submit, actor, {k: form.get(k) for k in _FIELDS})
+            r = await run_service(inquiries.submit, actor, {k: form.get(k) for k in _FIELDS},
+                                  client=self.router.session.client_ip)
         except ServiceError as e:
             self.errors = field_errors(lang, e)
             self.error = "" if self.errors else error_text(lang, e)

@@ -18,10 +18,18 @@ mail already sent from the outbox table (and dead mail that gave up), .eml copie
 (written when no SMTP server is configured, which include inquiry text), login attempts, and expired
 sessions. It blanks any delivered inquiry that still holds personal fields. It never touches an
 undelivered inquiry: its text exists nowhere else yet.
+
+Sending is limited (`SEND_WINDOW`): every inquiry is mailed to a department, and the form is open to visitors,
+so without a limit anyone could flood the city's mailboxes through it. A signed-in resident is counted by
+account, a visitor by the address their connection comes from (many share one behind a mobile carrier's or
+an office's gateway, hence the higher number; behind a reverse proxy, REFLEX_TRUSTED_PROXY_HOPS tells the
+app which forwarded address is the visitor's). Each sending is a LoginAttempt row under a hash with the
+prefix SEND_KEY_PREFIX, tied to no inquiry; the purge deletes it once its window has passed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -63,6 +71,11 @@ PURGE_INTERVAL = timedelta(hours=1)
 LEASE = timedelta(minutes=10)
 MAX_BACKOFF = timedelta(hours=1)
 UNDELIVERED = ("pending", "sending", "failed")
+# Inquiries one sender may send within SEND_WINDOW (see the module docstring).
+SEND_WINDOW = timedelta(hours=1)
+RESIDENT_SENDS = 10
+VISITOR_SENDS = 20
+SEND_KEY_PREFIX = "q:"  # never the start of a login's key (hex digits only)
 # No 0/O, 1/I/L: a reference read out over the phone must not be misheard.
 _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
@@ -183,19 +196,57 @@ def _clean_inquiry(s: Session, data: object) -> dict:
     return out
 
 
-def submit(actor: Actor, data: dict) -> Receipt:
-    """Store an inquiry and try to forward it now; the receipt's state says whether that worked."""
+def _send_key(actor: Actor, client: object) -> str:
+    """Whose sendings count together: the account, or for a visitor the address their connection comes from."""
+    who = f"account:{actor.account_id}" if actor.authenticated else f"address:{client if isinstance(client, str) else ''}"
+    return SEND_KEY_PREFIX + hashlib.sha256(f"inquiry:{who}".encode()).hexdigest()[:62]
+
+
+def _take_send_slot(actor: Actor, client: object, now: datetime) -> int:
+    """Count one sending against its sender's limit; returns its row's id. The row is committed before the others
+    are counted, so that sendings at the same moment (several tabs, several workers) each see the ones written
+    before them and no more than the limit ever pass. Raises ServiceError("inquiry.error.too_many", until=…)
+    when the sender has used up the window (that attempt is not kept: it neither counts nor moves the time on)."""
+    key = _send_key(actor, client)
+    limit = RESIDENT_SENDS if actor.authenticated else VISITOR_SENDS
+    with session() as s:
+        mark = LoginAttempt(login_key=key, at=now, success=True)
+        s.add(mark)
+        s.commit()
+        earlier = s.exec(select(LoginAttempt.at)
+                         .where(LoginAttempt.login_key == key, LoginAttempt.at > now - SEND_WINDOW,
+                                LoginAttempt.id != mark.id)
+                         .order_by(LoginAttempt.at.desc()).limit(limit)).all()
+        if len(earlier) >= limit:
+            s.delete(mark)
+            s.commit()
+            raise ServiceError("inquiry.error.too_many", until=earlier[-1] + SEND_WINDOW)
+        return mark.id
+
+
+def submit(actor: Actor, data: dict, client: object = "") -> Receipt:
+    """Store an inquiry and try to forward it now; the receipt's state says whether that worked. `client`: the
+    address the visitor's connection comes from (what their sendings are counted by; a resident's are counted
+    by account)."""
     require(actor, INQUIRY_SEND)
     with session() as s:
-        clean = _clean_inquiry(s, data)
-        for _ in range(5):
-            ref = new_reference()
-            if s.exec(select(Inquiry.id).where(Inquiry.reference == ref)).first() is None:
-                break
-        row = Inquiry(reference=ref, account_id=actor.account_id, state="pending", **clean)
-        s.add(row)
-        s.flush()
-        inquiry_id = row.id
+        clean = _clean_inquiry(s, data)  # a form with mistakes is refused before it counts
+    now = utcnow()
+    mark = _take_send_slot(actor, client, now)
+    try:
+        with session() as s:
+            for _ in range(5):
+                ref = new_reference()
+                if s.exec(select(Inquiry.id).where(Inquiry.reference == ref)).first() is None:
+                    break
+            row = Inquiry(reference=ref, account_id=actor.account_id, state="pending", created_at=now, **clean)
+            s.add(row)
+            s.flush()
+            inquiry_id = row.id
+    except BaseException:
+        with session() as s:  # not stored: the sending does not count either
+            s.execute(delete(LoginAttempt).where(LoginAttempt.id == mark))
+        raise
     _deliver_one(inquiry_id, 0, utcnow())
     return lookup(actor, ref)
 
@@ -446,7 +497,11 @@ def purge_expired(*, now: datetime | None = None, force: bool = False) -> PurgeR
             (OutboxMail.sent_at.is_(None)) & (OutboxMail.attempts >= mail.MAX_ATTEMPTS)
             & (OutboxMail.created_at < cutoff),
         ))).rowcount
-        attempts = s.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff)).rowcount
+        attempts = s.execute(delete(LoginAttempt).where(or_(
+            LoginAttempt.at < cutoff,
+            # An inquiry's sending counts only within its window; after it, nothing is kept of who sent when.
+            LoginAttempt.login_key.startswith(SEND_KEY_PREFIX, autoescape=True) & (LoginAttempt.at <= now - SEND_WINDOW),
+        ))).rowcount
         sessions = s.execute(delete(AuthSession).where(AuthSession.expires_at < cutoff)).rowcount
     files = 0
     limit = cutoff.timestamp()
