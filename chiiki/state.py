@@ -598,15 +598,13 @@ class LoadPageInOneEvent(rx.Middleware):
     Reflex 0.10 answers a page change with ``on_load_internal``, which queues the page's on_load
     (AuthState.load_page) and then ``set_is_hydrated``: three events, each fetching and storing the tab's
     state (from Redis, with several workers) under its lock and sending its own delta. Here
-    ``on_load_internal`` runs load_page itself, under the lock it already holds, and sends the browser one
-    delta: the page's data with ``is_hydrated`` true, then the events load_page returned (a redirect to the
-    login page; the "loaded" came after it before). Reflex's first delta, ``is_hydrated`` false (the page
-    is loading: its buttons wait), is not sent: the browser already holds false when this event arrives
-    (its router sets it as the navigation starts; after a (re)connect the hydrate's snapshot carried it).
-    A newer page change still cancels an unfinished one (Reflex's ``supersedes`` is on
-    ``on_load_internal``). Pages outside the shared frame keep Reflex's way, and so does a page change on a
-    state the server made anew (AuthState._synced): Reflex sends that state whole before anything else,
-    which only its own handler does.
+    ``on_load_internal`` runs load_page itself, under the lock it already holds, and tells the browser
+    what the three told it: the page is loading (``is_hydrated`` false: its buttons wait), then the page's
+    data with ``is_hydrated`` true, then the events load_page returned (a redirect to the login page; the
+    "loaded" came after it before). A newer page change still cancels an unfinished one (Reflex's
+    ``supersedes`` is on ``on_load_internal``). Pages outside the shared frame keep Reflex's way, and so
+    does a page change on a state the server made anew (AuthState._synced): Reflex sends that state whole
+    before anything else, which only its own handler does.
     """
 
     _EVENT = "on_load_internal"
@@ -628,13 +626,14 @@ class LoadPageInOneEvent(rx.Middleware):
         from reflex_base.event.processor.base_state_processor import chain_updates
 
         name = AuthState.load_page.fn.__qualname__
-        root.is_hydrated = False  # as Reflex's own handler sets it, for the handlers to see
+        root.is_hydrated = False
+        await chain_updates(None, handler_name=name, root_state=root)
         try:
             events = await AuthState.load_page.fn(auth, known[1])
         except Exception:
             # Reflex then shows its error; the page's buttons do not wait forever (nor did they when
             # set_is_hydrated followed a failed load_page). A load cancelled by a newer page change sends
-            # nothing: the browser waits for that page's "loaded".
+            # nothing more: that page's load says "loading" and "loaded" itself.
             root.is_hydrated = True
             await chain_updates(None, handler_name=name, root_state=root)
             raise

@@ -74,12 +74,10 @@ async def test_a_page_change_loads_the_page_in_the_one_event(demo, app, app_stat
     update, sent = await _change_page(app, member, "/circulars")
     assert update is not None  # handled: Reflex queues neither the load nor set_is_hydrated
     assert not [x for x in sent if x[0] == "queued"]
-    # One delta: the page's data with "loaded". "Loading" (the buttons wait) the browser set itself as its
-    # navigation began (or the hydrate's snapshot carried it): not sent again.
-    assert [_hydrated(x) for x in sent] == [True]
+    assert [_hydrated(x) for x in sent] == [False, True]  # loading (buttons wait), then loaded
     inbox = await member.get_state(InboxState)
     assert [i["id"] for i in inbox.items] == [str(cid)]
-    assert f"'id': '{cid}'" in repr(sent[0][1])  # the rows come with "loaded"
+    assert f"'id': '{cid}'" in repr(sent[1][1])  # the rows come with "loaded"
     assert (await member.get_state(AuthState)).unread_circulars == 1
 
 
@@ -87,8 +85,8 @@ async def test_a_redirect_from_the_load_follows_the_page_data(demo, app, app_sta
     update, sent = await _change_page(app, app_state, "/mypage")  # nobody is logged in
     assert update is not None
     kinds = [x[0] for x in sent]
-    assert kinds == ["delta", "event"] and _hydrated(sent[0]) is True
-    assert sent[1][1].name == "_redirect" and "/login" in repr(sent[1][1].payload)
+    assert kinds == ["delta", "delta", "event"] and _hydrated(sent[1]) is True
+    assert sent[2][1].name == "_redirect" and "/login" in repr(sent[2][1].payload)
 
 
 async def test_a_failed_load_still_ends_the_wait(demo, app, app_state, monkeypatch):
@@ -99,11 +97,11 @@ async def test_a_failed_load_still_ends_the_wait(demo, app, app_state, monkeypat
     sent = []
     with pytest.raises(RuntimeError):
         await _change_page(app, app_state, "/circulars", sent=sent)
-    assert app_state.is_hydrated is True and [_hydrated(x) for x in sent] == [True]
+    assert app_state.is_hydrated is True and [_hydrated(x) for x in sent] == [False, True]
 
 
 async def test_a_load_cancelled_by_a_newer_page_change_sends_nothing_more(demo, app, app_state, monkeypatch):
-    """Reflex cancels the unfinished page change (supersedes); the browser waits for the newer one's "loaded"."""
+    """Reflex cancels the unfinished page change (supersedes); the newer one says loading and loaded itself."""
     def cancelled(*_a):
         raise asyncio.CancelledError
 
@@ -111,7 +109,7 @@ async def test_a_load_cancelled_by_a_newer_page_change_sends_nothing_more(demo, 
     sent = []
     with pytest.raises(asyncio.CancelledError):
         await _change_page(app, app_state, "/circulars", sent=sent)
-    assert sent == []
+    assert [_hydrated(x) for x in sent] == [False]
 
 
 async def test_pages_outside_the_frame_and_other_events_keep_reflexs_way(demo, app, app_state):
@@ -153,18 +151,3 @@ def test_a_worker_imports_at_startup_what_reflex_would_import_at_the_first_form(
     out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == ["False", "True"], out.stdout
-
-
-def test_the_browser_marks_a_page_loading_itself_when_its_navigation_starts():
-    """What LoadPageInOneEvent leaves out rests on this: Reflex's frontend sets is_hydrated false as a
-    client-side navigation starts, before it sends on_load_internal (and the hydrate's snapshot carries false
-    after a connect). Should a Reflex upgrade stop doing so, the page's buttons would not wait for its load."""
-    from pathlib import Path
-
-    import reflex_base
-
-    js = (Path(reflex_base.__file__).parent / ".templates" / "web" / "utils" / "state.js").read_text()
-    start = js.index("Equivalent to routeChangeStart")
-    effect = js[start:js.index("Equivalent to routeChangeComplete", start)]
-    assert "is_hydrated_rx_state_: false" in effect
-    assert "onLoadInternalEvent" in js[start:start + 800]
