@@ -84,7 +84,7 @@ async def test_a_visitor_who_sent_too_many_is_told_when_to_send_again(demo, app_
     from chiiki.pages.inquiry import InquiryState
     from chiiki.services import inquiries
 
-    monkeypatch.setattr(inquiries, "VISITOR_SENDS", 1)
+    monkeypatch.setattr(inquiries, "ADDRESS_SENDS", 1)
     form = {"department_id": _dept(), "sender_name": "訪問 者", "sender_contact": "0166-12-3456",
             "subject": "ごみ", "body": "収集日を教えてください"}
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import Numeric, Select, event, exc, false
+from sqlalchemy import Numeric, Select, event, exc, false, func
 from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -326,6 +326,16 @@ def lock_row(s: Session, model, row_id: int) -> None:
     and no foreign key of the row is checked)."""
     if s.get_bind().dialect.name == "postgresql":
         s.execute(sa_select(model.id).where(model.id == row_id).with_for_update(key_share=True))
+    else:
+        s.execute(sa_update(model).where(false()).values(id=model.id))
+
+
+def lock_name(s: Session, model, name: str) -> None:
+    """lock_row for a thing with no row of its own (e.g. one sender's count of inquiries), named by `name`:
+    PostgreSQL: a transaction-level advisory lock on the name's hash; SQLite: the database's write lock (as
+    lock_row does, with an UPDATE of `model` that matches no row)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(sa_select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
     else:
         s.execute(sa_update(model).where(false()).values(id=model.id))
 

@@ -20,20 +20,27 @@ sessions. It blanks any delivered inquiry that still holds personal fields. It n
 undelivered inquiry: its text exists nowhere else yet.
 
 Sending is limited (`SEND_WINDOW`): every inquiry is mailed to a department, and the form is open to visitors,
-so without a limit anyone could flood the city's mailboxes through it. A signed-in resident is counted by
-account, a visitor by the address their connection comes from (many share one behind a mobile carrier's or
-an office's gateway, hence the higher number; behind a reverse proxy, REFLEX_TRUSTED_PROXY_HOPS tells the
-app which forwarded address is the visitor's). Each sending is a LoginAttempt row under a hash with the
-prefix SEND_KEY_PREFIX, tied to no inquiry; the purge deletes it once its window has passed.
+so without a limit anyone could flood the city's mailboxes through it. Sendings are counted by the address
+the connection comes from (an IPv6 address by its /64), visitors and residents together (registering is
+open, so accounts alone would not do), and a signed-in resident's also by account. Many people share an
+address behind a mobile carrier's or an office's gateway, hence its higher number; behind a reverse proxy,
+REFLEX_TRUSTED_PROXY_HOPS tells the app which forwarded address is the sender's. Each count is a LoginAttempt
+row under a keyed hash with the prefix SEND_KEY_PREFIX (the key lives in the data folder, not the database),
+its time to the minute; the purge deletes it once its window has passed.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
+import ipaddress
 import logging
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import delete, func, or_, update
 from sqlmodel import Session, select
@@ -52,7 +59,7 @@ from chiiki.models import (
 )
 from chiiki.services import mail, validate
 from chiiki.services.associations import page_args, require
-from chiiki.services.db import session
+from chiiki.services.db import lock_name, session
 from chiiki.services.errors import NotFound, ServiceError, ValidationErrors
 from chiiki.services.notices import run_checks
 from chiiki.services.policy import CITY_ADMIN, INQUIRY_ROUTE, INQUIRY_SEND, Actor
@@ -73,9 +80,10 @@ MAX_BACKOFF = timedelta(hours=1)
 UNDELIVERED = ("pending", "sending", "failed")
 # Inquiries one sender may send within SEND_WINDOW (see the module docstring).
 SEND_WINDOW = timedelta(hours=1)
-RESIDENT_SENDS = 10
-VISITOR_SENDS = 20
+RESIDENT_SENDS = 10  # per account
+ADDRESS_SENDS = 20  # per address (an IPv6 /64), visitors and residents together
 SEND_KEY_PREFIX = "q:"  # never the start of a login's key (hex digits only)
+SEND_SECRET_FILE = "inquiry-send.key"  # in the data folder
 # No 0/O, 1/I/L: a reference read out over the phone must not be misheard.
 _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
@@ -196,57 +204,89 @@ def _clean_inquiry(s: Session, data: object) -> dict:
     return out
 
 
-def _send_key(actor: Actor, client: object) -> str:
-    """Whose sendings count together: the account, or for a visitor the address their connection comes from."""
-    who = f"account:{actor.account_id}" if actor.authenticated else f"address:{client if isinstance(client, str) else ''}"
-    return SEND_KEY_PREFIX + hashlib.sha256(f"inquiry:{who}".encode()).hexdigest()[:62]
+def _network(client: object) -> str:
+    """Where a sender connects from: an IPv4 address, or the /64 an IPv6 address is in (a connection is given a
+    whole /64 and may use any address of it); "" when the address is unknown or not an address."""
+    try:
+        ip = ipaddress.ip_address(client.strip()) if isinstance(client, str) else None
+    except ValueError:
+        return ""
+    if ip is None:
+        return ""
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
-def _take_send_slot(actor: Actor, client: object, now: datetime) -> int:
-    """Count one sending against its sender's limit; returns its row's id. The row is committed before the others
-    are counted, so that sendings at the same moment (several tabs, several workers) each see the ones written
-    before them and no more than the limit ever pass. Raises ServiceError("inquiry.error.too_many", until=…)
-    when the sender has used up the window (that attempt is not kept: it neither counts nor moves the time on)."""
-    key = _send_key(actor, client)
-    limit = RESIDENT_SENDS if actor.authenticated else VISITOR_SENDS
-    with session() as s:
-        mark = LoginAttempt(login_key=key, at=now, success=True)
-        s.add(mark)
-        s.commit()
+@functools.lru_cache(maxsize=4)
+def _send_secret(data_dir: str) -> bytes:
+    """The key the counts are kept under, made once and kept in the data folder, not in the database: a copy of
+    the database alone cannot tell which address a count stands for (with a plain hash, trying every IPv4
+    address takes minutes). Shared by every worker: the first one writes it whole, the others read it."""
+    path = Path(data_dir) / SEND_SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+        try:
+            os.link(tmp, path)  # only if no other worker has made it meanwhile
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_bytes()
+
+
+def _send_keys(actor: Actor, client: object) -> list[tuple[str, int]]:
+    """(key, limit) of each count a sending takes a place in: its address's, and a signed-in resident's account's
+    (registering is open: accounts alone would let one address send without end)."""
+    secret = _send_secret(str(settings_module.settings.data_dir))
+
+    def key(who: str) -> str:
+        return SEND_KEY_PREFIX + hmac.new(secret, who.encode(), hashlib.sha256).hexdigest()[:62]
+
+    keys = [(key(f"address:{_network(client)}"), ADDRESS_SENDS)]
+    if actor.authenticated:
+        keys.append((key(f"account:{actor.account_id}"), RESIDENT_SENDS))
+    return sorted(keys)
+
+
+def _take_send_places(s: Session, actor: Actor, client: object, now: datetime) -> None:
+    """Count this sending, within the caller's transaction (it stores the inquiry: both or neither). Each count is
+    locked while it is read and written (lock_name), so sendings at the same moment take turns: no more than the
+    limit pass, and the last place goes to one of them. The time is kept to the minute only (it does not tell
+    which inquiry was sent), which also makes the time given in a refusal exact: sending works again from it.
+    Raises ServiceError("inquiry.error.too_many", until=…)."""
+    at = now.replace(second=0, microsecond=0)
+    for key, limit in _send_keys(actor, client):
+        lock_name(s, LoginAttempt, key)
         earlier = s.exec(select(LoginAttempt.at)
-                         .where(LoginAttempt.login_key == key, LoginAttempt.at > now - SEND_WINDOW,
-                                LoginAttempt.id != mark.id)
+                         .where(LoginAttempt.login_key == key, LoginAttempt.at > at - SEND_WINDOW)
                          .order_by(LoginAttempt.at.desc()).limit(limit)).all()
         if len(earlier) >= limit:
-            s.delete(mark)
-            s.commit()
             raise ServiceError("inquiry.error.too_many", until=earlier[-1] + SEND_WINDOW)
-        return mark.id
+        s.add(LoginAttempt(login_key=key, at=at, success=True))
 
 
 def submit(actor: Actor, data: dict, client: object = "") -> Receipt:
     """Store an inquiry and try to forward it now; the receipt's state says whether that worked. `client`: the
-    address the visitor's connection comes from (what their sendings are counted by; a resident's are counted
-    by account)."""
+    address the sender's connection comes from (their sendings are counted by it, and by account)."""
     require(actor, INQUIRY_SEND)
     with session() as s:
         clean = _clean_inquiry(s, data)  # a form with mistakes is refused before it counts
-    now = utcnow()
-    mark = _take_send_slot(actor, client, now)
-    try:
-        with session() as s:
-            for _ in range(5):
-                ref = new_reference()
-                if s.exec(select(Inquiry.id).where(Inquiry.reference == ref)).first() is None:
-                    break
-            row = Inquiry(reference=ref, account_id=actor.account_id, state="pending", created_at=now, **clean)
-            s.add(row)
-            s.flush()
-            inquiry_id = row.id
-    except BaseException:
-        with session() as s:  # not stored: the sending does not count either
-            s.execute(delete(LoginAttempt).where(LoginAttempt.id == mark))
-        raise
+        _take_send_places(s, actor, client, utcnow())
+        for _ in range(5):
+            ref = new_reference()
+            if s.exec(select(Inquiry.id).where(Inquiry.reference == ref)).first() is None:
+                break
+        row = Inquiry(reference=ref, account_id=actor.account_id, state="pending", **clean)
+        s.add(row)
+        s.flush()
+        inquiry_id = row.id
     _deliver_one(inquiry_id, 0, utcnow())
     return lookup(actor, ref)
 
