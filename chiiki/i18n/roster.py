@@ -105,7 +105,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "roster.import.changed": ("確認の後に名簿が変わりました。もう一度確認してください",
                               "The roster changed since the preview. Please check again"),
     # ---------------------------------------------------------------- audit actions written by the roster
-    "audit.action.roster.household": ("紙の世帯の情報を変更", "Changed a paper household"),
+    "audit.action.roster.household": ("世帯の情報を変更", "Changed household details"),
     "audit.action.roster.link": ("世帯とアカウントを結びつけ", "Linked your account to a household"),
     "audit.action.roster.import": ("紙の名簿を取り込み", "Imported a paper roster"),
 }

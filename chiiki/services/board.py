@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from chiiki.models import Account, BoardPost, BoardReport, BoardThread, utcnow
-from chiiki.services import validate
+from chiiki.services import audit, validate
 from chiiki.services.associations import require
 from chiiki.services.db import fetch, fetch_one, lock_row, reading, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
@@ -604,6 +604,7 @@ def report_queue(actor: Actor, association_id: object, page: object = 1,
             .where(BoardPost.id.in_(post_ids or [0]))
         ).all()}
         lines: dict[int, list[ReportLine]] = {pid: [] for pid in post_ids}
+        reporters: list[int] = []
         for r, name in s.exec(
             select(BoardReport, Account.display_name)
             .join(Account, Account.id == BoardReport.reporter_account_id, isouter=True)
@@ -611,6 +612,11 @@ def report_queue(actor: Actor, association_id: object, page: object = 1,
             .order_by(BoardReport.created_at, BoardReport.id)
         ).all():
             lines[r.post_id].append(ReportLine(_name(name), r.reason, r.created_at))
+            if r.reporter_account_id is not None:
+                reporters.append(r.reporter_account_id)
+        if reporters:  # what each reporter wrote is theirs: they see on their access log that it was read
+            audit.record(s, actor, "board.reports", association_id=aid, subjects=reporters,
+                         count=sum(map(len, lines.values())))
         items = []
         for pid in post_ids:
             p, t, name = posts[pid]

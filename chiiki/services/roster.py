@@ -330,6 +330,16 @@ def _household_in_scope(s: Session, actor: Actor, household_id: object, permissi
     return hh, scope
 
 
+def _record_household(s: Session, actor: Actor, action: str, hh: Household, detail: str,
+                      also: Iterable[int] = (), count: int = 1) -> None:
+    """An access to one household's data: its address is its members' too, so each of them sees it on their own
+    access log (a household without members is recorded as the household); `also`: other people shown with it."""
+    members = s.exec(select(Membership.account_id).where(Membership.household_id == hh.id,
+                                                         Membership.status == "active")).all()
+    audit.record(s, actor, action, association_id=hh.association_id, subjects=[*members, *also],
+                 household_ids=[] if members else [hh.id], count=count, detail=detail)
+
+
 def get_household(actor: Actor, household_id: object) -> HouseholdDetail:
     """A household to edit: for an officer who manages AND may see the members there (its address, and a
     paper-only household's representative, are personal data: privacy rule 1)."""
@@ -337,11 +347,7 @@ def get_household(actor: Actor, household_id: object) -> HouseholdDetail:
         hh, _scope = _household_in_scope(s, actor, household_id, MANAGE_MEMBERS)
         if not in_scope(han_scope(actor, VIEW_MEMBERS, hh.association_id), hh.han_id):
             raise Denied()
-        # The address is its members' too: each of them sees this on their own access log.
-        members = s.exec(select(Membership.account_id).where(Membership.household_id == hh.id,
-                                                             Membership.status == "active")).all()
-        audit.record(s, actor, "roster.view", association_id=hh.association_id, subjects=members,
-                     household_ids=[hh.id] if not members else [], count=1, detail="edit")
+        _record_household(s, actor, "roster.view", hh, "edit")
         return HouseholdDetail(hh.id, hh.han_id or 0, _index_in_han(s, hh) + 1, hh.address,
                                hh.head_name if hh.paper_only else "", hh.head_kana if hh.paper_only else "",
                                hh.phone if hh.paper_only else "", hh.note, hh.paper_only, hh.paper_copy)
@@ -475,8 +481,7 @@ def save_household(actor: Actor, association_id: object, data: dict, household_i
             _place(s, hh, wanted)
         if moved and old_index is not None:
             _close_gap(s, hh.association_id, old_han)
-        audit.record(s, actor, "roster.household", association_id=hh.association_id, household_ids=[hh.id],
-                     count=1, detail="create" if old_index is None else "edit")
+        _record_household(s, actor, "roster.household", hh, "create" if old_index is None else "edit")
         return hh.id
 
 
@@ -545,9 +550,9 @@ def link_candidates(actor: Actor, household_id: object, limit: int = 20) -> Link
                 found.append((0 if same_place else 1, mid, account_id, name, address))
         found.sort()
         found = found[:max(1, min(limit, 50))]
-        if found:
-            audit.record(s, actor, "roster.view", association_id=hh.association_id,
-                         subjects=[f[2] for f in found], count=len(found), detail="link candidates")
+        # The dialog shows the household's address (its members', as get_household says) and each candidate.
+        _record_household(s, actor, "roster.view", hh, "link candidates", also=[f[2] for f in found],
+                          count=1 + len(found))
         return LinkChoice(hh.id, hh.address,
                           tuple(LinkCandidate(mid, name, address) for _rank, mid, _aid, name, address in found))
 
