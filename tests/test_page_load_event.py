@@ -151,3 +151,27 @@ def test_a_worker_imports_at_startup_what_reflex_would_import_at_the_first_form(
     out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == ["False", "True"], out.stdout
+
+
+async def test_a_late_loaded_of_the_previous_page_does_not_leave_the_next_one_looking_loaded(demo, app, app_state,
+                                                                                          monkeypatch):
+    """A link followed while the previous page's "loaded" delta is still on its way: the browser's router sets
+    is_hydrated false for the new page, then the late delta sets it true again. The server's own "loading"
+    delta, sent after it, must put the browser back to false while the new page loads (its buttons wait:
+    chiiki.components.ui disables them until loaded), not leave the page live on the data of its last visit."""
+    import chiiki.state as cs
+
+    await login_state(app_state, "member@example.jp")
+    _u, previous = await _change_page(app, app_state, "/mypage")  # page A; its delta still in flight
+    browser = [False]  # the router set false for page B as the link was followed ...
+    browser += [h for h in map(_hydrated, previous) if h is not None]  # ... then A's late "loaded" arrived
+    seen_during_load, sent, real = [], [], cs._nav_facts
+
+    def spy(token, *rest):
+        held = browser + [h for h in map(_hydrated, sent) if h is not None]
+        seen_during_load.append(held[-1])
+        return real(token, *rest)
+
+    monkeypatch.setattr(cs, "_nav_facts", spy)
+    await _change_page(app, app_state, "/circulars", sent=sent)
+    assert seen_during_load == [False]
