@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import func, update
 from sqlmodel import select
 
-from chiiki.models import Account, AuditAccess, AuditEvent, AuthSession, Delivery, LoginAttempt, Membership, OfficerRole, utcnow
+from chiiki.models import (Account, AuditAccess, AuditEvent, AuthSession, Delivery, Household, LoginAttempt, Membership,
+                           OfficerRole, utcnow)
 from chiiki.services import accounts
 from chiiki.services.db import session
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
@@ -406,6 +407,19 @@ def test_my_data_contains_my_profile_and_memberships_and_is_audited(demo):
     assert "password_hash" not in str(data)
     with session() as s:
         assert s.exec(select(AuditEvent).where(AuditEvent.action == "self.export")).first() is not None
+
+
+def test_my_data_includes_what_officers_noted_about_my_household_and_my_request(demo):
+    actor = demo.actor("member@example.jp")
+    with session() as s:
+        m = s.exec(select(Membership).where(Membership.account_id == actor.account_id)).one()
+        hh = s.get(Household, m.household_id)
+        hh.note, m.message = "足が不自由(回覧は玄関まで)", "よろしくお願いします"
+        s.add(hh)
+        s.add(m)
+    [mine] = accounts.export_my_data(actor)["memberships"]
+    assert mine["household_note"] == "足が不自由(回覧は玄関まで)" and mine["message"] == "よろしくお願いします"
+    assert "decision_note" in mine
 
 
 def test_deleting_an_account_erases_personal_fields_and_keeps_counts(demo):

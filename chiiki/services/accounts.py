@@ -538,7 +538,10 @@ def export_my_data(actor: Actor) -> dict:
             memberships.append({
                 "association": assoc_name, "status": m.status, "requested_at": m.requested_at,
                 "consented_at": m.consented_at, "left_at": m.left_at,
+                "message": m.message, "decision_note": m.decision_note,
                 "household_address": household.address if household else "", "han": han.name if han else "",
+                # What the officers noted about the household (a resident has a right to see it too).
+                "household_note": household.note if household else "",
                 "officer_roles": [{"title": r.title, "permissions": r.permissions.split(), "valid_from": r.valid_from,
                                    "valid_until": r.valid_until, "revoked_at": r.revoked_at} for r in roles],
             })

@@ -540,7 +540,8 @@ def purge_expired(*, now: datetime | None = None, force: bool = False) -> PurgeR
         attempts = s.execute(delete(LoginAttempt).where(or_(
             LoginAttempt.at < cutoff,
             # An inquiry's sending counts only within its window; after it, nothing is kept of who sent when.
-            LoginAttempt.login_key.startswith(SEND_KEY_PREFIX, autoescape=True) & (LoginAttempt.at <= now - SEND_WINDOW),
+            LoginAttempt.login_key.startswith(SEND_KEY_PREFIX, autoescape=True)
+            & (LoginAttempt.at <= now - SEND_WINDOW),
         ))).rowcount
         sessions = s.execute(delete(AuthSession).where(AuthSession.expires_at < cutoff)).rowcount
     files = 0
