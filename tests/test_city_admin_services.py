@@ -181,6 +181,19 @@ def test_first_officer_must_be_a_registered_account_not_in_another_association(d
     assert (count(OfficerRole), count(Membership)) == before
 
 
+def test_a_login_id_staff_find_to_be_a_member_elsewhere_is_on_that_persons_access_log(demo):
+    """The refusal tells staff that the id is someone's, a member of another association: they see it."""
+    from chiiki.services import audit
+
+    staff = demo.actor(CITY)
+    aid = assoc.create_association(staff, {"name": "神楽町内会", "name_kana": "カグラ", "area_id": area_id("旭町")})
+    with pytest.raises(ValidationErrors):
+        assoc.appoint_first_officer(staff, aid, "other@example.jp")
+    with session() as s:
+        [entry] = audit.accesses_to(s, demo.account_id("other@example.jp"))
+    assert entry.action == "association.appoint_lookup" and entry.actor_title == "市職員"
+
+
 def test_members_see_counts_and_officer_titles_with_display_names(demo):
     member = demo.actor("member@example.jp")
     info = assoc.summary(member, demo.association_id(DemoCity.A1))

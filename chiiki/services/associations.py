@@ -436,6 +436,10 @@ def appoint_first_officer(actor: Actor, association_id: object, login_id: object
         memberships = s.exec(select(Membership).where(Membership.account_id == acc.id,
                                                       Membership.status.in_(("active", "pending")))).all()
         if any(m.association_id != a.id for m in memberships):
+            # The refusal tells staff that this login id is a member's of another association: that person sees
+            # on their access log that the city looked them up (kept although the appointment is refused).
+            audit.record(s, actor, "association.appoint_lookup", association_id=a.id, subjects=[acc.id])
+            s.commit()
             raise ValidationErrors({"login_id": "association.error.member_elsewhere"})
         m = memberships[0] if memberships else Membership(account_id=acc.id, association_id=a.id, requested_at=now)
         if m.status != "active":
