@@ -957,6 +957,14 @@ class CircularStatus:
     amendments: list[AmendmentView] = field(default_factory=list)
 
 
+def _still_member(c: Circular):
+    """A condition on Delivery: its member is still an active member of the circular's association (one who left
+    since is not reminded of it, nor counted among those who could be)."""
+    return exists(select(Membership.id).where(Membership.account_id == Delivery.account_id,
+                                              Membership.association_id == c.association_id,
+                                              Membership.status == "active"))
+
+
 def status(actor: Actor, circular_id: object, lang: str = "ja") -> CircularStatus:
     """Counts per category, overall and per han, within the officer's han scope (no names here)."""
     with session() as s:
@@ -967,7 +975,8 @@ def status(actor: Actor, circular_id: object, lang: str = "ja") -> CircularStatu
                                           .group_by(hs.c.han_id, hs.c.category)).all():
             per_han.setdefault(han_id, dict.fromkeys(CATEGORIES, 0))[category] = int(n)
         names = _han_names(s, c.association_id)
-        unread_cond = [Delivery.circular_id == c.id, Delivery.channel == "digital", Delivery.state == "unread"]
+        unread_cond = [Delivery.circular_id == c.id, Delivery.channel == "digital", Delivery.state == "unread",
+                       _still_member(c)]
         if (hc := _scope_filter(scope, Delivery.han_id)) is not None:
             unread_cond.append(hc)
         unread_members = s.exec(select(func.count()).select_from(Delivery).where(*unread_cond)).one()
@@ -1112,7 +1121,8 @@ def renotify(actor: Actor, circular_id: object) -> Renotified:
     now = utcnow()
     with session() as s:
         c, _t, scope = _officer_circular(s, actor, circular_id)
-        conds = [Delivery.circular_id == c.id, Delivery.channel == "digital", Delivery.state == "unread"]
+        conds = [Delivery.circular_id == c.id, Delivery.channel == "digital", Delivery.state == "unread",
+                 _still_member(c)]
         if (hc := _scope_filter(scope, Delivery.han_id)) is not None:
             conds.append(hc)
         # The members are claimed by the UPDATE itself (PostgreSQL re-checks a row another request changed
@@ -1243,7 +1253,8 @@ def print_sheet(actor: Actor, circular_id: object, han_id: object = None, lang: 
             raise NotFound()
         paper = s.exec(
             select(Household).join(Delivery, Delivery.household_id == Household.id)
-            .where(Delivery.circular_id == c.id, Delivery.channel == "paper", Delivery.han_id == han)
+            .where(Delivery.circular_id == c.id, Delivery.channel == "paper", Delivery.han_id == han,
+                   Household.removed_at.is_(None))
             .order_by(Household.route_position, Household.id)
         ).all()
         view_scope = han_scope(actor, VIEW_MEMBERS, c.association_id)
@@ -1311,6 +1322,8 @@ def export_readlist(actor: Actor, circular_id: object, fmt: object = "csv", lang
             q = q.where(hc)
         data = s.exec(q.order_by(Han.route_order, Household.route_position, Delivery.household_id,
                                  Delivery.id)).all()
+        # A paper row of a household with members (paper_copy) is named by its members, as on the status page.
+        people = _members(s, sorted({r[1] for r in data if r[0] is None}), c.association_id)
         headers = [tr(lang, k) for k in ("circular.col_han", "circular.col_route", "circular.col_name",
                                          "circular.col_address", "circular.col_channel", "circular.col_state",
                                          "circular.col_read_at", "circular.col_confirmed_at",
@@ -1326,6 +1339,9 @@ def export_readlist(actor: Actor, circular_id: object, fmt: object = "csv", lang
             named = _covers(view_scope, han_id) and _covers(view_scope, han_now)
             if named and account_id:
                 subjects.append(account_id)
+            elif named and household_id in people:
+                subjects += [i for i, _n in people[household_id]]
+                head = "・".join(n for _i, n in people[household_id])
             elif named:
                 paper_ids.append(household_id)
             key = (channel, state, channel != "digital" and bool(delivered))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,12 +36,17 @@ _TO_KATAKANA = {c: c + 0x60 for c in range(0x3041, 0x3097)}
 _TO_HIRAGANA = {c + 0x60: c for c in range(0x3041, 0x3097)}
 
 
+_DIGIT_DASH = re.compile(r"(?<=\d)ー(?=\d)")
+
+
 def _squeeze(value: str) -> str:
     """Width, case, dashes and spaces ignored. Only C-level string calls: it runs over whole associations."""
     v = unicodedata.normalize("NFKC", value or "").lower()
     for d in _DASHES:
         if d in v:
             v = v.replace(d, "-")
+    if "ー" in v:  # 「1ー17」: the long-vowel mark typed as a dash between numbers
+        v = _DIGIT_DASH.sub("-", v)
     return v.replace(" ", "").replace("\t", "")
 
 
@@ -706,7 +712,7 @@ class _RowChecker:
                 errors.append(("roster.import.dup_file", {"row": self.seen[key]}))
             else:
                 self.seen[key] = raw.get("line", 0)
-        shown = {k: v[:MAX_LEN.get(k, 50)] for k, v in cells.items()}
+        shown = {k: v.strip()[:MAX_LEN.get(k, 50)] for k, v in cells.items()}
         row = ImportRow(int(raw.get("line") or 0), shown["han"].strip(), shown["address"].strip(),
                         shown["name"].strip(), shown["kana"].strip(), shown["phone"].strip(), tuple(errors))
         if errors:
@@ -733,8 +739,8 @@ def preview_import(actor: Actor, association_id: object, filename: object, data:
         df = tabular.read_table(filename if isinstance(filename, str) else "", data)
         columns = _map_columns(df.columns)
         raw_rows = [
-            {"line": i + 2, **{name: str(record[col]) for name, col in columns.items()}}
-            for i, record in enumerate(df.to_dict("records"))
+            {"line": int(i) + 2, **{name: str(record[col]) for name, col in columns.items()}}
+            for i, record in zip(df.index, df.to_dict("records"))
         ]
         preview, _clean = _check_all(s, a.id, scope, raw_rows)
         return preview

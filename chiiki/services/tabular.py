@@ -269,7 +269,7 @@ def _clean_frame(df: pd.DataFrame) -> pd.DataFrame:
     df.columns = [unicodedata.normalize("NFKC", str(c)).strip() for c in df.columns]
     # Rows Excel leaves behind with nothing in them are not rows.
     df = df[df.apply(lambda r: any(v.strip() for v in r), axis=1)] if len(df) else df
-    return df.reset_index(drop=True)
+    return df  # the index stays the data row's place in the file (line = index + 2)
 
 
 def read_table(filename: str, data: bytes, *, max_rows: int = MAX_ROWS) -> pd.DataFrame:
@@ -291,7 +291,7 @@ def read_table(filename: str, data: bytes, *, max_rows: int = MAX_ROWS) -> pd.Da
             text = _decode_csv(data)
             if "\x00" in text:
                 raise ServiceError("tabular.error_unreadable", "file")
-            df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True,
+            df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False,
                              nrows=max_rows + 1)
         elif ext == "xlsx":
             _check_xlsx(data)
