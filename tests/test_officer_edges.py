@@ -126,3 +126,33 @@ def test_the_status_page_counts_among_those_to_remind_only_who_are_still_members
     before = circulars.status(kaicho, cid).unread_members
     membership.leave(demo.actor("member@example.jp"), demo.association_id(DemoCity.A1))
     assert circulars.status(kaicho, cid).unread_members == before - 1
+
+
+def test_a_phone_number_whose_leading_zero_the_spreadsheet_dropped_gets_it_back(demo):
+    """A number cell in .xlsx (or a CSV Excel saved) holds 166112222 for 0166-11-2222."""
+    from chiiki.models import Household
+    from chiiki.services import tabular
+
+    kaicho, a1 = demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1)
+    xlsx = tabular.to_xlsx_bytes(["班", "住所", "氏名", "ふりがな", "電話"],
+                                 [["1班", "旭川市緑町5条8丁目3-1", "紙野 一郎", "", 166112222],
+                                  ["1班", "旭川市緑町5条8丁目3-2", "紙野 二郎", "", 9012345678]])
+    import io
+
+    import openpyxl
+
+    wb = openpyxl.load_workbook(io.BytesIO(xlsx))
+    wb.active["E2"], wb.active["E3"] = 166112222, 9012345678  # number cells, as Excel keeps a typed number
+    out = io.BytesIO()
+    wb.save(out)
+    preview = roster.preview_import(kaicho, a1, "p.xlsx", out.getvalue())
+    assert preview.ok, preview.rows
+    roster.confirm_import(kaicho, a1, preview.raw())
+    with session() as s:
+        phones = s.exec(select(Household.phone).where(Household.address.startswith("旭川市緑町5条8丁目3-"))
+                        .order_by(Household.address)).all()
+    assert phones == ["0166112222", "09012345678"]
+    data = csv_bytes([("1班", "旭川市緑町5条8丁目3-3", "紙野 三郎", "", "166112223"),
+                      ("1班", "旭川市緑町5条8丁目3-4", "紙野 四郎", "", "0166-11-2224")])
+    assert [r.errors for r in roster.preview_import(kaicho, a1, "p.csv", data).rows] == [(), ()]
+    assert roster._imported_phone("0166-11-2224") == "0166112224" and roster._imported_phone("") == ""

@@ -697,7 +697,7 @@ class _RowChecker:
             "address": lambda v: clean_address(v),
             "name": lambda v: validate.text(v, "name", max_len=MAX_LEN["name"]),
             "kana": lambda v: validate.kana(v, "kana", required=False),
-            "phone": lambda v: validate.phone(v, "phone"),
+            "phone": _imported_phone,
         }
         for field, fn in checks.items():
             try:
@@ -718,6 +718,15 @@ class _RowChecker:
         if errors:
             return row, None
         return row, {**clean, "han_id": han.id}
+
+
+def _imported_phone(value: str) -> str:
+    """A phone number from a spreadsheet. A number cell cannot hold a leading 0, and a CSV saved by Excel drops it
+    too: 166112222 was 0166-11-2222 (every domestic number starts with 0: 10 digits, a mobile 11)."""
+    digits = validate.phone(value, "phone")
+    if digits and digits[0] != "0" and len(digits) in (9, 10):
+        return "0" + digits
+    return digits
 
 
 def _check_all(s: Session, association_id: int, scope, raw_rows: list[dict]) -> tuple[ImportPreview, list[dict]]:
