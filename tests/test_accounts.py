@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, update
 from sqlmodel import select
 
-from chiiki.models import (Account, AuditAccess, AuditEvent, AuthSession, Delivery, Household, LoginAttempt, Membership,
-                           OfficerRole, utcnow)
+from chiiki.models import (Account, AuditAccess, AuditEvent, AuthSession, Delivery, Household, Inquiry, LoginAttempt,
+                           Membership, OfficerRole, utcnow)
 from chiiki.services import accounts
 from chiiki.services.db import session
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
@@ -422,6 +422,48 @@ def test_my_data_includes_what_officers_noted_about_my_household_and_my_request(
     assert "decision_note" in mine
 
 
+def test_a_former_member_does_not_get_the_note_officers_wrote_about_the_next_household(demo):
+    """A membership that ended keeps its household; what officers note about it afterwards is about whoever
+    lives there now."""
+    from chiiki.services import membership, roster
+    from tests.conftest import DemoCity
+
+    a1 = demo.association_id(DemoCity.A1)
+    leaver = demo.actor("member@example.jp")
+    with session() as s:
+        hid = s.exec(select(Membership.household_id).where(Membership.account_id == leaver.account_id)).one()
+    membership.leave(leaver, a1)
+    kaicho = demo.actor("kaicho@example.jp")
+    d = roster.get_household(kaicho, hid)
+    roster.save_household(kaicho, a1, {"han_id": d.han_id, "address": d.address, "route_position": d.route_position,
+                                       "head_name": "田中 一郎", "phone": "0166-99-9999",
+                                       "note": "田中さん(新しく入居)は一人暮らし"}, hid)
+    [mine] = accounts.export_my_data(demo.actor("member@example.jp"))["memberships"]
+    assert mine["status"] == "left" and mine["household_note"] == ""
+
+
+def test_my_data_includes_my_threads_reports_inquiries_and_logins(demo):
+    from chiiki.services import board, inquiries
+    from tests.conftest import DemoCity
+
+    a1 = demo.association_id(DemoCity.A1)
+    me, author = demo.actor("member@example.jp"), demo.actor("member2@example.jp")
+    board.create_thread(me, a1, "私のスレッドの題名", "本文")
+    tid = board.create_thread(author, a1, "ゴミ出し", "本文")
+    board.report_post(me, board.get_thread(author, tid).posts[0].id, "私が書いた通報の理由")
+    with session() as s:
+        accounts.new_session(me.account_id, s)
+        s.add(Inquiry(reference="TEST-0000-0001", department_id=1, account_id=me.account_id, state="failed",
+                      sender_name="旭川 一郎", sender_contact="0166-11-2222", subject="街灯", body="消えています"))
+    data = accounts.export_my_data(me)
+    assert [t["title"] for t in data["board_threads"]] == ["私のスレッドの題名"]
+    assert [r["reason"] for r in data["board_reports"]] == ["私が書いた通報の理由"]
+    assert [(q["reference"], q["body"]) for q in data["inquiries"]] == [("TEST-0000-0001", "消えています")]
+    assert data["logins"] and data["account_created_at"] is not None
+    assert "token_hash" not in repr(data)
+    assert "ゴミ出し" not in repr(data)  # someone else's thread
+
+
 def test_deleting_an_account_erases_personal_fields_and_keeps_counts(demo):
     actor = demo.actor("member@example.jp")
     deliveries_before = count(Delivery)
@@ -497,6 +539,7 @@ def test_deleting_an_account_erases_their_report_reasons_and_the_mail_sent_to_th
     with session() as s:
         mail.enqueue(s, "member@example.jp", "回覧のお知らせ", "本文")
         mail.enqueue(s, "kaicho@example.jp", "回覧のお知らせ", "本文")
+    earlier = set(mail.outbox_files())  # the folder is shared with other tests' mail
     assert mail.deliver_queued().sent == 2  # no mail server set: written to the outbox folder
     accounts.delete_account(reporter, PW)
     queue = board.report_queue(demo.actor("kaicho@example.jp"), a1)
@@ -504,7 +547,7 @@ def test_deleting_an_account_erases_their_report_reasons_and_the_mail_sent_to_th
     with session() as s:
         assert s.exec(select(OutboxMail.to_address)).all() == ["kaicho@example.jp"]
         assert s.exec(select(BoardReport.reason)).all() == [""]
-    assert [b"member@example.jp" in p.read_bytes() for p in mail.outbox_files()] == [False]
+    assert [b"member@example.jp" in p.read_bytes() for p in mail.outbox_files() if p not in earlier] == [False]
 
 
 def test_the_last_manager_cannot_delete_their_account(demo):

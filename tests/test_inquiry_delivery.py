@@ -426,16 +426,87 @@ def test_the_time_a_refusal_gives_is_one_at_which_sending_works(demo, monkeypatc
 
 
 def test_a_visitor_on_ipv6_is_counted_by_their_prefix(demo, monkeypatch):
-    """A connection holds a whole /64 and may send from any address in it; an IPv4 address written as IPv6 is
-    that IPv4 address."""
+    """A connection holds a whole /64 and may send from any address in it; a home line holds a /56 or a /48 of
+    /64s, counted more loosely together; an IPv4 address written as IPv6 is that IPv4 address."""
     monkeypatch.setattr(inquiries, "ADDRESS_SENDS", 3)
+    monkeypatch.setattr(inquiries, "NETWORK_SENDS", 5)
     monkeypatch.setattr(inquiries, "_deliver_one", lambda *_a: None)
     out = [_send(ANONYMOUS, f"2001:db8:1:2::{i:x}") for i in range(1, 5)]
     assert out == ["ok", "ok", "ok", "inquiry.error.too_many"]
-    assert _send(ANONYMOUS, "2001:db8:1:3::1") == "ok"  # the next /64: someone else
+    # Other /64s of the same line: two more, then the /48 is full.
+    assert [_send(ANONYMOUS, f"2001:db8:1:{n:x}::1") for n in range(3, 7)] == \
+        ["ok", "ok", "inquiry.error.too_many", "inquiry.error.too_many"]
+    assert _send(ANONYMOUS, "2001:db8:2::1") == "ok"  # another /48: someone else
     assert [_send(ANONYMOUS, "203.0.113.8"), _send(ANONYMOUS, "203.0.113.8"), _send(ANONYMOUS, "::ffff:203.0.113.8"),
             _send(ANONYMOUS, " 203.0.113.8 ")] == ["ok", "ok", "ok", "inquiry.error.too_many"]
-    assert inquiries._network("not an address") == inquiries._network(None) == ""
+    assert inquiries._networks("not an address") == inquiries._networks(None) == [("address:", 3)]
+
+
+@pytest.mark.parametrize("scenario", ["address_frees_first", "account_frees_first"])
+def test_a_residents_refusal_gives_a_time_at_which_both_counts_let_them_send(demo, monkeypatch, scenario):
+    """A resident's sending takes a place in two counts; when both are full, the time given is the later one."""
+    from datetime import datetime, timezone
+
+    monkeypatch.setattr(inquiries, "ADDRESS_SENDS", 3)
+    monkeypatch.setattr(inquiries, "RESIDENT_SENDS", 2)
+    resident = demo.actor("member@example.jp")
+    here, elsewhere = "203.0.113.5", "198.51.100.7"
+    t0 = datetime(2026, 11, 29, 1, 0, tzinfo=timezone.utc)
+
+    def take(actor, client, minutes):
+        with session() as s:
+            inquiries._take_send_places(s, actor, client, t0 + timedelta(minutes=minutes))
+
+    if scenario == "address_frees_first":  # address full until 02:00, account full until 02:10
+        take(ANONYMOUS, here, 0)
+        take(resident, here, 10)
+        take(resident, here, 10)
+    else:  # account full until 02:00, address full until 02:10
+        take(resident, elsewhere, 0)
+        take(resident, here, 10)
+        take(ANONYMOUS, here, 20)
+        take(ANONYMOUS, here, 20)
+    with pytest.raises(ServiceError) as refused:
+        take(resident, here, 30)
+    until = refused.value.params["until"]
+    assert until == t0 + timedelta(minutes=70)
+    with session() as s:  # at the time given, the sending passes
+        inquiries._take_send_places(s, resident, here, until)
+
+
+@pytest.fixture
+def fresh_key_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(settings_module, "settings", settings_module.Settings(data_dir=tmp_path / "data"))
+    inquiries._send_secret.cache_clear()
+    yield tmp_path / "data"
+    inquiries._send_secret.cache_clear()
+
+
+def test_a_send_key_file_cut_short_is_replaced_by_a_whole_key(demo, fresh_key_dir):
+    """After a power loss the file's name can survive with no data: an empty or short key is never used."""
+    fresh_key_dir.mkdir(parents=True)
+    path = fresh_key_dir / inquiries.SEND_SECRET_FILE
+    for broken in (b"", b"short"):
+        path.write_bytes(broken)
+        inquiries._send_secret.cache_clear()
+        key = inquiries._send_secret(str(fresh_key_dir))
+        assert len(key) == 32 and path.read_bytes() == key
+    assert [p.name for p in fresh_key_dir.iterdir()] == [inquiries.SEND_SECRET_FILE]  # no temporary file left
+
+
+def test_inquiries_are_taken_where_the_data_folder_cannot_hard_link(demo, fresh_key_dir, monkeypatch):
+    """A volume without hard links (SMB/CIFS, some network mounts): the key is renamed into place instead."""
+    import errno
+    import os
+
+    monkeypatch.setattr(inquiries, "_deliver_one", lambda *_a: None)
+
+    def no_links(src, dst, *a, **k):
+        raise OSError(errno.EPERM, "Operation not permitted", str(src), None, str(dst))
+
+    monkeypatch.setattr(os, "link", no_links)
+    assert _send(ANONYMOUS, "203.0.113.5") == "ok"
+    assert [p.name for p in fresh_key_dir.iterdir() if p.name.startswith("inquiry")] == [inquiries.SEND_SECRET_FILE]
 
 
 def test_what_is_kept_of_a_sender_does_not_give_their_address_back(demo, monkeypatch):

@@ -54,7 +54,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "roster.field.head_name": ("世帯主の氏名", "Head of household"),
     "roster.field.head_kana": ("世帯主のふりがな", "Head of household (kana)"),
     "roster.field.phone": ("電話番号", "Phone"),
-    "roster.field.note": ("メモ(役員のみ)", "Note (officers only)"),
+    "roster.field.note": ("メモ(役員と、この世帯の会員が見られます)", "Note (seen by officers and this household's members)"),
     "roster.link": ("アカウントと結びつける", "Link to an account"),
     "roster.link_help": ("この住所で登録した会員を選ぶと、その人の世帯になります(回覧はアプリで届きます)。",
                          "Choose the member who registered at this address; this becomes their household "

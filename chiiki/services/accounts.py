@@ -28,6 +28,7 @@ from chiiki.models import (
     Delivery,
     Han,
     Household,
+    Inquiry,
     LoginAttempt,
     Membership,
     OfficerRole,
@@ -540,8 +541,9 @@ def export_my_data(actor: Actor) -> dict:
                 "consented_at": m.consented_at, "left_at": m.left_at,
                 "message": m.message, "decision_note": m.decision_note,
                 "household_address": household.address if household else "", "han": han.name if han else "",
-                # What the officers noted about the household (a resident has a right to see it too).
-                "household_note": household.note if household else "",
+                # What the officers noted about the household the person lives in (the edit form tells them its
+                # members can read it); not after leaving: it is then about whoever lives there now.
+                "household_note": household.note if household and m.status == "active" else "",
                 "officer_roles": [{"title": r.title, "permissions": r.permissions.split(), "valid_from": r.valid_from,
                                    "valid_until": r.valid_until, "revoked_at": r.revoked_at} for r in roles],
             })
@@ -560,6 +562,13 @@ def export_my_data(actor: Actor) -> dict:
                                 "text": a.text_value, "number": a.number_value})
         posts = s.exec(select(BoardPost).where(BoardPost.author_account_id == account_id,
                                                 BoardPost.deleted_at.is_(None))).all()
+        threads = s.exec(select(BoardThread).where(BoardThread.author_account_id == account_id)).all()
+        reports = s.exec(select(BoardReport).where(BoardReport.reporter_account_id == account_id)).all()
+        # Inquiries not yet delivered still hold what was written (a delivered one holds nothing personal).
+        inquiries = s.exec(select(Inquiry).where(Inquiry.account_id == account_id)).all()
+        logins = s.exec(select(AuthSession).where(AuthSession.account_id == account_id)
+                        .order_by(AuthSession.created_at.desc())).all()
+        created_at = s.exec(select(Account.created_at).where(Account.id == account_id)).one()
         accesses = audit.accesses_to(s, account_id, limit=1000)
         audit.record(s, actor, "self.export", subjects=[account_id], count=1)
         return {
@@ -568,8 +577,16 @@ def export_my_data(actor: Actor) -> dict:
             "memberships": memberships,
             "circulars": {"received": deliveries, "confirmed": confirmed},
             "survey_answers": answers,
+            "account_created_at": created_at,
+            "logins": [{"at": x.created_at, "expires_at": x.expires_at, "ended_at": x.revoked_at} for x in logins],
+            "board_threads": [{"id": t.id, "title": t.title, "created_at": t.created_at} for t in threads],
             "board_posts": [{"id": p.id, "thread_id": p.thread_id, "created_at": p.created_at, "body": p.body}
                             for p in posts],
+            "board_reports": [{"post_id": r.post_id, "reason": r.reason, "created_at": r.created_at,
+                               "resolution": r.resolution} for r in reports],
+            "inquiries": [{"reference": q.reference, "state": q.state, "created_at": q.created_at,
+                           "sender_name": q.sender_name, "sender_contact": q.sender_contact, "subject": q.subject,
+                           "body": q.body} for q in inquiries],
             "accesses_to_my_data": [asdict(a) for a in accesses],
         }
 

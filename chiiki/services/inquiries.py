@@ -21,8 +21,8 @@ undelivered inquiry: its text exists nowhere else yet.
 
 Sending is limited (`SEND_WINDOW`): every inquiry is mailed to a department, and the form is open to visitors,
 so without a limit anyone could flood the city's mailboxes through it. Sendings are counted by the address
-the connection comes from (an IPv6 address by its /64), visitors and residents together (registering is
-open, so accounts alone would not do), and a signed-in resident's also by account. Many people share an
+the connection comes from (an IPv6 address by its /64, and more loosely by its /48), visitors and residents
+together (registering is open, so accounts alone would not do), and a signed-in resident's also by account. Many people share an
 address behind a mobile carrier's or an office's gateway, hence its higher number; behind a reverse proxy,
 REFLEX_TRUSTED_PROXY_HOPS tells the app which forwarded address is the sender's. Each count is a LoginAttempt
 row under a keyed hash with the prefix SEND_KEY_PREFIX (the key lives in the data folder, not the database),
@@ -82,8 +82,10 @@ UNDELIVERED = ("pending", "sending", "failed")
 SEND_WINDOW = timedelta(hours=1)
 RESIDENT_SENDS = 10  # per account
 ADDRESS_SENDS = 20  # per address (an IPv6 /64), visitors and residents together
+NETWORK_SENDS = 60  # per IPv6 /48 (a home line's prefix spans many /64s)
 SEND_KEY_PREFIX = "q:"  # never the start of a login's key (hex digits only)
 SEND_SECRET_FILE = "inquiry-send.key"  # in the data folder
+SEND_SECRET_BYTES = 32
 # No 0/O, 1/I/L: a reference read out over the phone must not be misheard.
 _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
@@ -204,72 +206,96 @@ def _clean_inquiry(s: Session, data: object) -> dict:
     return out
 
 
-def _network(client: object) -> str:
-    """Where a sender connects from: an IPv4 address, or the /64 an IPv6 address is in (a connection is given a
-    whole /64 and may use any address of it); "" when the address is unknown or not an address."""
+def _networks(client: object) -> list[tuple[str, int]]:
+    """(name, limit) of each count a sending from this address takes a place in: an IPv4 address; for IPv6 the
+    /64 the address is in (a connection is given a whole /64 and may use any address of it) and the /48 around
+    it (a home line is given a /56 or a /48 to spread over its /64s). One shared count when the address is
+    unknown or not an address."""
     try:
         ip = ipaddress.ip_address(client.strip()) if isinstance(client, str) else None
     except ValueError:
-        return ""
+        ip = None
     if ip is None:
-        return ""
-    if ip.version == 6:
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
+        return [("address:", ADDRESS_SENDS)]
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.version == 4:
+        return [(f"address:{ip}", ADDRESS_SENDS)]
+    return [(f"address:{ipaddress.ip_network(f'{ip}/64', strict=False)}", ADDRESS_SENDS),
+            (f"network:{ipaddress.ip_network(f'{ip}/48', strict=False)}", NETWORK_SENDS)]
 
 
 @functools.lru_cache(maxsize=4)
 def _send_secret(data_dir: str) -> bytes:
     """The key the counts are kept under, made once and kept in the data folder, not in the database: a copy of
     the database alone cannot tell which address a count stands for (with a plain hash, trying every IPv4
-    address takes minutes). Shared by every worker: the first one writes it whole, the others read it."""
+    address takes minutes). Shared by every worker: the first one writes it whole (synced, then linked into
+    place), the others read it. A file that is not a whole key (cut short by a power loss) is replaced: the
+    counts kept under it are only lost, and purged within the hour."""
     path = Path(data_dir) / SEND_SECRET_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        key: bytes | None = path.read_bytes()
+    except FileNotFoundError:
+        key = None
+    if key is not None and len(key) == SEND_SECRET_BYTES:
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(32))
-        try:
-            os.link(tmp, path)  # only if no other worker has made it meanwhile
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_bytes()
+            f.write(secrets.token_bytes(SEND_SECRET_BYTES))
+            f.flush()
+            os.fsync(f.fileno())
+        if key is not None:  # a broken key: replaced
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # only if no other worker has made it meanwhile
+            except FileExistsError:
+                pass
+            except OSError:  # a volume without hard links: renamed into place instead
+                os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    key = path.read_bytes()
+    if len(key) != SEND_SECRET_BYTES:
+        raise RuntimeError(f"{path} does not hold a {SEND_SECRET_BYTES}-byte key")
+    return key
 
 
 def _send_keys(actor: Actor, client: object) -> list[tuple[str, int]]:
-    """(key, limit) of each count a sending takes a place in: its address's, and a signed-in resident's account's
-    (registering is open: accounts alone would let one address send without end)."""
+    """(key, limit) of each count a sending takes a place in: its address's (_networks), and a signed-in resident's
+    account's (registering is open: accounts alone would let one address send without end)."""
     secret = _send_secret(str(settings_module.settings.data_dir))
 
     def key(who: str) -> str:
         return SEND_KEY_PREFIX + hmac.new(secret, who.encode(), hashlib.sha256).hexdigest()[:62]
 
-    keys = [(key(f"address:{_network(client)}"), ADDRESS_SENDS)]
+    counts = _networks(client)
     if actor.authenticated:
-        keys.append((key(f"account:{actor.account_id}"), RESIDENT_SENDS))
-    return sorted(keys)
+        counts.append((f"account:{actor.account_id}", RESIDENT_SENDS))
+    return sorted((key(who), limit) for who, limit in counts)
 
 
 def _take_send_places(s: Session, actor: Actor, client: object, now: datetime) -> None:
     """Count this sending, within the caller's transaction (it stores the inquiry: both or neither). Each count is
-    locked while it is read and written (lock_name), so sendings at the same moment take turns: no more than the
-    limit pass, and the last place goes to one of them. The time is kept to the minute only (it does not tell
-    which inquiry was sent), which also makes the time given in a refusal exact: sending works again from it.
-    Raises ServiceError("inquiry.error.too_many", until=…)."""
+    locked while it is read and written (lock_name, always in the same order), so sendings at the same moment take
+    turns: no more than the limit pass, and the last place goes to one of them. The time is kept to the minute
+    only (it does not tell which inquiry was sent). Raises ServiceError("inquiry.error.too_many", until=…), the
+    time from which every full count has a place again (exact: the times are whole minutes)."""
     at = now.replace(second=0, microsecond=0)
+    untils = []
     for key, limit in _send_keys(actor, client):
         lock_name(s, LoginAttempt, key)
         earlier = s.exec(select(LoginAttempt.at)
                          .where(LoginAttempt.login_key == key, LoginAttempt.at > at - SEND_WINDOW)
                          .order_by(LoginAttempt.at.desc()).limit(limit)).all()
         if len(earlier) >= limit:
-            raise ServiceError("inquiry.error.too_many", until=earlier[-1] + SEND_WINDOW)
+            untils.append(earlier[-1] + SEND_WINDOW)
         s.add(LoginAttempt(login_key=key, at=at, success=True))
+    if untils:  # the transaction is rolled back: none of these places is taken
+        raise ServiceError("inquiry.error.too_many", until=max(untils))
 
 
 def submit(actor: Actor, data: dict, client: object = "") -> Receipt:
