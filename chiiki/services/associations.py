@@ -317,8 +317,9 @@ def _counts(s: Session, ids: list[int], now: datetime) -> dict[int, tuple[int, i
     managed: set[int] = set()
     for r in s.exec(
         select(OfficerRole).join(Membership, Membership.id == OfficerRole.membership_id)
+        .join(Account, Account.id == Membership.account_id)
         .where(OfficerRole.association_id.in_(ids), OfficerRole.revoked_at.is_(None), OfficerRole.han_id.is_(None),
-               Membership.status == "active")
+               Membership.status == "active", Account.is_city_staff.is_(False), Account.deleted_at.is_(None))
     ).all():
         if MANAGE_MEMBERS in r.permissions.split() and role_is_valid(r.valid_from, r.valid_until, None, now):
             managed.add(r.association_id)

@@ -328,10 +328,11 @@ class AdminItem:
 
 
 def status_of(publish_from: datetime, publish_until: datetime | None, now: datetime) -> str:
+    # A scheduled notice that was withdrawn ends where it would have begun (withdraw): it is ended, not scheduled.
+    if publish_until is not None and publish_until <= max(now, publish_from):
+        return "ended"
     if publish_from > now:
         return "scheduled"
-    if publish_until is not None and publish_until <= now:
-        return "ended"
     return "published"
 
 

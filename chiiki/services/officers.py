@@ -285,6 +285,11 @@ def change_role(actor: Actor, role_id: object, data: dict) -> None:
         gap = first_manager_gap(s, role.association_id, now)
         if data.get("valid_from") in (None, ""):
             data = {**data, "valid_from": role.valid_from}  # an empty start keeps the current one
+        for key, stored in (("valid_from", role.valid_from), ("valid_until", role.valid_until)):
+            # The edit form shows dates only: a date left as it was keeps the stored moment (a handover at 10:00).
+            if stored is not None and data.get(key + "_time") in (None, "") and isinstance(data.get(key), str) \
+                    and data[key].strip() == as_utc(stored).astimezone(TZ).strftime("%Y-%m-%d"):
+                data = {**data, key: as_utc(stored)}
         clean = _clean_role(s, actor, role.association_id, scope, data, now)
         role.title, role.permissions, role.han_id = clean.title, " ".join(clean.permissions), clean.han_id
         role.valid_from, role.valid_until = clean.valid_from, clean.valid_until

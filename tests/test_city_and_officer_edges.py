@@ -1,0 +1,67 @@
+"""City staff, notices and officers at their edges: a withdrawn scheduled notice, a manager who became city
+staff, a role edited after a timed handover."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from chiiki.models import Account, Area, utcnow
+from chiiki.services import associations as assoc
+from chiiki.services import notices
+from chiiki.services.db import session
+from tests.test_notice_targeting import staff, town  # noqa: F401  (fixture)
+
+CITY = "city@example.jp"
+
+
+def test_a_withdrawn_scheduled_notice_is_listed_as_ended_not_still_scheduled(town):
+    st = staff(town)
+    later = (utcnow() + timedelta(days=3)).astimezone(notices.TZ)
+    nid = notices.publish(st, {"title": "予定", "body": "b", "everyone": "on",
+                               "publish_from_date": later.date().isoformat()}).notice_id
+    notices.withdraw(st, nid)
+    [item] = [i for i in notices.admin_list(st)[0] if i.id == nid]
+    # The page says 「掲載を終えました」 but the row still reads 「掲載予定」 with a withdraw button under it.
+    assert item.status == "ended"
+
+
+def test_an_association_whose_only_manager_became_city_staff_is_listed_without_a_manager(demo):
+    staff = demo.actor(CITY)
+    with session() as s:
+        area = s.exec(select(Area.id).where(Area.name == "旭町")).one()
+    aid = assoc.create_association(staff, {"name": "神楽町内会", "name_kana": "カグラ", "area_id": area})
+    assoc.appoint_first_officer(staff, aid, "newcomer@example.jp")
+    with session() as s:  # the 会長 takes a job at the city office
+        acc = s.exec(select(Account).where(Account.login_id == "newcomer@example.jp")).one()
+        acc.is_city_staff = True
+        s.add(acc)
+    # The 会長's role now gives no power (policy.han_scope) and the service would accept a new first officer
+    # (manager_roles leaves staff out), but the list says there is a manager, so the page hides 「会長を任命」.
+    assert assoc.city_association(staff, aid).has_manager is False
+
+
+def test_editing_a_role_title_keeps_the_handover_time_the_officer_set(demo):
+    """The 会長 hands over at 10:00 on a day to come; later a manager opens the role's edit form (dates only,
+    pre-filled by the page) to change nothing but the title: the end must stay 10:00, where the successor starts."""
+    from chiiki.models import OfficerRole
+    from chiiki.pages.officers import _local, role_form_data
+    from chiiki.services import officers
+    from tests.conftest import DemoCity
+    from tests.test_officers_services import membership_of, role_of
+
+    a1 = demo.association_id(DemoCity.A1)
+    kaicho = demo.actor("kaicho@example.jp")
+    day = (utcnow() + timedelta(days=10)).astimezone(notices.TZ).strftime("%Y-%m-%d")
+    rid = role_of(demo, "kaicho@example.jp")
+    new = officers.handover_role(kaicho, rid, membership_of(demo, "member@example.jp"), day, "10:00")
+    [row] = [r for r in officers.list_roles(kaicho, a1) if r.id == rid]
+    form = {"title_preset": "会長", "valid_from": _local(row.valid_from), "valid_until": _local(row.valid_until),
+            "han_id": "", **{"perm_" + p: "on" for p in row.permissions}}
+    data = role_form_data(form)
+    data.pop("membership_id")
+    officers.change_role(demo.actor("kaicho@example.jp"), rid, data)
+    with session() as s:
+        old, succ = s.get(OfficerRole, rid), s.get(OfficerRole, new)
+        assert old.valid_until == succ.valid_from  # 10:00 on that day, as set
