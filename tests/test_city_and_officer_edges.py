@@ -65,3 +65,37 @@ def test_editing_a_role_title_keeps_the_handover_time_the_officer_set(demo):
     with session() as s:
         old, succ = s.get(OfficerRole, rid), s.get(OfficerRole, new)
         assert old.valid_until == succ.valid_from  # 10:00 on that day, as set
+
+
+def test_a_term_typed_as_dates_runs_to_the_end_of_its_last_day_and_its_successor_follows_without_a_gap(demo):
+    """「終了日(この日まで)」: a term 4/1〜3/31 covers 3/31; a successor typed from 4/1 leaves no day without a
+    manager (it was refused as the last manager's gap); the list shows the last day, and the edit form saved
+    unchanged keeps the end."""
+    from datetime import datetime
+
+    from chiiki.models import OfficerRole
+    from chiiki.pages.officers import _until_text, role_form_data
+    from chiiki.services import officers
+    from tests.conftest import DemoCity
+    from tests.test_officers_services import membership_of, role_of
+
+    a1 = demo.association_id(DemoCity.A1)
+    kaicho = demo.actor("kaicho@example.jp")
+    year = utcnow().astimezone(notices.TZ).year + 1
+    rid = role_of(demo, "kaicho@example.jp")
+    [row] = [r for r in officers.list_roles(kaicho, a1) if r.id == rid]
+    form = {"title_preset": "会長", "valid_from": "", "valid_until": f"{year}-03-31", "han_id": "",
+            **{"perm_" + p: "on" for p in row.permissions}}
+    data = role_form_data(form)
+    data.pop("membership_id")
+    new = officers.grant_role(kaicho, a1, {**data, "membership_id": membership_of(demo, "member@example.jp"),
+                                           "valid_from": f"{year}-04-01", "valid_until": ""})
+    officers.change_role(kaicho, rid, data)  # the only manager's term now ends: refused if a day were left open
+    with session() as s:
+        end = s.get(OfficerRole, rid).valid_until
+        assert s.get(OfficerRole, new).valid_from == end
+    assert end == datetime(year, 4, 1, tzinfo=notices.TZ)  # the end of 3/31 in city time
+    assert _until_text(end, "ja") == f"{year}年3月31日" and officers.end_day(end).isoformat() == f"{year}-03-31"
+    officers.change_role(kaicho, rid, {**data, "valid_until": officers.end_day(end).isoformat()})  # saved unchanged
+    with session() as s:
+        assert s.get(OfficerRole, rid).valid_until == end

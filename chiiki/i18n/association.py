@@ -136,7 +136,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "officer.han": ("担当の班", "Han"),
     "officer.whole": ("町内会全体", "Whole association"),
     "officer.valid_from": ("開始日(空欄なら今から)", "Start (empty: now)"),
-    "officer.valid_until": ("終了日(任意)", "End (optional)"),
+    "officer.valid_until": ("終了日(この日まで・任意)", "Last day (optional)"),
     "officer.state_current": ("在任中", "Current"),
     "officer.state_future": ("これから", "Upcoming"),
     "officer.state_ended": ("終了", "Ended"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import time
+
 import reflex as rx
 
 from chiiki import routes
@@ -18,7 +20,7 @@ from chiiki.components.ui import (
     select_field,
     text_field,
 )
-from chiiki.i18n import TZ, fmt_dt, t, tr
+from chiiki.i18n import TZ, fmt_date, fmt_dt, t, tr
 from chiiki.models import Han
 from chiiki.pages.association import actor_or_none, as_id, attempt, checked, my_association
 from chiiki.services import officers
@@ -43,6 +45,16 @@ def han_options(association_id: int) -> list[list[str]]:
 def _local(dt) -> str:
     """An aware UTC datetime as the city's local YYYY-MM-DD, for date inputs."""
     return dt.astimezone(TZ).strftime("%Y-%m-%d") if dt is not None else ""
+
+
+def _until_text(until, lang: str) -> str:
+    """A role's end as shown in the list: an end at midnight as the last day the role runs (「2027年3月31日」,
+    as a term is written and as its end date is typed), any other end as its moment."""
+    if until is None:
+        return ""
+    if until.astimezone(TZ).time() == time(0, 0):
+        return fmt_date(officers.end_day(until), lang)
+    return fmt_dt(until, lang)
 
 
 def role_form_data(form: dict) -> dict:
@@ -99,8 +111,9 @@ class OfficersState(rx.State):
         self.roles = [{
             "id": str(r.id), "holder": r.holder, "title": r.title, "han": r.han_name, "state": r.state,
             "perms": tr(lang, "officer.perm_sep").join(tr(lang, "officer.perm." + p) for p in r.permissions),
-            "from": fmt_dt(r.valid_from, lang), "until": fmt_dt(r.valid_until, lang) if r.valid_until else "",
-            "han_id": str(r.han_id or ""), "from_date": _local(r.valid_from), "until_date": _local(r.valid_until),
+            "from": fmt_dt(r.valid_from, lang), "until": _until_text(r.valid_until, lang),
+            "han_id": str(r.han_id or ""), "from_date": _local(r.valid_from),
+            "until_date": officers.end_day(r.valid_until).isoformat() if r.valid_until else "",
             "perm_keys": " ".join(r.permissions),
         } for r in rows]
 

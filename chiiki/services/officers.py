@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import or_
 from sqlmodel import Session, select
@@ -155,7 +155,14 @@ def _clean_role(s: Session, actor: Actor, association_id: int, scope, data: dict
         errors["valid_from"] = e
         valid_from = now
     try:
-        valid_until = moment(data.get("valid_until"), data.get("valid_until_time"), "valid_until", required=False)
+        until, clock = data.get("valid_until"), data.get("valid_until_time")
+        if isinstance(until, str) and until.strip() and clock in (None, ""):
+            # An end date without a time: the role runs to the end of that day (a term 4/1〜3/31 covers 3/31).
+            try:
+                until = (validate.iso_date(until, "valid_until") + timedelta(days=1)).isoformat()
+            except OverflowError:
+                raise ServiceError("error.date", "valid_until") from None
+        valid_until = moment(until, clock, "valid_until", required=False)
     except ServiceError as e:
         errors["valid_until"] = e
         valid_until = None
@@ -273,6 +280,15 @@ def grant_role(actor: Actor, association_id: object, data: dict) -> int:
         return role.id
 
 
+def end_day(until: datetime | None) -> date | None:
+    """The last day a role runs, as its end date is shown and typed: an end at midnight (city time) is the end
+    of the day before (an end date typed without a time runs to the end of that day: _clean_role)."""
+    if until is None:
+        return None
+    local = as_utc(until).astimezone(TZ)
+    return local.date() - timedelta(days=1) if local.time() == time(0, 0) else local.date()
+
+
 def change_role(actor: Actor, role_id: object, data: dict) -> None:
     """Edit a role in place (title, permissions, han, period); refused if no manager would remain."""
     if not isinstance(data, dict):
@@ -285,10 +301,11 @@ def change_role(actor: Actor, role_id: object, data: dict) -> None:
         gap = first_manager_gap(s, role.association_id, now)
         if data.get("valid_from") in (None, ""):
             data = {**data, "valid_from": role.valid_from}  # an empty start keeps the current one
+        shown = {"valid_from": as_utc(role.valid_from).astimezone(TZ).date(), "valid_until": end_day(role.valid_until)}
         for key, stored in (("valid_from", role.valid_from), ("valid_until", role.valid_until)):
             # The edit form shows dates only: a date left as it was keeps the stored moment (a handover at 10:00).
             if stored is not None and data.get(key + "_time") in (None, "") and isinstance(data.get(key), str) \
-                    and data[key].strip() == as_utc(stored).astimezone(TZ).strftime("%Y-%m-%d"):
+                    and data[key].strip() == shown[key].isoformat():
                 data = {**data, key: as_utc(stored)}
         clean = _clean_role(s, actor, role.association_id, scope, data, now)
         role.title, role.permissions, role.han_id = clean.title, " ".join(clean.permissions), clean.han_id
