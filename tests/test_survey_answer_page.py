@@ -128,10 +128,11 @@ def _check_shape(demo: DemoCity, per_household: bool, target_all: bool, anonymou
         if not anonymous:
             assert after.form.mine  # the answer just given, as the form shows it
         if login == housemate:
-            # The household had answered: the housemate changed its answer, still the household's one.
-            assert after.form.answered_by_other is True
+            # The household had answered: the housemate changed its answer, still the household's one, now as
+            # the housemate wrote it; the first answerer is told a family member's answer is what they see.
+            assert after.form.answered_by_other is False
             first = surveys.answer_page(demo.actor(logins[0]), sid)
-            assert first.form.answered and not first.form.answered_by_other
+            assert first.form.answered and first.form.answered_by_other
             assert first.form.mine == after.form.mine
         if len(chosen) < surveys.MEMBER_TOTALS_MIN:
             assert after.totals is None

@@ -730,7 +730,19 @@ class SurveyResultsState(rx.State):
             # An officer covering only some han still acts on a safety check in their han.
             ok2, board, _e, _ = await attempt(self, lang, surveys.safety_board, actor, survey_id, PEOPLE_PAGE, 0)
             if not ok2:
-                self.error = err
+                # A 班長 of some of the survey's han (the list offers them its results): no totals, which mix
+                # every han, but who in their han has answered and who has not (the services check the scope).
+                ok3, form, _e, _ = await attempt(self, lang, surveys.get_for_answer, actor, survey_id)
+                if not ok3 or form.survey.anonymous or not han_scope(actor, RUN_SURVEYS, form.survey.association_id):
+                    self.error = err
+                    return
+                self._survey_id = form.survey.id
+                self.survey = _survey_dict(form.survey, lang)
+                self.people_mode = "missing"
+                await self._people(actor, lang)
+                if not self.people_mode:  # refused: not a survey of their han after all
+                    self._clear()
+                    self.error = err
                 return
             self._survey_id = board.survey.id
             self.survey = _survey_dict(board.survey, lang)
@@ -743,7 +755,8 @@ class SurveyResultsState(rx.State):
         self._survey_id = res.survey.id
         self.full = True
         self.survey = _survey_dict(res.survey, lang)
-        self.summary = tr(lang, "survey.answered_of", n=res.respondents, total=res.target_units)
+        self.summary = tr(lang, "survey.answered_of", total=res.target_units,
+                          n=res.respondents if res.answered_targets is None else res.answered_targets)
         self.head_line = ("" if res.head_count is None else
                           tr(lang, "survey.head_count", attendees=res.attendees, people=res.head_count))
         self.safety_line = ("" if res.needs_help is None else
@@ -996,7 +1009,7 @@ def survey_results() -> rx.Component:
                     rx.callout(SurveyResultsState.withheld, size="3", width="100%", id="results-withheld")),
             rx.cond(s["kind"].to(str) == "safety", _safety_section()),
             rx.foreach(SurveyResultsState.questions, _result_question),
-            rx.cond(is_named & SurveyResultsState.full & (s["kind"].to(str) != "safety"), rx.vstack(
+            rx.cond(is_named & (s["kind"].to(str) != "safety"), rx.vstack(
                 secondary_button("survey.show_responses", on_click=SurveyResultsState.show_people("responses"),
                                  id="show-responses"),
                 secondary_button("survey.show_nonresponders", on_click=SurveyResultsState.show_people("missing"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -174,6 +174,9 @@ class Results:
     safe: int | None  # safety: 無事
     needs_help: int | None  # safety: 支援が必要
     withheld: bool = False  # an anonymous survey answered by fewer than ANONYMOUS_TOTALS_MIN: counts only
+    # Of target_units (the units asked now), those that have answered: target_units minus this is the
+    # non-responders list. respondents also counts answers of members who have left since (they stay in totals).
+    answered_targets: int | None = None
 
 
 @dataclass(frozen=True)
@@ -558,7 +561,7 @@ def _answered_units(s: Session, survey_id: int) -> int:
 
 
 @functools.lru_cache(maxsize=None)
-def _unit_count_statement(per_household: bool, target_all: bool):
+def _unit_count_statement(per_household: bool, target_all: bool, answered: bool = False):
     """How many units a survey asks, prepared once per shape; parameters: the association and, unless it asks
     everyone, the han. A unit is an active member of the association (per member), or a household on its
     roster plus each active member without a household (per household); with han targets, only those whose
@@ -572,6 +575,14 @@ def _unit_count_statement(per_household: bool, target_all: bool):
     if not target_all:
         members = members.where(Household.han_id.in_(bindparam("u_han", expanding=True)))
         households = households.where(Household.han_id.in_(bindparam("u_han", expanding=True)))
+    if answered:
+        # Only the units asked now that have answered (a member who has left is neither asked nor counted).
+        def has_answered(key):
+            return exists().where(SurveyParticipation.survey_id == bindparam("u_survey", type_=Integer),
+                                  SurveyParticipation.unit_key == key)
+        # Members answer for themselves here: per household, only those without a household are counted.
+        members = members.where(has_answered("a" + cast(Membership.account_id, String)))
+        households = households.where(has_answered("h" + cast(Household.id, String)))
     if not per_household:
         return members
     # Members without a household answer for themselves.
@@ -579,11 +590,15 @@ def _unit_count_statement(per_household: bool, target_all: bool):
                   + members.where(Membership.household_id.is_(None)).scalar_subquery())
 
 
-def _target_unit_count(s: Session, sv: Survey, targets: list[int]) -> int:
+def _target_unit_count(s: Session, sv: Survey, targets: list[int], answered: bool = False) -> int:
+    """The units the survey asks now (answered=True: those of them that have answered)."""
     params = {"u_association": sv.association_id}
     if not sv.target_all:
         params["u_han"] = targets or [-1]
-    return fetch_in(s, _unit_count_statement(bool(sv.per_household), bool(sv.target_all)), params).scalar_one()
+    if answered:
+        params["u_survey"] = sv.id
+    stmt = _unit_count_statement(bool(sv.per_household), bool(sv.target_all), answered)
+    return fetch_in(s, stmt, params).scalar_one()
 
 
 def _answered_by_unit(s: Session, sv: Survey, account_id: int, household_id: int | None):
@@ -772,31 +787,43 @@ def _answer_form(s: Session, actor: Actor, sv: Survey, m, targets: list[int],
         raise Denied()
     if known is not None:
         questions, part, mine = known
+        by_other = False  # the actor has just written the unit's answer
     else:
         part = _answered_by_unit(s, sv, actor.account_id, m.household_id)
         mine = (_named_answers(s, sv, actor.account_id, m.household_id)
                 if part is not None and not sv.anonymous else {})
         questions = _questions(s, sv.id)
-    by_other = part is not None and not sv.anonymous and part.account_id != actor.account_id
+        by_other = part is not None and _answered_by_other(s, sv, actor.account_id, m.household_id)
     answered = part is not None
     can_answer = targeted and info.is_open and not (answered and sv.anonymous)
     return AnswerForm(info, tuple(questions), answered, can_answer, can_answer and answered and not sv.anonymous,
                       mine, by_other), part
 
 
-def _named_response_statement(by_household: bool):
+def _named_response_statement(by_household: bool, lock: bool = True):
     """The unit's named response as (id, respondent_account_id): the household's, or the account's own."""
     r = SurveyResponse.__table__.c
     unit = (r.household_id == bindparam("n_household", type_=Integer) if by_household
             else r.respondent_account_id == bindparam("n_account", type_=Integer))
     # Locked (PostgreSQL) until the answer is replaced: a second change sent at the same moment waits and then
     # replaces this one's answers, instead of deleting the old ones only and leaving both new sets.
-    return (select(r.id, r.respondent_account_id)
-            .where(r.survey_id == bindparam("n_survey", type_=Integer), unit)
-            .order_by(r.id).limit(1).with_for_update())
+    q = (select(r.id, r.respondent_account_id)
+         .where(r.survey_id == bindparam("n_survey", type_=Integer), unit)
+         .order_by(r.id).limit(1))
+    return q.with_for_update() if lock else q
 
 
 _RESPONSE_OF_HOUSEHOLD, _RESPONSE_OF_ACCOUNT = _named_response_statement(True), _named_response_statement(False)
+_RESPONDENT_OF_HOUSEHOLD = _named_response_statement(True, lock=False)
+
+
+def _answered_by_other(s: Session, sv: Survey, account_id: int, household_id: int | None) -> bool:
+    """Per household: the household's current answer was last written by someone else (a housemate who
+    changed it counts as its author, as the officers' lists show it; the participation keeps the first)."""
+    if sv.anonymous or not (sv.per_household and household_id):
+        return False
+    row = fetch_in(s, _RESPONDENT_OF_HOUSEHOLD, {"n_survey": sv.id, "n_household": household_id}).first()
+    return row is not None and row.respondent_account_id != account_id
 
 
 def _named_response(s: Session, sv: Survey, account_id: int, household_id: int | None):
@@ -1078,16 +1105,22 @@ def _head_count(s: Session, questions: list[QuestionView], attend_q: QuestionVie
 def results(actor: Actor, survey_id: object) -> Results:
     """Totals, charts and free-text answers (without names) for officers with run_surveys."""
     with session() as s:
-        sv = _survey_or_404(s, survey_id)
-        targets = _targets(s, sv.id)
-        _require_full(actor, sv, targets)
-        if not sv.anonymous:
-            return _totals(s, sv, targets, with_texts=True)
-        info, answered = _info(s, sv, utcnow(), targets), _answered_units(s, sv.id)
-        if answered < ANONYMOUS_TOTALS_MIN:
-            return Results(info, answered, _target_unit_count(s, sv, targets), (), None, None, None, None,
-                           withheld=True)
-        return _totals(s, sv, targets, with_texts=True, known=(info, tuple(_questions(s, sv.id)), answered))
+        res = _results(s, actor, survey_id)
+        sv = _survey_or_404(s, res.survey.id)
+        return replace(res, answered_targets=_target_unit_count(s, sv, _targets(s, sv.id), answered=True))
+
+
+def _results(s: Session, actor: Actor, survey_id: object) -> Results:
+    sv = _survey_or_404(s, survey_id)
+    targets = _targets(s, sv.id)
+    _require_full(actor, sv, targets)
+    if not sv.anonymous:
+        return _totals(s, sv, targets, with_texts=True)
+    info, answered = _info(s, sv, utcnow(), targets), _answered_units(s, sv.id)
+    if answered < ANONYMOUS_TOTALS_MIN:
+        return Results(info, answered, _target_unit_count(s, sv, targets), (), None, None, None, None,
+                       withheld=True)
+    return _totals(s, sv, targets, with_texts=True, known=(info, tuple(_questions(s, sv.id)), answered))
 
 
 def member_totals(actor: Actor, survey_id: object) -> Results | None:
@@ -1159,14 +1192,19 @@ def _han_of(response: SurveyResponse, household_han: int | None) -> int | None:
     return household_han if household_han is not None else response.han_id
 
 
+def _current_han():
+    """A response's han: its household's han now (the roster may have moved it since), else the one it had."""
+    return func.coalesce(Household.han_id, SurveyResponse.han_id)
+
+
 def _response_query(sv: Survey, scope):
     q = (select(SurveyResponse, Account.name, Account.display_name, Han.name, Household.address, Household.han_id)
          .join(Account, Account.id == SurveyResponse.respondent_account_id, isouter=True)
          .join(Household, Household.id == SurveyResponse.household_id, isouter=True)
-         .join(Han, Han.id == SurveyResponse.han_id, isouter=True)
+         .join(Han, Han.id == _current_han(), isouter=True)
          .where(SurveyResponse.survey_id == sv.id))
     if scope != ALL_HAN:
-        q = q.where(SurveyResponse.han_id.in_(scope))
+        q = q.where(_current_han().in_(scope))
     return q
 
 
@@ -1343,16 +1381,21 @@ def _han_status(s: Session, sv: Survey, targets: list[int], scope, first: Questi
               .where(Membership.association_id == sv.association_id, Membership.status == "active",
                      Household.han_id.in_(ids)).group_by(Household.han_id))
     target_n = dict(s.exec(tq).all())
-    answered_n = dict(s.exec(select(SurveyResponse.han_id, func.count()).where(
-        SurveyResponse.survey_id == sv.id, SurveyResponse.han_id.in_(ids)).group_by(SurveyResponse.han_id)).all())
+    # Answered: those units (the ones counted above, and listed as non-responders) that have answered; not the
+    # responses filed under the han, which keep a member who has left or a household moved to another han.
+    unit = ("h" + cast(Household.id, String)) if sv.per_household else ("a" + cast(Membership.account_id, String))
+    answered_n = dict(s.exec(tq.where(exists().where(SurveyParticipation.survey_id == sv.id,
+                                                     SurveyParticipation.unit_key == unit))).all())
     by_opt: dict[tuple[int, int], int] = {}
     if first is not None:
+        han = _current_han()
         for han_id, oid, n in s.exec(
-            select(SurveyResponse.han_id, SurveyAnswer.option_id, func.count())
+            select(han, SurveyAnswer.option_id, func.count())
+            .select_from(SurveyResponse)
+            .join(Household, Household.id == SurveyResponse.household_id, isouter=True)
             .join(SurveyAnswer, SurveyAnswer.response_id == SurveyResponse.id)
-            .where(SurveyResponse.survey_id == sv.id, SurveyAnswer.question_id == first.id,
-                   SurveyResponse.han_id.in_(ids))
-            .group_by(SurveyResponse.han_id, SurveyAnswer.option_id)).all():
+            .where(SurveyResponse.survey_id == sv.id, SurveyAnswer.question_id == first.id, han.in_(ids))
+            .group_by(han, SurveyAnswer.option_id)).all():
             by_opt[(han_id, oid)] = n
     safe_id = first.options[0].id if first else 0
     help_id = first.options[1].id if first else 0
