@@ -289,14 +289,14 @@ def test_per_household_survey_takes_one_answer_which_a_housemate_may_change(demo
 def test_officer_sees_totals_and_the_attendance_head_count(demo):
     sid = make_survey(demo, kind="attendance", questions=[])
     for login, attend, n in (("member@example.jp", 0, "3"), ("member2@example.jp", 0, ""),
-                             ("hancho@example.jp", 1, ""), ("kaikei@example.jp", 0, "2")):
+                             ("hancho@example.jp", 1, ""), ("kaikei@example.jp", 0, "2"), ("kaicho@example.jp", 0, "0")):
         qs = qmap(demo, sid, login)
         surveys.submit_answer(demo.actor(login), sid, {f"q{qs[0][0]}": str(qs[0][1][attend]), f"q{qs[1][0]}": n})
     res = surveys.results(demo.actor("fukukaicho@example.jp"), sid)
-    assert res.respondents == 4
-    assert res.attendees == 3
-    assert res.head_count == 3 + 1 + 2  # a blank count is one person
-    assert [o.count for o in res.questions[0].options] == [3, 1]
+    assert res.respondents == 5
+    assert res.attendees == 4
+    assert res.head_count == 3 + 1 + 2 + 1  # a blank count, or 0 with 出席, is one person
+    assert [o.count for o in res.questions[0].options] == [4, 1]
     assert res.target_units > 40
 
 

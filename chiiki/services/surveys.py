@@ -1088,7 +1088,7 @@ def _totals(s: Session, sv: Survey, targets: list[int], *, with_texts: bool,
 
 
 def _head_count(s: Session, questions: list[QuestionView], attend_q: QuestionView, resp_ids) -> tuple[int, int]:
-    """Responses choosing "attend", and the people they bring (a blank count means one person)."""
+    """Responses choosing "attend", and the people they bring (a blank count, or 0 with 出席, means one person)."""
     attend_id = attend_q.options[0].id
     attending = select(SurveyAnswer.response_id).where(SurveyAnswer.response_id.in_(resp_ids),
                                                        SurveyAnswer.option_id == attend_id)
@@ -1096,7 +1096,8 @@ def _head_count(s: Session, questions: list[QuestionView], attend_q: QuestionVie
     count_q = next((q for q in questions if q.kind == "number"), None)
     if count_q is None:
         return attendees, attendees
-    counted = s.exec(select(func.count(), func.coalesce(func.sum(SurveyAnswer.number_value), 0))
+    people = case((SurveyAnswer.number_value < 1, 1), else_=SurveyAnswer.number_value)
+    counted = s.exec(select(func.count(), func.coalesce(func.sum(people), 0))
                      .where(SurveyAnswer.question_id == count_q.id, SurveyAnswer.response_id.in_(attending),
                             SurveyAnswer.number_value.is_not(None))).one()
     return attendees, int(counted[1]) + (attendees - counted[0])
