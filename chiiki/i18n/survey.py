@@ -45,6 +45,9 @@ STRINGS: dict[str, tuple[str, str]] = {
                               "text answers."),
     "survey.anonymous_done": ("回答を受け付けました(無記名のため変更できません)。",
                               "Your answer was received (anonymous answers cannot be changed)."),
+    # Per household, it may be a family member's answer: anonymous, so it cannot say whose.
+    "survey.anonymous_done_household": ("この世帯の回答は受け付け済みです(無記名のため変更できません)。",
+                                        "Your household has answered (anonymous answers cannot be changed)."),
     "survey.named_note": ("記名のアンケートです。回答は役員(アンケート担当)が見ることができます。",
                           "This survey is named: officers who run surveys can see your answer."),
     "survey.closed_note": ("このアンケートは締め切りました。", "This survey is closed."),
