@@ -104,3 +104,26 @@ def test_a_call_for_help_reaches_the_hancho_of_the_han_the_household_is_in_now(d
     board = surveys.safety_board(demo.actor("member2@example.jp"), sid, limit=100)
     assert [r.household_id for r in board.needs_help] == [hid]
     assert board.hans[0].needs_help == 1
+
+
+async def test_a_safety_check_with_more_calls_for_help_than_the_page_lists_says_how_many_more(demo, app_state,
+                                                                                              monkeypatch):
+    """The page lists the first NEEDS_HELP_SHOWN calls for help; it must not look like the whole list."""
+    from chiiki.pages.surveys import SurveyResultsState
+    from tests.conftest import login_state
+
+    monkeypatch.setattr(surveys, "NEEDS_HELP_SHOWN", 1)
+    sid = make_survey(demo, kind="safety", questions=[])
+    for login in ("member@example.jp", "member2@example.jp"):
+        qs = qmap(demo, sid, login)
+        surveys.submit_answer(demo.actor(login), sid, {f"q{qs[0][0]}": str(qs[0][1][1])})  # 支援が必要
+    board = surveys.safety_board(demo.actor("kaicho@example.jp"), sid)
+    assert (len(board.needs_help), board.needs_help_total) == (1, 2)
+    await login_state(app_state, "kaicho@example.jp")
+    st = await app_state.get_state(SurveyResultsState)
+    st._survey_id = sid
+    await st._board(demo.actor("kaicho@example.jp"), "ja")
+    assert len(st.needs_help) == 1 and st.needs_help_more.startswith("ほかに 1 件")
+    monkeypatch.setattr(surveys, "NEEDS_HELP_SHOWN", 500)
+    await st._board(demo.actor("kaicho@example.jp"), "ja")
+    assert len(st.needs_help) == 2 and st.needs_help_more == ""

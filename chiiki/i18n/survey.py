@@ -141,6 +141,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "survey.col.help": ("支援が必要", "Needs help"),
     "survey.col.missing": ("未回答", "Not answered"),
     "survey.needs_help_title": ("支援が必要な人", "Needs help"),
+    "survey.needs_help_more": ("ほかに {n} 件あります。全件は「書き出し」で確認できます。",
+                               "{n} more are not listed here: the export has every one."),
     "survey.none_help": ("支援が必要との回答はありません", "Nobody has asked for help"),
     "survey.missing_title": ("まだ回答していない人・世帯", "Not answered yet"),
     "survey.export_note": ("書き出しは記録されます", "Exports are recorded"),

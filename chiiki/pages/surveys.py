@@ -702,13 +702,14 @@ class SurveyResultsState(rx.State):
     people_page: int = 1
     hans: list[dict[str, Any]] = []
     needs_help: list[dict[str, Any]] = []
+    needs_help_more: str = ""  # "and N more" when the list shows only the first of them
     withheld: str = ""  # why an anonymous survey's totals are not shown yet
     error: str = ""
     notice: str = ""
     _survey_id: int = 0
 
     def _clear(self) -> None:
-        self.survey, self.questions, self.hans, self.needs_help = {}, [], [], []
+        self.survey, self.questions, self.hans, self.needs_help, self.needs_help_more = {}, [], [], [], ""
         self.summary = self.head_line = self.safety_line = self.error = self.notice = self.withheld = ""
         self.full = False
         self._clear_people()
@@ -785,12 +786,14 @@ class SurveyResultsState(rx.State):
             self._set_board(board, lang)
         else:  # refused now: the names shown before go too
             self._clear_people()
-            self.hans, self.needs_help = [], []
+            self.hans, self.needs_help, self.needs_help_more = [], [], ""
 
     def _set_board(self, board: surveys.SafetyBoard, lang: str) -> None:
         self.hans = [{"han": h.han, "targets": str(h.targets), "answered": str(h.answered), "safe": str(h.safe),
                       "help": str(h.needs_help), "missing": str(h.not_answered)} for h in board.hans]
         self.needs_help = [_person(p, lang) for p in board.needs_help]
+        more = board.needs_help_total - len(board.needs_help)
+        self.needs_help_more = tr(lang, "survey.needs_help_more", n=more) if more > 0 else ""
         self.people_mode = "missing"
         self.people_title = tr(lang, "survey.missing_title")
         self.people = [_person(p, lang) for p in board.not_answered.rows]
@@ -976,6 +979,9 @@ def _safety_section() -> rx.Component:
                         border_left="4px solid var(--red-9)", padding_left="0.8em", width="100%")),
                         width="100%", id="needs-help"),
                     rx.text(t("survey.none_help"), size="4")),
+            rx.cond(SurveyResultsState.needs_help_more != "",
+                    rx.callout(SurveyResultsState.needs_help_more, color_scheme="red", size="2", width="100%",
+                               id="needs-help-more")),
         ),
         width="100%", align="stretch",
     )

@@ -46,6 +46,8 @@ from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErr
 from chiiki.services.policy import ALL_HAN, EXPORT, MEMBER, RUN_SURVEYS, VIEW_MEMBERS, Actor, Assoc, can, han_scope
 
 KINDS = ("general", "attendance", "safety")
+# How many of a safety check's calls for help its page lists (it says how many more; the export has all).
+NEEDS_HELP_SHOWN = 500
 QUESTION_KINDS = ("single", "multiple", "text", "number")
 MAX_QUESTIONS = 30
 MAX_OPTIONS = 20
@@ -226,8 +228,9 @@ class HanStatus:
 class SafetyBoard:
     survey: SurveyInfo
     hans: tuple[HanStatus, ...]
-    needs_help: tuple[PersonRow, ...]
+    needs_help: tuple[PersonRow, ...]  # the first NEEDS_HELP_SHOWN, in route order
     not_answered: PersonPage
+    needs_help_total: int = 0  # all of them (the export lists every one)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -1350,10 +1353,14 @@ def safety_board(actor: Actor, survey_id: object, limit: object = 50, offset: ob
         first = next((q for q in questions if q.kind == "single" and len(q.options) >= 2), None)
         hans = _han_status(s, sv, targets, scope, first)
         help_rows: list[PersonRow] = []
+        help_total = 0
         if first is not None:
             q = _response_query(sv, scope).where(exists().where(
                 SurveyAnswer.response_id == SurveyResponse.id, SurveyAnswer.option_id == first.options[1].id))
-            rows = s.exec(q.order_by(Han.route_order, Household.route_position, SurveyResponse.id).limit(500)).all()
+            rows = s.exec(q.order_by(Han.route_order, Household.route_position, SurveyResponse.id)
+                          .limit(NEEDS_HELP_SHOWN)).all()
+            help_total = len(rows) if len(rows) < NEEDS_HELP_SHOWN else s.exec(
+                select(func.count()).select_from(q.subquery())).one()
             cells = _answer_cells(s, questions, [r.id for r, *_ in rows])
             view = _view_scope(actor, sv.association_id)
             help_rows = [PersonRow(r.respondent_account_id, r.household_id, han or "",
@@ -1365,7 +1372,7 @@ def safety_board(actor: Actor, survey_id: object, limit: object = 50, offset: ob
                              subjects=[r.account_id for r in help_rows if r.account_id], count=len(help_rows),
                              detail=f"survey {sv.id}")
         missing = _non_responder_page(s, actor, sv, targets, scope, lim, off, "survey.safety_list")
-        return SafetyBoard(_info(s, sv, utcnow(), targets), tuple(hans), tuple(help_rows), missing)
+        return SafetyBoard(_info(s, sv, utcnow(), targets), tuple(hans), tuple(help_rows), missing, help_total)
 
 
 def _han_status(s: Session, sv: Survey, targets: list[int], scope, first: QuestionView | None) -> list[HanStatus]:
