@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from chiiki.services import membership, surveys
 from chiiki.services.db import session
 from tests.conftest import DemoCity
@@ -127,3 +129,39 @@ async def test_a_safety_check_with_more_calls_for_help_than_the_page_lists_says_
     monkeypatch.setattr(surveys, "NEEDS_HELP_SHOWN", 500)
     await st._board(demo.actor("kaicho@example.jp"), "ja")
     assert len(st.needs_help) == 2 and st.needs_help_more == ""
+
+
+async def test_a_survey_closed_before_its_deadline_can_be_reopened_until_then(demo, app_state):
+    """Closed by mistake (or too early): the officer who could close it opens it again, members answer again; once
+    the deadline has passed it stays closed; a 班長 covering only some han can do neither."""
+    from sqlalchemy import update as sa_update
+
+    from chiiki.models import Survey, utcnow
+    from chiiki.pages.surveys import SurveyResultsState
+    from chiiki.services.errors import Denied, ServiceError
+    from tests.conftest import login_state
+    from tests.test_survey_states import _results_page
+    from tests.test_survey_services import grant
+
+    sid = make_survey(demo)
+    await login_state(app_state, "kaicho@example.jp")
+    st = await _results_page(app_state, sid)
+    assert st.can_reopen is False
+    await SurveyResultsState.close.fn(st)
+    assert st.survey["is_open"] is False and st.can_reopen is True
+    with pytest.raises(ServiceError, match="survey.error_closed"):
+        answer_general(demo, sid)
+    grant(demo, "member2@example.jp", "run_surveys", han_index=1)
+    with pytest.raises(Denied):  # a 班長 covering one han
+        surveys.reopen_survey(demo.actor("member2@example.jp"), sid)
+    await SurveyResultsState.reopen.fn(st)
+    assert st.error == "" and st.survey["is_open"] is True and st.can_reopen is False
+    assert st.notice.startswith("受付を再開しました")
+    answer_general(demo, sid)  # members answer again
+    surveys.close_survey(demo.actor("kaicho@example.jp"), sid)
+    with session() as s:  # the deadline passes
+        s.execute(sa_update(Survey).where(Survey.id == sid).values(deadline=utcnow()))
+    st = await _results_page(app_state, sid)
+    assert st.can_reopen is False
+    with pytest.raises(ServiceError, match="survey.error_reopen_deadline"):
+        surveys.reopen_survey(demo.actor("kaicho@example.jp"), sid)

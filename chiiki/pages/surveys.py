@@ -694,6 +694,7 @@ class SurveyResultsState(rx.State):
     safety_line: str = ""
     questions: list[dict[str, Any]] = []
     full: bool = False  # the officer covers every targeted han (totals, export)
+    can_reopen: bool = False  # closed before its deadline, by an officer covering every han (reopen)
     people_title: str = ""
     people_mode: str = ""  # "" | responses | missing
     people_heads: list[str] = []
@@ -711,7 +712,7 @@ class SurveyResultsState(rx.State):
     def _clear(self) -> None:
         self.survey, self.questions, self.hans, self.needs_help, self.needs_help_more = {}, [], [], [], ""
         self.summary = self.head_line = self.safety_line = self.error = self.notice = self.withheld = ""
-        self.full = False
+        self.full = self.can_reopen = False
         self._clear_people()
         self._survey_id = 0
 
@@ -756,6 +757,7 @@ class SurveyResultsState(rx.State):
     def _set_results(self, res: surveys.Results, lang: str) -> None:
         self._survey_id = res.survey.id
         self.full = True
+        self.can_reopen = surveys.can_reopen(res.survey)
         self.survey = _survey_dict(res.survey, lang)
         self.summary = tr(lang, "survey.answered_of", total=res.target_units,
                           n=res.respondents if res.answered_targets is None else res.answered_targets)
@@ -872,6 +874,17 @@ class SurveyResultsState(rx.State):
         if ok:
             await self._open(actor, lang, self._survey_id)
             self.notice = tr(lang, "survey.closed_done")
+            await refresh_badges(self, actor)
+
+    @rx.event
+    async def reopen(self):
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        ok, _r, self.error, _ = await attempt(self, lang, surveys.reopen_survey, actor, self._survey_id)
+        if ok:
+            await self._open(actor, lang, self._survey_id)
+            self.notice = tr(lang, "survey.reopened_done")
             await refresh_badges(self, actor)
 
     @rx.event
@@ -1041,6 +1054,8 @@ def survey_results() -> rx.Component:
                     ),
                 ),
                 width="100%", align="stretch")),
+            rx.cond(SurveyResultsState.can_reopen & SurveyResultsState.full,
+                    secondary_button("survey.reopen", on_click=SurveyResultsState.reopen, id="survey-reopen")),
             rx.cond(AuthState.can_export & SurveyResultsState.full, card(
                 rx.hstack(
                     secondary_button("common.download_csv", on_click=SurveyResultsState.export("csv"),

@@ -556,6 +556,25 @@ def close_survey(actor: Actor, survey_id: object) -> None:
             s.add(sv)
 
 
+def reopen_survey(actor: Actor, survey_id: object) -> None:
+    """Take back a closing made before the deadline (closed by mistake, or too early): members can answer again
+    until the deadline. Like closing, only for an officer covering every han the survey asks."""
+    with session() as s:
+        sv = _survey_or_404(s, survey_id)
+        _require_full(actor, sv, _targets(s, sv.id))
+        if sv.closed_at is None:
+            return
+        if as_utc(sv.deadline) <= utcnow():
+            raise ServiceError("survey.error_reopen_deadline")
+        sv.closed_at = None
+        s.add(sv)
+
+
+def can_reopen(info: SurveyInfo, now: datetime | None = None) -> bool:
+    """Closed before its deadline (what reopen_survey takes back)."""
+    return not info.is_open and as_utc(info.deadline) > (now or utcnow())
+
+
 # --------------------------------------------------------------------------- who is asked
 
 
