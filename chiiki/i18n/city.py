@@ -129,7 +129,8 @@ STRINGS: dict[str, tuple[str, str]] = {
                                  "This department cannot be chosen. Pick one from the list"),
     "inquiry.error.too_many": (
         "送信が続いたため、いまは受け付けていません。{until} 以降にもう一度お送りください。お急ぎの場合は市役所へお電話ください",
-        "Too many inquiries were sent from here. Please send again after {until}, or call the city office if it is urgent"),
+        "Too many inquiries were sent from here. Please send again after {until}, "
+        "or call the city office if it is urgent"),
     "inquiry.error.busy": ("いま送信中です。少し待ってからもう一度お試しください",
                            "It is being sent right now. Please try again in a moment"),
     "inquiry.mail_subject": ("【市民のこえ】{reference} {subject}", "[Citizen inquiry] {reference} {subject}"),

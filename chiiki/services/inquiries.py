@@ -22,11 +22,11 @@ undelivered inquiry: its text exists nowhere else yet.
 Sending is limited (`SEND_WINDOW`): every inquiry is mailed to a department, and the form is open to visitors,
 so without a limit anyone could flood the city's mailboxes through it. Sendings are counted by the address
 the connection comes from (an IPv6 address by its /64, and more loosely by its /48), visitors and residents
-together (registering is open, so accounts alone would not do), and a signed-in resident's also by account. Many people share an
-address behind a mobile carrier's or an office's gateway, hence its higher number; behind a reverse proxy,
-REFLEX_TRUSTED_PROXY_HOPS tells the app which forwarded address is the sender's. Each count is a LoginAttempt
-row under a keyed hash with the prefix SEND_KEY_PREFIX (the key lives in the data folder, not the database),
-its time to the minute; the purge deletes it once its window has passed.
+together (registering is open, so accounts alone would not do), and a signed-in resident's also by account.
+Many people share an address behind a mobile carrier's or an office's gateway, hence its higher number;
+behind a reverse proxy, REFLEX_TRUSTED_PROXY_HOPS tells the app which forwarded address is the sender's. Each
+count is a LoginAttempt row under a keyed hash with the prefix SEND_KEY_PREFIX (the key lives in the data
+folder, not the database), its time to the minute; the purge deletes it once its window has passed.
 """
 
 from __future__ import annotations
