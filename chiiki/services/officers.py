@@ -301,7 +301,8 @@ def change_role(actor: Actor, role_id: object, data: dict) -> None:
         gap = first_manager_gap(s, role.association_id, now)
         if data.get("valid_from") in (None, ""):
             data = {**data, "valid_from": role.valid_from}  # an empty start keeps the current one
-        shown = {"valid_from": as_utc(role.valid_from).astimezone(TZ).date(), "valid_until": end_day(role.valid_until)}
+        shown = {"valid_from": as_utc(role.valid_from).astimezone(TZ).date(),
+                 "valid_until": end_day(role.valid_until)}
         for key, stored in (("valid_from", role.valid_from), ("valid_until", role.valid_until)):
             # The edit form shows dates only: a date left as it was keeps the stored moment (a handover at 10:00).
             if stored is not None and data.get(key + "_time") in (None, "") and isinstance(data.get(key), str) \
