@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
 
 from chiiki.models import Account, Area, utcnow
@@ -99,3 +100,29 @@ def test_a_term_typed_as_dates_runs_to_the_end_of_its_last_day_and_its_successor
     officers.change_role(kaicho, rid, {**data, "valid_until": officers.end_day(end).isoformat()})  # saved unchanged
     with session() as s:
         assert s.get(OfficerRole, rid).valid_until == end
+
+
+def test_the_own_term_message_names_the_last_day_as_the_list_shows_it(demo):
+    """A 副会長 whose term was typed 〜2100-03-31 (stored 2100-04-01 00:00) tries to give a role until 4/30. The
+    list shows their term as 「2100年3月31日」; the refusal says 「2100年4月1日 00:00 まで」, so the officer types
+    4/1, which is refused again."""
+    from chiiki.i18n import tr
+    from chiiki.services import officers
+    from chiiki.services.errors import ValidationErrors
+    from tests.conftest import DemoCity
+    from tests.test_officers_services import membership_of
+    from chiiki.services.policy import MANAGE_MEMBERS, VIEW_MEMBERS
+
+    a1 = demo.association_id(DemoCity.A1)
+    kaicho = demo.actor("kaicho@example.jp")
+    perms = [MANAGE_MEMBERS, VIEW_MEMBERS]
+    officers.grant_role(kaicho, a1, {"title": "副会長", "permissions": perms, "han_id": "",
+                                     "valid_from": "", "valid_until": "2100-03-31",
+                                     "membership_id": membership_of(demo, "member@example.jp")})
+    deputy = demo.actor("member@example.jp")
+    with pytest.raises(ValidationErrors) as e:
+        officers.grant_role(deputy, a1, {"title": "書記", "permissions": [VIEW_MEMBERS], "han_id": "",
+                                         "valid_from": "", "valid_until": "2100-04-30",
+                                         "membership_id": membership_of(demo, "member2@example.jp")})
+    key, params = e.value.errors["valid_until"]
+    assert tr("ja", key, **params) == "ご自身の任期(2100年3月31日 まで)より後まで続く役目は設定できません"

@@ -156,3 +156,12 @@ def test_a_phone_number_whose_leading_zero_the_spreadsheet_dropped_gets_it_back(
                       ("1班", "旭川市緑町5条8丁目3-4", "紙野 四郎", "", "0166-11-2224")])
     assert [r.errors for r in roster.preview_import(kaicho, a1, "p.csv", data).rows] == [(), ()]
     assert roster._imported_phone("0166-11-2224") == "0166112224" and roster._imported_phone("") == ""
+
+
+def test_an_international_number_is_not_given_a_leading_zero():
+    """「+65 6123 4567」 (Singapore, 10 digits without the +) is accepted as is by validate.phone (and by the
+    roster form); the import makes it 06561234567, a different number."""
+    from chiiki.services import roster, validate
+
+    assert validate.phone("+65 6123 4567") == "6561234567"
+    assert roster._imported_phone("+65 6123 4567") == validate.phone("+65 6123 4567")

@@ -165,3 +165,20 @@ async def test_a_survey_closed_before_its_deadline_can_be_reopened_until_then(de
     assert st.can_reopen is False
     with pytest.raises(ServiceError, match="survey.error_reopen_deadline"):
         surveys.reopen_survey(demo.actor("kaicho@example.jp"), sid)
+
+
+def test_safety_han_row_answered_covers_its_safe_and_help_counts(demo):
+    """0a5e21d: 「回答」 in the han table counts only current members who answered, but 「無事」/「支援」 still count
+    every response filed under the han (one of a member who has left too): 無事 1 of 0 answered."""
+    from chiiki.services import membership, surveys
+    from tests.conftest import DemoCity
+    from tests.test_survey_services import make_survey, qmap
+
+    sid = make_survey(demo, kind="safety", questions=[])
+    han1 = demo.actor("member@example.jp").membership(demo.association_id(DemoCity.A1)).han_id
+    qs = qmap(demo, sid)
+    surveys.submit_answer(demo.actor("member@example.jp"), sid, {f"q{qs[0][0]}": str(qs[0][1][0])})
+    membership.leave(demo.actor("member@example.jp"), demo.association_id(DemoCity.A1))
+    board = surveys.safety_board(demo.actor("kaicho@example.jp"), sid, limit=100)
+    row = next(h for h in board.hans if h.han_id == han1)
+    assert row.safe + row.needs_help <= row.answered, row

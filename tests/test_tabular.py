@@ -258,3 +258,25 @@ def test_xlsx_takes_rows_of_any_iterable_and_refuses_more_columns_than_a_sheet_h
     assert [c.value for c in ws[2]] == [1, "y"]
     with pytest.raises(ValueError):
         tabular.to_xlsx_bytes(["h"] * 16_385, [])
+
+
+def test_csv_blank_lines_do_not_make_read_table_drop_data_rows_silently():
+    """max_rows=3: two blank lines and three data rows are three rows (not too many); with skip_blank_lines=False
+    the blank lines use up nrows=max_rows+1, and the third data row is silently left out."""
+    df = tabular.read_table("p.csv", b"han,address,name\n\n\n1,a,b\n2,c,d\n3,e,f\n", max_rows=3)
+    assert df["name"].tolist() == ["b", "d", "f"]
+
+
+
+def test_csv_blank_lines_do_not_hide_too_many_rows():
+    """max_rows=3 and four data rows with a blank line among them: refused as too many, not cut to three."""
+    with pytest.raises(ServiceError) as e:
+        tabular.read_table("p.csv", b"han,address,name\n1,a,b\n2,c,d\n\n3,e,f\n4,g,h\n", max_rows=3)
+    assert e.value.key == "tabular.error_too_many_rows"
+
+
+
+def test_csv_with_a_blank_line_before_its_header_is_still_read():
+    """Before 5e4c61a blank lines before the header were skipped; now the file is refused as empty."""
+    df = tabular.read_table("p.csv", b"\nhan,address,name\n1,a,b\n")
+    assert list(df.columns) == ["han", "address", "name"] and df["name"].tolist() == ["b"]

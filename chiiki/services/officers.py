@@ -177,7 +177,7 @@ def _clean_role(s: Session, actor: Actor, association_id: int, scope, data: dict
         # One delegates only for as long as one holds the permissions oneself: no officer outlasts their own
         # term by appointing themselves (or a friend) again.
         raise ValidationErrors({"valid_until": ServiceError("officer.error.beyond_own_term", "valid_until",
-                                                            until=limit)})
+                                                            until=shown_end(limit))})
     return _RoleInput(title, ordered, han_id, valid_from, valid_until)
 
 
@@ -289,6 +289,12 @@ def end_day(until: datetime | None) -> date | None:
     return local.date() - timedelta(days=1) if local.time() == time(0, 0) else local.date()
 
 
+def shown_end(until: datetime) -> date | datetime:
+    """A role's end as an officer reads and types it: the last day for an end at midnight (end_day), else the
+    moment."""
+    return end_day(until) if as_utc(until).astimezone(TZ).time() == time(0, 0) else until
+
+
 def change_role(actor: Actor, role_id: object, data: dict) -> None:
     """Edit a role in place (title, permissions, han, period); refused if no manager would remain."""
     if not isinstance(data, dict):
@@ -356,7 +362,7 @@ def handover_role(actor: Actor, role_id: object, to_membership_id: object, day: 
         if limit is not None and (role.valid_until is None or as_utc(role.valid_until) > limit):
             # The role passed on keeps its end: no longer than the officer passing it on holds it themselves.
             raise ValidationErrors({"to_membership_id": ServiceError("officer.error.beyond_own_term",
-                                                                     "to_membership_id", until=limit)})
+                                                                     "to_membership_id", until=shown_end(limit))})
         gap = first_manager_gap(s, role.association_id, now)
         new = OfficerRole(association_id=role.association_id, membership_id=to.id, title=role.title,
                           permissions=role.permissions, han_id=role.han_id, valid_from=at,

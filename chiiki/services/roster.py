@@ -724,7 +724,8 @@ def _imported_phone(value: str) -> str:
     """A phone number from a spreadsheet. A number cell cannot hold a leading 0, and a CSV saved by Excel drops it
     too: 166112222 was 0166-11-2222 (every domestic number starts with 0: 10 digits, a mobile 11)."""
     digits = validate.phone(value, "phone")
-    if digits and digits[0] != "0" and len(digits) in (9, 10):
+    # Only a bare number: one written with a country code (「+65 6123 4567」) is whole as it is.
+    if digits and digits[0] != "0" and len(digits) in (9, 10) and "+" not in unicodedata.normalize("NFKC", value):
         return "0" + digits
     return digits
 

@@ -1415,14 +1415,16 @@ def _han_status(s: Session, sv: Survey, targets: list[int], scope, first: Questi
                                                      SurveyParticipation.unit_key == unit))).all())
     by_opt: dict[tuple[int, int], int] = {}
     if first is not None:
-        han = _current_han()
+        # 無事 / 支援 of the same units as 回答 (those asked now), each under its household's han now.
+        owner = (SurveyResponse.household_id == Household.id if sv.per_household
+                 else SurveyResponse.respondent_account_id == Membership.account_id)
+        units = tq.with_only_columns(Household.han_id.label("han"), SurveyResponse.id.label("rid")).group_by(None) \
+            .join(SurveyResponse, and_(SurveyResponse.survey_id == sv.id, owner)).subquery()
         for han_id, oid, n in s.exec(
-            select(han, SurveyAnswer.option_id, func.count())
-            .select_from(SurveyResponse)
-            .join(Household, Household.id == SurveyResponse.household_id, isouter=True)
-            .join(SurveyAnswer, SurveyAnswer.response_id == SurveyResponse.id)
-            .where(SurveyResponse.survey_id == sv.id, SurveyAnswer.question_id == first.id, han.in_(ids))
-            .group_by(han, SurveyAnswer.option_id)).all():
+            select(units.c.han, SurveyAnswer.option_id, func.count())
+            .join(SurveyAnswer, SurveyAnswer.response_id == units.c.rid)
+            .where(SurveyAnswer.question_id == first.id)
+            .group_by(units.c.han, SurveyAnswer.option_id)).all():
             by_opt[(han_id, oid)] = n
     safe_id = first.options[0].id if first else 0
     help_id = first.options[1].id if first else 0

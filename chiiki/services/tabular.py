@@ -268,7 +268,7 @@ def _clean_frame(df: pd.DataFrame) -> pd.DataFrame:
     df = df.fillna("").astype(str)
     df.columns = [unicodedata.normalize("NFKC", str(c)).strip() for c in df.columns]
     # Rows Excel leaves behind with nothing in them are not rows.
-    df = df[df.apply(lambda r: any(v.strip() for v in r), axis=1)] if len(df) else df
+    df = df[df.apply(lambda col: col.str.strip() != "").any(axis=1)] if len(df) else df
     return df  # the index stays the data row's place in the file (line = index + 2)
 
 
@@ -291,8 +291,21 @@ def read_table(filename: str, data: bytes, *, max_rows: int = MAX_ROWS) -> pd.Da
             text = _decode_csv(data)
             if "\x00" in text:
                 raise ServiceError("tabular.error_unreadable", "file")
-            df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False,
-                             nrows=max_rows + 1)
+            # Blank lines before the header are skipped (the index still counts them: line = index + 2).
+            body = text.lstrip("\r\n")
+            skipped = text[:len(text) - len(body)].count("\n")
+            # Blank lines stay rows (their place keeps the line numbers) but do not count towards max_rows:
+            # read on until more than max_rows rows with something in them, or the end of the file.
+            parts, kept = [], 0
+            with pd.read_csv(io.StringIO(body), dtype=str, keep_default_na=False, skip_blank_lines=False,
+                             chunksize=max_rows + 1) as reader:
+                for chunk in reader:
+                    parts.append(_clean_frame(chunk))
+                    kept += len(parts[-1])
+                    if kept > max_rows:
+                        break
+            df = pd.concat(parts) if parts else pd.DataFrame()
+            df.index = df.index + skipped
         elif ext == "xlsx":
             _check_xlsx(data)
             df = pd.read_excel(io.BytesIO(data), dtype=str, keep_default_na=False, engine="openpyxl",
