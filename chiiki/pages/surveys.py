@@ -867,25 +867,23 @@ class SurveyResultsState(rx.State):
 
     @rx.event
     async def close(self):
-        actor, lang = await current_actor(self)
-        if not actor.authenticated:
-            return rx.redirect(routes.LOGIN)
-        ok, _r, self.error, _ = await attempt(self, lang, surveys.close_survey, actor, self._survey_id)
-        if ok:
-            await self._open(actor, lang, self._survey_id)
-            self.notice = tr(lang, "survey.closed_done")
-            await refresh_badges(self, actor)
+        return await self._open_or_close(surveys.close_survey, "survey.closed_done")
 
     @rx.event
     async def reopen(self):
+        return await self._open_or_close(surveys.reopen_survey, "survey.reopened_done")
+
+    async def _open_or_close(self, service, done_key: str):
+        """Close or reopen the survey, then show it as it now is (and the badges: a safety check's counts)."""
         actor, lang = await current_actor(self)
         if not actor.authenticated:
             return rx.redirect(routes.LOGIN)
-        ok, _r, self.error, _ = await attempt(self, lang, surveys.reopen_survey, actor, self._survey_id)
+        ok, _r, self.error, _ = await attempt(self, lang, service, actor, self._survey_id)
         if ok:
             await self._open(actor, lang, self._survey_id)
-            self.notice = tr(lang, "survey.reopened_done")
+            self.notice = tr(lang, done_key)
             await refresh_badges(self, actor)
+        return None
 
     @rx.event
     async def export(self, fmt: str):
