@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime
 
 import reflex as rx
 
@@ -48,13 +48,12 @@ def _local(dt) -> str:
 
 
 def _until_text(until, lang: str) -> str:
-    """A role's end as shown in the list: an end at midnight as the last day the role runs (「2027年3月31日」,
-    as a term is written and as its end date is typed), any other end as its moment."""
+    """A role's end as shown in the list: as officers.shown_end reads it (the last day for an end at midnight,
+    「2027年3月31日」 as a term is written and its end date typed; any other end as its moment)."""
     if until is None:
         return ""
-    if until.astimezone(TZ).time() == time(0, 0):
-        return fmt_date(officers.end_day(until), lang)
-    return fmt_dt(until, lang)
+    end = officers.shown_end(until)
+    return fmt_dt(end, lang) if isinstance(end, datetime) else fmt_date(end, lang)
 
 
 def role_form_data(form: dict) -> dict:

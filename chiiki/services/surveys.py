@@ -1128,15 +1128,14 @@ def _head_count(s: Session, questions: list[QuestionView], attend_q: QuestionVie
 def results(actor: Actor, survey_id: object) -> Results:
     """Totals, charts and free-text answers (without names) for officers with run_surveys."""
     with session() as s:
-        res = _results(s, actor, survey_id)
-        sv = _survey_or_404(s, res.survey.id)
-        return replace(res, answered_targets=_target_unit_count(s, sv, _targets(s, sv.id), answered=True))
+        sv = _survey_or_404(s, survey_id)
+        targets = _targets(s, sv.id)
+        _require_full(actor, sv, targets)
+        return replace(_results(s, sv, targets),
+                       answered_targets=_target_unit_count(s, sv, targets, answered=True))
 
 
-def _results(s: Session, actor: Actor, survey_id: object) -> Results:
-    sv = _survey_or_404(s, survey_id)
-    targets = _targets(s, sv.id)
-    _require_full(actor, sv, targets)
+def _results(s: Session, sv: Survey, targets: list[int]) -> Results:
     if not sv.anonymous:
         return _totals(s, sv, targets, with_texts=True)
     info, answered = _info(s, sv, utcnow(), targets), _answered_units(s, sv.id)

@@ -304,12 +304,12 @@ def read_table(filename: str, data: bytes, *, max_rows: int = MAX_ROWS) -> pd.Da
                     kept += len(parts[-1])
                     if kept > max_rows:
                         break
-            df = pd.concat(parts) if parts else pd.DataFrame()
+            df = pd.concat(parts) if parts else pd.DataFrame()  # each part cleaned as it was read
             df.index = df.index + skipped
         elif ext == "xlsx":
             _check_xlsx(data)
-            df = pd.read_excel(io.BytesIO(data), dtype=str, keep_default_na=False, engine="openpyxl",
-                               nrows=max_rows + 1)
+            df = _clean_frame(pd.read_excel(io.BytesIO(data), dtype=str, keep_default_na=False, engine="openpyxl",
+                                            nrows=max_rows + 1))
         else:
             raise ServiceError("tabular.error_type", "file")
     except ServiceError:
@@ -318,7 +318,6 @@ def read_table(filename: str, data: bytes, *, max_rows: int = MAX_ROWS) -> pd.Da
         raise ServiceError("tabular.error_empty", "file") from None
     except Exception:  # pandas/openpyxl raise many kinds for a broken file; all mean the same to the user
         raise ServiceError("tabular.error_unreadable", "file") from None
-    df = _clean_frame(df)
     if len(df.columns) == 0 or len(df) == 0:
         raise ServiceError("tabular.error_empty", "file")
     if len(df) > max_rows:
