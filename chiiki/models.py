@@ -398,14 +398,16 @@ class SurveyParticipation(SQLModel, table=True):
     )
     id: int | None = Field(default=None, primary_key=True)
     survey_id: int = Field(foreign_key="survey.id")
-    account_id: int = Field(foreign_key="account.id")
+    # NULL when an officer recorded the household's answer (after a visit or a call): no member answered.
+    account_id: int | None = Field(default=None, foreign_key="account.id")
     household_id: int | None = Field(default=None, foreign_key="household.id")
     answered_on: date
     unit_key: str | None = Field(default=None, max_length=24)
 
 
 class SurveyResponse(SQLModel, table=True):
-    """One set of answers. respondent/household are NULL for anonymous surveys."""
+    """One set of answers. respondent/household are NULL for anonymous surveys; an answer an officer recorded for
+    a household (per-household surveys) has no respondent and names the officer in recorded_by."""
 
     __table_args__ = (Index("ix_response_survey_account", "survey_id", "respondent_account_id"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -415,6 +417,7 @@ class SurveyResponse(SQLModel, table=True):
     han_id: int | None = Field(default=None, foreign_key="han.id")
     submitted_on: date
     updated_at: datetime | None = Field(default=None)
+    recorded_by: int | None = Field(default=None, foreign_key="account.id")
 
 
 class SurveyAnswer(SQLModel, table=True):

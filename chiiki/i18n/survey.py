@@ -149,6 +149,20 @@ STRINGS: dict[str, tuple[str, str]] = {
     "survey.none_help": ("支援が必要との回答はありません", "Nobody has asked for help"),
     "survey.missing_title": ("まだ回答していない人・世帯", "Not answered yet"),
     "survey.export_note": ("書き出しは記録されます", "Exports are recorded"),
+    "survey.record": ("回答を記録", "Record answer"),
+    "survey.record_title": ("世帯の回答を記録する", "Record a household's answer"),
+    "survey.record_note": ("訪問や電話で聞いた回答を、役員として記録します。世帯の方にも「役員が記録」と表示され、"
+                           "アクセス記録に残ります。",
+                           "Record the answer you heard on a visit or a call, as an officer. The household sees that "
+                           "an officer recorded it, and it shows in the access log."),
+    "survey.record_replaces": ("この世帯は回答済みです。記録すると、今の回答に置き換わります。",
+                               "This household has answered: recording replaces its answer."),
+    "survey.record_save": ("この内容で記録する", "Save this answer"),
+    "survey.record_no_name": ("(名前は表示されません)", "(name not shown)"),
+    "survey.recorded_done": ("回答を記録しました", "The answer was recorded"),
+    "survey.recorded_badge": ("役員が記録", "Recorded by an officer"),
+    "survey.answered_recorded": ("役員が世帯の回答を記録しました。締切までは変更できます。",
+                                 "An officer recorded your household's answer. You can change it until the deadline."),
     # ---------------------------------------------------------------- templates (question content)
     "survey.tpl.attend_q": ("出欠", "Will you attend?"),
     "survey.tpl.attend_yes": ("出席", "Attend"),
@@ -179,6 +193,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "survey.error_deadline_past": ("締切は今より後の日時にしてください", "The deadline must be in the future"),
     "survey.error_deadline_far": ("締切は{days}日以内にしてください", "The deadline must be within {days} days"),
     "survey.error_no_target": ("対象の班を選んでください", "Choose at least one han"),
+    "survey.error_record_kind": ("役員が回答を記録できるのは、記名で世帯ごとに答えるアンケートだけです",
+                                 "Officers can record answers only in named surveys answered per household"),
     "survey.error_remind_soon": ("催促は1時間に1回までです({when}以降にできます)",
                                  "Reminders at most once an hour (possible again from {when})"),
     # ---------------------------------------------------------------- mail
@@ -199,5 +215,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     # ---------------------------------------------------------------- audit actions (new ones only)
     "audit.action.survey.nonresponders": ("アンケートの未回答者一覧を閲覧", "Viewed who has not answered a survey"),
     "audit.action.survey.safety_list": ("安否確認の状況を閲覧", "Viewed a safety check's status"),
+    "audit.action.survey.record": ("世帯の回答を役員が記録", "An officer recorded your household's answer"),
     "audit.action.survey.remind": ("アンケートの催促メールを送信", "Sent a survey reminder"),
 }

@@ -79,8 +79,45 @@ def _survey_dict(info: surveys.SurveyInfo, lang: str) -> dict[str, Any]:
 
 
 def _person(row: surveys.PersonRow, lang: str) -> dict[str, Any]:
+    # hid: the household an officer may record an answer for (per-household surveys); the service checks it.
     return {"han": row.han, "name": row.name, "address": row.address, "paper": row.paper_only,
-            "date": fmt_date(row.answered_on, lang) if row.answered_on else "", "answers": list(row.answers)}
+            "date": fmt_date(row.answered_on, lang) if row.answered_on else "", "answers": list(row.answers),
+            "hid": str(row.household_id or ""), "recorded": row.recorded}
+
+
+def _question(q: surveys.QuestionView, mine: Any, lang: str, kind: str) -> dict[str, Any]:
+    """A question of an answer form, with the unit's current answer (`mine`) filled in."""
+    chosen = set(mine) if isinstance(mine, list) else set()
+    hint = ""
+    if q.kind == "number":
+        is_count = kind == "attendance" and q.position == 1
+        hint = tr(lang, "survey.count_hint") if is_count else tr(lang, "survey.number_hint", lo=q.min_value,
+                                                                     hi=q.max_value)
+    elif q.kind == "text":
+        hint = tr(lang, "survey.text_hint", max=surveys.TEXT_ANSWER_MAX)
+    return {"id": str(q.id), "kind": q.kind, "text": q.text, "required": q.required, "hint": hint,
+            "min": str(q.min_value), "max": str(q.max_value),
+            "value": "" if mine is None or isinstance(mine, list) else str(mine),
+            "options": [{"id": str(o.id), "label": o.label, "checked": o.id in chosen} for o in q.options]}
+
+
+def _answers_from(questions: list[dict[str, Any]], form: dict) -> dict[str, Any]:
+    """Build {q<id>: value} from a submitted answer form; question ids come from the server-side list of the
+    form's questions, not the browser."""
+    out: dict[str, Any] = {}
+    for q in questions:
+        key = "q" + q["id"]
+        if q["kind"] == "multiple":
+            out[key] = [o["id"] for o in q["options"] if form.get(f"{key}_o{o['id']}") in ("on", True, "true")]
+        else:
+            value = form.get(key)
+            out[key] = value if isinstance(value, str) else ""
+    # Anything else the browser sent under a question-like name is passed on, so that the service
+    # refuses it (an option or question of another survey) instead of it being silently dropped.
+    for name, value in form.items():
+        if isinstance(name, str) and name.startswith("q") and name[1:].isdigit() and name not in out:
+            out[name] = value
+    return out
 
 
 # =========================================================================== list
@@ -210,6 +247,7 @@ class SurveyAnswerState(rx.State):
     questions: list[dict[str, Any]] = []
     answered: bool = False
     answered_by_other: bool = False
+    recorded_by_officer: bool = False
     can_answer: bool = False
     can_change: bool = False
     targeted: bool = True
@@ -224,7 +262,7 @@ class SurveyAnswerState(rx.State):
 
     def _clear(self) -> None:
         self.survey, self.questions, self.totals = {}, [], []
-        self.answered = self.answered_by_other = self.can_answer = self.can_change = False
+        self.answered = self.answered_by_other = self.recorded_by_officer = self.can_answer = self.can_change = False
         self.targeted = True
         self.head_line = self.error = self.notice = ""
         self.errors = {}
@@ -250,10 +288,11 @@ class SurveyAnswerState(rx.State):
         self._survey_id = form.survey.id
         self.survey = _survey_dict(form.survey, lang)
         self.answered, self.answered_by_other = form.answered, form.answered_by_other
+        self.recorded_by_officer = form.recorded_by_officer
         self.can_answer, self.can_change = form.can_answer, form.can_change
         self.targeted = form.can_answer or form.answered or not form.survey.is_open
         mine = form.mine
-        self.questions = [self._question(q, mine.get(q.id), lang, form.survey.kind) for q in form.questions]
+        self.questions = [_question(q, mine.get(q.id), lang, form.survey.kind) for q in form.questions]
         self.form_key += 1
         self.totals, self.head_line = [], ""
         if totals is not None:
@@ -263,21 +302,6 @@ class SurveyAnswerState(rx.State):
             if totals.head_count is not None:
                 self.head_line = tr(lang, "survey.head_count", attendees=totals.attendees, people=totals.head_count)
 
-    @staticmethod
-    def _question(q: surveys.QuestionView, mine: Any, lang: str, kind: str) -> dict[str, Any]:
-        chosen = set(mine) if isinstance(mine, list) else set()
-        hint = ""
-        if q.kind == "number":
-            is_count = kind == "attendance" and q.position == 1
-            hint = tr(lang, "survey.count_hint") if is_count else tr(lang, "survey.number_hint", lo=q.min_value,
-                                                                         hi=q.max_value)
-        elif q.kind == "text":
-            hint = tr(lang, "survey.text_hint", max=surveys.TEXT_ANSWER_MAX)
-        return {"id": str(q.id), "kind": q.kind, "text": q.text, "required": q.required, "hint": hint,
-                "min": str(q.min_value), "max": str(q.max_value),
-                "value": "" if mine is None or isinstance(mine, list) else str(mine),
-                "options": [{"id": str(o.id), "label": o.label, "checked": o.id in chosen} for o in q.options]}
-
     @rx.event
     async def submit(self, form: dict):
         actor, lang = await current_actor(self)
@@ -285,7 +309,7 @@ class SurveyAnswerState(rx.State):
             return rx.redirect(routes.LOGIN)
         if not isinstance(form, dict) or not self._survey_id:
             return
-        answers = self._answers_from(form)
+        answers = _answers_from(self.questions, form)
         was_answered = self.answered
         # The answer, the page as it is now and the badges: one trip to the database.
         actor, page, e = await run_counted(self, surveys.answer_and_reopen, self._survey_id, answers,
@@ -301,23 +325,6 @@ class SurveyAnswerState(rx.State):
         self.error, self.errors = "", {}
         self._show(page, lang)
         self.notice = tr(lang, "survey.updated" if was_answered else "survey.sent")
-
-    def _answers_from(self, form: dict) -> dict[str, Any]:
-        """Build {q<id>: value} from the form; question ids come from the server-side list, not the browser."""
-        out: dict[str, Any] = {}
-        for q in self.questions:
-            key = "q" + q["id"]
-            if q["kind"] == "multiple":
-                out[key] = [o["id"] for o in q["options"] if form.get(f"{key}_o{o['id']}") in ("on", True, "true")]
-            else:
-                value = form.get(key)
-                out[key] = value if isinstance(value, str) else ""
-        # Anything else the browser sent under a question-like name is passed on, so that the service
-        # refuses it (an option or question of another survey) instead of it being silently dropped.
-        for name, value in form.items():
-            if isinstance(name, str) and name.startswith("q") and name[1:].isdigit() and name not in out:
-                out[name] = value
-        return out
 
 
 def _choice(q: rx.Var, o: rx.Var) -> rx.Component:
@@ -342,9 +349,12 @@ def _choice(q: rx.Var, o: rx.Var) -> rx.Component:
     )
 
 
-def _question_block(q: rx.Var) -> rx.Component:
+def _question_block(q: rx.Var, errors: rx.Var = SurveyAnswerState.errors,
+                    enabled: rx.Var | None = SurveyAnswerState.can_answer) -> rx.Component:
+    """One question of an answer form (the member's, or an officer's record of a household's answer: always
+    enabled)."""
     key = "q" + q["id"].to(str)
-    err = SurveyAnswerState.errors.get(key, "")
+    err = errors.get(key, "")
     return rx.el.fieldset(
         rx.el.legend(
             rx.text(q["text"], size="5", weight="bold", as_="span"),
@@ -365,7 +375,7 @@ def _question_block(q: rx.Var) -> rx.Component:
         ),
         rx.cond(err != "", rx.text(err, id="f-" + key + "-error", color=rx.color("red", 11), size="3", role="alert",
                                    weight="medium")),
-        disabled=~SurveyAnswerState.can_answer,
+        disabled=False if enabled is None else ~enabled,
         style={"border": "none", "padding": "0", "margin": "0 0 1.4em 0", "min_width": "0"},
     )
 
@@ -399,8 +409,10 @@ def survey_answer() -> rx.Component:
                                            t("survey.anonymous_done")),
                                    color_scheme="green", size="2", width="100%", id="anonymous-done")),
                 rx.cond(SurveyAnswerState.can_change,
-                        rx.callout(rx.cond(SurveyAnswerState.answered_by_other, t("survey.answered_household"),
-                                           t("survey.answered_note")), color_scheme="green", size="2", width="100%")),
+                        rx.callout(rx.cond(SurveyAnswerState.recorded_by_officer, t("survey.answered_recorded"),
+                                           rx.cond(SurveyAnswerState.answered_by_other, t("survey.answered_household"),
+                                                   t("survey.answered_note"))),
+                                   color_scheme="green", size="2", width="100%", id="answered-note")),
                 rx.cond(
                     SurveyAnswerState.can_answer | SurveyAnswerState.answered,
                     rx.form(
@@ -707,14 +719,28 @@ class SurveyResultsState(rx.State):
     withheld: str = ""  # why an anonymous survey's totals are not shown yet
     error: str = ""
     notice: str = ""
+    # Recording a household's answer (an officer after a visit or a call): the dialog and its form.
+    record_open: bool = False
+    record_household: dict[str, Any] = {}
+    record_questions: list[dict[str, Any]] = []
+    record_errors: dict[str, str] = {}
+    record_error: str = ""
+    record_key: int = 0
     _survey_id: int = 0
+    _record_hid: int = 0
 
     def _clear(self) -> None:
         self.survey, self.questions, self.hans, self.needs_help, self.needs_help_more = {}, [], [], [], ""
         self.summary = self.head_line = self.safety_line = self.error = self.notice = self.withheld = ""
         self.full = self.can_reopen = False
         self._clear_people()
+        self._clear_record()
         self._survey_id = 0
+
+    def _clear_record(self) -> None:
+        self.record_open, self.record_household, self.record_questions = False, {}, []
+        self.record_errors, self.record_error = {}, ""
+        self._record_hid = 0
 
     def _clear_people(self) -> None:
         self.people_mode, self.people_title, self.people_heads, self.people = "", "", [], []
@@ -886,6 +912,60 @@ class SurveyResultsState(rx.State):
         return None
 
     @rx.event
+    async def open_record(self, household_id: str):
+        """Open the form for recording a household's answer (its id from a listed row; the service checks it)."""
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        self._clear_record()
+        if not self._survey_id:
+            return None
+        ok, form, self.error, _ = await attempt(self, lang, surveys.household_form, actor, self._survey_id,
+                                                as_id(household_id))
+        if not ok:
+            return None
+        self._record_hid = form.household_id
+        self.record_household = {"name": form.name or tr(lang, "survey.record_no_name"), "address": form.address,
+                                 "paper": form.paper_only, "answered": form.answered, "recorded": form.recorded}
+        self.record_questions = [_question(q, form.mine.get(q.id), lang, form.survey.kind) for q in form.questions]
+        self.record_key += 1
+        self.record_open = True
+        return None
+
+    @rx.event
+    def record_dialog_change(self, is_open: bool):
+        if not is_open:
+            self._clear_record()
+
+    @rx.event
+    async def save_record(self, form: dict):
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        if not isinstance(form, dict) or not self._record_hid or not self._survey_id:
+            return None
+        ok, _r, err, errs = await attempt(self, lang, surveys.record_for_household, actor, self._survey_id,
+                                          self._record_hid, _answers_from(self.record_questions, form))
+        if not ok:
+            self.record_errors = errs
+            self.record_error = err or tr(lang, "survey.errors_below")
+            return None
+        self._clear_record()
+        # The counts and lists as they now are (the household leaves the non-responders), on the same list
+        # and page as far as it still reaches, and the badges.
+        mode, page = self.people_mode, self.people_page
+        await self._open(actor, lang, self._survey_id)
+        if mode and (page > 1 or self.people_mode != mode):
+            self.people_mode, self.people_page = mode, page
+            await self._people(actor, lang)
+            if self.people_mode and self.people_page > self.people_pages:
+                self.people_page = self.people_pages
+                await self._people(actor, lang)
+        self.notice = tr(lang, "survey.recorded_done")
+        await refresh_badges(self, actor)
+        return None
+
+    @rx.event
     async def export(self, fmt: str):
         actor, lang = await current_actor(self)
         if not actor.authenticated:
@@ -946,7 +1026,8 @@ def _people_table() -> rx.Component:
                 )),
                 rx.el.tbody(rx.foreach(SurveyResultsState.people, lambda p: rx.el.tr(
                     rx.el.td(p["han"]),
-                    rx.el.td(p["name"], rx.cond(p["paper"].to(bool), rx.badge(t("survey.paper"), margin_left="0.4em"))),
+                    rx.el.td(p["name"], rx.cond(p["paper"].to(bool), rx.badge(t("survey.paper"), margin_left="0.4em")),
+                             _recorded_badge(p), _record_button(p)),
                     rx.el.td(p["address"]),
                     rx.cond(SurveyResultsState.people_mode == "responses", rx.el.td(p["date"])),
                     rx.foreach(p["answers"].to(list[str]), lambda a: rx.el.td(a)),
@@ -959,6 +1040,54 @@ def _people_table() -> rx.Component:
         ),
         pager(SurveyResultsState.people_page, SurveyResultsState.people_pages, SurveyResultsState.people_prev,
               SurveyResultsState.people_next),
+    )
+
+
+def _recorded_badge(p: rx.Var) -> rx.Component:
+    return rx.cond(p["recorded"].to(bool), rx.badge(t("survey.recorded_badge"), color_scheme="blue",
+                                                    margin_left="0.4em"))
+
+
+def _record_button(p: rx.Var) -> rx.Component:
+    """Record a household's answer: on a household's row of an open, named, per-household survey."""
+    s = SurveyResultsState.survey
+    return rx.cond(
+        (p["hid"].to(str) != "") & s["is_open"].to(bool) & s["per_household"].to(bool) & ~s["anonymous"].to(bool),
+        rx.box(button(t("survey.record"), variant="outline", size="2", style={"min_height": "44px"},
+                      on_click=SurveyResultsState.open_record(p["hid"].to(str)), class_name="record-answer"),
+               margin_top="0.3em"),
+    )
+
+
+def _record_dialog() -> rx.Component:
+    h = SurveyResultsState.record_household
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(t("survey.record_title")),
+            rx.text(h["name"].to(str), rx.cond(h["paper"].to(bool), rx.badge(t("survey.paper"), margin_left="0.4em")),
+                    size="5", weight="bold", id="record-household"),
+            rx.cond(h["address"].to(str) != "", rx.text(h["address"].to(str), size="3")),
+            rx.dialog.description(t("survey.record_note"), size="2", margin_y="0.6em"),
+            rx.cond(h["answered"].to(bool), rx.callout(t("survey.record_replaces"), color_scheme="orange", size="2",
+                                                       width="100%", margin_bottom="0.6em")),
+            error_banner(SurveyResultsState.record_error),
+            rx.form(
+                rx.foreach(SurveyResultsState.record_questions,
+                           lambda q: _question_block(q, SurveyResultsState.record_errors, None)),
+                rx.hstack(
+                    rx.dialog.close(secondary_button("common.cancel", type="button")),
+                    primary_button("survey.record_save", type="submit", flex="1", id="record-save"),
+                    width="100%",
+                ),
+                on_submit=SurveyResultsState.save_record,
+                key=SurveyResultsState.record_key,
+                width="100%",
+                id="record-form",
+            ),
+            max_width="560px",
+        ),
+        open=SurveyResultsState.record_open,
+        on_open_change=SurveyResultsState.record_dialog_change,
     )
 
 
@@ -984,9 +1113,10 @@ def _safety_section() -> rx.Component:
             rx.heading(t("survey.needs_help_title"), as_="h2", size="5", color=rx.color("red", 11)),
             rx.cond(SurveyResultsState.needs_help.length() > 0,
                     rx.vstack(rx.foreach(SurveyResultsState.needs_help, lambda p: rx.box(
-                        rx.text(p["han"], " ", p["name"], size="4", weight="bold"),
+                        rx.text(p["han"], " ", p["name"], _recorded_badge(p), size="4", weight="bold"),
                         rx.cond(p["address"] != "", rx.text(p["address"], size="3")),
                         rx.foreach(p["answers"].to(list[str]), lambda a: rx.cond(a != "", rx.text(a, size="3"))),
+                        _record_button(p),
                         border_left="4px solid var(--red-9)", padding_left="0.8em", width="100%")),
                         width="100%", id="needs-help"),
                     rx.text(t("survey.none_help"), size="4")),
@@ -1034,6 +1164,7 @@ def survey_results() -> rx.Component:
                                  id="show-missing"),
                 width="100%", align="stretch")),
             rx.cond(is_named & (SurveyResultsState.people_mode != ""), _people_table()),
+            _record_dialog(),
             # Reminding and closing act on every han the survey asks: for an officer covering them all.
             rx.cond(s["is_open"].to(bool) & SurveyResultsState.full, rx.vstack(
                 secondary_button("survey.remind", on_click=SurveyResultsState.remind, id="survey-remind"),

@@ -139,7 +139,8 @@ class AnswerForm:
     can_change: bool
     # {question id: option ids | text | number} for the actor's own named answer; empty otherwise.
     mine: dict
-    answered_by_other: bool  # per-household: someone else of the household answered
+    answered_by_other: bool  # per-household: someone else of the household answered (or an officer recorded it)
+    recorded_by_officer: bool = False  # per-household: the answer now stands as an officer recorded it
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ class PersonRow:
     paper_only: bool
     answered_on: date | None
     answers: tuple[str, ...]  # one cell per question (responses); empty for non-responders
+    recorded: bool = False  # the answer was recorded by an officer (for a household, after a visit or a call)
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,22 @@ class PersonPage:
     rows: tuple[PersonRow, ...]
     total: int
     questions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HouseholdForm:
+    """What an officer needs to record a household's answer: the questions, the household as they may see it and
+    its current answers."""
+
+    survey: SurveyInfo
+    questions: tuple[QuestionView, ...]
+    household_id: int
+    name: str  # its members' (or its head's) names, or display names for an officer without view_members
+    address: str  # only with view_members there
+    paper_only: bool
+    mine: dict  # its current answers, as AnswerForm.mine
+    answered: bool
+    recorded: bool  # its current answer was recorded by an officer (else a member wrote it)
 
 
 @dataclass(frozen=True)
@@ -809,17 +827,19 @@ def _answer_form(s: Session, actor: Actor, sv: Survey, m, targets: list[int],
         raise Denied()
     if known is not None:
         questions, part, mine = known
-        by_other = False  # the actor has just written the unit's answer
+        by_other = recorded = False  # the actor has just written the unit's answer
     else:
         part = _answered_by_unit(s, sv, actor.account_id, m.household_id)
         mine = (_named_answers(s, sv, actor.account_id, m.household_id)
                 if part is not None and not sv.anonymous else {})
         questions = _questions(s, sv.id)
-        by_other = part is not None and _answered_by_other(s, sv, actor.account_id, m.household_id)
+        row = _household_response(s, sv, m.household_id) if part is not None else None
+        by_other = row is not None and row.respondent_account_id != actor.account_id
+        recorded = row is not None and row.recorded_by is not None
     answered = part is not None
     can_answer = targeted and info.is_open and not (answered and sv.anonymous)
     return AnswerForm(info, tuple(questions), answered, can_answer, can_answer and answered and not sv.anonymous,
-                      mine, by_other), part
+                      mine, by_other, recorded), part
 
 
 def _named_response_statement(by_household: bool, lock: bool = True):
@@ -829,7 +849,7 @@ def _named_response_statement(by_household: bool, lock: bool = True):
             else r.respondent_account_id == bindparam("n_account", type_=Integer))
     # Locked (PostgreSQL) until the answer is replaced: a second change sent at the same moment waits and then
     # replaces this one's answers, instead of deleting the old ones only and leaving both new sets.
-    q = (select(r.id, r.respondent_account_id)
+    q = (select(r.id, r.respondent_account_id, r.recorded_by)
          .where(r.survey_id == bindparam("n_survey", type_=Integer), unit)
          .order_by(r.id).limit(1))
     return q.with_for_update() if lock else q
@@ -839,13 +859,13 @@ _RESPONSE_OF_HOUSEHOLD, _RESPONSE_OF_ACCOUNT = _named_response_statement(True), 
 _RESPONDENT_OF_HOUSEHOLD = _named_response_statement(True, lock=False)
 
 
-def _answered_by_other(s: Session, sv: Survey, account_id: int, household_id: int | None) -> bool:
-    """Per household: the household's current answer was last written by someone else (a housemate who
-    changed it counts as its author, as the officers' lists show it; the participation keeps the first)."""
+def _household_response(s: Session, sv: Survey, household_id: int | None):
+    """Per household: the household's named response as (id, respondent_account_id, recorded_by), unlocked;
+    None without one (and for other surveys). Its respondent is who last wrote it (a housemate who changed it
+    counts as its author, as the officers' lists show it; the participation keeps the first)."""
     if sv.anonymous or not (sv.per_household and household_id):
-        return False
-    row = fetch_in(s, _RESPONDENT_OF_HOUSEHOLD, {"n_survey": sv.id, "n_household": household_id}).first()
-    return row is not None and row.respondent_account_id != account_id
+        return None
+    return fetch_in(s, _RESPONDENT_OF_HOUSEHOLD, {"n_survey": sv.id, "n_household": household_id}).first()
 
 
 def _named_response(s: Session, sv: Survey, account_id: int, household_id: int | None):
@@ -1018,7 +1038,8 @@ def _keep_a_call_for_help(s: Session, questions: list[QuestionView], account_id:
     answering 無事 would take the household off the officers' list of those to go to, and answering again (even
     支援が必要) would make the answer theirs, and then theirs to take back. They tell an officer instead."""
     first = next((q for q in questions if q.kind == "single" and len(q.options) >= 2), None)
-    if first is None or resp.respondent_account_id in (None, account_id):
+    # An officer's record of a visit counts as another sender; the answer of a deleted account as no one's.
+    if first is None or (resp.recorded_by is None and resp.respondent_account_id in (None, account_id)):
         return
     help_id = first.options[1].id
     asked = s.exec(select(SurveyAnswer.id).where(SurveyAnswer.response_id == resp.id,
@@ -1039,24 +1060,27 @@ def _write_anonymous(s: Session, sv: Survey, rows: list) -> None:
     # The survey's own creation day for every response: no date to join with SurveyParticipation.
     conn.execute(_ADD_RESPONSE, {"id": rid, "survey_id": sv.id, "respondent_account_id": None,
                                  "household_id": None, "han_id": None,
-                                 "submitted_on": sv.created_at.astimezone(TZ).date(), "updated_at": None})
+                                 "submitted_on": sv.created_at.astimezone(TZ).date(), "updated_at": None,
+                                 "recorded_by": None})
     if rows:
         ids = _random_ids(s, SurveyAnswer, len(rows))
         conn.execute(_ADD_ANSWERS, [{"id": i, **a} for i, a in zip(ids, _answer_rows(rid, rows))])
 
 
-def _write_named(conn, sv: Survey, resp, account_id: int, household_id: int | None, han_id: int | None,
-                 rows: list) -> None:
-    """The unit's named answer: a new response, or `resp` (its earlier one, _named_response) replaced."""
+def _write_named(conn, sv: Survey, resp, account_id: int | None, household_id: int | None, han_id: int | None,
+                 rows: list, recorded_by: int | None = None) -> None:
+    """The unit's named answer: a new response, or `resp` (its earlier one, _named_response) replaced. An
+    officer recording a household's answer passes no account and themselves as recorded_by."""
     if resp is None:
         rid = conn.execute(_ADD_RESPONSE, {
             "survey_id": sv.id, "respondent_account_id": account_id, "household_id": household_id,
-            "han_id": han_id, "submitted_on": today_local(), "updated_at": None}).inserted_primary_key[0]
+            "han_id": han_id, "submitted_on": today_local(), "updated_at": None,
+            "recorded_by": recorded_by}).inserted_primary_key[0]
     else:
         rid = resp.id
         conn.execute(_DROP_ANSWERS, {"d_response": rid})
         conn.execute(_RENEW_RESPONSE, {"d_response": rid, "respondent_account_id": account_id, "han_id": han_id,
-                                       "updated_at": utcnow()})
+                                       "updated_at": utcnow(), "recorded_by": recorded_by})
     if rows:
         conn.execute(_ADD_ANSWERS, _answer_rows(rid, rows))
 
@@ -1220,7 +1244,9 @@ def _current_han():
 
 
 def _response_query(sv: Survey, scope):
-    q = (select(SurveyResponse, Account.name, Account.display_name, Han.name, Household.address, Household.han_id)
+    # The respondent's name; for an answer an officer recorded, the household's head as the roster has it.
+    name = func.coalesce(Account.name, case((SurveyResponse.recorded_by.is_not(None), Household.head_name)))
+    q = (select(SurveyResponse, name, Account.display_name, Han.name, Household.address, Household.han_id)
          .join(Account, Account.id == SurveyResponse.respondent_account_id, isouter=True)
          .join(Household, Household.id == SurveyResponse.household_id, isouter=True)
          .join(Han, Han.id == _current_han(), isouter=True)
@@ -1252,17 +1278,27 @@ def responses(actor: Actor, survey_id: object, limit: object = 50, offset: objec
         total = s.exec(select(func.count()).select_from(q.subquery())).one()
         rows = s.exec(q.order_by(Han.route_order, Household.route_position, SurveyResponse.id)
                       .offset(off).limit(lim)).all()
-        cells = _answer_cells(s, questions, [r.id for r, *_ in rows])
-        view = _view_scope(actor, sv.association_id)
-        out = tuple(PersonRow(r.respondent_account_id, r.household_id, han or "",
-                              _shown_name(view, _han_of(r, hh_han), name, display),
-                              addr or "" if in_scope(view, hh_han) else "", False, r.submitted_on, cells[r.id])
-                    for r, name, display, han, addr, hh_han in rows)
-        if out:
-            audit.record(s, actor, "survey.responses", association_id=sv.association_id,
-                         subjects=[r.account_id for r in out if r.account_id], count=len(out),
-                         detail=f"survey {sv.id}")
+        out = _response_rows(s, actor, sv, questions, rows, "survey.responses")
         return PersonPage(out, total, tuple(q.text for q in questions))
+
+
+def _response_rows(s: Session, actor: Actor, sv: Survey, questions: list[QuestionView], rows,
+                   action: str) -> tuple[PersonRow, ...]:
+    """PersonRows of rows of _response_query, the read recorded (an answer an officer recorded for a household
+    is the household's: the household is the subject)."""
+    cells = _answer_cells(s, questions, [r.id for r, *_ in rows])
+    view = _view_scope(actor, sv.association_id)
+    out = tuple(PersonRow(r.respondent_account_id, r.household_id, han or "",
+                          _shown_name(view, _han_of(r, hh_han), name, display),
+                          (addr or "") if in_scope(view, hh_han) else "", False, r.submitted_on, cells[r.id],
+                          r.recorded_by is not None)
+                for r, name, display, han, addr, hh_han in rows)
+    if out:
+        audit.record(s, actor, action, association_id=sv.association_id,
+                     subjects=[r.account_id for r in out if r.account_id],
+                     household_ids=[r.household_id for r in out if r.recorded and r.household_id],
+                     count=len(out), detail=f"survey {sv.id}")
+    return out
 
 
 def _non_responder_query(sv: Survey, targets: list[int], scope):
@@ -1379,16 +1415,7 @@ def safety_board(actor: Actor, survey_id: object, limit: object = 50, offset: ob
                           .limit(NEEDS_HELP_SHOWN)).all()
             help_total = len(rows) if len(rows) < NEEDS_HELP_SHOWN else s.exec(
                 select(func.count()).select_from(q.subquery())).one()
-            cells = _answer_cells(s, questions, [r.id for r, *_ in rows])
-            view = _view_scope(actor, sv.association_id)
-            help_rows = [PersonRow(r.respondent_account_id, r.household_id, han or "",
-                                   _shown_name(view, _han_of(r, hh_han), name, display),
-                                   (addr or "") if in_scope(view, hh_han) else "", False, r.submitted_on, cells[r.id])
-                         for r, name, display, han, addr, hh_han in rows]
-            if help_rows:
-                audit.record(s, actor, "survey.safety_list", association_id=sv.association_id,
-                             subjects=[r.account_id for r in help_rows if r.account_id], count=len(help_rows),
-                             detail=f"survey {sv.id}")
+            help_rows = list(_response_rows(s, actor, sv, questions, rows, "survey.safety_list"))
         missing = _non_responder_page(s, actor, sv, targets, scope, lim, off, "survey.safety_list")
         return SafetyBoard(_info(s, sv, utcnow(), targets), tuple(hans), tuple(help_rows), missing, help_total)
 
@@ -1429,6 +1456,73 @@ def _han_status(s: Session, sv: Survey, targets: list[int], scope, first: Questi
     help_id = first.options[1].id if first else 0
     return [HanStatus(h.id, h.name, target_n.get(h.id, 0), answered_n.get(h.id, 0), by_opt.get((h.id, safe_id), 0),
                       by_opt.get((h.id, help_id), 0)) for h in wanted]
+
+
+# --------------------------------------------------------------------------- an officer records a household's answer
+
+
+def _recordable(s: Session, actor: Actor, survey_id: object, household_id: object) -> tuple[Survey, list[int], Household]:
+    """The survey and a household whose answer the actor may record: a named per-household survey, an officer
+    with run_surveys over the household's han, a household on the roster that the survey asks."""
+    sv = _survey_or_404(s, survey_id)
+    targets = _targets(s, sv.id)
+    scope = _manage_scope(actor, sv, targets)
+    if sv.anonymous or not sv.per_household:
+        raise ServiceError("survey.error_record_kind")
+    hh = s.get(Household, validate.ident(household_id, "household_id"))
+    if hh is None or hh.association_id != sv.association_id or hh.removed_at is not None:
+        raise NotFound()
+    if not _is_targeted(sv, targets, hh.han_id) or not in_scope(scope, hh.han_id):
+        raise Denied()
+    return sv, targets, hh
+
+
+def household_form(actor: Actor, survey_id: object, household_id: object) -> HouseholdForm:
+    """The form an officer fills in for a household (after a visit or a call), with its current answers. Audited:
+    it shows the household's names and answers."""
+    with session() as s:
+        sv, targets, hh = _recordable(s, actor, survey_id, household_id)
+        questions = _questions(s, sv.id)
+        row = _household_response(s, sv, hh.id)
+        mine = _named_answers(s, sv, 0, hh.id) if row is not None else {}
+        people = _household_members(s, sv.association_id, [hh.id]).get(hh.id, [])
+        view = _view_scope(actor, sv.association_id)
+        name = _shown_name(view, hh.han_id, "・".join(n for _i, n, _d in people) or hh.head_name,
+                           "・".join(d for _i, _n, d in people))
+        address = hh.address if in_scope(view, hh.han_id) else ""
+        audit.record(s, actor, "survey.responses", association_id=sv.association_id,
+                     subjects=[i for i, _n, _d in people], household_ids=[hh.id], count=1,
+                     detail=f"survey {sv.id} household {hh.id}")
+        return HouseholdForm(_info(s, sv, utcnow(), targets), tuple(questions), hh.id, name, address,
+                             bool(hh.paper_only), mine, row is not None, row is not None and row.recorded_by is not None)
+
+
+def record_for_household(actor: Actor, survey_id: object, household_id: object, answers: object) -> None:
+    """Record (or replace) a household's answer as an officer learnt it: a paper-only household visited in a
+    safety check, a call for help answered on the spot. All or nothing; the household's members see that an
+    officer recorded it, and the access log names the officer."""
+    with session() as s:
+        sv, _targets_, hh = _recordable(s, actor, survey_id, household_id)
+        if not _is_open(sv, utcnow()):
+            raise ServiceError("survey.error_closed")
+        questions = _questions(s, sv.id)
+        rows = _clean_answers(questions, answers)
+        conn = s.connection()
+        resp = _named_response(s, sv, 0, hh.id)
+        _write_named(conn, sv, resp, None, hh.id, hh.han_id, rows, recorded_by=actor.account_id)
+        if _answered_by_unit(s, sv, 0, hh.id) is None:
+            try:
+                conn.execute(_ADD_PARTICIPATION, {
+                    "survey_id": sv.id, "account_id": None, "household_id": hh.id, "answered_on": today_local(),
+                    "unit_key": _unit(sv, 0, hh.id)})
+            except IntegrityError:
+                # A member of the household answered at the same moment: theirs stands, and the officer sees it.
+                raise ServiceError("survey.error_already") from None
+            recount_survey_answers(conn, [sv.id])
+        people = _household_members(s, sv.association_id, [hh.id]).get(hh.id, [])
+        audit.record(s, actor, "survey.record", association_id=sv.association_id,
+                     subjects=[i for i, _n, _d in people], household_ids=[hh.id], count=1,
+                     detail=f"survey {sv.id} household {hh.id}")
 
 
 # --------------------------------------------------------------------------- reminders and mail
@@ -1522,8 +1616,9 @@ def export_results(actor: Actor, survey_id: object, fmt: object, lang: str = "ja
                      *cells[r.id]]
                     for r, name, display, han, _addr, hh_han in found]
             subjects = [r.respondent_account_id for r, *_ in found if r.respondent_account_id]
+            recorded = [r.household_id for r, *_ in found if r.recorded_by is not None and r.household_id]
         audit.record(s, actor, "survey.export", association_id=sv.association_id, subjects=subjects,
-                     count=len(rows), detail=f"survey {sv.id} {fmt}")
+                     household_ids=[] if sv.anonymous else recorded, count=len(rows), detail=f"survey {sv.id} {fmt}")
     stem = f"survey-{sv.id}"
     if fmt == "csv":
         return stem + ".csv", tabular.to_csv_bytes(headers, rows), "text/csv"

@@ -100,3 +100,33 @@ def test_anonymous_survey_shows_officer_totals_only(live_app, browser, page):
     expect(page.locator("#main")).not_to_contain_text("使わない")
     # member2's real name never reaches the officer's browser.
     assert not any("清水 洋子" in f for f in page.ws_frames)
+
+
+def test_officer_records_a_visited_paper_household_in_a_safety_check(live_app, page, screenshot):
+    """A safety check per household: the 会長 visits a paper-only household on the list of those who have not
+    answered and records 無事 there; the household leaves the list and the han table counts it."""
+    base = live_app.url
+    _login(page, base, "kaicho@example.jp")
+    page.goto(base + "/surveys/new", wait_until="load")
+    expect(page.locator("#kind-safety")).to_be_visible(timeout=30_000)
+    page.fill("#f-title", "ブラウザ試験の安否確認")
+    page.click("#kind-safety")
+    page.check("#f-per_household")
+    page.click("#survey-create")
+    page.wait_for_url(re.compile(r"/surveys/results\?id=\d+$"), timeout=30_000)
+    expect(page.locator("#people-table")).to_be_visible(timeout=30_000)
+    paper_row = page.locator("#people-table tbody tr", has=page.locator(".record-answer")).filter(
+        has_text="紙").first
+    address = paper_row.locator("td").nth(2).inner_text().strip()
+    assert address
+    paper_row.locator(".record-answer").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("世帯の回答を記録する", timeout=30_000)
+    expect(dialog).to_contain_text(address)
+    dialog.locator("label", has_text="無事").first.click()
+    screenshot(page, "survey-record-visit")
+    page.click("#record-save")
+    expect(page.get_by_role("status")).to_contain_text("回答を記録しました", timeout=30_000)
+    expect(dialog).to_have_count(0)
+    expect(page.locator("#people-table")).not_to_contain_text(address)
+    expect(page.locator("#safety-line")).to_contain_text("無事 1")
