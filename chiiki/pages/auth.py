@@ -70,8 +70,7 @@ class RegisterState(rx.State):
             self.step = 3
             return
         try:
-            await run_service(accounts.register, data)
-            result = await run_service(accounts.login, data["login_id"], data["password"])
+            result = await run_service(accounts.register_and_sign_in, data)
         except ServiceError as e:
             self._show(lang, error_keys(e))
             self.step = min((_STEP_OF.get(f, 3) for f in self.errors), default=self.step)

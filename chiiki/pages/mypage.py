@@ -30,12 +30,12 @@ from chiiki.services.errors import ServiceError
 from chiiki.state import (
     AuthState,
     current_actor,
-    error_text,
-    field_errors,
+    error_keys,
     refresh_nav,
     reset_user_states,
     run_read,
     run_service,
+    shown_errors,
 )
 
 _PROFILE_FIELDS = ("name", "kana", "display_name", "address", "area_id", "birth_year", "email", "phone")
@@ -56,6 +56,37 @@ class MyPageState(rx.State):
     password_notice: str = ""
     delete_errors: dict[str, str] = {}
     delete_error: str = ""
+    # What the messages shown were made from, by form ("profile", "password", "delete": chiiki.state.error_keys)
+    # and notice ("notice", "password_notice": a message key), for a language switch.
+    _shown: dict[str, list] = {}
+    _notices: dict[str, str] = {}
+
+    def _show(self, lang: str, form: str, keys: list) -> None:
+        self._shown = {**self._shown, form: keys}
+        fields, whole = shown_errors(lang, keys)
+        if form == "profile":
+            self.errors, self.error = fields, whole
+        elif form == "password":
+            self.password_errors = fields or ({"old_password": whole} if whole else {})
+        else:  # the deletion form's only field is its password
+            self.delete_errors = {"delete_password": fields["password"]} if "password" in fields else {}
+            self.delete_error = "" if self.delete_errors else whole
+
+    def _note(self, lang: str, which: str, key: str) -> None:
+        self._notices = {**self._notices, which: key}
+        setattr(self, which, tr(lang, key) if key else "")
+
+    def _retranslate(self, lang: str) -> None:
+        for form, keys in self._shown.items():
+            self._show(lang, form, keys)
+        for which, key in self._notices.items():
+            self._note(lang, which, key)
+
+    def _clear_messages(self) -> None:
+        for form in ("profile", "password", "delete"):
+            self._show("", form, [])
+        self._note("", "notice", "")
+        self._note("", "password_notice", "")
 
     @rx.event
     async def load(self):
@@ -63,9 +94,7 @@ class MyPageState(rx.State):
         if not actor.authenticated:
             return rx.redirect(routes.LOGIN)
         self.editing = False
-        self.errors, self.error, self.notice = {}, "", ""
-        self.password_errors, self.password_notice = {}, ""
-        self.delete_errors, self.delete_error = {}, ""
+        self._clear_messages()
         # One trip for both: the areas are mostly kept in memory, a trip of their own would cost more.
         profile, (key, options) = await run_read(lambda: (accounts.get_profile(actor), accounts.area_options()))
         self._set_profile(profile)
@@ -82,12 +111,13 @@ class MyPageState(rx.State):
     @rx.event
     def start_edit(self):
         self.editing = True
-        self.errors, self.error, self.notice = {}, "", ""
+        self._show("", "profile", [])
+        self._note("", "notice", "")
 
     @rx.event
     def cancel_edit(self):
         self.editing = False
-        self.errors = {}
+        self._show("", "profile", [])
 
     @rx.event
     async def save(self, form: dict):
@@ -101,12 +131,11 @@ class MyPageState(rx.State):
         try:
             self._set_profile(await run_service(accounts.update_profile, actor, data))
         except ServiceError as e:
-            self.errors = field_errors(lang, e)
-            self.error = "" if self.errors else error_text(lang, e)
+            self._show(lang, "profile", error_keys(e))
             return
-        self.errors, self.error = {}, ""
+        self._show(lang, "profile", [])
         self.editing = False
-        self.notice = tr(lang, "mypage.saved")
+        self._note(lang, "notice", "mypage.saved")
         await refresh_nav(self)
 
     @rx.event
@@ -120,12 +149,12 @@ class MyPageState(rx.State):
             token = await run_service(accounts.change_password, actor, form.get("old_password"),
                                       form.get("new_password"))
         except ServiceError as e:
-            self.password_errors = field_errors(lang, e) or {"old_password": error_text(lang, e)}
-            self.password_notice = ""
+            self._show(lang, "password", error_keys(e))
+            self._note(lang, "password_notice", "")
             return
         auth = await self.get_state(AuthState)
-        self.password_errors = {}
-        self.password_notice = tr(lang, "mypage.password_changed")
+        self._show(lang, "password", [])
+        self._note(lang, "password_notice", "mypage.password_changed")
         auth._show_next(self.password_notice)  # shown again after the reload
         # Every other session ended; this browser's cookie takes the new one (the page reloads).
         return await auth._hand_off(token, routes.MYPAGE)
@@ -149,9 +178,7 @@ class MyPageState(rx.State):
         try:
             await run_service(accounts.delete_account, actor, form.get("delete_password"))
         except ServiceError as e:
-            errs = field_errors(lang, e)
-            self.delete_errors = {"delete_password": errs["password"]} if "password" in errs else {}
-            self.delete_error = "" if self.delete_errors else error_text(lang, e)
+            self._show(lang, "delete", error_keys(e))
             return
         await reset_user_states(self)
         auth = await self.get_state(AuthState)

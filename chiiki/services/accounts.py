@@ -6,6 +6,7 @@ import functools
 import hashlib
 import secrets
 import time
+import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -40,7 +41,7 @@ from chiiki.models import (
     utcnow,
 )
 from chiiki.services import audit, mail, validate
-from chiiki.services.db import fetch_in, fetch, fetch_one, reading, session
+from chiiki.services.db import fetch_in, fetch, fetch_one, lock_row, reading, session
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ANONYMOUS,
@@ -98,9 +99,15 @@ def check_password_strength(password: object, login_id: str = "", field: str = "
         raise ServiceError("error.password_long", field, max=MAX_PASSWORD_BYTES)
     if len(password) < MIN_PASSWORD:
         raise ServiceError("error.password_short", field, min=MIN_PASSWORD)
-    if password.lower() in _COMMON or len(set(password)) < 3 or (login_id and password.lower() == login_id.lower()):
+    if password.lower() in _COMMON or len(set(password)) < 3 or (login_id and _loose(password) == _loose(login_id)):
         raise ServiceError("error.password_weak", field)
     return password
+
+
+def _loose(value: str) -> str:
+    """A login id or password as compared with each other: width, case, spaces and hyphens do not count (a phone
+    number typed 090-1234-5678 or in full width is the login id 09012345678)."""
+    return "".join(c for c in unicodedata.normalize("NFKC", value).lower() if c not in " -‐‑–—―ー−\t")
 
 
 @dataclass(frozen=True)
@@ -167,26 +174,40 @@ def _clean_profile(data: dict, *, for_register: bool, s: Session) -> dict:
         out["display_name"] = out["name"].split()[0][:50]
     if for_register and "@" in out["login_id"] and not out["email"]:
         out["email"] = out["login_id"]
+    elif for_register and "@" not in out["login_id"] and not out["phone"]:
+        out["phone"] = out["login_id"]  # a phone number as the login id is the person's phone, as an email is
     return out
 
 
 def register(data: dict) -> int:
     """Create an account; all fields are checked first and nothing is written on any error."""
     with session() as s:
-        clean = _clean_profile(data, for_register=True, s=s)
-        if s.exec(select(Account.id).where(Account.login_id == clean["login_id"])).first() is not None:
-            raise ValidationErrors({"login_id": "error.login_taken"})
-        password = clean.pop("password")
-        # The language and text size the form was filled in with: mail goes out in that language.
-        locale = data.get("locale") if data.get("locale") in ("ja", "en") else "ja"
-        large_text = data.get("large_text") is True
-        acc = Account(**clean, locale=locale, large_text=large_text, password_hash=hash_password(password))
-        s.add(acc)
-        try:
-            s.flush()
-        except IntegrityError:  # the same login id registered at the same moment (a double tap)
-            raise ValidationErrors({"login_id": "error.login_taken"}) from None
-        return acc.id
+        return _register_in(s, data).id
+
+
+def register_and_sign_in(data: dict, *, now: datetime | None = None) -> LoginResult:
+    """register(), and the new account's first session opened in the same transaction: no second password
+    check, and no login lock of the id (failed logins typed before registering) to refuse it."""
+    with session() as s:
+        acc = _register_in(s, data)
+        return LoginResult(new_session(acc.id, s, now), acc.id, acc.locale, acc.large_text)
+
+
+def _register_in(s: Session, data: dict) -> Account:
+    clean = _clean_profile(data, for_register=True, s=s)
+    if s.exec(select(Account.id).where(Account.login_id == clean["login_id"])).first() is not None:
+        raise ValidationErrors({"login_id": "error.login_taken"})
+    password = clean.pop("password")
+    # The language and text size the form was filled in with: mail goes out in that language.
+    locale = data.get("locale") if data.get("locale") in ("ja", "en") else "ja"
+    large_text = data.get("large_text") is True
+    acc = Account(**clean, locale=locale, large_text=large_text, password_hash=hash_password(password))
+    s.add(acc)
+    try:
+        s.flush()
+    except IntegrityError:  # the same login id registered at the same moment (a double tap)
+        raise ValidationErrors({"login_id": "error.login_taken"}) from None
+    return acc
 
 
 def _lock_state(s: Session, key: str, now: datetime, exclude: int | None = None) -> tuple[int, datetime | None]:
@@ -235,14 +256,20 @@ def login(login_id: object, password: object, *, now: datetime | None = None) ->
         if not ok:
             raise ServiceError("error.login_failed")
         rounds = settings_module.settings.bcrypt_rounds
+        rehashed = None
         if _cost(acc.password_hash) != rounds:
             # Hashed at another cost than new passwords get (the setting changed since): hashed again now, so
             # that its logins take as long as the stand-in check of an unknown id. The bytes checked above (a
-            # longer password typed is cut as bcrypt cuts it), and only over the hash just checked: a password
-            # changed meanwhile stays changed.
+            # longer password typed is cut as bcrypt cuts it); hashed before the lock below, stored under it.
             rehashed = bcrypt.hashpw(_utf8(password)[:MAX_PASSWORD_BYTES], bcrypt.gensalt(rounds)).decode()
-            s.exec(update(Account).where(Account.id == acc.id, Account.password_hash == acc.password_hash)
-                   .values(password_hash=rehashed))
+        # The password checked must still be the account's when its session opens: a password changed (or the
+        # account deleted) during the check ended every session, and this one must not come after that.
+        lock_row(s, Account, acc.id)
+        if s.exec(select(Account.id).where(Account.id == acc.id, Account.deleted_at.is_(None),
+                                           Account.password_hash == acc.password_hash)).first() is None:
+            raise ServiceError("error.login_failed")
+        if rehashed is not None:
+            s.exec(update(Account).where(Account.id == acc.id).values(password_hash=rehashed))
         token = secrets.token_urlsafe(32)
         s.add(AuthSession(token_hash=_sha(token), account_id=acc.id, created_at=now,
                           expires_at=now + timedelta(hours=settings_module.settings.session_hours)))
@@ -451,6 +478,15 @@ def _check_own_password(s: Session, acc: Account, password: object, field: str) 
         raise ValidationErrors({field: "error.password_wrong"})
 
 
+def _own_account(s: Session, account_id: int) -> Account:
+    """The signed-in person's account, or Denied when it was deleted since their session was checked (another
+    tab or device): nothing personal may be written into a deleted account again."""
+    acc = s.get(Account, account_id)
+    if acc is None or acc.deleted_at is not None:
+        raise Denied()
+    return acc
+
+
 def _require(actor: Actor) -> int:
     if actor is None or not actor.authenticated:
         raise Denied()
@@ -461,14 +497,21 @@ def change_password(actor: Actor, old: object, new: object) -> str:
     """Set a new password, revoke every session of the account, and return a fresh token."""
     account_id = _require(actor)
     with session() as s:
-        acc = s.get(Account, account_id)
+        acc = _own_account(s, account_id)
         _check_own_password(s, acc, old, "old_password")
         try:
             check_password_strength(new, acc.login_id or "", "new_password")
         except ServiceError as e:
             raise ValidationErrors({"new_password": e}) from None
-        acc.password_hash = hash_password(new)
-        s.add(acc)
+        new_hash = hash_password(new)
+        # Under the account's lock, and only over the password just checked: of two changes at once, the second
+        # finds its old password gone; a login checked meanwhile either opened its session before (revoked
+        # below) or finds the new password (accounts.login).
+        lock_row(s, Account, account_id)
+        if s.exec(update(Account).where(Account.id == account_id, Account.deleted_at.is_(None),
+                                        Account.password_hash == acc.password_hash)
+                  .values(password_hash=new_hash)).rowcount != 1:
+            raise ValidationErrors({"old_password": "error.password_wrong"})
         now = utcnow()
         for row in s.exec(select(AuthSession).where(AuthSession.account_id == account_id,
                                                     AuthSession.revoked_at.is_(None))).all():
@@ -498,7 +541,8 @@ def get_profile(actor: Actor) -> Profile:
 def update_profile(actor: Actor, data: dict) -> Profile:
     account_id = _require(actor)
     with session() as s:
-        acc = s.get(Account, account_id)
+        lock_row(s, Account, account_id)  # a deletion at the same moment comes wholly before or after
+        acc = _own_account(s, account_id)
         clean = _clean_profile({**data, "login_id": acc.login_id}, for_register=False, s=s)
         for key, value in clean.items():
             setattr(acc, key, value)
@@ -595,8 +639,9 @@ def delete_account(actor: Actor, password: object) -> None:
     """Erase every personal field; rows that anonymous counts rely on stay, pointing at no one."""
     account_id = _require(actor)
     with session() as s:
-        acc = s.get(Account, account_id)
+        acc = _own_account(s, account_id)
         _check_own_password(s, acc, password, "password")
+        lock_row(s, Account, account_id)  # a profile change at the same moment comes wholly before
         now = utcnow()
         memberships = s.exec(select(Membership).where(Membership.account_id == account_id,
                                                       Membership.status.in_(("active", "pending")))).all()

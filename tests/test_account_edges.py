@@ -1,0 +1,146 @@
+"""Accounts at their edges: a login checked while the password changes, a profile saved by a tab of an account
+deleted meanwhile, registering after failed logins, a phone login id as the password, My page's messages after a
+language switch."""
+
+from __future__ import annotations
+
+import threading
+
+import bcrypt
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from chiiki.models import Account
+from chiiki.services import accounts
+from chiiki.services.db import session
+from chiiki.services.errors import Denied, ServiceError, ValidationErrors
+from tests.test_accounts import valid
+
+PASSWORD = "sakura-haru-1950"
+
+
+def _actor(account_id: int):
+    with session() as s:
+        return accounts.load_actor_in(s, account_id)
+
+
+def test_a_login_checked_while_the_password_changes_opens_no_session(demo, monkeypatch):
+    """The owner changes the password (which ends every session) while someone's login with the old one is in
+    its bcrypt check: that login must not come out with a session the change did not end."""
+    aid = accounts.register(valid())
+    actor = _actor(aid)
+    real = bcrypt.checkpw
+    changed: list = []
+
+    def check_while_changing(pw, hashed):
+        ok = real(pw, hashed)
+        if not changed and pw == PASSWORD.encode():
+            changed.append(1)
+            t = threading.Thread(target=lambda: changed.append(
+                accounts.change_password(actor, PASSWORD, "new-secret-pass-99")))
+            t.start()
+            t.join()
+        return ok
+
+    monkeypatch.setattr(accounts.bcrypt, "checkpw", check_while_changing)
+    with pytest.raises(ServiceError) as e:
+        accounts.login("hanako@example.jp", PASSWORD)
+    monkeypatch.setattr(accounts.bcrypt, "checkpw", real)
+    assert len(changed) == 2 and e.value.key == "error.login_failed"
+    assert accounts.login("hanako@example.jp", "new-secret-pass-99").account_id == aid
+
+
+def test_two_password_changes_at_once_leave_one_password(demo, monkeypatch):
+    """Both checked the same old password; the second must not overwrite the first (its old one is gone)."""
+    aid = accounts.register(valid())
+    actor = _actor(aid)
+    real = bcrypt.checkpw
+    first: list = []
+
+    def check_while_changing(pw, hashed):
+        ok = real(pw, hashed)
+        if not first and pw == PASSWORD.encode():
+            first.append(1)
+            t = threading.Thread(target=lambda: first.append(
+                accounts.change_password(actor, PASSWORD, "first-new-pass-11")))
+            t.start()
+            t.join()
+        return ok
+
+    monkeypatch.setattr(accounts.bcrypt, "checkpw", check_while_changing)
+    with pytest.raises(ValidationErrors) as e:
+        accounts.change_password(actor, PASSWORD, "second-new-pass-22")
+    monkeypatch.setattr(accounts.bcrypt, "checkpw", real)
+    assert "old_password" in e.value.errors
+    assert accounts.login("hanako@example.jp", "first-new-pass-11").account_id == aid
+
+
+def test_a_profile_saved_by_a_tab_of_a_deleted_account_writes_nothing(demo):
+    aid = accounts.register(valid())
+    actor = _actor(aid)  # another tab's event: its session checked while the account was alive
+    accounts.delete_account(actor, PASSWORD)
+    data = {"name": "旭川 花子", "kana": "あさひかわ はなこ", "address": "旭川市旭町1条2丁目3-4",
+            "area_id": valid()["area_id"], "birth_year": "1950", "email": "hanako@example.jp",
+            "phone": "09012345678", "email_circulars": True}
+    with pytest.raises(Denied):
+        accounts.update_profile(actor, data)
+    with pytest.raises(Denied):
+        accounts.change_password(actor, PASSWORD, "new-secret-pass-99")
+    with session() as s:
+        acc = s.get(Account, aid)
+    assert (acc.name, acc.email, acc.phone, acc.address, acc.email_circulars) == ("", "", "", "", False)
+
+
+async def test_registering_after_failed_logins_signs_the_new_account_in(demo, app_state):
+    """Someone tried to log in five times before finding they must register first: the id is locked for
+    logins, but the registration opens the new account's session itself."""
+    from chiiki.pages.auth import RegisterState
+    from chiiki.state import AuthState
+
+    for _ in range(5):
+        with pytest.raises(ServiceError):
+            accounts.login("hanako@example.jp", "whatever-wrong-1")
+    reg = await app_state.get_state(RegisterState)
+    form = {**{k: str(v) for k, v in valid(login_id="hanako@example.jp").items()}, "display_name": "",
+            "password_confirm": PASSWORD}
+    await RegisterState.submit.fn(reg, form)
+    assert (reg.error, reg.errors) == ("", {})
+    assert (await app_state.get_state(AuthState))._session_token()
+    with session() as s:
+        assert s.exec(select(func.count()).select_from(Account)
+                      .where(Account.login_id == "hanako@example.jp")).one() == 1
+
+
+@pytest.mark.parametrize("typed", ["090-1234-5678", "０９０１２３４５６７８", "090 1234 5678"])
+def test_a_phone_number_login_id_is_refused_as_its_password_however_typed(demo, typed):
+    for password in ("09012345678", "090-1234-5678"):
+        with pytest.raises(ValidationErrors) as e:
+            accounts.register(valid(login_id=typed, password=password))
+        assert e.value.errors["password"][0] == "error.password_weak"
+
+
+def test_a_phone_number_login_id_is_the_persons_phone(demo):
+    aid = accounts.register(valid(login_id="090-1234-5678"))
+    with session() as s:
+        acc = s.get(Account, aid)
+    assert (acc.login_id, acc.phone, acc.email) == ("09012345678", "09012345678", "")
+
+
+async def test_my_page_messages_follow_a_language_switch(demo, app_state):
+    from chiiki.pages.mypage import MyPageState
+    from tests.conftest import login_state
+    from tests.test_language_switch import open_page, switch_language
+
+    await login_state(app_state, "member@example.jp")
+    await open_page(app_state, "/mypage")
+    mp = await app_state.get_state(MyPageState)
+    form = dict(mp.profile)
+    form["kana"] = "hanako"
+    await MyPageState.save.fn(mp, form)
+    await MyPageState.change_password.fn(mp, {"old_password": "wrong-one-123", "new_password": "x"})
+    ja = (dict(mp.errors), dict(mp.password_errors))
+    assert ja[0]["kana"].startswith("ふりがな") and ja[1]["old_password"] == "パスワードが違います"
+    await switch_language(app_state)
+    assert mp.errors["kana"] != ja[0]["kana"] and mp.errors["kana"].isascii()
+    assert mp.password_errors["old_password"].isascii()
