@@ -416,7 +416,7 @@ def survey_answer() -> rx.Component:
                 rx.cond(
                     SurveyAnswerState.can_answer | SurveyAnswerState.answered,
                     rx.form(
-                        rx.foreach(SurveyAnswerState.questions, _question_block),
+                        rx.foreach(SurveyAnswerState.questions, lambda q: _question_block(q)),
                         rx.cond(SurveyAnswerState.can_answer,
                                 button(rx.cond(SurveyAnswerState.can_change, t("survey.update"), t("survey.submit")),
                                           type="submit", size="4", width="100%",

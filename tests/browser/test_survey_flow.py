@@ -126,7 +126,7 @@ def test_officer_records_a_visited_paper_household_in_a_safety_check(live_app, p
     dialog.locator("label", has_text="無事").first.click()
     screenshot(page, "survey-record-visit")
     page.click("#record-save")
-    expect(page.get_by_role("status")).to_contain_text("回答を記録しました", timeout=30_000)
+    expect(page.get_by_role("status").filter(has_text="回答を記録しました")).to_be_visible(timeout=30_000)
     expect(dialog).to_have_count(0)
     expect(page.locator("#people-table")).not_to_contain_text(address)
     expect(page.locator("#safety-line")).to_contain_text("無事 1")
