@@ -144,3 +144,29 @@ async def test_my_page_messages_follow_a_language_switch(demo, app_state):
     await switch_language(app_state)
     assert mp.errors["kana"] != ja[0]["kana"] and mp.errors["kana"].isascii()
     assert mp.password_errors["old_password"].isascii()
+
+
+async def test_log_out_every_other_device_keeps_this_one(demo, app_state):
+    from chiiki.pages.mypage import MyPageState
+    from chiiki.state import AuthState
+    from tests.conftest import login_state
+    from tests.test_language_switch import open_page, switch_language
+
+    phone = accounts.login("member@example.jp", "chiiki-demo-2026")
+    other = demo.actor("other@example.jp")
+    others_session = accounts.login("other@example.jp", "chiiki-demo-2026")
+    await login_state(app_state, "member@example.jp")
+    await open_page(app_state, "/mypage")
+    mp = await app_state.get_state(MyPageState)
+    await MyPageState.end_other_sessions.fn(mp)
+    assert mp.sessions_notice.startswith("ほかの端末") and "1" in mp.sessions_notice
+    this = (await app_state.get_state(AuthState))._session_token()
+    assert accounts.actor_for_token(this).authenticated
+    assert not accounts.actor_for_token(phone.token).authenticated
+    # Nobody else's sessions.
+    assert accounts.actor_for_token(others_session.token).account_id == other.account_id
+    await switch_language(app_state)
+    assert mp.sessions_notice == "Other devices logged out: 1"
+    # Signed out in the meantime: nothing ended, back to the login page.
+    with pytest.raises(Denied):
+        accounts.end_other_sessions(accounts.actor_for_token(""), this)

@@ -113,6 +113,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "mypage.download_help": ("登録内容・参加している町内会・回答などを一つのファイルにまとめます",
                              "Your details, associations, answers and more, in one file"),
     "mypage.delete": ("退会する(アカウントを削除)", "Delete my account"),
+    "mypage.sessions": ("ほかの端末からログアウト", "Log out other devices"),
+    "mypage.sessions_help": ("スマートフォンをなくしたときや、ほかの人のパソコンでログインしたままのときに使います。"
+                             "この端末はログインしたままです。",
+                             "For a lost phone or a computer you stayed logged in on: every other device is logged "
+                             "out; this one stays logged in."),
+    "mypage.sessions_submit": ("ほかの端末をすべてログアウトする", "Log out every other device"),
+    "mypage.sessions_done": ("ほかの端末 {n} 台をログアウトしました", "Other devices logged out: {n}"),
     "mypage.delete_help": (
         "お名前・住所・連絡先を消去します。回覧の件数などの集計は名前なしで残ります。元に戻せません。",
         "Your name, address and contact details are erased. Anonymous counts remain. This cannot be undone.",

@@ -25,7 +25,6 @@ from chiiki.components.ui import (
 )
 from chiiki.i18n import STRINGS, fmt_dt, t, tr
 from chiiki.services import accounts, audit
-from chiiki.services.db import session
 from chiiki.services.errors import ServiceError
 from chiiki.state import (
     AuthState,
@@ -56,6 +55,8 @@ class MyPageState(rx.State):
     password_notice: str = ""
     delete_errors: dict[str, str] = {}
     delete_error: str = ""
+    sessions_notice: str = ""
+    _ended: int = 0  # how many other devices the last click logged out (its notice, after a language switch)
     # What the messages shown were made from, by form ("profile", "password", "delete": chiiki.state.error_keys)
     # and notice ("notice", "password_notice": a message key), for a language switch.
     _shown: dict[str, list] = {}
@@ -74,7 +75,7 @@ class MyPageState(rx.State):
 
     def _note(self, lang: str, which: str, key: str) -> None:
         self._notices = {**self._notices, which: key}
-        setattr(self, which, tr(lang, key) if key else "")
+        setattr(self, which, tr(lang, key, n=self._ended) if key else "")
 
     def _retranslate(self, lang: str) -> None:
         for form, keys in self._shown.items():
@@ -85,8 +86,8 @@ class MyPageState(rx.State):
     def _clear_messages(self) -> None:
         for form in ("profile", "password", "delete"):
             self._show("", form, [])
-        self._note("", "notice", "")
-        self._note("", "password_notice", "")
+        for which in ("notice", "password_notice", "sessions_notice"):
+            self._note("", which, "")
 
     @rx.event
     async def load(self):
@@ -158,6 +159,16 @@ class MyPageState(rx.State):
         auth._show_next(self.password_notice)  # shown again after the reload
         # Every other session ended; this browser's cookie takes the new one (the page reloads).
         return await auth._hand_off(token, routes.MYPAGE)
+
+    @rx.event
+    async def end_other_sessions(self):
+        actor, lang = await current_actor(self)
+        if not actor.authenticated:
+            return rx.redirect(routes.LOGIN)
+        auth = await self.get_state(AuthState)
+        self._ended = await run_service(accounts.end_other_sessions, actor, auth._session_token())
+        self._note(lang, "sessions_notice", "mypage.sessions_done")
+        return None
 
     @rx.event
     async def download(self):
@@ -283,6 +294,13 @@ def mypage() -> rx.Component:
             ),
         ),
         card(
+            rx.heading(t("mypage.sessions"), as_="h2", size="5", margin_bottom="0.6em"),
+            rx.text(t("mypage.sessions_help"), size="3", margin_bottom="0.8em"),
+            message(MyPageState.sessions_notice),
+            secondary_button("mypage.sessions_submit", on_click=MyPageState.end_other_sessions,
+                             id="end-other-sessions"),
+        ),
+        card(
             rx.heading(t("mypage.delete"), as_="h2", size="5", margin_bottom="0.6em"),
             rx.text(t("mypage.delete_help"), size="3", margin_bottom="0.8em"),
             error_banner(MyPageState.delete_error),
@@ -322,11 +340,7 @@ class AccessLogState(rx.State):
     async def _fetch(self, actor, lang: str) -> None:
         size = 30
 
-        def q():
-            with session() as s:
-                return audit.accesses_to(s, actor.account_id, limit=size + 1, offset=(self.page - 1) * size)
-
-        entries = await run_service(q)
+        entries = await run_service(accounts.my_accesses, actor, size + 1, (self.page - 1) * size)
         self.has_more = len(entries) > size
         self.rows = [
             {"at": fmt_dt(e.at, lang),

@@ -41,7 +41,7 @@ from chiiki.models import (
     utcnow,
 )
 from chiiki.services import audit, mail, validate
-from chiiki.services.db import fetch_in, fetch, fetch_one, lock_row, reading, session
+from chiiki.services.db import fetch_in, fetch, fetch_one, lock_row, reading, reading_session, session
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ANONYMOUS,
@@ -565,6 +565,25 @@ def set_preferences(actor: Actor, *, locale: str | None = None, large_text: bool
         return
     with session() as s:
         s.connection().execute(_SET_PREFERENCES, params)
+
+
+def end_other_sessions(actor: Actor, token: object) -> int:
+    """Log out every other device (a phone lost, a shared computer): every session of the account but the one
+    holding `token` is revoked. Returns how many were ended."""
+    account_id = _require(actor)
+    keep = _sha(token) if isinstance(token, str) and token else ""
+    with session() as s:
+        lock_row(s, Account, account_id)  # a login finishing meanwhile comes wholly before or after
+        return s.exec(update(AuthSession).where(AuthSession.account_id == account_id, AuthSession.revoked_at.is_(None),
+                                                AuthSession.token_hash != keep)
+                      .values(revoked_at=utcnow())).rowcount
+
+
+def my_accesses(actor: Actor, limit: int = 30, offset: int = 0) -> list[audit.AccessEntry]:
+    """Who accessed the signed-in person's data (their access log page), newest first: their own entries only."""
+    account_id = _require(actor)
+    with reading_session() as s:
+        return audit.accesses_to(s, account_id, limit=limit, offset=offset)
 
 
 def export_my_data(actor: Actor) -> dict:
