@@ -699,6 +699,18 @@ class AuthSession(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None)
 
 
+class PasswordReset(SQLModel, table=True):
+    """A one-time link for setting a new password (mailed to the account's address, or printed by an
+    administrator for someone without one): only the SHA-256 of its random token is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = Field(default=None)
+
+
 class SessionHandoff(SQLModel, table=True):
     """A one-time ticket that hands a session cookie (HttpOnly) to the browser by one page load.
 

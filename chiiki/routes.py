@@ -3,6 +3,8 @@
 TOP = "/"
 REGISTER = "/register"
 LOGIN = "/login"
+PASSWORD_FORGOT = "/password/forgot"
+PASSWORD_RESET = "/password/reset"  # the link mailed (chiiki.services.password_reset)
 MYPAGE = "/mypage"
 ACCESS_LOG = "/mypage/access"
 JOIN = "/join"

@@ -95,6 +95,38 @@ STRINGS: dict[str, tuple[str, str]] = {
     "login.title": ("ログイン", "Log in"),
     "login.submit": ("ログインする", "Log in"),
     "login.no_account": ("はじめての方は新規登録", "New here? Register"),
+    "login.forgot": ("パスワードを忘れた方", "Forgot your password?"),
+    "reset.title": ("パスワードの再設定", "Set a new password"),
+    "reset.ask_help": ("ログインID(メールアドレスまたは電話番号)を入れてください。メールアドレスが登録されていれば、"
+                       "新しいパスワードを決めるためのリンクをメールで送ります。",
+                       "Enter your login ID (email address or phone number). If an email address is registered, "
+                       "we email you a link for choosing a new password."),
+    "reset.ask_submit": ("リンクを送る", "Send the link"),
+    "reset.asked": ("ご登録のメールアドレスに案内を送りました(登録がない場合は届きません)。メールのリンクは1時間使えます。"
+                    "届かないときは、しばらくしてからもう一度お試しください。",
+                    "If an email address is registered, a link is on its way; it works for one hour. If nothing "
+                    "arrives, please try again a little later."),
+    "reset.counter": ("メールアドレスを登録していない方は、本人確認のできるものを持って市役所の窓口へお越しください。"
+                      "再設定のご案内をお渡しします。",
+                      "No email address registered? Bring proof of identity to the city office counter: staff will "
+                      "give you a link to set a new password."),
+    "reset.form_help": ("新しいパスワードを2回入れてください。ほかの端末はすべてログアウトされます。",
+                        "Enter your new password twice. Every other device will be logged out."),
+    "reset.submit": ("新しいパスワードにする", "Set the new password"),
+    "reset.done": ("パスワードを再設定しました。新しいパスワードでログインしてください。",
+                   "Your password was changed. Please log in with the new one."),
+    "reset.error.invalid_link": ("このリンクは使えません(使用済みか、1時間の期限が過ぎています)。もう一度リンクを送ってください。",
+                                 "This link cannot be used (already used, or its hour has passed). Please ask for a "
+                                 "new one."),
+    "reset.error.no_account": ("そのログインIDのアカウントはありません", "No account has that login ID"),
+    "reset.ask_again": ("リンクをもう一度送る", "Ask for a new link"),
+    "reset.mail_subject": ("【地域】パスワードの再設定", "[Chiiki] Setting a new password"),
+    "reset.mail_body": ("パスワードの再設定のご依頼を受け付けました。\n次のリンクから新しいパスワードを決めてください"
+                        "({until}まで有効・1回のみ)。\n\n{link}\n\nお心当たりのない場合は、このメールを破棄してください。"
+                        "パスワードは変わりません。\n",
+                        "Someone asked to set a new password for your account.\nChoose a new password here (valid "
+                        "until {until}, once):\n\n{link}\n\nIf it was not you, ignore this mail: your password "
+                        "stays as it is.\n"),
     "login.expired": ("もう一度ログインしてください", "Please log in again"),
     "logout.done": ("ログアウトしました", "You have logged out"),
     # ---------------------------------------------------------------- my page

@@ -1,4 +1,4 @@
-"""Register (three short screens) and log in."""
+"""Register (three short screens), log in, and set a new password through a link (a forgotten password)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from chiiki.components.ui import (
     text_field,
 )
 from chiiki.i18n import t, tf, tr
-from chiiki.services import accounts
+from chiiki.services import accounts, password_reset
 from chiiki.services.errors import ServiceError
 from chiiki.state import AuthState, UIState, error_keys, home_path, run_service, shown_errors
 
@@ -27,13 +27,8 @@ _STEP_OF = {"name": 1, "kana": 1, "address": 1, "birth_year": 2, "area_id": 2, "
 _FIELDS = tuple(_STEP_OF)
 
 
-class RegisterState(rx.State):
-    step: int = 1
-    errors: dict[str, str] = {}
-    error: str = ""
-    area_options: list[list[str]] = []
-    # What the messages shown were made from (chiiki.state.error_keys), for a language switch.
-    _shown: list = []
+class _FormMessages:
+    """A form's messages kept as what they were made from (chiiki.state.error_keys), for a language switch."""
 
     def _show(self, lang: str, keys: list) -> None:
         self._shown = keys
@@ -41,6 +36,14 @@ class RegisterState(rx.State):
 
     def _retranslate(self, lang: str) -> None:
         self._show(lang, self._shown)
+
+
+class RegisterState(_FormMessages, rx.State):
+    step: int = 1
+    errors: dict[str, str] = {}
+    error: str = ""
+    area_options: list[list[str]] = []
+    _shown: list = []
 
     @rx.event
     async def load(self):
@@ -207,6 +210,131 @@ def login() -> rx.Component:
             width="100%",
         ),
         link_button("login.no_account", routes.REGISTER, variant="outline"),
+        rx.link(t("login.forgot"), href=routes.PASSWORD_FORGOT, id="forgot-link",
+                size="3", style={"min_height": "44px", "display": "flex", "align_items": "center"}),
+        width="100%",
+        max_width="560px",
+        spacing="3",
+    )
+
+
+class ForgotState(_FormMessages, rx.State):
+    """Asking for a link: the same answer whether the login id exists or not."""
+
+    errors: dict[str, str] = {}
+    error: str = ""
+    asked: bool = False
+    _shown: list = []
+
+    @rx.event
+    def load(self):
+        self.asked = False
+        self._show("", [])
+
+    @rx.event
+    async def submit(self, form: dict):
+        lang = (await self.get_state(UIState)).lang
+        if not isinstance(form, dict):
+            return
+        try:
+            await run_service(password_reset.request_link, form.get("login_id"))
+        except ServiceError as e:
+            self._show(lang, error_keys(e))
+            return
+        self._show(lang, [])
+        self.asked = True
+
+
+@template(route=routes.PASSWORD_FORGOT, title_key="reset.title", on_load=[ForgotState.load])
+def password_forgot() -> rx.Component:
+    return rx.vstack(
+        heading("reset.title"),
+        rx.cond(
+            ForgotState.asked,
+            rx.callout(t("reset.asked"), color_scheme="green", size="3", role="status", width="100%",
+                       id="reset-asked"),
+            rx.form(
+                rx.text(t("reset.ask_help"), size="3", margin_bottom="0.8em"),
+                error_banner(ForgotState.error),
+                text_field("field.login_id", "login_id", required=True, autocomplete="username", max_length=254,
+                           error=ForgotState.errors.get("login_id", "")),
+                primary_button("reset.ask_submit", type="submit", width="100%", id="reset-ask-submit"),
+                on_submit=ForgotState.submit,
+                width="100%",
+            ),
+        ),
+        rx.callout(t("reset.counter"), color_scheme="gray", size="2", width="100%"),
+        link_button("login.title", routes.LOGIN, variant="outline"),
+        width="100%",
+        max_width="560px",
+        spacing="3",
+    )
+
+
+class ResetState(_FormMessages, rx.State):
+    """The page a mailed link opens: a new password, twice. The link's token stays on the server."""
+
+    valid: bool = False
+    checked: bool = False
+    errors: dict[str, str] = {}
+    error: str = ""
+    _shown: list = []
+    _token: str = ""
+
+    @rx.event
+    async def load(self):
+        self._token = str(self.router.url.query_parameters.get("token", ""))[:200]
+        self._show("", [])
+        self.valid = await run_service(password_reset.link_is_valid, self._token)
+        self.checked = True
+
+    @rx.event
+    async def submit(self, form: dict):
+        auth = await self.get_state(AuthState)
+        lang = (await self.get_state(UIState)).lang
+        if not isinstance(form, dict) or not self._token:
+            return None
+        if form.get("new_password") != form.get("password_confirm"):
+            self._show(lang, [("password_confirm", "register.password_mismatch", {})])
+            return None
+        try:
+            await run_service(password_reset.set_new_password, self._token, form.get("new_password"))
+        except ServiceError as e:
+            self._show(lang, error_keys(e))
+            self.valid = e.key != "reset.error.invalid_link"
+            return None
+        self._token = ""
+        self.valid = False
+        auth._show_next(tr(lang, "reset.done"))
+        return rx.redirect(routes.LOGIN)
+
+
+@template(route=routes.PASSWORD_RESET, title_key="reset.title", on_load=[ResetState.load])
+def password_reset_page() -> rx.Component:
+    return rx.vstack(
+        heading("reset.title"),
+        error_banner(ResetState.error),
+        rx.cond(
+            ResetState.valid,
+            rx.form(
+                rx.text(t("reset.form_help"), size="3", margin_bottom="0.8em"),
+                text_field("field.new_password", "new_password", type_="password", required=True,
+                           autocomplete="new-password", help_key="field.password_help", max_length=72,
+                           error=ResetState.errors.get("new_password", "")),
+                text_field("field.password_confirm", "password_confirm", type_="password", required=True,
+                           autocomplete="new-password", max_length=72,
+                           error=ResetState.errors.get("password_confirm", "")),
+                primary_button("reset.submit", type="submit", width="100%", id="reset-submit"),
+                on_submit=ResetState.submit,
+                width="100%",
+            ),
+            rx.cond(ResetState.checked,
+                    rx.vstack(rx.cond(ResetState.error == "",
+                                      rx.callout(t("reset.error.invalid_link"), color_scheme="orange", size="3",
+                                                 width="100%", id="reset-invalid")),
+                              link_button("reset.ask_again", routes.PASSWORD_FORGOT, variant="outline"),
+                              width="100%", align="stretch")),
+        ),
         width="100%",
         max_width="560px",
         spacing="3",

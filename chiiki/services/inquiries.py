@@ -57,7 +57,7 @@ from chiiki.models import (
     OutboxMail,
     utcnow,
 )
-from chiiki.services import mail, validate
+from chiiki.services import mail, password_reset, validate
 from chiiki.services.associations import page_args, require
 from chiiki.services.db import lock_name, session
 from chiiki.services.errors import NotFound, ServiceError, ValidationErrors
@@ -531,6 +531,7 @@ class PurgeReport:
     outbox_files: int
     login_attempts: int
     sessions: int
+    password_links: int = 0
 
 
 def _claim_purge(s: Session, now: datetime) -> bool:
@@ -570,6 +571,7 @@ def purge_expired(*, now: datetime | None = None, force: bool = False) -> PurgeR
             & (LoginAttempt.at <= now - SEND_WINDOW),
         ))).rowcount
         sessions = s.execute(delete(AuthSession).where(AuthSession.expires_at < cutoff)).rowcount
+        links = password_reset.purge(s, now)
     files = 0
     limit = cutoff.timestamp()
     for path in mail.outbox_files():
@@ -579,4 +581,4 @@ def purge_expired(*, now: datetime | None = None, force: bool = False) -> PurgeR
                 files += 1
         except FileNotFoundError:  # another worker removed it first
             continue
-    return PurgeReport(leftovers, outbox, files, attempts, sessions)
+    return PurgeReport(leftovers, outbox, files, attempts, sessions, links)

@@ -17,7 +17,7 @@ from tests.browser.conftest import wait_loaded
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / ".tools" / "node_modules" / "axe-core" / "axe.min.js"
-PUBLIC = ["/", "/login", "/register", "/inquiry"]
+PUBLIC = ["/", "/login", "/register", "/inquiry", "/password/forgot", "/password/reset?token=none"]
 ROLES = {
     "visitor": None,
     "member": "member@example.jp",
