@@ -62,7 +62,7 @@ def circular(aid: int, states: list[tuple[int, str]], *, sent_days_ago: int = 1,
         return c.id
 
 
-def test_rates_count_each_household_once_per_circular(demo):
+def test_rates_count_each_household_once_per_circular(demo, exact_rates):
     aid = demo.association_id(DemoCity.A1)
     hh = [h.id for h in _households(aid)]
     circular(aid, [(hh[0], "confirmed"), (hh[1], "read"), (hh[2], "unread"), (hh[3], "read")], extra_rows=2)
@@ -130,7 +130,7 @@ def test_monthly_series_for_the_city_and_for_one_association(demo, exact_rates):
         dashboard.dashboard(staff, association_id=999999)
 
 
-def test_one_associations_series_is_what_the_whole_dashboard_gives_for_it(demo):
+def test_one_associations_series_is_what_the_whole_dashboard_gives_for_it(demo, exact_rates):
     """association_months reads one association's rows only; it must give what the city-wide computation gives
     for that association: circulars by month, and survey participation with han targets and per-household."""
     a1, a3 = demo.association_id(DemoCity.A1), demo.association_id(DemoCity.A3)
@@ -289,27 +289,84 @@ def test_a_rate_over_fewer_than_five_is_not_shown(demo):
     """A safety check sent to a han of one household: its participation rate would tell city staff whether that
     one person answered; a circular's read rate over one household, whether they read it."""
     a1 = demo.association_id(DemoCity.A1)
-    now = utcnow()
-    with session() as s:
-        han = Han(association_id=a1, name="小班", route_order=99)
-        s.add(han)
-        s.flush()
-        hh = s.exec(select(Household).join(Membership, Membership.household_id == Household.id)
-                    .where(Household.association_id == a1, Membership.status == "active")).first()
-        assert len(s.exec(select(Membership).where(Membership.household_id == hh.id,
-                                                   Membership.status == "active")).all()) == 1
-        hh.han_id = han.id
-        s.add(hh)
-        sv = Survey(association_id=a1, title="安否確認", kind="safety", target_all=False,
-                    deadline=now + timedelta(days=1), created_at=now - timedelta(hours=1))
-        s.add(sv)
-        s.flush()
-        s.add(SurveyTarget(survey_id=sv.id, han_id=han.id))
-        hid = hh.id
+    hid, _sid = _safety_check_of_one_household(a1)
     c = circular(a1, [(hid, "read")])
     with session() as s:
         s.get(Circular, c).household_count, s.get(Circular, c).read_households = 1, 1
     staff = demo.actor("city@example.jp")
-    months = dashboard.association_months(staff, a1)
-    assert months and months[-1].survey_rate is None and months[-1].read_rate is None
+    # Neither is shown anywhere, nor counted in a total it could be worked out from (the next test).
+    assert dashboard.association_months(staff, a1) == []
+    row = next(r for r in dashboard.dashboard(staff).associations if r.id == a1)
+    assert (row.circulars, row.read_rate, row.survey_rate) == (0, None, None)
     assert dashboard.rate(1, 4) is None and dashboard.rate(0, 5) == 0.0 and dashboard.rate(5, 5) == 100.0
+
+
+def _safety_check_of_one_household(aid: int, answered: bool = False) -> tuple[int, int]:
+    """A han of one household with one active member, and a safety check sent to that han: (household, survey)."""
+    now = utcnow()
+    with session() as s:
+        han = Han(association_id=aid, name="小班", route_order=99)
+        s.add(han)
+        s.flush()
+        hh = s.exec(select(Household).join(Membership, Membership.household_id == Household.id)
+                    .where(Household.association_id == aid, Membership.status == "active")).first()
+        members = s.exec(select(Membership).where(Membership.household_id == hh.id,
+                                                  Membership.status == "active")).all()
+        assert len(members) == 1
+        hh.han_id = han.id
+        s.add(hh)
+        sv = Survey(association_id=aid, title="安否確認", kind="safety", target_all=False,
+                    deadline=now + timedelta(days=1), created_at=now - timedelta(hours=1))
+        s.add(sv)
+        s.flush()
+        s.add(SurveyTarget(survey_id=sv.id, han_id=han.id))
+        if answered:
+            s.add(SurveyParticipation(survey_id=sv.id, account_id=members[0].account_id, household_id=hh.id,
+                                      answered_on=now.date()))
+        return hh.id, sv.id
+
+
+@pytest.mark.parametrize("did", ["nothing", "read and answered"])
+def test_a_hidden_figure_cannot_be_worked_out_from_the_totals(demo, did):
+    """A circular to one household and a safety check of one household are hidden in their own month, and left
+    out of the association's 12 months and of the city's figures too: otherwise the difference between those
+    and the months shown would tell whether that one household read it and answered. Every figure is the same
+    whatever that household did."""
+    a1 = demo.association_id(DemoCity.A1)
+    hh = [h.id for h in _households(a1)]
+    circular(a1, [(h, "read") for h in hh[:5]], sent_days_ago=70)  # five households: shown
+    now = utcnow()
+    with session() as s:  # a survey of the whole association: shown
+        s.add(Survey(association_id=a1, title="総会", deadline=now + timedelta(days=3),
+                     created_at=now - timedelta(days=70), answered_accounts=10))
+    hid, _sid = _safety_check_of_one_household(a1, answered=did != "nothing")
+    circular(a1, [(hid, "read" if did != "nothing" else "unread")], sent_days_ago=1)
+    staff = demo.actor("city@example.jp")
+    d = dashboard.dashboard(staff)
+    row = next(r for r in d.associations if r.id == a1)
+    months = dashboard.association_months(staff, a1)
+    assert (row.circulars, row.read_rate) == (1, 100.0)
+    assert (d.overview.circulars, d.overview.read_rate) == (1, 100.0)
+    assert [(m.circulars, m.read_rate) for m in months] == [(1, 100.0)] == [(m.circulars, m.read_rate)
+                                                                              for m in d.months]
+    assert row.survey_rate == d.overview.survey_rate == months[0].survey_rate == dashboard.rate(
+        10, len(_members(a1)))
+
+
+def test_an_association_of_fewer_than_five_households_shows_no_household_counts(demo):
+    """Its member households over its households is the digital share, hidden for fewer than five: neither
+    count is shown, and neither is in the city's totals (the difference would give them)."""
+    before = dashboard.dashboard(demo.actor("city@example.jp")).overview
+    with session() as s:
+        a = Association(name="小さな町内会", area_id=s.exec(select(Association.area_id)).first())
+        s.add(a)
+        s.flush()
+        s.add_all([Household(association_id=a.id, address=f"住所{i}", paper_only=i == 0) for i in range(3)])
+        aid = a.id
+    d = dashboard.dashboard(demo.actor("city@example.jp"))
+    row = next(r for r in d.associations if r.id == aid)
+    assert (row.households, row.member_households, row.digital_share) == (None, None, None)
+    o = d.overview
+    assert (o.associations, o.households, o.member_households, o.digital_households, o.digital_share) == (
+        before.associations + 1, before.households, before.member_households, before.digital_households,
+        before.digital_share)

@@ -108,6 +108,7 @@ async def test_choosing_an_association_reads_only_its_series_and_back_restores_t
     from tests.conftest import DemoCity
     from tests.test_dashboard_aggregates import _households, circular
 
+    monkeypatch.setattr(dashboard, "SMALL_GROUP", 1)  # rates over the one household of each circular below
     a1, a3 = demo.association_id(DemoCity.A1), demo.association_id(DemoCity.A3)
     circular(a1, [(_households(a1)[0].id, "read")], sent_days_ago=1)
     circular(a3, [(_households(a3)[0].id, "confirmed")], sent_days_ago=40)

@@ -180,6 +180,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     # ---------------------------------------------------------------- dashboard
     "dashboard.period": ("回覧・アンケートは直近12か月、会員数は現在の集計です。個人の情報は含みません。",
                          "Circulars and surveys: last 12 months; membership: today. No personal data."),
+    "dashboard.small_left_out": (
+        "5 世帯未満に送った回覧、対象が 5 人(5 世帯)未満のアンケート、5 世帯未満の町内会の世帯数は、"
+        "どの数字にも含めません(差し引きで個人が分からないように)。",
+        "Circulars sent to fewer than 5 households, surveys asking fewer than 5 people (or households), and the "
+        "households of associations with fewer than 5 are left out of every figure, so that no difference of "
+        "two figures says anything about one person.",
+    ),
     "dashboard.associations": ("参加町内会", "Associations"),
     "dashboard.households": ("世帯数", "Households"),
     "dashboard.member_households": ("会員世帯", "Member households"),

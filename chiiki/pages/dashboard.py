@@ -25,6 +25,10 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}%"
 
 
+def _num(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
 class DashboardState(rx.State):
     """Only aggregates reach this state: the service never returns a person's row."""
 
@@ -79,8 +83,8 @@ class DashboardState(rx.State):
 
         ordered = sorted(self._all, key=key)  # stable: name order within equal values
         start = (self.page - 1) * PAGE_SIZE
-        self.rows = [{"id": str(r.id), "name": r.name, "area": r.area, "households": str(r.households),
-                      "member_households": str(r.member_households), "digital_share": _pct(r.digital_share),
+        self.rows = [{"id": str(r.id), "name": r.name, "area": r.area, "households": _num(r.households),
+                      "member_households": _num(r.member_households), "digital_share": _pct(r.digital_share),
                       "circulars": str(r.circulars), "read_rate": _pct(r.read_rate),
                       "confirm_rate": _pct(r.confirm_rate), "survey_rate": _pct(r.survey_rate)}
                      for r in ordered[start:start + PAGE_SIZE]]
@@ -215,6 +219,8 @@ def dashboard_page() -> rx.Component:
             DashboardState.overview.contains("associations"),
             rx.vstack(
                 rx.text(t("dashboard.period"), size="3", color=rx.color("gray", 11)),
+                rx.text(t("dashboard.small_left_out"), size="3", color=rx.color("gray", 11),
+                        id="dashboard-small-left-out"),
                 rx.flex(
                     _figure("dashboard.associations", o["associations"], "associations"),
                     _figure("dashboard.member_households", o["member_households"], "member-households"),

@@ -9,6 +9,11 @@ Definitions (all over the last `MONTHS` months of circulars and surveys, members
 - survey participation: answers (per account, or per household for per-household surveys) over the active
   members (or member households) in the survey's target han at the time the dashboard is computed.
 
+Small groups (SMALL_GROUP) are left out of every figure, not only hidden in their own cell: a circular sent to
+fewer households, a survey asking fewer people (or households), and an association with fewer households
+count in no row, month or city total. Hidden in one cell but summed into the others, a month's or an
+association's figure would follow from the difference of two shown totals.
+
 Cost at city scale: a pass over the households, an index of the memberships, and the circulars and surveys of
 the period with their counters (never the millions of deliveries), in a fixed number of queries, read side by
 side. Choosing one association's monthly series reads only that association's rows (association_months).
@@ -69,8 +74,8 @@ class AssociationRow:
     id: int
     name: str
     area: str
-    households: int
-    member_households: int
+    households: int | None  # None (shown as "—") with member_households for fewer than SMALL_GROUP households
+    member_households: int | None
     digital_share: float | None
     circulars: int
     read_rate: float | None
@@ -152,6 +157,12 @@ def _in_han(s: Session, han_ids: set[int]) -> dict[int, tuple[int, int]]:
     return {h: (int(members.get(h, 0)), int(homes.get(h, 0))) for h in ids}
 
 
+def _sent(since: datetime) -> tuple:
+    """The circulars the dashboard counts: sent in the period to at least SMALL_GROUP households (a filter on the
+    counter column the dashboard's indexes already cover)."""
+    return (Circular.status == "sent", Circular.sent_at >= since, Circular.household_count >= SMALL_GROUP)
+
+
 def _sums():
     """circulars, household deliveries, read, confirmed."""
     return (func.count(Circular.id), func.coalesce(func.sum(Circular.household_count), 0),
@@ -172,7 +183,7 @@ def _circular_counts(s: Session, since: datetime, city_months: bool = True) -> t
     any row is confirmed. One pass over the circulars of the period, never over the deliveries (on PostgreSQL
     one pass for both groupings). The month is the city's, kept with the circular (chiiki.models.city_month).
     """
-    sent = (Circular.status == "sent", Circular.sent_at >= since)
+    sent = _sent(since)
     if s.get_bind().dialect.name == "postgresql":
         rows = s.exec(select(Circular.association_id, Circular.sent_month, *_sums()).where(*sent)
                       .group_by(func.grouping_sets(Circular.association_id, Circular.sent_month))).all()
@@ -184,7 +195,7 @@ def _circular_counts(s: Session, since: datetime, city_months: bool = True) -> t
 
 def _circular_months(s: Session, since: datetime, association_id: int | None) -> dict:
     """{month: counts} of the city's circulars, or of one association's (read through its index)."""
-    q = select(Circular.sent_month, *_sums()).where(Circular.status == "sent", Circular.sent_at >= since)
+    q = select(Circular.sent_month, *_sums()).where(*_sent(since))
     if association_id is not None:
         q = q.where(Circular.association_id == association_id)
     return {_label(m): _counts(*v) for m, *v in s.exec(q.group_by(Circular.sent_month)).all()}
@@ -228,9 +239,11 @@ def _survey_counts(surveys: _Surveys, roster: _Roster) -> dict:
             eligible = roster.households.get(aid, (0, 0, 0))[1] if per_household else roster.members.get(aid, 0)
         else:
             eligible = sum(surveys.in_han.get(h, (0, 0))[idx] for h in surveys.targets.get(sid, ()))
+        if eligible < SMALL_GROUP:
+            continue  # left out of every total (see the module's definitions)
         done = homes_answered if per_household else accounts
         e, d = out.get((aid, month), (0, 0))
-        out[(aid, month)] = (e + eligible, d + min(done, eligible) if eligible else d)
+        out[(aid, month)] = (e + eligible, d + min(done, eligible))
     return out
 
 
@@ -324,14 +337,17 @@ def dashboard(actor: Actor, *, association_id: object = None, now: datetime | No
         (_activity, since, aid), _people)
     survey_months = _survey_counts(survey_reads, roster)
     surveys = _roll_up(survey_months, 0)
-    households = roster.households
+    # An association of fewer than SMALL_GROUP households shows neither count (its member households over its
+    # households is the share rate() hides) and is left out of the city's (or the rest would give both).
+    households = {a: v for a, v in roster.households.items() if v[0] >= SMALL_GROUP}
     rows = []
     for a_id, name, area_id in assocs:
         n, m, d = households.get(a_id, (0, 0, 0))
+        small = a_id in roster.households and a_id not in households
         c, t, r, cf = circ.get(a_id, (0, 0, 0, 0))
         e, p = surveys.get(a_id, (0, 0))
-        rows.append(AssociationRow(a_id, name, labels.get(area_id, ""), n, m, rate(d, n), c, rate(r, t),
-                                   rate(cf, t), rate(p, e)))
+        rows.append(AssociationRow(a_id, name, labels.get(area_id, ""), None if small else n, None if small else m,
+                                   rate(d, n), c, rate(r, t), rate(cf, t), rate(p, e)))
     overview = _overview(households, circ, surveys, {a[0] for a in assocs}, residents)
     return Dashboard(overview, rows, _months(circ_months, survey_months, aid))
 
