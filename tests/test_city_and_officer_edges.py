@@ -75,7 +75,7 @@ def test_a_term_typed_as_dates_runs_to_the_end_of_its_last_day_and_its_successor
     from datetime import datetime
 
     from chiiki.models import OfficerRole
-    from chiiki.pages.officers import _until_text, role_form_data
+    from chiiki.pages.officers import until_text, role_form_data
     from chiiki.services import officers
     from tests.conftest import DemoCity
     from tests.test_officers_services import membership_of, role_of
@@ -96,7 +96,7 @@ def test_a_term_typed_as_dates_runs_to_the_end_of_its_last_day_and_its_successor
         end = s.get(OfficerRole, rid).valid_until
         assert s.get(OfficerRole, new).valid_from == end
     assert end == datetime(year, 4, 1, tzinfo=notices.TZ)  # the end of 3/31 in city time
-    assert _until_text(end, "ja") == f"{year}年3月31日" and officers.end_day(end).isoformat() == f"{year}-03-31"
+    assert until_text(end, "ja") == f"{year}年3月31日" and officers.end_day(end).isoformat() == f"{year}-03-31"
     officers.change_role(kaicho, rid, {**data, "valid_until": officers.end_day(end).isoformat()})  # saved unchanged
     with session() as s:
         assert s.get(OfficerRole, rid).valid_until == end

@@ -227,6 +227,13 @@ def test_body_is_kept_as_text_never_turned_into_html(town):
     ({"title": "t", "body": "b", "area_ids": [999999]}, "target", "error.invalid"),
     ({"title": "t", "body": "b", "area_ids": "1"}, "target", "error.invalid"),
     ({"title": "t", "body": "b", "everyone": "on", "publish_from_date": "2030-13-01"}, "publish_from", "error.date"),
+    # A time without its date (meant for 18:00 tonight) is not dropped: the notice would go out, and be mailed, now.
+    ({"title": "t", "body": "b", "everyone": "on", "publish_from_time": "18:00"}, "publish_from",
+     "notice.error.time_without_date"),
+    ({"title": "t", "body": "b", "everyone": "on", "publish_from_date": " ", "publish_from_time": "18:00"},
+     "publish_from", "notice.error.time_without_date"),
+    ({"title": "t", "body": "b", "everyone": "on", "publish_until_time": "18:00"}, "publish_until",
+     "notice.error.time_without_date"),
 ])
 def test_bad_drafts_give_a_clear_message_and_write_nothing(town, draft, field, key):
     for fn in (notices.reach_count, notices.publish):
@@ -316,3 +323,26 @@ def test_two_previews_never_single_out_a_few_residents(town):
              for bands in (young + ["age_65_plus"], young)]
     assert shown == [5, 5]
     assert [notices.shown_count(n) for n in (0, 1, 4, 5, 7, 8, 12, 13, 1234)] == [0, None, None, 5, 5, 10, 10, 15, 1235]
+
+
+def test_a_last_day_without_a_time_shows_the_notice_all_that_day(town):
+    """Publish until 5/31 (no time): shown until 5/31 24:00 city time, as an officer's term ends (not at 23:59),
+    and the list names 5/31 as its last day."""
+    r = resident(town["旭町"], 1980)
+    now = datetime(2026, 5, 10, 1, 0, tzinfo=timezone.utc)
+    nid = notices.publish(staff(town), {"title": "t", "body": "b", "everyone": True,
+                                        "publish_until_date": "2026-05-31"}, now=now).notice_id
+    with session() as s:
+        assert s.get(Notice, nid).publish_until.astimezone(notices.TZ) == datetime(2026, 6, 1, tzinfo=notices.TZ)
+    ids = lambda at: [i.id for i in notices.feed(Actor(account_id=r), now=at).items]  # noqa: E731
+    assert nid in ids(datetime(2026, 5, 31, 23, 59, 30, tzinfo=notices.TZ))
+    assert nid not in ids(datetime(2026, 6, 1, 0, 0, tzinfo=notices.TZ))
+    # A one-day notice: from and until the same date.
+    one = notices.publish(staff(town), {"title": "t", "body": "b", "everyone": True, "publish_from_date": "2026-05-20",
+                                        "publish_until_date": "2026-05-20"}, now=now).notice_id
+    assert one in ids(datetime(2026, 5, 20, 22, 0, tzinfo=notices.TZ))
+    from chiiki.pages.notices import until_text
+
+    items = {i.id: i for i in notices.admin_list(staff(town), now=now)[0]}
+    assert until_text(items[nid].publish_until, "ja") == "2026年5月31日"
+    assert until_text(items[one].publish_until, "en") == "2026-05-20"

@@ -27,6 +27,7 @@ from chiiki.components.ui import (
 )
 from chiiki.i18n import STRINGS, fmt_dt, t, tf, tr
 from chiiki.pages.circulars import BACKEND_ORIGIN, body_view
+from chiiki.pages.officers import until_text
 from chiiki.services import attachments, notices
 from chiiki.services.errors import ServiceError
 from chiiki.services.markup import Block
@@ -301,7 +302,7 @@ class NoticeAdminState(rx.State):
             return tr(lang, "notice.list_sep").join(parts)
 
         self.rows = [{"id": str(i.id), "title": i.title, "urgent": "1" if i.urgent else "",
-                      "from": fmt_dt(i.publish_from, lang), "until": fmt_dt(i.publish_until, lang),
+                      "from": fmt_dt(i.publish_from, lang), "until": until_text(i.publish_until, lang),
                       "status": i.status, "status_label": tr(lang, "notice.status." + i.status),
                       "targets": targets(i), "reads": _count_text(lang, i.read_count),
                       "reads_few": "" if notices.shown_count(i.read_count) is not None else "1",

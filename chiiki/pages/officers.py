@@ -47,8 +47,8 @@ def _local(dt) -> str:
     return dt.astimezone(TZ).strftime("%Y-%m-%d") if dt is not None else ""
 
 
-def _until_text(until, lang: str) -> str:
-    """A role's end as shown in the list: as officers.shown_end reads it (the last day for an end at midnight,
+def until_text(until, lang: str) -> str:
+    """An end (a role's, a notice's) as a list shows it: as shown_end reads it (the last day for an end at midnight,
     「2027年3月31日」 as a term is written and its end date typed; any other end as its moment)."""
     if until is None:
         return ""
@@ -110,7 +110,7 @@ class OfficersState(rx.State):
         self.roles = [{
             "id": str(r.id), "holder": r.holder, "title": r.title, "han": r.han_name, "state": r.state,
             "perms": tr(lang, "officer.perm_sep").join(tr(lang, "officer.perm." + p) for p in r.permissions),
-            "from": fmt_dt(r.valid_from, lang), "until": _until_text(r.valid_until, lang),
+            "from": fmt_dt(r.valid_from, lang), "until": until_text(r.valid_until, lang),
             "han_id": str(r.han_id or ""), "from_date": _local(r.valid_from),
             "until_date": officers.end_day(r.valid_until).isoformat() if r.valid_until else "",
             "perm_keys": " ".join(r.permissions),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, select
 
 from chiiki.i18n import TZ
-from chiiki.models import Account, Area, Association, Han, Household, Membership, OfficerRole, utcnow
+from chiiki.models import Account, Area, Association, Han, Household, Membership, OfficerRole, as_utc, utcnow
 from chiiki.services import accounts, audit, validate
 from chiiki.services.db import lock_row, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
@@ -97,6 +97,33 @@ def moment(day: object, clock: object = "", field: str = "valid_from", *, requir
         return datetime.combine(d, t.replace(tzinfo=None), tzinfo=TZ).astimezone(utcnow().tzinfo)
     except OverflowError:  # the first hours of year 1 have no UTC time
         raise ServiceError("error.date", field) from None
+
+
+def end_moment(day: object, clock: object = "", field: str = "valid_until") -> datetime | None:
+    """The end of a period typed as a date and optional HH:MM (see moment); empty: no end. A date without a time
+    runs to the end of that day, i.e. until the next day's 00:00 (exclusive): a term 4/1〜3/31 covers 3/31, a
+    notice shown until 5/31 is shown all of 5/31. end_day and shown_end show such an end as that date again."""
+    if isinstance(day, str) and day.strip() and clock in (None, ""):
+        try:
+            day = (validate.iso_date(day, field) + timedelta(days=1)).isoformat()
+        except OverflowError:
+            raise ServiceError("error.date", field) from None
+    return moment(day, clock, field, required=False)
+
+
+def end_day(until: datetime | None) -> date | None:
+    """The last day a period runs, as its end date is shown and typed: an end at midnight (city time) is the end
+    of the day before (an end date typed without a time runs to the end of that day: end_moment)."""
+    if until is None:
+        return None
+    local = as_utc(until).astimezone(TZ)
+    return local.date() - timedelta(days=1) if local.time() == time(0, 0) else local.date()
+
+
+def shown_end(until: datetime) -> date | datetime:
+    """A period's end as one reads and types it: the last day for an end at midnight (end_day), else the
+    moment."""
+    return end_day(until) if as_utc(until).astimezone(TZ).time() == time(0, 0) else until
 
 
 def manager_roles(s: Session, association_id: int, but: int | None = None) -> list[OfficerRole]:

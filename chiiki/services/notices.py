@@ -38,7 +38,7 @@ from chiiki import settings as settings_module
 from chiiki.i18n import TZ, tr
 from chiiki.models import Account, Area, Attachment, CitySetting, Notice, NoticeArea, NoticeRead, utcnow
 from chiiki.services import accounts, attachments, mail, markup, validate
-from chiiki.services.associations import _area_items, _descendants, moment, page_args, require
+from chiiki.services.associations import _area_items, _descendants, end_moment, moment, page_args, require
 from chiiki.services.db import fetch, fetch_one, reading, session
 from chiiki.services.errors import NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import AUTHENTICATED, CITY_ADMIN, Actor, can
@@ -160,6 +160,15 @@ def run_checks(checks: dict[str, Callable[[], object]]) -> tuple[dict, dict]:
     return out, errors
 
 
+def _day_and_time(data: dict, field: str) -> tuple[object, object]:
+    """A window edge's date and time from the form. A time without a date is refused: dropped, it made a notice
+    meant for 18:00 appear (and be mailed) at once, or one meant to end at 18:00 never end."""
+    day, clock = data.get(field + "_date"), data.get(field + "_time")
+    if not str(day or "").strip() and str(clock or "").strip():
+        raise ServiceError("notice.error.time_without_date", field)
+    return day, clock
+
+
 def _clean(s: Session, data: object, now: datetime, actor: Actor | None = None,
            attachment_ids: object = None) -> _Draft:
     """Check every field of a draft, and its attachments (the actor's own unlinked uploads) when an actor is given."""
@@ -170,10 +179,9 @@ def _clean(s: Session, data: object, now: datetime, actor: Actor | None = None,
     out, errors = run_checks({
         "title": lambda: validate.text(data.get("title"), "title", max_len=TITLE_MAX),
         "body": lambda: validate.text(data.get("body"), "body", max_len=BODY_MAX, multiline=True),
-        "publish_from": lambda: moment(data.get("publish_from_date"), data.get("publish_from_time"),
-                                       "publish_from", required=False) or now,
-        "publish_until": lambda: moment(data.get("publish_until_date"), data.get("publish_until_time") or "23:59",
-                                        "publish_until", required=False),
+        "publish_from": lambda: moment(*_day_and_time(data, "publish_from"), "publish_from", required=False) or now,
+        # A last day without a time: shown all of that day (until the next day's 00:00, as an officer's term).
+        "publish_until": lambda: end_moment(*_day_and_time(data, "publish_until"), "publish_until"),
         **file_check,
     })
     target = _clean_target(s, data, errors)

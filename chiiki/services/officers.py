@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 
 from sqlalchemy import or_
 from sqlmodel import Session, select
@@ -13,6 +13,8 @@ from chiiki.models import Account, Han, Household, Membership, OfficerRole, as_u
 from chiiki.services import audit, validate
 from chiiki.services.associations import (
     association_or_404,
+    end_day,
+    end_moment,
     ensure_manager_remains,
     first_manager_gap,
     han_of,
@@ -20,6 +22,7 @@ from chiiki.services.associations import (
     lock_officers,
     moment,
     require_scope,
+    shown_end,
     today_local,
 )
 from chiiki.services.db import session
@@ -155,14 +158,8 @@ def _clean_role(s: Session, actor: Actor, association_id: int, scope, data: dict
         errors["valid_from"] = e
         valid_from = now
     try:
-        until, clock = data.get("valid_until"), data.get("valid_until_time")
-        if isinstance(until, str) and until.strip() and clock in (None, ""):
-            # An end date without a time: the role runs to the end of that day (a term 4/1〜3/31 covers 3/31).
-            try:
-                until = (validate.iso_date(until, "valid_until") + timedelta(days=1)).isoformat()
-            except OverflowError:
-                raise ServiceError("error.date", "valid_until") from None
-        valid_until = moment(until, clock, "valid_until", required=False)
+        # An end date without a time: the role runs to the end of that day (a term 4/1〜3/31 covers 3/31).
+        valid_until = end_moment(data.get("valid_until"), data.get("valid_until_time"), "valid_until")
     except ServiceError as e:
         errors["valid_until"] = e
         valid_until = None
@@ -278,21 +275,6 @@ def grant_role(actor: Actor, association_id: object, data: dict) -> int:
         audit.record(s, actor, "role.change", association_id=a.id, subjects=[m.account_id],
                      detail=f"grant {clean.title}: {' '.join(clean.permissions)}")
         return role.id
-
-
-def end_day(until: datetime | None) -> date | None:
-    """The last day a role runs, as its end date is shown and typed: an end at midnight (city time) is the end
-    of the day before (an end date typed without a time runs to the end of that day: _clean_role)."""
-    if until is None:
-        return None
-    local = as_utc(until).astimezone(TZ)
-    return local.date() - timedelta(days=1) if local.time() == time(0, 0) else local.date()
-
-
-def shown_end(until: datetime) -> date | datetime:
-    """A role's end as an officer reads and types it: the last day for an end at midnight (end_day), else the
-    moment."""
-    return end_day(until) if as_utc(until).astimezone(TZ).time() == time(0, 0) else until
 
 
 def change_role(actor: Actor, role_id: object, data: dict) -> None:
