@@ -127,7 +127,7 @@ def test_editor_upload_is_labelled_and_its_buttons_are_large_enough():
 async def test_staff_see_fewer_than_five_instead_of_a_small_count(demo, app_state):
     """A target that reaches one to four residents, and how many of them opened it, are shown as "fewer than
     5": the number would tell staff something about those few people."""
-    from chiiki.pages.notices import NoticeAdminState
+    from chiiki.pages.notices import NoticeAdminState, _published_text
 
     staff = notices_staff(demo)
     small = None
@@ -147,7 +147,11 @@ async def test_staff_see_fewer_than_five_instead_of_a_small_count(demo, app_stat
                                            f"band_{small[1]}": "on", "publish_from_date": "", "publish_until_date": ""})
     assert st.confirming and st.confirm_reach_few and st.confirm_reach == ""
     await NoticeAdminState.publish.fn(st)
-    assert "5 未満" in st.notice and not any(f"{n} 人" in st.notice for n in range(1, 5))
+    # "Fewer than 5" in a sentence of its own: not 「5 未満 人に届きます」.
+    assert "5 人未満に届きます" in st.notice and "未満 人" not in st.notice and "未満 通" not in st.notice
+    assert not any(f"{n} 人" in st.notice for n in range(1, 5))
+    assert _published_text("en", 3, 3) == "Published (reaches fewer than 5 residents; fewer than 5 emails queued)"
+    assert _published_text("ja", 12, 0) == "公開しました(約 10 人に届きます。メール 0 通を送信待ちにしました)"
     published = st.rows[0]
     reader = next(a for a in _residents_reached(int(published["id"])))
     notices.mark_read(demo.actor(reader), int(published["id"]))

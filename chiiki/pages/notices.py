@@ -329,7 +329,7 @@ class NoticeAdminState(rx.State):
         self._draft = draft
         self.confirm_title = str(draft.get("title") or "")[:200]
         shown = notices.shown_count(reach)
-        self.confirm_reach, self.confirm_reach_few = ("" if shown is None else _count_words(lang, reach)), shown is None
+        self.confirm_reach, self.confirm_reach_few = _count_text(lang, reach), shown is None
         self.confirming = True
 
     @rx.event
@@ -351,8 +351,7 @@ class NoticeAdminState(rx.State):
             self.confirming = False
             return
         self._draft, self.confirming, self.files, self.file_error = {}, False, [], ""
-        self.notice = tr(lang, "notice.published", n=_count_words(lang, result.reach),
-                         mailed=_count_words(lang, result.mailed))
+        self.notice = _published_text(lang, result.reach, result.mailed)
         self.page = 1
         await self._fetch(actor, lang)
 
@@ -510,17 +509,25 @@ def _editor() -> rx.Component:
     )
 
 
-def _count_words(lang: str, n: int) -> str:
-    """A count in a sentence, as staff may see it: "0", "fewer than 5" or "about 15" (notices.shown_count)."""
+def _count_text(lang: str, n: int) -> str:
+    """A count as staff may see it (notices.shown_count): "0" or "about 15"; "" for a small count, which the
+    page says in a sentence of its own ("fewer than 5 …": 「5 未満 人」 reads wrong, see _count_sentence)."""
     shown = notices.shown_count(n)
     if shown is None:
-        return tr(lang, "notice.few", n=notices.SMALL_GROUP)
+        return ""
     return tr(lang, "notice.about", n=shown) if shown else "0"
 
 
-def _count_text(lang: str, n: int) -> str:
-    """As _count_words, but "" for a small count (the page says "fewer than 5" in a sentence of its own)."""
-    return "" if notices.shown_count(n) is None else _count_words(lang, n)
+def _count_sentence(lang: str, key: str, n: int) -> str:
+    """`key` with a count as staff may see it, or its own `key`_few sentence for 1 to SMALL_GROUP - 1."""
+    if notices.shown_count(n) is None:
+        return tr(lang, key + "_few", n=notices.SMALL_GROUP)
+    return tr(lang, key, n=_count_text(lang, n))
+
+
+def _published_text(lang: str, reach: int, mailed: int) -> str:
+    return tr(lang, "notice.published", reach=_count_sentence(lang, "notice.published_reach", reach),
+              mailed=_count_sentence(lang, "notice.mailed", mailed))
 
 
 def _confirm() -> rx.Component:
