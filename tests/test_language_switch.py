@@ -234,3 +234,21 @@ async def test_city_staffs_audit_trail_switches_and_keeps_its_page(demo, app_sta
     await switch_language(app_state)
     assert [r["what"] for r in trail.rows] == [tr("en", "audit.action.roster.view")] * 3
     assert "年" not in trail.rows[0]["at"] and trail.page == 1
+
+
+async def test_the_city_pages_area_levels_switch_and_keep_the_search(demo, app_state):
+    from chiiki.pages.city import CityState
+
+    await login_state(app_state, "city@example.jp")
+    await open_page(app_state, "/city")
+    city = await app_state.get_state(CityState)
+    await CityState.search.fn(city, {"query": "町"})
+    rows = [r["id"] for r in city.rows]
+    assert city.areas[0]["level_label"] == tr("ja", "cityadmin.level." + city.areas[0]["level"])
+    CityState.open_area.fn(city, city.areas[0]["id"])
+    await switch_language(app_state)
+    assert [a["level_label"] for a in city.areas] == [tr("en", "cityadmin.level." + a["level"]) for a in city.areas]
+    assert [o[1] for o in city.level_options] == [tr("en", "cityadmin.level." + lv) for lv, _label in
+                                                  city.level_options]
+    assert city.query == "町" and [r["id"] for r in city.rows] == rows
+    assert city.area_form == "edit" and city.area_edit["level_label"] == city.areas[0]["level_label"]

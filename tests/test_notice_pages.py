@@ -177,3 +177,34 @@ def _residents_reached(notice_id: int) -> list[str]:
         if any(i.id == notice_id for i in notices.feed(actor).items):
             out.append(login)
     return out
+
+
+async def test_the_staff_list_and_the_publish_message_switch_language(demo, app_state):
+    """A language switch on the staff page (chiiki.state.relabel_page) shows the list's status, dates and targets,
+    the counted reach and the message after publishing in the other language, on the same page."""
+    from chiiki.i18n import tr
+    from chiiki.pages.notices import NoticeAdminState
+    from tests.test_language_switch import open_page, switch_language
+
+    _seed_demo_notices()
+    await login_state(app_state, "city@example.jp")
+    await open_page(app_state, "/notices/admin")
+    st = await app_state.get_state(NoticeAdminState)
+    await NoticeAdminState.preview.fn(st, {"title": "全員へ", "body": "本文", "everyone": "on"})
+    reach = notices.reach_count(notices_staff(demo), {"title": "t", "body": "b", "everyone": True})
+    assert st.confirming and st.confirm_reach == f"約 {notices.shown_count(reach)}"
+    await switch_language(app_state)
+    assert st.confirming and st.confirm_reach == f"about {notices.shown_count(reach)}"
+    await NoticeAdminState.publish.fn(st)  # published in English…
+    await switch_language(app_state)  # …and shown again in Japanese
+    assert st.notice.startswith("公開しました(約 ")
+    await switch_language(app_state)
+    assert st.notice.startswith("Published (reaches about ")
+    assert st.rows and all(r["status_label"] == tr("en", "notice.status." + r["status"]) for r in st.rows)
+    assert all("年" not in r["from"] for r in st.rows)
+    mine = next(r for r in st.rows if r["title"] == "全員へ")
+    assert mine["targets"] == tr("en", "notice.everyone")
+    await NoticeAdminState.withdraw.fn(st, mine["id"])
+    await switch_language(app_state)
+    mine = next(r for r in st.rows if r["title"] == "全員へ")
+    assert st.notice == tr("ja", "notice.withdrawn") and mine["status_label"] == "掲載終了"

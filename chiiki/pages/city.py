@@ -63,6 +63,14 @@ class CityState(rx.State):
             return rx.redirect(routes.LOGIN)
         await self._refresh(actor, lang)
 
+    async def _relabel(self, actor: Actor, lang: str) -> None:
+        """After a language switch (chiiki.state.relabel_page): the same search and page read again, with the
+        area levels in `lang`; an open form stays open."""
+        if self.allowed:
+            await self._refresh(actor, lang)
+            if self.area_edit:
+                self.area_edit = next((a for a in self.areas if a["id"] == self.area_edit.get("id")), {})
+
     async def _refresh(self, actor: Actor, lang: str) -> None:
         ok, res, self.error, _ = await attempt(self, lang, associations.city_associations, actor, self.query, PAGE,
                                                (self.page - 1) * PAGE)

@@ -261,6 +261,9 @@ class NoticeAdminState(rx.State):
     files: list[dict[str, str]] = []
     file_error: str = ""
     _draft: dict = {}
+    # What the counted draft reaches and what the last publish said, for a language switch (_relabel).
+    _reach: int = 0
+    _published: list[int] = []  # [reach, mailed] while notice says the notice was published
 
     async def _staff(self):
         actor, lang = await current_actor(self)
@@ -285,12 +288,25 @@ class NoticeAdminState(rx.State):
         actor, lang, redirect = await self._staff()
         if actor is None:
             return redirect
-        self.errors, self.error, self.notice, self.page = {}, "", "", 1
+        self.errors, self.error, self.notice, self._published, self.page = {}, "", "", [], 1
         # Uploads left from an earlier visit are not shown again; the orphan job removes them.
         self.confirming, self.files, self.file_error = False, [], ""
         self.area_options = [[str(i), label, str(depth)]
                              for i, label, depth in await run_service(notices.area_choices, actor)]
         await self._fetch(actor, lang)
+
+    async def _relabel(self, actor, lang: str) -> None:
+        """After a language switch (chiiki.state.relabel_page): the same page of notices in `lang`, and the
+        counted draft's reach and the publish message; the draft being written stays."""
+        if not can(actor, CITY_ADMIN):
+            return  # _staff cleared the page for someone who is not (or no longer) city staff
+        await self._fetch(actor, lang)
+        if self.confirming:
+            self.confirm_reach = _count_text(lang, self._reach)
+        if self._published:
+            self.notice = _published_text(lang, *self._published)
+        elif self.notice:
+            self.notice = tr(lang, "notice.withdrawn")
 
     async def _fetch(self, actor, lang: str) -> None:
         items, self.total = await run_service(notices.admin_list, actor, PAGE_SIZE, (self.page - 1) * PAGE_SIZE)
@@ -325,8 +341,8 @@ class NoticeAdminState(rx.State):
             self.error = "" if self.errors else error_text(lang, e)
             self.confirming = False
             return
-        self.errors, self.error, self.notice = {}, "", ""
-        self._draft = draft
+        self.errors, self.error, self.notice, self._published = {}, "", "", []
+        self._draft, self._reach = draft, reach
         self.confirm_title = str(draft.get("title") or "")[:200]
         shown = notices.shown_count(reach)
         self.confirm_reach, self.confirm_reach_few = _count_text(lang, reach), shown is None
@@ -351,7 +367,8 @@ class NoticeAdminState(rx.State):
             self.confirming = False
             return
         self._draft, self.confirming, self.files, self.file_error = {}, False, [], ""
-        self.notice = _published_text(lang, result.reach, result.mailed)
+        self._published = [result.reach, result.mailed]
+        self.notice = _published_text(lang, *self._published)
         self.page = 1
         await self._fetch(actor, lang)
 
@@ -392,7 +409,7 @@ class NoticeAdminState(rx.State):
         except ServiceError as e:
             self.error = error_text(lang, e)
             return
-        self.notice = tr(lang, "notice.withdrawn")
+        self.notice, self._published = tr(lang, "notice.withdrawn"), []
         await self._fetch(actor, lang)
 
     @rx.event
