@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, update
 from sqlmodel import select
 
+from chiiki.i18n import TZ
 from chiiki.models import (Account, AuditAccess, AuditEvent, AuthSession, Delivery, Household, Inquiry, LoginAttempt,
                            Membership, OfficerRole, utcnow)
 from chiiki.services import accounts
@@ -71,7 +72,7 @@ def test_phone_number_login_id_is_normalised(demo):
     ("kana", "Hanako", "error.kana"),
     ("address", "   ", "error.required"),
     ("birth_year", "1850", "error.range"),
-    ("birth_year", str(utcnow().year + 1), "error.range"),
+    ("birth_year", str(utcnow().astimezone(TZ).year + 1), "error.range"),
     ("birth_year", "abc", "error.number"),
     ("area_id", 999999, "error.invalid"),
     ("area_id", "x", "error.invalid"),
@@ -88,6 +89,19 @@ def test_bad_registration_is_refused_with_a_field_message_and_writes_nothing(dem
         accounts.register(valid(**{field: value}))
     assert e.value.errors[field][0] == key
     assert count(Account) == before
+
+
+def test_the_latest_birth_year_is_this_year_in_the_city(demo, monkeypatch):
+    """At 00:30 on 1 January in Tokyo (15:30 UTC on 31 December) a baby born today may be registered; at 23:30
+    on 31 December (14:30 UTC) not yet next year's."""
+    from datetime import datetime, timezone
+
+    monkeypatch.setattr(accounts, "utcnow", lambda: datetime(2026, 12, 31, 15, 30, tzinfo=timezone.utc))
+    assert accounts.register(valid(birth_year="2027"))
+    monkeypatch.setattr(accounts, "utcnow", lambda: datetime(2026, 12, 31, 14, 30, tzinfo=timezone.utc))
+    with pytest.raises(ValidationErrors) as e:
+        accounts.register(valid(login_id="other@example.jp", birth_year="2027"))
+    assert e.value.errors["birth_year"][0] == "error.range"
 
 
 def test_duplicate_login_id_is_refused(demo):

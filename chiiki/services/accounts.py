@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
+from chiiki.i18n import TZ
 from chiiki.models import (
     Account,
     Area,
@@ -148,7 +149,7 @@ def _clean_profile(data: dict, *, for_register: bool, s: Session) -> dict:
     run("display_name", lambda: validate.text(data.get("display_name"), "display_name", max_len=50, required=False))
     run("address", lambda: validate.text(data.get("address"), "address", max_len=200))
     run("area_id", lambda: validate.ident(data.get("area_id"), "area_id"))
-    this_year = utcnow().year
+    this_year = utcnow().astimezone(TZ).year  # the city's year: from 1 January 00:00 in Tokyo, not 09:00
     run("birth_year", lambda: validate.integer(data.get("birth_year"), "birth_year", lo=this_year - 120, hi=this_year))
     run("email", lambda: validate.email(data.get("email")))
     run("phone", lambda: validate.phone(data.get("phone")))
