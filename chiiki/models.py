@@ -272,9 +272,10 @@ class Attachment(SQLModel, table=True):
 class Delivery(SQLModel, table=True):
     """The coverage ledger: one row per circular x household (x member account when digital).
 
-    The household, account and han are plain ids, not foreign keys: only services/circulars.fan_out writes
-    deliveries, with INSERT ... SELECT from those rows in the same transaction, and none of them is ever
-    deleted (only marked). A check per row was about half of a send to 3,000 households on PostgreSQL
+    The household, account and han are plain ids, not foreign keys: only services/circulars writes deliveries,
+    from those rows in the same transaction (fan_out with INSERT ... SELECT at the sending, and
+    paper_for_new_paper_household when a household's last member goes), and none of them is ever deleted
+    (only marked). A check per row was about half of a send to 3,000 households on PostgreSQL
     (migration 0011). The circular and confirmed_by stay foreign keys.
     """
 

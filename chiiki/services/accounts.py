@@ -744,8 +744,13 @@ def refresh_paper_only(s: Session, household_id: int, leaving_account: int | Non
         q = q.where(Membership.account_id != leaving_account)
     household = s.get(Household, household_id)
     if household is not None:
+        was_paper = household.paper_only
         household.paper_only = s.exec(q).first() is None
         s.add(household)
+        if household.paper_only and not was_paper:
+            from chiiki.services.circulars import paper_for_new_paper_household
+
+            paper_for_new_paper_household(s, household)
 
 
 @dataclass(frozen=True)

@@ -371,6 +371,36 @@ def fan_out(s: Session, circular_id: int, aid: int, target_all: bool, han_ids: I
     return FanOut(int(members), int(papers), int(homes), int(households))
 
 
+# A circular without a due date still travels this long after its sending (paper_for_new_paper_household).
+TRAVELLING_DAYS = 14
+
+
+def paper_for_new_paper_household(s: Session, household: Household, now: datetime | None = None) -> int:
+    """The household's last member has gone (left, taken off, deleted their account) and it stays on the
+    roster: the circulars still travelling to it (sent, its han targeted, due today or later, or sent within
+    TRAVELLING_DAYS when they have no due date) that nobody of it has read get a paper delivery, so that the
+    print sheet and the status page count it among those reached on paper. Returns how many were added.
+
+    ORM rows: a handful at most, recounted into the circulars' counters at flush (models)."""
+    now = now or utcnow()
+    if household.removed_at is not None or household.han_id is None:
+        return 0
+    mine = and_(Delivery.circular_id == Circular.id, Delivery.household_id == household.id)
+    targeted = or_(Circular.target_all.is_(True),
+                   exists().where(CircularTarget.circular_id == Circular.id, CircularTarget.han_id == household.han_id))
+    travelling = or_(Circular.due_date >= _today(),
+                     and_(Circular.due_date.is_(None), Circular.sent_at >= now - timedelta(days=TRAVELLING_DAYS)))
+    ids = s.exec(select(Circular.id).where(
+        Circular.association_id == household.association_id, Circular.status == "sent", Circular.sent_at.is_not(None),
+        targeted, travelling,
+        ~exists().where(mine, Delivery.channel == "paper"),
+        ~exists().where(mine, Delivery.state != "unread"))).all()
+    for cid in ids:
+        s.add(Delivery(circular_id=cid, household_id=household.id, account_id=None, han_id=household.han_id,
+                       channel="paper", state="unread"))
+    return len(ids)
+
+
 def _notify(s: Session, circular: Circular, association_name: str, account_filter) -> int:
     """Queue a mail to each member who gave an email and asked for circulars by mail; returns how many."""
     recipients = (
