@@ -527,3 +527,88 @@ def test_thread_list_rows_on_postgresql(pg_app_db):
 
     seed_demo()
     _check_list(DemoCity())
+
+
+# --------------------------------------------------------------------------- edits racing deletes and hides
+
+
+def _edit_held_up_while(demo, monkeypatch, other) -> tuple[int, list[str]]:
+    """An edit of the opening post of a new thread, held up right after its checks passed, while `other(pid)`
+    (a delete, a hide …) runs in a second thread; then the edit goes on. Returns the post id and the errors."""
+    import threading
+    import time
+
+    tid = start(demo, body="元の本文")
+    pid = opening(tid)
+    checked, go = threading.Event(), threading.Event()
+    real_body = board._body
+
+    def held_up(value):
+        if threading.current_thread() is editor:
+            checked.set()
+            go.wait(10)
+        return real_body(value)
+
+    errors: list[str] = []
+
+    def run(fn, *args):
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001 - the test looks at what each side was told
+            errors.append(f"{fn.__name__}: {getattr(e, 'key', repr(e))}")
+
+    monkeypatch.setattr(board, "_body", held_up)
+    editor = threading.Thread(target=run, args=(board.edit_post, demo.actor(MEMBER), pid, "編集した 090-0000-0000"))
+    editor.start()
+    assert checked.wait(10)
+    second = threading.Thread(target=run, args=(other, pid))
+    second.start()
+    time.sleep(0.5)  # the other side has read the post (old code) or waits for the edit's lock (now)
+    go.set()
+    editor.join(20)
+    second.join(20)
+    return pid, errors
+
+
+def _check_edit_racing_delete(demo, monkeypatch) -> None:
+    pid, errors = _edit_held_up_while(demo, monkeypatch, lambda p: board.delete_post(demo.actor(MEMBER), p))
+    with session() as s:
+        post = s.get(BoardPost, pid)
+        assert post.deleted_at is not None
+        assert post.body == "", "an edit that overlapped the delete wrote its text back into the deleted post"
+    assert errors == []
+
+
+def _check_edit_racing_hide(demo, monkeypatch) -> None:
+    pid, errors = _edit_held_up_while(demo, monkeypatch, lambda p: board.hide_post(demo.actor(MOD), p, "不適切"))
+    with session() as s:
+        post = s.get(BoardPost, pid)
+        assert post.hidden_at is not None
+        # The hide applies to the text there when it was hidden: nothing is written to a hidden post after.
+        assert post.edited_at is not None and post.edited_at <= post.hidden_at, \
+            "an edit that overlapped the hide put unreviewed text under the hidden post"
+    assert errors == []
+
+
+def test_an_edit_overlapping_a_delete_never_writes_the_text_back(demo, monkeypatch):
+    _check_edit_racing_delete(demo, monkeypatch)
+
+
+def test_an_edit_overlapping_a_hide_never_writes_to_the_hidden_post(demo, monkeypatch):
+    _check_edit_racing_hide(demo, monkeypatch)
+
+
+@pytest.mark.postgres
+def test_an_edit_overlapping_a_delete_never_writes_the_text_back_on_postgresql(pg_app_db, monkeypatch):
+    from chiiki.seed import seed_demo
+
+    seed_demo()
+    _check_edit_racing_delete(DemoCity(), monkeypatch)
+
+
+@pytest.mark.postgres
+def test_an_edit_overlapping_a_hide_never_writes_to_the_hidden_post_on_postgresql(pg_app_db, monkeypatch):
+    from chiiki.seed import seed_demo
+
+    seed_demo()
+    _check_edit_racing_hide(DemoCity(), monkeypatch)

@@ -213,8 +213,11 @@ def test_one_post_reported_twice_at_once_is_one_report_and_a_message(demo, monke
     a1 = demo.association_id(DemoCity.A1)
     tid = board.create_thread(demo.actor("member@example.jp"), a1, "題名", "本文")
     pid = board.get_thread(demo.actor("member2@example.jp"), tid).posts[0].id
-    meet, real = threading.Barrier(2, timeout=10), board._reason
-    monkeypatch.setattr(board, "_reason", lambda r: (real(r), meet.wait())[0])  # both past "reported already?"
+    real = board._reason
+    # Each report lingers after taking the post's lock, so the second arrives while the first holds it: it
+    # waits, then finds the open report (before the lock both passed the check, and the unique constraint
+    # refused the second).
+    monkeypatch.setattr(board, "_reason", lambda r: (real(r), time.sleep(0.3))[0])
     reporter = demo.actor("member2@example.jp")
     out = both((board.report_post, (reporter, pid, "理由")), (board.report_post, (reporter, pid, "理由")))
     assert sorted(out) == ["board.error.reported_twice", "ok"], out

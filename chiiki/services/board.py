@@ -255,9 +255,14 @@ def _thread_for(s: Session, actor: Actor, thread_id: object) -> BoardThread:
 
 
 def _post_for(s: Session, actor: Actor, post_id: object) -> tuple[BoardPost, BoardThread]:
+    """A post of an association the actor belongs to, locked for writing until the transaction ends.
+
+    Every caller changes the post after checking its state: without the lock an edit that read the post
+    before a delete or a moderator's hide committed would write its text back over them."""
     pid = validate.ident(post_id, "post_id")
     if not actor.authenticated or not actor.memberships:
         raise Denied()
+    lock_row(s, BoardPost, pid)  # before reading it, so that the read sees what the previous writer left
     post = s.get(BoardPost, pid)
     thread = s.get(BoardThread, post.thread_id) if post is not None else None
     if thread is None or not can(actor, MEMBER, Assoc(thread.association_id)):
