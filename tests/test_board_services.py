@@ -612,3 +612,59 @@ def test_an_edit_overlapping_a_hide_never_writes_to_the_hidden_post_on_postgresq
 
     seed_demo()
     _check_edit_racing_hide(DemoCity(), monkeypatch)
+
+
+# --------------------------------------------------------------------------- moderation on the access logs
+
+
+def _log(demo, login: str) -> list[str]:
+    from chiiki.services import audit
+
+    with session() as s:
+        return [e.action for e in audit.accesses_to(s, demo.account_id(login))]
+
+
+def test_hiding_and_showing_again_are_on_the_authors_access_log(demo):
+    from chiiki.i18n import STRINGS
+    from chiiki.models import AuditAccess
+
+    tid = start(demo)
+    pid = opening(tid)
+    board.hide_post(demo.actor(MOD), pid, "個人情報が含まれています")
+    board.unhide_post(demo.actor(MOD), pid)
+    board.report_post(demo.actor(MEMBER2), pid, "やはり気になります")
+    board.resolve_reports(demo.actor(MOD), pid, "hide", "ルール違反")
+    assert _log(demo, MEMBER) == ["board.hide", "board.unhide", "board.hide"]
+    with session() as s:
+        trail = s.exec(select(AuditAccess).where(AuditAccess.action.like("board.%hide"))
+                       .order_by(AuditAccess.id)).all()
+    assert [(a.action, a.actor_account_id, a.association_id, a.detail) for a in trail] == [
+        ("board.hide", demo.account_id(MOD), a1(demo), f"post {pid}"),
+        ("board.unhide", demo.account_id(MOD), a1(demo), f"post {pid}"),
+        ("board.hide", demo.account_id(MOD), a1(demo), f"post {pid}"),
+    ]
+    assert all(f"audit.action.{a}" in STRINGS for a in ("board.hide", "board.unhide", "board.dismiss"))
+
+
+def test_dismissing_reports_is_on_the_reporters_log_and_not_the_authors(demo):
+    tid = start(demo)
+    pid = opening(tid)
+    board.report_post(demo.actor(MEMBER2), pid, "念のため")
+    board.resolve_reports(demo.actor(MOD), pid, "dismiss")
+    assert "board.dismiss" in _log(demo, MEMBER2)
+    assert _log(demo, MEMBER) == []  # the author is never told the post was reported
+
+
+def test_a_refused_moderation_writes_no_audit_event(demo):
+    from chiiki.models import AuditAccess
+
+    tid = start(demo)
+    pid = opening(tid)
+    with pytest.raises(ServiceError):
+        board.hide_post(demo.actor(MOD), pid, "")
+    with pytest.raises(ServiceError):
+        board.unhide_post(demo.actor(MOD), pid)
+    with pytest.raises(ServiceError):
+        board.resolve_reports(demo.actor(MOD), pid, "dismiss")
+    with session() as s:
+        assert s.exec(select(AuditAccess).where(AuditAccess.action.like("board.%"))).all() == []

@@ -75,4 +75,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "board.error.no_reports": ("この投稿に確認待ちの通報はありません", "This post has no open reports"),
     # ---------------------------------------------------------------- audit actions
     "audit.action.board.reports": ("掲示板への通報の内容を確認", "Read your report on the board"),
+    "audit.action.board.hide": ("掲示板の投稿を非表示に設定", "Hid your post on the board"),
+    "audit.action.board.unhide": ("掲示板の投稿の非表示を解除", "Showed your post on the board again"),
+    "audit.action.board.dismiss": ("掲示板への通報を確認し、問題なしとして終了",
+                                   "Reviewed your report on the board and closed it (no problem found)"),
 }

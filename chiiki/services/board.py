@@ -522,58 +522,78 @@ def report_post(actor: Actor, post_id: object, reason: object) -> None:
             raise ServiceError("board.error.reported_twice") from None
 
 
-def _moderated_post(s: Session, actor: Actor, post_id: object) -> BoardPost:
+def _moderated_post(s: Session, actor: Actor, post_id: object) -> tuple[BoardPost, BoardThread]:
     post, thread = _post_for(s, actor, post_id)
     if not may_moderate(actor, thread.association_id):
         raise Denied()
     if post.deleted_at is not None:
         raise ServiceError("board.error.deleted")
-    return post
+    return post, thread
 
 
-def _close_reports(s: Session, post_id: int, actor: Actor, resolution: str, now: datetime) -> int:
-    open_reports = s.exec(select(BoardReport).where(BoardReport.post_id == post_id,
-                                                    BoardReport.resolved_at.is_(None))).all()
-    for r in open_reports:
+def _open_reports(s: Session, post_id: int) -> list[BoardReport]:
+    return list(s.exec(select(BoardReport).where(BoardReport.post_id == post_id,
+                                                 BoardReport.resolved_at.is_(None))).all())
+
+
+def _close_reports(s: Session, post_id: int, actor: Actor, resolution: str, now: datetime) -> list[BoardReport]:
+    closed = _open_reports(s, post_id)
+    for r in closed:
         r.resolved_at, r.resolved_by, r.resolution = now, actor.account_id, resolution
         s.add(r)
-    return len(open_reports)
+    return closed
 
 
-def _hide(s: Session, actor: Actor, post: BoardPost, reason: str, now: datetime) -> None:
+def _audit(s: Session, actor: Actor, action: str, thread: BoardThread, post: BoardPost,
+           subjects: list[int | None]) -> None:
+    """A moderator's decision, on the access log of each person it concerns (the post id, never its text)."""
+    audit.record(s, actor, action, association_id=thread.association_id,
+                 subjects=[i for i in subjects if i is not None], detail=f"post {post.id}")
+
+
+def _hide(s: Session, actor: Actor, post: BoardPost, thread: BoardThread, reason: str, now: datetime) -> None:
     if post.hidden_at is not None:
         raise ServiceError("board.error.already_hidden")
     post.hidden_at, post.hidden_by, post.hidden_reason = now, actor.account_id, reason
     s.add(post)
     _close_reports(s, post.id, actor, "hide", now)
+    _audit(s, actor, "board.hide", thread, post, [post.author_account_id])
 
 
 def hide_post(actor: Actor, post_id: object, reason: object) -> None:
     """A moderator hides a post; its author sees the reason, everyone else 「役員により非表示」."""
     with session() as s:
-        post = _moderated_post(s, actor, post_id)
-        _hide(s, actor, post, _reason(reason, "hide_reason"), utcnow())
+        post, thread = _moderated_post(s, actor, post_id)
+        _hide(s, actor, post, thread, _reason(reason, "hide_reason"), utcnow())
 
 
 def unhide_post(actor: Actor, post_id: object) -> None:
+    """A moderator shows a hidden post again. Who hid it and who showed it again stay on the audit trail (and
+    the author's access log); the reason, meant for the author while the post was hidden, goes."""
     with session() as s:
-        post = _moderated_post(s, actor, post_id)
+        post, thread = _moderated_post(s, actor, post_id)
         if post.hidden_at is None:
             raise ServiceError("board.error.not_hidden")
         post.hidden_at, post.hidden_by, post.hidden_reason = None, None, ""
         s.add(post)
+        _audit(s, actor, "board.unhide", thread, post, [post.author_account_id])
 
 
 def resolve_reports(actor: Actor, post_id: object, action: object, reason: object = "") -> None:
     """Work through the queue: hide the reported post (with a reason for its author) or dismiss the reports."""
     now = utcnow()
     with session() as s:
-        post = _moderated_post(s, actor, post_id)
+        post, thread = _moderated_post(s, actor, post_id)
         choice = validate.choice(action, "action", RESOLUTIONS)
         if choice == "hide":
-            _hide(s, actor, post, _reason(reason, "hide_reason"), now)
-        elif _close_reports(s, post.id, actor, "dismiss", now) == 0:
+            _hide(s, actor, post, thread, _reason(reason, "hide_reason"), now)
+            return
+        closed = _close_reports(s, post.id, actor, "dismiss", now)
+        if not closed:
             raise ServiceError("board.error.no_reports")
+        # On the reporters' logs: their reports were decided. Not on the author's, who is never told that
+        # the post was reported.
+        _audit(s, actor, "board.dismiss", thread, post, [r.reporter_account_id for r in closed])
 
 
 def report_queue(actor: Actor, association_id: object, page: object = 1,
