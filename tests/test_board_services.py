@@ -668,3 +668,43 @@ def test_a_refused_moderation_writes_no_audit_event(demo):
         board.resolve_reports(demo.actor(MOD), pid, "dismiss")
     with session() as s:
         assert s.exec(select(AuditAccess).where(AuditAccess.action.like("board.%"))).all() == []
+
+
+# --------------------------------------------------------------------------- reported posts and edits
+
+
+def test_a_reported_post_cannot_be_edited_until_the_reports_are_closed(demo):
+    tid = start(demo, body="元の本文")
+    pid = opening(tid)
+    board.report_post(demo.actor(MEMBER2), pid, "悪口が書かれています")
+    post = board.get_thread(demo.actor(MEMBER), tid).posts[0]
+    assert not post.can_edit and post.under_review and post.can_delete
+    assert not board.get_thread(demo.actor(MEMBER2), tid).posts[0].under_review  # the author's only
+    before = snapshot()
+    with pytest.raises(ServiceError) as e:
+        board.edit_post(demo.actor(MEMBER), pid, "何も問題ない文章", "ゴミ出しの日")
+    assert e.value.key == "board.error.under_review"
+    assert snapshot() == before
+    item = next(i for i in board.report_queue(demo.actor(MOD), a1(demo)).items if i.post_id == pid)
+    assert item.body == "元の本文"  # the moderators judge the text that was reported
+    board.resolve_reports(demo.actor(MOD), pid, "dismiss")
+    assert board.get_thread(demo.actor(MEMBER), tid).posts[0].can_edit
+    board.edit_post(demo.actor(MEMBER), pid, "書き直した本文")
+
+
+def test_after_a_dismissal_the_reporter_may_report_the_edited_post_again(demo):
+    tid = start(demo)
+    pid = opening(tid)
+    board.report_post(demo.actor(MEMBER2), pid, "気になる表現")
+    board.resolve_reports(demo.actor(MOD), pid, "dismiss")
+    board.edit_post(demo.actor(MEMBER), pid, "もっとひどい書き直し")
+    post = board.get_thread(demo.actor(MEMBER2), tid).posts[0]
+    assert post.can_report and not post.reported_by_me
+    board.report_post(demo.actor(MEMBER2), pid, "編集後さらにひどくなりました")
+    assert board.open_report_count(demo.actor(MOD), a1(demo)) == 1
+    item = next(i for i in board.report_queue(demo.actor(MOD), a1(demo)).items if i.post_id == pid)
+    assert [r.reason for r in item.reports] == ["編集後さらにひどくなりました"]
+    assert board.get_thread(demo.actor(MEMBER2), tid).posts[0].reported_by_me
+    with pytest.raises(ServiceError) as e:
+        board.report_post(demo.actor(MEMBER2), pid, "三度目")
+    assert e.value.key == "board.error.reported_twice"

@@ -73,6 +73,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "board.error.not_hidden": ("この投稿は非表示になっていません", "This post is not hidden"),
     "board.error.reported_twice": ("この投稿はすでに通報しています", "You have already reported this post"),
     "board.error.no_reports": ("この投稿に確認待ちの通報はありません", "This post has no open reports"),
+    "board.error.under_review": ("通報の確認中のため、いまは編集できません",
+                                 "This post was reported and is being reviewed, so it cannot be edited for now"),
     # ---------------------------------------------------------------- audit actions
     "audit.action.board.reports": ("掲示板への通報の内容を確認", "Read your report on the board"),
     "audit.action.board.hide": ("掲示板の投稿を非表示に設定", "Hid your post on the board"),

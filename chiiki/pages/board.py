@@ -64,6 +64,7 @@ class PostRow:
     paras: list[list[Seg]] = dataclasses.field(default_factory=list)
     reason: str = ""
     mine: bool = False
+    under_review: bool = False
     can_edit: bool = False
     can_delete: bool = False
     can_report: bool = False
@@ -317,8 +318,9 @@ class ThreadState(rx.State):
         self.posts = [PostRow(
             id=p.id, author=_author(lang, p.author), when=fmt_dt(p.created_at, lang), edited=p.edited_at is not None,
             opening=p.opening, state=p.state, body=p.body if p.mine else "", paras=_paras(p.paragraphs),
-            reason=p.hidden_reason, mine=p.mine, can_edit=p.can_edit, can_delete=p.can_delete,
-            can_report=p.can_report, reported=p.reported_by_me, can_hide=p.can_hide, can_unhide=p.can_unhide,
+            reason=p.hidden_reason, mine=p.mine, under_review=p.under_review, can_edit=p.can_edit,
+            can_delete=p.can_delete, can_report=p.can_report, reported=p.reported_by_me, can_hide=p.can_hide,
+            can_unhide=p.can_unhide,
         ) for p in view.posts]
         self.loaded = True
 
@@ -461,6 +463,8 @@ def _post_actions(p: rx.Var) -> rx.Component:
         rx.cond(p.can_report, _small_button("board.report", on_click=ThreadState.start("report", p.id),
                                             class_name="post-report")),
         rx.cond(p.reported, rx.badge(t("board.reported_already"), size="2")),
+        rx.cond(p.under_review, rx.text(t("board.error.under_review"), size="3", color=rx.color("gray", 11),
+                                        class_name="post-under-review")),
         rx.cond(p.can_hide, _small_button("board.hide", color_scheme="orange",
                                           on_click=ThreadState.start("hide", p.id), class_name="post-hide")),
         rx.cond(p.can_unhide, _small_button("board.unhide", on_click=ThreadState.unhide(p.id),

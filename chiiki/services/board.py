@@ -145,6 +145,7 @@ class PostView:
     body: str  # the source text, only for whoever may read it (the author needs it to edit)
     paragraphs: tuple[tuple[Segment, ...], ...]
     hidden_reason: str  # only for the author and moderators
+    under_review: bool  # for the author only: the post has open reports, so it cannot be edited meanwhile
     can_edit: bool
     can_delete: bool
     can_report: bool
@@ -391,13 +392,16 @@ def get_thread(actor: Actor, thread_id: object, page: object = 1, per_page: int 
             .limit(per_page).offset((number - 1) * per_page)
         ).all()
         ids = [p.id for p, _ in rows]
-        mine_reported = set(s.exec(
-            select(BoardReport.post_id).where(BoardReport.post_id.in_(ids or [0]),
-                                              BoardReport.reporter_account_id == actor.account_id)
-        ).all())
+        # Open reports only: once the moderators closed a report, its reporter may report the post again.
+        open_reports = s.exec(
+            select(BoardReport.post_id, BoardReport.reporter_account_id)
+            .where(BoardReport.post_id.in_(ids or [0]), BoardReport.resolved_at.is_(None))
+        ).all()
+        under_review = {pid for pid, _r in open_reports}
+        mine_reported = {pid for pid, reporter in open_reports if reporter == actor.account_id}
         opening_id = _opening_ids(s, [thread.id]).get(thread.id)
-        posts = tuple(_post_view(p, name, actor, moderator, p.id == opening_id, p.id in mine_reported)
-                      for p, name in rows)
+        posts = tuple(_post_view(p, name, actor, moderator, p.id == opening_id, p.id in mine_reported,
+                                 p.id in under_review) for p, name in rows)
         opener = s.get(BoardPost, opening_id) if opening_id else None
         state = _state(opener) if opener is not None else "deleted"
         title = thread.title if opener is not None and _readable(opener, actor, moderator) else ""
@@ -405,7 +409,7 @@ def get_thread(actor: Actor, thread_id: object, page: object = 1, per_page: int 
 
 
 def _post_view(p: BoardPost, name: str | None, actor: Actor, moderator: bool, opening: bool,
-               reported: bool) -> PostView:
+               reported: bool, under_review: bool) -> PostView:
     state = _state(p)
     mine = p.author_account_id is not None and p.author_account_id == actor.account_id
     readable = _readable(p, actor, moderator)
@@ -414,7 +418,9 @@ def _post_view(p: BoardPost, name: str | None, actor: Actor, moderator: bool, op
         created_at=p.created_at, edited_at=p.edited_at, state=state,
         body=p.body if readable else "", paragraphs=render(p.body) if readable else (),
         hidden_reason=p.hidden_reason if state == "hidden" and (mine or moderator) else "",
-        can_edit=mine and state == "visible", can_delete=mine and state != "deleted",
+        # The author is told why the edit button is gone (edit_post refuses with the same words anyway).
+        under_review=mine and state == "visible" and under_review,
+        can_edit=mine and state == "visible" and not under_review, can_delete=mine and state != "deleted",
         can_report=not mine and state == "visible" and not reported, reported_by_me=reported,
         can_hide=moderator and state == "visible", can_unhide=moderator and state == "hidden",
     )
@@ -473,6 +479,9 @@ def edit_post(actor: Actor, post_id: object, body: object, title: object = None)
         if post.hidden_at is not None:
             # Editing would let a hidden text come back unreviewed.
             raise ServiceError("board.error.hidden")
+        if _open_reports(s, post.id):
+            # The moderators would read new text beside a complaint about the old one.
+            raise ServiceError("board.error.under_review")
         text = _body(body)
         if title is not None and _is_opening(s, post):
             thread.title = _title(title)
@@ -501,7 +510,7 @@ def delete_post(actor: Actor, post_id: object) -> None:
 
 
 def report_post(actor: Actor, post_id: object, reason: object) -> None:
-    """Ask the moderators to look at someone else's post; once per person per post."""
+    """Ask the moderators to look at someone else's post; once per person per post while it is open."""
     with session() as s:
         post, _thread = _post_for(s, actor, post_id)
         text = _reason(reason)
@@ -511,11 +520,18 @@ def report_post(actor: Actor, post_id: object, reason: object) -> None:
             raise ServiceError("board.error.deleted")
         if post.hidden_at is not None:
             raise ServiceError("board.error.already_hidden")
-        already = s.exec(select(BoardReport.id).where(BoardReport.post_id == post.id,
-                                                       BoardReport.reporter_account_id == actor.account_id)).first()
-        if already is not None:
+        earlier = s.exec(select(BoardReport).where(BoardReport.post_id == post.id,
+                                                    BoardReport.reporter_account_id == actor.account_id)).first()
+        if earlier is not None and earlier.resolved_at is None:
             raise ServiceError("board.error.reported_twice")
-        s.add(BoardReport(post_id=post.id, reporter_account_id=actor.account_id, reason=text))
+        if earlier is not None:
+            # Closed before (dismissed, or hidden and shown again): one row per reporter and post (uq_report),
+            # so that report is opened again with what they write now.
+            earlier.reason, earlier.created_at = text, utcnow()
+            earlier.resolved_at, earlier.resolved_by, earlier.resolution = None, None, ""
+            s.add(earlier)
+        else:
+            s.add(BoardReport(post_id=post.id, reporter_account_id=actor.account_id, reason=text))
         try:
             s.flush()
         except IntegrityError:  # the same report sent twice at the same moment (a double tap)
