@@ -708,3 +708,20 @@ def test_after_a_dismissal_the_reporter_may_report_the_edited_post_again(demo):
     with pytest.raises(ServiceError) as e:
         board.report_post(demo.actor(MEMBER2), pid, "三度目")
     assert e.value.key == "board.error.reported_twice"
+
+
+# --------------------------------------------------------------------------- replies to hidden or deleted threads
+
+
+@pytest.mark.parametrize("close,key", [
+    (lambda demo, pid: board.hide_post(demo.actor(MOD), pid, "不適切"), "board.error.thread_hidden"),
+    (lambda demo, pid: board.delete_post(demo.actor(MEMBER), pid), "board.error.thread_deleted"),
+])
+def test_a_hidden_or_deleted_thread_takes_no_reply(demo, close, key):
+    tid = start(demo)
+    close(demo, opening(tid))
+    before = snapshot()
+    with pytest.raises(ServiceError) as e:
+        board.reply(demo.actor(MEMBER2), tid, "まだ返信できますか")
+    assert e.value.key == key
+    assert snapshot() == before  # no post, and the thread did not move to the top

@@ -350,3 +350,11 @@ async def test_the_board_list_shows_a_moderator_the_open_reports_and_a_member_no
     sendable(await BoardState.load.fn(ms))
     assert not ms.can_moderate and ms.open_reports == 0 and ms.threads
     assert asked == [demo.account_id("fukukaicho@example.jp")]
+
+
+def test_the_reply_form_is_shown_only_under_a_visible_opening_post():
+    """board.reply refuses a hidden or deleted thread, so the page offers no form there (a line instead)."""
+    import chiiki.pages.board as page
+
+    rendered = str(page._reply_area())
+    assert 'title_state' in rendered and "replies-closed" in rendered and "f-reply-body" in rendered

@@ -23,6 +23,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "board.back": ("掲示板に戻る", "Back to the board"),
     "board.reply": ("返信する", "Reply"),
     "board.reply_heading": ("返信を書く", "Write a reply"),
+    "board.replies_closed": ("この話題には返信できません", "Replies to this topic are closed"),
     "board.deleted": ("削除されました", "Deleted"),
     "board.hidden": ("役員により非表示", "Hidden by an officer"),
     "board.hidden_yours": ("役員により非表示になりました。理由:{reason}",
@@ -75,6 +76,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "board.error.no_reports": ("この投稿に確認待ちの通報はありません", "This post has no open reports"),
     "board.error.under_review": ("通報の確認中のため、いまは編集できません",
                                  "This post was reported and is being reviewed, so it cannot be edited for now"),
+    "board.error.thread_hidden": ("この話題は役員により非表示になっているため、返信できません",
+                                  "An officer hid this topic, so it cannot be replied to"),
+    "board.error.thread_deleted": ("この話題は削除されたため、返信できません",
+                                   "This topic was deleted, so it cannot be replied to"),
     # ---------------------------------------------------------------- audit actions
     "audit.action.board.reports": ("掲示板への通報の内容を確認", "Read your report on the board"),
     "audit.action.board.hide": ("掲示板の投稿を非表示に設定", "Hid your post on the board"),

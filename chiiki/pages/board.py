@@ -565,6 +565,12 @@ def _reply_form() -> rx.Component:
     )
 
 
+def _reply_area() -> rx.Component:
+    # The form only under a visible opening post: board.reply refuses a hidden or deleted thread.
+    return rx.cond(ThreadState.title_state == "visible", _reply_form(),
+                   rx.text(t("board.replies_closed"), size="3", color=rx.color("gray", 11), id="replies-closed"))
+
+
 @template(route=BOARD_THREAD, title_key="board.thread_title", on_load=[ThreadState.load])
 def thread_page() -> rx.Component:
     return rx.vstack(
@@ -578,7 +584,7 @@ def thread_page() -> rx.Component:
                 rx.vstack(rx.foreach(ThreadState.posts, _post), width="100%", id="post-list"),
                 rx.cond(ThreadState.pages > 1,
                         pager(ThreadState.page, ThreadState.pages, ThreadState.prev_page, ThreadState.next_page)),
-                _reply_form(),
+                _reply_area(),
                 width="100%", align="stretch",
             ),
         ),

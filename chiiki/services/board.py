@@ -454,12 +454,22 @@ def create_thread(actor: Actor, association_id: object, title: object, body: obj
 
 
 def reply(actor: Actor, thread_id: object, body: object, now: datetime | None = None) -> int:
-    """A reply at the end of a thread, which moves the thread to the top; returns the post id."""
+    """A reply at the end of a thread, which moves the thread to the top; returns the post id.
+
+    Only while the opening post is visible: a reply would otherwise bring a thread an officer hid (or its
+    author deleted) back to the top of everyone's list."""
     now = now or utcnow()
     with session() as s:
         thread = _thread_for(s, actor, thread_id)
         text = _body(body)
         _check_rate(s, actor, now)
+        opening_id = _opening_ids(s, [thread.id]).get(thread.id)
+        if opening_id is not None:
+            lock_row(s, BoardPost, opening_id)  # a hide or delete of the opening post waits for this reply
+        opener = s.get(BoardPost, opening_id) if opening_id is not None else None
+        state = _state(opener) if opener is not None else "deleted"
+        if state != "visible":
+            raise ServiceError("board.error.thread_deleted" if state == "deleted" else "board.error.thread_hidden")
         post = BoardPost(thread_id=thread.id, author_account_id=actor.account_id, body=text, created_at=now)
         s.add(post)
         thread.last_post_at = now
