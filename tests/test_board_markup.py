@@ -74,3 +74,14 @@ def test_link_with_markup_characters_stops_before_them():
 
 def test_empty_body_renders_nothing():
     assert render("") == () and render("  \n\n ") == ()
+
+
+def test_the_board_finds_urls_as_circulars_do():
+    """One URL pattern and one trimming rule for the board and the circulars (chiiki.services.markup)."""
+    from chiiki.services import markup
+
+    for body in ("詳しくはhttps://city.example.jp/kosodateをご覧ください。", "(https://example.jp/a_(b)).",
+                 "HTTPS://Example.jp/x?q=1&r=2!"):
+        board_links = [s.href for p in render(body) for s in p if s.kind == "link"]
+        circular_links = [s.href for b in markup.parse(body) for ln in b.lines for s in ln.segs if s.kind == "a"]
+        assert board_links == circular_links and len(board_links) == 1

@@ -166,3 +166,30 @@ def test_body_format_builds_paragraphs_lists_bold_and_links():
     assert [ln.segs[0].text for ln in blocks[1].lines] == ["りんご", "みかん"]
     assert blocks[3].lines[0].segs[0].href == "https://example.jp/a"
     assert markup.safe_url("https://example.jp/x") and not markup.safe_url("JavaScript:alert(1)")
+
+
+def test_japanese_text_after_a_url_and_a_closing_full_stop_stay_out_of_the_link():
+    segs = markup.parse("詳しくはhttps://city.example.jp/kosodateをご覧ください。See https://city.example.jp/a.")[0] \
+        .lines[0].segs
+    assert [(s.kind, s.text, s.href) for s in segs] == [
+        ("text", "詳しくは", ""),
+        ("a", "https://city.example.jp/kosodate", "https://city.example.jp/kosodate"),
+        ("text", "をご覧ください。See ", ""),
+        ("a", "https://city.example.jp/a", "https://city.example.jp/a"),
+        ("text", ".", ""),
+    ]
+    assert markup.plain("(https://example.jp/a_(b))") == "(https://example.jp/a_(b))"
+
+
+def test_a_number_with_a_decimal_point_starts_no_list():
+    blocks = markup.parse("持ち物:\n1.5リットルの水\n3.5kmのコースです")
+    assert [b.kind for b in blocks] == ["p"]
+    assert [ln.segs[0].text for ln in blocks[0].lines] == ["持ち物:", "1.5リットルの水", "3.5kmのコースです"]
+
+
+def test_a_numbered_list_keeps_the_number_typed():
+    blocks = markup.parse("議題\n\n3. 会計報告\n4. 閉会\n\n1)集合\n2）解散")
+    assert [(b.kind, b.start) for b in blocks] == [("p", 1), ("ol", 3), ("ol", 1)]
+    assert [ln.segs[0].text for ln in blocks[1].lines] == ["会計報告", "閉会"]
+    assert [ln.segs[0].text for ln in blocks[2].lines] == ["集合", "解散"]
+    assert markup.as_data(blocks)[1]["start"] == 3

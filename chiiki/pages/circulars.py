@@ -94,7 +94,7 @@ def _block(b: Block) -> rx.Component:
         b.kind,
         ("ul", rx.el.ul(rx.foreach(b.lines, lambda ln: rx.el.li(_line(ln))),
                         style={"padding_left": "1.5em", "list_style_type": "disc"})),
-        ("ol", rx.el.ol(rx.foreach(b.lines, lambda ln: rx.el.li(_line(ln))),
+        ("ol", rx.el.ol(rx.foreach(b.lines, lambda ln: rx.el.li(_line(ln))), start=b.start,
                       style={"padding_left": "1.5em", "list_style_type": "decimal"})),
         rx.el.p(rx.foreach(b.lines, lambda ln, i: rx.fragment(rx.cond(i > 0, rx.el.br()), _line(ln))),
                 style={"margin": "0 0 0.8em 0"}),

@@ -17,7 +17,7 @@ from chiiki.services import audit, validate
 from chiiki.services.associations import require
 from chiiki.services.db import fetch, fetch_one, lock_row, reading, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
-from chiiki.services.markup import safe_url
+from chiiki.services.markup import URL, safe_url, trim_url
 from chiiki.services.policy import MEMBER, MODERATE_BOARD, Actor, Assoc, can
 
 TITLE_MAX = 100
@@ -49,32 +49,15 @@ class Segment:
 
 
 # Deliberately smaller than chiiki.services.markup (circulars): no bold, lists or labelled links, because any
-# member may post here and a label could disguise where a link goes. Only ASCII URL characters, so Japanese
-# text written right after a URL is not swallowed into it.
-_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]+", re.IGNORECASE)
-_TRAILING = ".,;:!?'"
+# member may post here and a label could disguise where a link goes. Bare URLs are found as markup finds them.
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\u3000]*\n")
-
-
-def _trim_url(url: str) -> str:
-    """Drop punctuation that ends the sentence rather than the URL, and an unbalanced closing bracket."""
-    while url:
-        if url[-1] in _TRAILING:
-            url = url[:-1]
-        elif url[-1] == ")" and url.count(")") > url.count("("):
-            url = url[:-1]
-        elif url[-1] == "]" and url.count("]") > url.count("["):
-            url = url[:-1]
-        else:
-            break
-    return url
 
 
 def _line_segments(line: str) -> list[Segment]:
     out: list[Segment] = []
     pos = 0
-    for m in _URL.finditer(line):
-        url = _trim_url(m.group(0))
+    for m in URL.finditer(line):
+        url = trim_url(m.group(0))
         href = safe_url(url)
         if not href:
             continue

@@ -12,12 +12,19 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 _BULLET = re.compile(r"^\s*(?:[-*]\s+|[・•]\s*)(.*)$")
-_NUMBERED = re.compile(r"^\s*\d{1,3}[.)）]\s*(.*)$")
+# "1. 集合", "2) 解散", "3）会計報告": a number, its mark, then a space (none needed after a bracket), never a
+# digit, so that 「1.5リットルの水」 or 「3.5kmのコース」 stay sentences. The number typed is kept (Block.start).
+_NUMBERED = re.compile(r"^\s*(\d{1,3})(?:[.)）]\s+|[)）](?!\d))(.*)$")
+# A bare http(s) URL, in ASCII URL characters only, so Japanese text written right after it (「…/kosodateを
+# ご覧ください」) is not swallowed into it; trim_url then drops the punctuation that ends the sentence. Shared
+# with the board (chiiki.services.board).
+URL = re.compile(r"(?i:https?)://[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]+")
+_TRAILING = ".,;:!?'"
 # One pattern for every inline element; the first group that matched says which one.
 _INLINE = re.compile(
     r"\*\*(?P<bold>[^*\n]+?)\*\*"
     r"|\[(?P<label>[^\]\n]{1,200})\]\((?P<target>[^)\s]{1,2000})\)"
-    r"|(?P<url>https?://[^\s<>\"'()\[\]{}、。「」（）]{1,2000})"
+    rf"|(?P<url>{URL.pattern})"
 )
 MAX_URL = 2000
 
@@ -38,10 +45,12 @@ class Line:
 
 @dataclass
 class Block:
-    """kind: p (lines are joined by line breaks) | ul | ol (each line is one item)."""
+    """kind: p (lines are joined by line breaks) | ul | ol (each line is one item; the first is numbered
+    `start`, as typed: 「3. 会計報告」 stays 3)."""
 
     kind: str = "p"
     lines: list[Line] = field(default_factory=list)
+    start: int = 1
 
 
 def safe_url(url: str) -> str:
@@ -54,6 +63,20 @@ def safe_url(url: str) -> str:
         return ""
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return ""
+    return url
+
+
+def trim_url(url: str) -> str:
+    """Drop punctuation that ends the sentence rather than the URL, and an unbalanced closing bracket."""
+    while url:
+        if url[-1] in _TRAILING:
+            url = url[:-1]
+        elif url[-1] == ")" and url.count(")") > url.count("("):
+            url = url[:-1]
+        elif url[-1] == "]" and url.count("]") > url.count("["):
+            url = url[:-1]
+        else:
+            break
     return url
 
 
@@ -81,20 +104,26 @@ def inline(text: str) -> Line:
             else:  # not a web link: show exactly what was typed, as text
                 add_text(m.group(0))
         else:
-            href = safe_url(m.group("url"))
-            segs.append(Seg("a", m.group("url"), href) if href else Seg("text", m.group("url")))
+            url = trim_url(m.group("url"))
+            pos = m.start() + len(url)  # what was trimmed is text again, read with what follows
+            href = safe_url(url)
+            if href:
+                segs.append(Seg("a", url, href))
+            else:
+                add_text(url)
     add_text(text[pos:])
     return Line(segs)
 
 
-def _kind_of(line: str) -> tuple[str, str]:
+def _kind_of(line: str) -> tuple[str, str, int]:
+    """The block kind a line belongs to, its content, and the number typed (for a numbered item)."""
     m = _NUMBERED.match(line)
     if m:
-        return "ol", m.group(1)
+        return "ol", m.group(2), int(m.group(1))
     m = _BULLET.match(line)
     if m:
-        return "ul", m.group(1)
-    return "p", line
+        return "ul", m.group(1), 1
+    return "p", line, 1
 
 
 def parse(text: str) -> list[Block]:
@@ -106,9 +135,9 @@ def parse(text: str) -> list[Block]:
         if not line.strip():
             current = None
             continue
-        kind, content = _kind_of(line)
+        kind, content, number = _kind_of(line)
         if current is None or current.kind != kind:
-            current = Block(kind)
+            current = Block(kind, start=number)
             blocks.append(current)
         current.lines.append(inline(content if kind != "p" else line.strip()))
     return blocks
@@ -130,5 +159,6 @@ def plain(text: str) -> str:
 
 def as_data(blocks: list[Block]) -> list[dict]:
     """Plain dicts (for state vars and JSON)."""
-    return [{"kind": b.kind, "lines": [{"segs": [{"kind": s.kind, "text": s.text, "href": s.href} for s in ln.segs]}
-                                        for ln in b.lines]} for b in blocks]
+    return [{"kind": b.kind, "start": b.start,
+             "lines": [{"segs": [{"kind": s.kind, "text": s.text, "href": s.href} for s in ln.segs]}
+                       for ln in b.lines]} for b in blocks]
