@@ -104,7 +104,7 @@ async def test_rate_limit_message_is_clear(demo, root):
     sendable(await ThreadState.send_reply.fn(ts, {"body": "1件目"}))
     before = rows()
     sendable(await ThreadState.send_reply.fn(ts, {"body": "すぐ2件目"}))
-    assert "待ってから" in ts.errors["body"]
+    assert "待ってから" in ts.reply_errors["body"]  # under the reply form
     assert rows() == before
 
 
@@ -352,9 +352,36 @@ async def test_the_board_list_shows_a_moderator_the_open_reports_and_a_member_no
     assert asked == [demo.account_id("fukukaicho@example.jp")]
 
 
+async def test_an_edit_error_shows_under_the_edit_form_only_and_a_reply_error_under_the_reply_form(demo, root):
+    """Both forms have a "body" field: each shows its own message, not the other's."""
+    _, ThreadState, _ = pages()
+    tid = seed_thread(demo)
+    await login_state(root, "member@example.jp")
+    ts = await open_thread(root, tid)
+    ThreadState.start.fn(ts, "edit", ts.posts[0].id)
+    sendable(await ThreadState.save_edit.fn(ts, {"title": "公園の清掃", "body": ""}))
+    assert ts.errors == {"body": "入力してください"} and ts.reply_errors == {}
+    ThreadState.cancel.fn(ts)
+    sendable(await ThreadState.send_reply.fn(ts, {"body": ""}))
+    assert ts.reply_errors == {"body": "入力してください"} and ts.errors == {}
+
+
 def test_the_reply_form_is_shown_only_under_a_visible_opening_post():
     """board.reply refuses a hidden or deleted thread, so the page offers no form there (a line instead)."""
     import chiiki.pages.board as page
 
     rendered = str(page._reply_area())
     assert 'title_state' in rendered and "replies-closed" in rendered and "f-reply-body" in rendered
+
+
+async def test_a_double_tap_on_dismiss_shows_only_that_the_reports_were_closed(demo, root):
+    _, _, ModerationState = pages()
+    tid = seed_thread(demo)
+    pid = board.get_thread(demo.actor("member@example.jp"), tid).posts[0].id
+    board.report_post(demo.actor("member2@example.jp"), pid, "不適切です")
+    await login_state(root, "fukukaicho@example.jp")
+    ms = await root.get_state(ModerationState)
+    await ModerationState.load.fn(ms)
+    sendable(await ModerationState.dismiss.fn(ms, pid))
+    sendable(await ModerationState.dismiss.fn(ms, pid))  # the second tap, after the first refreshed the queue
+    assert ms.notice == "通報を閉じました" and ms.error == ""

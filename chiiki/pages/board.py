@@ -291,7 +291,8 @@ class ThreadState(rx.State):
     # The one post a small form is open for (edit, delete confirmation, report, hide), and which form.
     action: str = ""
     action_id: int = 0
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = {}  # the small form's fields
+    reply_errors: dict[str, str] = {}  # the reply form's (both have a "body")
     error: str = ""
     notice: str = ""
     loaded: bool = False
@@ -300,7 +301,7 @@ class ThreadState(rx.State):
         self.thread_id, self.title, self.title_state, self.posts = 0, "", "visible", []
         self.page, self.pages, self.total = 1, 1, 0
         self.action, self.action_id = "", 0
-        self.errors, self.error, self.notice, self.loaded = {}, "", "", False
+        self.errors, self.reply_errors, self.error, self.notice, self.loaded = {}, {}, "", "", False
 
     async def _relabel(self, actor, lang: str) -> None:
         await _relabel(self, actor, lang)
@@ -355,14 +356,20 @@ class ThreadState(rx.State):
     def cancel(self):
         self.action, self.action_id, self.errors = "", 0, {}
 
-    async def _run(self, fn, *args, done_key: str, page: int | None = None) -> tuple[bool, Any]:
-        """Call a board service for the open thread; on success refresh the page and say what happened.
+    async def _run(self, fn, *args, done_key: str, page: int | None = None,
+                   reply: bool = False) -> tuple[bool, Any]:
+        """Call a board service for the open thread; on success refresh the page and say what happened. Field
+        messages go under the reply form for a reply, else under the small form that is open.
 
         Returns (succeeded, event for the browser or None)."""
         actor, lang = await _signed_in(self)
         if not actor.authenticated:
             return False, rx.redirect(routes.LOGIN)
-        ok, _r, self.error, self.errors = await attempt(self, lang, fn, actor, *args)
+        ok, _r, self.error, errors = await attempt(self, lang, fn, actor, *args)
+        if reply:
+            self.reply_errors = errors
+        else:
+            self.errors = errors
         if not ok:
             return False, None
         self._close_forms()
@@ -376,7 +383,7 @@ class ThreadState(rx.State):
     async def send_reply(self, form: dict):
         # The service clamps the page, so a huge number shows the last page, where the reply is.
         ok, event = await self._run(board.reply, self.thread_id, _form_text(form, "body"), done_key="board.posted",
-                                    page=10**6)
+                                    page=10**6, reply=True)
         return rx.set_value("f-reply-body", "") if ok else event
 
     @rx.event
@@ -557,8 +564,8 @@ def _reply_form() -> rx.Component:
         rx.heading(t("board.reply_heading"), as_="h2", size="5", margin_bottom="0.6em"),
         rx.form(
             rx.text(t("board.body_help"), size="2", color=rx.color("gray", 11), margin_bottom="0.3em"),
-            text_area("board.field.body", "body", error=_err("body"), required=True, max_length=board.BODY_MAX,
-                      rows="4", field_id="f-reply-body"),
+            text_area("board.field.body", "body", error=ThreadState.reply_errors.get("body", ""), required=True,
+                      max_length=board.BODY_MAX, rows="4", field_id="f-reply-body"),
             primary_button("board.reply", type="submit", id="reply-submit", width="100%"),
             on_submit=ThreadState.send_reply, width="100%",
         ),
@@ -670,7 +677,11 @@ class ModerationState(rx.State):
 
     @rx.event
     async def dismiss(self, post_id: Any):
-        return await self._resolve(as_id(post_id), "dismiss", "", "board.dismissed")
+        pid = as_id(post_id)
+        # A second tap arrives after the first one's refresh took the post off the queue: nothing left to do.
+        if not any(i.post_id == pid for i in self.items):
+            return None
+        return await self._resolve(pid, "dismiss", "", "board.dismissed")
 
 
 def _report_item(i: rx.Var) -> rx.Component:
