@@ -245,3 +245,24 @@ def test_manager_gap_detection_sees_future_expiry(demo):
         s.flush()
         assert assoc.first_manager_gap(s, aid, now) == role.valid_until
         s.rollback()
+
+
+def test_an_association_of_a_few_households_shows_staff_no_member_or_digital_counts(demo):
+    """Which of three households use the app is about those households: only the household count is shown."""
+    from chiiki.services.policy import SMALL_GROUP
+
+    staff = demo.actor("city@example.jp")
+    area = assoc.list_areas(staff)[-1].id
+    aid = assoc.create_association(staff, {"name": "小さな町内会", "name_kana": "ちいさなちょうないかい",
+                                                  "area_id": area})
+    with session() as s:
+        for i in range(SMALL_GROUP - 1):
+            s.add(Household(association_id=aid, address=f"旭川市小町{i}", head_name=f"小町 {i}", paper_only=True))
+    info = assoc.city_association(staff, aid)
+    assert (info.households, info.member_accounts, info.digital_households, info.paper_only_households) == (
+        SMALL_GROUP - 1, None, None, None)
+    with session() as s:
+        s.add(Household(association_id=aid, address="旭川市小町9", head_name="小町 9", paper_only=True))
+    info = assoc.city_association(staff, aid)
+    assert (info.households, info.member_accounts, info.digital_households, info.paper_only_households) == (
+        SMALL_GROUP, 0, 0, SMALL_GROUP)

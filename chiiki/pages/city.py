@@ -85,8 +85,8 @@ class CityState(rx.State):
         self.rows = [{
             "id": str(r.id), "name": r.name, "name_kana": r.name_kana, "area_id": str(r.area_id),
             "area": r.area_label, "description": r.description, "households": str(r.households),
-            "members": str(r.member_accounts), "digital": str(r.digital_households),
-            "paper": str(r.paper_only_households), "has_manager": "1" if r.has_manager else "",
+            "members": _shown(r.member_accounts), "digital": _shown(r.digital_households),
+            "paper": _shown(r.paper_only_households), "has_manager": "1" if r.has_manager else "",
         } for r in rows]
         ok, items, _e, _ = await attempt(self, lang, associations.list_areas, actor)
         items = items if ok else []
@@ -183,6 +183,11 @@ class CityState(rx.State):
             return
         return await self._submit(associations.appoint_first_officer, as_id(self.assoc_edit.get("id", "")),
                                   form.get("login_id", ""), done_key="cityadmin.appointed")
+
+
+def _shown(count: int | None) -> str:
+    """A count city staff may see, or — where the service withholds it (an association of a few households)."""
+    return "—" if count is None else str(count)
 
 
 def _err(name: str) -> rx.Var:

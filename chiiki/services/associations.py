@@ -20,6 +20,7 @@ from chiiki.services.policy import (
     MANAGE_MEMBERS,
     MEMBER,
     OFFICER_PERMISSIONS,
+    SMALL_GROUP,
     Actor,
     Assoc,
     can,
@@ -315,9 +316,11 @@ class AssociationCounts:
     description: str
     active: bool
     households: int
-    member_accounts: int
-    digital_households: int
-    paper_only_households: int
+    # None for an association of fewer than SMALL_GROUP households: which of a few households use the app
+    # (and how many accounts they hold) is about those households, not an aggregate (as the dashboard's rule).
+    member_accounts: int | None
+    digital_households: int | None
+    paper_only_households: int | None
     has_manager: bool
 
 
@@ -355,8 +358,12 @@ def _counts(s: Session, ids: list[int], now: datetime) -> dict[int, tuple[int, i
 
 def _to_counts(a: Association, labels: dict[int, str], c: tuple[int, int, int, bool]) -> AssociationCounts:
     hh, members, digital, managed = c
+    if hh < SMALL_GROUP:
+        members = digital = paper = None
+    else:
+        paper = hh - digital
     return AssociationCounts(a.id, a.name, a.name_kana, a.area_id, labels.get(a.area_id, ""), a.description, a.active,
-                             hh, members, digital, hh - digital, managed)
+                             hh, members, digital, paper, managed)
 
 
 def city_associations(actor: Actor, query: object = "", limit: object = PAGE_SIZE,

@@ -42,12 +42,11 @@ from chiiki.services import validate
 from chiiki.services.associations import _area_items, require
 from chiiki.services.db import gather, session
 from chiiki.services.errors import NotFound
-from chiiki.services.policy import CITY_ADMIN, Actor
+from chiiki.services.policy import CITY_ADMIN, SMALL_GROUP, Actor
 
 MONTHS = 12
-# A rate over fewer than this many (households × circulars, people × surveys) is not shown: a safety check sent
-# to a han of one household would show staff whether that one person answered (as notices.SMALL_GROUP).
-SMALL_GROUP = 5
+# A rate over fewer than SMALL_GROUP (households × circulars, people × surveys) is not shown: a safety check
+# sent to a han of one household would show staff whether that one person answered.
 
 
 def rate(part: int, whole: int) -> float | None:

@@ -41,7 +41,7 @@ from chiiki.services import accounts, attachments, mail, markup, validate
 from chiiki.services.associations import _area_items, _descendants, end_moment, moment, page_args, require
 from chiiki.services.db import fetch, fetch_one, reading, session
 from chiiki.services.errors import NotFound, ServiceError, ValidationErrors
-from chiiki.services.policy import AUTHENTICATED, CITY_ADMIN, Actor, can
+from chiiki.services.policy import AUTHENTICATED, CITY_ADMIN, SMALL_GROUP, Actor, can
 
 # Age bands: name -> (lowest age, highest age or None). Residents are adults, so bands start at 18.
 BANDS: dict[str, tuple[int, int | None]] = {
@@ -200,11 +200,10 @@ def _clean(s: Session, data: object, now: datetime, actor: Actor | None = None,
 # --------------------------------------------------------------------------- city staff
 
 
-# Counts of residents shown to city staff below this are shown as "fewer than": a target that reaches one or
-# two people, and whether they opened a notice, would otherwise say something about those people. Larger
-# counts are rounded to a multiple of it: otherwise two previews (旭町 with 65+ and without) would differ by
-# exactly the one resident of 旭町 who is 65 or older.
-SMALL_GROUP = 5
+# Counts of residents shown to city staff below SMALL_GROUP are shown as "fewer than": a target that reaches
+# one or two people, and whether they opened a notice, would otherwise say something about those people.
+# Larger counts are rounded to a multiple of it: otherwise two previews (旭町 with 65+ and without) would
+# differ by exactly the one resident of 旭町 who is 65 or older.
 
 
 def shown_count(n: int) -> int | None:

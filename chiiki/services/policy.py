@@ -18,6 +18,12 @@ OFFICER_PERMISSIONS: tuple[str, ...] = (
 )
 CITY_ADMIN = "city_admin"
 
+# City staff see aggregates only (privacy rule 1): a figure about fewer than this many people or households
+# says something about those few (whether one household answered a safety check, uses the app, read a
+# notice). The dashboard leaves such groups out of every figure, the notice preview says "fewer than", and the
+# association list shows no member or digital counts of an association this small.
+SMALL_GROUP = 5
+
 # Actions that are not delegated permissions.
 AUTHENTICATED = "authenticated"  # any logged-in person: own profile, own data, find an association
 JOIN = "association.join"  # ask to join / use an invite: logged in and not already in it
