@@ -273,6 +273,27 @@ def test_a_scheduled_notice_is_mailed_once_when_its_window_opens(town):
     assert count(OutboxMail) == 1
 
 
+def test_withdrawing_a_notice_takes_back_its_mails_not_yet_sent(town):
+    """A notice published by mistake is withdrawn at once: its queued mails are not sent on; those of another
+    notice, and a mail already sent, stay as they are."""
+    from chiiki.services import mail
+
+    for i in range(3):
+        resident(town["旭町"], Y - 40, email=f"r{i}@example.jp", email_notices=True)
+    wrong = notices.publish(staff(town), {"title": "誤り", "body": "b", "everyone": "on"})
+    right = notices.publish(staff(town), {"title": "正しいお知らせ", "body": "b", "everyone": "on"})
+    with session() as s:
+        first = s.exec(select(OutboxMail).where(OutboxMail.subject.contains("誤り")).order_by(OutboxMail.id)).first()
+        first.sent_at = utcnow()  # one went out before the withdrawal
+        s.add(first)
+    notices.withdraw(staff(town), wrong.notice_id)
+    with session() as s:
+        subjects = [m.subject for m in s.exec(select(OutboxMail).where(OutboxMail.sent_at.is_(None))).all()]
+    assert len(subjects) == 3 and all("正しいお知らせ" in x for x in subjects)
+    assert count(OutboxMail) == 4
+    assert mail.deliver_queued().sent == 3
+
+
 @pytest.mark.parametrize("who", ["anonymous", "resident"])
 def test_only_city_staff_write_count_list_and_withdraw_notices(town, who):
     actor = ANONYMOUS if who == "anonymous" else Actor(account_id=resident(town["旭町"], Y - 40))

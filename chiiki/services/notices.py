@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import Integer, and_, bindparam, case, exists, false, func, literal, or_, update
+from sqlalchemy import Integer, and_, bindparam, case, delete, exists, false, func, literal, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -36,7 +36,7 @@ from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
 from chiiki.i18n import TZ, tr
-from chiiki.models import Account, Area, Attachment, CitySetting, Notice, NoticeArea, NoticeRead, utcnow
+from chiiki.models import Account, Area, Attachment, CitySetting, Notice, NoticeArea, NoticeRead, OutboxMail, utcnow
 from chiiki.services import accounts, attachments, mail, markup, validate
 from chiiki.services.associations import _area_items, _descendants, end_moment, moment, page_args, require
 from chiiki.services.db import fetch, fetch_one, reading, session
@@ -59,6 +59,11 @@ BODY_MAX = 10_000
 EMAIL_NOW_SLACK = timedelta(minutes=1)
 MAIL_MARK_KEY = "notice_mail_mark"
 MAIL_KIND = "notice"
+
+
+def _mail_kind(notice_id: int) -> str:
+    """OutboxMail.kind of one notice's mails ("notice:<id>"): a withdrawal takes back those not yet sent."""
+    return f"{MAIL_KIND}:{notice_id}"
 
 
 def this_year(now: datetime | None = None) -> int:
@@ -257,7 +262,8 @@ def publish(actor: Actor, data: dict, attachment_ids: object = None, *, now: dat
 
 
 def withdraw(actor: Actor, notice_id: object, *, now: datetime | None = None) -> None:
-    """End a notice's publication now (a scheduled one never appears)."""
+    """End a notice's publication now (a scheduled one never appears), and take back its mails not yet sent
+    (a notice withdrawn because it was wrong is not mailed on)."""
     require(actor, CITY_ADMIN)
     nid = validate.ident(notice_id, "notice_id")
     now = now or utcnow()
@@ -268,6 +274,7 @@ def withdraw(actor: Actor, notice_id: object, *, now: datetime | None = None) ->
         if n.publish_until is None or n.publish_until > now:
             n.publish_until = max(now, n.publish_from)
             s.add(n)
+        s.exec(delete(OutboxMail).where(OutboxMail.kind == _mail_kind(n.id), OutboxMail.sent_at.is_(None)))
 
 
 def upload_file(actor: Actor, filename: object, data: object) -> attachments.AttachmentInfo:
@@ -504,7 +511,7 @@ def _fan_out(s: Session, n: Notice, target: Target, year: int, now: datetime) ->
                     tr(lang, "notice.mail_body", title=n.title, body=markup.plain(n.body), url=url))
              for lang in ("ja", "en")}
     # Counted by the statement's RETURNING: psycopg gives no row count for INSERT … SELECT (it said 0 mailed).
-    return mail.enqueue_select(s, recipients, texts, MAIL_KIND)
+    return mail.enqueue_select(s, recipients, texts, _mail_kind(n.id))
 
 
 def mail_due(now: datetime | None = None) -> int:
