@@ -468,3 +468,27 @@ def test_demo_content_adds_pending_requests_and_a_working_invite(demo):
 def test_state_text_helper_sees_names_when_they_are_there(app_state):
     # Guards the leak checks above: the helper really serialises every var.
     assert isinstance(json.loads(state_text(app_state)), dict)
+
+
+async def test_ending_a_membership_on_the_page_asks_once_more_before_anything_is_written(app_state, demo):
+    """Many officers are new to smartphones: one tap on the end button only asks; the second records it."""
+    from chiiki.pages.members_admin import MembersAdminState
+
+    await login_state(app_state, "kaicho@example.jp")
+    st = await app_state.get_state(MembersAdminState)
+    await MembersAdminState.load.fn(st)
+    await MembersAdminState.find_members.fn(st, {"member_query": ""})
+    victim, label = st.member_options[-1]
+    before = db_snapshot()
+    await MembersAdminState.ask_end.fn(st, {"end_membership_id": "999999"})  # not among those listed
+    assert st.ending == ""
+    await MembersAdminState.ask_end.fn(st, {"end_membership_id": victim})
+    assert (st.ending, st.ending_label) == (victim, label)
+    MembersAdminState.keep_member.fn(st)
+    assert st.ending == "" and db_snapshot() == before
+    await MembersAdminState.ask_end.fn(st, {"end_membership_id": victim})
+    assert db_snapshot() == before
+    await MembersAdminState.end_membership.fn(st, {"end_membership_id": st.ending})
+    assert st.ending == "" and not st.error
+    with session() as s:
+        assert s.get(Membership, int(victim)).status == "left"

@@ -293,6 +293,32 @@ def test_ending_the_last_managers_membership_is_refused(demo):
     assert demo.actor("member2@example.jp").membership(a1) is None
 
 
+def test_a_manager_cannot_end_the_membership_of_an_officer_whose_role_they_may_not_change(demo):
+    """Ending a membership ends its roles: a 班長 with manage_members in the 会長's han, or a 副会長 without the
+    会計's export, used to remove them that way although the officers page refuses them the same change."""
+    from chiiki.models import Household
+
+    a1 = demo.association_id(DemoCity.A1)
+    kaicho = demo.actor("kaicho@example.jp")
+    with session() as s:
+        kaicho_han = s.get(Household, kaicho.membership(a1).household_id).han_id
+    officers.change_role(kaicho, role_of(demo, "hancho@example.jp"),
+                         grant(title="班長", permissions=[VIEW_MEMBERS, MANAGE_MEMBERS], han_id=kaicho_han))
+    officers.change_role(kaicho, role_of(demo, "fukukaicho@example.jp"),
+                         grant(title="副会長", permissions=[VIEW_MEMBERS, MANAGE_MEMBERS]))
+    hancho, vice = demo.actor("hancho@example.jp"), demo.actor("fukukaicho@example.jp")
+    before = snapshot()
+    for actor, login in ((hancho, "kaicho@example.jp"), (vice, "kaicho@example.jp"), (vice, "kaikei@example.jp")):
+        with pytest.raises(ServiceError) as e:
+            ms.end_membership(actor, membership_of(demo, login))
+        assert e.value.key == "members.error.end_officer"
+    assert snapshot() == before
+    # What they may change, they may still end: a plain member (the 副会長), the 会計 (the 会長, who holds export).
+    ms.end_membership(vice, membership_of(demo, "member2@example.jp"))
+    ms.end_membership(kaicho, membership_of(demo, "kaikei@example.jp"))
+    assert demo.actor("kaikei@example.jp").membership(a1) is None
+
+
 def test_member_options_show_full_names_only_to_viewers_and_audit_it(demo):
     a1 = demo.association_id(DemoCity.A1)
     opts = officers.member_options(demo.actor("kaicho@example.jp"), a1, limit=5)

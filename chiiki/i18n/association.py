@@ -195,6 +195,14 @@ STRINGS: dict[str, tuple[str, str]] = {
                          "Record that a member has moved away or left."),
     "members.end": ("退会にする", "Record as left"),
     "members.ended": ("退会にしました", "Recorded as left"),
+    "members.end_confirm": ("{name} さんを退会にします。よろしいですか?", "Record {name} as having left?"),
+    "members.end_confirm_help": ("退会にすると、この方の役員の役目も終わります。",
+                                 "Any officer role of this member ends with it."),
+    "members.end_yes": ("はい、退会にする", "Yes, record as left"),
+    "members.error.end_officer": (
+        "この方は役員です。その役目を変えられる役員(会長など)に、退会の手続きを頼んでください",
+        "This member holds an officer role you cannot change. Ask an officer who can (e.g. the president)",
+    ),
     # ---------------------------------------------------------------- city administration
     "cityadmin.title": ("町内会と地区の管理", "Associations and areas"),
     "cityadmin.associations": ("町内会", "Associations"),

@@ -20,7 +20,7 @@ from chiiki.components.ui import (
     text_area,
     text_field,
 )
-from chiiki.i18n import fmt_dt, t, tr
+from chiiki.i18n import fmt_dt, t, tf, tr
 from chiiki.pages.association import actor_or_none, as_id, attempt, my_association
 from chiiki.pages.officers import han_options, pick_members
 from chiiki.services import membership
@@ -47,6 +47,9 @@ class MembersAdminState(rx.State):
     new_code: str = ""
     new_link: str = ""
     member_options: list[list[str]] = []
+    # The member picked in the end form, shown for a second tap: one tap must not remove someone.
+    ending: str = ""
+    ending_label: str = ""
     errors: dict[str, str] = {}
     error: str = ""
     notice: str = ""
@@ -57,6 +60,7 @@ class MembersAdminState(rx.State):
         self.requests, self._request_ids, self.request_total, self.request_pages = [], [], 0, 0
         self.deciding, self.deciding_label, self.households = 0, "", []
         self.invites, self.new_code, self.new_link, self.member_options = [], "", "", []
+        self.ending = self.ending_label = ""
         self.errors, self.error = {}, ""
 
     @rx.event
@@ -206,7 +210,25 @@ class MembersAdminState(rx.State):
             return rx.redirect(routes.LOGIN)
         if not isinstance(form, dict):
             return
+        self.ending = self.ending_label = ""
         await pick_members(self, actor, lang, form)
+
+    @rx.event
+    async def ask_end(self, form: dict):
+        """The first tap: which member, asked again before anything is written (only one the search listed)."""
+        actor, _lang = await actor_or_none(self)
+        if actor is None:
+            return rx.redirect(routes.LOGIN)
+        if not isinstance(form, dict):
+            return
+        picked = form.get("end_membership_id", "")
+        label = next((o[1] for o in self.member_options if o[0] == picked), None) if isinstance(picked, str) else None
+        if label is not None:
+            self.ending, self.ending_label, self.errors = picked, label, {}
+
+    @rx.event
+    def keep_member(self):
+        self.ending = self.ending_label = ""
 
     @rx.event
     async def end_membership(self, form: dict):
@@ -217,6 +239,7 @@ class MembersAdminState(rx.State):
             return
         ok, _r, self.error, self.errors = await attempt(self, lang, membership.end_membership, actor,
                                                         form.get("end_membership_id", ""))
+        self.ending = self.ending_label = ""
         if ok:
             self.member_options = []
             self.notice = tr(lang, "members.ended")
@@ -349,12 +372,29 @@ def _end() -> rx.Component:
             margin_bottom="1em",
         ),
         rx.cond(
-            MembersAdminState.member_options.length() > 0,
+            MembersAdminState.ending != "",
             rx.form(
-                select_field("officer.holder", "end_membership_id", MembersAdminState.member_options,
-                             placeholder_key="officer.pick", error=_err("membership_id")),
-                button(t("members.end"), type="submit", color_scheme="red", size="3", style={"min_height": "48px"}),
+                rx.text(tf("members.end_confirm", name=MembersAdminState.ending_label), size="4", weight="bold"),
+                rx.text(t("members.end_confirm_help"), size="3", margin_bottom="0.6em"),
+                rx.el.input(type="hidden", name="end_membership_id", value=MembersAdminState.ending),
+                rx.hstack(
+                    secondary_button("common.cancel", type="button", on_click=MembersAdminState.keep_member),
+                    button(t("members.end_yes"), type="submit", color_scheme="red", size="3",
+                           style={"min_height": "48px"}, id="end-confirm"),
+                    spacing="3", wrap="wrap",
+                ),
                 on_submit=MembersAdminState.end_membership,
+                id="end-confirm-form",
+            ),
+            rx.cond(
+                MembersAdminState.member_options.length() > 0,
+                rx.form(
+                    select_field("officer.holder", "end_membership_id", MembersAdminState.member_options,
+                                 placeholder_key="officer.pick", error=_err("membership_id")),
+                    button(t("members.end"), type="submit", color_scheme="red", size="3",
+                           style={"min_height": "48px"}, id="end-ask"),
+                    on_submit=MembersAdminState.ask_end,
+                ),
             ),
         ),
     )

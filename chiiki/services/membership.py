@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -21,11 +21,13 @@ from chiiki.services.associations import (
     first_manager_gap,
     han_of,
     in_scope,
+    lock_officers,
     page_args,
     require,
     require_scope,
 )
 from chiiki.services.db import lock_row, session
+from chiiki.services.officers import may_change
 from chiiki.services.roster import clean_address, fold
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import (
@@ -152,7 +154,19 @@ def end_membership(actor: Actor, membership_id: object) -> None:
         han_id = s.get(Household, m.household_id).han_id if m.household_id else None
         if m.status != "active" or not in_scope(scope, han_id):
             raise Denied()
-        _end(s, m, utcnow())
+        now = utcnow()
+        # Ending a membership ends its roles: only for someone who may change each of them (officers.may_change),
+        # or a 班長 could remove the 会長 of their han, and with them powers no one left could grant again. Read
+        # under the officers' lock, so a role given meanwhile is seen.
+        lock_officers(s, m.association_id)
+        for role in s.exec(select(OfficerRole).where(
+                OfficerRole.membership_id == m.id, OfficerRole.revoked_at.is_(None),
+                or_(OfficerRole.valid_until.is_(None), OfficerRole.valid_until > now))).all():
+            try:
+                may_change(actor, role)
+            except Denied:
+                raise ServiceError("members.error.end_officer") from None
+        _end(s, m, now)
         audit.record(s, actor, "membership.end", association_id=m.association_id, subjects=[m.account_id])
 
 

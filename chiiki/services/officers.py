@@ -233,15 +233,15 @@ def _role_in_scope(s: Session, actor: Actor, role_id: object) -> tuple[OfficerRo
     role = s.get(OfficerRole, validate.ident(role_id, "role_id"))
     if role is None:
         raise NotFound()
-    _may_change(actor, role)  # before any lock: someone who may not gets no lock either
+    may_change(actor, role)  # before any lock: someone who may not gets no lock either
     # Read again under the association's lock: a second change of the same role at the same moment (two
     # handovers) sees what the first one did.
     lock_officers(s, role.association_id)
     s.refresh(role)
-    return role, _may_change(actor, role)
+    return role, may_change(actor, role)
 
 
-def _may_change(actor: Actor, role: OfficerRole):
+def may_change(actor: Actor, role: OfficerRole):
     """The actor's manage_members scope where it covers the role; Denied otherwise."""
     scope = han_scope(actor, MANAGE_MEMBERS, role.association_id)
     if not scope or not in_scope(scope, role.han_id):
