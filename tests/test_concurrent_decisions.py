@@ -59,8 +59,8 @@ def test_two_officers_approving_one_request_at_once_make_one_decision(demo, monk
     """The second approval used to move the applicant into another household, leaving the first one marked
     digital with no member, and both officers were told "approved"."""
     kaicho, mid, x, y = _a_request_and_two_paper_households(demo)
-    meet, real = threading.Barrier(2, timeout=10), ms._pending_in_scope
-    monkeypatch.setattr(ms, "_pending_in_scope", lambda *a: (real(*a), meet.wait())[0])  # both have read it
+    meet, real = threading.Barrier(2, timeout=10), ms.lock_row
+    monkeypatch.setattr(ms, "lock_row", lambda *a: (meet.wait(), real(*a))[1])  # both have read it, neither locked
     out = both((ms.approve, (kaicho, mid, {"household_id": str(x)})),
                (ms.approve, (kaicho, mid, {"household_id": str(y)})))
     assert sorted(out) == ["membership.error.decided", "ok"], out
@@ -74,18 +74,17 @@ def test_two_officers_approving_one_request_at_once_make_one_decision(demo, monk
 
 def test_an_approval_that_read_the_request_before_another_officer_approved_it_says_it_was_decided(demo, monkeypatch):
     """The order the test above leaves to chance: the other approval is committed between this one's reading of
-    the request and its checks. The applicant is then active through this very request, which is "decided", not
-    a membership elsewhere."""
+    the request and its checks (before it takes the applicant's lock). The applicant is then active through this
+    very request, which is "decided", not a membership elsewhere."""
     kaicho, mid, x, y = _a_request_and_two_paper_households(demo)
-    real = ms._pending_in_scope
+    real = ms.lock_row
 
     def read_then_the_other_approves(*args):
-        m = real(*args)
-        monkeypatch.setattr(ms, "_pending_in_scope", real)
+        monkeypatch.setattr(ms, "lock_row", real)
         ms.approve(kaicho, mid, {"household_id": str(y)})  # the other officer, committed meanwhile
-        return m
+        return real(*args)
 
-    monkeypatch.setattr(ms, "_pending_in_scope", read_then_the_other_approves)
+    monkeypatch.setattr(ms, "lock_row", read_then_the_other_approves)
     with pytest.raises(ServiceError) as e:
         ms.approve(kaicho, mid, {"household_id": str(x)})
     assert e.value.key == "membership.error.decided"
@@ -253,3 +252,103 @@ def test_inquiries_sent_at_the_same_moment_pass_exactly_the_limit_on_postgresql(
     assert sorted(out) == ["inquiry.error.too_many"] * 5 + ["ok"] * 3, out
     assert one(select(func.count()).select_from(Inquiry)) == 3
     assert one(select(func.count()).select_from(LoginAttempt)) == 3
+
+
+def _meanwhile(fn, *args) -> tuple[threading.Thread, list[str]]:
+    """Start `fn` in another thread (another worker) and give it a moment: it finishes unless it waits for a lock
+    the caller holds. Returns the thread and its outcome, filled in when it ends ("ok" or the message key)."""
+    out: list[str] = []
+
+    def run():
+        try:
+            fn(*args)
+            out.append("ok")
+        except ServiceError as e:
+            out.append(e.key)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(1.5)
+    return t, out
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request):
+    """The demo city on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("demo")
+    request.getfixturevalue("pg_app_db")
+    seed_demo(content=False)
+    return DemoCity()
+
+
+def test_a_code_join_while_an_officer_approves_the_request_never_undoes_the_approval(any_db, monkeypatch):
+    """The officer approved the applicant into paper household X while the applicant joined with a code: the
+    code join moved them to a new household, leaving X marked digital with no member (on PostgreSQL; a
+    rejection became a membership the same way). Now whichever comes second sees the first."""
+    demo = any_db
+    kaicho, mid, x, _y = _a_request_and_two_paper_households(demo)
+    inv = ms.create_invite(kaicho, demo.association_id(DemoCity.A1),
+                           {"days": 7, "max_uses": 1, "han_id": str(demo.han_ids(DemoCity.A1)[1])})
+    real, officer = ms._invite_household, []
+
+    def officer_approves_meanwhile(*args):
+        officer.append(_meanwhile(ms.approve, kaicho, mid, {"household_id": str(x)}))
+        return real(*args)
+
+    monkeypatch.setattr(ms, "_invite_household", officer_approves_meanwhile)
+    joined = ms.join_with_code(demo.actor("newcomer@example.jp"), inv.code, True, ms.CONSENT_VERSION)
+    thread, outcome = officer[0]
+    thread.join(30)
+    assert joined.joined and outcome == ["membership.error.decided"]
+    with session() as s:
+        m = s.get(Membership, mid)
+        assert (m.status, m.household_id != x) == ("active", True)
+        assert s.get(Household, x).paper_only is True  # still gets its paper copy
+
+
+def test_a_code_join_after_an_approval_is_refused_and_keeps_it(any_db):
+    demo = any_db
+    kaicho, mid, x, _y = _a_request_and_two_paper_households(demo)
+    inv = ms.create_invite(kaicho, demo.association_id(DemoCity.A1), {"days": 7, "max_uses": 1,
+                                                                      "han_id": str(demo.han_ids(DemoCity.A1)[1])})
+    ms.reject(kaicho, mid, "")
+    rejected = ms.request_join(demo.actor("newcomer@example.jp"), demo.association_id(DemoCity.A1), True,
+                               ms.CONSENT_VERSION)
+    ms.approve(kaicho, rejected, {"household_id": str(x)})
+    with pytest.raises(ServiceError) as e:
+        ms.join_with_code(demo.actor("newcomer@example.jp"), inv.code, True, ms.CONSENT_VERSION)
+    assert e.value.key == "membership.error.already"
+    assert one(select(Membership.household_id).where(Membership.id == rejected)) == x
+    assert one(select(Membership.status).where(Membership.id == mid)) == "rejected"
+
+
+def test_withdrawing_a_request_while_an_officer_approves_it_keeps_one_outcome(any_db, monkeypatch):
+    """The withdrawal read the request, the officer approved it, then the withdrawal deleted the membership just
+    approved (its household stayed marked digital with no member). Now the approval waits for the withdrawal
+    and says so."""
+    demo = any_db
+    kaicho, mid, x, _y = _a_request_and_two_paper_households(demo)
+    real, officer = ms._open_membership, []
+
+    def officer_approves_meanwhile(*args):
+        officer.append(_meanwhile(ms.approve, kaicho, mid, {"household_id": str(x)}))
+        return real(*args)
+
+    monkeypatch.setattr(ms, "_open_membership", officer_approves_meanwhile)
+    ms.cancel_request(demo.actor("newcomer@example.jp"))
+    thread, outcome = officer[0]
+    thread.join(30)
+    assert outcome == ["membership.error.withdrawn"]
+    with session() as s:
+        assert s.get(Membership, mid) is None
+        assert s.get(Household, x).paper_only is True
+
+
+def test_withdrawing_a_request_an_officer_has_decided_says_so_and_keeps_the_decision(demo):
+    kaicho, mid, x, _y = _a_request_and_two_paper_households(demo)
+    ms.approve(kaicho, mid, {"household_id": str(x)})
+    with pytest.raises(ServiceError) as e:
+        ms.cancel_request(demo.actor("newcomer@example.jp"))
+    assert e.value.key == "membership.error.cancel_decided"
+    assert one(select(Membership.status).where(Membership.id == mid)) == "active"

@@ -157,12 +157,13 @@ class JoinState(rx.State):
         actor, lang = await current_actor(self)
         if not actor.authenticated:
             return rx.redirect(routes.LOGIN)
-        ok, _r, self.error, _ = await attempt(self, lang, membership.cancel_request, actor)
+        ok, _r, error, _ = await attempt(self, lang, membership.cancel_request, actor)
+        await self._status(actor, lang)  # decided meanwhile: the page shows how
+        self.error = error or self.error
         if ok:
             self.notice = tr(lang, "join.withdrawn")
-            await self._status(actor, lang)
             await self._search(actor, lang)
-            return AuthState.load_nav
+        return AuthState.load_nav
 
     async def _check(self, actor, lang: str, code: object) -> None:
         self.invite_name = self.invite_han = ""

@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -114,12 +114,24 @@ def request_join(actor: Actor, association_id: object, consent: object, consent_
 
 
 def cancel_request(actor: Actor) -> None:
+    """Withdraw one's own request while no officer has decided it."""
     require(actor, AUTHENTICATED)
     with session() as s:
+        # As approve and reject take it (_pending_in_scope): a decision at the same moment comes first or after,
+        # never between this check and the delete (which deleted a membership just approved).
+        lock_row(s, Account, actor.account_id)
         m = _open_membership(s, actor.account_id)
         if m is None or m.status != "pending":
+            # Approved (active) or declined (the latest is rejected) since the page showed it: say so.
+            latest = m or s.exec(select(Membership).where(Membership.account_id == actor.account_id)
+                                 .order_by(Membership.requested_at.desc(), Membership.id.desc())).first()
+            if latest is not None and latest.status in ("active", "rejected"):
+                raise ServiceError("membership.error.cancel_decided")
             raise NotFound()
-        s.delete(m)
+        gone = s.execute(delete(Membership).where(Membership.id == m.id, Membership.status == "pending")
+                         .execution_options(synchronize_session=False)).rowcount
+        if gone != 1:
+            raise ServiceError("membership.error.cancel_decided")
 
 
 def leave(actor: Actor, association_id: object) -> None:
@@ -243,13 +255,21 @@ def household_options(actor: Actor, association_id: object, query: object = "", 
 
 
 def _pending_in_scope(s: Session, actor: Actor, membership_id: object) -> Membership:
-    m = s.get(Membership, validate.ident(membership_id, "membership_id"))
+    mid = validate.ident(membership_id, "membership_id")
+    m = s.get(Membership, mid)
     if m is None:
         raise NotFound()
     # Deciding means seeing the applicant and choosing among the roster's households: both powers, as the
     # request list (pending_requests) asks for.
     if any(han_scope(actor, p, m.association_id) != ALL_HAN for p in (MANAGE_MEMBERS, VIEW_MEMBERS)):
         raise Denied()
+    # The applicant's lock, as request_join, cancel_request and join_with_code take it, then the request read
+    # again: a code join or a withdrawal at the same moment either comes first (and the decision sees it) or
+    # waits and sees the decision. Without it a code join moved the person out of the household just approved.
+    lock_row(s, Account, m.account_id)
+    m = s.get(Membership, mid, populate_existing=True)
+    if m is None:
+        raise ServiceError("membership.error.withdrawn")
     if m.status != "pending":
         raise ServiceError("membership.error.decided")
     return m
