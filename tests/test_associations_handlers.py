@@ -364,7 +364,7 @@ async def test_join_with_a_code_through_the_state(app_state, demo):
     from chiiki.pages.join import JoinState
 
     inv = ms.create_invite(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1),
-                           {"days": 7, "max_uses": 1})
+                           {"days": 7, "max_uses": 1, "han_id": str(demo.han_ids(DemoCity.A1)[0])})
     await login_state(app_state, "newcomer@example.jp")
     st = await app_state.get_state(JoinState)
     await JoinState.check_code.fn(st, {"code": "ZZZZ-ZZZZ-ZZZZ"})
@@ -492,3 +492,15 @@ async def test_ending_a_membership_on_the_page_asks_once_more_before_anything_is
     assert st.ending == "" and not st.error
     with session() as s:
         assert s.get(Membership, int(victim)).status == "left"
+
+
+async def test_a_code_for_no_han_says_an_officer_will_place_the_resident(app_state, demo):
+    from chiiki.pages.join import JoinState
+
+    inv = ms.create_invite(demo.actor("kaicho@example.jp"), demo.association_id(DemoCity.A1),
+                           {"days": 7, "max_uses": 1})
+    await login_state(app_state, "newcomer@example.jp")
+    st = await app_state.get_state(JoinState)
+    await JoinState.check_code.fn(st, {"code": inv.code})
+    await JoinState.join_code.fn(st, {"consent": "on"})
+    assert st.error == "" and st.notice == tr("ja", "join.asked_han") and st.status == "pending"

@@ -209,6 +209,26 @@ def test_joining_with_a_code_links_the_household_at_my_address(demo):
                                                                                    False)
 
 
+def test_a_code_for_no_han_asks_an_officer_to_place_the_resident_in_a_han(demo):
+    """A whole-association code used at a new address made a household in no han: on no circular route and seen
+    by no 班長. It is now a request, which the officer approves into a han."""
+    newcomer = demo.actor("newcomer@example.jp")
+    before = count_households()
+    asked = ms.join_with_code(newcomer, _invite(demo).code, True, V)
+    assert (asked.joined, asked.waits_for) == (False, "han")
+    with session() as s:
+        m = s.get(Membership, asked.membership_id)
+        assert (m.status, m.household_id, m.consent_version) == ("pending", None, V)
+    assert count_households() == before
+    han2 = demo.han_ids(DemoCity.A1)[1]
+    with session() as s:
+        address = s.get(Account, newcomer.account_id).address
+    ms.approve(demo.actor("kaicho@example.jp"), asked.membership_id,
+               {"household_id": "", "address": address, "han_id": str(han2)})
+    with session() as s:
+        assert s.get(Household, s.get(Membership, asked.membership_id).household_id).han_id == han2
+
+
 def test_a_code_at_the_paper_households_address_however_typed_asks_an_officer_then_joins_it(demo):
     """A resident who types the paper household's address with full-width digits and a different dash makes no
     han-less twin that would get every circular twice: the code becomes a request, and the officer approving it

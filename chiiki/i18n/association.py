@@ -72,6 +72,8 @@ STRINGS: dict[str, tuple[str, str]] = {
                              "申し込みは受け付けました。",
                              "A household at this address is already on the roster. Your request was sent: an officer "
                              "will confirm it is your family's before you join."),
+    "join.asked_han": ("申し込みを受け付けました。役員があなたの班を決めてから参加となります。",
+                       "Your request was sent. You join once an officer has placed you in your han."),
     "join.joined": ("町内会に参加しました。ようこそ!", "You have joined the association. Welcome!"),
     "join.consent_title": ("参加すると、次のようになります", "If you join"),
     "join.consent_officers": (
@@ -184,6 +186,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "members.invites": ("招待コード", "Invite codes"),
     "members.days": ("有効な日数", "Valid for (days)"),
     "members.max_uses": ("使える回数", "Number of uses"),
+    "members.invite_whole_help": ("班を選ばないコードで参加した方は、上の「参加の申し込み」に入ります。班を決めて承認してください。",
+                                  "Who joins with a code for no han appears among the requests above: place them "
+                                  "in a han when approving."),
     "members.create_invite": ("招待コードをつくる", "Create an invite code"),
     "members.code_once": ("このコードは今だけ表示されます。書き写すか、リンクを送ってください。",
                           "This code is shown only now. Write it down or send the link."),

@@ -195,10 +195,10 @@ class JoinState(rx.State):
             self.error = self.errors["code"]
             self.errors = {k: v for k, v in self.errors.items() if k != "code"}
         if ok and not result.joined:
-            # A household at this address is on the roster already: an officer confirms that it is the
-            # resident's own before they join it.
+            # A household at this address is on the roster already (an officer confirms that it is the
+            # resident's own before they join it), or the code is for no han (an officer places them in one).
             self.code = self.invite_name = self.invite_han = ""
-            self.notice = tr(lang, "join.asked_household")
+            self.notice = tr(lang, "join.asked_han" if result.waits_for == "han" else "join.asked_household")
             await self._status(actor, lang)
             return AuthState.load_nav
         if ok:

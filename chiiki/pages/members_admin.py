@@ -354,6 +354,8 @@ def _invites() -> rx.Component:
                        error=_err("max_uses"), max_length=3),
             select_field("members.han", "han_id", MembersAdminState.han_options,
                          placeholder_key="officer.whole", error=_err("han_id")),
+            rx.cond(MembersAdminState.whole,
+                    rx.text(t("members.invite_whole_help"), size="3", margin_bottom="0.5em")),
             primary_button("members.create_invite", type="submit", id="create-invite"),
             on_submit=MembersAdminState.create_invite,
         ),

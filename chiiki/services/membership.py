@@ -501,13 +501,16 @@ def check_invite(actor: Actor, code: object) -> InvitePreview:
 class CodeJoin:
     membership_id: int
     joined: bool  # False: the code made a request an officer decides (see _invite_household)
+    # Why an officer decides: "household" (the roster has one at this address) or "han" (a code for no han).
+    waits_for: str = ""
 
 
 def join_with_code(actor: Actor, code: object, consent: object, consent_version: object) -> CodeJoin:
     """Join with a valid code: at once into the household the code names, or into a new household at the
-    resident's address. When the roster already has a household at that address, the code becomes a request
-    for an officer to decide: whoever holds a han's code could otherwise type a neighbour's address and join
-    that family's household (its circulars, its answers, its paper copy)."""
+    resident's address in the code's han. When the roster already has a household at that address, the code
+    becomes a request for an officer to decide: whoever holds a han's code could otherwise type a neighbour's
+    address and join that family's household (its circulars, its answers, its paper copy). So does a code for
+    the whole association (no han): a household of its own would be in no han."""
     require(actor, AUTHENTICATED)
     now = utcnow()
     with session() as s:
@@ -530,7 +533,7 @@ def join_with_code(actor: Actor, code: object, consent: object, consent_version:
             m.status, m.requested_at = "pending", now
             s.add(m)
             s.flush()
-            return CodeJoin(m.id, False)
+            return CodeJoin(m.id, False, "han" if inv.han_id is None else "household")
         m.status, m.household_id, m.decided_at, m.decided_by = "active", hh.id, now, inv.created_by
         s.add(m)
         s.flush()
@@ -539,14 +542,19 @@ def join_with_code(actor: Actor, code: object, consent: object, consent_version:
 
 
 def _invite_household(s: Session, inv: InviteCode, address: str) -> Household | None:
-    """The household a code joins: the one it was made for, or a new one at the resident's address; None when
-    the roster already has a household there (written however: "１丁目２－３" is "1丁目2-3"). A typed address
-    proves nothing, so joining someone's household is for an officer to confirm (approve() joins the resident's
-    own paper household at that address without a twin); a han's code never joins a household of another han."""
+    """The household a code joins: the one it was made for, or a new one at the resident's address in the
+    code's han; None when the roster already has a household there (written however: "１丁目２－３" is
+    "1丁目2-3"), or when the code is for no han. A typed address proves nothing, so joining someone's household
+    is for an officer to confirm (approve() joins the resident's own paper household at that address without a
+    twin); a han's code never joins a household of another han."""
     if inv.household_id:
         hh = s.get(Household, inv.household_id)
         if hh is not None and hh.removed_at is None:
             return hh
+    if inv.han_id is None:
+        # A code for the whole association: a household made here would be in no han, on no circular route and
+        # seen by no 班長. An officer places the resident in a han when approving, as for any request.
+        return None
     if _same_address(s, inv.association_id, address):
         # Also when that household is in another han than a han's code is for: the same answer (a request) as
         # for one in the code's han. A refusal of its own told whoever holds the code, by typing addresses as
