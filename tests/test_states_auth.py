@@ -493,3 +493,20 @@ def test_the_browser_can_call_only_the_handlers_declared_as_events():
     assert {"load_page", "load_nav", "logout"} <= set(AuthState.event_handlers)
     assert not {"_hand_off", "hand_off", "use_session", "replace_session", "actor", "session_token",
                 "show_next"} & set(AuthState.event_handlers)
+
+
+async def test_an_invite_links_join_page_says_nothing_was_found_only_after_a_search(demo, app_state):
+    """Opened from an invite link, the join page made no search: it showed 「見つかりませんでした」 all the same."""
+    from chiiki import routes
+    from chiiki.pages.join import JoinState
+    from chiiki.services import membership
+
+    inv = membership.create_invite(demo.actor("kaicho@example.jp"), demo.association_id(demo.A1),
+                                   {"days": 7, "max_uses": 1})
+    auth = await login_state(app_state, "newcomer@example.jp")
+    _on_page(app_state, f"{routes.JOIN}?code={inv.code}", app_state.router.session.session_id)
+    await AuthState.load_page.fn(auth, routes.JOIN)
+    st = await app_state.get_state(JoinState)
+    assert st.invite_name == demo.A1 and (st.searched, st.total) == (False, 0)
+    await JoinState.search.fn(st, {"area_id": "", "query": "存在しない町内会の名前"})
+    assert (st.searched, st.total) == (True, 0)

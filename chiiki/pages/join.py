@@ -38,6 +38,7 @@ class JoinState(rx.State):
     area_options: list[list[str]] = []
     hits: list[dict[str, str]] = []
     total: int = 0
+    searched: bool = False  # "nothing found" only after a search (not on an invite link's page)
     pages: int = 0
     page: int = 1
     selected_id: int = 0
@@ -71,7 +72,7 @@ class JoinState(rx.State):
 
     def _reset(self) -> None:
         self.status, self.current_name, self.requested_at, self.decision_note = "none", "", "", ""
-        self.hits, self.total, self.page, self._hit_ids = [], 0, 1, []
+        self.hits, self.total, self.page, self._hit_ids, self.searched = [], 0, 1, [], False
         self.selected_id, self.selected_name, self.selected_description = 0, "", ""
         self.code = self.invite_name = self.invite_han = ""
         self.errors, self.error, self.notice = {}, "", ""
@@ -90,6 +91,7 @@ class JoinState(rx.State):
             self.hits, self.total, self._hit_ids = [], 0, []
             return
         rows, self.total = res
+        self.searched = True
         self.pages = -(-self.total // PAGE)
         self._hit_ids = [h.id for h in rows]
         self.hits = [{"id": str(h.id), "name": h.name, "area": h.area_label, "description": h.description}
@@ -250,7 +252,8 @@ def _finder() -> rx.Component:
             primary_button("common.search", type="submit", id="join-search"),
             on_submit=JoinState.search,
         ),
-        rx.cond(JoinState.total == 0, rx.text(t("join.no_hits"), size="4", margin_top="0.8em")),
+        rx.cond(JoinState.searched & (JoinState.total == 0),
+                rx.text(t("join.no_hits"), size="4", margin_top="0.8em", id="join-no-hits")),
         rx.foreach(JoinState.hits, _hit),
         rx.cond(JoinState.total > PAGE,
                 pager(JoinState.page, JoinState.pages, JoinState.prev_page, JoinState.next_page)),
