@@ -233,6 +233,7 @@ class AuthState(rx.State):
     can_export: bool = False
     unread_circulars: int = 0
     urgent_surveys: int = 0
+    pending_requests: int = 0  # join requests waiting for this officer's decision (membership.may_decide)
     flash: str = ""
     # A message for the next page shown (after a redirect), then cleared.
     _flash_next: str = ""
@@ -405,7 +406,12 @@ class AuthState(rx.State):
             can_export=holds(EXPORT),
             unread_circulars=facts.unread,
             urgent_surveys=facts.urgent,
+            pending_requests=facts.pending,
         )
+
+    def _assign_badges(self, badges: tuple[int, int, int]) -> None:
+        """The three counts _badges returns, set where they changed."""
+        self._assign(unread_circulars=badges[0], urgent_surveys=badges[1], pending_requests=badges[2])
 
     def _assign(self, **values: Any) -> None:
         """Set vars whose value changed; an unchanged var stays clean and is not sent to the browser."""
@@ -503,6 +509,7 @@ class NavFacts:
     association_name: str
     unread: int
     urgent: int
+    pending: int
 
 
 def _nav_facts(token: str, actor: Actor | None = None) -> NavFacts:
@@ -515,18 +522,17 @@ def _nav_facts(token: str, actor: Actor | None = None) -> NavFacts:
         membership = actor.memberships[0] if actor.memberships else None
         aid = membership.association_id if membership else 0
         if not (actor.authenticated and aid):
-            return NavFacts(actor, aid, _association_name(aid) if aid else "", 0, 0)
-        unread, urgent = _badges(actor, aid, conn)
-    return NavFacts(actor, aid, _association_name(aid), unread, urgent)
+            return NavFacts(actor, aid, _association_name(aid) if aid else "", 0, 0, 0)
+        unread, urgent, pending = _badges(actor, aid, conn)
+    return NavFacts(actor, aid, _association_name(aid), unread, urgent, pending)
 
 
 async def refresh_badges(state: rx.State, actor: Actor) -> None:
-    """Update the unread / urgent badges within the current event (after a page marked something read or
-    answered), instead of chaining another event for the whole navigation."""
+    """Update the badges within the current event (after a page marked something read or answered, or decided
+    a join request), instead of chaining another event for the whole navigation."""
     auth = await state.get_state(AuthState)
     if actor.authenticated and auth.association_id:
-        unread, urgent = await run_read(_badges, actor, auth.association_id)
-        auth._assign(unread_circulars=unread, urgent_surveys=urgent)
+        auth._assign_badges(await run_read(_badges, actor, auth.association_id))
 
 
 async def refresh_nav(state: rx.State) -> None:
@@ -539,26 +545,27 @@ async def refresh_nav(state: rx.State) -> None:
 def _badges_query():
     from sqlmodel import select
 
-    from chiiki.services import circulars, surveys
+    from chiiki.services import circulars, membership, surveys
 
-    return select(circulars.UNREAD_COUNT.scalar_subquery(), surveys.UNANSWERED_OF_KIND.scalar_subquery())
+    return select(circulars.UNREAD_COUNT.scalar_subquery(), surveys.UNANSWERED_OF_KIND.scalar_subquery(),
+                  membership.PENDING_COUNT.scalar_subquery())
 
 
-def _badges(actor: Actor, association_id: int, conn=None) -> tuple[int, int]:
-    """Unread circulars and unanswered urgent surveys, for the badge shown on every page (one prepared query,
-    on the given connection or a new one)."""
-    from chiiki.services import circulars, surveys
+def _badges(actor: Actor, association_id: int, conn=None) -> tuple[int, int, int]:
+    """Unread circulars, unanswered urgent surveys and (for an officer who decides them) join requests waiting,
+    for the badges shown on every page (one prepared query, on the given connection or a new one)."""
+    from chiiki.services import circulars, membership, surveys
     from chiiki.services.db import fetch_one, reading
 
     unread = circulars.unread_params(actor, association_id)
     urgent = surveys.unanswered_params(actor, association_id, "safety")
     if unread is None or urgent is None:
-        return 0, 0
+        return 0, 0, 0
     if conn is None:
         with reading() as own:
             return _badges(actor, association_id, own)
-    row = fetch_one(conn, _badges_query(), {**unread, **urgent})
-    return int(row[0]), int(row[1])
+    row = fetch_one(conn, _badges_query(), {**unread, **urgent, **membership.pending_params(actor, association_id)})
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def _grants_key(actor: Actor) -> str:
@@ -700,7 +707,7 @@ async def run_counted(state: rx.State, fn: Callable[..., T], *args: Any,
     aid, known = auth.association_id, auth._page_actor()
     token = auth._session_token() if known is None else ""
 
-    def trip() -> tuple[Actor, Any, ServiceError | None, tuple[int, int] | None]:
+    def trip() -> tuple[Actor, Any, ServiceError | None, tuple[int, int, int] | None]:
         actor = known if known is not None else (accounts.actor_for_token(token) if token else ANONYMOUS)
         if not actor.authenticated:
             return actor, None, None, None
@@ -713,7 +720,7 @@ async def run_counted(state: rx.State, fn: Callable[..., T], *args: Any,
 
     actor, result, error, badges = await asyncio.to_thread(trip)
     if badges is not None:
-        auth._assign(unread_circulars=badges[0], urgent_surveys=badges[1])
+        auth._assign_badges(badges)
     return actor, result, error
 
 

@@ -504,3 +504,21 @@ async def test_a_code_for_no_han_says_an_officer_will_place_the_resident(app_sta
     await JoinState.check_code.fn(st, {"code": inv.code})
     await JoinState.join_code.fn(st, {"consent": "on"})
     assert st.error == "" and st.notice == tr("ja", "join.asked_han") and st.status == "pending"
+
+
+async def test_the_members_page_badge_counts_waiting_requests_and_drops_when_one_is_decided(app_state, demo):
+    from chiiki.components.shell import NAV_ITEMS
+    from chiiki.pages.members_admin import MembersAdminState
+
+    assert ("nav.members_admin", routes.MEMBERS_ADMIN, "can_manage_members", "pending_requests") in NAV_ITEMS
+    mid = ms.request_join(demo.actor("newcomer@example.jp"), demo.association_id(DemoCity.A1), True,
+                          ms.CONSENT_VERSION)
+    auth = await login_state(app_state, "kaicho@example.jp")
+    assert auth.pending_requests == 1
+    st = await app_state.get_state(MembersAdminState)
+    await MembersAdminState.load.fn(st)
+    await MembersAdminState.start_decide.fn(st, str(mid))
+    await MembersAdminState.reject.fn(st, {"reason": ""})
+    assert st.notice and auth.pending_requests == 0
+    member = await login_state(app_state, "hancho@example.jp")
+    assert member.pending_requests == 0

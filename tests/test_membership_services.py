@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from chiiki.models import Account, AuditAccess, AuditEvent, Household, InviteCode, Membership, utcnow
+from chiiki.models import (Account, AuditAccess, AuditEvent, Household, InviteCode, Membership, OfficerRole, OutboxMail,
+                           utcnow)
 from chiiki.services import membership as ms
 from chiiki.services.db import session
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
@@ -509,3 +510,74 @@ def test_an_officer_who_may_not_see_the_roster_cannot_decide_a_request(demo):
     with pytest.raises(Denied):
         ms.reject(officer, mid, "")
     assert snapshot() == before
+
+
+def _pending_badge(actor) -> int:
+    from chiiki.state import _badges
+
+    return _badges(actor, demo_a1(actor))[2]
+
+
+def demo_a1(actor) -> int:
+    return actor.memberships[0].association_id
+
+
+def test_officers_who_decide_requests_see_how_many_wait_in_the_navigation(demo):
+    """No page told anyone that applicants were waiting. The badge counts them for whole-association managers
+    who may see the members (those who decide them), and for no one else: not a 班長 with manage_members."""
+    from chiiki.services import officers
+
+    kaicho = demo.actor("kaicho@example.jp")
+    assert _pending_badge(kaicho) == 0
+    ms.leave(demo.actor("other@example.jp"), demo.association_id(DemoCity.A3))
+    first = ask(demo)
+    ask(demo, "other@example.jp", DemoCity.A3)  # counted there, not here
+    with session() as s:
+        rid = s.exec(select(OfficerRole.id).where(OfficerRole.title == "班長")).first()
+    officers.change_role(kaicho, rid, {"title": "班長", "permissions": ["view_members", "manage_members"],
+                                       "han_id": demo.han_ids(DemoCity.A1)[0]})
+    assert _pending_badge(kaicho) == 1
+    for login in ("hancho@example.jp", "fukukaicho@example.jp", "member@example.jp"):
+        assert _pending_badge(demo.actor(login)) == 0, login
+    assert _pending_badge(_manager_without_view(demo)) == 0
+    ms.reject(kaicho, first, "")
+    assert _pending_badge(kaicho) == 0
+
+
+def _takes_mail(demo, login: str, wants: bool) -> str:
+    address = login.replace("@", "+mail@")
+    with session() as s:
+        acc = s.get(Account, demo.account_id(login))
+        acc.email, acc.email_circulars = address, wants
+        s.add(acc)
+    return address
+
+
+def _mails_to(address: str) -> list:
+    with session() as s:
+        return s.exec(select(OutboxMail).where(OutboxMail.to_address == address)).all()
+
+
+def test_the_applicant_is_mailed_the_decision_without_anyone_elses_data(demo):
+    hh = _paper_household(demo)
+    kaicho = demo.actor("kaicho@example.jp")
+    address = _takes_mail(demo, "newcomer@example.jp", True)
+    ms.approve(kaicho, ask(demo), {"household_id": str(hh.id)})
+    (sent,) = _mails_to(address)
+    assert sent.kind == "membership" and DemoCity.A1 in sent.subject and "承認" in sent.subject + sent.body
+    with session() as s:
+        others = [a.name for a in s.exec(select(Account).where(Account.id != demo.account_id("newcomer@example.jp"),
+                                                               Account.name != "")).all()]
+    assert hh.address not in sent.body and not [n for n in others if n in sent.body]
+
+    other = _takes_mail(demo, "other@example.jp", True)
+    ms.leave(demo.actor("other@example.jp"), demo.association_id(DemoCity.A3))
+    ms.reject(kaicho, ask(demo, "other@example.jp"), "お住まいが区域の外のため")
+    (declined,) = _mails_to(other)
+    assert "受け付けられません" in declined.body and "区域の外" not in declined.body
+
+
+def test_no_decision_mail_to_who_did_not_ask_for_mail(demo):
+    address = _takes_mail(demo, "newcomer@example.jp", False)
+    ms.reject(demo.actor("kaicho@example.jp"), ask(demo), "")
+    assert _mails_to(address) == []

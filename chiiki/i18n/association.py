@@ -96,6 +96,22 @@ STRINGS: dict[str, tuple[str, str]] = {
     "join.code_check": ("コードを確かめる", "Check the code"),
     "join.code_for": ("{name} の招待コードです", "This code is for {name}"),
     "join.join_now": ("同意して参加する", "Agree and join"),
+    "membership.mail.approved_subject": ("{association}への参加が承認されました", "You have joined {association}"),
+    "membership.mail.approved_body": (
+        "{association}への参加のお申し込みが承認されました。\n\n下のリンクからログインすると、回覧板などをご覧になれます。\n{url}\n\n"
+        "このメールは、回覧をメールでも受け取ると設定した方にお送りしています。マイページで止められます。",
+        "Your request to join {association} was approved.\n\nLog in with the link below to read circulars and more.\n"
+        "{url}\n\nYou get this mail because you asked for circulars by email. You can stop it on My page.",
+    ),
+    "membership.mail.rejected_subject": ("{association}への参加のお申し込みについて", "Your request to join {association}"),
+    "membership.mail.rejected_body": (
+        "{association}への参加のお申し込みは、受け付けられませんでした。\n\n理由が書かれている場合は、下のリンクから"
+        "ログインしてご覧になれます。\n{url}\n\n"
+        "このメールは、回覧をメールでも受け取ると設定した方にお送りしています。マイページで止められます。",
+        "Your request to join {association} was declined.\n\nIf a reason was given, you can read it after logging in "
+        "with the link below.\n{url}\n\nYou get this mail because you asked for circulars by email. You can stop "
+        "it on My page.",
+    ),
     "membership.error.consent": ("参加するには、内容を読んで同意してください", "Please read and agree first"),
     "membership.error.already": (
         "すでに町内会に参加しているか、申し込み中です",

@@ -24,10 +24,10 @@ from chiiki.i18n import fmt_dt, t, tf, tr
 from chiiki.pages.association import actor_or_none, as_id, attempt, my_association
 from chiiki.pages.officers import han_options, pick_members
 from chiiki.services import membership
-from chiiki.services.policy import ALL_HAN, MANAGE_MEMBERS, VIEW_MEMBERS, Actor, han_scope
-from chiiki.state import run_service
+from chiiki.services.policy import MANAGE_MEMBERS, Actor, han_scope
+from chiiki.state import refresh_badges, run_service
 
-register_nav("nav.members_admin", routes.MEMBERS_ADMIN, "can_manage_members")
+register_nav("nav.members_admin", routes.MEMBERS_ADMIN, "can_manage_members", badge="pending_requests")
 PAGE = 10
 
 
@@ -75,9 +75,8 @@ class MembersAdminState(rx.State):
         if not scope:
             self.error = tr(lang, "error.denied")
             return
-        # Join requests carry the applicants' names and addresses: for managers of the whole association who may
-        # also see its members.
-        self.allowed, self.whole = True, scope == ALL_HAN and han_scope(actor, VIEW_MEMBERS, aid) == ALL_HAN
+        # Join requests carry the applicants' names and addresses: only for those who decide them.
+        self.allowed, self.whole = True, membership.may_decide(actor, aid)
         all_han = await run_service(han_options, aid)
         self.han_options = all_han if self.whole else [h for h in all_han if int(h[0]) in scope]
         await self._refresh(actor, lang)
@@ -173,6 +172,7 @@ class MembersAdminState(rx.State):
         self.deciding, self.deciding_label, self.households, self.errors = 0, "", [], {}
         self.notice = tr(lang, key)
         await self._refresh(actor, lang)
+        await refresh_badges(self, actor)  # one request fewer waiting
 
     @rx.event
     async def create_invite(self, form: dict):

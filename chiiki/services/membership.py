@@ -8,12 +8,14 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import Integer, bindparam, delete, func, or_, update
 from sqlmodel import Session, select
 
+from chiiki import routes
 from chiiki import settings as settings_module
+from chiiki.i18n import tr
 from chiiki.models import Account, Association, Han, Household, InviteCode, Membership, OfficerRole, utcnow
-from chiiki.services import audit, validate
+from chiiki.services import audit, mail, validate
 from chiiki.services.accounts import refresh_paper_only
 from chiiki.services.associations import (
     association_or_404,
@@ -197,14 +199,31 @@ class JoinRequest:
     requested_at: datetime
 
 
+def may_decide(actor: Actor, association_id: int) -> bool:
+    """Whether the actor sees and decides the association's join requests: deciding means seeing the applicant
+    and choosing among the roster's households, so manage_members and view_members (privacy rule 1) over the
+    whole association, as applicants have no han yet. A 班長 decides none."""
+    return all(han_scope(actor, p, association_id) == ALL_HAN for p in (MANAGE_MEMBERS, VIEW_MEMBERS))
+
+
+# The navigation's badge of requests waiting (chiiki.state._badges, on every page change): one count on
+# ix_membership_assoc_status, prepared once.
+PENDING_COUNT = select(func.count()).select_from(Membership).where(
+    Membership.association_id == bindparam("pending_association", type_=Integer), Membership.status == "pending")
+
+
+def pending_params(actor: Actor, association_id: int) -> dict:
+    """Parameters of PENDING_COUNT: the association where the actor decides requests, else none (id -1)."""
+    return {"pending_association": association_id if may_decide(actor, association_id) else -1}
+
+
 def pending_requests(actor: Actor, association_id: object, limit: object = 20,
                      offset: object = 0) -> tuple[list[JoinRequest], int]:
-    """Applicants waiting for a decision, with their name and address. Only for whole-association managers who
-    may also see the members (privacy rule 1): applicants have no han yet."""
+    """Applicants waiting for a decision, with their name and address, for those who decide them (may_decide)."""
     lim, off = page_args(limit, offset)
     with session() as s:
         a = association_or_404(s, association_id)
-        if require_scope(actor, MANAGE_MEMBERS, a.id) != ALL_HAN or han_scope(actor, VIEW_MEMBERS, a.id) != ALL_HAN:
+        if not may_decide(actor, a.id):
             raise Denied()
         cond = (Membership.association_id == a.id, Membership.status == "pending")
         total = s.exec(select(func.count(Membership.id)).where(*cond)).one()
@@ -259,9 +278,7 @@ def _pending_in_scope(s: Session, actor: Actor, membership_id: object) -> Member
     m = s.get(Membership, mid)
     if m is None:
         raise NotFound()
-    # Deciding means seeing the applicant and choosing among the roster's households: both powers, as the
-    # request list (pending_requests) asks for.
-    if any(han_scope(actor, p, m.association_id) != ALL_HAN for p in (MANAGE_MEMBERS, VIEW_MEMBERS)):
+    if not may_decide(actor, m.association_id):
         raise Denied()
     # The applicant's lock, as request_join, cancel_request and join_with_code take it, then the request read
     # again: a code join or a withdrawal at the same moment either comes first (and the decision sees it) or
@@ -339,8 +356,24 @@ def approve(actor: Actor, membership_id: object, choice: dict) -> None:
             hh = _new_household(s, m.association_id, choice.get("address"), choice.get("han_id"))
         _decide(s, m, status="active", household_id=hh.id, decided_at=now, decided_by=actor.account_id)
         refresh_paper_only(s, hh.id)
+        _mail_decision(s, m, "approved")
         audit.record(s, actor, "membership.decide", association_id=m.association_id, subjects=[m.account_id],
                      household_ids=[hh.id], detail="approve")
+
+
+def _mail_decision(s: Session, m: Membership, outcome: str) -> None:
+    """Tell the applicant the decision by mail, when they take the association's mail (Account.email_circulars,
+    as circulars and surveys ask): the association's name and a link, nothing of anyone else (no officer, no
+    household, not even the reason, which the join page shows after logging in)."""
+    acc = s.get(Account, m.account_id)
+    if not acc.email or not acc.email_circulars or acc.deleted_at is not None:
+        return
+    name = s.get(Association, m.association_id).name
+    lang = "en" if acc.locale == "en" else "ja"
+    url = settings_module.settings.public_url.rstrip("/") + (routes.ASSOCIATION if outcome == "approved" else routes.JOIN)
+    key = f"membership.mail.{outcome}"
+    mail.enqueue(s, acc.email, tr(lang, key + "_subject", association=name),
+                 tr(lang, key + "_body", association=name, url=url), "membership")
 
 
 def reject(actor: Actor, membership_id: object, reason: object = "") -> None:
@@ -348,6 +381,7 @@ def reject(actor: Actor, membership_id: object, reason: object = "") -> None:
     with session() as s:
         m = _pending_in_scope(s, actor, membership_id)
         _decide(s, m, status="rejected", decided_at=utcnow(), decided_by=actor.account_id, decision_note=note)
+        _mail_decision(s, m, "rejected")
         audit.record(s, actor, "membership.decide", association_id=m.association_id, subjects=[m.account_id],
                      detail="reject")
 
