@@ -581,3 +581,21 @@ def test_no_decision_mail_to_who_did_not_ask_for_mail(demo):
     address = _takes_mail(demo, "newcomer@example.jp", False)
     ms.reject(demo.actor("kaicho@example.jp"), ask(demo), "")
     assert _mails_to(address) == []
+
+
+def test_a_code_of_an_association_the_city_has_closed_is_refused(demo):
+    """request_join refused a closed association; its invite codes still worked."""
+    from chiiki.models import Association
+
+    inv = _invite(demo, han_id=str(demo.han_ids(DemoCity.A1)[0]))
+    with session() as s:
+        a = s.get(Association, demo.association_id(DemoCity.A1))
+        a.active = False
+        s.add(a)
+    newcomer = demo.actor("newcomer@example.jp")
+    before = snapshot()
+    for call in (lambda: ms.check_invite(newcomer, inv.code), lambda: ms.join_with_code(newcomer, inv.code, True, V)):
+        with pytest.raises(ValidationErrors) as e:
+            call()
+        assert e.value.errors["code"][0] == "membership.error.code_invalid"
+    assert snapshot() == before

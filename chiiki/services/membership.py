@@ -512,7 +512,8 @@ class InvitePreview:
 def _usable_invite(s: Session, code: object, now: datetime) -> InviteCode:
     cleaned = _normalise_code(code)
     inv = s.exec(select(InviteCode).where(InviteCode.code_hash == hash_code(cleaned))).first() if cleaned else None
-    if inv is None or inv.revoked_at is not None:
+    # An association the city has closed takes no one, by code or by request (request_join).
+    if inv is None or inv.revoked_at is not None or not s.get(Association, inv.association_id).active:
         raise ValidationErrors({"code": "membership.error.code_invalid"})
     if inv.expires_at <= now:
         raise ValidationErrors({"code": "membership.error.code_expired"})
