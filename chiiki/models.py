@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 
 from typing import Iterable
 
-from sqlalchemy import (Column, Index, Text, UniqueConstraint, bindparam, distinct, event, func, inspect, select,
-                        update)
+from sqlalchemy import (Column, Index, Text, UniqueConstraint, and_, bindparam, distinct, event, func, inspect,
+                        select, update)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, SQLModel
@@ -352,8 +352,9 @@ class Survey(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None)
     # When officers last sent a reminder (reminders are rate-limited).
     reminded_at: datetime | None = Field(default=None)
-    # Who answered, counted for the city dashboard (a cache of SurveyParticipation: accounts, and distinct
-    # households among them); recounted at every flush that writes a participation (see below).
+    # Who answered, counted for the city dashboard (a cache of SurveyParticipation: members' answers, and
+    # distinct households among them; an answer an officer recorded for a household is no member's
+    # participation); recounted at every flush that writes a participation (see below).
     answered_accounts: int = Field(default=0)
     answered_households: int = Field(default=0)
 
@@ -454,10 +455,10 @@ def _survey_recount_statements():
     sv, p = Survey.__table__, SurveyParticipation.__table__
     ids = bindparam("r_surveys", expanding=True)
     lock = select(sv.c.id).where(sv.c.id.in_(ids)).order_by(sv.c.id).with_for_update(key_share=True)
+    answered = and_(p.c.survey_id == sv.c.id, p.c.account_id.is_not(None))
     recount = update(sv).where(sv.c.id.in_(ids)).values(
-        answered_accounts=select(func.count()).where(p.c.survey_id == sv.c.id).scalar_subquery(),
-        answered_households=select(func.count(distinct(p.c.household_id))).where(p.c.survey_id == sv.c.id)
-        .scalar_subquery())
+        answered_accounts=select(func.count()).where(answered).scalar_subquery(),
+        answered_households=select(func.count(distinct(p.c.household_id))).where(answered).scalar_subquery())
     return lock, recount
 
 

@@ -240,3 +240,83 @@ async def test_the_member_sees_an_officer_recorded_their_household_answer(demo, 
     await SurveyAnswerState.load.fn(st)
     assert st.recorded_by_officer and st.can_change
     assert st.questions[0]["options"][0]["checked"]
+
+
+def test_an_officers_form_opened_before_a_call_for_help_does_not_erase_it(demo):
+    """The officer opens the form while the household has not answered; a member then asks for help. Saving
+    無事 from the old form must not silently take the household off the list of those to go to."""
+    sid = _safety(demo)
+    hid = _household_of(demo, "member@example.jp")
+    kaicho = demo.actor(KAICHO)
+    form = surveys.household_form(kaicho, sid, hid)
+    assert not form.answered
+    surveys.submit_answer(demo.actor("member@example.jp"), sid, _choice(demo, sid, 1, "助けて"))
+    with pytest.raises(ServiceError) as e:
+        surveys.record_for_household(kaicho, sid, hid, _choice(demo, sid, 0), form.version)
+    assert e.value.key == "survey.error_record_changed"
+    assert [r.household_id for r in surveys.safety_board(kaicho, sid).needs_help] == [hid]
+    # Opened again, the form shows the call for help, and the officer's record of the visit is taken.
+    form = surveys.household_form(kaicho, sid, hid)
+    assert form.answered and not form.recorded
+    surveys.record_for_household(kaicho, sid, hid, _choice(demo, sid, 0, "訪問済み"), form.version)
+    assert surveys.safety_board(kaicho, sid).needs_help == ()
+
+
+def test_the_dashboard_counts_members_answers_not_the_officers_records(demo):
+    """The city's participation rate is members' answers over member households: 37 paper-only households
+    recorded by an officer must not raise it; a member answering over a record counts as their participation."""
+    from chiiki.models import Survey
+
+    sid = _safety(demo)
+    kaicho = demo.actor(KAICHO)
+    with session() as s:
+        paper = s.exec(select(Household.id).where(Household.association_id == demo.association_id(DemoCity.A1),
+                                                  Household.paper_only.is_(True),
+                                                  Household.removed_at.is_(None))).all()
+    for hid in paper[:6]:
+        surveys.record_for_household(kaicho, sid, hid, _choice(demo, sid, 0))
+    hid = _household_of(demo, "member@example.jp")
+    surveys.record_for_household(kaicho, sid, hid, _choice(demo, sid, 0))
+    with session() as s:
+        sv = s.get(Survey, sid)
+        assert (sv.answered_accounts, sv.answered_households) == (0, 0)
+    surveys.submit_answer(demo.actor("member@example.jp"), sid, _choice(demo, sid, 0, "元気です"))
+    with session() as s:
+        sv = s.get(Survey, sid)
+        assert (sv.answered_accounts, sv.answered_households) == (1, 1)
+    assert surveys.results(kaicho, sid).answered_targets == 7
+
+
+def test_downgrading_0017_leaves_only_members_answers_and_counters_that_match_them(demo):
+    """Down to 0016 (no officer-recorded answers there): the officer's records go, a household answer a member
+    wrote over one stays theirs, and each survey's counters equal a recount of what is left."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from chiiki import settings as settings_module
+    from chiiki.services import db
+
+    sid = _safety(demo)
+    kaicho = demo.actor(KAICHO)
+    paper = _paper_household(demo)
+    surveys.record_for_household(kaicho, sid, paper.id, _choice(demo, sid, 0))
+    hid = _household_of(demo, "member@example.jp")
+    surveys.record_for_household(kaicho, sid, hid, _choice(demo, sid, 1))
+    surveys.record_for_household(kaicho, sid, hid, _choice(demo, sid, 0))
+    surveys.submit_answer(demo.actor("member@example.jp"), sid, _choice(demo, sid, 0, "元気"))
+    surveys.submit_answer(demo.actor("member2@example.jp"), sid, _choice(demo, sid, 0))
+    url = settings_module.settings.db_url
+    db.dispose_all()
+    command.stamp(db.alembic_config(url), "head")  # the test database is made from the models, at the head
+    command.downgrade(db.alembic_config(url), "0016")
+    eng = db.engine(url)
+    with eng.connect() as c:
+        left = c.execute(sa.text("SELECT household_id, account_id FROM surveyparticipation WHERE survey_id = :s "
+                                 "ORDER BY household_id"), {"s": sid}).all()
+        counters = c.execute(sa.text("SELECT answered_accounts, answered_households FROM survey WHERE id = :s"),
+                             {"s": sid}).one()
+        responses = c.execute(sa.text("SELECT count(*) FROM surveyresponse WHERE survey_id = :s"), {"s": sid}).scalar()
+    assert paper.id not in {h for h, _a in left} and all(a is not None for _h, a in left)
+    assert len(left) == 2 and tuple(counters) == (2, 2) and responses == 2
+    db.dispose_all()
+    db.migrate(url)

@@ -151,7 +151,7 @@ class ServiceBench:
             wrong += conn.execute(sa.text(
                 "SELECT count(*) FROM survey s WHERE s.association_id = :a AND "
                 "(s.answered_accounts, s.answered_households) <> (SELECT count(*), count(DISTINCT p.household_id) "
-                "FROM surveyparticipation p WHERE p.survey_id = s.id)"), {"a": self.city.association_id}).scalar()
+                "FROM surveyparticipation p WHERE p.survey_id = s.id AND p.account_id IS NOT NULL)"), {"a": self.city.association_id}).scalar()
         self.progress(f"[bench] dashboard counters of association {self.city.association_id} equal a recount of its "
                       f"deliveries and answers: {'yes' if not wrong else f'NO ({wrong} rows differ)'} "
                       f"(checked in {time.perf_counter() - t0:.1f} s)")

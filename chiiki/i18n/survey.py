@@ -193,6 +193,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "survey.error_deadline_past": ("締切は今より後の日時にしてください", "The deadline must be in the future"),
     "survey.error_deadline_far": ("締切は{days}日以内にしてください", "The deadline must be within {days} days"),
     "survey.error_no_target": ("対象の班を選んでください", "Choose at least one han"),
+    "survey.error_record_changed": ("この世帯の回答が、開いた後に変わりました(ご家族が回答したなど)。"
+                                    "閉じて、もう一度開いてから記録してください",
+                                    "This household's answer changed after you opened it (someone in it answered). "
+                                    "Close this and open it again before recording"),
     "survey.error_record_kind": ("役員が回答を記録できるのは、記名で世帯ごとに答えるアンケートだけです",
                                  "Officers can record answers only in named surveys answered per household"),
     "survey.error_remind_soon": ("催促は1時間に1回までです({when}以降にできます)",

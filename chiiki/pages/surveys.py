@@ -728,6 +728,7 @@ class SurveyResultsState(rx.State):
     record_key: int = 0
     _survey_id: int = 0
     _record_hid: int = 0
+    _record_version: str = ""  # the household's answer the dialog was filled from
 
     def _clear(self) -> None:
         self.survey, self.questions, self.hans, self.needs_help, self.needs_help_more = {}, [], [], [], ""
@@ -741,6 +742,7 @@ class SurveyResultsState(rx.State):
         self.record_open, self.record_household, self.record_questions = False, {}, []
         self.record_errors, self.record_error = {}, ""
         self._record_hid = 0
+        self._record_version = ""
 
     def _clear_people(self) -> None:
         self.people_mode, self.people_title, self.people_heads, self.people = "", "", [], []
@@ -925,6 +927,7 @@ class SurveyResultsState(rx.State):
         if not ok:
             return None
         self._record_hid = form.household_id
+        self._record_version = form.version
         self.record_household = {"name": form.name or tr(lang, "survey.record_no_name"), "address": form.address,
                                  "paper": form.paper_only, "answered": form.answered, "recorded": form.recorded}
         self.record_questions = [_question(q, form.mine.get(q.id), lang, form.survey.kind) for q in form.questions]
@@ -945,7 +948,8 @@ class SurveyResultsState(rx.State):
         if not isinstance(form, dict) or not self._record_hid or not self._survey_id:
             return None
         ok, _r, err, errs = await attempt(self, lang, surveys.record_for_household, actor, self._survey_id,
-                                          self._record_hid, _answers_from(self.record_questions, form))
+                                          self._record_hid, _answers_from(self.record_questions, form),
+                                          self._record_version)
         if not ok:
             self.record_errors = errs
             self.record_error = err or tr(lang, "survey.errors_below")

@@ -226,6 +226,8 @@ class HouseholdForm:
     mine: dict  # its current answers, as AnswerForm.mine
     answered: bool
     recorded: bool  # its current answer was recorded by an officer (else a member wrote it)
+    # The answer the form was filled from (record_for_household refuses to replace another one).
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -868,6 +870,14 @@ def _household_response(s: Session, sv: Survey, household_id: int | None):
     return fetch_in(s, _RESPONDENT_OF_HOUSEHOLD, {"n_survey": sv.id, "n_household": household_id}).first()
 
 
+def _answer_version(s: Session, resp) -> str:
+    """Which answer a household's response holds now: its id and when it was last written ("" for none)."""
+    if resp is None:
+        return ""
+    updated = s.exec(select(SurveyResponse.updated_at).where(SurveyResponse.id == resp.id)).first()
+    return f"{resp.id}:{updated.isoformat() if updated else ''}"
+
+
 def _named_response(s: Session, sv: Survey, account_id: int, household_id: int | None):
     """The unit's named response as a row (id, respondent_account_id), or None (anonymous: always None)."""
     if sv.anonymous:
@@ -1014,6 +1024,15 @@ def _store_answer(s: Session, actor: Actor, sv: Survey, m, targets: list[int], a
             raise ServiceError("survey.error_already") from None
         part = _Participation(pid, actor.account_id)
         recount_survey_answers(conn, [sv.id])
+    elif part.account_id is None and not sv.anonymous:
+        # The household's answer had been recorded by an officer: now a member has answered it themselves, and
+        # the participation (what the dashboard counts) is theirs, unless they answered for another household.
+        mine = SurveyParticipation.__table__.alias("mine")
+        if conn.execute(_CLAIM_PARTICIPATION.where(~exists().where(
+                mine.c.survey_id == sv.id, mine.c.account_id == actor.account_id)),
+                {"c_part": part.id, "c_account": actor.account_id}).rowcount:
+            part = _Participation(part.id, actor.account_id)
+            recount_survey_answers(conn, [sv.id])
     return questions, rows, part
 
 
@@ -1026,6 +1045,10 @@ class _Participation:
 
 
 _ADD_PARTICIPATION = SurveyParticipation.__table__.insert()
+_CLAIM_PARTICIPATION = (update(SurveyParticipation.__table__)
+                        .where(SurveyParticipation.id == bindparam("c_part", type_=Integer),
+                               SurveyParticipation.account_id.is_(None))
+                        .values(account_id=bindparam("c_account", type_=Integer)))
 _ADD_RESPONSE = SurveyResponse.__table__.insert()
 _ADD_ANSWERS = SurveyAnswer.__table__.insert()
 _DROP_ANSWERS = delete(SurveyAnswer).where(SurveyAnswer.response_id == bindparam("d_response", type_=Integer))
@@ -1494,13 +1517,18 @@ def household_form(actor: Actor, survey_id: object, household_id: object) -> Hou
                      subjects=[i for i, _n, _d in people], household_ids=[hh.id], count=1,
                      detail=f"survey {sv.id} household {hh.id}")
         return HouseholdForm(_info(s, sv, utcnow(), targets), tuple(questions), hh.id, name, address,
-                             bool(hh.paper_only), mine, row is not None, row is not None and row.recorded_by is not None)
+                             bool(hh.paper_only), mine, row is not None, row is not None and row.recorded_by is not None,
+                             _answer_version(s, row))
 
 
-def record_for_household(actor: Actor, survey_id: object, household_id: object, answers: object) -> None:
+def record_for_household(actor: Actor, survey_id: object, household_id: object, answers: object,
+                         version: object = None) -> None:
     """Record (or replace) a household's answer as an officer learnt it: a paper-only household visited in a
     safety check, a call for help answered on the spot. All or nothing; the household's members see that an
-    officer recorded it, and the access log names the officer."""
+    officer recorded it, and the access log names the officer.
+
+    `version` is HouseholdForm.version of the form the officer filled in: when the household's answer changed
+    since (a member sent 支援が必要 meanwhile), nothing is written and the officer is asked to look again."""
     with session() as s:
         sv, _targets_, hh = _recordable(s, actor, survey_id, household_id)
         if not _is_open(sv, utcnow()):
@@ -1508,7 +1536,9 @@ def record_for_household(actor: Actor, survey_id: object, household_id: object, 
         questions = _questions(s, sv.id)
         rows = _clean_answers(questions, answers)
         conn = s.connection()
-        resp = _named_response(s, sv, 0, hh.id)
+        resp = _named_response(s, sv, 0, hh.id)  # locked until the commit
+        if version is not None and version != _answer_version(s, resp):
+            raise ServiceError("survey.error_record_changed")
         _write_named(conn, sv, resp, None, hh.id, hh.han_id, rows, recorded_by=actor.account_id)
         if _answered_by_unit(s, sv, 0, hh.id) is None:
             try:
