@@ -170,3 +170,28 @@ async def test_log_out_every_other_device_keeps_this_one(demo, app_state):
     # Signed out in the meantime: nothing ended, back to the login page.
     with pytest.raises(Denied):
         accounts.end_other_sessions(accounts.actor_for_token(""), this)
+
+
+def test_two_logins_at_once_after_a_cost_change_both_get_in(demo, monkeypatch):
+    """After the bcrypt cost changed, both logins hash the password again; the one that stores second finds the
+    other's new hash, which is the same password: it gets in too (it was refused as a wrong password)."""
+    import dataclasses
+
+    from chiiki import settings as settings_module
+
+    monkeypatch.setattr(settings_module, "settings", dataclasses.replace(settings_module.settings, bcrypt_rounds=5))
+    real = bcrypt.hashpw
+    inner: dict = {}
+
+    def other_device_meanwhile(pw, salt):
+        if not inner:
+            inner["started"] = True
+            t = threading.Thread(target=lambda: inner.setdefault("r", accounts.login("member@example.jp",
+                                                                                     "chiiki-demo-2026")))
+            t.start()
+            t.join()
+        return real(pw, salt)
+
+    monkeypatch.setattr(accounts.bcrypt, "hashpw", other_device_meanwhile)
+    assert accounts.login("member@example.jp", "chiiki-demo-2026").token
+    assert inner["r"].token

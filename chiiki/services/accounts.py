@@ -266,15 +266,25 @@ def login(login_id: object, password: object, *, now: datetime | None = None) ->
         # The password checked must still be the account's when its session opens: a password changed (or the
         # account deleted) during the check ended every session, and this one must not come after that.
         lock_row(s, Account, acc.id)
-        if s.exec(select(Account.id).where(Account.id == acc.id, Account.deleted_at.is_(None),
-                                           Account.password_hash == acc.password_hash)).first() is None:
+        if not _still_the_password(s, acc, password):
             raise ServiceError("error.login_failed")
         if rehashed is not None:
-            s.exec(update(Account).where(Account.id == acc.id).values(password_hash=rehashed))
+            s.exec(update(Account).where(Account.id == acc.id, Account.password_hash == acc.password_hash)
+                   .values(password_hash=rehashed))
         token = secrets.token_urlsafe(32)
         s.add(AuthSession(token_hash=_sha(token), account_id=acc.id, created_at=now,
                           expires_at=now + timedelta(hours=settings_module.settings.session_hours)))
         return LoginResult(token, acc.id, acc.locale, acc.large_text)
+
+
+def _still_the_password(s: Session, acc: Account, password: str) -> bool:
+    """Under the account's lock: `password`, checked against acc.password_hash, is still the account's. The hash
+    may have changed meanwhile without the password changing (another login hashed it again at a new cost):
+    then it is checked once more, against the hash stored now."""
+    current = s.exec(select(Account.password_hash).where(Account.id == acc.id, Account.deleted_at.is_(None))).first()
+    if not current:
+        return False
+    return current == acc.password_hash or bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES], current.encode())
 
 
 def new_session(account_id: int, s: Session, now: datetime | None = None) -> str:
@@ -509,10 +519,9 @@ def change_password(actor: Actor, old: object, new: object) -> str:
         # finds its old password gone; a login checked meanwhile either opened its session before (revoked
         # below) or finds the new password (accounts.login).
         lock_row(s, Account, account_id)
-        if s.exec(update(Account).where(Account.id == account_id, Account.deleted_at.is_(None),
-                                        Account.password_hash == acc.password_hash)
-                  .values(password_hash=new_hash)).rowcount != 1:
+        if not isinstance(old, str) or not _still_the_password(s, acc, old):
             raise ValidationErrors({"old_password": "error.password_wrong"})
+        s.exec(update(Account).where(Account.id == account_id).values(password_hash=new_hash))
         now = utcnow()
         for row in s.exec(select(AuthSession).where(AuthSession.account_id == account_id,
                                                     AuthSession.revoked_at.is_(None))).all():
