@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
 
 from chiiki.models import Circular, Delivery, Household, utcnow
@@ -63,3 +64,46 @@ def test_a_household_whose_member_read_it_or_a_finished_circular_gets_no_paper(d
     membership.leave(demo.actor("member@example.jp"), demo.association_id(DemoCity.A1))
     for cid in (read.circular_id, past.circular_id, other_han.circular_id):
         assert _paper_rows(cid, hid) == [], cid
+
+
+@pytest.mark.postgres
+def test_a_send_and_the_last_member_leaving_at_once_still_reach_the_household_on_paper(pg_app_db, monkeypatch):
+    """PostgreSQL: the send has written its deliveries (the member's digital one) but not committed when the
+    member leaves. The household must end with a paper copy of that circular, whichever commits first."""
+    import threading
+
+    from chiiki.seed import seed_demo
+
+    seed_demo()
+    demo = DemoCity()
+    aid = demo.association_id(DemoCity.A1)
+    member = demo.actor("member@example.jp")
+    hid = member.membership(aid).household_id
+    fanned, go = threading.Event(), threading.Event()
+    real = circulars._notify
+
+    def notify(*a, **k):
+        fanned.set()
+        assert go.wait(20)
+        return real(*a, **k)
+
+    monkeypatch.setattr(circulars, "_notify", notify)
+    out: dict = {}
+    data = {"title": "回覧", "body": "本文", "due_date": (utcnow() + timedelta(days=7)).date().isoformat(),
+            "target_all": True, "han_ids": []}
+    send = threading.Thread(target=lambda: out.setdefault(
+        "sent", circulars.send(demo.actor("kaicho@example.jp"), aid, data)))
+    send.start()
+    assert fanned.wait(20)
+    leave = threading.Thread(target=lambda: out.setdefault("left", membership.leave(member, aid)))
+    leave.start()
+    leave.join(1.0)
+    go.set()
+    send.join(20)
+    leave.join(20)
+    cid = out["sent"].circular_id
+    assert _paper_rows(cid, hid), "the household left without members got no paper copy"
+    with session() as s:
+        hh = s.get(Household, hid)
+    sheet = circulars.print_sheet(demo.actor("kaicho@example.jp"), cid, hh.han_id)
+    assert hh.paper_only and hh.address in {r.address for r in sheet.rows}

@@ -30,7 +30,7 @@ from chiiki.models import (
 )
 from chiiki.services import attachments as attachment_files
 from chiiki.services import audit, mail, markup, tabular, validate
-from chiiki.services.db import fetch_in, fetch, fetch_one, reading, session
+from chiiki.services.db import fetch_in, fetch, fetch_one, lock_row, reading, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ALL_HAN,
@@ -383,12 +383,14 @@ def paper_for_new_paper_household(s: Session, household: Household, now: datetim
 
     ORM rows: a handful at most, recounted into the circulars' counters at flush (models)."""
     now = now or utcnow()
-    if household.removed_at is not None or household.han_id is None:
+    if household.removed_at is not None:
         return 0
+    # After a send that began before: it commits first, and its circular is seen here (send takes this lock).
+    lock_row(s, Association, household.association_id)
     mine = and_(Delivery.circular_id == Circular.id, Delivery.household_id == household.id)
     targeted = or_(Circular.target_all.is_(True),
                    exists().where(CircularTarget.circular_id == Circular.id, CircularTarget.han_id == household.han_id))
-    travelling = or_(Circular.due_date >= _today(),
+    travelling = or_(Circular.due_date >= now.astimezone(TZ).date(),
                      and_(Circular.due_date.is_(None), Circular.sent_at >= now - timedelta(days=TRAVELLING_DAYS)))
     ids = s.exec(select(Circular.id).where(
         Circular.association_id == household.association_id, Circular.status == "sent", Circular.sent_at.is_not(None),
@@ -438,6 +440,9 @@ def send(actor: Actor, association_id: int, data: dict, attachment_ids: list | N
         if draft.han_ids:
             s.execute(insert(CircularTarget), [{"circular_id": c.id, "han_id": h} for h in draft.han_ids])
         attachment_files.link(s, actor, files, attachment_files.CIRCULAR, c.id)
+        # A household whose last member goes at this moment gets this circular on paper either way: its paper
+        # pass (paper_for_new_paper_household) and this send take the association's lock one after the other.
+        lock_row(s, Association, aid)
         sent = fan_out(s, c.id, aid, draft.target_all, draft.han_ids, now)
         if sent.households == 0:
             raise ServiceError("circular.error_no_households", "target")
