@@ -64,7 +64,10 @@ app = rx.App(
     stylesheets=["/chiiki.css"],
     # Japanese first; assets/a11y.js switches it to English from the language cookie before the first paint.
     html_lang="ja",
-    head_components=[rx.el.meta(name="theme-color", content="#3e63dd"), rx.el.script(src="/a11y.js")],
+    # A Referer carries the page's origin only, never its path and query: a password link's token (in the
+    # address) does not leave the page (the session handoff needs the origin alone).
+    head_components=[rx.el.meta(name="theme-color", content="#3e63dd"),
+                     rx.el.meta(name="referrer", content="strict-origin"), rx.el.script(src="/a11y.js")],
     api_transformer=_api(),
 )
 

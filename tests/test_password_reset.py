@@ -173,3 +173,24 @@ def test_the_counter_command_prints_a_working_link(demo, capsys):
     assert accounts.login("member@example.jp", NEW).token
     assert cli.main(["reset-link", "nobody@example.jp"]) == 1
     assert "reset.error.no_account" in capsys.readouterr().err
+
+
+def test_a_sent_link_is_not_kept_in_the_database_and_the_request_marks_go_after_the_hour(demo):
+    from chiiki.models import LoginAttempt
+    from chiiki.services import inquiries, mail
+
+    password_reset.request_link("member@example.jp")
+    token = _token(_mails("member@example.jp")[0])
+    assert mail.deliver_queued().sent == 1
+    (sent,) = _mails("member@example.jp")
+    assert sent.sent_at is not None and token not in sent.body and sent.subject
+    assert password_reset.link_is_valid(token)  # the mail carries it; the database only its hash
+    with session() as s:
+        marks = s.exec(select(func.count()).select_from(LoginAttempt)
+                       .where(LoginAttempt.login_key.startswith(password_reset.KEY_PREFIX))).one()
+    assert marks == 1
+    inquiries.purge_expired(now=utcnow() + password_reset.RESET_WINDOW + timedelta(minutes=1), force=True)
+    with session() as s:
+        marks = s.exec(select(func.count()).select_from(LoginAttempt)
+                       .where(LoginAttempt.login_key.startswith(password_reset.KEY_PREFIX))).one()
+    assert marks == 0

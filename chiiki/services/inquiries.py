@@ -569,6 +569,9 @@ def purge_expired(*, now: datetime | None = None, force: bool = False) -> PurgeR
             # An inquiry's sending counts only within its window; after it, nothing is kept of who sent when.
             LoginAttempt.login_key.startswith(SEND_KEY_PREFIX, autoescape=True)
             & (LoginAttempt.at <= now - SEND_WINDOW),
+            # Nor of who asked for a password link, after the hour that counts them.
+            LoginAttempt.login_key.startswith(password_reset.KEY_PREFIX, autoescape=True)
+            & (LoginAttempt.at <= now - password_reset.RESET_WINDOW),
         ))).rowcount
         sessions = s.execute(delete(AuthSession).where(AuthSession.expires_at < cutoff)).rowcount
         links = password_reset.purge(s, now)

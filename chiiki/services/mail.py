@@ -135,6 +135,10 @@ def enqueue_select(s: Session, recipients: Select, texts: dict[str, tuple[str, s
     return len(queued.all())
 
 
+# Kinds of mail whose body carries a secret (a one-time link): the body is blanked once the mail is sent.
+SECRET_KINDS = frozenset({"reset"})
+
+
 @dataclass(frozen=True)
 class SendReport:
     sent: int
@@ -149,9 +153,9 @@ def deliver_queued(limit: int = 200) -> SendReport:
             select(OutboxMail).where(OutboxMail.sent_at.is_(None), OutboxMail.attempts < MAX_ATTEMPTS)
             .order_by(OutboxMail.id).limit(limit)
         ).all()
-        todo = [(r.id, r.to_address, r.subject, r.body, r.attempts, r.created_at) for r in rows]
+        todo = [(r.id, r.to_address, r.subject, r.body, r.attempts, r.created_at, r.kind) for r in rows]
     sent = failed = 0
-    for mail_id, to, subject, body, attempts, created_at in todo:
+    for mail_id, to, subject, body, attempts, created_at, kind in todo:
         # Back-off: wait 2^attempts minutes after creation before trying again.
         if attempts and created_at + timedelta(minutes=2 ** attempts) > now:
             continue
@@ -172,8 +176,11 @@ def deliver_queued(limit: int = 200) -> SendReport:
                 s.execute(update(OutboxMail).where(OutboxMail.id == mail_id).values(last_error=str(e)[:500]))
             continue
         sent += 1
+        done = {"sent_at": utcnow(), "last_error": ""}
+        if kind in SECRET_KINDS:
+            done["body"] = ""  # what it carried works for its reader only: not kept once it is on its way
         with session() as s:
-            s.execute(update(OutboxMail).where(OutboxMail.id == mail_id).values(sent_at=utcnow(), last_error=""))
+            s.execute(update(OutboxMail).where(OutboxMail.id == mail_id).values(**done))
     return SendReport(sent, failed)
 
 

@@ -6,7 +6,9 @@ id exists (privacy rule 8). Someone without an email address (a phone number as 
 asks at the city's counter: an administrator prints a link for them after checking who they are
 (`python -m chiiki.cli reset-link LOGIN_ID`).
 
-A link works once, for RESET_MINUTES; only the SHA-256 of its token is stored. Using it sets the new password,
+A link works once, for RESET_MINUTES; the database keeps only the SHA-256 of its token once the mail is sent
+(mail.SECRET_KINDS: the queued mail's body is blanked then; without a mail server configured, the outbox
+folder's copy is the delivered mail). Using it sets the new password,
 ends every session of the account (a phone left logged in elsewhere) and every other link, and lifts a login
 lock. Requests are counted per login id (RESET_REQUESTS an hour): nobody can flood an inbox with links.
 """
@@ -31,11 +33,12 @@ from chiiki.services.errors import ServiceError, ValidationErrors
 RESET_MINUTES = 60
 RESET_REQUESTS = 3  # links asked for per login id within RESET_WINDOW (mailed or not)
 RESET_WINDOW = timedelta(hours=1)
-KEY_PREFIX = "reset:"  # LoginAttempt.login_key of a request: the hash of this and the login id
+KEY_PREFIX = "reset:"  # LoginAttempt.login_key of a request: this, then a hash of the login id
 
 
 def _request_key(login_id: str) -> str:
-    return _sha(KEY_PREFIX + login_id)
+    """A request's mark: kept only for RESET_WINDOW (the purge removes the marks with this prefix after it)."""
+    return KEY_PREFIX + _sha(KEY_PREFIX + login_id)[:58]
 
 
 def _new_link(s: Session, account_id: int, now: datetime) -> tuple[str, datetime]:
@@ -118,7 +121,9 @@ def set_new_password(token: object, new_password: object, *, now: datetime | Non
             raise ServiceError("reset.error.invalid_link")
         s.exec(update(PasswordReset).where(PasswordReset.account_id == acc.id, PasswordReset.used_at.is_(None))
                .values(used_at=now))
-        s.exec(update(Account).where(Account.id == acc.id).values(password_hash=new_hash))
+        if s.exec(update(Account).where(Account.id == acc.id, Account.deleted_at.is_(None))
+                  .values(password_hash=new_hash)).rowcount != 1:  # deleted while the link was checked
+            raise ServiceError("reset.error.invalid_link")
         s.exec(update(AuthSession).where(AuthSession.account_id == acc.id, AuthSession.revoked_at.is_(None))
                .values(revoked_at=now))
         # A success ends the failures counted against the login id (accounts._lock_state): not locked out.
