@@ -320,3 +320,16 @@ def test_downgrading_0017_leaves_only_members_answers_and_counters_that_match_th
     assert len(left) == 2 and tuple(counters) == (2, 2) and responses == 2
     db.dispose_all()
     db.migrate(url)
+
+
+def test_my_data_download_includes_the_household_answer_an_officer_recorded(demo):
+    from chiiki.services import accounts
+
+    sid = _safety(demo)
+    hid = _household_of(demo, "member@example.jp")
+    surveys.record_for_household(demo.actor(KAICHO), sid, hid, _choice(demo, sid, 1, "玄関で転倒、通院の支援"))
+    data = accounts.export_my_data(demo.actor("member@example.jp"))
+    texts = [a["text"] for a in data["household_answers_recorded_by_officers"]]
+    assert "玄関で転倒、通院の支援" in texts and data["survey_answers"] == []
+    other = accounts.export_my_data(demo.actor("member2@example.jp"))
+    assert other["household_answers_recorded_by_officers"] == []

@@ -610,6 +610,7 @@ def export_my_data(actor: Actor) -> dict:
             han = s.get(Han, household.han_id) if household and household.han_id else None
             roles = s.exec(select(OfficerRole).where(OfficerRole.membership_id == m.id)).all()
             memberships.append({
+                "household_id": m.household_id,
                 "association": assoc_name, "status": m.status, "requested_at": m.requested_at,
                 "consented_at": m.consented_at, "left_at": m.left_at,
                 "message": m.message, "decision_note": m.decision_note,
@@ -628,11 +629,16 @@ def export_my_data(actor: Actor) -> dict:
             .where(Delivery.account_id == account_id, Delivery.state == "confirmed")
         ).one()
         responses = s.exec(select(SurveyResponse).where(SurveyResponse.respondent_account_id == account_id)).all()
-        answers = []
-        for r in responses:
+        # Their household's answers an officer recorded (after a visit or a call), while they live there.
+        homes = [m["household_id"] for m in memberships if m["status"] == "active" and m["household_id"]]
+        recorded = s.exec(select(SurveyResponse).where(SurveyResponse.household_id.in_(homes),
+                                                       SurveyResponse.recorded_by.is_not(None))).all() if homes else []
+        answers, household_answers = [], []
+        for r in (*responses, *recorded):
             for a in s.exec(select(SurveyAnswer).where(SurveyAnswer.response_id == r.id)).all():
-                answers.append({"survey_id": r.survey_id, "question_id": a.question_id, "option_id": a.option_id,
-                                "text": a.text_value, "number": a.number_value})
+                (answers if r.recorded_by is None else household_answers).append({
+                    "survey_id": r.survey_id, "question_id": a.question_id, "option_id": a.option_id,
+                    "text": a.text_value, "number": a.number_value})
         posts = s.exec(select(BoardPost).where(BoardPost.author_account_id == account_id,
                                                 BoardPost.deleted_at.is_(None))).all()
         threads = s.exec(select(BoardThread).where(BoardThread.author_account_id == account_id)).all()
@@ -650,6 +656,7 @@ def export_my_data(actor: Actor) -> dict:
             "memberships": memberships,
             "circulars": {"received": deliveries, "confirmed": confirmed},
             "survey_answers": answers,
+            "household_answers_recorded_by_officers": household_answers,
             "account_created_at": created_at,
             "logins": [{"at": x.created_at, "expires_at": x.expires_at, "ended_at": x.revoked_at} for x in logins],
             "board_threads": [{"id": t.id, "title": t.title, "created_at": t.created_at} for t in threads],
