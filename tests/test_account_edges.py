@@ -195,3 +195,25 @@ def test_two_logins_at_once_after_a_cost_change_both_get_in(demo, monkeypatch):
     monkeypatch.setattr(accounts.bcrypt, "hashpw", other_device_meanwhile)
     assert accounts.login("member@example.jp", "chiiki-demo-2026").token
     assert inner["r"].token
+
+
+def test_a_new_email_address_needs_the_current_password_and_the_old_one_is_told(demo):
+    """A forgotten-password link goes to the email address: a session left open on a shared tablet must not be
+    enough to move it elsewhere (and then take the account over)."""
+    from chiiki.models import OutboxMail
+
+    actor = demo.actor("member@example.jp")
+    data = {**{k: getattr(accounts.get_profile(actor), k) for k in ("name", "kana", "display_name", "address",
+                                                                       "area_id", "birth_year", "phone")},
+            "email": "thief@example.jp"}
+    with pytest.raises(ValidationErrors) as e:
+        accounts.update_profile(actor, data)
+    assert "current_password" in e.value.errors
+    with pytest.raises(ValidationErrors) as e:
+        accounts.update_profile(actor, {**data, "current_password": "not-it-123"})
+    assert e.value.errors["current_password"][0] == "error.password_wrong"
+    assert accounts.get_profile(actor).email == "member@example.jp"
+    assert accounts.update_profile(actor, {**data, "current_password": "chiiki-demo-2026"}).email == "thief@example.jp"
+    with session() as s:
+        told = s.exec(select(OutboxMail).where(OutboxMail.kind == "account")).one()
+    assert told.to_address == "member@example.jp" and "thief@example.jp" in told.body

@@ -135,6 +135,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "mypage.edit": ("登録内容を変更", "Edit your details"),
     "mypage.save": ("保存する", "Save"),
     "mypage.saved": ("保存しました", "Saved"),
+    "mypage.current_password_help": ("メールアドレスを変えるときだけ入れてください",
+                                     "Only needed when you change your email address"),
+    "mypage.email_changed_subject": ("【地域】メールアドレスが変更されました", "[Chiiki] Your email address was changed"),
+    "mypage.email_changed_body": ("あなたのアカウントのメールアドレスが {email} に変更されました。\n"
+                                  "お心当たりのない場合は、すぐにパスワードを変更し、市役所にご連絡ください。\n",
+                                  "The email address of your account was changed to {email}.\nIf this was not "
+                                  "you, change your password at once and contact the city office.\n"),
     "mypage.cancel": ("やめる", "Cancel"),
     "mypage.password": ("パスワードの変更", "Change password"),
     "mypage.password_submit": ("パスワードを変更する", "Change password"),
@@ -200,6 +207,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "error.password_weak": ("推測されやすいパスワードです。別のものにしてください",
                             "This password is too easy to guess"),
     "error.password_wrong": ("パスワードが違います", "Wrong password"),
+    "error.changed_meanwhile": ("ほかの画面で変更されました。開き直してからもう一度どうぞ",
+                                "It was changed in another window: please reopen the page and try again"),
     "error.password_locked": ("何度も間違えたため、{until} まで確認できません。時間をおいてお試しください",
                               "Too many wrong passwords. You can try again after {until}"),
     "error.login_taken": ("このメールアドレス・電話番号はすでに登録されています。ログインしてください",

@@ -127,7 +127,7 @@ class MyPageState(rx.State):
             return rx.redirect(routes.LOGIN)
         if not isinstance(form, dict):
             return
-        data = {k: form.get(k) for k in _PROFILE_FIELDS}
+        data = {k: form.get(k) for k in (*_PROFILE_FIELDS, "current_password")}
         data.update({k: form.get(k) in ("on", True, "true") for k in _FLAGS})
         try:
             self._set_profile(await run_service(accounts.update_profile, actor, data))
@@ -243,6 +243,8 @@ def _profile_form() -> rx.Component:
                    max_length=254),
         text_field("field.phone", "phone", default_value=p["phone"], error=_err("phone"), type_="tel",
                    max_length=30),
+        text_field("field.old_password", "current_password", type_="password", autocomplete="current-password",
+                   help_key="mypage.current_password_help", error=_err("current_password"), max_length=72),
         checkbox_field("field.has_small_children", "has_small_children",
                        checked=MyPageState.flags["has_small_children"]),
         checkbox_field("field.email_circulars", "email_circulars", checked=MyPageState.flags["email_circulars"]),

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
-from chiiki.i18n import TZ
+from chiiki.i18n import TZ, tr
 from chiiki.models import (
     Account,
     Area,
@@ -549,14 +549,28 @@ def get_profile(actor: Actor) -> Profile:
 
 
 def update_profile(actor: Actor, data: dict) -> Profile:
+    """Save the person's own details. A new email address needs the current password (data["current_password"]):
+    a forgotten-password link goes there, so a session left open (a shared tablet) must not be enough to move
+    it; the old address is told of any change (removing it too)."""
     account_id = _require(actor)
     with session() as s:
-        lock_row(s, Account, account_id)  # a deletion at the same moment comes wholly before or after
         acc = _own_account(s, account_id)
         clean = _clean_profile({**data, "login_id": acc.login_id}, for_register=False, s=s)
+        old_email = acc.email
+        if clean["email"] and clean["email"] != old_email:
+            # Counted and locked like a login (it commits the attempt: before the account's lock below).
+            _check_own_password(s, acc, data.get("current_password"), "current_password")
+        lock_row(s, Account, account_id)  # a deletion at the same moment comes wholly before or after
+        acc = _own_account(s, account_id)
+        if acc.email != old_email:  # changed by another tab meanwhile: decide again on what it is now
+            raise ValidationErrors({"email": "error.changed_meanwhile"})
         for key, value in clean.items():
             setattr(acc, key, value)
         s.add(acc)
+        if old_email and clean["email"] != old_email:
+            lang = acc.locale if acc.locale in ("ja", "en") else "ja"
+            mail.enqueue(s, old_email, tr(lang, "mypage.email_changed_subject"),
+                         tr(lang, "mypage.email_changed_body", email=clean["email"] or "-"), kind="account")
     return get_profile(actor)
 
 
