@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from chiiki.models import Circular, Delivery, Household, utcnow
+from chiiki.models import Account, Circular, Delivery, Household, utcnow
 from chiiki.services import circulars, membership
 from chiiki.services.db import session
+from chiiki.services.errors import ServiceError
 from tests.conftest import DemoCity
 from tests.test_circular_services import send_to
 
@@ -107,3 +108,81 @@ def test_a_send_and_the_last_member_leaving_at_once_still_reach_the_household_on
         hh = s.get(Household, hid)
     sheet = circulars.print_sheet(demo.actor("kaicho@example.jp"), cid, hh.han_id)
     assert hh.paper_only and hh.address in {r.address for r in sheet.rows}
+
+
+def test_a_household_moved_to_another_han_gets_its_paper_copy_in_the_han_it_was_sent_through(demo):
+    """Sent to everyone; the roster then moves the member's household from 1班 to 2班 and the member leaves: the
+    paper copy is 1班's to carry (the 1班 班長 records it), not split between two han."""
+    from sqlalchemy import update
+
+    from chiiki.services.errors import NotFound
+
+    a1 = demo.association_id(DemoCity.A1)
+    h1, h2 = demo.han_ids(DemoCity.A1)[:2]
+    kaicho = demo.actor("kaicho@example.jp")
+    cid = circulars.send(kaicho, a1, {"title": "全体", "body": "x", "target_all": True}).circular_id
+    hid = _member_household(demo, "member@example.jp")
+    with session() as s:
+        s.execute(update(Household).where(Household.id == hid).values(han_id=h2))
+    membership.leave(demo.actor("member@example.jp"), a1)
+    with session() as s:
+        hans = set(s.exec(select(Delivery.han_id).where(Delivery.circular_id == cid,
+                                                        Delivery.household_id == hid)).all())
+    assert hans == {h1}
+    assert circulars.record_paper(demo.actor("hancho@example.jp"), cid, hid, "delivered") == "paper_delivered"
+
+
+def test_the_read_list_names_only_members_and_no_household_taken_off_the_roster(demo):
+    from chiiki.services import roster
+
+    a1 = demo.association_id(DemoCity.A1)
+    kaicho = demo.actor("kaicho@example.jp")
+    cid = circulars.send(kaicho, a1, {"title": "全体", "body": "x", "target_all": True}).circular_id
+    member = demo.actor("member@example.jp")
+    hid = _member_household(demo, "member@example.jp")
+    with session() as s:
+        name = s.exec(select(Account.name).where(Account.id == member.account_id)).one()
+        hh = s.get(Household, hid)
+    membership.leave(member, a1)
+    csv_text = circulars.export_readlist(kaicho, cid, "csv").data.decode("utf-8-sig")
+    # Their own (digital) row is no longer named (it was); the household's paper row, added when they left,
+    # carries the roster's representative (here still their name): once, not twice.
+    mine = [line.split(",") for line in csv_text.splitlines() if line.startswith(f"1班,{hh.route_position + 1},")]
+    assert sorted((cells[4], cells[2]) for cells in mine) == [("紙", name), ("電子", "")]
+    roster.remove_household(kaicho, hid)
+    csv_text = circulars.export_readlist(kaicho, cid, "csv").data.decode("utf-8-sig")
+    assert hh.address not in csv_text
+    page = circulars.households(kaicho, cid, page_size=100)
+    (row,) = [r for r in page.rows if r.household_id == hid]
+    assert (row.removed, row.name, row.address, row.route_position) == (True, "", "", 0)
+    late = circulars.households(kaicho, cid, not_reached_days=0, page_size=100)
+    assert hid not in {r.household_id for r in late.rows}
+    with pytest.raises(ServiceError) as e:
+        circulars.record_paper(kaicho, cid, hid, "delivered")
+    assert e.value.key == "circular.error_household_removed"
+    with session() as s:
+        gone = s.get(Household, hid)
+    assert (gone.head_name, gone.head_kana, gone.phone, gone.note) == ("", "", "", "")
+
+
+async def test_an_officer_who_only_exports_reads_the_status_and_exports_its_read_list(demo, app_state):
+    """The 会計 (view_members, export; no send_circulars) sees the sent list: its links open the status page,
+    read only (no reminders, print or paper records), with the read list to download."""
+    from chiiki.pages.circular_admin import StatusState
+    from tests.conftest import login_state
+    from tests.test_circular_states import at
+
+    a1 = demo.association_id(DemoCity.A1)
+    cid = circulars.send(demo.actor("kaicho@example.jp"), a1,
+                         {"title": "全体", "body": "x", "target_all": True}).circular_id
+    kaikei = demo.actor("kaikei@example.jp")
+    st = circulars.status(kaikei, cid)
+    assert (st.may_act, st.may_manage, st.may_export) == (False, False, True)
+    assert circulars.households(kaikei, cid, page_size=10).rows
+    await login_state(app_state, "kaikei@example.jp")
+    at(app_state, f"/circulars/admin/status?id={cid}")
+    page = await app_state.get_state(StatusState)
+    await StatusState.load.fn(page)
+    assert page.found and not page.may_act and page.rows
+    with pytest.raises(Exception):
+        circulars.renotify(kaikei, cid)

@@ -172,6 +172,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "circular.error_nobody_unread": ("未読の会員はいません", "No member has it unread"),
     "circular.error_renotified_soon": ("未読の会員へのお知らせは1時間に1回までです({when}以降にできます)",
                                        "Unread members can be notified again once an hour (from {when})"),
+    "circular.error_household_removed": ("この世帯は名簿から外されています", "This household was taken off the roster"),
+    "circular.removed": ("名簿から削除", "Off the roster"),
     "circular.error_not_paper": ("この世帯は紙の回覧ではありません", "This household does not get paper circulars"),
     "circular.error_not_digital": ("この世帯には会員がいません(紙の記録を使ってください)",
                                    "This household has no member account (use the paper record)"),

@@ -453,6 +453,7 @@ class StatusState(rx.State):
     chart: list[dict[str, int | str]] = []
     unread_members: int = 0
     may_manage: bool = False
+    may_act: bool = False  # sends circulars here (a 会計 who only exports reads the status)
     may_export: bool = False
     may_view_names: bool = False
     amendments: list[AmendView] = []
@@ -504,6 +505,7 @@ class StatusState(rx.State):
         self.days_since, self.households, self.reached = st.days_since, st.households, st.reached
         self.counts, self.unread_members = dict(st.counts), st.unread_members
         self.may_manage, self.may_export, self.may_view_names = st.may_manage, st.may_export, st.may_view_names
+        self.may_act = st.may_act
         self.by_han = [{"id": str(h.han_id), "name": h.han_name, "households": str(h.households),
                         "reached": str(h.reached), **{k: str(v) for k, v in h.counts.items()}} for h in st.by_han]
         self.chart = [{"han": h.han_name, **h.counts} for h in st.by_han]
@@ -520,10 +522,11 @@ class StatusState(rx.State):
         except ServiceError as e:
             self.rows, self.error = [], error_text(lang, e)
             return
-        self.rows = [{"id": str(r.household_id), "label": tr(lang, "circular.household_label", han=r.han_name,
-                                                            n=r.route_position + 1),
+        self.rows = [{"id": str(r.household_id),
+                      "label": (r.han_name + " · " + tr(lang, "circular.removed")) if r.removed else
+                      tr(lang, "circular.household_label", han=r.han_name, n=r.route_position + 1),
                       "name": r.name, "address": r.address, "channel": r.channel, "category": r.category,
-                      "category_label": tr(lang, f"circular.cat.{r.category}"),
+                      "category_label": tr(lang, f"circular.cat.{r.category}"), "removed": "1" if r.removed else "",
                       "when": fmt_dt(r.confirmed_at, lang) if r.confirmed_at else ""} for r in res.rows]
         self.rows_total, self.page, self.pages, self.too_early = res.total, res.page, res.pages, res.too_early
 
@@ -653,7 +656,7 @@ def _han_table() -> rx.Component:
 def _row_actions(r: rx.Var) -> rx.Component:
     s = StatusState
     small = {"min_height": "44px"}
-    return rx.hstack(
+    return rx.cond(s.may_act & (r["removed"] == ""), rx.hstack(
         rx.cond(r["channel"] == "paper", rx.fragment(
             rx.cond(r["category"] == "paper_pending", button(
                 t("circular.paper_delivered_button"), size="2", variant="soft", style=small,
@@ -668,7 +671,7 @@ def _row_actions(r: rx.Var) -> rx.Component:
             t("circular.on_behalf_button"), size="2", variant="soft", style=small, on_click=s.on_behalf(r["id"]),
             class_name="on-behalf"))),
         wrap="wrap", spacing="2",
-    )
+    ))
 
 
 def _household_rows() -> rx.Component:
@@ -726,14 +729,14 @@ def status_page() -> rx.Component:
             card(rx.heading(t("circular.chart"), as_="h3", size="4"), _chart(), _han_table()),
             card(
                 rx.text(tf("circular.unread_members", n=s.unread_members), size="4"),
-                rx.hstack(
+                rx.cond(s.may_act, rx.hstack(
                     secondary_button("circular.renotify", on_click=s.renotify, id="renotify",
                                      disabled=s.unread_members == 0),
                     rx.link(rx.button(t("circular.print"), size="3", variant="outline", style=BUTTON_STYLE,
                                       tab_index=-1), href=CIRCULAR_PRINT + "?id=" + s.cid.to_string(),
                             id="print-link"),
                     wrap="wrap", spacing="3",
-                ),
+                )),
                 rx.cond(s.may_export, rx.box(
                     rx.text(t("circular.export_readlist"), size="3", weight="bold", margin_y="0.5em"),
                     _export_buttons(s.export("csv"), s.export("xlsx"), "readlist"))),

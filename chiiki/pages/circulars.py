@@ -367,6 +367,8 @@ class CircularState(rx.State):
     @rx.event
     async def confirm(self):
         lang = (await self.get_state(UIState)).lang
+        if self.state == "confirmed":
+            return None  # a second tap, queued before the button went: the first one confirmed it
         if not self.delivery_id:
             actor, lang = await current_actor(self)
             return None if actor.authenticated else rx.redirect(routes.LOGIN)

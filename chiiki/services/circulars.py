@@ -377,8 +377,9 @@ TRAVELLING_DAYS = 14
 
 def paper_for_new_paper_household(s: Session, household: Household, now: datetime | None = None) -> int:
     """The household's last member has gone (left, taken off, deleted their account) and it stays on the
-    roster: the circulars still travelling to it (sent, its han targeted, due today or later, or sent within
-    TRAVELLING_DAYS when they have no due date) that nobody of it has read get a paper delivery, so that the
+    roster: the circulars sent to it that still travel (due today or later, or sent within TRAVELLING_DAYS when
+    they have no due date) and that nobody of it has read get a paper delivery, in the han they were sent
+    through (the household may have moved since: the 班長 who carries that circular carries it), so that the
     print sheet and the status page count it among those reached on paper. Returns how many were added.
 
     ORM rows: a handful at most, recounted into the circulars' counters at flush (models)."""
@@ -387,20 +388,20 @@ def paper_for_new_paper_household(s: Session, household: Household, now: datetim
         return 0
     # After a send that began before: it commits first, and its circular is seen here (send takes this lock).
     lock_row(s, Association, household.association_id)
-    mine = and_(Delivery.circular_id == Circular.id, Delivery.household_id == household.id)
-    targeted = or_(Circular.target_all.is_(True),
-                   exists().where(CircularTarget.circular_id == Circular.id, CircularTarget.han_id == household.han_id))
     travelling = or_(Circular.due_date >= now.astimezone(TZ).date(),
                      and_(Circular.due_date.is_(None), Circular.sent_at >= now - timedelta(days=TRAVELLING_DAYS)))
-    ids = s.exec(select(Circular.id).where(
-        Circular.association_id == household.association_id, Circular.status == "sent", Circular.sent_at.is_not(None),
-        targeted, travelling,
-        ~exists().where(mine, Delivery.channel == "paper"),
-        ~exists().where(mine, Delivery.state != "unread"))).all()
-    for cid in ids:
-        s.add(Delivery(circular_id=cid, household_id=household.id, account_id=None, han_id=household.han_id,
+    rows = s.exec(
+        select(Delivery.circular_id, func.min(Delivery.han_id))
+        .join(Circular, Circular.id == Delivery.circular_id)
+        .where(Delivery.household_id == household.id, Circular.association_id == household.association_id,
+               Circular.status == "sent", travelling)
+        .group_by(Delivery.circular_id)
+        .having(func.sum(case((Delivery.channel == "paper", 1), else_=0)) == 0,
+                func.sum(case((Delivery.state != "unread", 1), else_=0)) == 0)).all()
+    for cid, han_id in rows:
+        s.add(Delivery(circular_id=cid, household_id=household.id, account_id=None, han_id=han_id,
                        channel="paper", state="unread"))
-    return len(ids)
+    return len(rows)
 
 
 def _notify(s: Session, circular: Circular, association_name: str, account_filter) -> int:
@@ -761,6 +762,16 @@ def _officer_circular(s: Session, actor: Actor, circular_id: object, permission:
     return c, targets, scope
 
 
+def _reader_circular(s: Session, actor: Actor, circular_id: object):
+    """(circular, targets, scope, acts): as _officer_circular for an officer who sends circulars where it went
+    (acts: True); an officer who only exports there (a 会計) reads its status and households, to export its
+    read list, and acts on nothing (acts: False)."""
+    try:
+        return (*_officer_circular(s, actor, circular_id), True)
+    except NotFound:
+        return (*_officer_circular(s, actor, circular_id, EXPORT), False)
+
+
 @dataclass(frozen=True)
 class SentItem:
     id: int
@@ -990,6 +1001,7 @@ class CircularStatus:
     may_export: bool
     may_view_names: bool
     amendments: list[AmendmentView] = field(default_factory=list)
+    may_act: bool = True  # sends circulars there: reminders, print, paper and on-behalf records (else reads only)
 
 
 def _still_member(c: Circular):
@@ -1003,7 +1015,7 @@ def _still_member(c: Circular):
 def status(actor: Actor, circular_id: object, lang: str = "ja") -> CircularStatus:
     """Counts per category, overall and per han, within the officer's han scope (no names here)."""
     with session() as s:
-        c, targets, scope = _officer_circular(s, actor, circular_id)
+        c, targets, scope, acts = _reader_circular(s, actor, circular_id)
         hs = _categorised(c.id, scope)
         per_han: dict[int | None, dict[str, int]] = {}
         for han_id, category, n in s.exec(select(hs.c.han_id, hs.c.category, func.count())
@@ -1027,8 +1039,8 @@ def status(actor: Actor, circular_id: object, lang: str = "ja") -> CircularStatu
     aid = c.association_id
     return CircularStatus(
         c.id, c.title, sent, c.due_date, label, (utcnow() - sent).days, sum(counts.values()),
-        sum(counts[k] for k in REACHED), counts, by_han, unread_members, _whole(scope, c, targets),
-        bool(han_scope(actor, EXPORT, aid)), bool(han_scope(actor, VIEW_MEMBERS, aid)), amendments,
+        sum(counts[k] for k in REACHED), counts, by_han, unread_members, acts and _whole(scope, c, targets),
+        bool(han_scope(actor, EXPORT, aid)), bool(han_scope(actor, VIEW_MEMBERS, aid)), amendments, acts,
     )
 
 
@@ -1042,6 +1054,7 @@ class HouseholdRow:
     name: str
     address: str
     confirmed_at: datetime | None
+    removed: bool = False  # taken off the roster since the sending: no name, no route number, nothing to record
 
 
 @dataclass(frozen=True)
@@ -1082,7 +1095,7 @@ def households(actor: Actor, circular_id: object, *, category: object = "", han_
     days = validate.integer(not_reached_days, "days", lo=0, hi=365, required=False)
     p, size = _page_args(page, page_size)
     with session() as s:
-        c, _targets_, scope = _officer_circular(s, actor, circular_id)
+        c, _targets_, scope, _acts = _reader_circular(s, actor, circular_id)
         han = validate.ident(han_id, "han_id") if han_id not in (None, "", 0, "0") else None
         if han is not None and not _covers(scope, han):
             raise Denied()
@@ -1094,8 +1107,8 @@ def households(actor: Actor, circular_id: object, *, category: object = "", han_
             conds.append(hs.c.han_id == han)
         if cat:
             conds.append(hs.c.category == cat)
-        if days is not None:
-            conds.append(hs.c.category.not_in(sorted(REACHED)))
+        if days is not None:  # households still to reach: not those taken off the roster since
+            conds += [hs.c.category.not_in(sorted(REACHED)), Household.removed_at.is_(None)]
         found = s.exec(
             select(hs.c.household_id, hs.c.han_id, hs.c.category, hs.c.confirmed_at, Household.route_position,
                    func.count().over().label("total"))  # the count of all matches, in the same pass
@@ -1122,7 +1135,8 @@ def households(actor: Actor, circular_id: object, *, category: object = "", han_
             h = hh.get(st.household_id)
             # Names and addresses are read as they are now: shown where the officer may see the household both
             # in the han it was sent to and in the han it is in now (it may have moved since).
-            named = _covers(view_scope, st.han_id) and h is not None and _covers(view_scope, h.han_id)
+            named = (_covers(view_scope, st.han_id) and h is not None and h.removed_at is None
+                     and _covers(view_scope, h.han_id))
             people = members.get(st.household_id, [])
             paper = st.household_id in on_paper
             name = ""
@@ -1132,9 +1146,11 @@ def households(actor: Actor, circular_id: object, *, category: object = "", han_
                 subjects += [i for i, _n in people]
                 if not people:
                     paper_ids.append(st.household_id)
+            removed = h is not None and h.removed_at is not None
             rows.append(HouseholdRow(st.household_id, names.get(st.han_id, (0, ""))[1],
-                                     h.route_position if h else 0, "paper" if paper else "digital", st.category,
-                                     name, (h.address if h else "") if named else "", st.confirmed_at))
+                                     h.route_position if h and not removed else 0, "paper" if paper else "digital",
+                                     st.category, name, (h.address if h else "") if named else "", st.confirmed_at,
+                                     removed))
         if subjects or paper_ids:
             audit.record(s, actor, "circular.readlist", association_id=c.association_id, subjects=subjects,
                          household_ids=paper_ids, count=len(rows), detail=f"circular {c.id}")
@@ -1183,8 +1199,11 @@ def _household_rows(s: Session, actor: Actor, circular_id: object, household_id:
     _lock_circular(s, c.id)
     rows = s.exec(select(Delivery).where(Delivery.circular_id == c.id, Delivery.household_id == hid)
                   .execution_options(populate_existing=True)).all()
-    if not rows or not _covers(scope, rows[0].han_id):
+    if not rows or not all(_covers(scope, d.han_id) for d in rows):
         raise NotFound()
+    hh = s.get(Household, hid)
+    if hh is None or hh.removed_at is not None:
+        raise ServiceError("circular.error_household_removed")
     return c, rows
 
 
@@ -1359,6 +1378,13 @@ def export_readlist(actor: Actor, circular_id: object, fmt: object = "csv", lang
                                  Delivery.id)).all()
         # A paper row of a household with members (paper_copy) is named by its members, as on the status page.
         people = _members(s, sorted({r[1] for r in data if r[0] is None}), c.association_id)
+        # A member's row is named while they are a member (as on the status page: who has left is no longer the
+        # association's to name), and no row of a household taken off the roster since.
+        current = set(s.exec(select(Membership.account_id).where(
+            Membership.association_id == c.association_id, Membership.status == "active",
+            Membership.account_id.in_(sorted({r[0] for r in data if r[0] is not None})))).all())
+        removed = set(s.exec(select(Household.id).where(
+            Household.id.in_(sorted({r[1] for r in data})), Household.removed_at.is_not(None))).all())
         headers = [tr(lang, k) for k in ("circular.col_han", "circular.col_route", "circular.col_name",
                                          "circular.col_address", "circular.col_channel", "circular.col_state",
                                          "circular.col_read_at", "circular.col_confirmed_at",
@@ -1371,7 +1397,8 @@ def export_readlist(actor: Actor, circular_id: object, fmt: object = "csv", lang
         for (account_id, household_id, han_id, channel, state, delivered, read_at, confirmed_at, on_behalf, pos,
              head, address, han_name, acc_name, han_now) in data:
             # As on the status page: named where the household is the officer's to see, then and now.
-            named = _covers(view_scope, han_id) and _covers(view_scope, han_now)
+            named = (_covers(view_scope, han_id) and _covers(view_scope, han_now) and household_id not in removed
+                     and (account_id is None or account_id in current))
             if named and account_id:
                 subjects.append(account_id)
             elif named and household_id in people:
@@ -1385,7 +1412,8 @@ def export_readlist(actor: Actor, circular_id: object, fmt: object = "csv", lang
                 label = labels[key] = tr(lang, f"circular.state.{state}") if channel == "digital" else tr(
                     lang, "circular.cat." + ("paper_confirmed" if state == "confirmed" else
                                              "paper_delivered" if delivered else "paper_pending"))
-            rows.append([han_name or "", pos + 1, (acc_name if account_id else head) if named else "",
+            rows.append([han_name or "", "" if household_id in removed else pos + 1,
+                         (acc_name if account_id else head) if named else "",
                          address if named else "", channels.get(channel) or tr(lang, f"circular.channel.{channel}"),
                          label, _local(read_at, lang), _local(confirmed_at, lang), yes if on_behalf else ""])
         audit.record(s, actor, "circular.export", association_id=c.association_id, subjects=subjects,

@@ -499,6 +499,8 @@ def remove_household(actor: Actor, household_id: object) -> None:
                   ).first() is not None:
             raise ServiceError("roster.error.has_members")
         hh.removed_at = utcnow()
+        # The representative's details go with the household (the circular ledger keeps its address only).
+        hh.head_name = hh.head_kana = hh.phone = hh.note = ""
         s.add(hh)
         s.flush()
         _close_gap(s, hh.association_id, hh.han_id)
