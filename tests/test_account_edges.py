@@ -25,11 +25,9 @@ def _actor(account_id: int):
         return accounts.load_actor_in(s, account_id)
 
 
-def test_a_login_checked_while_the_password_changes_opens_no_session(demo, monkeypatch):
-    """The owner changes the password (which ends every session) while someone's login with the old one is in
-    its bcrypt check: that login must not come out with a session the change did not end."""
-    aid = accounts.register(valid())
-    actor = _actor(aid)
+def _change_during_the_check(monkeypatch, actor, new_password: str) -> list:
+    """Make the next bcrypt check of PASSWORD run change_password(actor, PASSWORD, new_password) in another
+    thread (another tab) before it returns; the list gets 1, then the change's token."""
     real = bcrypt.checkpw
     changed: list = []
 
@@ -37,16 +35,24 @@ def test_a_login_checked_while_the_password_changes_opens_no_session(demo, monke
         ok = real(pw, hashed)
         if not changed and pw == PASSWORD.encode():
             changed.append(1)
-            t = threading.Thread(target=lambda: changed.append(
-                accounts.change_password(actor, PASSWORD, "new-secret-pass-99")))
+            t = threading.Thread(target=lambda: changed.append(accounts.change_password(actor, PASSWORD,
+                                                                                        new_password)))
             t.start()
             t.join()
         return ok
 
     monkeypatch.setattr(accounts.bcrypt, "checkpw", check_while_changing)
+    return changed
+
+
+def test_a_login_checked_while_the_password_changes_opens_no_session(demo, monkeypatch):
+    """The owner changes the password (which ends every session) while someone's login with the old one is in
+    its bcrypt check: that login must not come out with a session the change did not end."""
+    aid = accounts.register(valid())
+    changed = _change_during_the_check(monkeypatch, _actor(aid), "new-secret-pass-99")
     with pytest.raises(ServiceError) as e:
         accounts.login("hanako@example.jp", PASSWORD)
-    monkeypatch.setattr(accounts.bcrypt, "checkpw", real)
+    monkeypatch.undo()
     assert len(changed) == 2 and e.value.key == "error.login_failed"
     assert accounts.login("hanako@example.jp", "new-secret-pass-99").account_id == aid
 
@@ -55,24 +61,11 @@ def test_two_password_changes_at_once_leave_one_password(demo, monkeypatch):
     """Both checked the same old password; the second must not overwrite the first (its old one is gone)."""
     aid = accounts.register(valid())
     actor = _actor(aid)
-    real = bcrypt.checkpw
-    first: list = []
-
-    def check_while_changing(pw, hashed):
-        ok = real(pw, hashed)
-        if not first and pw == PASSWORD.encode():
-            first.append(1)
-            t = threading.Thread(target=lambda: first.append(
-                accounts.change_password(actor, PASSWORD, "first-new-pass-11")))
-            t.start()
-            t.join()
-        return ok
-
-    monkeypatch.setattr(accounts.bcrypt, "checkpw", check_while_changing)
+    changed = _change_during_the_check(monkeypatch, actor, "first-new-pass-11")
     with pytest.raises(ValidationErrors) as e:
         accounts.change_password(actor, PASSWORD, "second-new-pass-22")
-    monkeypatch.setattr(accounts.bcrypt, "checkpw", real)
-    assert "old_password" in e.value.errors
+    monkeypatch.undo()
+    assert len(changed) == 2 and "old_password" in e.value.errors
     assert accounts.login("hanako@example.jp", "first-new-pass-11").account_id == aid
 
 
