@@ -36,3 +36,60 @@ if (/(?:^|;\s*)chiiki_lang=en(?:;|$)/.test(document.cookie)) {
   }
   if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', start); } else { start(); }
 })();
+
+// What a tap brought comes into sight. On a phone the page is long and a message ("保存しました", a field's
+// error), a confirmation or a form opened for a row can appear far above or below the finger: the person then
+// sees nothing happen. Within a few seconds of a tap, a key or a submit, the topmost such element that
+// appeared (or whose text changed) off-screen is scrolled to the middle of the screen, clear of the sticky
+// header. Not at page load, not inside dialogs (they are on screen) and not for toasts.
+(function () {
+  var SEL = '[role="status"], [role="alert"], [role="alertdialog"], .reveal-on-show';
+  var lastAct = 0;
+  var batch = [];
+  ['pointerdown', 'keydown', 'submit'].forEach(function (type) {
+    document.addEventListener(type, function () { lastAct = Date.now(); }, true);
+  });
+  function offscreen(el) {
+    var r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) { return false; }
+    var header = document.querySelector('header');
+    var top = header ? header.getBoundingClientRect().bottom : 0;
+    return r.top < top || r.bottom > window.innerHeight;
+  }
+  function flush() {
+    var found = batch.filter(function (el) { return el.isConnected; });
+    batch = [];
+    if (!found.length) { return; }
+    found.sort(function (a, b) { return a.getBoundingClientRect().top - b.getBoundingClientRect().top; });
+    if (offscreen(found[0])) {
+      var still = window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+      found[0].scrollIntoView({ block: 'center', behavior: still ? 'auto' : 'smooth' });
+    }
+  }
+  function note(el) {
+    if (!el || Date.now() - lastAct > 8000) { return; }
+    if (el.closest('[role="dialog"], [data-sonner-toaster]')) { return; }
+    if (!batch.length) { setTimeout(flush, 60); }
+    batch.push(el);
+  }
+  function start() {
+    new MutationObserver(function (records) {
+      records.forEach(function (rec) {
+        if (rec.type === 'characterData') {
+          var host = rec.target.parentElement;
+          note(host && host.closest(SEL));
+          return;
+        }
+        rec.addedNodes.forEach(function (node) {
+          if (node.nodeType !== 1) {
+            var parent = node.parentElement;
+            note(parent && parent.closest(SEL));
+            return;
+          }
+          if (node.matches(SEL)) { note(node); } else { note(node.querySelector(SEL)); }
+        });
+      });
+    }).observe(document.body, { childList: true, subtree: true, characterData: true });
+  }
+  if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', start); } else { start(); }
+})();

@@ -208,6 +208,11 @@ async def test_status_page_records_paper_and_on_behalf_and_exports(demo, root):
     await StatusState.record.fn(ss, paper["id"], "confirmed")
     await StatusState.on_behalf.fn(ss, digital["id"])
     assert ss.counts["paper_confirmed"] == 1 and ss.counts["on_behalf"] == 1 and ss.error == ""
+    # The same tap again at once (a double tap): done once, no error beside the notice.
+    await StatusState.on_behalf.fn(ss, digital["id"])
+    assert ss.error == "" and ss.counts["on_behalf"] == 1
+    # Later (another officer's page, or this one after a while): said so.
+    ss._last_act = [*ss._last_act[:-1], "0"]
     await StatusState.on_behalf.fn(ss, digital["id"])
     assert ss.error == "すでに確認済みです" and ss.counts["on_behalf"] == 1
     await StatusState.record.fn(ss, paper["id"], "drop table")

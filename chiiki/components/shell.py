@@ -112,7 +112,10 @@ def header() -> rx.Component:
             rx.button(t("shell.language"), on_click=UIState.toggle_lang, variant="soft", size="2",
                       aria_label=t("shell.language_label"), style={"min_height": "44px", "min_width": "44px"},
                       id="lang-toggle", lang=rx.cond(UIState.lang == "en", "ja", "en")),
-            rx.button(t("shell.large_text"), on_click=UIState.toggle_large_text, variant="soft", size="2",
+            # Says what a tap does now: 文字を大きく, or 文字を元に戻す while the text is large (solid then).
+            rx.button(rx.cond(UIState.large_text == "1", t("shell.normal_text"), t("shell.large_text")),
+                      on_click=UIState.toggle_large_text,
+                      variant=rx.cond(UIState.large_text == "1", "solid", "soft"), size="2",
                       aria_pressed=rx.cond(UIState.large_text == "1", "true", "false"),
                       style={"min_height": "44px", "min_width": "44px"}, id="large-text-toggle"),
             rx.button(t("nav.menu"), on_click=NavState.toggle, variant="outline", size="2",
@@ -124,7 +127,7 @@ def header() -> rx.Component:
             wrap="wrap",
             width="100%",
         ),
-        style={"padding": "0.5em 1em", "border_bottom": "1px solid var(--gray-6)", "background": "var(--color-panel)",
+        style={"padding": "0.5em 1em", "border_bottom": "1px solid var(--gray-6)", "background": "var(--color-panel-solid)",
                "position": "sticky", "top": "0", "z_index": "10"},
     )
 

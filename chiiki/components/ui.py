@@ -194,8 +194,9 @@ def card(*children, **props) -> rx.Component:
 
 
 def _pager(page: rx.Var, label, last, on_prev, on_next) -> rx.Component:
-    """前へ, a label, 次へ: 前へ is off on the first page, 次へ when `last`."""
-    return rx.hstack(
+    """前へ, a label, 次へ: 前へ is off on the first page, 次へ when `last`; nothing at all when there is only the
+    one page (two buttons that do nothing would only puzzle)."""
+    return rx.cond((page <= 1) & last, rx.fragment(), rx.hstack(
         button(t("common.prev"), on_click=on_prev, disabled=page <= 1, variant="outline", size="3",
                   style=BUTTON_STYLE),
         rx.text(label, size="3"),
@@ -204,7 +205,7 @@ def _pager(page: rx.Var, label, last, on_prev, on_next) -> rx.Component:
         align="center",
         spacing="3",
         margin_y="1em",
-    )
+    ))
 
 
 def more_pager(page: rx.Var, has_more: rx.Var, on_prev, on_next) -> rx.Component:

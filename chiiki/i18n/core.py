@@ -27,6 +27,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     # The accessible name starts with the visible text (WCAG 2.5.3).
     "shell.language_label": ("English(言語を英語に切り替える)", "日本語 (switch the language to Japanese)"),
     "shell.large_text": ("文字を大きく", "Larger text"),
+    "shell.normal_text": ("文字を元に戻す", "Normal text"),
     "shell.skip": ("本文へ移動", "Skip to content"),
     "shell.loading": ("読み込み中…", "Loading…"),
     "shell.urgent_survey": ("安否確認のお願いが届いています。ここを押して回答してください",

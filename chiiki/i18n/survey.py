@@ -75,6 +75,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "survey.field.anonymous": ("無記名にする(誰が何と答えたか、役員にも分からなくなります)",
                                "Anonymous (no one, officers included, can see who answered what)"),
     "survey.field.per_household": ("世帯ごとに1回答にする", "One answer per household"),
+    "survey.field.per_household_help": ("紙だけの世帯も対象になり、訪問や電話で聞いた回答を役員が記録できます"
+                                        "(安否確認では最初から選ばれています)",
+                                        "Paper-only households are asked too, and officers can record what they "
+                                        "heard on a visit or a call (chosen from the start for safety checks)"),
     "survey.fixed_questions": ("この種類の決まった質問", "The fixed questions of this kind"),
     "survey.questions": ("質問", "Questions"),
     "survey.more_questions": ("追加の質問", "More questions"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import reflex as rx
 
 from chiiki import routes
@@ -352,12 +354,11 @@ def _files_box() -> rx.Component:
             id=UPLOAD_ID, multiple=True, no_keyboard=False, custom_attrs={"data-label-id": "circular-files-label"},
             accept={"application/pdf": [".pdf"], "image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"],
                     "image/gif": [".gif"], "image/webp": [".webp"]},
+            # Attached as soon as chosen: a file chosen and left waiting for a second button was sent without.
+            on_drop=s.upload(rx.upload_files(upload_id=UPLOAD_ID)),
             style={"border": "2px dashed var(--gray-8)", "padding": "1em", "border_radius": "var(--radius-3)",
                    "cursor": "pointer", "min_height": "48px"},
         ),
-        rx.foreach(rx.selected_files(UPLOAD_ID), lambda name: rx.text(name, size="2")),
-        button(t("circular.upload"), type="button", size="3", variant="soft", style=BUTTON_STYLE,
-                  on_click=s.upload(rx.upload_files(upload_id=UPLOAD_ID)), id="upload-files", margin_top="0.5em"),
         rx.cond(s.file_error != "", rx.text(s.file_error, color=rx.color("red", 11), size="3", role="alert",
                                             id="file-error")),
         rx.foreach(s.files, lambda f: rx.hstack(
@@ -471,9 +472,11 @@ class StatusState(rx.State):
     error: str = ""
     notice: str = ""
     amend_error: str = ""
+    _last_act: list[str] = []  # the recording action last done (function, household, action) and when
 
     @rx.event
     async def load(self):
+        self._last_act = []
         actor, lang, _aid = await _officer(self)
         self.found, self.rows, self.by_han, self.chart, self.error, self.notice = False, [], [], [], "", ""
         if actor is None:
@@ -556,17 +559,21 @@ class StatusState(rx.State):
         await turn_page(self, -1, self._rows)
 
     async def _act(self, fn, *args) -> None:
-        """Run one recording action, then refresh counts and the rows shown."""
+        """Run one recording action, then refresh counts and the rows shown. The same action on the same
+        household just done is a second tap queued before its button went: done once, no error."""
         actor, lang, _aid = await _officer(self)
         if actor is None:
+            return
+        done = [fn.__name__, *map(str, args)]
+        if done == self._last_act[:-1] and time.time() - float(self._last_act[-1]) < 5:
             return
         self.error = self.notice = ""
         try:
             await run_service(fn, actor, self.cid, *args)
         except ServiceError as e:
-            self.error = error_text(lang, e)
+            self.error, self._last_act = error_text(lang, e), []
         else:
-            self.notice = tr(lang, "circular.recorded")
+            self.notice, self._last_act = tr(lang, "circular.recorded"), [*done, str(time.time())]
         if await self._status(actor, lang):
             await self._rows(actor, lang)
 
@@ -833,7 +840,8 @@ def _print_sheet() -> rx.Component:
             rx.el.label(t("circular.print_han"), html_for="f-print-han", style={"font_weight": "600"}),
             rx.el.select(rx.foreach(s.han_options, lambda o: rx.el.option(o[1], value=o[0])), id="f-print-han",
                          value=s.han_id, on_change=s.choose_han, style={"min_height": "48px", "font_size": "16px"}),
-            link_button("circular.back", routes.CIRCULAR_ADMIN, variant="ghost"),
+            # Back where the print came from: the circular's status page.
+            link_button("circular.back_status", CIRCULAR_STATUS + "?id=" + s.cid.to_string(), variant="ghost"),
             class_name="no-print", wrap="wrap", align="center", spacing="3", margin_bottom="1em",
         ),
         rx.el.section(

@@ -68,8 +68,8 @@ class InquiryState(rx.State):
     @rx.event
     async def submit(self, form: dict):
         actor, lang = await current_actor(self)
-        if not isinstance(form, dict):
-            return
+        if not isinstance(form, dict) or self.receipt:
+            return  # a second tap queued before the form gave way to the receipt: sent once
         try:
             r = await run_service(inquiries.submit, actor, {k: form.get(k) for k in _FIELDS},
                                   client=self.router.session.client_ip)

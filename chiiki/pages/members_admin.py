@@ -41,6 +41,7 @@ class MembersAdminState(rx.State):
     request_page: int = 1
     deciding: int = 0
     deciding_label: str = ""
+    deciding_address: str = ""  # the applicant's address (this officer sees it in the request above)
     households: list[list[str]] = []
     han_options: list[list[str]] = []
     invites: list[dict[str, str]] = []
@@ -58,7 +59,7 @@ class MembersAdminState(rx.State):
     def _clear(self) -> None:
         self.whole = self.allowed = False
         self.requests, self._request_ids, self.request_total, self.request_pages = [], [], 0, 0
-        self.deciding, self.deciding_label, self.households = 0, "", []
+        self.deciding, self.deciding_label, self.households, self.deciding_address = 0, "", [], ""
         self.invites, self.new_code, self.new_link, self.member_options = [], "", "", []
         self.ending = self.ending_label = ""
         self.errors, self.error = {}, ""
@@ -122,6 +123,7 @@ class MembersAdminState(rx.State):
             return
         row = next(r for r in self.requests if r["id"] == str(mid))
         self.deciding, self.deciding_label, self.errors, self.error = mid, f'{row["name"]} — {row["address"]}', {}, ""
+        self.deciding_address = row["address"]  # a new household's address, to start from (shown just above)
         # Suggest the households at the applicant's address first (often their paper-only household).
         await self._find_households(actor, lang, row["address"])
 
@@ -143,6 +145,7 @@ class MembersAdminState(rx.State):
     @rx.event
     def stop_decide(self):
         self.deciding, self.deciding_label, self.households, self.errors = 0, "", [], {}
+        self.deciding_address = ""
 
     @rx.event
     async def approve(self, form: dict):
@@ -170,6 +173,7 @@ class MembersAdminState(rx.State):
 
     async def _decided(self, actor: Actor, lang: str, key: str) -> None:
         self.deciding, self.deciding_label, self.households, self.errors = 0, "", [], {}
+        self.deciding_address = ""
         self.notice = tr(lang, key)
         await self._refresh(actor, lang)
         await refresh_badges(self, actor)  # one request fewer waiting
@@ -273,11 +277,13 @@ def _decide_form() -> rx.Component:
             select_field("members.household", "household_id", MembersAdminState.households,
                          placeholder_key="members.new_household", error=_err("household_id")),
             rx.text(t("members.new_household_help"), size="3", margin_bottom="0.5em"),
-            text_field("field.address", "address", error=_err("address"), max_length=200),
+            text_field("field.address", "address", default_value=MembersAdminState.deciding_address,
+                       error=_err("address"), max_length=200),
             select_field("members.han", "han_id", MembersAdminState.han_options, placeholder_key="members.pick_han",
                          error=_err("han_id")),
             primary_button("members.approve", type="submit", id="approve-submit"),
             on_submit=MembersAdminState.approve,
+            key=MembersAdminState.deciding,  # a fresh form (its address) for each request
             margin_bottom="1.5em",
         ),
         rx.form(

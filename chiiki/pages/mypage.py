@@ -326,6 +326,7 @@ class AccessLogState(rx.State):
     rows: list[dict[str, str]] = []
     page: int = 1
     has_more: bool = False
+    loaded: bool = False  # "nothing recorded" only once the log was read (not in the page before it loads)
 
     @rx.event
     async def load(self):
@@ -343,6 +344,7 @@ class AccessLogState(rx.State):
         size = 30
 
         entries = await run_service(accounts.my_accesses, actor, size + 1, (self.page - 1) * size)
+        self.loaded = True
         self.has_more = len(entries) > size
         self.rows = [
             {"at": fmt_dt(e.at, lang),
@@ -386,7 +388,7 @@ def access_log() -> rx.Component:
                 ),
                 width="100%",
             ),
-            rx.text(t("audit.none"), size="4", id="access-log-empty"),
+            rx.cond(AccessLogState.loaded, rx.text(t("audit.none"), size="4", id="access-log-empty")),
         ),
         more_pager(AccessLogState.page, AccessLogState.has_more, AccessLogState.prev_page, AccessLogState.next_page),
         width="100%",

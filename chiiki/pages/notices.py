@@ -10,7 +10,6 @@ from chiiki import routes
 from chiiki.api import NOTICE_ATTACHMENT_PATH
 from chiiki.components.shell import register_nav, template
 from chiiki.components.ui import (
-    BUTTON_STYLE,
     button,
     card,
     checkbox_field,
@@ -110,6 +109,7 @@ class NoticeFeedState(rx.State):
     open_blocks: list[Block] = []
     open_files: list[dict[str, str]] = []
     error: str = ""
+    loaded: bool = False  # "no notices" only once they were read (not in the page before it loads)
     _bodies: dict[str, list[Block]] = {}
     _files: dict[str, list[dict[str, str]]] = {}
 
@@ -130,6 +130,7 @@ class NoticeFeedState(rx.State):
 
     async def _fetch(self, actor, lang: str) -> None:
         self.open_id, self.open_blocks, self.open_files, self.error = "", [], [], ""
+        self.loaded = True
         try:
             f = await run_read(notices.feed, actor, PAGE_SIZE, (self.page - 1) * PAGE_SIZE)
         except ServiceError as e:
@@ -144,14 +145,23 @@ class NoticeFeedState(rx.State):
         self._files = {str(i.id): file_rows(i.attachments) for i in f.items}
 
     @rx.event
-    async def toggle(self, notice_id: str):
+    async def toggle(self, notice_id: str, want_open: bool | None = None):
+        """Open a notice (marking it read) or close it. The button sends what its tap meant (its label then):
+        a double tap on 読む opens it once, instead of opening and closing it."""
         actor, lang = await current_actor(self)
         if not actor.authenticated:
             return rx.redirect(routes.LOGIN)
         key = str(notice_id)
-        if key not in self._bodies or self.open_id == key:
+        opening = self.open_id != key if want_open is None else want_open is True
+        if not opening:
+            if self.open_id == key:
+                self.open_id, self.open_blocks, self.open_files = "", [], []
+            return None
+        if self.open_id == key:
+            return None  # open already: a second tap
+        if key not in self._bodies:  # not a notice of this page: nothing opens
             self.open_id, self.open_blocks, self.open_files = "", [], []
-            return
+            return None
         try:
             await run_service(notices.mark_read, actor, key)
         except ServiceError as e:
@@ -201,7 +211,8 @@ def _feed_item(item: rx.Var) -> rx.Component:
         ),
         rx.heading(item["title"], as_="h2", size="5", margin_y="0.4em"),
         button(rx.cond(NoticeFeedState.open_id == item["id"], t("notice.close"), t("notice.open")),
-                  on_click=NoticeFeedState.toggle(item["id"]), size="3", variant="outline",
+                  on_click=NoticeFeedState.toggle(item["id"], NoticeFeedState.open_id != item["id"]), size="3",
+                  variant="outline",
                   aria_expanded=rx.cond(NoticeFeedState.open_id == item["id"], "true", "false"),
                   style={"min_height": "48px"}, id="notice-open-" + item["id"]),
         rx.cond(NoticeFeedState.open_id == item["id"],
@@ -220,7 +231,7 @@ def notices_page() -> rx.Component:
         rx.cond(
             NoticeFeedState.items.length() > 0,
             rx.vstack(rx.foreach(NoticeFeedState.items, _feed_item), width="100%", id="notice-feed"),
-            rx.text(t("notice.none"), size="4", id="notice-feed-empty"),
+            rx.cond(NoticeFeedState.loaded, rx.text(t("notice.none"), size="4", id="notice-feed-empty")),
         ),
         rx.cond(NoticeFeedState.pages > 1,
                 pager(NoticeFeedState.page, NoticeFeedState.pages, NoticeFeedState.prev_page,
@@ -250,6 +261,7 @@ class NoticeAdminState(rx.State):
     error: str = ""
     notice: str = ""
     confirming: bool = False
+    form_key: int = 0
     confirm_title: str = ""
     confirm_reach: str = ""  # "about 15" / "0" in the chosen language (notices.shown_count)
     confirm_reach_few: bool = False  # 1 to SMALL_GROUP - 1: shown as "fewer than", never the number
@@ -367,6 +379,7 @@ class NoticeAdminState(rx.State):
             self.confirming = False
             return
         self._draft, self.confirming, self.files, self.file_error = {}, False, [], ""
+        self.form_key += 1
         self._published = [result.reach, result.mailed]
         self.notice = _published_text(lang, *self._published)
         self.page = 1
@@ -473,13 +486,11 @@ def _files_box() -> rx.Component:
             id=UPLOAD_ID, multiple=True, no_keyboard=False, accept=ACCEPT,
             # assets/a11y.js names the dropzone's hidden file input by this label.
             custom_attrs={"data-label-id": "notice-files-label"},
+            # Attached as soon as chosen: a file chosen and left waiting for a second button was left out.
+            on_drop=s.upload(rx.upload_files(upload_id=UPLOAD_ID)),
             style={"border": "2px dashed var(--gray-8)", "padding": "1em", "border_radius": "var(--radius-3)",
                    "cursor": "pointer", "min_height": "48px"},
         ),
-        rx.foreach(rx.selected_files(UPLOAD_ID), lambda name: rx.text(name, size="2")),
-        button(t("notice.upload"), type="button", size="3", variant="soft", style=BUTTON_STYLE,
-                  on_click=s.upload(rx.upload_files(upload_id=UPLOAD_ID)), id="notice-upload-files",
-                  margin_top="0.5em"),
         rx.cond(s.file_error != "", rx.text(s.file_error, color=rx.color("red", 11), size="3", role="alert",
                                             id="notice-file-error")),
         field_error(_err("attachments"), "f-attachments"),
@@ -521,6 +532,8 @@ def _editor() -> rx.Component:
         _files_box(),
         primary_button("notice.preview", type="submit", id="notice-preview"),
         on_submit=NoticeAdminState.preview,
+        # Remounted empty after a notice is published: what stays typed would be published again.
+        key=NoticeAdminState.form_key,
         width="100%",
         id="notice-form",
     )

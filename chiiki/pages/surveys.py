@@ -128,6 +128,7 @@ class SurveyListState(rx.State):
     total: int = 0
     page: int = 1
     error: str = ""
+    loaded: bool = False  # "no surveys" only once they were read (not in the page before it loads)
 
     @rx.event
     async def load(self):
@@ -143,6 +144,7 @@ class SurveyListState(rx.State):
         await self._fetch(actor, lang)
 
     async def _fetch(self, actor, lang: str) -> None:
+        self.loaded = True
         aid = my_association(actor)
         if not aid:
             self.items, self.total = [], 0
@@ -230,7 +232,7 @@ def survey_list() -> rx.Component:
         rx.cond(
             SurveyListState.items.length() > 0,
             rx.vstack(rx.foreach(SurveyListState.items, _list_item), width="100%", id="survey-list"),
-            rx.text(t("survey.none"), size="4"),
+            rx.cond(SurveyListState.loaded, rx.text(t("survey.none"), size="4")),
         ),
         pager(SurveyListState.page, SurveyListState.pages, SurveyListState.prev_page, SurveyListState.next_page),
         width="100%", align="stretch",
@@ -511,7 +513,11 @@ class SurveyBuilderState(rx.State):
         # What the officer has typed stays; only the deadline moves to the new kind's default (a safety
         # check closes sooner). Remounting the form here would wipe the title a quick hand typed meanwhile.
         self._set_kind(kind, lang)
-        return rx.set_value("f-deadline", self.default_deadline)
+        # A safety check asks per household by default: paper-only households are asked too (an officer records
+        # what a visit found), which asking each member would leave out.
+        return [rx.set_value("f-deadline", self.default_deadline),
+                rx.call_script("var b = document.getElementById('f-per_household'); if (b) { b.checked = "
+                               + ("true" if kind == "safety" else "false") + "; }")]
 
     @rx.event
     async def add_question(self, kind: str):
@@ -653,7 +659,9 @@ def survey_builder() -> rx.Component:
                         checkbox_field("survey.field.anonymous", "anonymous")),
                 rx.cond(_err("anonymous") != "", rx.text(_err("anonymous"), color=rx.color("red", 11), size="3",
                                                          role="alert")),
-                checkbox_field("survey.field.per_household", "per_household"),
+                checkbox_field("survey.field.per_household", "per_household",
+                               checked=SurveyBuilderState.kind == "safety"),
+                rx.text(t("survey.field.per_household_help"), size="2", color=rx.color("gray", 11)),
                 rx.cond(SurveyBuilderState.fixed.length() > 0, card(
                     rx.heading(t("survey.fixed_questions"), as_="h2", size="4", margin_bottom="0.4em"),
                     rx.foreach(SurveyBuilderState.fixed, lambda q: rx.box(

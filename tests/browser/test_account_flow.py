@@ -169,3 +169,22 @@ def test_a_forgotten_password_is_set_again_through_the_mailed_link(live_app, pag
     # The link was for once.
     _goto(page, live_app.url + link)
     expect(page.locator("#reset-invalid")).to_be_visible(timeout=30_000)
+
+
+def test_what_a_tap_brought_comes_into_sight_on_a_phone(live_app, page):
+    """My page on a phone: the profile form is long; after 保存 the form closes and 「保存しました」 appears at the
+    top of the page, far above the finger. The page brings it into sight (assets/a11y.js)."""
+    _goto(page, live_app.url + "/login")
+    page.fill("#f-login_id", "member2@example.jp")
+    page.fill("#f-password", "chiiki-demo-2026")
+    page.click("#login-submit")
+    page.wait_for_url(re.compile(r"/circulars/?$"), timeout=30_000)
+    _goto(page, live_app.url + "/mypage")
+    page.click("#edit-profile")
+    save = page.locator("#save-profile")
+    save.scroll_into_view_if_needed()
+    assert page.evaluate("window.scrollY") > 300  # the button is far down the page
+    save.click()
+    saved = page.get_by_role("status").filter(has_text="保存しました")
+    expect(saved).to_be_visible(timeout=30_000)
+    expect(saved).to_be_in_viewport(timeout=5_000)

@@ -40,7 +40,6 @@ def test_han_circular_reaches_its_members_only(live_app, browser, page, screensh
     page.locator("input[name^='han_']").first.check()
     page.set_input_files("#circular-files input[type=file]",
                          files=[{"name": "当番表.pdf", "mimeType": "application/pdf", "buffer": PDF}])
-    page.click("#upload-files")
     expect(page.locator(".attached-file")).to_contain_text("当番表.pdf", timeout=30_000)
     page.click("#preview-circular")
     expect(page.locator("#preview-title")).to_have_text(TITLE, timeout=30_000)

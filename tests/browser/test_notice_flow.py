@@ -72,7 +72,6 @@ def test_area_notice_with_pdf_reaches_its_area_only(live_app, browser, page, scr
     expect(area_box).to_be_visible(timeout=30_000)
     area_box.check()
     file_input.set_input_files(files=[{"name": FILE_NAME, "mimeType": "application/pdf", "buffer": PDF}])
-    page.click("#notice-upload-files")
     expect(page.locator(".notice-draft-file")).to_contain_text(FILE_NAME, timeout=30_000)
     assert page.locator("#notice-file-error").count() == 0
     page.click("#notice-preview")

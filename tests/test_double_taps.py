@@ -1,0 +1,70 @@
+"""A second tap queued before the first one's answer changed the page (elderly hands double-tap): it does the
+thing once, and shows no error beside the first tap's thanks."""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from chiiki.models import Inquiry, Notice, NoticeRead
+from chiiki.services.db import session
+from tests.conftest import login_state
+from tests.test_inquiry_pages import _dept
+
+
+def _count(model) -> int:
+    with session() as s:
+        return s.exec(select(func.count()).select_from(model)).one()
+
+
+async def test_a_double_tap_sends_one_inquiry(demo, app_state):
+    from chiiki.pages.inquiry import InquiryState
+
+    st = await app_state.get_state(InquiryState)
+    await InquiryState.load.fn(st)
+    form = {"department_id": _dept(), "sender_name": "訪問 者", "sender_contact": "0166-12-3456",
+            "subject": "ごみ", "body": "収集日を教えてください"}
+    await InquiryState.submit.fn(st, form)
+    first = dict(st.receipt)
+    await InquiryState.submit.fn(st, form)
+    assert _count(Inquiry) == 1 and st.receipt == first and st.error == ""
+    InquiryState.write_another.fn(st)
+    await InquiryState.submit.fn(st, form)  # asked for: a second inquiry
+    assert _count(Inquiry) == 2
+
+
+async def test_a_double_tap_on_read_opens_the_notice_once(demo, app_state):
+    from chiiki.pages.notices import NoticeFeedState
+    from chiiki.services import notices
+
+    staff = demo.actor("city@example.jp")
+    notices.publish(staff, {"title": "全員へ", "body": "本文", "everyone": "on"})
+    await login_state(app_state, "member@example.jp")
+    feed = await app_state.get_state(NoticeFeedState)
+    await NoticeFeedState.load.fn(feed)
+    key = feed.items[0]["id"]
+    await NoticeFeedState.toggle.fn(feed, key, True)
+    await NoticeFeedState.toggle.fn(feed, key, True)
+    assert feed.open_id == key and feed.open_blocks
+    with session() as s:
+        assert s.exec(select(func.count()).select_from(NoticeRead)).one() == 1
+    await NoticeFeedState.toggle.fn(feed, key, False)
+    await NoticeFeedState.toggle.fn(feed, key, False)
+    assert feed.open_id == ""
+
+
+async def test_a_published_notice_leaves_the_editor_empty(demo, app_state):
+    """What stays typed after 公開する would be published again by the next 確認 → 公開."""
+    from chiiki.pages.notices import NoticeAdminState
+    from tests.test_language_switch import open_page
+
+    await login_state(app_state, "city@example.jp")
+    await open_page(app_state, "/notices/admin")
+    st = await app_state.get_state(NoticeAdminState)
+    key = st.form_key
+    await NoticeAdminState.preview.fn(st, {"title": "全員へ", "body": "本文", "everyone": "on"})
+    await NoticeAdminState.publish.fn(st)
+    await NoticeAdminState.publish.fn(st)  # a second tap on 公開する
+    assert st.form_key == key + 1 and not st.confirming
+    with session() as s:
+        assert s.exec(select(func.count()).select_from(Notice).where(Notice.title == "全員へ")).one() == 1
