@@ -581,6 +581,48 @@ def test_the_last_manager_cannot_delete_their_account(demo):
     assert actor.account_id != membership.account_id
 
 
+def test_a_successor_whose_term_starts_later_cannot_delete_their_account_as_they_could_not_leave(demo):
+    """The 会長 handed over to a successor starting 2099-04-01: deleting the successor's account would leave the
+    association without a manager from then on, as leaving would (the look-ahead of membership.end_in)."""
+    from chiiki.services import membership as ms
+    from chiiki.services import officers
+    from chiiki.services.associations import first_manager_gap
+    from tests.test_officers_services import membership_of, role_of
+
+    a1 = demo.association_id(demo.A1)
+    officers.handover_role(demo.actor("kaicho@example.jp"), role_of(demo, "kaicho@example.jp"),
+                           membership_of(demo, "member@example.jp"), "2099-04-01")
+    successor = demo.actor("member@example.jp")
+    with pytest.raises(ServiceError) as left:
+        ms.leave(successor, a1)
+    with pytest.raises(ServiceError) as deleted:
+        accounts.delete_account(successor, PW)
+    assert left.value.key == deleted.value.key == "error.last_manager"
+    with session() as s:
+        assert s.get(Account, successor.account_id).login_id == "member@example.jp"
+        assert first_manager_gap(s, a1, utcnow()) is None
+
+
+def test_a_han_scoped_manager_deletes_their_account_where_no_association_wide_manager_is_left(demo):
+    """As they could leave: their han-wide role never kept the association managed, so ending it changes nothing."""
+    from chiiki.services import officers
+    from tests.test_officers_services import role_of
+
+    a1 = demo.association_id(demo.A1)
+    han1 = demo.han_ids(demo.A1)[0]
+    officers.change_role(demo.actor("kaicho@example.jp"), role_of(demo, "hancho@example.jp"),
+                         {"title": "班長", "permissions": ["view_members", "manage_members"], "han_id": han1})
+    with session() as s:  # every association-wide manager's term has ended
+        for r in s.exec(select(OfficerRole).where(OfficerRole.association_id == a1, OfficerRole.han_id.is_(None))):
+            r.valid_until = utcnow() - timedelta(days=1)
+            s.add(r)
+    hancho = demo.actor("hancho@example.jp")
+    accounts.delete_account(hancho, PW)
+    with session() as s:
+        assert s.get(Account, hancho.account_id).deleted_at is not None
+        assert s.exec(select(Membership.status).where(Membership.account_id == hancho.account_id)).all() == ["left"]
+
+
 def test_wrong_password_does_not_delete(demo):
     actor = demo.actor("member@example.jp")
     with pytest.raises(ValidationErrors):

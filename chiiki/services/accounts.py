@@ -46,7 +46,6 @@ from chiiki.services.db import fetch_in, fetch, fetch_one, lock_row, reading, re
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ANONYMOUS,
-    MANAGE_MEMBERS,
     Actor,
     MemberOf,
     RoleGrant,
@@ -692,22 +691,13 @@ def delete_account(actor: Actor, password: object) -> None:
         acc = _own_account(s, account_id)
         _check_own_password(s, acc, password, "password")
         lock_row(s, Account, account_id)  # a profile change at the same moment comes wholly before
+        from chiiki.services.membership import end_in  # membership builds on this module
+
         now = utcnow()
         memberships = s.exec(select(Membership).where(Membership.account_id == account_id,
                                                       Membership.status.in_(("active", "pending")))).all()
         for m in memberships:
-            roles = s.exec(select(OfficerRole).where(OfficerRole.membership_id == m.id,
-                                                     OfficerRole.revoked_at.is_(None))).all()
-            if any(MANAGE_MEMBERS in r.permissions.split() for r in roles) and not _other_manager_exists(s, m, now):
-                raise ServiceError("error.last_manager")
-            for r in roles:
-                r.revoked_at = now
-                s.add(r)
-            m.status = "left"
-            m.left_at = now
-            s.add(m)
-            if m.household_id:
-                refresh_paper_only(s, m.household_id, leaving_account=account_id)
+            end_in(s, m, now)  # as leaving: refused when it would leave the association without a manager
         for row in s.exec(select(AuthSession).where(AuthSession.account_id == account_id)).all():
             row.revoked_at = row.revoked_at or now
             s.add(row)
@@ -759,19 +749,9 @@ def _forget_answers(s: Session, account_id: int) -> None:
                   .values(respondent_account_id=None))
 
 
-def _other_manager_exists(s: Session, membership: Membership, now: datetime) -> bool:
-    from chiiki.services.associations import lock_officers, manager_roles
-
-    lock_officers(s, membership.association_id)
-    return any(role_is_valid(r.valid_from, r.valid_until, r.revoked_at, now)
-               for r in manager_roles(s, membership.association_id, but=membership.id))
-
-
-def refresh_paper_only(s: Session, household_id: int, leaving_account: int | None = None) -> None:
+def refresh_paper_only(s: Session, household_id: int) -> None:
     """A household is paper-only while no active member account is linked to it."""
     q = select(Membership.id).where(Membership.household_id == household_id, Membership.status == "active")
-    if leaving_account is not None:
-        q = q.where(Membership.account_id != leaving_account)
     household = s.get(Household, household_id)
     if household is not None:
         was_paper = household.paper_only

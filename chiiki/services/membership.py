@@ -142,10 +142,13 @@ def leave(actor: Actor, association_id: object) -> None:
         a = association_or_404(s, association_id)
         require(actor, MEMBER, Assoc(a.id))
         m = s.get(Membership, actor.membership(a.id).membership_id)
-        _end(s, m, utcnow())
+        end_in(s, m, utcnow())
 
 
-def _end(s: Session, m: Membership, now: datetime) -> None:
+def end_in(s: Session, m: Membership, now: datetime) -> None:
+    """End a membership and its roles inside the caller's transaction (leaving, an officer ending it, deleting the
+    account): refused when it would leave the association without a manager sooner than before, looking ahead to
+    roles that start or end later."""
     gap = first_manager_gap(s, m.association_id, now)
     for r in s.exec(select(OfficerRole).where(OfficerRole.membership_id == m.id,
                                               OfficerRole.revoked_at.is_(None))).all():
@@ -180,7 +183,7 @@ def end_membership(actor: Actor, membership_id: object) -> None:
                 may_change(actor, role)
             except Denied:
                 raise ServiceError("members.error.end_officer") from None
-        _end(s, m, now)
+        end_in(s, m, now)
         audit.record(s, actor, "membership.end", association_id=m.association_id, subjects=[m.account_id])
 
 
