@@ -15,7 +15,7 @@ from sqlmodel import select
 from chiiki.models import AuditAccess, Household, Membership, OfficerRole, SurveyAnswer, SurveyResponse, utcnow
 from chiiki.seed import seed_demo
 from chiiki.services import membership as ms
-from chiiki.services import officers, surveys
+from chiiki.services import officers, roster, surveys
 from chiiki.services.associations import first_manager_gap
 from chiiki.services.db import session
 from chiiki.services.errors import ServiceError
@@ -352,3 +352,80 @@ def test_withdrawing_a_request_an_officer_has_decided_says_so_and_keeps_the_deci
         ms.cancel_request(demo.actor("newcomer@example.jp"))
     assert e.value.key == "membership.error.cancel_decided"
     assert one(select(Membership.status).where(Membership.id == mid)) == "active"
+
+
+def _after_reading(module, name: str, monkeypatch) -> None:
+    """Make `module.name` (a read of the roster) wait, once it has read, for the other thread to have read too,
+    for at most 2 s: with the roster locked before reading, the other is still waiting for the lock (no meeting)."""
+    meet, real = threading.Barrier(2), getattr(module, name)
+
+    def read_then_meet(*args, **kwargs):
+        out = real(*args, **kwargs)
+        try:
+            meet.wait(2)
+        except threading.BrokenBarrierError:
+            pass
+        return out
+
+    monkeypatch.setattr(module, name, read_then_meet)
+
+
+def _households_at(aid: int, address: str) -> list[tuple[int, int]]:
+    """(han, route position) of the association's households at this address."""
+    with session() as s:
+        return s.exec(select(Household.han_id, Household.route_position).where(
+            Household.association_id == aid, Household.address == address, Household.removed_at.is_(None))).all()
+
+
+def _positions_are_distinct(aid: int) -> bool:
+    with session() as s:
+        rows = s.exec(select(Household.han_id, Household.route_position).where(
+            Household.association_id == aid, Household.removed_at.is_(None))).all()
+    return len(rows) == len(set(rows))
+
+
+def test_one_roster_import_confirmed_twice_at_once_adds_its_households_once(any_db, monkeypatch):
+    """Two taps on 取り込む (or two officers with the same file): both checked the rows against the roster before
+    either wrote, and the households were added twice, at the same route positions."""
+    from tests.test_roster_services import csv_bytes
+
+    demo = any_db
+    a1, kaicho = demo.association_id(DemoCity.A1), demo.actor("kaicho@example.jp")
+    rows = [("1班", "旭川市緑町5条8丁目1-1", "紙野 一郎", "", ""), ("2班", "旭川市緑町5条8丁目1-2", "紙野 二郎", "", "")]
+    preview = roster.preview_import(kaicho, a1, "roster.csv", csv_bytes(rows))
+    assert preview.ok
+    _after_reading(roster, "_check_all", monkeypatch)
+    twice = (roster.confirm_import, (kaicho, a1, preview.raw()))
+    out = both(twice, twice)
+    assert sorted(out) == ["ok", "roster.import.changed"], out
+    assert len(_households_at(a1, "旭川市緑町5条8丁目1-1")) == len(_households_at(a1, "旭川市緑町5条8丁目1-2")) == 1
+    assert _positions_are_distinct(a1)
+
+
+def test_one_household_added_twice_at_once_is_on_the_roster_once(any_db, monkeypatch):
+    from tests.test_roster_services import form
+
+    demo = any_db
+    a1, kaicho = demo.association_id(DemoCity.A1), demo.actor("kaicho@example.jp")
+    han1 = demo.han_ids(DemoCity.A1)[0]
+    _after_reading(roster, "_existing_addresses", monkeypatch)
+    data = form(han1, address="旭川市緑町5条8丁目7-7")
+    out = both((roster.save_household, (kaicho, a1, data)), (roster.save_household, (kaicho, a1, data)))
+    assert sorted(out) == ["ok", "roster.error.address_taken"], out
+    assert len(_households_at(a1, "旭川市緑町5条8丁目7-7")) == 1
+    assert _positions_are_distinct(a1)
+
+
+def test_two_households_moved_at_once_keep_one_place_each_on_the_route(any_db, monkeypatch):
+    """The first household of 1班 moved down while its third moved up: each wrote the order it had read, and two
+    households shared the second place."""
+    demo = any_db
+    a1, kaicho = demo.association_id(DemoCity.A1), demo.actor("kaicho@example.jp")
+    with session() as s:
+        first, _second, third = s.exec(select(Household.id).where(
+            Household.han_id == demo.han_ids(DemoCity.A1)[0], Household.removed_at.is_(None))
+            .order_by(Household.route_position)).all()[:3]
+    _after_reading(roster, "_han_order", monkeypatch)
+    out = both((roster.move_household, (kaicho, first, "down")), (roster.move_household, (kaicho, third, "up")))
+    assert out == ["ok", "ok"], out
+    assert _positions_are_distinct(a1)

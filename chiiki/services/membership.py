@@ -30,7 +30,7 @@ from chiiki.services.associations import (
 )
 from chiiki.services.db import lock_row, session
 from chiiki.services.officers import may_change
-from chiiki.services.roster import clean_address, fold
+from chiiki.services.roster import clean_address, fold, lock_roster
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ALL_HAN, AUTHENTICATED, JOIN, MANAGE_MEMBERS, MEMBER, VIEW_MEMBERS, Actor, Assoc, can, han_scope,
@@ -606,7 +606,10 @@ def _invite_household(s: Session, inv: InviteCode, address: str) -> Household | 
 
 
 def _same_address(s: Session, association_id: int, address: str) -> list[Household]:
-    """The association's households at this address, oldest first (addresses compared as roster.fold does)."""
+    """The association's households at this address, oldest first (addresses compared as roster.fold does). Read
+    under the roster's lock, as every caller may go on to add a household (_add_household): one added to the
+    roster meanwhile is seen, and the new one's route position is no other's."""
+    lock_roster(s, association_id)
     key = fold(address)
     if not key:
         return []

@@ -12,11 +12,11 @@ from sqlalchemy import bindparam, case, func, insert, update
 from sqlmodel import Session, select
 
 from chiiki.i18n import TZ, tr
-from chiiki.models import Account, Han, Household, Membership, utcnow
+from chiiki.models import Account, Association, Han, Household, Membership, utcnow
 from chiiki.services import audit, tabular, validate
 from chiiki.services.accounts import refresh_paper_only
 from chiiki.services.associations import association_or_404, han_of, in_scope, page_args, require_scope
-from chiiki.services.db import session
+from chiiki.services.db import lock_row, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
 from chiiki.services.policy import ALL_HAN, EXPORT, MANAGE_MEMBERS, VIEW_MEMBERS, Actor, han_scope
 
@@ -326,8 +326,24 @@ def han_choices(actor: Actor, association_id: object) -> list[tuple[int, str]]:
         return [(hid, name) for hid, name in s.exec(stmt.order_by(Han.route_order, Han.id)).all()]
 
 
-def _household_in_scope(s: Session, actor: Actor, household_id: object, permission: str) -> tuple[Household, object]:
-    hh = s.get(Household, validate.ident(household_id, "household_id"))
+def lock_roster(s: Session, association_id: int) -> None:
+    """Take the association's lock for a change of its roster, until the transaction ends, before reading the
+    addresses and route positions the change depends on: two changes at once (one import confirmed twice, one
+    household added from two tabs) each see what the other wrote, so no address is on the roster twice and no
+    two households share a place on a han's route."""
+    lock_row(s, Association, association_id)
+
+
+def _household_in_scope(s: Session, actor: Actor, household_id: object, permission: str, *,
+                        lock: bool = False) -> tuple[Household, object]:
+    """The household and the actor's scope for `permission`; lock: for a change of the roster (lock_roster), taken
+    only for an actor with the permission there, and the household read again under it, as a change committed
+    meanwhile left it."""
+    hid = validate.ident(household_id, "household_id")
+    hh = s.get(Household, hid)
+    if hh is not None and lock and han_scope(actor, permission, hh.association_id):
+        lock_roster(s, hh.association_id)
+        hh = s.get(Household, hid, populate_existing=True)
     if hh is None or hh.removed_at is not None:
         raise NotFound()
     scope = han_scope(actor, permission, hh.association_id)
@@ -466,9 +482,10 @@ def save_household(actor: Actor, association_id: object, data: dict, household_i
         if household_id in (None, "", 0, "0"):
             a = association_or_404(s, association_id)
             scope = require_scope(actor, MANAGE_MEMBERS, a.id)
+            lock_roster(s, a.id)
             hh = Household(association_id=a.id, paper_only=True, route_position=0)
         else:
-            hh, scope = _household_in_scope(s, actor, household_id, MANAGE_MEMBERS)
+            hh, scope = _household_in_scope(s, actor, household_id, MANAGE_MEMBERS, lock=True)
             if hh.association_id != validate.ident(association_id, "association_id"):
                 raise Denied()
         clean = _clean_household(s, hh.association_id, scope, data, hh.paper_only)
@@ -494,7 +511,7 @@ def save_household(actor: Actor, association_id: object, data: dict, household_i
 def remove_household(actor: Actor, household_id: object) -> None:
     """Take a household off the roster (kept for the circular ledger); refused while members live there."""
     with session() as s:
-        hh, _scope = _household_in_scope(s, actor, household_id, MANAGE_MEMBERS)
+        hh, _scope = _household_in_scope(s, actor, household_id, MANAGE_MEMBERS, lock=True)
         if s.exec(select(Membership.id).where(Membership.household_id == hh.id, Membership.status == "active")
                   ).first() is not None:
             raise ServiceError("roster.error.has_members")
@@ -514,7 +531,7 @@ def move_household(actor: Actor, household_id: object, direction: object) -> Non
     if step is None:
         raise ServiceError("error.invalid", "direction")
     with session() as s:
-        hh, _scope = _household_in_scope(s, actor, household_id, MANAGE_MEMBERS)
+        hh, _scope = _household_in_scope(s, actor, household_id, MANAGE_MEMBERS, lock=True)
         _place(s, hh, max(0, _index_in_han(s, hh) + step))
 
 
@@ -767,6 +784,7 @@ def confirm_import(actor: Actor, association_id: object, raw_rows: object) -> in
     with session() as s:
         a = association_or_404(s, association_id)
         scope = require_scope(actor, MANAGE_MEMBERS, a.id)
+        lock_roster(s, a.id)  # the same file confirmed twice at once: the second sees the first's households
         preview, clean = _check_all(s, a.id, scope, raw_rows)
         if preview.error_rows:
             raise ServiceError("roster.import.changed", "file")
