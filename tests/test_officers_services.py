@@ -395,6 +395,20 @@ def test_the_term_cap_holds_for_handovers_and_counts_a_next_term_already_set(dem
                                          valid_until=sixty))
 
 
+def test_an_officer_with_two_roles_of_the_same_start_one_open_ended_can_still_delegate(demo):
+    """At the 4/1 rotation one person often takes two roles from the same day, one of them for a year: comparing
+    the open end of one with the date of the other failed every grant, change and handover they made."""
+    a1 = demo.association_id(DemoCity.A1)
+    kaicho = demo.actor("kaicho@example.jp")
+    m = membership_of(demo, "member@example.jp")
+    officers.grant_role(kaicho, a1, grant(membership_id=m, title="総務部長", valid_from="2020-04-01"))
+    officers.grant_role(kaicho, a1, grant(membership_id=m, title="防災部長", valid_from="2020-04-01",
+                                          valid_until="2099-03-31"))
+    soumu = demo.actor("member@example.jp")
+    rid = officers.grant_role(soumu, a1, grant(membership_id=membership_of(demo, "member2@example.jp"), title="書記"))
+    assert any(r.id == rid and r.state == "current" for r in officers.list_roles(kaicho, a1))
+
+
 def test_city_staff_never_hold_officer_powers(demo):
     """City staff see aggregates only (DESIGN.md): a staff account that joined its own association as a resident
     is not given a role, and a role it holds anyway (granted before the account became staff) gives it nothing."""

@@ -189,9 +189,10 @@ def _own_term_end(s: Session, actor: Actor, association_id: int, han_id: int | N
     now = utcnow()
     limit: datetime | None = None
     for p in perms:
-        spans = sorted((as_utc(start), as_utc(until) if until is not None else None)
-                       for permissions, role_han, start, until in rows
-                       if p in permissions.split() and (role_han is None or role_han == han_id))
+        spans = [(as_utc(start), as_utc(until) if until is not None else None)
+                 for permissions, role_han, start, until in rows
+                 if p in permissions.split() and (role_han is None or role_han == han_id)]
+        spans.sort(key=lambda span: span[0])  # by start only: an open end (None) does not compare with a date
         reach: datetime | None = now
         for start, until in spans:  # each span starting before the covered time runs out extends it
             if reach is None or start > reach:
