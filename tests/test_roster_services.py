@@ -349,6 +349,33 @@ def test_a_han_officer_learns_nothing_of_other_hans_addresses_from_the_duplicate
     assert e.value.errors["address"][0] == "roster.error.address_taken"
 
 
+def test_managing_members_without_view_members_cannot_tell_which_addresses_are_on_the_roster(demo, a1):
+    """Officers holding manage_members but not view_members (anywhere, or in one of the han they keep) get the
+    same answer for an address on the roster as for one that exists nowhere: "already on the roster" told them,
+    unaudited, what they may not see. Twins are refused where the officer sees the roster."""
+    han1, han2 = demo.han_ids(DemoCity.A1)[:2]
+    kaicho = demo.actor("kaicho@example.jp")
+    manage_only = dataclasses.replace(kaicho, roles=tuple(
+        dataclasses.replace(r, permissions=frozenset({MANAGE_MEMBERS})) for r in kaicho.roles))
+    role = demo.actor("hancho@example.jp").roles[0]
+    sees_han1_keeps_both = dataclasses.replace(demo.actor("hancho@example.jp"), roles=(
+        RoleGrant(role.role_id, a1, "班長", frozenset({VIEW_MEMBERS, MANAGE_MEMBERS}), han1),
+        RoleGrant(role.role_id, a1, "班長", frozenset({MANAGE_MEMBERS}), han2)))
+    made_up = "旭川市旭町9条9丁目99-99"
+    for actor, han in ((manage_only, han1), (sees_han1_keeps_both, han2)):
+        existing = households(a1, han_id=han)[0].address
+        csv = f"班,住所,氏名\n{demo_han_name(han)},{existing},山田 太郎\n{demo_han_name(han)},{made_up},山田 花子\n"
+        views = len(accesses("roster.view"))
+        preview = roster.preview_import(actor, a1, "probe.csv", csv.encode())
+        assert {r.address: [k for k, _p in r.errors] for r in preview.rows} == {existing: [], made_up: []}
+        assert roster.save_household(actor, a1, form(han, address=existing))  # as for an address never seen
+        assert len(accesses("roster.view")) == views
+    existing = households(a1, han_id=han1)[0].address
+    with pytest.raises(ValidationErrors) as e:
+        roster.save_household(sees_han1_keeps_both, a1, form(han1, address=existing))
+    assert e.value.errors["address"][0] == "roster.error.address_taken"
+
+
 def demo_han_name(han_id: int) -> str:
     with session() as s:
         return s.get(Han, han_id).name

@@ -119,6 +119,18 @@ def han_scope(actor: Actor, permission: str, association_id: int) -> Union[str, 
     return frozenset(hans)
 
 
+def shared_scope(actor: Actor, association_id: int, *permissions: str) -> Union[str, frozenset[int]]:
+    """Where in an association the actor holds every one of `permissions`: the intersection of their han_scope."""
+    out: Union[str, frozenset[int]] = ALL_HAN
+    for permission in permissions:
+        scope = han_scope(actor, permission, association_id)
+        if out == ALL_HAN:
+            out = scope
+        elif scope != ALL_HAN:
+            out = frozenset(out) & frozenset(scope)
+    return out
+
+
 def can(actor: Actor | None, action: str, target: Target = None) -> bool:
     """True only when the rules below allow it; any unknown action or target is refused."""
     if actor is None or not isinstance(actor, Actor):

@@ -18,7 +18,7 @@ from chiiki.services.accounts import refresh_paper_only
 from chiiki.services.associations import association_or_404, han_of, in_scope, page_args, require_scope
 from chiiki.services.db import lock_row, session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
-from chiiki.services.policy import ALL_HAN, EXPORT, MANAGE_MEMBERS, VIEW_MEMBERS, Actor, han_scope
+from chiiki.services.policy import ALL_HAN, EXPORT, MANAGE_MEMBERS, VIEW_MEMBERS, Actor, han_scope, shared_scope
 
 PAGE_SIZE = 50
 MAX_QUERY = 100
@@ -259,15 +259,7 @@ EXPORT_COLUMNS = ("han", "position", "address", "name", "kana", "channel", "phon
 
 def export_scope(actor: Actor, association_id: int):
     """Where the actor may both read and export: the intersection of the two permissions' scopes."""
-    view = han_scope(actor, VIEW_MEMBERS, association_id)
-    exp = han_scope(actor, EXPORT, association_id)
-    if not view or not exp:
-        raise Denied()
-    if view == ALL_HAN:
-        return exp
-    if exp == ALL_HAN:
-        return view
-    both = frozenset(view) & frozenset(exp)
+    both = shared_scope(actor, association_id, VIEW_MEMBERS, EXPORT)
     if not both:
         raise Denied()
     return both
@@ -416,10 +408,15 @@ def _close_gap(s: Session, association_id: int, han_id: int | None) -> None:
         _write_order(s, [hid for hid, _ in rows], dict(rows))
 
 
-def _existing_addresses(s: Session, association_id: int, scope, exclude: int | None = None) -> dict[str, int]:
-    """The folded addresses of the association's households in `scope` (the officer's han, or ALL_HAN): a twin
-    is refused only where the officer may keep the roster. Answering "taken" for an address of another han
-    would tell a 班長, address by address, which households are on the roster there."""
+def _existing_addresses(s: Session, actor: Actor, association_id: int, exclude: int | None = None
+                        ) -> dict[str, int]:
+    """The folded addresses of the association's households where the actor both keeps and sees the roster: a
+    twin is refused only there. Answering "taken" for an address anywhere else would tell, address by address
+    and unaudited, which households are on the roster where the officer may not see it: a 班長 of another han,
+    or an officer holding manage_members without view_members (privacy rule 1)."""
+    scope = shared_scope(actor, association_id, MANAGE_MEMBERS, VIEW_MEMBERS)
+    if not scope:
+        return {}
     stmt = select(Household.id, Household.address).where(Household.association_id == association_id,
                                                          Household.removed_at.is_(None))
     if scope != ALL_HAN:
@@ -489,7 +486,7 @@ def save_household(actor: Actor, association_id: object, data: dict, household_i
             if hh.association_id != validate.ident(association_id, "association_id"):
                 raise Denied()
         clean = _clean_household(s, hh.association_id, scope, data, hh.paper_only)
-        if fold(clean["address"]) in _existing_addresses(s, hh.association_id, scope, exclude=hh.id):
+        if fold(clean["address"]) in _existing_addresses(s, actor, hh.association_id, exclude=hh.id):
             raise ValidationErrors({"address": "roster.error.address_taken"})
         moved = hh.id is None or hh.han_id != clean["han_id"]
         old_han, old_index = hh.han_id, None if hh.id is None else _index_in_han(s, hh)
@@ -687,11 +684,11 @@ def _field_error(e: ServiceError, field: str) -> tuple[str, dict]:
 class _RowChecker:
     """Validates import rows against the association as it is now; used by preview and confirm alike."""
 
-    def __init__(self, s: Session, association_id: int, scope) -> None:
+    def __init__(self, s: Session, actor: Actor, association_id: int, scope) -> None:
         self.scope = scope
         self.hans: dict[str, Han] = {
             fold(h.name): h for h in s.exec(select(Han).where(Han.association_id == association_id)).all()}
-        self.existing = _existing_addresses(s, association_id, scope)
+        self.existing = _existing_addresses(s, actor, association_id)
         self.seen: dict[str, int] = {}
 
     def _han(self, value: str) -> tuple[Han | None, tuple[str, dict] | None]:
@@ -749,8 +746,9 @@ def _imported_phone(value: str) -> str:
     return digits
 
 
-def _check_all(s: Session, association_id: int, scope, raw_rows: list[dict]) -> tuple[ImportPreview, list[dict]]:
-    checker = _RowChecker(s, association_id, scope)
+def _check_all(s: Session, actor: Actor, association_id: int, scope, raw_rows: list[dict]
+               ) -> tuple[ImportPreview, list[dict]]:
+    checker = _RowChecker(s, actor, association_id, scope)
     rows, clean = [], []
     for raw in raw_rows:
         row, ok = checker.check(raw)
@@ -771,7 +769,7 @@ def preview_import(actor: Actor, association_id: object, filename: object, data:
             {"line": int(i) + 2, **{name: str(record[col]) for name, col in columns.items()}}
             for i, record in zip(df.index, df.to_dict("records"))
         ]
-        preview, _clean = _check_all(s, a.id, scope, raw_rows)
+        preview, _clean = _check_all(s, actor, a.id, scope, raw_rows)
         return preview
 
 
@@ -785,7 +783,7 @@ def confirm_import(actor: Actor, association_id: object, raw_rows: object) -> in
         a = association_or_404(s, association_id)
         scope = require_scope(actor, MANAGE_MEMBERS, a.id)
         lock_roster(s, a.id)  # the same file confirmed twice at once: the second sees the first's households
-        preview, clean = _check_all(s, a.id, scope, raw_rows)
+        preview, clean = _check_all(s, actor, a.id, scope, raw_rows)
         if preview.error_rows:
             raise ServiceError("roster.import.changed", "file")
         next_pos = dict(s.exec(
