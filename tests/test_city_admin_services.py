@@ -166,6 +166,32 @@ def test_first_officer_only_while_no_manager_holds_office(demo):
     assert count(OfficerRole) == before
 
 
+def test_the_city_appoints_a_president_when_the_officers_left_hold_not_every_permission(demo):
+    """The 会長 stepped down while a 総務部長 with manage_members alone stayed on: no one inside could grant
+    view_members, export … again, and the city could not appoint, as a manager held office."""
+    from chiiki.services import officers
+    from tests.test_officers_services import grant, membership_of, role_of
+
+    a1 = demo.association_id(DemoCity.A1)
+    staff, kaicho = demo.actor(CITY), demo.actor("kaicho@example.jp")
+    officers.grant_role(kaicho, a1, grant(membership_id=membership_of(demo, "member@example.jp")))
+    officers.revoke_role(kaicho, role_of(demo, "kaicho@example.jp"))  # a manager remains: allowed
+    shown = assoc.city_association(staff, a1)
+    appointed = demo.actor("member2@example.jp")
+    assert assoc.appoint_first_officer(staff, a1, "member2@example.jp")
+    assert (shown.has_manager, shown.has_president) == (True, False)  # what the city's list showed before
+    (role,) = demo.actor("member2@example.jp").roles_in(a1)
+    assert role.title == "会長" and role.permissions == frozenset(OFFICER_PERMISSIONS)
+    with session() as s:
+        ev = s.exec(select(AuditEvent).where(AuditEvent.action == "role.change",
+                                             AuditEvent.subject_account_id == appointed.account_id)).all()
+    assert [(e.actor_account_id, e.detail) for e in ev] == [(staff.account_id, "appoint 会長")]  # audited as ever
+    assert assoc.city_association(staff, a1).has_president
+    with pytest.raises(ServiceError) as e:  # and once more: a president holds office now
+        assoc.appoint_first_officer(staff, a1, "fukukaicho@example.jp")
+    assert e.value.key == "association.error.has_manager"
+
+
 @pytest.mark.parametrize("login,key", [("nobody@example.jp", "association.error.no_account"),
                                        ("other@example.jp", "association.error.member_elsewhere"),
                                        # City staff never become officers, so never see member rows.

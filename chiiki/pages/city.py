@@ -87,6 +87,7 @@ class CityState(rx.State):
             "area": r.area_label, "description": r.description, "households": str(r.households),
             "members": _shown(r.member_accounts), "digital": _shown(r.digital_households),
             "paper": _shown(r.paper_only_households), "has_manager": "1" if r.has_manager else "",
+            "has_president": "1" if r.has_president else "",
         } for r in rows]
         ok, items, _e, _ = await attempt(self, lang, associations.list_areas, actor)
         items = items if ok else []
@@ -243,10 +244,12 @@ def _association_row(r: rx.Var) -> rx.Component:
         rx.hstack(_count("cityadmin.households", r["households"]), _count("cityadmin.members", r["members"]),
                   _count("cityadmin.digital", r["digital"]), _count("cityadmin.paper", r["paper"]), wrap="wrap", spacing="4",
                   margin_y="0.5em"),
-        rx.cond(r["has_manager"] == "", rx.text(t("cityadmin.no_manager"), color=rx.color("orange", 11), size="3")),
+        rx.cond(r["has_manager"] == "", rx.text(t("cityadmin.no_manager"), color=rx.color("orange", 11), size="3"),
+                rx.cond(r["has_president"] == "",
+                        rx.text(t("cityadmin.no_president"), color=rx.color("orange", 11), size="3"))),
         rx.hstack(
             secondary_button("common.edit", on_click=CityState.open_association("edit", r["id"])),
-            rx.cond(r["has_manager"] == "",
+            rx.cond(r["has_president"] == "",
                     secondary_button("cityadmin.appoint", on_click=CityState.open_association("appoint", r["id"]))),
             spacing="3", wrap="wrap",
         ),

@@ -127,18 +127,33 @@ def shown_end(until: datetime) -> date | datetime:
     return end_day(until) if as_utc(until).astimezone(TZ).time() == time(0, 0) else until
 
 
-def manager_roles(s: Session, association_id: int, but: int | None = None) -> list[OfficerRole]:
-    """Every unrevoked, association-wide manage_members role of an active member who can act (a city staff
+def _acting_roles(s: Session, association_ids: list[int], but: int | None = None) -> list[OfficerRole]:
+    """Every unrevoked, association-wide role in these associations of an active member who can act (a city staff
     account's role gives it nothing: policy.han_scope), at any time; `but` leaves one membership's out."""
     query = (select(OfficerRole)
              .join(Membership, Membership.id == OfficerRole.membership_id)
              .join(Account, Account.id == Membership.account_id)
-             .where(OfficerRole.association_id == association_id, OfficerRole.revoked_at.is_(None),
+             .where(OfficerRole.association_id.in_(association_ids), OfficerRole.revoked_at.is_(None),
                     OfficerRole.han_id.is_(None), Membership.status == "active",
                     Account.is_city_staff.is_(False), Account.deleted_at.is_(None)))
     if but is not None:
         query = query.where(OfficerRole.membership_id != but)
-    return [r for r in s.exec(query).all() if MANAGE_MEMBERS in r.permissions.split()]
+    return list(s.exec(query).all())
+
+
+def manager_roles(s: Session, association_id: int, but: int | None = None) -> list[OfficerRole]:
+    """Every acting manage_members role of the association (_acting_roles), at any time."""
+    return [r for r in _acting_roles(s, [association_id], but) if MANAGE_MEMBERS in r.permissions.split()]
+
+
+def _fully_empowered(roles: list[OfficerRole], now: datetime) -> set[int]:
+    """The associations (of these _acting_roles) where someone in office holds every officer permission, in one
+    role or several: an officer who can delegate whatever the association needs (a 会長)."""
+    held: dict[tuple[int, int], set[str]] = {}
+    for r in roles:
+        if role_is_valid(r.valid_from, r.valid_until, None, now):
+            held.setdefault((r.association_id, r.membership_id), set()).update(r.permissions.split())
+    return {aid for (aid, _mid), perms in held.items() if perms >= set(OFFICER_PERMISSIONS)}
 
 
 def valid_manager_intervals(s: Session, association_id: int) -> list[tuple[datetime, datetime | None]]:
@@ -321,11 +336,13 @@ class AssociationCounts:
     member_accounts: int | None
     digital_households: int | None
     paper_only_households: int | None
-    has_manager: bool
+    has_manager: bool  # someone in office manages members
+    has_president: bool  # someone in office holds every permission (else the city may appoint a 会長)
 
 
-def _counts(s: Session, ids: list[int], now: datetime) -> dict[int, tuple[int, int, int, bool]]:
-    """households, member accounts, digital households, has-manager, per association, in four queries."""
+def _counts(s: Session, ids: list[int], now: datetime) -> dict[int, tuple[int, int, int, bool, bool]]:
+    """households, member accounts, digital households, has-manager, has-president, per association, in four
+    queries."""
     if not ids:
         return {}
     households = dict(s.exec(
@@ -344,26 +361,22 @@ def _counts(s: Session, ids: list[int], now: datetime) -> dict[int, tuple[int, i
         .where(Household.association_id.in_(ids), Household.removed_at.is_(None))
         .group_by(Household.association_id)
     ).all())
-    managed: set[int] = set()
-    for r in s.exec(
-        select(OfficerRole).join(Membership, Membership.id == OfficerRole.membership_id)
-        .join(Account, Account.id == Membership.account_id)
-        .where(OfficerRole.association_id.in_(ids), OfficerRole.revoked_at.is_(None), OfficerRole.han_id.is_(None),
-               Membership.status == "active", Account.is_city_staff.is_(False), Account.deleted_at.is_(None))
-    ).all():
-        if MANAGE_MEMBERS in r.permissions.split() and role_is_valid(r.valid_from, r.valid_until, None, now):
-            managed.add(r.association_id)
-    return {i: (households.get(i, 0), members.get(i, 0), digital.get(i, 0), i in managed) for i in ids}
+    roles = _acting_roles(s, ids)
+    managed = {r.association_id for r in roles
+               if MANAGE_MEMBERS in r.permissions.split() and role_is_valid(r.valid_from, r.valid_until, None, now)}
+    presided = _fully_empowered(roles, now)
+    return {i: (households.get(i, 0), members.get(i, 0), digital.get(i, 0), i in managed, i in presided)
+            for i in ids}
 
 
-def _to_counts(a: Association, labels: dict[int, str], c: tuple[int, int, int, bool]) -> AssociationCounts:
-    hh, members, digital, managed = c
+def _to_counts(a: Association, labels: dict[int, str], c: tuple[int, int, int, bool, bool]) -> AssociationCounts:
+    hh, members, digital, managed, presided = c
     if hh < SMALL_GROUP:
         members = digital = paper = None
     else:
         paper = hh - digital
     return AssociationCounts(a.id, a.name, a.name_kana, a.area_id, labels.get(a.area_id, ""), a.description, a.active,
-                             hh, members, digital, paper, managed)
+                             hh, members, digital, paper, managed, presided)
 
 
 def city_associations(actor: Actor, query: object = "", limit: object = PAGE_SIZE,
@@ -449,8 +462,10 @@ def update_association(actor: Actor, association_id: object, data: dict) -> None
 def appoint_first_officer(actor: Actor, association_id: object, login_id: object) -> str:
     """City staff delegate an association to its first 会長 (all permissions). Returns the display name.
 
-    Only while no manager holds office: after that the association hands roles over itself, and the city
-    cannot use this to give itself a way into member data.
+    Only while no officer in office holds every permission: until then the association hands roles over itself,
+    and the city cannot use this to give itself a way into member data (nor appoint a staff account). Also when
+    officers who manage members remain but none can delegate everything (the last holder of a permission
+    stepped down, or their term ended): no one inside could grant that permission again.
     """
     require(actor, CITY_ADMIN)
     try:
@@ -460,7 +475,8 @@ def appoint_first_officer(actor: Actor, association_id: object, login_id: object
     now = utcnow()
     with session() as s:
         a = association_or_404(s, association_id)
-        if first_manager_gap(s, a.id, now) != now:
+        lock_officers(s, a.id)
+        if a.id in _fully_empowered(_acting_roles(s, [a.id]), now):
             raise ServiceError("association.error.has_manager")
         acc = s.exec(select(Account).where(Account.login_id == login, Account.deleted_at.is_(None))).first()
         if acc is None:
@@ -535,7 +551,7 @@ def summary(actor: Actor, association_id: object) -> AssociationSummary:
         a = association_or_404(s, association_id)
         require(actor, MEMBER, Assoc(a.id))
         now = utcnow()
-        hh, members, _digital, _managed = _counts(s, [a.id], now)[a.id]
+        hh, members, *_rest = _counts(s, [a.id], now)[a.id]
         labels = {x.id: x.label for x in _area_items(s)}
         officers = tuple(OfficerLine(r.title, name, han) for r, name, han in current_officers(s, a.id, now))
         return AssociationSummary(a.id, a.name, a.description, labels.get(a.area_id, ""), hh, members, officers)
