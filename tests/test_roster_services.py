@@ -12,7 +12,7 @@ from chiiki.models import Account, AuditAccess, AuditEvent, Han, Household, Memb
 from chiiki.services import roster, tabular
 from chiiki.services.db import session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
-from chiiki.services.policy import MANAGE_MEMBERS, VIEW_MEMBERS, RoleGrant
+from chiiki.services.policy import EXPORT, MANAGE_MEMBERS, VIEW_MEMBERS, RoleGrant
 from tests.conftest import DemoCity
 
 
@@ -271,6 +271,23 @@ def test_export_needs_the_export_permission(demo, a1, login):
     with pytest.raises(Denied):
         roster.export_roster(demo.actor(login), a1, "csv")
     assert audits("roster.export") == []
+
+
+def test_an_export_of_no_rows_is_logged_with_its_count_of_zero(demo, a1):
+    """Every export is logged with its count (privacy rule 4), also one of a han with no household yet."""
+    with session() as s:
+        han = Han(association_id=a1, name="新しい班", route_order=99)
+        s.add(han)
+        s.flush()
+        han_id = han.id
+    actor = demo.actor("hancho@example.jp")
+    role = actor.roles[0]
+    actor = dataclasses.replace(actor, roles=(RoleGrant(role.role_id, a1, "班長", frozenset({VIEW_MEMBERS, EXPORT}),
+                                                        han_id),))
+    assert roster.export_roster(actor, a1, "csv").count == 0
+    assert [(e.actor_account_id, e.record_count, e.detail) for e in accesses("roster.export")] == [
+        (actor.account_id, 0, "csv")]
+    assert audits("roster.export") == []  # no one's data was in it
 
 
 def test_export_format_must_be_known(demo, a1):

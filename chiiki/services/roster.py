@@ -217,9 +217,10 @@ def _members_of(s: Session, association_id: int, household_ids: list[int] | None
 
 
 def _audit_rows(s: Session, actor: Actor, action: str, association_id: int, rows: Sequence[RosterRow],
-                detail: str = "") -> None:
-    """One audit event for each person whose data was shown: member accounts, and paper-only households."""
-    if not rows:
+                detail: str = "", empty_too: bool = False) -> None:
+    """One audit event for each person whose data was shown: member accounts, and paper-only households; for no
+    rows nothing, unless empty_too (an export is logged with its count, 0 too: privacy rule 4)."""
+    if not rows and not empty_too:
         return
     audit.record(s, actor, action, association_id=association_id,
                  subjects=[p.account_id for r in rows for p in r.members],
@@ -284,7 +285,7 @@ def export_roster(actor: Actor, association_id: object, fmt: object, lang: str =
             data = tabular.to_csv_bytes(headers, table)
         else:
             data = tabular.to_xlsx_bytes(headers, table, tr(lang, "roster.title"))
-        _audit_rows(s, actor, "roster.export", a.id, rows, detail=fmt)
+        _audit_rows(s, actor, "roster.export", a.id, rows, detail=fmt, empty_too=True)
         return RosterExport(f"roster-{a.id}-{stamp}.{fmt}", data, EXPORT_FORMATS[fmt], len(rows))
 
 
