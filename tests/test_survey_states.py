@@ -209,11 +209,15 @@ async def test_choosing_a_kind_keeps_the_form_and_moves_only_the_deadline(demo, 
     assert await SurveyBuilderState.choose_kind.fn(b, "general") is None
     assert b.form_key == key and b.kind == "general"
     # Another kind keeps the form (what was typed stays) and sets the deadline field to that kind's default.
-    event = await SurveyBuilderState.choose_kind.fn(b, "safety")
+    events = await SurveyBuilderState.choose_kind.fn(b, "safety")
     assert b.kind == "safety" and b.form_key == key and b.default_deadline != deadline
-    assert event is not None
-    args = {k._js_expr: str(v) for k, v in event.args}
+    deadline_event, per_household = events
+    args = {k._js_expr: str(v) for k, v in deadline_event.args}
     assert args["ref"] == '"ref_f_deadline"' and b.default_deadline in args["value"]
+    # A safety check asks per household from the start: the box is ticked (and unticked for another kind).
+    assert "checked = true" in str(per_household)
+    assert "checked = false" in str((await SurveyBuilderState.choose_kind.fn(b, "general"))[1])
+    await SurveyBuilderState.choose_kind.fn(b, "safety")
     # An unknown kind is ignored.
     assert await SurveyBuilderState.choose_kind.fn(b, "lottery") is None and b.kind == "safety"
 
