@@ -292,3 +292,24 @@ def test_an_association_of_a_few_households_shows_staff_no_member_or_digital_cou
     info = assoc.city_association(staff, aid)
     assert (info.households, info.member_accounts, info.digital_households, info.paper_only_households) == (
         SMALL_GROUP, 0, 0, SMALL_GROUP)
+
+
+def test_the_city_cannot_appoint_while_the_officers_hold_every_permission_between_them(demo):
+    """The 会長 shares export out to a 会計 and drops it from their own role: nobody holds all six, but every
+    permission is still someone's to use and to delegate. The city may not put a second 会長 in then."""
+    from tests.test_officers_services import grant, membership_of, role_of
+
+    from chiiki.services import officers
+    from chiiki.services.policy import EXPORT
+
+    a1 = demo.association_id(DemoCity.A1)
+    staff, kaicho = demo.actor("city@example.jp"), demo.actor("kaicho@example.jp")
+    officers.grant_role(kaicho, a1, grant(title="会計", membership_id=membership_of(demo, "member@example.jp"),
+                                          permissions=[EXPORT]))
+    officers.change_role(kaicho, role_of(demo, "kaicho@example.jp"),
+                         {"title": "会長", "permissions": [p for p in OFFICER_PERMISSIONS if p != EXPORT],
+                          "han_id": "", "valid_from": "", "valid_until": ""})
+    with pytest.raises(ServiceError) as e:
+        assoc.appoint_first_officer(staff, a1, "member2@example.jp")
+    assert e.value.key == "association.error.has_manager"
+    assert assoc.city_association(staff, a1).has_president

@@ -31,9 +31,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "association.leave_confirm": ("はい、やめます", "Yes, leave"),
     "association.left": ("町内会をやめました", "You have left the association"),
     "association.error.has_manager": (
-        "この町内会にはすでにすべての権限をもつ役員(会長)がいます。役員の交代は町内会の中で行います",
-        "This association already has an officer holding every permission; roles are handed over inside the "
-        "association",
+        "この町内会には、会員を管理し会員の情報を見られる役員(会長など)がいます。役員の交代は町内会の中で行います",
+        "This association has an officer who manages and sees its members (a president or the like); roles are "
+        "handed over inside the association",
     ),
     "association.error.no_account": (
         "このログインIDの登録が見つかりません。本人に先に新規登録をしてもらってください",
@@ -246,8 +246,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "cityadmin.paper": ("紙のみの世帯", "Paper-only households"),
     "cityadmin.no_manager": ("会員を管理する役員がいません", "No officer manages members"),
     "cityadmin.no_president": (
-        "すべての権限をもつ役員(会長)がいません。会長を任命できます",
-        "No officer holds every permission: you can appoint a president",
+        "会員を管理し会員の情報を見られる役員がいません。会長を任命できます",
+        "No officer manages and sees the members: you can appoint a president",
     ),
     "cityadmin.appoint": ("最初の役員(会長)を任命する", "Appoint the first officer (president)"),
     "cityadmin.appoint_help": (

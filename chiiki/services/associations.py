@@ -21,6 +21,7 @@ from chiiki.services.policy import (
     MEMBER,
     OFFICER_PERMISSIONS,
     SMALL_GROUP,
+    VIEW_MEMBERS,
     Actor,
     Assoc,
     can,
@@ -147,13 +148,15 @@ def manager_roles(s: Session, association_id: int, but: int | None = None) -> li
 
 
 def _fully_empowered(roles: list[OfficerRole], now: datetime) -> set[int]:
-    """The associations (of these _acting_roles) where someone in office holds every officer permission, in one
-    role or several: an officer who can delegate whatever the association needs (a 会長)."""
+    """The associations (of these _acting_roles) that can run and hand on themselves: an officer in office manages
+    and sees the members, in one role or several (a 会長, who may have shared other permissions out, e.g. export
+    to a 会計). Elsewhere (the 会長 stepped down leaving a 総務部長 who manages members only) no one inside can
+    grant view_members again, and the city may appoint a 会長."""
     held: dict[tuple[int, int], set[str]] = {}
     for r in roles:
         if role_is_valid(r.valid_from, r.valid_until, None, now):
             held.setdefault((r.association_id, r.membership_id), set()).update(r.permissions.split())
-    return {aid for (aid, _mid), perms in held.items() if perms >= set(OFFICER_PERMISSIONS)}
+    return {aid for (aid, _mid), perms in held.items() if {MANAGE_MEMBERS, VIEW_MEMBERS} <= perms}
 
 
 def valid_manager_intervals(s: Session, association_id: int) -> list[tuple[datetime, datetime | None]]:
@@ -462,10 +465,10 @@ def update_association(actor: Actor, association_id: object, data: dict) -> None
 def appoint_first_officer(actor: Actor, association_id: object, login_id: object) -> str:
     """City staff delegate an association to its first 会長 (all permissions). Returns the display name.
 
-    Only while no officer in office holds every permission: until then the association hands roles over itself,
-    and the city cannot use this to give itself a way into member data (nor appoint a staff account). Also when
-    officers who manage members remain but none can delegate everything (the last holder of a permission
-    stepped down, or their term ended): no one inside could grant that permission again.
+    Only while no officer in office both manages and sees the members: until then the association hands roles
+    over itself, and the city cannot use this to give itself a way into member data (nor appoint a staff
+    account). Also when officers who manage members remain but none sees them (the 会長 stepped down, or their
+    term ended): no one inside could grant view_members again.
     """
     require(actor, CITY_ADMIN)
     try:
