@@ -186,3 +186,51 @@ async def test_an_officer_who_only_exports_reads_the_status_and_exports_its_read
     assert page.found and not page.may_act and page.rows
     with pytest.raises(Exception):
         circulars.renotify(kaikei, cid)
+
+
+@pytest.mark.postgres
+def test_linking_a_member_elsewhere_and_a_roster_change_at_once_do_not_deadlock(pg_app_db, monkeypatch):
+    """PostgreSQL: an officer links a member to another household (their old one becomes paper-only, and gets
+    paper copies under the association's lock) while another moves that old household on the route (the
+    roster's lock, then the household's row). Each must wait for the other, not deadlock."""
+    import threading
+    import time
+
+    from sqlalchemy import func
+
+    from chiiki.models import Membership
+    from chiiki.seed import seed_demo
+    from chiiki.services import roster
+
+    seed_demo(content=False)
+    demo = DemoCity()
+    a1, kaicho = demo.association_id(DemoCity.A1), demo.actor("kaicho@example.jp")
+    with session() as s:
+        for mid, hid in s.exec(select(Membership.id, Membership.household_id).where(
+                Membership.association_id == a1, Membership.status == "active",
+                Membership.household_id.is_not(None))).all():
+            if s.exec(select(func.count()).select_from(Membership).where(
+                    Membership.household_id == hid, Membership.status == "active")).one() == 1:
+                break
+        target = s.exec(select(Household.id).where(Household.association_id == a1, Household.paper_only.is_(True),
+                                                   Household.removed_at.is_(None), Household.id != hid)).first()
+    real, out = circulars.paper_for_new_paper_household, {}
+
+    def mover():
+        try:
+            roster.move_household(kaicho, hid, "down")
+            out["move"] = "ok"
+        except Exception as e:  # noqa: BLE001 (the deadlock's error is the failure)
+            out["move"] = repr(e)[:200]
+
+    def paper_after_a_pause(s, household, now=None):
+        s.flush()
+        out["thread"] = threading.Thread(target=mover)
+        out["thread"].start()
+        time.sleep(1.0)
+        return real(s, household, now)
+
+    monkeypatch.setattr(circulars, "paper_for_new_paper_household", paper_after_a_pause)
+    roster.link_household(kaicho, target, mid)
+    out["thread"].join(30)
+    assert out["move"] == "ok", out

@@ -594,7 +594,9 @@ def link_household(actor: Actor, household_id: object, membership_id: object) ->
     officer must see and manage the household and the member's present one (_linkable), as link_candidates
     offers them: the membership id comes from the browser."""
     with session() as s:
-        hh, manage = _household_in_scope(s, actor, household_id, MANAGE_MEMBERS)
+        # The roster's lock first: the household a member leaves may become paper-only, whose paper copies take
+        # the association's lock (circulars.paper_for_new_paper_household) after its row was written.
+        hh, manage = _household_in_scope(s, actor, household_id, MANAGE_MEMBERS, lock=True)
         view = han_scope(actor, VIEW_MEMBERS, hh.association_id)
         if not in_scope(view, hh.han_id):
             raise Denied()
