@@ -41,14 +41,25 @@ if (/(?:^|;\s*)chiiki_lang=en(?:;|$)/.test(document.cookie)) {
 // error), a confirmation or a form opened for a row can appear far above or below the finger: the person then
 // sees nothing happen. Within a few seconds of a tap, a key or a submit, the topmost such element that
 // appeared (or whose text changed) off-screen is scrolled to the middle of the screen, clear of the sticky
-// header. Not at page load, not inside dialogs (they are on screen) and not for toasts.
+// header. Not at page load, not inside dialogs (they are on screen) and not for toasts. A thanks (role
+// status) is not worth losing one's place for when the tap was in a row that shows its own result (class
+// keeps-place, e.g. a household on a circular's status page) and that row is still on screen.
 (function () {
   var SEL = '[role="status"], [role="alert"], [role="alertdialog"], .reveal-on-show';
   var lastAct = 0;
+  var lastPlace = null;
   var batch = [];
   ['pointerdown', 'keydown', 'submit'].forEach(function (type) {
-    document.addEventListener(type, function () { lastAct = Date.now(); }, true);
+    document.addEventListener(type, function (event) {
+      lastAct = Date.now();
+      lastPlace = event.target && event.target.closest ? event.target.closest('.keeps-place') : null;
+    }, true);
   });
+  function onScreen(el) {
+    if (!el || !el.isConnected) { return false; }
+    var r = el.getBoundingClientRect();
+    return r.height > 0 && r.bottom > 0 && r.top < window.innerHeight;
+  }
   function offscreen(el) {
     var r = el.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) { return false; }
@@ -61,6 +72,7 @@ if (/(?:^|;\s*)chiiki_lang=en(?:;|$)/.test(document.cookie)) {
     batch = [];
     if (!found.length) { return; }
     found.sort(function (a, b) { return a.getBoundingClientRect().top - b.getBoundingClientRect().top; });
+    if (found[0].getAttribute('role') === 'status' && onScreen(lastPlace)) { return; }
     if (offscreen(found[0])) {
       var still = window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
       found[0].scrollIntoView({ block: 'center', behavior: still ? 'auto' : 'smooth' });

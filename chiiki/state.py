@@ -756,6 +756,25 @@ def uploaded_files(files: object) -> list:
     return [f for f in files if isinstance(f, UploadFile)] if isinstance(files, (list, tuple)) else []
 
 
+class FileDrop(rx.State, mixin=True):
+    """A form whose files are attached as soon as chosen (rx.upload's on_drop; the state keeps a file_error):
+    whether an upload is under way (the drop zone and the preview wait meanwhile: the browser would drop a second
+    choice made during an upload without a word), and a file refused by type or size said in words."""
+
+    uploading: bool = False
+
+    @rx.event
+    def upload_progress(self, progress: dict):
+        done = progress.get("progress") if isinstance(progress, dict) else None
+        self.uploading = isinstance(done, (int, float)) and done < 1
+
+    @rx.event
+    async def upload_refused(self, rejections: list):
+        lang = (await self.get_state(UIState)).lang
+        self.uploading = False
+        self.file_error = tr(lang, "upload.refused")
+
+
 async def receive_uploads(files: list, held: list[dict], limit: int, too_many: str, lang: str,
                           store: Callable[[str, bytes], Any]) -> tuple[list[dict], list[str]]:
     """Store uploaded files one by one with `store(name, data)` (a service that checks and keeps

@@ -68,3 +68,20 @@ async def test_a_published_notice_leaves_the_editor_empty(demo, app_state):
     assert st.form_key == key + 1 and not st.confirming
     with session() as s:
         assert s.exec(select(func.count()).select_from(Notice).where(Notice.title == "全員へ")).one() == 1
+
+
+async def test_the_drop_zone_waits_while_a_file_uploads_and_says_why_a_file_is_refused(demo, app_state):
+    """Files attach as soon as chosen: while one uploads the zone and the preview wait (the browser drops a
+    second choice made meanwhile), and a file refused by type or size is said in words."""
+    from chiiki.pages.circular_admin import ComposeState
+
+    await login_state(app_state, "kaicho@example.jp")
+    st = await app_state.get_state(ComposeState)
+    ComposeState.upload_progress.fn(st, {"progress": 0.4, "loaded": 4, "total": 10})
+    assert st.uploading
+    ComposeState.upload_progress.fn(st, {"progress": 1, "loaded": 10, "total": 10})
+    assert not st.uploading
+    ComposeState.upload_progress.fn(st, "nonsense")
+    assert not st.uploading
+    await ComposeState.upload_refused.fn(st, [{"file": {"path": "a.exe"}, "errors": []}])
+    assert st.file_error.startswith("このファイルは添付できません") and not st.uploading

@@ -39,7 +39,7 @@ from chiiki.services import attachments, circulars
 from chiiki.services.errors import ServiceError
 from chiiki.services.markup import Block
 from chiiki.services.policy import Actor
-from chiiki.state import (AuthState, UIState, current_actor, error_text, field_errors, receive_uploads,
+from chiiki.state import (AuthState, FileDrop, UIState, current_actor, error_text, field_errors, receive_uploads,
                           run_service)
 
 CIRCULAR_NEW = "/circulars/admin/new"
@@ -207,7 +207,7 @@ def admin_page() -> rx.Component:
 # --------------------------------------------------------------------------- compose, preview, send
 
 
-class ComposeState(rx.State):
+class ComposeState(FileDrop, rx.State):
     """The officer's draft; the server checks everything again when sending."""
 
     han_options: list[list[str]] = []
@@ -316,6 +316,7 @@ class ComposeState(rx.State):
             tr(lang, "circular.error_too_many_files", max=attachments.MAX_PER_CIRCULAR), lang,
             lambda name, data: attachments.upload(actor, aid, name, data))
         self.file_error = " / ".join(problems)
+        self.uploading = False
         return rx.clear_selected_files(UPLOAD_ID)
 
     @rx.event
@@ -355,10 +356,13 @@ def _files_box() -> rx.Component:
             accept={"application/pdf": [".pdf"], "image/png": [".png"], "image/jpeg": [".jpg", ".jpeg"],
                     "image/gif": [".gif"], "image/webp": [".webp"]},
             # Attached as soon as chosen: a file chosen and left waiting for a second button was sent without.
-            on_drop=s.upload(rx.upload_files(upload_id=UPLOAD_ID)),
+            on_drop=s.upload(rx.upload_files(upload_id=UPLOAD_ID, on_upload_progress=s.upload_progress)),
+            on_drop_rejected=s.upload_refused,
+            disabled=s.uploading,
             style={"border": "2px dashed var(--gray-8)", "padding": "1em", "border_radius": "var(--radius-3)",
                    "cursor": "pointer", "min_height": "48px"},
         ),
+        rx.cond(s.uploading, rx.text(t("upload.busy"), size="3", role="status", id="upload-busy")),
         rx.cond(s.file_error != "", rx.text(s.file_error, color=rx.color("red", 11), size="3", role="alert",
                                             id="file-error")),
         rx.foreach(s.files, lambda f: rx.hstack(
@@ -396,7 +400,8 @@ def _compose_form() -> rx.Component:
             style={"border": "none", "padding": "0", "margin": "0 0 1em 0"},
         ),
         _files_box(),
-        primary_button("circular.preview", type="submit", id="preview-circular", width="100%"),
+        primary_button("circular.preview", type="submit", id="preview-circular", width="100%",
+                       disabled=ComposeState.uploading),
         on_submit=s.check, width="100%", id="compose-form",
     )
 
@@ -708,7 +713,8 @@ def _household_rows() -> rx.Component:
             rx.cond(r["address"] != "", rx.text(r["address"], size="2", color=rx.color("gray", 11))),
             rx.cond(r["when"] != "", rx.text(r["when"], size="2", color=rx.color("gray", 11))),
             _row_actions(r),
-            size="2", width="100%", class_name="household-row",
+            # keeps-place: its result shows in the row itself (assets/a11y.js leaves the page where it is).
+            size="2", width="100%", class_name="household-row keeps-place",
         )),
         rx.cond(s.pages > 1, pager(s.page, s.pages, s.prev_page, s.next_page)),
         width="100%", align="stretch",

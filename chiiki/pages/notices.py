@@ -31,7 +31,8 @@ from chiiki.services import attachments, notices
 from chiiki.services.errors import ServiceError
 from chiiki.services.markup import Block
 from chiiki.services.policy import CITY_ADMIN, can
-from chiiki.state import UIState, current_actor, error_text, field_errors, receive_uploads, run_read, run_service
+from chiiki.state import (FileDrop, UIState, current_actor, error_text, field_errors, receive_uploads, run_read,
+                          run_service)
 
 NOTICE_ADMIN = "/notices/admin"
 PAGE_SIZE = 20
@@ -253,7 +254,7 @@ def _draft_of(form: dict) -> dict:
     return data
 
 
-class NoticeAdminState(rx.State):
+class NoticeAdminState(FileDrop, rx.State):
     """City staff only: the editor (with the reach count before publishing) and the list of notices."""
 
     area_options: list[list[str]] = []
@@ -395,6 +396,7 @@ class NoticeAdminState(rx.State):
             tr(lang, "notice.error.too_many_files", max=attachments.MAX_PER_NOTICE), lang,
             lambda name, data: notices.upload_file(actor, name, data))
         self.file_error = " / ".join(problems)
+        self.uploading = False
         if not problems:
             self.errors = {k: v for k, v in self.errors.items() if k != "attachments"}
         return rx.clear_selected_files(UPLOAD_ID)
@@ -487,10 +489,13 @@ def _files_box() -> rx.Component:
             # assets/a11y.js names the dropzone's hidden file input by this label.
             custom_attrs={"data-label-id": "notice-files-label"},
             # Attached as soon as chosen: a file chosen and left waiting for a second button was left out.
-            on_drop=s.upload(rx.upload_files(upload_id=UPLOAD_ID)),
+            on_drop=s.upload(rx.upload_files(upload_id=UPLOAD_ID, on_upload_progress=s.upload_progress)),
+            on_drop_rejected=s.upload_refused,
+            disabled=s.uploading,
             style={"border": "2px dashed var(--gray-8)", "padding": "1em", "border_radius": "var(--radius-3)",
                    "cursor": "pointer", "min_height": "48px"},
         ),
+        rx.cond(s.uploading, rx.text(t("upload.busy"), size="3", role="status", id="notice-upload-busy")),
         rx.cond(s.file_error != "", rx.text(s.file_error, color=rx.color("red", 11), size="3", role="alert",
                                             id="notice-file-error")),
         field_error(_err("attachments"), "f-attachments"),
@@ -530,7 +535,7 @@ def _editor() -> rx.Component:
                    "margin_bottom": "1em", "width": "100%"},
         ),
         _files_box(),
-        primary_button("notice.preview", type="submit", id="notice-preview"),
+        primary_button("notice.preview", type="submit", id="notice-preview", disabled=NoticeAdminState.uploading),
         on_submit=NoticeAdminState.preview,
         # Remounted empty after a notice is published: what stays typed would be published again.
         key=NoticeAdminState.form_key,

@@ -538,6 +538,7 @@ def _household_form() -> rx.Component:
             width="100%",
             id="roster-household-form",
         ),
+        class_name="reveal-on-show",  # opened from a row far down the list: brought into sight (assets/a11y.js)
     )
 
 
@@ -570,6 +571,7 @@ def _link_form() -> rx.Component:
             on_submit=RosterState.link,
             width="100%",
         ),
+        class_name="reveal-on-show",
     )
 
 

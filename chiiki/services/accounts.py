@@ -28,6 +28,7 @@ from chiiki.models import (
     BoardReport,
     BoardThread,
     Delivery,
+    Department,
     Han,
     Household,
     Inquiry,
@@ -602,6 +603,35 @@ def end_other_sessions(actor: Actor, token: object) -> int:
                       .values(revoked_at=utcnow())).rowcount
 
 
+def make_city_staff(login_id: object, department: object = None) -> str:
+    """The operator's command (python -m chiiki.cli make-staff): a registered account becomes city staff, with
+    the department whose inquiries it routes when given (by name). No actor: whoever runs it on the server is
+    the operator; a new city's first staff member registers in the app, then is made staff this way. Refused for
+    an account in an association (staff hold no officer role and see no member rows). Returns the display
+    name."""
+    key = validate.login_id(login_id)
+    with session() as s:
+        acc = s.exec(select(Account).where(Account.login_id == key, Account.deleted_at.is_(None))).first()
+        if acc is None:
+            raise ServiceError("reset.error.no_account")
+        if _open_membership_of(s, acc.id):
+            raise ServiceError("association.error.staff_member")
+        if department not in (None, ""):
+            dept = s.exec(select(Department).where(Department.name == str(department).strip(),
+                                                   Department.active.is_(True))).first()
+            if dept is None:
+                raise ServiceError("inquiry.error.department")
+            acc.department_id = dept.id
+        acc.is_city_staff = True
+        s.add(acc)
+        return acc.display_name
+
+
+def _open_membership_of(s: Session, account_id: int) -> bool:
+    return s.exec(select(Membership.id).where(Membership.account_id == account_id,
+                                              Membership.status.in_(("active", "pending")))).first() is not None
+
+
 def my_accesses(actor: Actor, limit: int = 30, offset: int = 0) -> list[audit.AccessEntry]:
     """Who accessed the signed-in person's data (their access log page), newest first: their own entries only."""
     account_id = _require(actor)
@@ -754,10 +784,15 @@ def refresh_paper_only(s: Session, household_id: int) -> None:
     q = select(Membership.id).where(Membership.household_id == household_id, Membership.status == "active")
     household = s.get(Household, household_id)
     if household is not None:
-        was_paper = household.paper_only
-        household.paper_only = s.exec(q).first() is None
+        paper = s.exec(q).first() is None
+        becomes_paper = paper and not household.paper_only
+        if becomes_paper:
+            # The association's lock before the household's row, as a roster change takes them (lock_roster):
+            # its paper copies are added under that lock.
+            lock_row(s, Association, household.association_id)
+        household.paper_only = paper
         s.add(household)
-        if household.paper_only and not was_paper:
+        if becomes_paper:
             from chiiki.services.circulars import paper_for_new_paper_household
 
             paper_for_new_paper_household(s, household)
