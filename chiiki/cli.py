@@ -57,10 +57,31 @@ def cmd_reset_link(args) -> int:
     try:
         link, expires = password_reset.link_for_counter(args.login_id)
     except ServiceError as e:
-        print(f"no link: {e.key}", file=sys.stderr)
+        print(f"no link: {_said(e)}", file=sys.stderr)
         return 1
-    print(f"one-time link for {args.login_id} (valid until {fmt_dt(expires, 'en')}):\n{link}")
+    print(f"one-time link for {args.login_id} (valid until {fmt_dt(expires, 'en')} Japan time):\n{link}")
     return 0
+
+
+def cmd_make_staff(args) -> int:
+    from chiiki.services import accounts
+    from chiiki.services.errors import ServiceError
+
+    try:
+        name = accounts.make_city_staff(args.login_id, args.department)
+    except ServiceError as e:
+        print(f"not made staff: {_said(e)}", file=sys.stderr)
+        return 1
+    print(f"{args.login_id} ({name}) is city staff now" + (f", department {args.department}" if args.department
+                                                            else ""))
+    return 0
+
+
+def _said(e) -> str:
+    """A service's refusal in words (English, for the operator)."""
+    from chiiki.i18n import tr
+
+    return tr("en", e.key, **e.params)
 
 
 # Commands that hand their own arguments to another module's argparse.
@@ -79,6 +100,8 @@ COMMANDS = {
     "backup": (cmd_backup, "copy the SQLite database to PATH while the app runs"),
     "restore": (cmd_restore, "replace the SQLite database with the backup at PATH (stop the app first)"),
     "jobs": (cmd_jobs, "run the background jobs once (mail queue, inquiries, purge)"),
+    "make-staff": (cmd_make_staff, "make the registered account LOGIN_ID city staff (the first one of a new city "
+                   "too), optionally of --department NAME (the inquiries it routes)"),
     "reset-link": (cmd_reset_link, "print a one-time link that sets a new password for LOGIN_ID (at the city's "
                    "counter, for someone without an email address, identity checked there)"),
 }
@@ -99,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=help_text)
         if name in PATH_ARG:
             p.add_argument("path")
-        if name == "reset-link":
+        if name in ("reset-link", "make-staff"):
             p.add_argument("login_id")
+        if name == "make-staff":
+            p.add_argument("--department", default="")
     args = parser.parse_args(argv)
     return COMMANDS[args.command][0](args)
 

@@ -39,6 +39,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "このログインIDの登録が見つかりません。本人に先に新規登録をしてもらってください",
         "No registered account has this login ID. Ask the person to register first",
     ),
+    "association.error.staff_member": (
+        "この方は町内会の会員です(申し込み中を含む)。市職員は町内会に入れません",
+        "This person is in an association (or asking to join one): city staff are not association members",
+    ),
     "association.error.staff_appointee": (
         "市職員のアカウントは役員に任命できません(住民のアカウントを指定してください)",
         "A city staff account cannot be appointed as an officer (give a resident's account)",

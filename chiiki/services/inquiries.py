@@ -43,6 +43,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -538,8 +539,11 @@ def _claim_purge(s: Session, now: datetime) -> bool:
     """At most one purge per PURGE_INTERVAL across all workers (compare-and-set on a CitySetting)."""
     row = s.get(CitySetting, PURGE_MARK_KEY)
     if row is None:
-        s.add(CitySetting(key=PURGE_MARK_KEY, value=now.isoformat()))
-        s.flush()
+        try:
+            with s.begin_nested():  # the first run of several workers at once: one of them purges
+                s.add(CitySetting(key=PURGE_MARK_KEY, value=now.isoformat()))
+        except IntegrityError:
+            return False
         return True
     if datetime.fromisoformat(row.value) + PURGE_INTERVAL > now:
         return False
