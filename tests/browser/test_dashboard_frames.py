@@ -79,10 +79,10 @@ def test_city_pages_send_no_members_name_or_address(live_app, page, screenshot):
     expect(page.get_by_text("市民生活課").first).to_be_visible(timeout=30_000)
     screenshot(page, "city-inquiries-phone")
 
-    # The audit trail: accesses per association, numbered pages (the log is never counted whole).
+    # The audit trail: accesses per association, numbered pages (the log is never counted whole; the pager shows
+    # once there is a second page).
     _goto(page, live_app.url + "/city/audit")
     wait_loaded(page)
-    expect(page.get_by_text("1 ページ目")).to_be_visible(timeout=30_000)
     # Officers' accesses of earlier tests on the shared app, or none yet: either way the page says which.
     expect(page.locator("#audit-trail-empty").or_(page.get_by_text("名簿で閲覧").first)).to_be_visible()
     screenshot(page, "city-audit-trail-phone")
