@@ -1364,13 +1364,17 @@ def export_readlist(actor: Actor, circular_id: object, fmt: object = "csv", lang
     with session() as s:
         c, _t, scope = _officer_circular(s, actor, circular_id, EXPORT)
         view_scope = han_scope(actor, VIEW_MEMBERS, c.association_id)
+        # A member's row is named while they are a member (as on the status page: who has left is no longer the
+        # association's to name), and no row of a household taken off the roster since: both read in the pass.
         q = (select(Delivery.account_id, Delivery.household_id, Delivery.han_id, Delivery.channel, Delivery.state,
                     Delivery.paper_delivered_at, Delivery.read_at, Delivery.confirmed_at, Delivery.on_behalf,
                     Household.route_position, Household.head_name, Household.address, Han.name, Account.name,
-                    Household.han_id)
+                    Household.han_id, Household.removed_at.is_not(None), Membership.id.is_not(None))
              .join(Household, Household.id == Delivery.household_id)
              .join(Han, Han.id == Delivery.han_id, isouter=True)
              .join(Account, Account.id == Delivery.account_id, isouter=True)
+             .join(Membership, and_(Membership.account_id == Delivery.account_id, Membership.status == "active",
+                                    Membership.association_id == c.association_id), isouter=True)
              .where(Delivery.circular_id == c.id))
         if (hc := _scope_filter(scope, Delivery.han_id)) is not None:
             q = q.where(hc)
@@ -1378,13 +1382,6 @@ def export_readlist(actor: Actor, circular_id: object, fmt: object = "csv", lang
                                  Delivery.id)).all()
         # A paper row of a household with members (paper_copy) is named by its members, as on the status page.
         people = _members(s, sorted({r[1] for r in data if r[0] is None}), c.association_id)
-        # A member's row is named while they are a member (as on the status page: who has left is no longer the
-        # association's to name), and no row of a household taken off the roster since.
-        current = set(s.exec(select(Membership.account_id).where(
-            Membership.association_id == c.association_id, Membership.status == "active",
-            Membership.account_id.in_(sorted({r[0] for r in data if r[0] is not None})))).all())
-        removed = set(s.exec(select(Household.id).where(
-            Household.id.in_(sorted({r[1] for r in data})), Household.removed_at.is_not(None))).all())
         headers = [tr(lang, k) for k in ("circular.col_han", "circular.col_route", "circular.col_name",
                                          "circular.col_address", "circular.col_channel", "circular.col_state",
                                          "circular.col_read_at", "circular.col_confirmed_at",
@@ -1395,10 +1392,10 @@ def export_readlist(actor: Actor, circular_id: object, fmt: object = "csv", lang
         channels = {k: tr(lang, f"circular.channel.{k}") for k in ("digital", "paper")}
         yes = tr(lang, "common.yes")
         for (account_id, household_id, han_id, channel, state, delivered, read_at, confirmed_at, on_behalf, pos,
-             head, address, han_name, acc_name, han_now) in data:
+             head, address, han_name, acc_name, han_now, removed, member) in data:
             # As on the status page: named where the household is the officer's to see, then and now.
-            named = (_covers(view_scope, han_id) and _covers(view_scope, han_now) and household_id not in removed
-                     and (account_id is None or account_id in current))
+            named = (_covers(view_scope, han_id) and _covers(view_scope, han_now) and not removed
+                     and (account_id is None or member))
             if named and account_id:
                 subjects.append(account_id)
             elif named and household_id in people:
@@ -1412,7 +1409,7 @@ def export_readlist(actor: Actor, circular_id: object, fmt: object = "csv", lang
                 label = labels[key] = tr(lang, f"circular.state.{state}") if channel == "digital" else tr(
                     lang, "circular.cat." + ("paper_confirmed" if state == "confirmed" else
                                              "paper_delivered" if delivered else "paper_pending"))
-            rows.append([han_name or "", "" if household_id in removed else pos + 1,
+            rows.append([han_name or "", "" if removed else pos + 1,
                          (acc_name if account_id else head) if named else "",
                          address if named else "", channels.get(channel) or tr(lang, f"circular.channel.{channel}"),
                          label, _local(read_at, lang), _local(confirmed_at, lang), yes if on_behalf else ""])
