@@ -127,8 +127,8 @@ def header() -> rx.Component:
             wrap="wrap",
             width="100%",
         ),
-        style={"padding": "0.5em 1em", "border_bottom": "1px solid var(--gray-6)", "background": "var(--color-panel-solid)",
-               "position": "sticky", "top": "0", "z_index": "10"},
+        style={"padding": "0.5em 1em", "border_bottom": "1px solid var(--gray-6)",
+               "background": "var(--color-panel-solid)", "position": "sticky", "top": "0", "z_index": "10"},
     )
 
 

@@ -614,7 +614,9 @@ def make_city_staff(login_id: object, department: object = None) -> str:
         acc = s.exec(select(Account).where(Account.login_id == key, Account.deleted_at.is_(None))).first()
         if acc is None:
             raise ServiceError("reset.error.no_account")
-        if _open_membership_of(s, acc.id):
+        from chiiki.services.membership import _open_membership
+
+        if _open_membership(s, acc.id) is not None:
             raise ServiceError("association.error.staff_member")
         if department not in (None, ""):
             dept = s.exec(select(Department).where(Department.name == str(department).strip(),
@@ -625,11 +627,6 @@ def make_city_staff(login_id: object, department: object = None) -> str:
         acc.is_city_staff = True
         s.add(acc)
         return acc.display_name
-
-
-def _open_membership_of(s: Session, account_id: int) -> bool:
-    return s.exec(select(Membership.id).where(Membership.account_id == account_id,
-                                              Membership.status.in_(("active", "pending")))).first() is not None
 
 
 def my_accesses(actor: Actor, limit: int = 30, offset: int = 0) -> list[audit.AccessEntry]:

@@ -851,7 +851,7 @@ def _named_response_statement(by_household: bool, lock: bool = True):
             else r.respondent_account_id == bindparam("n_account", type_=Integer))
     # Locked (PostgreSQL) until the answer is replaced: a second change sent at the same moment waits and then
     # replaces this one's answers, instead of deleting the old ones only and leaving both new sets.
-    q = (select(r.id, r.respondent_account_id, r.recorded_by)
+    q = (select(r.id, r.respondent_account_id, r.recorded_by, r.updated_at)
          .where(r.survey_id == bindparam("n_survey", type_=Integer), unit)
          .order_by(r.id).limit(1))
     return q.with_for_update() if lock else q
@@ -862,20 +862,20 @@ _RESPONDENT_OF_HOUSEHOLD = _named_response_statement(True, lock=False)
 
 
 def _household_response(s: Session, sv: Survey, household_id: int | None):
-    """Per household: the household's named response as (id, respondent_account_id, recorded_by), unlocked;
-    None without one (and for other surveys). Its respondent is who last wrote it (a housemate who changed it
+    """Per household: the household's named response as (id, respondent_account_id, recorded_by, updated_at),
+    unlocked; None without one (and for other surveys). Its respondent is who last wrote it (a housemate who changed it
     counts as its author, as the officers' lists show it; the participation keeps the first)."""
     if sv.anonymous or not (sv.per_household and household_id):
         return None
     return fetch_in(s, _RESPONDENT_OF_HOUSEHOLD, {"n_survey": sv.id, "n_household": household_id}).first()
 
 
-def _answer_version(s: Session, resp) -> str:
-    """Which answer a household's response holds now: its id and when it was last written ("" for none)."""
+def _answer_version(resp) -> str:
+    """Which answer a household's response (a row of _named_response_statement) holds now: its id and when it was
+    last written ("" for none)."""
     if resp is None:
         return ""
-    updated = s.exec(select(SurveyResponse.updated_at).where(SurveyResponse.id == resp.id)).first()
-    return f"{resp.id}:{updated.isoformat() if updated else ''}"
+    return f"{resp.id}:{resp.updated_at.isoformat() if resp.updated_at else ''}"
 
 
 def _named_response(s: Session, sv: Survey, account_id: int, household_id: int | None):
@@ -1484,7 +1484,8 @@ def _han_status(s: Session, sv: Survey, targets: list[int], scope, first: Questi
 # --------------------------------------------------------------------------- an officer records a household's answer
 
 
-def _recordable(s: Session, actor: Actor, survey_id: object, household_id: object) -> tuple[Survey, list[int], Household]:
+def _recordable(s: Session, actor: Actor, survey_id: object,
+                household_id: object) -> tuple[Survey, list[int], Household]:
     """The survey and a household whose answer the actor may record: a named per-household survey, an officer
     with run_surveys over the household's han, a household on the roster that the survey asks."""
     sv = _survey_or_404(s, survey_id)
@@ -1517,8 +1518,9 @@ def household_form(actor: Actor, survey_id: object, household_id: object) -> Hou
                      subjects=[i for i, _n, _d in people], household_ids=[hh.id], count=1,
                      detail=f"survey {sv.id} household {hh.id}")
         return HouseholdForm(_info(s, sv, utcnow(), targets), tuple(questions), hh.id, name, address,
-                             bool(hh.paper_only), mine, row is not None, row is not None and row.recorded_by is not None,
-                             _answer_version(s, row))
+                             bool(hh.paper_only), mine, row is not None,
+                             row is not None and row.recorded_by is not None,
+                             _answer_version(row))
 
 
 def record_for_household(actor: Actor, survey_id: object, household_id: object, answers: object,
@@ -1537,7 +1539,7 @@ def record_for_household(actor: Actor, survey_id: object, household_id: object, 
         rows = _clean_answers(questions, answers)
         conn = s.connection()
         resp = _named_response(s, sv, 0, hh.id)  # locked until the commit
-        if version is not None and version != _answer_version(s, resp):
+        if version is not None and version != _answer_version(resp):
             raise ServiceError("survey.error_record_changed")
         _write_named(conn, sv, resp, None, hh.id, hh.han_id, rows, recorded_by=actor.account_id)
         if _answered_by_unit(s, sv, 0, hh.id) is None:
