@@ -706,6 +706,51 @@ def test_renotify_reaches_only_unread_members_within_scope(demo):
     assert result.members == expected
 
 
+def member_home(demo, login: str) -> int:
+    with session() as s:
+        return s.exec(select(Membership.household_id).where(Membership.account_id == demo.account_id(login),
+                                                             Membership.status == "active")).one()
+
+
+@pytest.mark.parametrize("reached_by", ["housemate_read", "housemate_confirmed", "paper_stamp"])
+def test_a_reminder_skips_every_member_of_a_household_someone_of_it_already_opened(demo, reached_by):
+    """A 回覧板 goes to the household: once a housemate opened or confirmed it (or its paper copy came back
+    stamped), the member who has not opened it is not reminded, and the status page's count of those a
+    reminder goes to says the same. A household nobody of which has opened it is still reminded."""
+    from tests.test_survey_services import add_housemate
+
+    add_housemate(demo)
+    home = member_home(demo, "member@example.jp")
+    with session() as s:
+        s.exec(update(Account).where(Account.email != "").values(email_circulars=True))
+        if reached_by == "paper_stamp":
+            s.exec(update(Household).where(Household.id == home).values(paper_copy=True))
+    kaicho, housemate = demo.actor("kaicho@example.jp"), demo.actor("housemate@example.jp")
+    cid = send_to(demo, han_nos=(1,)).circular_id
+    before = circulars.status(kaicho, cid).unread_members
+    if reached_by == "paper_stamp":
+        circulars.record_paper(kaicho, cid, home, "confirmed")
+    else:
+        view = circulars.open_circular(housemate, cid)
+        if reached_by == "housemate_confirmed":
+            circulars.confirm(housemate, view.delivery_id)
+    assert my_delivery(demo, "member@example.jp", cid).state == "unread"
+    to_remind = circulars.status(kaicho, cid).unread_members
+    assert to_remind == before - 2  # the housemate and the member: their household has it
+    with session() as s:
+        mails_before = s.exec(select(func.count()).select_from(OutboxMail)
+                              .where(OutboxMail.to_address == "member@example.jp")).one()
+    result = circulars.renotify(kaicho, cid)
+    assert result.members == to_remind
+    with session() as s:
+        assert s.exec(select(func.count()).select_from(OutboxMail)
+                      .where(OutboxMail.to_address == "member@example.jp")).one() == mails_before
+        reminded = set(s.exec(select(Delivery.account_id).where(
+            Delivery.circular_id == cid, Delivery.notified_at > s.get(Circular, cid).sent_at)).all())
+    assert demo.account_id("member@example.jp") not in reminded
+    assert demo.account_id("hancho@example.jp") in reminded  # a household not reached yet still is
+
+
 def test_status_and_household_pages_agree_with_the_per_household_states(demo):
     """The status counts and the household list are computed in SQL: they match the ledger household by household."""
     from chiiki.models import Han

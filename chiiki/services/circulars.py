@@ -10,6 +10,7 @@ from typing import Iterable
 
 from sqlalchemy import (BigInteger, Integer, String, and_, bindparam, case, cast, distinct, exists, func, insert,
                         literal, null, or_, update)
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from chiiki import settings as settings_module
@@ -1012,6 +1013,26 @@ def _still_member(c: Circular):
                                               Membership.status == "active"))
 
 
+_OPENED_IN_HOUSEHOLD = aliased(Delivery)
+
+
+def _to_remind(c: Circular, scope) -> list:
+    """Conditions on Delivery: the members a reminder goes to (within the scope), as the status page counts them.
+
+    Unread, still members, and in a household nobody of which has opened the circular yet: a 回覧板 goes to the
+    household, and once anyone of it read or confirmed it (a paper 確認印 and an officer's on-behalf record
+    included) it has reached them, the household's read flag as Circular.read_households counts it. Correlated
+    on the household's deliveries of this circular (ix_delivery_circular_household_state)."""
+    other = _OPENED_IN_HOUSEHOLD
+    opened = exists(select(other.id).where(other.circular_id == Delivery.circular_id,
+                                           other.household_id == Delivery.household_id, other.state != "unread"))
+    conds = [Delivery.circular_id == c.id, Delivery.channel == "digital", Delivery.state == "unread",
+             _still_member(c), ~opened]
+    if (hc := _scope_filter(scope, Delivery.han_id)) is not None:
+        conds.append(hc)
+    return conds
+
+
 def status(actor: Actor, circular_id: object, lang: str = "ja") -> CircularStatus:
     """Counts per category, overall and per han, within the officer's han scope (no names here)."""
     with session() as s:
@@ -1022,11 +1043,7 @@ def status(actor: Actor, circular_id: object, lang: str = "ja") -> CircularStatu
                                           .group_by(hs.c.han_id, hs.c.category)).all():
             per_han.setdefault(han_id, dict.fromkeys(CATEGORIES, 0))[category] = int(n)
         names = _han_names(s, c.association_id)
-        unread_cond = [Delivery.circular_id == c.id, Delivery.channel == "digital", Delivery.state == "unread",
-                       _still_member(c)]
-        if (hc := _scope_filter(scope, Delivery.han_id)) is not None:
-            unread_cond.append(hc)
-        unread_members = s.exec(select(func.count()).select_from(Delivery).where(*unread_cond)).one()
+        unread_members = s.exec(select(func.count()).select_from(Delivery).where(*_to_remind(c, scope))).one()
         amendments = _amendments(s, c.id)
         label = _target_label(lang, c, targets, names)
     by_han = []
@@ -1167,15 +1184,13 @@ RENOTIFY_INTERVAL = timedelta(hours=1)
 
 
 def renotify(actor: Actor, circular_id: object) -> Renotified:
-    """Notify again the members (within the officer's han) who have not opened the circular yet, each at most
-    once an hour: a second tap (or a second officer at the same moment) does not mail them twice."""
+    """Notify again the members (within the officer's han) of households nobody of which has opened the circular
+    yet (_to_remind), each at most once an hour: a second tap (or a second officer at the same moment) does not
+    mail them twice."""
     now = utcnow()
     with session() as s:
         c, _t, scope = _officer_circular(s, actor, circular_id)
-        conds = [Delivery.circular_id == c.id, Delivery.channel == "digital", Delivery.state == "unread",
-                 _still_member(c)]
-        if (hc := _scope_filter(scope, Delivery.han_id)) is not None:
-            conds.append(hc)
+        conds = _to_remind(c, scope)
         # The members are claimed by the UPDATE itself (PostgreSQL re-checks a row another request changed
         # meanwhile): the notice at sending does not count as a reminder.
         due = or_(Delivery.notified_at.is_(None), Delivery.notified_at <= c.sent_at,
