@@ -717,6 +717,18 @@ def test_a_reminder_skips_every_member_of_a_household_someone_of_it_already_open
     """A 回覧板 goes to the household: once a housemate opened or confirmed it (or its paper copy came back
     stamped), the member who has not opened it is not reminded, and the status page's count of those a
     reminder goes to says the same. A household nobody of which has opened it is still reminded."""
+    _reminder_skips_a_reached_household(demo, reached_by)
+
+
+@pytest.mark.postgres
+def test_a_reminder_skips_every_member_of_a_household_someone_of_it_already_opened_on_postgresql(pg_app_db):
+    from chiiki.seed import seed_demo
+
+    seed_demo(content=False)
+    _reminder_skips_a_reached_household(DemoCity(), "housemate_read")
+
+
+def _reminder_skips_a_reached_household(demo, reached_by: str) -> None:
     from tests.test_survey_services import add_housemate
 
     add_housemate(demo)
