@@ -294,6 +294,87 @@ def test_amendment_is_shown_to_readers_and_found_by_search(demo):
         circulars.amend(demo.actor("kaicho@example.jp"), cid, "  ")
 
 
+def amendment_state(cid: int) -> tuple:
+    """What a correction writes: its rows, the mail queued, and when each delivery was last notified."""
+    with session() as s:
+        return (count(CircularAmendment, CircularAmendment.circular_id == cid), count(OutboxMail),
+                s.exec(select(Delivery.id, Delivery.notified_at).where(Delivery.circular_id == cid)
+                       .order_by(Delivery.id)).all())
+
+
+def test_a_correction_is_mailed_to_every_member_it_reached_who_takes_mail_and_not_twice_within_the_hour(demo):
+    """Those who read or confirmed it get a short mail with the link, in their own language; so do those who have
+    not opened it yet (the mail at sending carried the uncorrected text); nobody who does not take circulars by
+    mail, nor anyone it was not sent to. A second correction soon after mails nobody again, and holds the
+    reminders off as a reminder would."""
+    from tests.test_survey_services import add_housemate
+
+    add_housemate(demo)
+    with session() as s:
+        s.execute(update(Account).values(email_circulars=False))
+        s.execute(update(Account).where(Account.login_id.in_(
+            ["member@example.jp", "housemate@example.jp", "hancho@example.jp", "member2@example.jp"]))
+            .values(email_circulars=True))
+        s.execute(update(Account).where(Account.login_id == "housemate@example.jp").values(locale="en"))
+    kaicho, member = demo.actor("kaicho@example.jp"), demo.actor("member@example.jp")
+    cid = send_to(demo, han_nos=(1,), title="防災訓練").circular_id
+    assert my_delivery(demo, "member2@example.jp", cid) is None  # member2 is in another han
+    circulars.confirm(member, circulars.open_circular(member, cid).delivery_id)
+    circulars.open_circular(demo.actor("housemate@example.jp"), cid)
+    queued_before = count(OutboxMail)
+    circulars.amend(kaicho, cid, "集合は**9時**に変わりました")
+    with session() as s:
+        queued = s.exec(select(OutboxMail).order_by(OutboxMail.id)).all()[queued_before:]
+    by_address = {m.to_address: m for m in queued}
+    assert sorted(by_address) == ["hancho@example.jp", "housemate@example.jp", "member@example.jp"]
+    ja, en = by_address["member@example.jp"], by_address["housemate@example.jp"]
+    assert ja.subject == "【回覧の訂正】旭町一丁目町内会:防災訓練"
+    assert en.subject == "[Circular corrected] 旭町一丁目町内会: 防災訓練"
+    assert "訂正" in ja.body and "correction" in en.body
+    assert all(m.body.count(f"/circulars/view?id={cid}") == 1 and "9時" not in m.body and m.kind == "circular"
+               for m in queued)
+    # A second correction ten minutes later: shown to readers, mailed to nobody.
+    second = circulars.amend(kaicho, cid, "雨天の場合は中止です")
+    assert (second.mails, second.held) == (0, 3)
+    assert count(OutboxMail) == queued_before + 3
+    assert [a.body for a in circulars.open_circular(member, cid).amendments] == ["集合は**9時**に変わりました",
+                                                                              "雨天の場合は中止です"]
+    # A reminder now leaves out hancho, who has it unread but was just told of the correction; it goes to the
+    # members of han 1 who do not take mail (not told of it: marked notified by the reminder, as before).
+    with session() as s:
+        quiet = count(Delivery, Delivery.circular_id == cid, Delivery.channel == "digital",
+                      Delivery.state == "unread", Delivery.account_id != demo.account_id("hancho@example.jp"),
+                      Delivery.household_id != member_home(demo, "member@example.jp"))
+    assert quiet and circulars.renotify(kaicho, cid) == circulars.Renotified(quiet, 0)
+    with pytest.raises(ServiceError) as e:
+        circulars.renotify(kaicho, cid)
+    assert e.value.key == "circular.error_renotified_soon"
+    # An hour later, a correction is mailed again.
+    with session() as s:
+        s.exec(update(Delivery).where(Delivery.circular_id == cid, Delivery.notified_at.is_not(None))
+               .values(notified_at=utcnow() - timedelta(hours=2)))
+    third = circulars.amend(kaicho, cid, "集合場所は公園です")
+    assert (third.mails, third.held) == (3, 0)
+
+
+def test_a_refused_or_empty_correction_writes_and_mails_nothing(demo):
+    with session() as s:
+        s.execute(update(Account).where(Account.email != "").values(email_circulars=True))
+    all_cid = send_to(demo, target_all=True, han_ids=[]).circular_id
+    before = amendment_state(all_cid)
+    for actor, text, error in [(demo.actor("hancho@example.jp"), "訂正", Denied),  # beyond their han
+                               (demo.actor("member@example.jp"), "訂正", NotFound),
+                               (demo.actor("kaicho@example.jp"), "   ", ServiceError),
+                               (demo.actor("kaicho@example.jp"), "x" * (circulars.MAX_AMENDMENT + 1), ServiceError),
+                               (demo.actor("kaicho@example.jp"), ["訂正"], ServiceError)]:
+        with pytest.raises(error):
+            circulars.amend(actor, all_cid, text)
+        assert amendment_state(all_cid) == before
+    with pytest.raises(ServiceError):
+        circulars.amend(demo.actor("kaicho@example.jp"), "abc", "訂正")
+    assert amendment_state(all_cid) == before
+
+
 # --------------------------------------------------------------------------- attachments
 
 

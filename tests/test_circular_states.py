@@ -287,3 +287,42 @@ async def test_the_status_page_forgets_its_rows_once_the_officer_may_no_longer_s
             s.add(role)
     await StatusState.record.fn(ss, paper["id"], "confirmed")
     assert ss.error and ss.rows == [] and ss.by_han == [] and not ss.found
+
+
+async def test_publishing_a_correction_says_how_many_were_mailed_and_a_second_one_soon_after_mails_nobody(demo, root):
+    from sqlalchemy import update
+
+    from chiiki.i18n import tr
+    from chiiki.models import Account, CircularAmendment, OutboxMail
+    from chiiki.pages.circular_admin import StatusState
+
+    with session() as s:
+        s.execute(update(Account).where(Account.email != "").values(email_circulars=True))
+    _cs, cid, _ = await compose_and_send(root, demo)
+    at(root, f"/circulars/admin/status?id={cid}")
+    ss = await root.get_state(StatusState)
+    await StatusState.load.fn(ss)
+    assert ss.may_manage
+
+    def written() -> tuple[int, int]:
+        with session() as s:
+            return (s.exec(select(func.count()).select_from(CircularAmendment)).one(),
+                    s.exec(select(func.count()).select_from(OutboxMail)).one())
+
+    amendments, mails = written()
+    await StatusState.amend.fn(ss, {"amendment": "集合は9時です"})
+    now_amendments, now_mails = written()
+    assert now_amendments == amendments + 1 and now_mails > mails
+    assert ss.notice == tr("ja", "circular.amended_done", mails=now_mails - mails) and ss.amend_error == ""
+    assert len(ss.amendments) == 1
+    # Ten minutes later another: published and shown, and the officer told why nobody was mailed this time.
+    await StatusState.amend.fn(ss, {"amendment": "雨天中止"})
+    assert written() == (now_amendments + 1, now_mails) and len(ss.amendments) == 2
+    assert ss.notice == (tr("ja", "circular.amended_done", mails=0) + " "
+                         + tr("ja", "circular.amend_held", n=now_mails - mails))
+    # Nothing typed, or not a form: a message under the field, nothing written.
+    ss.notice = ""
+    await StatusState.amend.fn(ss, {"amendment": "  "})
+    assert ss.amend_error and ss.notice == "" and written() == (now_amendments + 1, now_mails)
+    await StatusState.amend.fn(ss, "not a form")
+    assert ss.amend_error and written() == (now_amendments + 1, now_mails)

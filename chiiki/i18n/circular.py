@@ -125,11 +125,16 @@ STRINGS: dict[str, tuple[str, str]] = {
     "circular.on_behalf_button": ("訪問して確認した(代理)", "Confirmed at the door (on behalf)"),
     "circular.recorded": ("記録しました", "Recorded"),
     "circular.amend_title": ("訂正を出す", "Publish a correction"),
-    "circular.amend_help": ("送った本文は変えられません。訂正は本文の下に表示され、記録に残ります。",
-                            "The sent text cannot change. A correction is shown below it and kept on record."),
+    "circular.amend_help": ("送った本文は変えられません。訂正は本文の下に表示され、記録に残ります。"
+                            "回覧をメールでも受け取る会員には、訂正が出たことをメールで知らせます。",
+                            "The sent text cannot change. A correction is shown below it and kept on record. "
+                            "Members who get circulars by email are told of it by email."),
     "circular.field_amendment": ("訂正の内容", "Correction"),
     "circular.amend_submit": ("訂正を出す", "Publish correction"),
-    "circular.amended_done": ("訂正を出しました", "Correction published"),
+    "circular.amended_done": ("訂正を出しました(お知らせのメール {mails} 通)",
+                              "Correction published ({mails} notification emails)"),
+    "circular.amend_held": ("1時間以内にこの回覧のお知らせを送った {n} 人には、続けて送っていません。",
+                            "{n} members sent a notice of this circular within the last hour were not sent another."),
     "circular.print": ("紙の回覧を印刷する", "Print the paper circular"),
     "circular.export_readlist": ("既読一覧を保存", "Download the read list"),
     "circular.export_matrix": ("世帯×最近の回覧の一覧を保存", "Download households × recent circulars"),
@@ -171,8 +176,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "circular.error_already_confirmed": ("すでに確認済みです", "Already confirmed"),
     "circular.error_already_delivered": ("すでに配布済みです", "Already recorded as delivered"),
     "circular.error_nobody_unread": ("未読の世帯に会員はいません", "No household with members has it unopened"),
-    "circular.error_renotified_soon": ("未読の会員へのお知らせは1時間に1回までです({when}以降にできます)",
-                                       "Unread members can be notified again once an hour (from {when})"),
+    "circular.error_renotified_soon": ("同じ会員へのお知らせは、訂正のお知らせも含めて1時間に1回までです"
+                                       "({when}以降にできます)",
+                                       "A member is notified at most once an hour, notices of a correction "
+                                       "included (possible again from {when})"),
     "circular.error_household_removed": ("この世帯は名簿から外されています", "This household was taken off the roster"),
     "circular.removed": ("名簿から削除", "Off the roster"),
     "circular.error_not_paper": ("この世帯は紙の回覧ではありません", "This household does not get paper circulars"),
@@ -193,6 +200,15 @@ STRINGS: dict[str, tuple[str, str]] = {
         "このメールは、回覧をメールでも受け取ると設定した方にお送りしています。マイページで止められます。",
         "A new circular from {association}.\n\nTitle: {title}\n{due}\n\n{body}\n\n"
         "Open it with the link below and press “Confirmed”.\n{url}\n\n"
+        "You get this mail because you asked for circulars by email. You can stop it on your page.",
+    ),
+    "circular.amend_mail_subject": ("【回覧の訂正】{association}:{title}", "[Circular corrected] {association}: {title}"),
+    "circular.amend_mail_body": (
+        "{association}から{sent}に届いた回覧「{title}」に、訂正が出ました。\n\n"
+        "下のリンクから開いて、訂正の内容をご確認ください。\n{url}\n\n"
+        "このメールは、回覧をメールでも受け取ると設定した方にお送りしています。マイページで止められます。",
+        "{association} published a correction to the circular “{title}” sent on {sent}.\n\n"
+        "Open it with the link below to read the correction.\n{url}\n\n"
         "You get this mail because you asked for circulars by email. You can stop it on your page.",
     ),
     # ---------------------------------------------------------------- audit labels

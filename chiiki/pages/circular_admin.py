@@ -610,11 +610,14 @@ class StatusState(rx.State):
             return rx.redirect(routes.LOGIN)
         text = form.get("amendment", "") if isinstance(form, dict) else ""
         try:
-            await run_service(circulars.amend, actor, self.cid, text)
+            res = await run_service(circulars.amend, actor, self.cid, text)
         except ServiceError as e:
             self.amend_error = error_text(lang, e)
             return
-        self.amend_error, self.notice = "", tr(lang, "circular.amended_done")
+        done = tr(lang, "circular.amended_done", mails=res.mails)
+        if res.held:
+            done += " " + tr(lang, "circular.amend_held", n=res.held)
+        self.error, self.amend_error, self.notice = "", "", done
         await self._status(actor, lang)
 
     @rx.event

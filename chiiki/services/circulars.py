@@ -405,25 +405,45 @@ def paper_for_new_paper_household(s: Session, household: Household, now: datetim
     return len(rows)
 
 
-def _notify(s: Session, circular: Circular, association_name: str, account_filter) -> int:
-    """Queue a mail to each member who gave an email and asked for circulars by mail; returns how many."""
-    recipients = (
-        select(Account.email, Account.locale)
-        .join(Delivery, Delivery.account_id == Account.id)
-        .where(Delivery.circular_id == circular.id, Delivery.channel == "digital", Account.email != "",
-               Account.email_circulars.is_(True), Account.deleted_at.is_(None), account_filter)
-    )
-    texts = {lang: notice_mail(lang, circular, association_name) for lang in ("ja", "en")}
-    return mail.enqueue_select(s, recipients, texts, "circular")
+def _circular_url(circular: Circular) -> str:
+    return settings_module.settings.public_url.rstrip("/") + f"/circulars/view?id={circular.id}"
 
 
 def notice_mail(lang: str, circular: Circular, association_name: str) -> tuple[str, str]:
-    url = settings_module.settings.public_url.rstrip("/") + f"/circulars/view?id={circular.id}"
+    url = _circular_url(circular)
     subject = tr(lang, "circular.mail_subject", association=association_name, title=circular.title)
     due = tr(lang, "circular.mail_due", due=fmt_date(circular.due_date, lang)) if circular.due_date else ""
     body = tr(lang, "circular.mail_body", association=association_name, title=circular.title, due=due,
               body=markup.plain(circular.body), url=url)
     return subject, body
+
+
+def amendment_mail(lang: str, circular: Circular, association_name: str) -> tuple[str, str]:
+    """A short notice that the circular was corrected, with its link: the correction itself is read there."""
+    sent = fmt_date(as_utc(circular.sent_at).astimezone(TZ).date(), lang)
+    subject = tr(lang, "circular.amend_mail_subject", association=association_name, title=circular.title)
+    body = tr(lang, "circular.amend_mail_body", association=association_name, title=circular.title, sent=sent,
+              url=_circular_url(circular))
+    return subject, body
+
+
+def _takes_mail() -> tuple:
+    """Conditions on Account: it gave an email and asked for circulars by mail."""
+    return Account.email != "", Account.email_circulars.is_(True), Account.deleted_at.is_(None)
+
+
+def _notify(s: Session, circular: Circular, association_name: str, account_filter,
+            compose=notice_mail) -> int:
+    """Queue a mail to each member who takes circulars by mail (_takes_mail); returns how many.
+
+    compose(lang, circular, association_name) -> (subject, body): the notice of a new circular by default."""
+    recipients = (
+        select(Account.email, Account.locale)
+        .join(Delivery, Delivery.account_id == Account.id)
+        .where(Delivery.circular_id == circular.id, Delivery.channel == "digital", *_takes_mail(), account_filter)
+    )
+    texts = {lang: compose(lang, circular, association_name) for lang in ("ja", "en")}
+    return mail.enqueue_select(s, recipients, texts, "circular")
 
 
 def send(actor: Actor, association_id: int, data: dict, attachment_ids: list | None = None) -> SendResult:
@@ -1180,7 +1200,19 @@ class Renotified:
     mails: int
 
 
+# How often one member may be mailed about one circular after its sending (reminders and correction notices
+# alike): the notice at sending does not count.
 RENOTIFY_INTERVAL = timedelta(hours=1)
+
+
+def _claim_notice(s: Session, c: Circular, conds: list, now: datetime) -> list[int]:
+    """The deliveries matching `conds` whose member may be mailed about the circular now, marked as notified now;
+    their ids. Claimed by the UPDATE itself (PostgreSQL re-checks a row another request changed meanwhile): a
+    second tap, or a second officer at the same moment, does not mail them twice."""
+    due = or_(Delivery.notified_at.is_(None), Delivery.notified_at <= c.sent_at,
+              Delivery.notified_at < now - RENOTIFY_INTERVAL)
+    return list(s.execute(update(Delivery).where(*conds, due).values(notified_at=now)
+                          .returning(Delivery.id).execution_options(synchronize_session=False)).scalars())
 
 
 def renotify(actor: Actor, circular_id: object) -> Renotified:
@@ -1191,12 +1223,7 @@ def renotify(actor: Actor, circular_id: object) -> Renotified:
     with session() as s:
         c, _t, scope = _officer_circular(s, actor, circular_id)
         conds = _to_remind(c, scope)
-        # The members are claimed by the UPDATE itself (PostgreSQL re-checks a row another request changed
-        # meanwhile): the notice at sending does not count as a reminder.
-        due = or_(Delivery.notified_at.is_(None), Delivery.notified_at <= c.sent_at,
-                  Delivery.notified_at < now - RENOTIFY_INTERVAL)
-        ids = list(s.execute(update(Delivery).where(*conds, due).values(notified_at=now)
-                             .returning(Delivery.id).execution_options(synchronize_session=False)).scalars())
+        ids = _claim_notice(s, c, conds, now)
         if not ids:
             last = s.exec(select(func.max(Delivery.notified_at)).where(*conds)).one()
             if last is None or as_utc(last) <= as_utc(c.sent_at):
@@ -1275,17 +1302,40 @@ def confirm_on_behalf(actor: Actor, circular_id: object, household_id: object) -
         return len(ids)
 
 
-def amend(actor: Actor, circular_id: object, body: object) -> AmendmentView:
-    """A correction after sending: the original stays as sent, readers see the amendment below it."""
+@dataclass(frozen=True)
+class Amended:
+    amendment: AmendmentView
+    mails: int  # members told of it by mail now
+    held: int  # members who take mail, not told again: mailed about this circular within RENOTIFY_INTERVAL
+
+
+def amend(actor: Actor, circular_id: object, body: object) -> Amended:
+    """A correction after sending: the original stays as sent, readers see the amendment below it.
+
+    Every member it was delivered to (still a member) who takes circulars by mail gets a short mail saying so,
+    whether they opened it yet or not: the mail at sending carried the original text. Each at most once an hour
+    with the reminders (_claim_notice), so a second correction soon after mails nobody twice. The correction and
+    its mail are one transaction."""
     text = validate.text(body, "amendment", max_len=MAX_AMENDMENT, multiline=True)
+    now = utcnow()
     with session() as s:
         c, targets, scope = _officer_circular(s, actor, circular_id)
         if not _whole(scope, c, targets):
             raise Denied()
-        a = CircularAmendment(circular_id=c.id, body=text, created_by=actor.account_id, created_at=utcnow())
+        a = CircularAmendment(circular_id=c.id, body=text, created_by=actor.account_id, created_at=now)
         s.add(a)
         s.flush()
-        return AmendmentView(a.id, a.body, markup.parse(a.body), as_utc(a.created_at))
+        # Only those it mails are marked notified: a reminder still goes to the others as before.
+        told = [Delivery.circular_id == c.id, Delivery.channel == "digital", _still_member(c),
+                exists(select(Account.id).where(Account.id == Delivery.account_id, *_takes_mail()))]
+        ids = _claim_notice(s, c, told, now)
+        held = s.exec(select(func.count()).select_from(Delivery).where(*told)).one() - len(ids)
+        mails = 0
+        if ids:
+            assoc = s.get(Association, c.association_id)
+            mails = _notify(s, c, assoc.name if assoc else "", Delivery.id.in_(ids), amendment_mail)
+        view = AmendmentView(a.id, a.body, markup.parse(a.body), as_utc(a.created_at))
+        return Amended(view, mails, held)
 
 
 # --------------------------------------------------------------------------- paper: the print view
