@@ -85,3 +85,49 @@ async def test_the_drop_zone_waits_while_a_file_uploads_and_says_why_a_file_is_r
     assert not st.uploading
     await ComposeState.upload_refused.fn(st, [{"file": {"path": "a.exe"}, "errors": []}])
     assert st.file_error.startswith("このファイルは添付できません") and not st.uploading
+
+
+async def test_a_double_tap_on_a_first_survey_answer_thanks_once_and_writes_once(demo, app_state):
+    """The second tap of 回答する arrives after the first one's answer was stored: it is the same answer, not a
+    change, so the page keeps the first answer's thanks; a real change afterwards is still called one."""
+    from chiiki.pages.surveys import SAME_ANSWER_AGAIN_S, SurveyAnswerState
+    from tests.test_survey_services import counts, make_survey
+    from tests.test_survey_states import _answer_page
+
+    sid = make_survey(demo)
+    await login_state(app_state, "member@example.jp")
+    st = await _answer_page(app_state, sid)
+    q = st.questions
+    form = {"q" + q[0]["id"]: q[0]["options"][0]["id"], "q" + q[3]["id"]: "3"}
+    await SurveyAnswerState.submit.fn(st, form)
+    assert st.notice == "回答を送りました。ありがとうございました"
+    written = counts()
+    await SurveyAnswerState.submit.fn(st, dict(form))
+    assert st.notice == "回答を送りました。ありがとうございました" and st.error == "" and st.errors == {}
+    assert counts() == written
+    changed = {**form, "q" + q[3]["id"]: "4"}
+    await SurveyAnswerState.submit.fn(st, changed)
+    assert st.notice == "回答を変更しました" and st.questions[3]["value"] == "4"
+    # 回答を変更する pressed again later, past the double tap's seconds, is a submission of its own.
+    st._sent_at -= SAME_ANSWER_AGAIN_S
+    await SurveyAnswerState.submit.fn(st, dict(changed))
+    assert st.notice == "回答を変更しました" and st.error == ""
+
+
+async def test_a_double_tap_on_an_anonymous_answer_shows_no_error_beside_the_thanks(demo, app_state):
+    """An anonymous answer cannot be changed: the second tap brought 「無記名のアンケートには回答済みです」 under the
+    thanks, and wrote nothing (it must still write nothing)."""
+    from chiiki.pages.surveys import SurveyAnswerState
+    from tests.test_survey_services import counts, make_survey
+    from tests.test_survey_states import _answer_page
+
+    sid = make_survey(demo, anonymous=True)
+    await login_state(app_state, "member@example.jp")
+    st = await _answer_page(app_state, sid)
+    q = st.questions
+    form = {"q" + q[0]["id"]: q[0]["options"][1]["id"], "q" + q[3]["id"]: "2"}
+    await SurveyAnswerState.submit.fn(st, form)
+    written = counts()
+    await SurveyAnswerState.submit.fn(st, dict(form))
+    assert st.notice == "回答を送りました。ありがとうございました" and st.error == "" and st.errors == {}
+    assert counts() == written

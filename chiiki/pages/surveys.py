@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +38,9 @@ SURVEY_ANSWER = surveys.ANSWER_PATH
 SURVEY_RESULTS = routes.SURVEYS + "/results"
 PAGE_SIZE = 20
 PEOPLE_PAGE = 50
+# An answer sent again unchanged within this many seconds of the last one is the same tap twice (elderly hands
+# double-tap, or tap again while the page is slow to answer), not a change.
+SAME_ANSWER_AGAIN_S = 10.0
 
 register_nav("nav.surveys", routes.SURVEYS, "is_member", badge="urgent_surveys")
 
@@ -261,6 +265,10 @@ class SurveyAnswerState(rx.State):
     # Remounts the form after each load so its default values follow the stored answers.
     form_key: int = 0
     _survey_id: int = 0
+    # The last answer this tab stored, when, and the key of the message it got.
+    _sent_answers: dict[str, Any] = {}
+    _sent_at: float = 0.0
+    _sent_notice: str = ""
 
     def _clear(self) -> None:
         self.survey, self.questions, self.totals = {}, [], []
@@ -269,6 +277,7 @@ class SurveyAnswerState(rx.State):
         self.head_line = self.error = self.notice = ""
         self.errors = {}
         self._survey_id = 0
+        self._sent_answers, self._sent_at, self._sent_notice = {}, 0.0, ""
 
     @rx.event
     async def load(self):
@@ -312,6 +321,14 @@ class SurveyAnswerState(rx.State):
         if not isinstance(form, dict) or not self._survey_id:
             return
         answers = _answers_from(self.questions, form)
+        if self._sent_notice and answers == self._sent_answers \
+                and 0 <= time.time() - self._sent_at < SAME_ANSWER_AGAIN_S:
+            # The same answer again at once: a second tap queued before the first one's answer came back. The
+            # answer stands as the first tap stored it; writing it again would call a first answer "changed"
+            # (and an anonymous one, which cannot change, refused beside its thanks).
+            self.error, self.errors = "", {}
+            self.notice = tr(lang, self._sent_notice)
+            return None
         was_answered = self.answered
         # The answer, the page as it is now and the badges: one trip to the database.
         actor, page, e = await run_counted(self, surveys.answer_and_reopen, self._survey_id, answers,
@@ -326,7 +343,9 @@ class SurveyAnswerState(rx.State):
             return
         self.error, self.errors = "", {}
         self._show(page, lang)
-        self.notice = tr(lang, "survey.updated" if was_answered else "survey.sent")
+        self._sent_notice = "survey.updated" if was_answered else "survey.sent"
+        self._sent_answers, self._sent_at = answers, time.time()
+        self.notice = tr(lang, self._sent_notice)
 
 
 def _choice(q: rx.Var, o: rx.Var) -> rx.Component:
