@@ -522,3 +522,22 @@ async def test_the_members_page_badge_counts_waiting_requests_and_drops_when_one
     assert st.notice and auth.pending_requests == 0
     member = await login_state(app_state, "hancho@example.jp")
     assert member.pending_requests == 0
+
+
+async def test_usual_officer_titles_read_in_english_with_the_japanese_beside_them(app_state, demo):
+    """An English reader choosing or reading a title sees "President (会長)", not 会長 alone; what is stored
+    (and printed on paper) stays the Japanese title."""
+    from chiiki.pages.association import AssociationState
+    from chiiki.pages.officers import OfficersState
+    from chiiki.state import UIState
+
+    await login_state(app_state, "kaicho@example.jp")
+    (await app_state.get_state(UIState)).lang = "en"
+    off = await app_state.get_state(OfficersState)
+    await OfficersState.load.fn(off)
+    assert ["会長", "President (会長)"] in off.title_options and ["班長", "Han leader (班長)"] in off.title_options
+    president = next(r for r in off.roles if r["title"] == "会長")
+    assert president["title_label"] == "President (会長)"
+    st = await app_state.get_state(AssociationState)
+    await AssociationState.load.fn(st)
+    assert any(o["title"] == "President (会長)" for o in st.officers)

@@ -102,3 +102,24 @@ def test_no_english_text_is_written_directly_in_a_component(path):
                         and isinstance(kw.value.value, str) and re.search(r"[A-Za-z]{2,}", kw.value.value):
                     found.append((node.lineno, kw.value.value))
     assert found == [], f"{path.name}: move these into chiiki/i18n: {found}"
+
+
+# English strings that keep Japanese on purpose: the language switch names Japanese in Japanese, and the
+# kana field's example shows what to type.
+JAPANESE_ON_PURPOSE = {"shell.language", "shell.language_label", "field.kana_help"}
+_GLOSS = re.compile(r"\s?\([^()]*\)")  # "president (会長)": the Japanese word beside the English one
+
+
+def test_english_strings_name_roles_and_places_in_english():
+    """An English reader is told "president", "han leader", "association" …; a Japanese word may follow in
+    brackets, "president (会長)", to match a paper document, but never stands in for the English one."""
+    left = {k: en for k, (ja, en) in STRINGS.items()
+            if k not in JAPANESE_ON_PURPOSE and CJK.search(_GLOSS.sub("", en))}
+    assert left == {}
+
+
+def test_help_texts_in_english_say_president_and_han_leader():
+    roles = re.compile(r"会長|班長|役員|町内会|世帯|回覧")
+    assert {k: en for k, (ja, en) in STRINGS.items() if k.startswith("help.") and roles.search(_GLOSS.sub("", en))} \
+        == {}
+    assert "president (会長)" in tr("en", "help.city") and "han leader (班長)" in tr("en", "help.officers")

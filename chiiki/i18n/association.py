@@ -156,6 +156,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "officer.member_query": ("会員を探す(表示名)", "Find a member (display name)"),
     "officer.member_query_help": ("空欄のまま検索すると先頭から表示します", "Search with nothing to list from the start"),
     "officer.title_preset": ("役職", "Title"),
+    # The usual titles (services.officers.PRESET_TITLES): stored and printed in Japanese, read in English.
+    "officer.preset.president": ("会長", "President (会長)"),
+    "officer.preset.vice_president": ("副会長", "Vice-president (副会長)"),
+    "officer.preset.treasurer": ("会計", "Treasurer (会計)"),
+    "officer.preset.general_affairs": ("総務部長", "Head of general affairs (総務部長)"),
+    "officer.preset.secretary": ("書記", "Secretary (書記)"),
+    "officer.preset.auditor": ("監事", "Auditor (監事)"),
+    "officer.preset.han_leader": ("班長", "Han leader (班長)"),
     "officer.other_title": ("その他(下に入力)", "Other (type below)"),
     "officer.title_other": ("役職名(その他のとき)", "Title (when other)"),
     "officer.permissions": ("任せる権限", "Permissions"),
@@ -277,5 +285,5 @@ STRINGS: dict[str, tuple[str, str]] = {
     "audit.action.membership.review": ("参加申請の内容を閲覧", "Viewed your join request"),
     "audit.action.household.lookup": ("世帯の住所を検索", "Looked up your household's address"),
     "audit.action.membership.end": ("退会の手続き", "Recorded that you left"),
-    "audit.action.association.appoint_lookup": ("会長の任命のためにアカウントを照会", "Looked up your account to appoint a 会長"),
+    "audit.action.association.appoint_lookup": ("会長の任命のためにアカウントを照会", "Looked up your account to appoint an association president"),
 }

@@ -4,8 +4,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "help.officers": (
         "役員の役職と、それぞれの人ができること(名簿を見る、回覧を送る など)を決めます。"
         "班長には担当の班だけを任せられます。会長の交代は「引き継ぐ」で日を決めて行います。",
-        "Choose officers' titles and what each may do (see the roster, send circulars …). A 班長 can be "
-        "limited to their own han. Hand the 会長's role over on a date you choose with “Hand over”.",
+        "Choose officers' titles and what each may do (see the roster, send circulars …). A han leader (班長) "
+        "can be limited to their own han. Hand the president's (会長) role over on a date you choose with "
+        "“Hand over”.",
     ),
     "help.members_admin": (
         "町内会に入りたいという申し込みを確かめて、受け付けるか断るかを決めます。"
@@ -41,8 +42,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "help.city": (
         "市内の地区と町内会を登録し、町内会の最初の会長を任命します。"
         "会長が決まると、その町内会の運営は会長と役員に任されます。",
-        "Register the city's areas and associations, and appoint each association's first 会長. From then "
-        "on the 会長 and officers run the association.",
+        "Register the city's areas and associations, and appoint each association's first president (会長). "
+        "From then on the president and officers run the association.",
     ),
     "help.dashboard": (
         "町内会ごとの加入世帯数、回覧の既読・確認の割合、アンケートの回答率をまとめた数字です。"

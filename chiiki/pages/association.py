@@ -12,6 +12,7 @@ from chiiki.components.ui import button, card, error_banner, heading, link_butto
 from chiiki.i18n import t, tf, tr
 from chiiki.services import associations, membership, validate
 from chiiki.services.errors import ServiceError
+from chiiki.services.officers import title_label
 from chiiki.services.policy import Actor
 from chiiki.state import AuthState, current_actor, error_text, field_errors, run_read, run_service
 
@@ -94,7 +95,8 @@ class AssociationState(rx.State):
             return
         self.name, self.description, self.area = info.name, info.description, info.area_label
         self.households, self.members = info.households, info.member_accounts
-        self.officers = [{"title": o.title, "name": o.display_name, "han": o.han_name} for o in info.officers]
+        self.officers = [{"title": title_label(o.title, lang), "name": o.display_name, "han": o.han_name}
+                         for o in info.officers]
         self.loaded = True
 
     @rx.event

@@ -108,7 +108,8 @@ class OfficersState(rx.State):
             return
         self._role_ids = [r.id for r in rows]
         self.roles = [{
-            "id": str(r.id), "holder": r.holder, "title": r.title, "han": r.han_name, "state": r.state,
+            "id": str(r.id), "holder": r.holder, "title": r.title, "title_label": officers.title_label(r.title, lang),
+            "han": r.han_name, "state": r.state,
             "perms": tr(lang, "officer.perm_sep").join(tr(lang, "officer.perm." + p) for p in r.permissions),
             "from": fmt_dt(r.valid_from, lang), "until": until_text(r.valid_until, lang),
             "han_id": str(r.han_id or ""), "from_date": _local(r.valid_from),
@@ -125,7 +126,8 @@ class OfficersState(rx.State):
             return rx.redirect(routes.LOGIN)
         await self._refresh(actor, lang)
         if self.allowed:
-            self.title_options = [[x, x] for x in officers.PRESET_TITLES] + [[OTHER, tr(lang, "officer.other_title")]]
+            self.title_options = ([[x, officers.title_label(x, lang)] for x in officers.PRESET_TITLES]
+                                  + [[OTHER, tr(lang, "officer.other_title")]])
             self.han_options = await run_service(han_options, my_association(actor))
 
     @rx.event
@@ -220,7 +222,7 @@ def _err(name: str) -> rx.Var:
 def _role(r: rx.Var) -> rx.Component:
     return card(
         rx.hstack(
-            rx.text(r["title"], size="5", weight="bold"),
+            rx.text(r["title_label"], size="5", weight="bold"),
             rx.text(r["holder"], size="4"),
             rx.cond(r["han"] != "", rx.badge(r["han"], size="2")),
             rx.badge(rx.match(r["state"], ("current", t("officer.state_current")),
@@ -315,7 +317,7 @@ def _edit_form() -> rx.Component:
 
 def _handover_form() -> rx.Component:
     return card(
-        rx.heading(t("officer.handover"), " — ", OfficersState.edit.get("title", ""), " ",
+        rx.heading(t("officer.handover"), " — ", OfficersState.edit.get("title_label", ""), " ",
                    OfficersState.edit.get("holder", ""), as_="h2", size="5", margin_bottom="0.6em"),
         rx.text(t("officer.handover_help"), size="3", margin_bottom="0.6em"),
         _member_picker("handover"),

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import or_
 from sqlmodel import Session, select
 
-from chiiki.i18n import TZ
+from chiiki.i18n import TZ, tr
 from chiiki.models import Account, Han, Household, Membership, OfficerRole, as_utc, utcnow
 from chiiki.services import audit, validate
 from chiiki.services.associations import (
@@ -31,6 +31,18 @@ from chiiki.services.policy import ALL_HAN, MANAGE_MEMBERS, OFFICER_PERMISSIONS,
 
 # Usual titles, in the order officers are listed; any other title is free text.
 PRESET_TITLES: tuple[str, ...] = ("会長", "副会長", "会計", "総務部長", "書記", "監事", "班長")
+
+
+# Each usual title's label, "officer.preset.<name>" in chiiki/i18n.
+_PRESET_LABELS = dict(zip(PRESET_TITLES, ("president", "vice_president", "treasurer", "general_affairs",
+                                          "secretary", "auditor", "han_leader")))
+
+
+def title_label(title: str, lang: str) -> str:
+    """A title as a reader of `lang` reads it: a usual one named in their language (English keeps the Japanese
+    word beside it, as paper documents and neighbours say it); any other title as its association typed it."""
+    key = _PRESET_LABELS.get(title)
+    return tr(lang, "officer.preset." + key) if key else title
 
 
 def title_rank(title: str) -> int:
