@@ -652,6 +652,9 @@ def _chart() -> rx.Component:
     )
 
 
+_NOWRAP = {"white_space": "nowrap"}
+
+
 def _han_table() -> rx.Component:
     return rx.table.root(
         rx.table.header(rx.table.row(
@@ -660,11 +663,51 @@ def _han_table() -> rx.Component:
             *[rx.table.column_header_cell(t(f"circular.short.{k}")) for k in CHART_ORDER],
         )),
         rx.table.body(rx.foreach(StatusState.by_han, lambda h: rx.table.row(
-            rx.table.row_header_cell(h["name"]),
-            rx.table.cell(h["reached"] + " / " + h["households"]),
-            *[rx.table.cell(h[k]) for k in CHART_ORDER],
+            rx.table.row_header_cell(h["name"], style=_NOWRAP),
+            rx.table.cell(h["reached"] + " / " + h["households"], style=_NOWRAP),
+            *[rx.table.cell(h[k], style=_NOWRAP) for k in CHART_ORDER],
         ))),
-        size="2", width="100%", id="han-table",
+        size="2", width="100%", id="han-table", class_name="han-table",
+    )
+
+
+def _han_card(h: rx.Var) -> rx.Component:
+    """One han's figures as lines of a list: its name and how many households it reached, then each state
+    with its count, marked in the chart's colour. A count of 0 is shown lighter, so the eye finds the others."""
+    return rx.box(
+        rx.hstack(
+            rx.heading(h["name"], as_="h4", size="5"),
+            rx.text(t("circular.col_reached"), " ",
+                    rx.el.span(h["reached"] + " / " + h["households"], style={**_NOWRAP, "font_weight": "700"}),
+                    size="4"),
+            justify="between", align="baseline", wrap="wrap", spacing="2", width="100%",
+        ),
+        rx.el.dl(
+            *[rx.box(
+                rx.el.dt(t(f"circular.cat.{k}"), style={"flex": "1", "min_width": "0"}),
+                rx.el.dd(h[k], style={**_NOWRAP, "margin": "0", "font_weight": rx.cond(h[k] == "0", "400", "700"),
+                                      "color": rx.cond(h[k] == "0", "var(--gray-11)", "var(--gray-12)"),
+                                      "font_variant_numeric": "tabular-nums"}),
+                style={"display": "flex", "gap": "0.8em", "align_items": "baseline",
+                       "border_left": f"6px solid {CATEGORY_COLORS[k]}", "padding": "0.1em 0 0.1em 0.6em",
+                       "margin_bottom": "0.25em"},
+            ) for k in CHART_ORDER],
+            style={"margin": "0.3em 0 0 0", "font_size": "var(--font-size-3)"},
+        ),
+        style={"border_top": "1px solid var(--gray-6)", "padding": "0.7em 0"},
+        class_name="han-card",
+    )
+
+
+def _han_figures() -> rx.Component:
+    """The counts per han: a table where its nine columns fit at the chosen text size, else (a phone, or large
+    text on a narrow window) a list per han, read top to bottom; assets/chiiki.css chooses by the space there is.
+    Squeezed into a phone, the table broke 「20 / 20」 over three lines and hid columns behind a sideways
+    scroll."""
+    return rx.box(
+        _han_table(),
+        rx.box(rx.foreach(StatusState.by_han, _han_card), id="han-cards", class_name="han-cards"),
+        class_name="han-figures", width="100%",
     )
 
 
@@ -742,7 +785,7 @@ def status_page() -> rx.Component:
                     id="status-reached"),
             rx.grid(*[_count_tile(k) for k in CHART_ORDER], columns=rx.breakpoints(initial="2", sm="4"),
                     spacing="2", width="100%"),
-            card(rx.heading(t("circular.chart"), as_="h3", size="4"), _chart(), _han_table()),
+            card(rx.heading(t("circular.chart"), as_="h3", size="4"), _chart(), _han_figures()),
             card(
                 rx.text(tf("circular.unread_members", n=s.unread_members), size="4"),
                 rx.cond(s.may_act, rx.hstack(
