@@ -285,5 +285,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "audit.action.membership.review": ("参加申請の内容を閲覧", "Viewed your join request"),
     "audit.action.household.lookup": ("世帯の住所を検索", "Looked up your household's address"),
     "audit.action.membership.end": ("退会の手続き", "Recorded that you left"),
-    "audit.action.association.appoint_lookup": ("会長の任命のためにアカウントを照会", "Looked up your account to appoint an association president"),
+    "audit.action.association.appoint_lookup": ("会長の任命のためにアカウントを照会",
+                                                "Looked up your account to appoint an association president"),
 }
