@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import openpyxl
 import pytest
@@ -25,7 +25,7 @@ from chiiki.models import (
     OutboxMail,
     utcnow,
 )
-from chiiki.i18n import tr
+from chiiki.i18n import TZ, fmt_date, tr
 from chiiki.services import attachments, circulars
 from chiiki.services.db import session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
@@ -1027,3 +1027,76 @@ def test_renotify_mails_each_unread_member_at_most_once_an_hour(demo):
         s.exec(update(Delivery).where(Delivery.circular_id == cid, Delivery.notified_at.is_not(None))
                .values(notified_at=utcnow() - timedelta(hours=2)))
     assert circulars.renotify(kaicho, cid).members == first.members  # an hour later, again
+
+
+def reminder_mails(kaicho, cid: int) -> dict[str, OutboxMail]:
+    """Send a reminder as if the last notice were two hours old; the mails it queued, by address."""
+    with session() as s:
+        s.exec(update(Delivery).where(Delivery.circular_id == cid, Delivery.notified_at.is_not(None))
+               .values(notified_at=utcnow() - timedelta(hours=2)))
+        before = s.exec(select(func.max(OutboxMail.id))).one() or 0
+    assert circulars.renotify(kaicho, cid).mails == 2
+    with session() as s:
+        return {m.to_address: m for m in s.exec(select(OutboxMail).where(OutboxMail.id > before)).all()}
+
+
+def test_a_reminder_after_a_correction_says_the_circular_was_corrected_with_the_dates_and_the_correction(demo):
+    """A reminder carries the circular's text as sent; once it was corrected, a member reading only the mail is
+    told so (subject and a line above the text, with the correction dates in the city's time zone) and gets the
+    corrections after the text, or, when they are too long for a mail, is sent to the link to read them. In each
+    member's language; the dates and the text only, never who corrected it. A reminder before any correction is
+    the mail it was."""
+    from tests.test_survey_services import add_housemate
+
+    add_housemate(demo)  # in member's household: nobody there opens it, both are reminded
+    with session() as s:
+        s.execute(update(Account).values(email_circulars=False))
+        s.execute(update(Account).where(Account.login_id.in_(["member@example.jp", "housemate@example.jp"]))
+                  .values(email_circulars=True))
+        s.execute(update(Account).where(Account.login_id == "housemate@example.jp").values(locale="en"))
+        officer = s.exec(select(Account).where(Account.login_id == "kaicho@example.jp")).one()
+        officer_names = [officer.name, officer.kana, officer.display_name]
+    kaicho = demo.actor("kaicho@example.jp")
+    cid = send_to(demo, han_nos=(1,), title="防災訓練", body="集合は**8時**です。").circular_id
+
+    plain = reminder_mails(kaicho, cid)
+    ja, en = plain["member@example.jp"], plain["housemate@example.jp"]
+    assert ja.subject == "【回覧】旭町一丁目町内会:防災訓練" and "訂正" not in ja.body
+    assert en.subject == "[Circular] 旭町一丁目町内会: 防災訓練" and "correct" not in en.body.lower()
+
+    utc = timezone.utc
+    with session() as s:
+        s.exec(update(Circular).where(Circular.id == cid).values(sent_at=datetime(2026, 3, 1, 0, 0, tzinfo=utc)))
+    circulars.amend(kaicho, cid, "集合は**9時**に変わりました")
+    circulars.amend(kaicho, cid, "雨天の場合は中止です")
+    with session() as s:
+        first, second = s.exec(select(CircularAmendment).where(CircularAmendment.circular_id == cid)
+                               .order_by(CircularAmendment.id)).all()
+        first.created_at = datetime(2026, 3, 2, 1, 0, tzinfo=utc)
+        second.created_at = datetime(2026, 3, 3, 23, 30, tzinfo=utc)  # 08:30 on 4 March in Japan
+        s.add_all([first, second])
+
+    mails = reminder_mails(kaicho, cid)
+    ja, en = mails["member@example.jp"], mails["housemate@example.jp"]
+    assert ja.subject == "【回覧・訂正あり】旭町一丁目町内会:防災訓練"
+    assert en.subject == "[Circular, corrected] 旭町一丁目町内会: 防災訓練"
+    assert "この回覧は2026年3月2日・2026年3月4日に訂正されました" in ja.body
+    assert "this circular was corrected on 2026-03-02, 2026-03-04" in en.body
+    for m, first_label, second_label in ((ja, "【2026年3月2日の訂正】", "【2026年3月4日の訂正】"),
+                                         (en, "[Correction of 2026-03-02]", "[Correction of 2026-03-04]")):
+        b = m.body
+        assert b.index("corrected on" if m is en else "訂正されました") < b.index("集合は8時です。") \
+            < b.index(first_label + "\n集合は9時に変わりました") < b.index(second_label + "\n雨天の場合は中止です")
+        assert b.count(f"/circulars/view?id={cid}") == 1 and m.kind == "circular"
+        assert not any(name and name in b for name in officer_names)
+
+    circulars.amend(kaicho, cid, "持ち物:" + "懐中電灯、" * (circulars.MAIL_AMENDMENTS_MAX // 5))
+    mails = reminder_mails(kaicho, cid)
+    ja, en = mails["member@example.jp"], mails["housemate@example.jp"]
+    today = utcnow().astimezone(TZ).date()
+    assert (f"この回覧は2026年3月2日・2026年3月4日・{fmt_date(today, 'ja')}に訂正されました。"
+            "下のリンクから開いて、訂正の内容をご確認ください。") in ja.body
+    assert (f"this circular was corrected on 2026-03-02, 2026-03-04, {today.isoformat()}. "
+            "Open it with the link below to read the correction.") in en.body
+    assert "懐中電灯" not in ja.body + en.body and "9時" not in ja.body + en.body
+    assert "集合は8時です。" in ja.body and "集合は8時です。" in en.body

@@ -202,6 +202,15 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Open it with the link below and press “Confirmed”.\n{url}\n\n"
         "You get this mail because you asked for circulars by email. You can stop it on your page.",
     ),
+    # A mail about a circular composed once it was corrected (a reminder after a correction).
+    "circular.mail_subject_amended": ("【回覧・訂正あり】{association}:{title}",
+                                      "[Circular, corrected] {association}: {title}"),
+    "circular.mail_amended_below": ("※この回覧は{dates}に訂正されました。訂正の内容は本文の後にあります。",
+                                    "Note: this circular was corrected on {dates}. The correction follows the text."),
+    "circular.mail_amended_see_link": ("※この回覧は{dates}に訂正されました。下のリンクから開いて、訂正の内容をご確認ください。",
+                                       "Note: this circular was corrected on {dates}. Open it with the link below "
+                                       "to read the correction."),
+    "circular.mail_amendment": ("【{date}の訂正】\n{text}", "[Correction of {date}]\n{text}"),
     "circular.amend_mail_subject": ("【回覧の訂正】{association}:{title}", "[Circular corrected] {association}: {title}"),
     "circular.amend_mail_body": (
         "{association}から{sent}に届いた回覧「{title}」に、訂正が出ました。\n\n"

@@ -6,7 +6,7 @@ import functools
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from sqlalchemy import (BigInteger, Integer, String, and_, bindparam, case, cast, distinct, exists, func, insert,
                         literal, null, or_, update)
@@ -409,18 +409,49 @@ def _circular_url(circular: Circular) -> str:
     return settings_module.settings.public_url.rstrip("/") + f"/circulars/view?id={circular.id}"
 
 
-def notice_mail(lang: str, circular: Circular, association_name: str) -> tuple[str, str]:
+# A mail about a corrected circular carries the corrections' text when all of them together are at most this
+# long (as plain text); longer ones are named by their dates and read through the link.
+MAIL_AMENDMENTS_MAX = 1_000
+
+
+def _local_day(lang: str, moment: datetime) -> str:
+    return fmt_date(as_utc(moment).astimezone(TZ).date(), lang)
+
+
+def _with_amendments(lang: str, text: str, amendments: Sequence[AmendmentView]) -> str:
+    """The circular's text with a line above it saying when it was corrected, and the corrections after it (or,
+    when too long for a mail, where to read them). Only what every reader of the circular sees: the dates and
+    the text, never who wrote them."""
+    dates = tr(lang, "circular.list_sep").join(dict.fromkeys(_local_day(lang, a.created_at) for a in amendments))
+    corrections = [markup.plain(a.body) for a in amendments]
+    if sum(map(len, corrections)) > MAIL_AMENDMENTS_MAX:
+        return tr(lang, "circular.mail_amended_see_link", dates=dates) + "\n\n" + text
+    return "\n\n".join([tr(lang, "circular.mail_amended_below", dates=dates), text]
+                       + [tr(lang, "circular.mail_amendment", date=_local_day(lang, a.created_at), text=body)
+                          for a, body in zip(amendments, corrections)])
+
+
+def notice_mail(lang: str, circular: Circular, association_name: str,
+                amendments: Sequence[AmendmentView] = ()) -> tuple[str, str]:
+    """The mail that brings a circular: its text, due date and link. Composed after a correction (a reminder),
+    it says so in the subject and above the text: a member who reads only the mail must not be left with the
+    uncorrected text."""
     url = _circular_url(circular)
-    subject = tr(lang, "circular.mail_subject", association=association_name, title=circular.title)
+    text = markup.plain(circular.body)
+    subject_key = "circular.mail_subject"
+    if amendments:
+        subject_key = "circular.mail_subject_amended"
+        text = _with_amendments(lang, text, amendments)
+    subject = tr(lang, subject_key, association=association_name, title=circular.title)
     due = tr(lang, "circular.mail_due", due=fmt_date(circular.due_date, lang)) if circular.due_date else ""
     body = tr(lang, "circular.mail_body", association=association_name, title=circular.title, due=due,
-              body=markup.plain(circular.body), url=url)
+              body=text, url=url)
     return subject, body
 
 
 def amendment_mail(lang: str, circular: Circular, association_name: str) -> tuple[str, str]:
     """A short notice that the circular was corrected, with its link: the correction itself is read there."""
-    sent = fmt_date(as_utc(circular.sent_at).astimezone(TZ).date(), lang)
+    sent = _local_day(lang, circular.sent_at)
     subject = tr(lang, "circular.amend_mail_subject", association=association_name, title=circular.title)
     body = tr(lang, "circular.amend_mail_body", association=association_name, title=circular.title, sent=sent,
               url=_circular_url(circular))
@@ -1230,7 +1261,9 @@ def renotify(actor: Actor, circular_id: object) -> Renotified:
                 raise ServiceError("circular.error_nobody_unread")
             raise ServiceError("circular.error_renotified_soon", when=as_utc(last) + RENOTIFY_INTERVAL)
         assoc = s.get(Association, c.association_id)
-        mails = _notify(s, c, assoc.name if assoc else "", Delivery.id.in_(ids))
+        amendments = _amendments(s, c.id)
+        mails = _notify(s, c, assoc.name if assoc else "", Delivery.id.in_(ids),
+                        functools.partial(notice_mail, amendments=amendments))
         return Renotified(len(ids), mails)
 
 
