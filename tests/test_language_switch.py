@@ -252,3 +252,57 @@ async def test_the_city_pages_area_levels_switch_and_keep_the_search(demo, app_s
                                                   city.level_options]
     assert city.query == "町" and [r["id"] for r in city.rows] == rows
     assert city.area_form == "edit" and city.area_edit["level_label"] == city.areas[0]["level_label"]
+
+
+async def test_officer_titles_in_the_access_log_and_the_audit_trail_read_in_the_pages_language(demo, app_state):
+    """Who read someone's data is stored by the titles they held then, as the association wrote them (会長, or
+    会長・班長 for two roles). An English page reads a usual title in English with the Japanese beside it, a title
+    the association typed itself as typed, city staff as City staff; switching back shows them as stored."""
+    from chiiki.models import Membership, OfficerRole, utcnow
+    from chiiki.pages.audit_trail import AUDIT_TRAIL, AuditTrailState
+    from chiiki.pages.mypage import AccessLogState
+    from chiiki.routes import ACCESS_LOG
+    from chiiki.services import audit
+    from tests.test_survey_services import grant
+
+    a1 = demo.association_id(demo.A1)
+    member_id = demo.account_id("member@example.jp")
+
+    def reads_member(login: str, association_id: int | None = a1) -> None:
+        with session() as s:
+            audit.record(s, demo.actor(login), "roster.view", association_id=association_id, subjects=[member_id])
+
+    reads_member("kaicho@example.jp")
+    with session() as s:  # the 会長 also becomes 班長 of han 1
+        m = s.exec(select(Membership).where(Membership.account_id == demo.account_id("kaicho@example.jp"))).one()
+        s.add(OfficerRole(association_id=a1, membership_id=m.id, title="班長", permissions="view_members",
+                          han_id=demo.han_ids(demo.A1)[0], valid_from=utcnow()))
+    reads_member("kaicho@example.jp")
+    grant(demo, "member2@example.jp", "view_members")  # a title the association typed: 係
+    reads_member("member2@example.jp")
+    reads_member("city@example.jp", None)
+    with session() as s:
+        names = dict(s.exec(select(Account.login_id, Account.display_name)).all())
+    kaicho, member2, staff = names["kaicho@example.jp"], names["member2@example.jp"], names["city@example.jp"]
+
+    await login_state(app_state, "member@example.jp")
+    await open_page(app_state, ACCESS_LOG)
+    log = await app_state.get_state(AccessLogState)
+    assert [r["who"] for r in log.rows] == [f"市職員 {staff}", f"係 {member2}", f"会長・班長 {kaicho}",
+                                            f"会長 {kaicho}"]
+    await switch_language(app_state)
+    english = [f"City staff {staff}", f"係 {member2}", f"President (会長)・Han leader (班長) {kaicho}",
+               f"President (会長) {kaicho}"]
+    assert [r["who"] for r in log.rows] == english
+    await open_page(app_state, ACCESS_LOG)  # loaded in English
+    assert [r["who"] for r in log.rows] == english
+
+    staff_tab = type(app_state)()
+    await login_state(staff_tab, "city@example.jp")
+    await switch_language(staff_tab)
+    await open_page(staff_tab, AUDIT_TRAIL)
+    trail = await staff_tab.get_state(AuditTrailState)
+    assert [r["who"] for r in trail.rows][:4] == ["City staff", "係", "President (会長)・Han leader (班長)",
+                                                  "President (会長)"]
+    await switch_language(staff_tab)
+    assert [r["who"] for r in trail.rows][:4] == ["市職員", "係", "会長・班長", "会長"]

@@ -8,7 +8,7 @@ from chiiki.components.shell import register_nav, template
 from chiiki.components.ui import card, heading, more_pager
 from chiiki.i18n import STRINGS, fmt_dt, t, tr
 from chiiki import routes
-from chiiki.services import audit
+from chiiki.services import audit, officers
 from chiiki.services.errors import ServiceError
 from chiiki.state import current_actor, error_text, run_service
 
@@ -40,7 +40,7 @@ class AuditTrailState(rx.State):
         self.error = ""
         self.has_more = more
         self.rows = [{"at": fmt_dt(e.at, lang), "association": e.association or "—",
-                      "who": e.actor_title or tr(lang, "audit.system"),
+                      "who": officers.held_title_label(e.actor_title, lang) or tr(lang, "audit.system"),
                       "what": tr(lang, "audit.action." + e.action) if "audit.action." + e.action in STRINGS
                       else e.action,
                       "count": str(e.record_count)} for e in entries]

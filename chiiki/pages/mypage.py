@@ -24,7 +24,7 @@ from chiiki.components.ui import (
     text_field,
 )
 from chiiki.i18n import STRINGS, fmt_dt, t, tr
-from chiiki.services import accounts, audit
+from chiiki.services import accounts, officers
 from chiiki.services.errors import ServiceError
 from chiiki.state import (
     AuthState,
@@ -348,8 +348,8 @@ class AccessLogState(rx.State):
         self.has_more = len(entries) > size
         self.rows = [
             {"at": fmt_dt(e.at, lang),
-             "who": ((tr(lang, "audit.city_staff") if e.actor_title == audit.CITY_STAFF_TITLE else e.actor_title)
-                     + " " + e.actor_name).strip() or tr(lang, "audit.system"),
+             "who": (officers.held_title_label(e.actor_title, lang) + " " + e.actor_name).strip()
+                    or tr(lang, "audit.system"),
              "what": tr(lang, "audit.action." + e.action) if ("audit.action." + e.action) in STRINGS else e.action,
              "count": str(e.record_count)}
             for e in entries[:size]

@@ -27,7 +27,15 @@ from chiiki.services.associations import (
 )
 from chiiki.services.db import session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
-from chiiki.services.policy import ALL_HAN, MANAGE_MEMBERS, OFFICER_PERMISSIONS, VIEW_MEMBERS, Actor, han_scope
+from chiiki.services.policy import (
+    ALL_HAN,
+    MANAGE_MEMBERS,
+    OFFICER_PERMISSIONS,
+    TITLE_SEP,
+    VIEW_MEMBERS,
+    Actor,
+    han_scope,
+)
 
 # Usual titles, in the order officers are listed; any other title is free text.
 PRESET_TITLES: tuple[str, ...] = ("会長", "副会長", "会計", "総務部長", "書記", "監事", "班長")
@@ -43,6 +51,14 @@ def title_label(title: str, lang: str) -> str:
     word beside it, as paper documents and neighbours say it); any other title as its association typed it."""
     key = _PRESET_LABELS.get(title)
     return tr(lang, "officer.preset." + key) if key else title
+
+
+def held_title_label(stored: str, lang: str) -> str:
+    """Who acted, as an audit row stored it (audit.record: the city staff's title, or the actor's titles in the
+    association joined by TITLE_SEP), as a reader of `lang` reads it: each title by title_label."""
+    if stored == audit.CITY_STAFF_TITLE:
+        return tr(lang, "audit.city_staff")
+    return TITLE_SEP.join(title_label(part, lang) for part in stored.split(TITLE_SEP))
 
 
 def title_rank(title: str) -> int:

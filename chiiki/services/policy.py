@@ -78,8 +78,12 @@ class Actor:
         return [r for r in self.roles if r.association_id == association_id]
 
     def title_in(self, association_id: int) -> str:
-        return "・".join(r.title for r in self.roles_in(association_id))
+        return TITLE_SEP.join(r.title for r in self.roles_in(association_id))
 
+
+# Between the titles of someone who holds several roles in one association (Actor.title_in, as the audit trail
+# stores who acted).
+TITLE_SEP = "・"
 
 ANONYMOUS = Actor()
 
