@@ -131,3 +131,75 @@ async def test_a_double_tap_on_an_anonymous_answer_shows_no_error_beside_the_tha
     await SurveyAnswerState.submit.fn(st, dict(form))
     assert st.notice == "回答を送りました。ありがとうございました" and st.error == "" and st.errors == {}
     assert counts() == written
+
+
+async def _answered_twice_meanwhile(demo, app_state, change):
+    """The member answers, `change()` happens, and the same answer is sent again at once from the same tab."""
+    from chiiki.pages.surveys import SurveyAnswerState
+    from tests.test_survey_states import _answer_page
+
+    await login_state(app_state, "member@example.jp")
+    st = await _answer_page(app_state, change.survey_id)
+    q = st.questions
+    form = {"q" + q[0]["id"]: q[0]["options"][0]["id"], "q" + q[3]["id"]: "3"}
+    await SurveyAnswerState.submit.fn(st, form)
+    assert st.notice == "回答を送りました。ありがとうございました"
+    await change(q)
+    await SurveyAnswerState.submit.fn(st, dict(form))
+    return st
+
+
+def _stored_number(demo, survey_id: int, login: str = "member@example.jp"):
+    from chiiki.services import surveys
+
+    form = surveys.answer_page(demo.actor(login), survey_id).form
+    return form.mine.get(form.questions[3].id)
+
+
+async def test_a_repeated_answer_is_stored_again_when_another_tab_changed_it_meanwhile(demo, app_state):
+    """The same answer again within seconds is only skipped while it is still the stored one: changed meanwhile
+    in another tab (or by a housemate, or an officer's record), it is what this tab sends, and is stored."""
+    import reflex as rx
+
+    from chiiki.pages.surveys import SurveyAnswerState
+    from tests.test_survey_services import make_survey
+    from tests.test_survey_states import _answer_page
+
+    class Change:
+        survey_id = make_survey(demo)
+
+        async def __call__(self, q):
+            other = rx.State()
+            await login_state(other, "member@example.jp")
+            st2 = await _answer_page(other, self.survey_id)
+            await SurveyAnswerState.submit.fn(st2, {"q" + q[0]["id"]: q[0]["options"][1]["id"],
+                                                    "q" + q[3]["id"]: "7"})
+            assert st2.notice == "回答を変更しました"
+
+    change = Change()
+    st = await _answered_twice_meanwhile(demo, app_state, change)
+    assert _stored_number(demo, change.survey_id) == 3
+    assert st.notice == "回答を変更しました" and st.error == ""
+
+
+async def test_a_repeated_answer_after_the_member_left_is_refused_not_thanked(demo, app_state):
+    """The shortcut for a repeated answer still asks the service whether the member may answer: one who has
+    left the association since is refused, as any other submission of theirs would be."""
+    from sqlalchemy import update
+
+    from chiiki.models import Membership
+    from tests.test_survey_services import counts, make_survey
+
+    class Change:
+        survey_id = make_survey(demo)
+
+        async def __call__(self, _q):
+            with session() as s:
+                s.execute(update(Membership).where(Membership.account_id == demo.account_id("member@example.jp"))
+                          .values(status="left"))
+            self.written = counts()
+
+    change = Change()
+    st = await _answered_twice_meanwhile(demo, app_state, change)
+    assert st.notice != "回答を送りました。ありがとうございました" or st.error
+    assert st.error and counts() == change.written

@@ -265,10 +265,11 @@ class SurveyAnswerState(rx.State):
     # Remounts the form after each load so its default values follow the stored answers.
     form_key: int = 0
     _survey_id: int = 0
-    # The last answer this tab stored, when, and the key of the message it got.
+    # The last answer this tab stored, when, the key of the message it got, and the answers as stored.
     _sent_answers: dict[str, Any] = {}
     _sent_at: float = 0.0
     _sent_notice: str = ""
+    _sent_mine: dict[int, Any] = {}
 
     def _clear(self) -> None:
         self.survey, self.questions, self.totals = {}, [], []
@@ -277,7 +278,7 @@ class SurveyAnswerState(rx.State):
         self.head_line = self.error = self.notice = ""
         self.errors = {}
         self._survey_id = 0
-        self._sent_answers, self._sent_at, self._sent_notice = {}, 0.0, ""
+        self._sent_answers, self._sent_at, self._sent_notice, self._sent_mine = {}, 0.0, "", {}
 
     @rx.event
     async def load(self):
@@ -322,7 +323,8 @@ class SurveyAnswerState(rx.State):
             return
         answers = _answers_from(self.questions, form)
         if self._sent_notice and answers == self._sent_answers \
-                and 0 <= time.time() - self._sent_at < SAME_ANSWER_AGAIN_S:
+                and 0 <= time.time() - self._sent_at < SAME_ANSWER_AGAIN_S \
+                and await self._still_stands(actor, lang):
             # The same answer again at once: a second tap queued before the first one's answer came back. The
             # answer stands as the first tap stored it; writing it again would call a first answer "changed"
             # (and an anonymous one, which cannot change, refused beside its thanks).
@@ -344,8 +346,21 @@ class SurveyAnswerState(rx.State):
         self.error, self.errors = "", {}
         self._show(page, lang)
         self._sent_notice = "survey.updated" if was_answered else "survey.sent"
-        self._sent_answers, self._sent_at = answers, time.time()
+        self._sent_answers, self._sent_at, self._sent_mine = answers, time.time(), dict(page.form.mine)
         self.notice = tr(lang, self._sent_notice)
+
+    async def _still_stands(self, actor, lang: str) -> bool:
+        """Whether the answer this tab stored last is still the unit's answer, read through the service (which
+        also checks that the actor may still answer there); the page then shows it as it is now. Otherwise (a
+        change from another tab, a housemate or an officer meanwhile, or the actor refused now) the answer sent
+        again is a submission of its own."""
+        ok, page, _err, _errors = await attempt(self, lang, surveys.answer_page, actor, self._survey_id)
+        form = page.form if ok else None
+        if form is None or not form.answered or form.answered_by_other or form.recorded_by_officer \
+                or form.mine != self._sent_mine:
+            return False
+        self._show(page, lang)
+        return True
 
 
 def _choice(q: rx.Var, o: rx.Var) -> rx.Component:
