@@ -101,3 +101,26 @@ def test_city_staffs_own_actions_are_the_citys_in_every_trail(demo):
     with session() as s:
         seen = audit.accesses_to(s, demo.account_id("newcomer@example.jp"))
     assert [e.actor_title for e in seen] == [audit.CITY_STAFF_TITLE]
+
+
+
+async def test_the_trail_names_officers_titles_and_city_staff_in_the_readers_language(demo, app_state):
+    """Usual titles in English with the Japanese beside them (two titles of one officer each so), a title an
+    association typed itself as typed, city staff as such; in Japanese, as stored."""
+    from datetime import timedelta
+
+    from chiiki.models import utcnow
+    from chiiki.state import UIState
+
+    a1, now = demo.association_id(demo.A1), utcnow()
+    with session() as s:
+        for i, title in enumerate(["会長・班長", "防犯係", audit.CITY_STAFF_TITLE]):
+            s.add(AuditAccess(at=now - timedelta(minutes=i), actor_account_id=demo.account_id("kaicho@example.jp"),
+                              actor_title=title, action="roster.view", association_id=a1, record_count=1))
+    await login_state(app_state, "city@example.jp")
+    st = await app_state.get_state(AuditTrailState)
+    await AuditTrailState.load.fn(st)
+    assert [r["who"] for r in st.rows[:3]] == ["会長・班長", "防犯係", "市職員"]
+    UIState.toggle_lang.fn(await app_state.get_state(UIState))
+    await AuditTrailState.load.fn(st)
+    assert [r["who"] for r in st.rows[:3]] == ["President (会長), Han leader (班長)", "防犯係", "City staff"]

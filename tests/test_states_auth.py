@@ -513,3 +513,22 @@ async def test_an_invite_links_join_page_says_nothing_was_found_only_after_a_sea
     assert st.invite_name == demo.A1 and (st.searched, st.total) == (False, 0)
     await JoinState.search.fn(st, {"area_id": "", "query": "存在しない町内会の名前"})
     assert (st.searched, st.total) == (True, 0)
+
+
+async def test_the_access_log_names_an_officers_usual_title_in_the_readers_language(demo, app_state):
+    """An English reader sees "President (会長)" for the officer who looked at their data, as the officers and
+    association pages name the title; a Japanese reader sees 会長, as stored."""
+    from chiiki.services import audit
+
+    member, officer = demo.actor("member@example.jp"), demo.actor("kaicho@example.jp")
+    with session() as s:
+        audit.record(s, officer, "roster.view", association_id=demo.association_id(demo.A1),
+                     subjects=[member.account_id])
+        name = s.get(Account, officer.account_id).display_name
+    await login_state(app_state, "member@example.jp")
+    log = await app_state.get_state(AccessLogState)
+    await AccessLogState.load.fn(log)
+    assert log.rows[0]["who"] == f"会長 {name}"
+    UIState.toggle_lang.fn(await app_state.get_state(UIState))
+    await AccessLogState.load.fn(log)
+    assert log.rows[0]["who"] == f"President (会長) {name}"

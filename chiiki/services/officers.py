@@ -55,10 +55,12 @@ def title_label(title: str, lang: str) -> str:
 
 def held_title_label(stored: str, lang: str) -> str:
     """Who acted, as an audit row stored it (audit.record: the city staff's title, or the actor's titles in the
-    association joined by TITLE_SEP), as a reader of `lang` reads it: each title by title_label."""
+    association joined by TITLE_SEP), as a reader of `lang` reads it: each title by title_label, an English
+    reader's joined by a comma."""
     if stored == audit.CITY_STAFF_TITLE:
         return tr(lang, "audit.city_staff")
-    return TITLE_SEP.join(title_label(part, lang) for part in stored.split(TITLE_SEP))
+    sep = TITLE_SEP if lang == "ja" else ", "
+    return sep.join(title_label(part, lang) for part in stored.split(TITLE_SEP))
 
 
 def title_rank(title: str) -> int:
