@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -326,3 +327,37 @@ async def test_publishing_a_correction_says_how_many_were_mailed_and_a_second_on
     assert ss.amend_error and ss.notice == "" and written() == (now_amendments + 1, now_mails)
     await StatusState.amend.fn(ss, "not a form")
     assert ss.amend_error and written() == (now_amendments + 1, now_mails)
+
+
+async def test_a_double_tap_on_publish_correction_publishes_one_and_keeps_the_first_message(demo, root):
+    """The second tap of 訂正を出す, queued before the first one's answer came back, is the same correction: one
+    is kept on record, its mails go once, and the page keeps saying how many were mailed."""
+    from sqlalchemy import update
+
+    from chiiki.models import Account, CircularAmendment, OutboxMail, utcnow
+    from chiiki.pages.circular_admin import StatusState
+
+    with session() as s:
+        s.execute(update(Account).where(Account.email != "").values(email_circulars=True))
+    _cs, cid, _ = await compose_and_send(root, demo)
+    at(root, f"/circulars/admin/status?id={cid}")
+    ss = await root.get_state(StatusState)
+    await StatusState.load.fn(ss)
+
+    def written() -> tuple[int, int]:
+        with session() as s:
+            return (s.exec(select(func.count()).select_from(CircularAmendment)).one(),
+                    s.exec(select(func.count()).select_from(OutboxMail)).one())
+
+    before = written()
+    await StatusState.amend.fn(ss, {"amendment": "集合は9時です"})
+    first_notice, after_first = ss.notice, written()
+    assert after_first[0] == before[0] + 1 and after_first[1] > before[1]
+    await StatusState.amend.fn(ss, {"amendment": "集合は9時です"})
+    assert written() == after_first and ss.notice == first_notice and ss.amend_error == ""
+    assert len(ss.amendments) == 1
+    # The same words a while later are a correction of their own (said again on purpose).
+    with session() as s:
+        s.execute(update(CircularAmendment).values(created_at=utcnow() - timedelta(minutes=5)))
+    await StatusState.amend.fn(ss, {"amendment": "集合は9時です"})
+    assert written()[0] == after_first[0] + 1 and len(ss.amendments) == 2

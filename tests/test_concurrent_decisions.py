@@ -429,3 +429,26 @@ def test_two_households_moved_at_once_keep_one_place_each_on_the_route(any_db, m
     out = both((roster.move_household, (kaicho, first, "down")), (roster.move_household, (kaicho, third, "up")))
     assert out == ["ok", "ok"], out
     assert _positions_are_distinct(a1)
+
+
+def _one_correction_of_two_taps_at_once(demo, monkeypatch) -> None:
+    from chiiki.models import CircularAmendment
+    from chiiki.services import circulars
+    from tests.test_circular_services import send_to
+
+    kaicho = demo.actor("kaicho@example.jp")
+    cid = send_to(demo, han_nos=(1,)).circular_id
+    meet, real = threading.Barrier(2, timeout=10), circulars.lock_row
+    monkeypatch.setattr(circulars, "lock_row", lambda *a: (meet.wait(), real(*a))[1])  # both checked, neither locked
+    out = both((circulars.amend, (kaicho, cid, "集合は9時です")), (circulars.amend, (kaicho, cid, "集合は9時です")))
+    assert out == ["ok", "ok"], out
+    assert one(select(func.count()).select_from(CircularAmendment).where(CircularAmendment.circular_id == cid)) == 1
+
+
+def test_a_correction_tapped_twice_at_once_is_published_once(demo, monkeypatch):
+    _one_correction_of_two_taps_at_once(demo, monkeypatch)
+
+
+def test_a_correction_tapped_twice_at_once_is_published_once_on_postgresql(pg_app_db, monkeypatch):
+    seed_demo(content=False)
+    _one_correction_of_two_taps_at_once(DemoCity(), monkeypatch)

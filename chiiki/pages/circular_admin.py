@@ -614,6 +614,9 @@ class StatusState(rx.State):
         except ServiceError as e:
             self.amend_error = error_text(lang, e)
             return
+        if res.repeated:  # a double tap: the first tap's message stays
+            self.error, self.amend_error = "", ""
+            return
         done = tr(lang, "circular.amended_done", mails=res.mails)
         if res.held:
             done += " " + tr(lang, "circular.amend_held", n=res.held)

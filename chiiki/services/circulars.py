@@ -1340,6 +1340,12 @@ class Amended:
     amendment: AmendmentView
     mails: int  # members told of it by mail now
     held: int  # members who take mail, not told again: mailed about this circular within RENOTIFY_INTERVAL
+    repeated: bool = False  # the same correction sent again at once: nothing was written
+
+
+# The same correction by the same officer again within this time is one tap sent twice (or a tap repeated while
+# the page was slow to answer), not a second correction.
+SAME_AMENDMENT_AGAIN = timedelta(seconds=60)
 
 
 def amend(actor: Actor, circular_id: object, body: object) -> Amended:
@@ -1355,6 +1361,14 @@ def amend(actor: Actor, circular_id: object, body: object) -> Amended:
         c, targets, scope = _officer_circular(s, actor, circular_id)
         if not _whole(scope, c, targets):
             raise Denied()
+        # Two taps at once: the second waits here for the first's commit, then finds its correction.
+        lock_row(s, Circular, c.id)
+        last = s.exec(select(CircularAmendment).where(CircularAmendment.circular_id == c.id)
+                      .order_by(CircularAmendment.id.desc()).limit(1)).first()
+        if last is not None and last.body == text and last.created_by == actor.account_id \
+                and as_utc(last.created_at) > now - SAME_AMENDMENT_AGAIN:
+            return Amended(AmendmentView(last.id, last.body, markup.parse(last.body), as_utc(last.created_at)),
+                           0, 0, repeated=True)
         a = CircularAmendment(circular_id=c.id, body=text, created_by=actor.account_id, created_at=now)
         s.add(a)
         s.flush()
