@@ -67,6 +67,41 @@ def test_a_household_whose_member_read_it_or_a_finished_circular_gets_no_paper(d
         assert _paper_rows(cid, hid) == [], cid
 
 
+def test_a_household_that_asks_for_paper_copies_gets_the_travelling_circulars_on_paper(demo):
+    """The member's family wants the circulars on paper too (an elderly parent without a phone): the officer
+    ticks 紙の回覧も届ける. The circular that still travels, which nobody of the household has opened, goes on 1班's
+    paper round at once; one a member already read, and one long finished, do not."""
+    from chiiki.services import roster
+
+    travelling = send_to(demo, han_nos=(1,), due_date=(utcnow() + timedelta(days=7)).date().isoformat())
+    read = send_to(demo, han_nos=(1,), title="読んだ回覧")
+    circulars.open_circular(demo.actor("member@example.jp"), read.circular_id)
+    past = send_to(demo, han_nos=(1,), title="先月の回覧")
+    with session() as s:
+        c = s.get(Circular, past.circular_id)
+        c.sent_at = utcnow() - timedelta(days=circulars.TRAVELLING_DAYS + 1)
+        s.add(c)
+    hid = _member_household(demo, "member@example.jp")
+    with session() as s:
+        hh = s.get(Household, hid)
+    assert not hh.paper_only and not hh.paper_copy
+    kaicho = demo.actor("kaicho@example.jp")
+    n_before = len(circulars.print_sheet(kaicho, travelling.circular_id).rows)
+    before = _counters(travelling.circular_id)
+    edit = {"han_id": str(hh.han_id), "route_position": "", "address": hh.address, "note": hh.note}
+    roster.save_household(kaicho, demo.association_id(DemoCity.A1), {**edit, "paper_copy": "on"}, hid)
+    assert len(_paper_rows(travelling.circular_id, hid)) == 1
+    sheet = circulars.print_sheet(kaicho, travelling.circular_id)
+    assert len(sheet.rows) == n_before + 1 and hh.address in {r.address for r in sheet.rows}
+    assert _counters(travelling.circular_id) == before  # the same household, reached no more than before
+    assert _paper_rows(read.circular_id, hid) == [] and _paper_rows(past.circular_id, hid) == []
+    # Saved again (or the tick taken off and put back): no second paper copy.
+    roster.save_household(kaicho, demo.association_id(DemoCity.A1), {**edit, "paper_copy": "on"}, hid)
+    roster.save_household(kaicho, demo.association_id(DemoCity.A1), edit, hid)
+    roster.save_household(kaicho, demo.association_id(DemoCity.A1), {**edit, "paper_copy": "on"}, hid)
+    assert len(_paper_rows(travelling.circular_id, hid)) == 1
+
+
 @pytest.mark.postgres
 def test_a_send_and_the_last_member_leaving_at_once_still_reach_the_household_on_paper(pg_app_db, monkeypatch):
     """PostgreSQL: the send has written its deliveries (the member's digital one) but not committed when the

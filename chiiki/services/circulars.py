@@ -378,7 +378,7 @@ TRAVELLING_DAYS = 14
 
 def paper_for_new_paper_household(s: Session, household: Household, now: datetime | None = None) -> int:
     """The household's last member has gone (left, taken off, deleted their account) and it stays on the
-    roster: the circulars sent to it that still travel (due today or later, or sent within TRAVELLING_DAYS when
+    roster, or a household of members asked for paper copies too (roster.save_household): the circulars sent to it that still travel (due today or later, or sent within TRAVELLING_DAYS when
     they have no due date) and that nobody of it has read get a paper delivery, in the han they were sent
     through (the household may have moved since: the 班長 who carries that circular carries it), so that the
     print sheet and the status page count it among those reached on paper. Returns how many were added.

@@ -490,6 +490,7 @@ def save_household(actor: Actor, association_id: object, data: dict, household_i
         if fold(clean["address"]) in _existing_addresses(s, actor, hh.association_id, exclude=hh.id):
             raise ValidationErrors({"address": "roster.error.address_taken"})
         moved = hh.id is None or hh.han_id != clean["han_id"]
+        asks_for_paper = clean["paper_copy"] and not hh.paper_copy and hh.id is not None and not hh.paper_only
         old_han, old_index = hh.han_id, None if hh.id is None else _index_in_han(s, hh)
         hh.han_id, hh.address, hh.note, hh.paper_copy = clean["han_id"], clean["address"], clean["note"], \
             clean["paper_copy"]
@@ -502,6 +503,12 @@ def save_household(actor: Actor, association_id: object, data: dict, household_i
             _place(s, hh, wanted)
         if moved and old_index is not None:
             _close_gap(s, hh.association_id, old_han)
+        if asks_for_paper:
+            # From now on it also gets circulars on paper; those already travelling that nobody of it has read
+            # are added to the paper round too (the print sheet and the status page count them).
+            from chiiki.services.circulars import paper_for_new_paper_household
+
+            paper_for_new_paper_household(s, hh)
         _record_household(s, actor, "roster.household", hh, "create" if old_index is None else "edit")
         return hh.id
 
