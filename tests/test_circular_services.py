@@ -353,8 +353,28 @@ def test_a_correction_is_mailed_to_every_member_it_reached_who_takes_mail_and_no
     with session() as s:
         s.exec(update(Delivery).where(Delivery.circular_id == cid, Delivery.notified_at.is_not(None))
                .values(notified_at=utcnow() - timedelta(hours=2)))
+        s.exec(update(CircularAmendment).values(created_at=utcnow() - timedelta(hours=2)))
     third = circulars.amend(kaicho, cid, "集合場所は公園です")
     assert (third.mails, third.held) == (3, 0)
+
+
+def test_a_reminder_just_before_a_correction_does_not_hold_the_correction_back(demo):
+    """Reminded at 10:00, corrected at 10:20: what the members were reminded of has changed, so the correction
+    is mailed to them all the same (the limit is on corrections one after another, and on reminders)."""
+    with session() as s:
+        s.execute(update(Account).values(email_circulars=False))
+        s.execute(update(Account).where(Account.login_id.in_(["member@example.jp", "hancho@example.jp"]))
+                  .values(email_circulars=True))
+    kaicho = demo.actor("kaicho@example.jp")
+    cid = send_to(demo, han_nos=(1,), title="防災訓練").circular_id
+    reminded = circulars.renotify(kaicho, cid)
+    assert reminded.mails == 2
+    corrected = circulars.amend(kaicho, cid, "集合は9時です")
+    assert (corrected.mails, corrected.held) == (2, 0)
+    # The reminder's hour now counts from the correction's mail.
+    with pytest.raises(ServiceError) as e:
+        circulars.renotify(kaicho, cid)
+    assert e.value.key == "circular.error_renotified_soon"
 
 
 def test_a_refused_or_empty_correction_writes_and_mails_nothing(demo):
