@@ -290,11 +290,11 @@ async def test_the_status_page_forgets_its_rows_once_the_officer_may_no_longer_s
     assert ss.error and ss.rows == [] and ss.by_han == [] and not ss.found
 
 
-async def test_publishing_a_correction_says_how_many_were_mailed_and_a_second_one_soon_after_mails_nobody(demo, root):
+async def _status_of_a_sent_circular(root, demo):
+    """The status page of a circular the 会長 just sent, every member with an email taking circulars by mail."""
     from sqlalchemy import update
 
-    from chiiki.i18n import tr
-    from chiiki.models import Account, CircularAmendment, OutboxMail
+    from chiiki.models import Account
     from chiiki.pages.circular_admin import StatusState
 
     with session() as s:
@@ -303,12 +303,24 @@ async def test_publishing_a_correction_says_how_many_were_mailed_and_a_second_on
     at(root, f"/circulars/admin/status?id={cid}")
     ss = await root.get_state(StatusState)
     await StatusState.load.fn(ss)
-    assert ss.may_manage
+    return ss
 
-    def written() -> tuple[int, int]:
-        with session() as s:
-            return (s.exec(select(func.count()).select_from(CircularAmendment)).one(),
-                    s.exec(select(func.count()).select_from(OutboxMail)).one())
+
+def _corrections_and_mails() -> tuple[int, int]:
+    from chiiki.models import CircularAmendment, OutboxMail
+
+    with session() as s:
+        return (s.exec(select(func.count()).select_from(CircularAmendment)).one(),
+                s.exec(select(func.count()).select_from(OutboxMail)).one())
+
+
+async def test_publishing_a_correction_says_how_many_were_mailed_and_a_second_one_soon_after_mails_nobody(demo, root):
+    from chiiki.i18n import tr
+    from chiiki.pages.circular_admin import StatusState
+
+    ss = await _status_of_a_sent_circular(root, demo)
+    assert ss.may_manage
+    written = _corrections_and_mails
 
     amendments, mails = written()
     await StatusState.amend.fn(ss, {"amendment": "集合は9時です"})
@@ -334,20 +346,11 @@ async def test_a_double_tap_on_publish_correction_publishes_one_and_keeps_the_fi
     is kept on record, its mails go once, and the page keeps saying how many were mailed."""
     from sqlalchemy import update
 
-    from chiiki.models import Account, CircularAmendment, OutboxMail, utcnow
+    from chiiki.models import CircularAmendment, utcnow
     from chiiki.pages.circular_admin import StatusState
 
-    with session() as s:
-        s.execute(update(Account).where(Account.email != "").values(email_circulars=True))
-    _cs, cid, _ = await compose_and_send(root, demo)
-    at(root, f"/circulars/admin/status?id={cid}")
-    ss = await root.get_state(StatusState)
-    await StatusState.load.fn(ss)
-
-    def written() -> tuple[int, int]:
-        with session() as s:
-            return (s.exec(select(func.count()).select_from(CircularAmendment)).one(),
-                    s.exec(select(func.count()).select_from(OutboxMail)).one())
+    ss = await _status_of_a_sent_circular(root, demo)
+    written = _corrections_and_mails
 
     before = written()
     await StatusState.amend.fn(ss, {"amendment": "集合は9時です"})
