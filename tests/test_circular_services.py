@@ -1120,3 +1120,68 @@ def test_a_reminder_after_a_correction_says_the_circular_was_corrected_with_the_
             "Open it with the link below to read the correction.") in en.body
     assert "懐中電灯" not in ja.body + en.body and "9時" not in ja.body + en.body
     assert "集合は8時です。" in ja.body and "集合は8時です。" in en.body
+
+
+def _earlier(cid: int, minutes: int) -> None:
+    """Everything that happened to the circular (its sending, corrections and notices), `minutes` earlier."""
+    back = timedelta(minutes=minutes)
+    with session() as s:
+        rows = [*s.exec(select(Delivery).where(Delivery.circular_id == cid, Delivery.notified_at.is_not(None))),
+                *s.exec(select(CircularAmendment).where(CircularAmendment.circular_id == cid))]
+        for row in rows:
+            if isinstance(row, Delivery):
+                row.notified_at -= back
+            else:
+                row.created_at -= back
+            s.add(row)
+        c = s.get(Circular, cid)
+        c.sent_at -= back
+        s.add(c)
+
+
+def _corrections_fifty_and_forty_minutes_apart(demo) -> None:
+    """Corrected at 10:00 (mailed), again at 10:50 (held: they were told at 10:00), again at 11:30: the last mail
+    about a correction went 90 minutes before, so this one is mailed. A held correction mailed nobody: it holds
+    nothing back, or corrections 50 minutes apart would go unmailed for ever."""
+    with session() as s:
+        s.execute(update(Account).values(email_circulars=False))
+        s.execute(update(Account).where(Account.login_id.in_(["member@example.jp", "hancho@example.jp"]))
+                  .values(email_circulars=True))
+    kaicho = demo.actor("kaicho@example.jp")
+    cid = send_to(demo, han_nos=(1,), title="防災訓練").circular_id
+    assert circulars.amend(kaicho, cid, "集合は9時です").mails == 2
+    _earlier(cid, 50)
+    second = circulars.amend(kaicho, cid, "雨天中止です")
+    assert (second.mails, second.held) == (0, 2)
+    _earlier(cid, 40)
+    third = circulars.amend(kaicho, cid, "集合場所は公園です")
+    assert (third.mails, third.held) == (2, 0)
+
+
+def test_a_correction_held_back_holds_none_back_an_hour_after_the_last_one_mailed(demo):
+    _corrections_fifty_and_forty_minutes_apart(demo)
+
+
+@pytest.mark.postgres
+def test_a_correction_held_back_holds_none_back_an_hour_after_the_last_one_mailed_on_postgresql(pg_app_db):
+    from chiiki.seed import seed_demo
+
+    seed_demo(content=False)
+    _corrections_fifty_and_forty_minutes_apart(DemoCity())
+
+
+def test_a_correction_holds_back_only_those_it_mailed(demo):
+    """A correction that mailed nobody (no member took circulars by mail then) holds nothing back: a member
+    who asks for mail afterwards is told of the next correction ten minutes later, and the officer is not told
+    that anyone was emailed already."""
+    with session() as s:
+        s.execute(update(Account).values(email_circulars=False))
+    kaicho = demo.actor("kaicho@example.jp")
+    cid = send_to(demo, han_nos=(1,), title="防災訓練").circular_id
+    first = circulars.amend(kaicho, cid, "集合は9時です")
+    assert (first.mails, first.held) == (0, 0)
+    _earlier(cid, 10)
+    with session() as s:
+        s.execute(update(Account).where(Account.login_id == "member@example.jp").values(email_circulars=True))
+    second = circulars.amend(kaicho, cid, "雨天中止です")
+    assert (second.mails, second.held) == (1, 0)

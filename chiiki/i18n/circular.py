@@ -133,8 +133,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "circular.amend_submit": ("訂正を出す", "Publish correction"),
     "circular.amended_done": ("訂正を出しました(お知らせのメール {mails} 通)",
                               "Correction published ({mails} notification emails)"),
-    "circular.amend_held": ("1時間以内に前の訂正をメールでお知らせしたため、{n} 人には続けて送っていません。",
-                            "A correction of this circular was emailed within the last hour, so its {n} members "
+    "circular.amend_held": ("1時間以内に前の訂正をメールでお知らせした {n} 人には、続けて送っていません。",
+                            "{n} members emailed about an earlier correction of this circular within the last hour "
                             "were not emailed again."),
     "circular.print": ("紙の回覧を印刷する", "Print the paper circular"),
     "circular.export_readlist": ("既読一覧を保存", "Download the read list"),

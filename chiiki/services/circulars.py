@@ -1339,7 +1339,7 @@ def confirm_on_behalf(actor: Actor, circular_id: object, household_id: object) -
 class Amended:
     amendment: AmendmentView
     mails: int  # members told of it by mail now
-    held: int  # members who take mail, not told again: a correction of it was mailed within RENOTIFY_INTERVAL
+    held: int  # members who take mail, not told again: a correction of it was mailed to them within RENOTIFY_INTERVAL
     repeated: bool = False  # the same correction sent again at once: nothing was written
 
 
@@ -1353,9 +1353,10 @@ def amend(actor: Actor, circular_id: object, body: object) -> Amended:
 
     Every member it was delivered to (still a member) who takes circulars by mail gets a short mail saying so,
     whether they opened it yet or not: the mail at sending carried the original text. A reminder sent shortly
-    before holds none of these mails back (what they were reminded of has changed); another correction of the
-    circular within RENOTIFY_INTERVAL does, so corrections made one after another mail once. Those mailed count
-    as notified for the reminders' hourly limit. The correction and its mail are one transaction."""
+    before holds none of these mails back (what they were reminded of has changed); a mail about another correction
+    of the circular within RENOTIFY_INTERVAL does, for those it went to, so corrections made one after another mail
+    once. Those mailed count as notified for the reminders' hourly limit. The correction and its mail are one
+    transaction."""
     text = validate.text(body, "amendment", max_len=MAX_AMENDMENT, multiline=True)
     now = utcnow()
     with session() as s:
@@ -1370,18 +1371,21 @@ def amend(actor: Actor, circular_id: object, body: object) -> Amended:
                 and as_utc(last.created_at) > now - SAME_AMENDMENT_AGAIN:
             return Amended(AmendmentView(last.id, last.body, markup.parse(last.body), as_utc(last.created_at)),
                            0, 0, repeated=True)
-        mailed_lately = last is not None and as_utc(last.created_at) > now - RENOTIFY_INTERVAL
         a = CircularAmendment(circular_id=c.id, body=text, created_by=actor.account_id, created_at=now)
         s.add(a)
         s.flush()
         told = [Delivery.circular_id == c.id, Delivery.channel == "digital", _still_member(c),
                 exists(select(Account.id).where(Account.id == Delivery.account_id, *_takes_mail()))]
-        if mailed_lately:
-            ids = []
-        else:
-            # Only those it mails are marked notified: a reminder still goes to the others as before.
-            ids = list(s.execute(update(Delivery).where(*told).values(notified_at=now).returning(Delivery.id)
-                                 .execution_options(synchronize_session=False)).scalars())
+        # Held back: those an earlier correction was mailed to within the hour. A correction marks whom it mails
+        # notified at its own time, so their notified_at is still that time; not a correction that was itself held
+        # back (it mailed nobody), nor one made while they did not take mail.
+        told_lately = exists(select(CircularAmendment.id).where(
+            CircularAmendment.circular_id == c.id, CircularAmendment.id != a.id,
+            CircularAmendment.created_at == Delivery.notified_at,
+            CircularAmendment.created_at > now - RENOTIFY_INTERVAL))
+        # Only those it mails are marked notified: a reminder still goes to the others as before.
+        ids = list(s.execute(update(Delivery).where(*told, ~told_lately).values(notified_at=now)
+                             .returning(Delivery.id).execution_options(synchronize_session=False)).scalars())
         held = s.exec(select(func.count()).select_from(Delivery).where(*told)).one() - len(ids)
         mails = 0
         if ids:
