@@ -1185,3 +1185,32 @@ def test_a_correction_holds_back_only_those_it_mailed(demo):
         s.execute(update(Account).where(Account.login_id == "member@example.jp").values(email_circulars=True))
     second = circulars.amend(kaicho, cid, "雨天中止です")
     assert (second.mails, second.held) == (1, 0)
+
+
+def test_after_a_reminder_and_a_correction_the_page_names_the_first_moment_a_reminder_can_go_again(demo):
+    """Reminded at 10:00 (every member of a household that has not opened it, by mail or not), corrected at 10:20
+    (mailed to those who take mail): at 10:30 a reminder is refused, and the message names 11:00, when those
+    reminded at 10:00 may be reminded again, not 11:20; at 11:05 one does go to them."""
+    with session() as s:
+        s.execute(update(Account).values(email_circulars=False))
+        s.execute(update(Account).where(Account.login_id.in_(["member@example.jp", "hancho@example.jp"]))
+                  .values(email_circulars=True))
+    kaicho = demo.actor("kaicho@example.jp")
+    cid = send_to(demo, han_nos=(1,), title="防災訓練").circular_id
+    reminded = circulars.renotify(kaicho, cid)
+    assert reminded.members > reminded.mails == 2
+    _earlier(cid, 20)
+    assert circulars.amend(kaicho, cid, "集合は9時です").mails == 2
+    _earlier(cid, 10)
+    with session() as s:
+        without_mail = s.exec(select(Delivery.notified_at).where(
+            Delivery.circular_id == cid, Delivery.channel == "digital",
+            Delivery.account_id.not_in([demo.account_id("member@example.jp"),
+                                        demo.account_id("hancho@example.jp")]))).all()
+    assert len(set(without_mail)) == 1
+    with pytest.raises(ServiceError) as e:
+        circulars.renotify(kaicho, cid)
+    assert e.value.key == "circular.error_renotified_soon"
+    assert e.value.params["when"] == circulars.as_utc(without_mail[0]) + circulars.RENOTIFY_INTERVAL
+    _earlier(cid, 35)
+    assert circulars.renotify(kaicho, cid) == circulars.Renotified(reminded.members - 2, 0)

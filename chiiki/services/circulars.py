@@ -1256,10 +1256,12 @@ def renotify(actor: Actor, circular_id: object) -> Renotified:
         conds = _to_remind(c, scope)
         ids = _claim_notice(s, c, conds, now)
         if not ids:
-            last = s.exec(select(func.max(Delivery.notified_at)).where(*conds)).one()
-            if last is None or as_utc(last) <= as_utc(c.sent_at):
+            # Each was notified within the hour: the first of them may be reminded again an hour after their notice
+            # (those told of a correction since a reminder were notified later than the others).
+            first = s.exec(select(func.min(Delivery.notified_at)).where(*conds)).one()
+            if first is None or as_utc(first) <= as_utc(c.sent_at):
                 raise ServiceError("circular.error_nobody_unread")
-            raise ServiceError("circular.error_renotified_soon", when=as_utc(last) + RENOTIFY_INTERVAL)
+            raise ServiceError("circular.error_renotified_soon", when=as_utc(first) + RENOTIFY_INTERVAL)
         assoc = s.get(Association, c.association_id)
         amendments = _amendments(s, c.id)
         mails = _notify(s, c, assoc.name if assoc else "", Delivery.id.in_(ids),
