@@ -452,3 +452,23 @@ def test_a_correction_tapped_twice_at_once_is_published_once(demo, monkeypatch):
 def test_a_correction_tapped_twice_at_once_is_published_once_on_postgresql(pg_app_db, monkeypatch):
     seed_demo(content=False)
     _one_correction_of_two_taps_at_once(DemoCity(), monkeypatch)
+
+
+def test_a_reminder_and_a_correction_at_once_take_turns_on_postgresql(pg_app_db, monkeypatch):
+    """Both mark the same members' deliveries notified: they take the circular's lock one after the other
+    (neither waits on rows the other locked in another order), and both are done."""
+    from chiiki.models import CircularAmendment, Delivery
+    from chiiki.services import circulars
+    from tests.test_circular_services import send_to
+
+    seed_demo(content=False)
+    demo = DemoCity()
+    kaicho = demo.actor("kaicho@example.jp")
+    cid = send_to(demo, han_nos=(1, 2)).circular_id
+    meet, real = threading.Barrier(2, timeout=10), circulars.lock_row
+    monkeypatch.setattr(circulars, "lock_row", lambda *a: (meet.wait(), real(*a))[1])
+    out = both((circulars.amend, (kaicho, cid, "集合は9時です")), (circulars.renotify, (kaicho, cid)))
+    assert out == ["ok", "ok"], out
+    assert one(select(func.count()).select_from(CircularAmendment).where(CircularAmendment.circular_id == cid)) == 1
+    assert one(select(func.count()).select_from(Delivery).where(Delivery.circular_id == cid,
+                                                              Delivery.notified_at.is_not(None))) > 0

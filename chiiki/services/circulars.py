@@ -378,8 +378,9 @@ TRAVELLING_DAYS = 14
 
 def paper_for_new_paper_household(s: Session, household: Household, now: datetime | None = None) -> int:
     """The household's last member has gone (left, taken off, deleted their account) and it stays on the
-    roster, or a household of members asked for paper copies too (roster.save_household): the circulars sent to it that still travel (due today or later, or sent within TRAVELLING_DAYS when
-    they have no due date) and that nobody of it has read get a paper delivery, in the han they were sent
+    roster, or a household of members asked for paper copies too (roster.save_household): the circulars sent
+    to it that still travel (due today or later, or sent within TRAVELLING_DAYS when they have no due date)
+    and that nobody of it has read get a paper delivery, in the han they were sent
     through (the household may have moved since: the 班長 who carries that circular carries it), so that the
     print sheet and the status page count it among those reached on paper. Returns how many were added.
 
@@ -1253,6 +1254,9 @@ def renotify(actor: Actor, circular_id: object) -> Renotified:
     now = utcnow()
     with session() as s:
         c, _t, scope = _officer_circular(s, actor, circular_id)
+        # A correction marks the same rows notified: one after the other (the circular's lock, as amend takes it),
+        # so neither waits on rows the other locked in another order.
+        lock_row(s, Circular, c.id)
         conds = _to_remind(c, scope)
         ids = _claim_notice(s, c, conds, now)
         if not ids:
