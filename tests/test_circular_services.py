@@ -358,15 +358,19 @@ def test_a_correction_is_mailed_to_every_member_it_reached_who_takes_mail_and_no
     assert (third.mails, third.held) == (3, 0)
 
 
-def test_a_reminder_just_before_a_correction_does_not_hold_the_correction_back(demo):
-    """Reminded at 10:00, corrected at 10:20: what the members were reminded of has changed, so the correction
-    is mailed to them all the same (the limit is on corrections one after another, and on reminders)."""
+def _sent_with_two_taking_mail(demo) -> tuple:
+    """(the 会長, a circular sent to 1班), the member and the 班長 of 1班 the only ones taking circulars by mail."""
     with session() as s:
         s.execute(update(Account).values(email_circulars=False))
         s.execute(update(Account).where(Account.login_id.in_(["member@example.jp", "hancho@example.jp"]))
                   .values(email_circulars=True))
-    kaicho = demo.actor("kaicho@example.jp")
-    cid = send_to(demo, han_nos=(1,), title="防災訓練").circular_id
+    return demo.actor("kaicho@example.jp"), send_to(demo, han_nos=(1,), title="防災訓練").circular_id
+
+
+def test_a_reminder_just_before_a_correction_does_not_hold_the_correction_back(demo):
+    """Reminded at 10:00, corrected at 10:20: what the members were reminded of has changed, so the correction
+    is mailed to them all the same (the limit is on corrections one after another, and on reminders)."""
+    kaicho, cid = _sent_with_two_taking_mail(demo)
     reminded = circulars.renotify(kaicho, cid)
     assert reminded.mails == 2
     corrected = circulars.amend(kaicho, cid, "集合は9時です")
@@ -1143,12 +1147,7 @@ def _corrections_fifty_and_forty_minutes_apart(demo) -> None:
     """Corrected at 10:00 (mailed), again at 10:50 (held: they were told at 10:00), again at 11:30: the last mail
     about a correction went 90 minutes before, so this one is mailed. A held correction mailed nobody: it holds
     nothing back, or corrections 50 minutes apart would go unmailed for ever."""
-    with session() as s:
-        s.execute(update(Account).values(email_circulars=False))
-        s.execute(update(Account).where(Account.login_id.in_(["member@example.jp", "hancho@example.jp"]))
-                  .values(email_circulars=True))
-    kaicho = demo.actor("kaicho@example.jp")
-    cid = send_to(demo, han_nos=(1,), title="防災訓練").circular_id
+    kaicho, cid = _sent_with_two_taking_mail(demo)
     assert circulars.amend(kaicho, cid, "集合は9時です").mails == 2
     _earlier(cid, 50)
     second = circulars.amend(kaicho, cid, "雨天中止です")
@@ -1191,12 +1190,7 @@ def test_after_a_reminder_and_a_correction_the_page_names_the_first_moment_a_rem
     """Reminded at 10:00 (every member of a household that has not opened it, by mail or not), corrected at 10:20
     (mailed to those who take mail): at 10:30 a reminder is refused, and the message names 11:00, when those
     reminded at 10:00 may be reminded again, not 11:20; at 11:05 one does go to them."""
-    with session() as s:
-        s.execute(update(Account).values(email_circulars=False))
-        s.execute(update(Account).where(Account.login_id.in_(["member@example.jp", "hancho@example.jp"]))
-                  .values(email_circulars=True))
-    kaicho = demo.actor("kaicho@example.jp")
-    cid = send_to(demo, han_nos=(1,), title="防災訓練").circular_id
+    kaicho, cid = _sent_with_two_taking_mail(demo)
     reminded = circulars.renotify(kaicho, cid)
     assert reminded.members > reminded.mails == 2
     _earlier(cid, 20)
