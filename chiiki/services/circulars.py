@@ -1232,8 +1232,9 @@ class Renotified:
     mails: int
 
 
-# How often one member may be mailed about one circular after its sending (reminders and correction notices
-# alike): the notice at sending does not count.
+# A member is reminded of a circular at most once in this time after any notice of it but the one at sending (a
+# reminder, or the mail about a correction), and mailed about a correction at most once in it after the mail
+# about an earlier one (amend).
 RENOTIFY_INTERVAL = timedelta(hours=1)
 
 
