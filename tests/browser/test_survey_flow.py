@@ -111,7 +111,9 @@ def test_officer_records_a_visited_paper_household_in_a_safety_check(live_app, p
     expect(page.locator("#kind-safety")).to_be_visible(timeout=30_000)
     page.fill("#f-title", "ブラウザ試験の安否確認")
     page.click("#kind-safety")
-    page.check("#f-per_household")
+    # A safety check asks per household by default (the server ticks the box when the kind is chosen; ticking it
+    # here as well raced that and could untick it).
+    expect(page.locator("#f-per_household")).to_be_checked(timeout=30_000)
     page.click("#survey-create")
     page.wait_for_url(re.compile(r"/surveys/results\?id=\d+$"), timeout=30_000)
     expect(page.locator("#people-table")).to_be_visible(timeout=30_000)
