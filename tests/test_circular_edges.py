@@ -32,6 +32,19 @@ def _counters(circular_id: int) -> tuple[int, int, int]:
         return c.household_count, c.read_households, c.confirmed_households
 
 
+def _read_and_finished(demo) -> tuple[int, int]:
+    """Two circulars sent to 1班 that no household should get on paper any more: one the member read, one sent
+    longer ago than a circular travels."""
+    read = send_to(demo, han_nos=(1,), title="読んだ回覧").circular_id
+    circulars.open_circular(demo.actor("member@example.jp"), read)
+    past = send_to(demo, han_nos=(1,), title="先月の回覧").circular_id
+    with session() as s:
+        c = s.get(Circular, past)
+        c.sent_at = utcnow() - timedelta(days=circulars.TRAVELLING_DAYS + 1)
+        s.add(c)
+    return read, past
+
+
 def test_a_household_left_without_members_gets_the_travelling_circular_on_paper(demo):
     """The member of 1班 moves away and leaves the association; their household stays on the roster (paper
     only). The circular sent yesterday still travels: 1班's print sheet must list that household."""
@@ -53,17 +66,11 @@ def test_a_household_left_without_members_gets_the_travelling_circular_on_paper(
 
 
 def test_a_household_whose_member_read_it_or_a_finished_circular_gets_no_paper(demo):
-    read = send_to(demo, han_nos=(1,))
-    circulars.open_circular(demo.actor("member@example.jp"), read.circular_id)
-    past = send_to(demo, han_nos=(1,), title="先月の回覧")
+    read, past = _read_and_finished(demo)
     other_han = send_to(demo, han_nos=(2,), title="2班だけ")
-    with session() as s:
-        c = s.get(Circular, past.circular_id)
-        c.sent_at = utcnow() - timedelta(days=circulars.TRAVELLING_DAYS + 1)
-        s.add(c)
     hid = _member_household(demo, "member@example.jp")
     membership.leave(demo.actor("member@example.jp"), demo.association_id(DemoCity.A1))
-    for cid in (read.circular_id, past.circular_id, other_han.circular_id):
+    for cid in (read, past, other_han.circular_id):
         assert _paper_rows(cid, hid) == [], cid
 
 
@@ -74,13 +81,7 @@ def test_a_household_that_asks_for_paper_copies_gets_the_travelling_circulars_on
     from chiiki.services import roster
 
     travelling = send_to(demo, han_nos=(1,), due_date=(utcnow() + timedelta(days=7)).date().isoformat())
-    read = send_to(demo, han_nos=(1,), title="読んだ回覧")
-    circulars.open_circular(demo.actor("member@example.jp"), read.circular_id)
-    past = send_to(demo, han_nos=(1,), title="先月の回覧")
-    with session() as s:
-        c = s.get(Circular, past.circular_id)
-        c.sent_at = utcnow() - timedelta(days=circulars.TRAVELLING_DAYS + 1)
-        s.add(c)
+    read, past = _read_and_finished(demo)
     hid = _member_household(demo, "member@example.jp")
     with session() as s:
         hh = s.get(Household, hid)
@@ -94,7 +95,7 @@ def test_a_household_that_asks_for_paper_copies_gets_the_travelling_circulars_on
     sheet = circulars.print_sheet(kaicho, travelling.circular_id)
     assert len(sheet.rows) == n_before + 1 and hh.address in {r.address for r in sheet.rows}
     assert _counters(travelling.circular_id) == before  # the same household, reached no more than before
-    assert _paper_rows(read.circular_id, hid) == [] and _paper_rows(past.circular_id, hid) == []
+    assert _paper_rows(read, hid) == [] and _paper_rows(past, hid) == []
     # Saved again (or the tick taken off and put back): no second paper copy.
     roster.save_household(kaicho, demo.association_id(DemoCity.A1), {**edit, "paper_copy": "on"}, hid)
     roster.save_household(kaicho, demo.association_id(DemoCity.A1), edit, hid)
