@@ -17,7 +17,7 @@ from starlette.requests import cookie_parser
 
 from chiiki import settings as settings_module
 from chiiki.i18n import tr
-from chiiki.services import accounts
+from chiiki.services import accounts, db
 from chiiki.services.errors import ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ANONYMOUS,
@@ -176,7 +176,7 @@ class UIState(rx.State):
 
     async def _save_prefs(self, actor: Actor) -> None:
         if actor.authenticated:
-            await run_service(accounts.set_preferences, actor, locale=self.lang, large_text=self.large_text == "1")
+            await run_write(accounts.set_preferences, actor, locale=self.lang, large_text=self.large_text == "1")
             # On the account now: not a choice for whoever logs in next in this tab.
             self._lang_chosen = self._large_chosen = False
 
@@ -701,7 +701,7 @@ async def run_counted(state: rx.State, fn: Callable[..., T], *args: Any,
                       **kwargs: Any) -> tuple[Actor, T | None, ServiceError | None]:
     """For a handler whose service changes what the badges count (opening or confirming a circular): the
     session check (unless this event's page load already made it), `fn(actor, *args)` and, when `refresh`
-    says so, the badges, in ONE thread trip instead of three. Returns (actor, result, error); for an actor
+    says so, the badges, in one go (run_write) instead of three. Returns (actor, result, error); for an actor
     who is not signed in, nothing runs."""
     auth = await state.get_state(AuthState)
     aid, known = auth.association_id, auth._page_actor()
@@ -718,7 +718,7 @@ async def run_counted(state: rx.State, fn: Callable[..., T], *args: Any,
         badges = _badges(actor, aid) if aid and refresh(result, error) else None
         return actor, result, error, badges
 
-    actor, result, error, badges = await asyncio.to_thread(trip)
+    actor, result, error, badges = await run_write(trip)
     if badges is not None:
         auth._assign_badges(badges)
     return actor, result, error
@@ -726,6 +726,24 @@ async def run_counted(state: rx.State, fn: Callable[..., T], *args: Any,
 
 async def run_service(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Services are synchronous (bcrypt, SQL): run them off the event loop so no user waits on another."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def run_write(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A short write of a bounded size a member makes often (opening or confirming a circular, an answer, a
+    language switch): on SQLite it runs on the event loop unless another writer holds the database's write
+    lock, in which case it is rolled back and runs in a thread, waiting for the lock there like run_service.
+
+    In WAL mode only a writer waits for a lock; the write itself takes well under a millisecond, less than the
+    hand-off to a thread and back, which on a busy worker queues behind the other tabs' events twice. Tried
+    without waiting, it never holds up the worker's other tabs on another writer's lock (an export, the
+    other worker's confirmation). Anything that grows with the association stays on run_service. With a
+    database server every statement waits on network I/O: there it always goes to a thread."""
+    if _reads_inline():
+        try:
+            return db.without_waiting(fn, *args, **kwargs)
+        except db.Busy:
+            pass
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 

@@ -350,3 +350,133 @@ def test_sqlite_zeroes_what_is_deleted(demo):
     """Blanked personal data (a mailed inquiry's) does not stay readable in the database file's free space."""
     with session() as s:
         assert s.exec(sa.text("PRAGMA secure_delete")).one()[0] == 1
+
+
+def _hold_write_lock(path: str, seconds: float) -> tuple[threading.Thread, threading.Event]:
+    """Another connection (as another worker's would) holding SQLite's write lock for `seconds`."""
+    taken = threading.Event()
+
+    def hold():
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            taken.set()
+            time.sleep(seconds)
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert taken.wait(5)
+    return t, taken
+
+
+def _db_path() -> str:
+    return sa.engine.make_url(db.settings_module.settings.db_url).database
+
+
+def _renamed(hid: int, label: str) -> None:
+    with session() as s:
+        s.get(Household, hid).address = label
+
+
+def _address(hid: int) -> str:
+    with session() as s:
+        return s.get(Household, hid).address
+
+
+async def test_a_short_write_runs_on_the_event_loop_unless_another_writer_holds_the_lock(demo):
+    """run_write on SQLite: on the loop when nobody else writes; when another connection holds the write lock
+    it does not wait on the loop (the worker's other tabs would wait with it): it goes to a thread, waits for
+    the lock there and writes once."""
+    import asyncio
+
+    from chiiki.state import run_write
+
+    loop_thread = threading.get_ident()
+    hid = _any_household(demo)
+    ran_in = []
+
+    def write(label):
+        ran_in.append(threading.get_ident())
+        _renamed(hid, label)
+        return label
+
+    assert await run_write(write, "一") == "一"
+    assert ran_in == [loop_thread] and _address(hid) == "一"
+
+    ran_in.clear()
+    holder, _ = _hold_write_lock(_db_path(), 0.5)
+    ticks = []
+
+    async def tick():  # another tab's work on the same loop
+        for _ in range(20):
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    t0 = time.monotonic()
+    ticker = asyncio.create_task(tick())
+    assert await run_write(write, "二") == "二"
+    await ticker
+    holder.join()
+    assert len(ran_in) == 2 and ran_in[0] == loop_thread and ran_in[1] != loop_thread  # tried, then a thread
+    assert time.monotonic() - t0 >= 0.3  # it waited for the lock ...
+    assert max(b - a for a, b in zip(ticks, ticks[1:])) < 0.2  # ... but not on the loop
+    assert _address(hid) == "二"
+    # The pooled connections wait for a lock again as before (only the attempt on the loop did not).
+    with session() as s:
+        assert s.connection().exec_driver_sql("PRAGMA busy_timeout").scalar() == db.BUSY_TIMEOUT_MS
+
+
+def _any_household(demo) -> int:
+    with session() as s:
+        return s.exec(select(Household.id).where(Household.association_id == demo.association_id(DemoCity.A1))
+                      .order_by(Household.id)).first()
+
+
+def test_a_write_that_committed_before_finding_the_lock_taken_is_not_run_again(demo):
+    """without_waiting raises Busy (run it again) only while nothing was committed: a unit of work after a
+    commit that finds the lock taken is an error, not a second run of the first commit."""
+    hid = _any_household(demo)
+    path = _db_path()
+    runs = []
+
+    def two_commits():
+        runs.append(1)
+        _renamed(hid, f"{len(runs)}回目")
+        holder, _ = _hold_write_lock(path, 0.3)
+        try:
+            _renamed(hid, "二つ目")
+        finally:
+            holder.join()
+
+    with pytest.raises(sa.exc.OperationalError):
+        db.without_waiting(two_commits)
+    assert runs == [1] and _address(hid) == "1回目"
+
+    def one_commit():
+        runs.append(1)
+        _renamed(hid, "待たずに")
+
+    holder, _ = _hold_write_lock(path, 0.3)
+    try:
+        with pytest.raises(db.Busy):
+            db.without_waiting(one_commit)
+    finally:
+        holder.join()
+    assert _address(hid) == "1回目"  # rolled back: nothing of it was kept
+    db.without_waiting(one_commit)
+    assert _address(hid) == "待たずに"
+
+
+async def test_short_writes_go_to_a_thread_with_a_database_server(monkeypatch):
+    import dataclasses
+
+    from chiiki import settings as settings_module
+    from chiiki.state import run_write
+
+    loop_thread = threading.get_ident()
+    monkeypatch.setattr(settings_module, "settings", dataclasses.replace(
+        settings_module.settings, db_url="postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    assert await run_write(threading.get_ident) != loop_thread

@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import time
 from collections import namedtuple
+from contextvars import ContextVar
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,8 @@ from chiiki import settings as settings_module
 _engines: dict[str, Engine] = {}
 
 
+# How long a SQLite connection waits for another writer's lock before giving up (but see without_waiting).
+BUSY_TIMEOUT_MS = 10000
 # Pages a SQLite commit may leave in the write-ahead log before it copies them into the database file itself
 # (a checkpoint, inside that request). Normally a thread does it first (_Checkpointer); this is the safety net.
 WAL_SAFETY_PAGES = 4000
@@ -39,7 +42,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # WAL lets readers go on while a writer commits; foreign keys are off by default in SQLite.
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_PAGES}")
     # Deleted and overwritten content is zeroed, not left in the file's free space (and so in its backups):
@@ -207,6 +210,57 @@ def _ping_when_idle(eng: Engine) -> Callable:
     return ping
 
 
+# Set while without_waiting() runs a unit of work: SQLite connections checked out meanwhile do not wait for
+# another writer's lock, and the commits made meanwhile are counted.
+_no_wait: ContextVar[list[int] | None] = ContextVar("chiiki_no_wait", default=None)
+
+
+def _no_wait_checkout(dbapi_conn, record, _proxy) -> None:
+    if _no_wait.get() is not None:
+        dbapi_conn.execute("PRAGMA busy_timeout=0")
+        record.info["no_wait"] = True
+
+
+def _no_wait_checkin(dbapi_conn, record) -> None:
+    if record.info.pop("no_wait", False) and dbapi_conn is not None:
+        dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def _no_wait_commit(_conn) -> None:
+    commits = _no_wait.get()
+    if commits is not None:
+        commits[0] += 1
+
+
+def _is_busy(e: exc.OperationalError) -> bool:
+    code = getattr(e.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class Busy(Exception):
+    """without_waiting(): another connection held SQLite's write lock, and nothing had been committed."""
+
+
+def without_waiting(fn: Callable, *args, **kwargs):
+    """`fn(*args, **kwargs)` on this thread, its SQLite connections not waiting for a lock another connection
+    holds: Busy when one was held, before `fn` committed anything (its transaction rolled back, so it may be
+    run again); any other error as raised. On a database server (never waiting on a lock here) it just runs.
+
+    For a short bounded write made on the event loop (chiiki.state.run_write): in WAL mode a writer waits
+    only for another writer, and the write itself takes well under a millisecond, less than the hand-off to
+    a thread and back."""
+    commits = [0]
+    token = _no_wait.set(commits)
+    try:
+        return fn(*args, **kwargs)
+    except exc.OperationalError as e:
+        if _is_busy(e) and not commits[0]:
+            raise Busy() from e
+        raise
+    finally:
+        _no_wait.reset(token)
+
+
 def _new_engine(url: str) -> Engine:
     # hide_parameters: a database error's message, which the server logs, never holds a statement's values
     # (names, addresses, an inquiry's text).
@@ -218,9 +272,12 @@ def _new_engine(url: str) -> Engine:
         return eng
     # More connections than the default thread pool has threads (at most 32), so that a read run on the
     # event loop (chiiki.state.run_read) never waits for one.
-    eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=5, max_overflow=40,
-                        hide_parameters=True)
+    eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+                        pool_size=5, max_overflow=40, hide_parameters=True)
     event.listen(eng, "connect", _sqlite_pragmas)
+    event.listen(eng, "checkout", _no_wait_checkout)
+    event.listen(eng, "checkin", _no_wait_checkin)
+    event.listen(eng, "commit", _no_wait_commit)
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
         event.listen(eng, "after_cursor_execute", _count_rows)
