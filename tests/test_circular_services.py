@@ -330,9 +330,11 @@ def test_a_correction_is_mailed_to_every_member_it_reached_who_takes_mail_and_no
     ja, en = by_address["member@example.jp"], by_address["housemate@example.jp"]
     assert ja.subject == "【回覧の訂正】旭町一丁目町内会:防災訓練"
     assert en.subject == "[Circular corrected] 旭町一丁目町内会: 防災訓練"
-    assert "訂正" in ja.body and "correction" in en.body
-    assert all(m.body.count(f"/circulars/view?id={cid}") == 1 and "9時" not in m.body and m.kind == "circular"
-               for m in queued)
+    today = {lang: fmt_date(utcnow().astimezone(TZ).date(), lang) for lang in ("ja", "en")}
+    assert f"【{today['ja']}の訂正】\n集合は9時に変わりました" in ja.body  # the correction itself, as plain text
+    assert f"[Correction of {today['en']}]\n集合は9時に変わりました" in en.body
+    assert all(m.body.count(f"/circulars/view?id={cid}") == 1 and "**" not in m.body and "kaicho" not in m.body
+               and m.kind == "circular" for m in queued)
     # A second correction ten minutes later: shown to readers, mailed to nobody.
     second = circulars.amend(kaicho, cid, "雨天の場合は中止です")
     assert (second.mails, second.held) == (0, 3)
@@ -356,6 +358,27 @@ def test_a_correction_is_mailed_to_every_member_it_reached_who_takes_mail_and_no
         s.exec(update(CircularAmendment).values(created_at=utcnow() - timedelta(hours=2)))
     third = circulars.amend(kaicho, cid, "集合場所は公園です")
     assert (third.mails, third.held) == (3, 0)
+    # Its mail has every correction so far, oldest first: also the second, whose own mail was held back.
+    with session() as s:
+        last = s.exec(select(OutboxMail).where(OutboxMail.to_address == "member@example.jp")
+                      .order_by(OutboxMail.id.desc())).first()
+    bodies = [last.body.index(t) for t in ("集合は9時に変わりました", "雨天の場合は中止です", "集合場所は公園です")]
+    assert bodies == sorted(bodies) and last.body.index("集合場所は公園です") < last.body.index("/circulars/view")
+
+
+def test_corrections_too_long_for_a_mail_send_the_reader_to_the_link(demo):
+    kaicho = demo.actor("kaicho@example.jp")
+    cid = send_to(demo, han_nos=(1,), title="防災訓練").circular_id
+    with session() as s:
+        s.execute(update(Account).where(Account.login_id == "member@example.jp").values(email_circulars=True))
+    queued_before = count(OutboxMail)
+    long_text = "長い訂正です。" * (circulars.MAIL_AMENDMENTS_MAX // 7 + 1)
+    assert circulars.amend(kaicho, cid, long_text).mails >= 1
+    with session() as s:
+        mine = s.exec(select(OutboxMail).where(OutboxMail.to_address == "member@example.jp")
+                      .order_by(OutboxMail.id.desc())).first()
+    assert count(OutboxMail) > queued_before and "長い訂正です" not in mine.body
+    assert "訂正の内容は、下のリンクから開いてご確認ください。" in mine.body and f"/circulars/view?id={cid}" in mine.body
 
 
 def _sent_with_two_taking_mail(demo) -> tuple:

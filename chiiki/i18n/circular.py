@@ -126,9 +126,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "circular.recorded": ("記録しました", "Recorded"),
     "circular.amend_title": ("訂正を出す", "Publish a correction"),
     "circular.amend_help": ("送った本文は変えられません。訂正は本文の下に表示され、記録に残ります。"
-                            "回覧をメールでも受け取る会員には、訂正が出たことをメールで知らせます。",
+                            "回覧をメールでも受け取る会員には、訂正の内容をメールで知らせます。",
                             "The sent text cannot change. A correction is shown below it and kept on record. "
-                            "Members who get circulars by email are told of it by email."),
+                            "Members who get circulars by email are sent the correction by email."),
     "circular.field_amendment": ("訂正の内容", "Correction"),
     "circular.amend_submit": ("訂正を出す", "Publish correction"),
     "circular.amended_done": ("訂正を出しました(お知らせのメール {mails} 通)",
@@ -214,13 +214,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     "circular.mail_amendment": ("【{date}の訂正】\n{text}", "[Correction of {date}]\n{text}"),
     "circular.amend_mail_subject": ("【回覧の訂正】{association}:{title}", "[Circular corrected] {association}: {title}"),
     "circular.amend_mail_body": (
-        "{association}から{sent}に届いた回覧「{title}」に、訂正が出ました。\n\n"
-        "下のリンクから開いて、訂正の内容をご確認ください。\n{url}\n\n"
+        "{association}から{sent}に届いた回覧「{title}」に、訂正が出ました。\n\n{corrections}\n\n"
+        "回覧は下のリンクから開けます。\n{url}\n\n"
         "このメールは、回覧をメールでも受け取ると設定した方にお送りしています。マイページで止められます。",
-        "{association} published a correction to the circular “{title}” sent on {sent}.\n\n"
-        "Open it with the link below to read the correction.\n{url}\n\n"
+        "{association} published a correction to the circular “{title}” sent on {sent}.\n\n{corrections}\n\n"
+        "Open the circular with the link below.\n{url}\n\n"
         "You get this mail because you asked for circulars by email. You can stop it on your page.",
     ),
+    "circular.amend_mail_see_link": ("訂正の内容は、下のリンクから開いてご確認ください。",
+                                     "Please open it with the link below to read the correction."),
     # ---------------------------------------------------------------- audit labels
     "audit.action.circular.print": ("紙の回覧表を印刷", "Printed a circulation sheet"),
     "audit.action.circular.matrix_export": ("回覧の状況一覧を出力", "Exported the circulars overview"),

@@ -424,12 +424,20 @@ def _with_amendments(lang: str, text: str, amendments: Sequence[AmendmentView]) 
     when too long for a mail, where to read them). Only what every reader of the circular sees: the dates and
     the text, never who wrote them."""
     dates = tr(lang, "circular.list_sep").join(dict.fromkeys(_local_day(lang, a.created_at) for a in amendments))
+    corrections = _corrections_text(lang, amendments)
+    if corrections is None:
+        return tr(lang, "circular.mail_amended_see_link", dates=dates) + "\n\n" + text
+    return "\n\n".join([tr(lang, "circular.mail_amended_below", dates=dates), text, corrections])
+
+
+def _corrections_text(lang: str, amendments: Sequence[AmendmentView]) -> str | None:
+    """The corrections for a mail, each under its date, oldest first; None when together they are too long
+    for one (MAIL_AMENDMENTS_MAX): the mail then sends the reader to the link."""
     corrections = [markup.plain(a.body) for a in amendments]
     if sum(map(len, corrections)) > MAIL_AMENDMENTS_MAX:
-        return tr(lang, "circular.mail_amended_see_link", dates=dates) + "\n\n" + text
-    return "\n\n".join([tr(lang, "circular.mail_amended_below", dates=dates), text]
-                       + [tr(lang, "circular.mail_amendment", date=_local_day(lang, a.created_at), text=body)
-                          for a, body in zip(amendments, corrections)])
+        return None
+    return "\n\n".join(tr(lang, "circular.mail_amendment", date=_local_day(lang, a.created_at), text=body)
+                         for a, body in zip(amendments, corrections))
 
 
 def notice_mail(lang: str, circular: Circular, association_name: str,
@@ -450,11 +458,16 @@ def notice_mail(lang: str, circular: Circular, association_name: str,
     return subject, body
 
 
-def amendment_mail(lang: str, circular: Circular, association_name: str) -> tuple[str, str]:
-    """A short notice that the circular was corrected, with its link: the correction itself is read there."""
+def amendment_mail(lang: str, circular: Circular, association_name: str,
+                   amendments: Sequence[AmendmentView]) -> tuple[str, str]:
+    """The mail saying the circular was corrected: every correction it has had so far, each under its date (a
+    member who reads only the mail has it all, also a correction whose own mail was held back), and the link;
+    only the link when the corrections are too long for a mail. The dates and texts only, never who wrote them."""
     sent = _local_day(lang, circular.sent_at)
+    corrections = _corrections_text(lang, amendments)
     subject = tr(lang, "circular.amend_mail_subject", association=association_name, title=circular.title)
     body = tr(lang, "circular.amend_mail_body", association=association_name, title=circular.title, sent=sent,
+              corrections=corrections if corrections is not None else tr(lang, "circular.amend_mail_see_link"),
               url=_circular_url(circular))
     return subject, body
 
@@ -1358,8 +1371,8 @@ SAME_AMENDMENT_AGAIN = timedelta(seconds=60)
 def amend(actor: Actor, circular_id: object, body: object) -> Amended:
     """A correction after sending: the original stays as sent, readers see the amendment below it.
 
-    Every member it was delivered to (still a member) who takes circulars by mail gets a short mail saying so,
-    whether they opened it yet or not: the mail at sending carried the original text. A reminder sent shortly
+    Every member it was delivered to (still a member) who takes circulars by mail gets a mail with the
+    corrections, whether they opened it yet or not: the mail at sending carried the original text. A reminder sent shortly
     before holds none of these mails back (what they were reminded of has changed); a mail about another correction
     of the circular within RENOTIFY_INTERVAL does, for those it went to, so corrections made one after another mail
     once. Those mailed count as notified for the reminders' hourly limit. The correction and its mail are one
@@ -1397,7 +1410,9 @@ def amend(actor: Actor, circular_id: object, body: object) -> Amended:
         mails = 0
         if ids:
             assoc = s.get(Association, c.association_id)
-            mails = _notify(s, c, assoc.name if assoc else "", Delivery.id.in_(ids), amendment_mail)
+            so_far = _amendments(s, c.id)
+            mails = _notify(s, c, assoc.name if assoc else "", Delivery.id.in_(ids),
+                            lambda lang, circ, name: amendment_mail(lang, circ, name, so_far))
         view = AmendmentView(a.id, a.body, markup.parse(a.body), as_utc(a.created_at))
         return Amended(view, mails, held)
 
