@@ -459,7 +459,7 @@ def test_a_former_member_does_not_get_the_note_officers_wrote_about_the_next_hou
 
 
 def test_my_data_includes_my_threads_reports_inquiries_and_logins(demo):
-    from chiiki.services import board, inquiries
+    from chiiki.services import board
     from tests.conftest import DemoCity
 
     a1 = demo.association_id(DemoCity.A1)

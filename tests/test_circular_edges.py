@@ -151,8 +151,6 @@ def test_a_household_moved_to_another_han_gets_its_paper_copy_in_the_han_it_was_
     paper copy is 1班's to carry (the 1班 班長 records it), not split between two han."""
     from sqlalchemy import update
 
-    from chiiki.services.errors import NotFound
-
     a1 = demo.association_id(DemoCity.A1)
     h1, h2 = demo.han_ids(DemoCity.A1)[:2]
     kaicho = demo.actor("kaicho@example.jp")

@@ -652,7 +652,7 @@ def test_a_household_that_moved_to_another_han_is_not_named_to_its_old_han_leade
     row in an old circular's households, print sheet and read list without them; the 会長 still sees them."""
     import dataclasses
 
-    from chiiki.services.policy import EXPORT, VIEW_MEMBERS, RoleGrant
+    from chiiki.services.policy import EXPORT, VIEW_MEMBERS
 
     cid = send_to(demo).circular_id
     hancho = demo.actor("hancho@example.jp")

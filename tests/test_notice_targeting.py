@@ -281,7 +281,7 @@ def test_withdrawing_a_notice_takes_back_its_mails_not_yet_sent(town):
     for i in range(3):
         resident(town["旭町"], Y - 40, email=f"r{i}@example.jp", email_notices=True)
     wrong = notices.publish(staff(town), {"title": "誤り", "body": "b", "everyone": "on"})
-    right = notices.publish(staff(town), {"title": "正しいお知らせ", "body": "b", "everyone": "on"})
+    notices.publish(staff(town), {"title": "正しいお知らせ", "body": "b", "everyone": "on"})
     with session() as s:
         first = s.exec(select(OutboxMail).where(OutboxMail.subject.contains("誤り")).order_by(OutboxMail.id)).first()
         first.sent_at = utcnow()  # one went out before the withdrawal

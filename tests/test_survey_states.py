@@ -17,7 +17,6 @@ from chiiki.pages.surveys import (
 )
 from chiiki.services import surveys
 from chiiki.services.db import session
-from chiiki.state import AuthState
 from tests.conftest import login_state, state_text
 from tests.test_survey_services import answer_general, deadline_in, make_survey, qmap
 
