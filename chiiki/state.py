@@ -698,11 +698,12 @@ async def current_actor(state: rx.State) -> tuple[Actor, str]:
 
 async def run_counted(state: rx.State, fn: Callable[..., T], *args: Any,
                       refresh: Callable[[T | None, ServiceError | None], bool] = lambda _result, _error: True,
-                      **kwargs: Any) -> tuple[Actor, T | None, ServiceError | None]:
+                      bounded: bool = True, **kwargs: Any) -> tuple[Actor, T | None, ServiceError | None]:
     """For a handler whose service changes what the badges count (opening or confirming a circular): the
     session check (unless this event's page load already made it), `fn(actor, *args)` and, when `refresh`
-    says so, the badges, in one go (run_write) instead of three. Returns (actor, result, error); for an actor
-    who is not signed in, nothing runs."""
+    says so, the badges, in one go instead of three: run_write, or, for a service whose work grows with the
+    association (`bounded=False`: a survey answer recounts the survey), run_service. Returns (actor, result,
+    error); for an actor who is not signed in, nothing runs."""
     auth = await state.get_state(AuthState)
     aid, known = auth.association_id, auth._page_actor()
     token = auth._session_token() if known is None else ""
@@ -718,7 +719,7 @@ async def run_counted(state: rx.State, fn: Callable[..., T], *args: Any,
         badges = _badges(actor, aid) if aid and refresh(result, error) else None
         return actor, result, error, badges
 
-    actor, result, error, badges = await run_write(trip)
+    actor, result, error, badges = await (run_write(trip) if bounded else run_service(trip))
     if badges is not None:
         auth._assign_badges(badges)
     return actor, result, error
@@ -730,8 +731,8 @@ async def run_service(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 async def run_write(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """A short write of a bounded size a member makes often (opening or confirming a circular, an answer, a
-    language switch): on SQLite it runs on the event loop unless another writer holds the database's write
+    """A short write of a bounded size a member makes often (opening or confirming a circular, a language
+    switch): on SQLite it runs on the event loop unless another writer holds the database's write
     lock, in which case it is rolled back and runs in a thread, waiting for the lock there like run_service.
 
     In WAL mode only a writer waits for a lock; the write itself takes well under a millisecond, less than the

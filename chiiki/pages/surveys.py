@@ -334,7 +334,7 @@ class SurveyAnswerState(rx.State):
         was_answered = self.answered
         # The answer, the page as it is now and the badges: one trip to the database.
         actor, page, e = await run_counted(self, surveys.answer_and_reopen, self._survey_id, answers,
-                                           refresh=lambda _page, error: error is None)
+                                           refresh=lambda _page, error: error is None, bounded=False)
         if not actor.authenticated:
             return rx.redirect(routes.LOGIN)
         if e is not None:

@@ -216,14 +216,21 @@ _no_wait: ContextVar[list[int] | None] = ContextVar("chiiki_no_wait", default=No
 
 
 def _no_wait_checkout(dbapi_conn, record, _proxy) -> None:
-    if _no_wait.get() is not None:
+    """Before the attempt has committed anything: no waiting for another writer's lock (it is then run again in
+    a thread), and no checkpoint inside a commit (_Checkpointer's thread, or a commit made in a thread, copies the
+    log back; on the event loop it could take tens of milliseconds). Once it has committed, a read after the
+    commit waits as usual: failing there would report an error for a write that was kept."""
+    commits = _no_wait.get()
+    if commits is not None and not commits[0]:
         dbapi_conn.execute("PRAGMA busy_timeout=0")
+        dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
         record.info["no_wait"] = True
 
 
 def _no_wait_checkin(dbapi_conn, record) -> None:
     if record.info.pop("no_wait", False) and dbapi_conn is not None:
         dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_PAGES}")
 
 
 def _no_wait_commit(_conn) -> None:
