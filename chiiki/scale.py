@@ -46,8 +46,9 @@ DIGITAL_SHARE = 0.55  # mean share of member households with accounts (varies by
 CITY_STAFF = 12
 
 PASSWORD = "chiiki-scale-2026"
-# bcrypt (cost 12) of PASSWORD, computed once: identical rows on every run, and login pays the real cost.
-PASSWORD_HASH = "$2b$12$gV2aeGmYkUPCWSgigHB8oujmuetKWZ7tOPKdvC70qO.ouXtk7wvPW"
+# bcrypt of PASSWORD at the default cost (chiiki.settings.DEFAULT_BCRYPT_ROUNDS), computed once: identical rows on
+# every run, and login pays the real cost.
+PASSWORD_HASH = "$2b$10$z0uj0nf7TFlNCcuYHjmdOuhKlRnFYmpXBPkas3oryhdoeVAsOTXmO"
 CONSENT_VERSION = "2026-1"
 BATCH = 10_000
 ALL_PERMISSIONS = "view_members manage_members send_circulars run_surveys moderate_board export"

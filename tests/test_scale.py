@@ -188,3 +188,16 @@ def test_service_benchmark_runs_every_hot_path_on_a_generated_city(tmp_path, mon
     discarded = [line for line in lines if "notification mails queued by the sends above were discarded" in line]
     assert discarded and not discarded[0].startswith("[bench] 0 "), lines
     assert unsent == 0
+
+
+def test_the_citys_shared_password_hash_is_made_at_the_default_cost():
+    """The login benchmark pays the cost new passwords get (a hash of another cost would also be hashed again
+    at each login), and the password the generator prints opens it."""
+    import bcrypt
+
+    from chiiki import scale
+    from chiiki.services.accounts import _cost
+    from chiiki.settings import DEFAULT_BCRYPT_ROUNDS
+
+    assert _cost(scale.PASSWORD_HASH) == DEFAULT_BCRYPT_ROUNDS == 10
+    assert bcrypt.checkpw(scale.PASSWORD.encode(), scale.PASSWORD_HASH.encode())
