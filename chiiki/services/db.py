@@ -28,8 +28,11 @@ _engines: dict[str, Engine] = {}
 # How long a SQLite connection waits for another writer's lock before giving up (but see without_waiting).
 BUSY_TIMEOUT_MS = 10000
 # Pages a SQLite commit may leave in the write-ahead log before it copies them into the database file itself
-# (a checkpoint, inside that request). Normally a thread does it first (_Checkpointer); this is the safety net.
-WAL_SAFETY_PAGES = 4000
+# (a checkpoint, inside that request). Normally a thread does it first (_Checkpointer); this is the safety net,
+# for commits that outrun the thread. A roster export of 3,000 households writes about 1,000-3,000 pages (an audit
+# event per person, each on its person's index page): at 4,000 two exports a moment apart made the second one
+# copy the log itself (a 40 ms commit instead of 8). 16,000 pages is a log of 64 MB at most.
+WAL_SAFETY_PAGES = 16000
 # Rows written since the last checkpoint after which the thread runs one (about as often as SQLite's own
 # default of 1,000 pages, as a row written touches its table's page and a page of each index, often shared).
 CHECKPOINT_ROWS = 1000
