@@ -17,6 +17,7 @@ JOBS = [
     "chiiki.services.inquiries:deliver_pending",
     "chiiki.services.inquiries:purge_expired",
     "chiiki.services.notices:mail_due",
+    "chiiki.services.circulars:mail_held_corrections",
     "chiiki.services.attachments:purge_orphans",
     "chiiki.services.attachments:purge_stray_files",
 ]

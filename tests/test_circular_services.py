@@ -25,7 +25,7 @@ from chiiki.models import (
     OutboxMail,
     utcnow,
 )
-from chiiki.i18n import TZ, fmt_date, tr
+from chiiki.i18n import TZ, fmt_date, fmt_dt, tr
 from chiiki.services import attachments, circulars
 from chiiki.services.db import session
 from chiiki.services.errors import Denied, NotFound, ServiceError, ValidationErrors
@@ -330,9 +330,9 @@ def test_a_correction_is_mailed_to_every_member_it_reached_who_takes_mail_and_no
     ja, en = by_address["member@example.jp"], by_address["housemate@example.jp"]
     assert ja.subject == "【回覧の訂正】旭町一丁目町内会:防災訓練"
     assert en.subject == "[Circular corrected] 旭町一丁目町内会: 防災訓練"
-    today = {lang: fmt_date(utcnow().astimezone(TZ).date(), lang) for lang in ("ja", "en")}
-    assert f"【{today['ja']}の訂正】\n集合は9時に変わりました" in ja.body  # the correction itself, as plain text
-    assert f"[Correction of {today['en']}]\n集合は9時に変わりました" in en.body
+    made = circulars.open_circular(member, cid).amendments[0].created_at
+    assert f"【新しい訂正({fmt_dt(made, 'ja')})】\n集合は9時に変わりました" in ja.body  # the correction, as plain text
+    assert f"[New correction, made on {fmt_dt(made, 'en')}]\n集合は9時に変わりました" in en.body
     assert all(m.body.count(f"/circulars/view?id={cid}") == 1 and "**" not in m.body and "kaicho" not in m.body
                and m.kind == "circular" for m in queued)
     # A second correction ten minutes later: shown to readers, mailed to nobody.
@@ -352,18 +352,17 @@ def test_a_correction_is_mailed_to_every_member_it_reached_who_takes_mail_and_no
         circulars.renotify(kaicho, cid)
     assert e.value.key == "circular.error_renotified_soon"
     # An hour later, a correction is mailed again.
-    with session() as s:
-        s.exec(update(Delivery).where(Delivery.circular_id == cid, Delivery.notified_at.is_not(None))
-               .values(notified_at=utcnow() - timedelta(hours=2)))
-        s.exec(update(CircularAmendment).values(created_at=utcnow() - timedelta(hours=2)))
+    _earlier(cid, 120)
     third = circulars.amend(kaicho, cid, "集合場所は公園です")
     assert (third.mails, third.held) == (3, 0)
-    # Its mail has every correction so far, oldest first: also the second, whose own mail was held back.
+    # Its mail has every correction so far: those not mailed to them yet first (the second too, whose own mail
+    # was held back), then the one they were mailed, and the link.
     with session() as s:
         last = s.exec(select(OutboxMail).where(OutboxMail.to_address == "member@example.jp")
                       .order_by(OutboxMail.id.desc())).first()
-    bodies = [last.body.index(t) for t in ("集合は9時に変わりました", "雨天の場合は中止です", "集合場所は公園です")]
-    assert bodies == sorted(bodies) and last.body.index("集合場所は公園です") < last.body.index("/circulars/view")
+    places = [last.body.index(t) for t in ("【新しい訂正", "雨天の場合は中止です", "集合場所は公園です",
+                                           "これまでに出た訂正も", "集合は9時に変わりました", "/circulars/view")]
+    assert places == sorted(places) and last.body.count("新しい訂正") == 2
 
 
 def test_corrections_too_long_for_a_mail_send_the_reader_to_the_link(demo):
@@ -378,7 +377,8 @@ def test_corrections_too_long_for_a_mail_send_the_reader_to_the_link(demo):
         mine = s.exec(select(OutboxMail).where(OutboxMail.to_address == "member@example.jp")
                       .order_by(OutboxMail.id.desc())).first()
     assert count(OutboxMail) > queued_before and "長い訂正です" not in mine.body
-    assert "訂正の内容は、下のリンクから開いてご確認ください。" in mine.body and f"/circulars/view?id={cid}" in mine.body
+    assert "訂正の内容は、下のリンクから回覧を開いてご確認ください。" in mine.body and "開けます" not in mine.body
+    assert mine.body.count(f"/circulars/view?id={cid}") == 1
 
 
 def _sent_with_two_taking_mail(demo) -> tuple:
@@ -1130,7 +1130,7 @@ def test_a_reminder_after_a_correction_says_the_circular_was_corrected_with_the_
     assert "この回覧は2026年3月2日・2026年3月4日に訂正されました" in ja.body
     assert "this circular was corrected on 2026-03-02, 2026-03-04" in en.body
     for m, first_label, second_label in ((ja, "【2026年3月2日の訂正】", "【2026年3月4日の訂正】"),
-                                         (en, "[Correction of 2026-03-02]", "[Correction of 2026-03-04]")):
+                                         (en, "[Correction made on 2026-03-02]", "[Correction made on 2026-03-04]")):
         b = m.body
         assert b.index("corrected on" if m is en else "訂正されました") < b.index("集合は8時です。") \
             < b.index(first_label + "\n集合は9時に変わりました") < b.index(second_label + "\n雨天の場合は中止です")
@@ -1190,6 +1190,101 @@ def test_a_correction_held_back_holds_none_back_an_hour_after_the_last_one_maile
 
     seed_demo(content=False)
     _corrections_fifty_and_forty_minutes_apart(DemoCity())
+
+
+def _mails_to(address: str, after: int) -> list:
+    with session() as s:
+        return s.exec(select(OutboxMail).where(OutboxMail.to_address == address, OutboxMail.id > after)
+                      .order_by(OutboxMail.id)).all()
+
+
+def _last_mail_id() -> int:
+    with session() as s:
+        return s.exec(select(func.max(OutboxMail.id))).one() or 0
+
+
+def test_a_correction_held_back_is_mailed_with_the_others_once_the_hour_has_passed(demo):
+    _held_correction_mailed_by_the_job(demo)
+
+
+@pytest.mark.postgres
+def test_a_correction_held_back_is_mailed_with_the_others_once_the_hour_has_passed_on_postgresql(pg_app_db):
+    from chiiki.seed import seed_demo
+
+    seed_demo(content=False)
+    _held_correction_mailed_by_the_job(DemoCity())
+
+
+def _held_correction_mailed_by_the_job(demo) -> None:
+    """Corrected at 10:00 (mailed), again at 10:50 (held back): the job mails the 10:50 one once 11:00 has come,
+    marked new, with the 10:00 one after it, to each member once; a correction at 11:05 is then held back again
+    (they were just told), and mailed by the job in its turn."""
+    kaicho, cid = _sent_with_two_taking_mail(demo)
+    assert circulars.amend(kaicho, cid, "集合は9時です").mails == 2
+    _earlier(cid, 50)
+    assert circulars.amend(kaicho, cid, "雨天中止です").held == 2
+    assert circulars.mail_held_corrections() == 0  # 50 minutes since they were mailed: not yet
+    _earlier(cid, 15)
+    before = _last_mail_id()
+    assert circulars.mail_held_corrections() == 2
+    assert circulars.mail_held_corrections() == 0  # once
+    for address in ("member@example.jp", "hancho@example.jp"):
+        [m] = _mails_to(address, before)
+        places = [m.body.index(t) for t in ("【新しい訂正", "雨天中止です", "これまでに出た訂正も", "集合は9時です")]
+        assert places == sorted(places) and m.body.count("新しい訂正") == 1
+        assert m.subject == "【回覧の訂正】旭町一丁目町内会:防災訓練"
+    third = circulars.amend(kaicho, cid, "持ち物は水筒です")
+    assert (third.mails, third.held) == (0, 2)
+    _earlier(cid, 50)
+    before = _last_mail_id()
+    assert circulars.mail_held_corrections() == 2
+    [m] = _mails_to("member@example.jp", before)
+    assert m.body.index("持ち物は水筒です") < m.body.index("これまでに出た訂正も") < m.body.index("雨天中止です")
+
+
+def test_a_reminder_or_a_later_correction_brings_a_held_correction_and_the_job_mails_nothing(demo):
+    kaicho, cid = _sent_with_two_taking_mail(demo)
+    circulars.amend(kaicho, cid, "集合は9時です")
+    _earlier(cid, 50)
+    circulars.amend(kaicho, cid, "雨天中止です")
+    _earlier(cid, 70)
+    assert circulars.renotify(kaicho, cid).mails == 2  # neither has opened it: reminded, with both corrections
+    assert circulars.mail_held_corrections() == 0
+    # A member who has left the association since is not mailed either.
+    kaicho, other = _sent_with_two_taking_mail(demo)
+    circulars.amend(kaicho, other, "集合は9時です")
+    _earlier(other, 50)
+    circulars.amend(kaicho, other, "雨天中止です")
+    _earlier(other, 15)
+    with session() as s:
+        s.execute(update(Membership).where(Membership.account_id == demo.account_id("member@example.jp"))
+                  .values(status="left"))
+    before = _last_mail_id()
+    assert circulars.mail_held_corrections() == 1
+    assert not _mails_to("member@example.jp", before) and len(_mails_to("hancho@example.jp", before)) == 1
+
+
+def test_two_workers_running_the_job_at_once_mail_each_member_once(demo):
+    import threading
+
+    kaicho, cid = _sent_with_two_taking_mail(demo)
+    circulars.amend(kaicho, cid, "集合は9時です")
+    _earlier(cid, 50)
+    circulars.amend(kaicho, cid, "雨天中止です")
+    _earlier(cid, 15)
+    before, results, start = _last_mail_id(), [], threading.Barrier(2)
+
+    def job():
+        start.wait()
+        results.append(circulars.mail_held_corrections())
+
+    threads = [threading.Thread(target=job) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [0, 2]
+    assert len(_mails_to("member@example.jp", before)) == 1 and len(_mails_to("hancho@example.jp", before)) == 1
 
 
 def test_a_correction_holds_back_only_those_it_mailed(demo):

@@ -133,9 +133,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "circular.amend_submit": ("訂正を出す", "Publish correction"),
     "circular.amended_done": ("訂正を出しました(お知らせのメール {mails} 通)",
                               "Correction published ({mails} notification emails)"),
-    "circular.amend_held": ("1時間以内に前の訂正をメールでお知らせした {n} 人には、続けて送っていません。",
+    "circular.amend_held": ("1時間以内に前の訂正をメールでお知らせした {n} 人には、その1時間がたってから、"
+                            "まとめてお知らせします。",
                             "{n} members emailed about an earlier correction of this circular within the last hour "
-                            "were not emailed again."),
+                            "will be emailed once that hour has passed, with every correction."),
     "circular.print": ("紙の回覧を印刷する", "Print the paper circular"),
     "circular.export_readlist": ("既読一覧を保存", "Download the read list"),
     "circular.export_matrix": ("世帯×最近の回覧の一覧を保存", "Download households × recent circulars"),
@@ -211,7 +212,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "circular.mail_amended_see_link": ("※この回覧は{dates}に訂正されました。下のリンクから開いて、訂正の内容をご確認ください。",
                                        "Note: this circular was corrected on {dates}. Open it with the link below "
                                        "to read the correction."),
-    "circular.mail_amendment": ("【{date}の訂正】\n{text}", "[Correction of {date}]\n{text}"),
+    "circular.mail_amendment": ("【{date}の訂正】\n{text}", "[Correction made on {date}]\n{text}"),
+    # A correction mail: the corrections the member has not been mailed yet first, then the earlier ones.
+    "circular.mail_amendment_new": ("【新しい訂正({date})】\n{text}", "[New correction, made on {date}]\n{text}"),
+    "circular.mail_amendment_earlier": ("【{date}の訂正】\n{text}", "[Correction made on {date}]\n{text}"),
+    "circular.mail_amendments_earlier": ("これまでに出た訂正も、あわせてお知らせします。",
+                                         "The earlier corrections, for reference:"),
     "circular.amend_mail_subject": ("【回覧の訂正】{association}:{title}", "[Circular corrected] {association}: {title}"),
     "circular.amend_mail_body": (
         "{association}から{sent}に届いた回覧「{title}」に、訂正が出ました。\n\n{corrections}\n\n"
@@ -221,8 +227,15 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Open the circular with the link below.\n{url}\n\n"
         "You get this mail because you asked for circulars by email. You can stop it on your page.",
     ),
-    "circular.amend_mail_see_link": ("訂正の内容は、下のリンクから開いてご確認ください。",
-                                     "Please open it with the link below to read the correction."),
+    # The same when the corrections are too long for a mail.
+    "circular.amend_mail_body_link": (
+        "{association}から{sent}に届いた回覧「{title}」に、訂正が出ました。\n\n"
+        "訂正の内容は、下のリンクから回覧を開いてご確認ください。\n{url}\n\n"
+        "このメールは、回覧をメールでも受け取ると設定した方にお送りしています。マイページで止められます。",
+        "{association} published a correction to the circular “{title}” sent on {sent}.\n\n"
+        "To read the correction, open the circular with the link below.\n{url}\n\n"
+        "You get this mail because you asked for circulars by email. You can stop it on your page.",
+    ),
     # ---------------------------------------------------------------- audit labels
     "audit.action.circular.print": ("紙の回覧表を印刷", "Printed a circulation sheet"),
     "audit.action.circular.matrix_export": ("回覧の状況一覧を出力", "Exported the circulars overview"),

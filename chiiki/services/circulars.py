@@ -424,20 +424,12 @@ def _with_amendments(lang: str, text: str, amendments: Sequence[AmendmentView]) 
     when too long for a mail, where to read them). Only what every reader of the circular sees: the dates and
     the text, never who wrote them."""
     dates = tr(lang, "circular.list_sep").join(dict.fromkeys(_local_day(lang, a.created_at) for a in amendments))
-    corrections = _corrections_text(lang, amendments)
-    if corrections is None:
-        return tr(lang, "circular.mail_amended_see_link", dates=dates) + "\n\n" + text
-    return "\n\n".join([tr(lang, "circular.mail_amended_below", dates=dates), text, corrections])
-
-
-def _corrections_text(lang: str, amendments: Sequence[AmendmentView]) -> str | None:
-    """The corrections for a mail, each under its date, oldest first; None when together they are too long
-    for one (MAIL_AMENDMENTS_MAX): the mail then sends the reader to the link."""
     corrections = [markup.plain(a.body) for a in amendments]
     if sum(map(len, corrections)) > MAIL_AMENDMENTS_MAX:
-        return None
-    return "\n\n".join(tr(lang, "circular.mail_amendment", date=_local_day(lang, a.created_at), text=body)
-                         for a, body in zip(amendments, corrections))
+        return tr(lang, "circular.mail_amended_see_link", dates=dates) + "\n\n" + text
+    return "\n\n".join([tr(lang, "circular.mail_amended_below", dates=dates), text]
+                       + [tr(lang, "circular.mail_amendment", date=_local_day(lang, a.created_at), text=body)
+                          for a, body in zip(amendments, corrections)])
 
 
 def notice_mail(lang: str, circular: Circular, association_name: str,
@@ -458,18 +450,28 @@ def notice_mail(lang: str, circular: Circular, association_name: str,
     return subject, body
 
 
-def amendment_mail(lang: str, circular: Circular, association_name: str,
-                   amendments: Sequence[AmendmentView]) -> tuple[str, str]:
-    """The mail saying the circular was corrected: every correction it has had so far, each under its date (a
-    member who reads only the mail has it all, also a correction whose own mail was held back), and the link;
-    only the link when the corrections are too long for a mail. The dates and texts only, never who wrote them."""
+def amendment_mail(lang: str, circular: Circular, association_name: str, amendments: Sequence[AmendmentView],
+                   since: datetime | None = None) -> tuple[str, str]:
+    """The mail saying the circular was corrected: the corrections the member has not been mailed yet (those
+    made after `since`, their last mail about the circular; all of them when None), each under the day and time
+    it was made, then the earlier ones, and the link: a member who reads only the mail has every correction.
+    Only the link when they are too long for a mail. The times and texts only, never who wrote them."""
     sent = _local_day(lang, circular.sent_at)
-    corrections = _corrections_text(lang, amendments)
     subject = tr(lang, "circular.amend_mail_subject", association=association_name, title=circular.title)
-    body = tr(lang, "circular.amend_mail_body", association=association_name, title=circular.title, sent=sent,
-              corrections=corrections if corrections is not None else tr(lang, "circular.amend_mail_see_link"),
-              url=_circular_url(circular))
-    return subject, body
+    texts = [markup.plain(a.body) for a in amendments]
+    fields = dict(association=association_name, title=circular.title, sent=sent, url=_circular_url(circular))
+    if sum(map(len, texts)) > MAIL_AMENDMENTS_MAX:
+        return subject, tr(lang, "circular.amend_mail_body_link", **fields)
+    new, earlier = [], []
+    for a, text in zip(amendments, texts):
+        is_new = since is None or as_utc(a.created_at) > as_utc(since)
+        (new if is_new else earlier).append(tr(lang, "circular.mail_amendment_new" if is_new else
+                                               "circular.mail_amendment_earlier",
+                                               date=fmt_dt(a.created_at, lang), text=text))
+    corrections = "\n\n".join(new)
+    if earlier:
+        corrections += "\n\n" + tr(lang, "circular.mail_amendments_earlier") + "\n\n" + "\n\n".join(earlier)
+    return subject, tr(lang, "circular.amend_mail_body", corrections=corrections, **fields)
 
 
 def _takes_mail() -> tuple:
@@ -1404,17 +1406,71 @@ def amend(actor: Actor, circular_id: object, body: object) -> Amended:
             CircularAmendment.created_at == Delivery.notified_at,
             CircularAmendment.created_at > now - RENOTIFY_INTERVAL))
         # Only those it mails are marked notified: a reminder still goes to the others as before.
-        ids = list(s.execute(update(Delivery).where(*told, ~told_lately).values(notified_at=now)
-                             .returning(Delivery.id).execution_options(synchronize_session=False)).scalars())
-        held = s.exec(select(func.count()).select_from(Delivery).where(*told)).one() - len(ids)
-        mails = 0
-        if ids:
-            assoc = s.get(Association, c.association_id)
-            so_far = _amendments(s, c.id)
-            mails = _notify(s, c, assoc.name if assoc else "", Delivery.id.in_(ids),
-                            lambda lang, circ, name: amendment_mail(lang, circ, name, so_far))
+        due = s.exec(select(Delivery.id, Delivery.notified_at).where(*told, ~told_lately)).all()
+        held = s.exec(select(func.count()).select_from(Delivery).where(*told)).one() - len(due)
+        mails = _mail_corrections(s, c, due, now)
         view = AmendmentView(a.id, a.body, markup.parse(a.body), as_utc(a.created_at))
         return Amended(view, mails, held)
+
+
+def _mail_corrections(s: Session, c: Circular, due: Sequence, notified_at: datetime) -> int:
+    """Mail the corrections of `c` to the deliveries `due` ((id, notified_at before) rows, under the circular's
+    lock), marking them notified at `notified_at`; each member's mail puts first the corrections made since
+    their last mail about the circular. Returns the mails queued."""
+    if not due:
+        return 0
+    s.execute(update(Delivery).where(Delivery.id.in_([d for d, _ in due])).values(notified_at=notified_at)
+              .execution_options(synchronize_session=False))
+    assoc = s.get(Association, c.association_id)
+    so_far = _amendments(s, c.id)
+    by_since: dict[datetime | None, list[int]] = {}
+    for did, before in due:  # a few groups: the moments the circular's mails went out
+        # The mail at sending carried the text without any correction.
+        by_since.setdefault(before if before is not None and as_utc(before) > as_utc(c.sent_at) else None,
+                            []).append(did)
+    mails = 0
+    for since, ids in by_since.items():
+        mails += _notify(s, c, assoc.name if assoc else "", Delivery.id.in_(ids),
+                         lambda lang, circ, name, since=since: amendment_mail(lang, circ, name, so_far, since))
+    return mails
+
+
+# How far back the job looks for corrections held back (a day and more of the job not running, e.g. the site down).
+HELD_CORRECTIONS_WITHIN = timedelta(days=3)
+
+
+def mail_held_corrections(now: datetime | None = None) -> int:
+    """A job (chiiki.jobs): the corrections held back from members mailed about an earlier correction within
+    RENOTIFY_INTERVAL, mailed once that interval has passed, with every correction so far, unless a reminder or
+    a later correction's mail has brought them meanwhile. Each circular under its lock, so that two workers
+    running the job, or an officer's correction or reminder at that moment, mail each member once. Returns the
+    mails queued."""
+    now = now or utcnow()
+    latest = (select(CircularAmendment.circular_id, func.max(CircularAmendment.created_at).label("at"))
+              .where(CircularAmendment.created_at > now - HELD_CORRECTIONS_WITHIN)
+              .group_by(CircularAmendment.circular_id).having(func.count() > 1))
+    with reading() as conn:
+        candidates = conn.execute(latest).all()
+    mails = 0
+    for cid, at in candidates:
+        with session() as s:
+            c = s.get(Circular, cid)
+            if c is None or c.status != "sent":
+                continue
+            # Told by a correction's mail (notified_at is that correction's time), of none made since, an interval ago.
+            by_correction = exists(select(CircularAmendment.id).where(
+                CircularAmendment.circular_id == c.id, CircularAmendment.created_at == Delivery.notified_at))
+            conds = [Delivery.circular_id == c.id, Delivery.channel == "digital", _still_member(c),
+                     exists(select(Account.id).where(Account.id == Delivery.account_id, *_takes_mail())),
+                     Delivery.notified_at < at, Delivery.notified_at <= now - RENOTIFY_INTERVAL, by_correction]
+            if s.exec(select(Delivery.id).where(*conds).limit(1)).first() is None:
+                continue  # nothing due: no lock taken
+            lock_row(s, Circular, c.id)
+            due = s.exec(select(Delivery.id, Delivery.notified_at).where(*conds)).all()
+            # Marked notified at the last correction's time: a correction mail's own mark, which holds the next one
+            # back for the interval as a correction's mail does.
+            mails += _mail_corrections(s, c, due, as_utc(at))
+    return mails
 
 
 # --------------------------------------------------------------------------- paper: the print view
