@@ -1215,14 +1215,22 @@ def test_a_correction_held_back_is_mailed_with_the_others_once_the_hour_has_pass
     _held_correction_mailed_by_the_job(DemoCity())
 
 
-def _held_correction_mailed_by_the_job(demo) -> None:
-    """Corrected at 10:00 (mailed), again at 10:50 (held back): the job mails the 10:50 one once 11:00 has come,
-    marked new, with the 10:00 one after it, to each member once; a correction at 11:05 is then held back again
-    (they were just told), and mailed by the job in its turn."""
+def _one_correction_held(demo, minutes_after: int = 15) -> tuple:
+    """(the 会長, a circular) corrected (mailed to the member and the 班長 of 1班), corrected again 50 minutes later
+    (held back from them), then `minutes_after` minutes pass."""
     kaicho, cid = _sent_with_two_taking_mail(demo)
     assert circulars.amend(kaicho, cid, "集合は9時です").mails == 2
     _earlier(cid, 50)
     assert circulars.amend(kaicho, cid, "雨天中止です").held == 2
+    _earlier(cid, minutes_after)
+    return kaicho, cid
+
+
+def _held_correction_mailed_by_the_job(demo) -> None:
+    """Corrected at 10:00 (mailed), again at 10:50 (held back): the job mails the 10:50 one once 11:00 has come,
+    marked new, with the 10:00 one after it, to each member once; a correction at 11:05 is then held back again
+    (they were just told), and mailed by the job in its turn."""
+    kaicho, cid = _one_correction_held(demo, 0)
     assert circulars.mail_held_corrections() == 0  # 50 minutes since they were mailed: not yet
     _earlier(cid, 15)
     before = _last_mail_id()
@@ -1243,19 +1251,11 @@ def _held_correction_mailed_by_the_job(demo) -> None:
 
 
 def test_a_reminder_or_a_later_correction_brings_a_held_correction_and_the_job_mails_nothing(demo):
-    kaicho, cid = _sent_with_two_taking_mail(demo)
-    circulars.amend(kaicho, cid, "集合は9時です")
-    _earlier(cid, 50)
-    circulars.amend(kaicho, cid, "雨天中止です")
-    _earlier(cid, 70)
+    kaicho, cid = _one_correction_held(demo, 70)
     assert circulars.renotify(kaicho, cid).mails == 2  # neither has opened it: reminded, with both corrections
     assert circulars.mail_held_corrections() == 0
     # A member who has left the association since is not mailed either.
-    kaicho, other = _sent_with_two_taking_mail(demo)
-    circulars.amend(kaicho, other, "集合は9時です")
-    _earlier(other, 50)
-    circulars.amend(kaicho, other, "雨天中止です")
-    _earlier(other, 15)
+    _one_correction_held(demo)
     with session() as s:
         s.execute(update(Membership).where(Membership.account_id == demo.account_id("member@example.jp"))
                   .values(status="left"))
@@ -1267,11 +1267,7 @@ def test_a_reminder_or_a_later_correction_brings_a_held_correction_and_the_job_m
 def test_two_workers_running_the_job_at_once_mail_each_member_once(demo):
     import threading
 
-    kaicho, cid = _sent_with_two_taking_mail(demo)
-    circulars.amend(kaicho, cid, "集合は9時です")
-    _earlier(cid, 50)
-    circulars.amend(kaicho, cid, "雨天中止です")
-    _earlier(cid, 15)
+    _one_correction_held(demo)
     before, results, start = _last_mail_id(), [], threading.Barrier(2)
 
     def job():
