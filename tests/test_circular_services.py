@@ -1264,6 +1264,53 @@ def test_a_reminder_or_a_later_correction_brings_a_held_correction_and_the_job_m
     assert not _mails_to("member@example.jp", before) and len(_mails_to("hancho@example.jp", before)) == 1
 
 
+def test_a_member_not_taking_mail_when_a_later_correction_came_is_not_mailed_it_late(demo):
+    """Mailed the first correction, then no mail for a while; a correction three hours later (not held back from
+    anyone) went by mail only to those taking it. Asking for mail again does not make the job send it days late."""
+    kaicho, cid = _sent_with_two_taking_mail(demo)
+    circulars.amend(kaicho, cid, "集合は9時です")
+    with session() as s:
+        s.execute(update(Account).where(Account.login_id == "member@example.jp").values(email_circulars=False))
+    _earlier(cid, 180)
+    assert circulars.amend(kaicho, cid, "雨天中止です").mails == 1  # the 班長
+    _earlier(cid, 120)
+    with session() as s:
+        s.execute(update(Account).where(Account.login_id == "member@example.jp").values(email_circulars=True))
+    assert circulars.mail_held_corrections() == 0
+
+
+def test_a_corrections_time_is_taken_under_the_circulars_lock(demo):
+    """Two officers correcting at once: the one that waited for the other's lock is the later correction, so
+    that the mails' holding back (and the job after it) see the corrections in the order they were made."""
+    import sqlite3
+    import threading
+    import time as clock
+
+    from sqlalchemy.engine import make_url
+
+    from chiiki import settings as settings_module
+
+    kaicho, cid = _sent_with_two_taking_mail(demo)
+    path = make_url(settings_module.settings.db_url).database
+    taken, released = threading.Event(), []
+
+    def other_writer():
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        taken.set()
+        clock.sleep(0.3)
+        released.append(utcnow())
+        other.execute("ROLLBACK")
+        other.close()
+
+    t = threading.Thread(target=other_writer)
+    t.start()
+    assert taken.wait(5)
+    circulars.amend(kaicho, cid, "集合は9時です")
+    t.join()
+    assert circulars.open_circular(demo.actor("member@example.jp"), cid).amendments[0].created_at >= released[0]
+
+
 def test_two_workers_running_the_job_at_once_mail_each_member_once(demo):
     import threading
 

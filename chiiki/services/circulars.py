@@ -1380,13 +1380,15 @@ def amend(actor: Actor, circular_id: object, body: object) -> Amended:
     once. Those mailed count as notified for the reminders' hourly limit. The correction and its mail are one
     transaction."""
     text = validate.text(body, "amendment", max_len=MAX_AMENDMENT, multiline=True)
-    now = utcnow()
     with session() as s:
         c, targets, scope = _officer_circular(s, actor, circular_id)
         if not _whole(scope, c, targets):
             raise Denied()
         # Two taps at once: the second waits here for the first's commit, then finds its correction.
         lock_row(s, Circular, c.id)
+        # Its time is taken under the lock: corrections' times are in the order they were made (two officers
+        # correcting at once), which the mails' holding back and mail_held_corrections count on.
+        now = utcnow()
         last = s.exec(select(CircularAmendment).where(CircularAmendment.circular_id == c.id)
                       .order_by(CircularAmendment.id.desc()).limit(1)).first()
         if last is not None and last.body == text and last.created_by == actor.account_id \
@@ -1441,35 +1443,43 @@ HELD_CORRECTIONS_WITHIN = timedelta(days=3)
 
 def mail_held_corrections(now: datetime | None = None) -> int:
     """A job (chiiki.jobs): the corrections held back from members mailed about an earlier correction within
-    RENOTIFY_INTERVAL, mailed once that interval has passed, with every correction so far, unless a reminder or
-    a later correction's mail has brought them meanwhile. Each circular under its lock, so that two workers
-    running the job, or an officer's correction or reminder at that moment, mail each member once. Returns the
-    mails queued."""
+    RENOTIFY_INTERVAL, mailed together once that interval has passed since that mail, unless a reminder or a
+    later correction's mail has brought them. Each circular under its lock, so that two workers running the
+    job, or an officer's correction or reminder at that moment, mail each member once. Returns the mails
+    queued."""
     now = now or utcnow()
-    latest = (select(CircularAmendment.circular_id, func.max(CircularAmendment.created_at).label("at"))
+    latest = (select(CircularAmendment.circular_id)
               .where(CircularAmendment.created_at > now - HELD_CORRECTIONS_WITHIN)
               .group_by(CircularAmendment.circular_id).having(func.count() > 1))
     with reading() as conn:
-        candidates = conn.execute(latest).all()
+        candidates = conn.execute(latest).scalars().all()
     mails = 0
-    for cid, at in candidates:
+    for cid in candidates:
         with session() as s:
             c = s.get(Circular, cid)
             if c is None or c.status != "sent":
                 continue
-            # Told by a correction's mail (notified_at is that correction's time), of none made since, an interval ago.
+            # Told by a correction's mail (notified_at is that correction's time) an interval ago, not since.
             by_correction = exists(select(CircularAmendment.id).where(
                 CircularAmendment.circular_id == c.id, CircularAmendment.created_at == Delivery.notified_at))
             conds = [Delivery.circular_id == c.id, Delivery.channel == "digital", _still_member(c),
                      exists(select(Account.id).where(Account.id == Delivery.account_id, *_takes_mail())),
-                     Delivery.notified_at < at, Delivery.notified_at <= now - RENOTIFY_INTERVAL, by_correction]
-            if s.exec(select(Delivery.id).where(*conds).limit(1)).first() is None:
+                     by_correction, Delivery.notified_at <= now - RENOTIFY_INTERVAL]
+            last = select(func.max(CircularAmendment.created_at)).where(CircularAmendment.circular_id == c.id)
+            if s.exec(select(Delivery.id).where(*conds, Delivery.notified_at < last.scalar_subquery())
+                      .limit(1)).first() is None:
                 continue  # nothing due: no lock taken
             lock_row(s, Circular, c.id)
-            due = s.exec(select(Delivery.id, Delivery.notified_at).where(*conds)).all()
-            # Marked notified at the last correction's time: a correction mail's own mark, which holds the next one
-            # back for the interval as a correction's mail does.
-            mails += _mail_corrections(s, c, due, as_utc(at))
+            # Read again under the lock: a correction made since the candidates were read is in this mail, and
+            # the members are marked as told of it.
+            made = [as_utc(t) for t in s.exec(select(CircularAmendment.created_at).where(
+                CircularAmendment.circular_id == c.id).order_by(CircularAmendment.created_at)).all()]
+            # Held: a correction came within the interval after their correction mail (one made later than that
+            # was mailed to them, or they did not take mail then and were never to be told of it by mail).
+            due = [(d, at) for d, at in s.exec(select(Delivery.id, Delivery.notified_at).where(*conds)).all()
+                   if any(as_utc(at) < m <= as_utc(at) + RENOTIFY_INTERVAL for m in made)]
+            # Marked notified at the last correction's time: a correction mail's own mark.
+            mails += _mail_corrections(s, c, due, made[-1])
     return mails
 
 
