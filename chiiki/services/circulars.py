@@ -424,12 +424,19 @@ def _with_amendments(lang: str, text: str, amendments: Sequence[AmendmentView]) 
     when too long for a mail, where to read them). Only what every reader of the circular sees: the dates and
     the text, never who wrote them."""
     dates = tr(lang, "circular.list_sep").join(dict.fromkeys(_local_day(lang, a.created_at) for a in amendments))
-    corrections = [markup.plain(a.body) for a in amendments]
-    if sum(map(len, corrections)) > MAIL_AMENDMENTS_MAX:
+    corrections = _mail_texts(amendments)
+    if corrections is None:
         return tr(lang, "circular.mail_amended_see_link", dates=dates) + "\n\n" + text
     return "\n\n".join([tr(lang, "circular.mail_amended_below", dates=dates), text]
                        + [tr(lang, "circular.mail_amendment", date=_local_day(lang, a.created_at), text=body)
                           for a, body in zip(amendments, corrections)])
+
+
+def _mail_texts(amendments: Sequence[AmendmentView]) -> list[str] | None:
+    """The corrections as plain text for a mail; None when together they are too long for one (the mail then
+    sends the reader to the link)."""
+    texts = [markup.plain(a.body) for a in amendments]
+    return None if sum(map(len, texts)) > MAIL_AMENDMENTS_MAX else texts
 
 
 def notice_mail(lang: str, circular: Circular, association_name: str,
@@ -458,9 +465,9 @@ def amendment_mail(lang: str, circular: Circular, association_name: str, amendme
     Only the link when they are too long for a mail. The times and texts only, never who wrote them."""
     sent = _local_day(lang, circular.sent_at)
     subject = tr(lang, "circular.amend_mail_subject", association=association_name, title=circular.title)
-    texts = [markup.plain(a.body) for a in amendments]
+    texts = _mail_texts(amendments)
     fields = dict(association=association_name, title=circular.title, sent=sent, url=_circular_url(circular))
-    if sum(map(len, texts)) > MAIL_AMENDMENTS_MAX:
+    if texts is None:
         return subject, tr(lang, "circular.amend_mail_body_link", **fields)
     new, earlier = [], []
     for a, text in zip(amendments, texts):
@@ -1374,11 +1381,11 @@ def amend(actor: Actor, circular_id: object, body: object) -> Amended:
     """A correction after sending: the original stays as sent, readers see the amendment below it.
 
     Every member it was delivered to (still a member) who takes circulars by mail gets a mail with the
-    corrections, whether they opened it yet or not: the mail at sending carried the original text. A reminder sent shortly
-    before holds none of these mails back (what they were reminded of has changed); a mail about another correction
-    of the circular within RENOTIFY_INTERVAL does, for those it went to, so corrections made one after another mail
-    once. Those mailed count as notified for the reminders' hourly limit. The correction and its mail are one
-    transaction."""
+    corrections, whether they opened it yet or not: the mail at sending carried the original text. A reminder
+    sent shortly before holds none of these mails back (what they were reminded of has changed); a mail about
+    another correction of the circular within RENOTIFY_INTERVAL does, for those it went to, so corrections made
+    one after another mail once (the held ones go later: mail_held_corrections). Those mailed count as notified
+    for the reminders' hourly limit. The correction and its mail are one transaction."""
     text = validate.text(body, "amendment", max_len=MAX_AMENDMENT, multiline=True)
     with session() as s:
         c, targets, scope = _officer_circular(s, actor, circular_id)
