@@ -1158,6 +1158,8 @@ def _earlier(cid: int, minutes: int) -> None:
         for row in rows:
             if isinstance(row, Delivery):
                 row.notified_at -= back
+                if row.correction_mailed_at is not None:
+                    row.correction_mailed_at -= back
             else:
                 row.created_at -= back
             s.add(row)
@@ -1229,7 +1231,7 @@ def _one_correction_held(demo, minutes_after: int = 15) -> tuple:
 def _held_correction_mailed_by_the_job(demo) -> None:
     """Corrected at 10:00 (mailed), again at 10:50 (held back): the job mails the 10:50 one once 11:00 has come,
     marked new, with the 10:00 one after it, to each member once; a correction at 11:05 is then held back again
-    (they were just told), and mailed by the job in its turn."""
+    (they were just told), and mailed by the job an hour after its first mail."""
     kaicho, cid = _one_correction_held(demo, 0)
     assert circulars.mail_held_corrections() == 0  # 50 minutes since they were mailed: not yet
     _earlier(cid, 15)
@@ -1244,10 +1246,30 @@ def _held_correction_mailed_by_the_job(demo) -> None:
     third = circulars.amend(kaicho, cid, "持ち物は水筒です")
     assert (third.mails, third.held) == (0, 2)
     _earlier(cid, 50)
+    assert circulars.mail_held_corrections() == 0  # 50 minutes since the job's mail
+    _earlier(cid, 10)
     before = _last_mail_id()
     assert circulars.mail_held_corrections() == 2
     [m] = _mails_to("member@example.jp", before)
     assert m.body.index("持ち物は水筒です") < m.body.index("これまでに出た訂正も") < m.body.index("雨天中止です")
+
+
+def test_a_correction_soon_after_the_jobs_mail_waits_an_hour_from_that_mail(demo):
+    """Corrected at 10:00 (mailed), again at 10:50 (held back); the job mails it at 11:45. A correction at 11:55
+    (more than an hour after 10:50, ten minutes after the job's mail) waits for the job at 12:45: one mail about
+    corrections an hour, the job's included."""
+    kaicho, cid = _one_correction_held(demo, 0)
+    _earlier(cid, 55)
+    assert circulars.mail_held_corrections() == 2
+    _earlier(cid, 10)
+    fourth = circulars.amend(kaicho, cid, "持ち物は水筒です")
+    assert (fourth.mails, fourth.held) == (0, 2)
+    assert circulars.mail_held_corrections() == 0  # ten minutes since the job's mail: not yet
+    _earlier(cid, 50)
+    before = _last_mail_id()
+    assert circulars.mail_held_corrections() == 2
+    [m] = _mails_to("hancho@example.jp", before)
+    assert m.body.index("持ち物は水筒です") < m.body.index("これまでに出た訂正も")
 
 
 def test_a_reminder_or_a_later_correction_brings_a_held_correction_and_the_job_mails_nothing(demo):

@@ -211,3 +211,44 @@ def test_the_month_migration_fills_existing_events_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_the_month_migration_fills_existing_events_on_postgresql(pg_url):
     _months(pg_url)
+
+
+def _correction_mails(url: str) -> None:
+    """Migration 0019 gives the deliveries whose last notice was a correction's mail (notified_at at that
+    correction's time, as such mails marked them) that time as their last correction mail; not those reminded
+    since, nor those never told."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    command.upgrade(db.alembic_config(url), "0018")
+    eng = db.engine(url)
+    at = "2026-03-01 10:00:00+00:00" if eng.dialect.name == "postgresql" else "2026-03-01 10:00:00.000000"
+    later = "2026-03-01 11:30:00+00:00" if eng.dialect.name == "postgresql" else "2026-03-01 11:30:00.000000"
+    with eng.begin() as c:
+        run = lambda sql: c.execute(sa.text(sql))  # noqa: E731
+        run("INSERT INTO area (id, name, level, sort_order) VALUES (1, '市', 'city', 0)")
+        run("INSERT INTO association (id, area_id, name, name_kana, description, created_at, active) "
+            "VALUES (1, 1, '町内会', '', '', '2026-01-01', true)")
+        for cid in (1, 2):
+            run(f"INSERT INTO circular (id, association_id, title, body, target_all, status, created_at, sent_at, "
+                f"household_count) VALUES ({cid}, 1, '回覧', '', true, 'sent', '2026-03-01', '2026-03-01', 3)")
+        run(f"INSERT INTO circularamendment (id, circular_id, body, created_at) VALUES (1, 1, '訂正', '{at}')")
+        # Circular 1: mailed the correction, reminded after it, never told; circular 2 (no correction): notified.
+        for i, (cid, notified) in enumerate([(1, f"'{at}'"), (1, f"'{later}'"), (1, "NULL"), (2, f"'{at}'")]):
+            run(f"INSERT INTO delivery (id, circular_id, household_id, account_id, channel, state, on_behalf, "
+                f"notified_at) VALUES ({i + 1}, {cid}, {i + 1}, NULL, 'digital', 'unread', false, {notified})")
+    db.migrate(url)
+    with eng.connect() as c:
+        rows = c.execute(sa.text("SELECT id, correction_mailed_at IS NOT NULL, "
+                                 "correction_mailed_at = notified_at FROM delivery ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [(1, True, True), (2, False, None), (3, False, None), (4, False, None)]
+    assert _diff(url) == []
+
+
+def test_the_correction_mail_migration_fills_earlier_correction_mails_on_sqlite(tmp_path):
+    _correction_mails(f"sqlite:///{tmp_path / 'c.db'}")
+
+
+@pytest.mark.postgres
+def test_the_correction_mail_migration_fills_earlier_correction_mails_on_postgresql(pg_url):
+    _correction_mails(pg_url)

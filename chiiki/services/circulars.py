@@ -1256,7 +1256,7 @@ class Renotified:
 
 # A member is reminded of a circular at most once in this time after any notice of it but the one at sending (a
 # reminder, or the mail about a correction), and mailed about a correction at most once in it after the mail
-# about an earlier one (amend).
+# about an earlier one (amend; mail_held_corrections' mail counts too).
 RENOTIFY_INTERVAL = timedelta(hours=1)
 
 
@@ -1407,13 +1407,14 @@ def amend(actor: Actor, circular_id: object, body: object) -> Amended:
         s.flush()
         told = [Delivery.circular_id == c.id, Delivery.channel == "digital", _still_member(c),
                 exists(select(Account.id).where(Account.id == Delivery.account_id, *_takes_mail()))]
-        # Held back: those an earlier correction was mailed to within the hour. A correction marks whom it mails
-        # notified at its own time, so their notified_at is still that time; not a correction that was itself held
-        # back (it mailed nobody), nor one made while they did not take mail.
-        told_lately = exists(select(CircularAmendment.id).where(
-            CircularAmendment.circular_id == c.id, CircularAmendment.id != a.id,
-            CircularAmendment.created_at == Delivery.notified_at,
-            CircularAmendment.created_at > now - RENOTIFY_INTERVAL))
+        # Held back: those mailed about a correction within the hour (by an officer's correction or by
+        # mail_held_corrections) and not reminded since (a reminder sets notified_at later and lists the
+        # corrections: what it reminded of has changed).
+        # (is_not(None) first: NOT of a NULL comparison would leave out those never mailed a correction.)
+        # A mark later than now (another worker's clock ahead) holds nothing back: a mail more, not one lost.
+        told_lately = and_(Delivery.correction_mailed_at.is_not(None), Delivery.correction_mailed_at < now,
+                           Delivery.correction_mailed_at > now - RENOTIFY_INTERVAL,
+                           Delivery.correction_mailed_at == Delivery.notified_at)
         # Only those it mails are marked notified: a reminder still goes to the others as before.
         due = s.exec(select(Delivery.id, Delivery.notified_at).where(*told, ~told_lately)).all()
         held = s.exec(select(func.count()).select_from(Delivery).where(*told)).one() - len(due)
@@ -1422,14 +1423,14 @@ def amend(actor: Actor, circular_id: object, body: object) -> Amended:
         return Amended(view, mails, held)
 
 
-def _mail_corrections(s: Session, c: Circular, due: Sequence, notified_at: datetime) -> int:
+def _mail_corrections(s: Session, c: Circular, due: Sequence, now: datetime) -> int:
     """Mail the corrections of `c` to the deliveries `due` ((id, notified_at before) rows, under the circular's
-    lock), marking them notified at `notified_at`; each member's mail puts first the corrections made since
-    their last mail about the circular. Returns the mails queued."""
+    lock), marking them notified and mailed about a correction `now`; each member's mail puts first the
+    corrections made since their last mail about the circular. Returns the mails queued."""
     if not due:
         return 0
-    s.execute(update(Delivery).where(Delivery.id.in_([d for d, _ in due])).values(notified_at=notified_at)
-              .execution_options(synchronize_session=False))
+    s.execute(update(Delivery).where(Delivery.id.in_([d for d, _ in due]))
+              .values(notified_at=now, correction_mailed_at=now).execution_options(synchronize_session=False))
     assoc = s.get(Association, c.association_id)
     so_far = _amendments(s, c.id)
     by_since: dict[datetime | None, list[int]] = {}
@@ -1452,8 +1453,8 @@ def mail_held_corrections(now: datetime | None = None) -> int:
     """A job (chiiki.jobs): the corrections held back from members mailed about an earlier correction within
     RENOTIFY_INTERVAL, mailed together once that interval has passed since that mail, unless a reminder or a
     later correction's mail has brought them. Each circular under its lock, so that two workers running the
-    job, or an officer's correction or reminder at that moment, mail each member once. Returns the mails
-    queued."""
+    job, or an officer's correction or reminder at that moment, mail each member once. `now` picks who is due;
+    those mailed are marked at the mail's own time. Returns the mails queued."""
     now = now or utcnow()
     latest = (select(CircularAmendment.circular_id)
               .where(CircularAmendment.created_at > now - HELD_CORRECTIONS_WITHIN)
@@ -1466,14 +1467,13 @@ def mail_held_corrections(now: datetime | None = None) -> int:
             c = s.get(Circular, cid)
             if c is None or c.status != "sent":
                 continue
-            # Told by a correction's mail (notified_at is that correction's time) an interval ago, not since.
-            by_correction = exists(select(CircularAmendment.id).where(
-                CircularAmendment.circular_id == c.id, CircularAmendment.created_at == Delivery.notified_at))
+            # Mailed about a correction an interval ago, and told nothing since.
             conds = [Delivery.circular_id == c.id, Delivery.channel == "digital", _still_member(c),
                      exists(select(Account.id).where(Account.id == Delivery.account_id, *_takes_mail())),
-                     by_correction, Delivery.notified_at <= now - RENOTIFY_INTERVAL]
+                     Delivery.correction_mailed_at == Delivery.notified_at,
+                     Delivery.correction_mailed_at <= now - RENOTIFY_INTERVAL]
             last = select(func.max(CircularAmendment.created_at)).where(CircularAmendment.circular_id == c.id)
-            if s.exec(select(Delivery.id).where(*conds, Delivery.notified_at < last.scalar_subquery())
+            if s.exec(select(Delivery.id).where(*conds, Delivery.correction_mailed_at < last.scalar_subquery())
                       .limit(1)).first() is None:
                 continue  # nothing due: no lock taken
             lock_row(s, Circular, c.id)
@@ -1485,8 +1485,9 @@ def mail_held_corrections(now: datetime | None = None) -> int:
             # was mailed to them, or they did not take mail then and were never to be told of it by mail).
             due = [(d, at) for d, at in s.exec(select(Delivery.id, Delivery.notified_at).where(*conds)).all()
                    if any(as_utc(at) < m <= as_utc(at) + RENOTIFY_INTERVAL for m in made)]
-            # Marked notified at the last correction's time: a correction mail's own mark.
-            mails += _mail_corrections(s, c, due, made[-1])
+            # Marked at the mail's own time (taken under the lock, so after every correction it carries): a
+            # correction soon after it waits for the job's next turn an hour later.
+            mails += _mail_corrections(s, c, due, max(utcnow(), made[-1]))
     return mails
 
 
