@@ -76,16 +76,21 @@ def freeze_startup_heap() -> None:
     """Lifespan task (each worker, at startup): what is alive now (the compiled app, its pages, components and
     state classes, the libraries) stays alive, so the garbage collector is told to leave it out (gc.freeze).
     Otherwise every full collection walks that whole heap again and stalls the events waiting behind it by
-    tens of milliseconds. The login's stand-in password hash is made here too, so that the first login with an
-    unknown id takes no longer than any other, and so is the module Reflex imports at the first event that
-    carries a form (reflex.model, which pulls in alembic): imported there, it held the worker's event loop for
-    about 180 ms, every tab on that worker waiting behind it."""
+    tens of milliseconds. The login's stand-in password hash is made here too (at the highest cost stored), so
+    that the first login with an unknown id takes no longer than any other, and so is the module Reflex imports
+    at the first event that carries a form (reflex.model, which pulls in alembic): imported there, it held the
+    worker's event loop for about 180 ms, every tab on that worker waiting behind it."""
     import reflex.model  # noqa: F401
 
-    from chiiki.services.accounts import dummy_hash
+    from chiiki.services.accounts import dummy_hash, slowest_cost
+    from chiiki.services.db import session
     from chiiki.settings import settings
 
-    dummy_hash(settings.bcrypt_rounds)
+    try:
+        with session() as s:  # the stand-in's cost: the highest any stored hash has
+            dummy_hash(slowest_cost(s))
+    except Exception:  # noqa: BLE001 - no database yet (migrations not run): its first login reads it
+        dummy_hash(settings.bcrypt_rounds)
     gc.collect()
     gc.freeze()
 

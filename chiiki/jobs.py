@@ -20,6 +20,7 @@ JOBS = [
     "chiiki.services.circulars:mail_held_corrections",
     "chiiki.services.attachments:purge_orphans",
     "chiiki.services.attachments:purge_stray_files",
+    "chiiki.services.accounts:refresh_slowest_cost",
 ]
 INTERVAL_SECONDS = 15
 

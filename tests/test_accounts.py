@@ -180,6 +180,60 @@ def test_after_a_cost_change_a_login_hashes_the_password_again_at_the_new_cost(d
         settings_module.reload()
 
 
+def test_after_the_cost_is_lowered_a_failed_login_takes_as_long_as_a_check_at_the_old_cost(demo, monkeypatch):
+    """Hashes made before the cost was lowered keep it until their owner's next login. Until then an unknown id is
+    checked against a stand-in at that higher cost, and a wrong password against a newer, cheaper hash waits what
+    the higher cost would have taken more (a cost step doubles bcrypt's work): how long the answer takes tells
+    neither whether the id exists nor whether its owner has logged in since."""
+    import bcrypt
+
+    from chiiki import settings as settings_module
+
+    monkeypatch.setenv("CHIIKI_BCRYPT_ROUNDS", "5")
+    settings_module.reload()
+    accounts.register(valid())  # at cost 5; the demo's accounts are at the tests' cost, 4
+    monkeypatch.setenv("CHIIKI_BCRYPT_ROUNDS", "4")  # lowered
+    settings_module.reload()
+    try:
+        checked: list[bytes] = []
+        waits: list[tuple[int, int]] = []
+        real_check, real_wait = bcrypt.checkpw, accounts._wait_as_if
+        monkeypatch.setattr(accounts.bcrypt, "checkpw", lambda p, h: checked.append(h[:7]) or real_check(p, h))
+        monkeypatch.setattr(accounts, "_wait_as_if",
+                            lambda cost, at, took: waits.append((cost, at)) or real_wait(cost, at, took))
+        for login_id in ("hanako@example.jp", "nobody@example.jp", "member@example.jp"):
+            with pytest.raises(ServiceError) as e:
+                accounts.login(login_id, "not-the-password-1")
+            assert e.value.key == "error.login_failed"
+        assert checked == [b"$2b$05$", b"$2b$05$", b"$2b$04$"]
+        assert waits == [(5, 5), (5, 5), (5, 4)]
+        # Once the last hash at cost 5 is made again at 4 (its owner's login), cost 4 is the slowest: read again
+        # by the job once SLOWEST_COST_TTL has passed, not before.
+        assert accounts.login("hanako@example.jp", "sakura-haru-1950").token
+        accounts.refresh_slowest_cost()
+        with session() as s:
+            assert accounts.slowest_cost(s) == 5
+        url = settings_module.settings.db_url
+        accounts._slowest[url] = (accounts._slowest[url][0] - accounts.SLOWEST_COST_TTL - 1, 5)
+        accounts.refresh_slowest_cost()
+        checked.clear()
+        with pytest.raises(ServiceError):
+            accounts.login("nobody@example.jp", "not-the-password-1")
+        assert checked == [b"$2b$04$"]
+    finally:
+        monkeypatch.undo()
+        settings_module.reload()
+
+
+def test_a_wrong_password_against_a_cheaper_hash_waits_twice_its_check_per_cost_step(monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(accounts.time, "sleep", slept.append)
+    accounts._wait_as_if(12, 10, 0.06)  # two steps: a check at 12 takes four times one at 10
+    accounts._wait_as_if(12, 12, 0.24)
+    accounts._wait_as_if(12, 0, 0.0)  # not a bcrypt hash (an account without a password): checked at 12
+    assert slept == [pytest.approx(0.18)]
+
+
 def test_a_login_after_a_cost_change_keeps_a_long_password_and_a_password_changed_meanwhile(demo, monkeypatch):
     """The rehash hashes the bytes bcrypt checked (a password typed longer than 72 bytes is cut as bcrypt cuts
     it), and never overwrites a password its owner changed while the login was being checked."""

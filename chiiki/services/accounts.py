@@ -74,6 +74,48 @@ def dummy_hash(rounds: int) -> bytes:
     return bcrypt.hashpw(b"chiiki-dummy-password", bcrypt.gensalt(rounds))
 
 
+# How often each process reads the highest cost stored again (a job; it only falls, as accounts log in).
+SLOWEST_COST_TTL = 600.0
+_slowest: dict[str, tuple[float, int]] = {}  # database URL -> (read at, monotonic clock; cost)
+
+
+def slowest_cost(s: Session) -> int:
+    """The highest bcrypt cost among the stored password hashes, at least the cost new passwords get. After the
+    cost setting is lowered, hashes made before keep the old cost until their owner's next login: a failed login
+    takes as long as a check at this cost (the stand-in hash of an unknown id has it, a wrong password against
+    a cheaper hash waits the difference), so that how long an answer takes tells nothing about the account.
+    Read once per process (a pass over every account: 0.2-0.3 s for the city's 324k), then again by the job
+    refresh_slowest_cost; a value read a while ago can only be too high, which costs time, not secrecy."""
+    url = settings_module.settings.db_url
+    if url not in _slowest:
+        _read_slowest(s, url)
+    return max(_slowest[url][1], settings_module.settings.bcrypt_rounds)
+
+
+def _read_slowest(s: Session, url: str) -> None:
+    # "$2b$12$…": the cost is characters 5-6, two digits, so the greatest string is the greatest cost.
+    found = s.exec(select(func.max(func.substr(Account.password_hash, 5, 2)))
+                   .where(Account.password_hash.like("$2%"), Account.deleted_at.is_(None))).one()
+    _slowest[url] = (time.monotonic(), int(found) if isinstance(found, str) and found.isdigit() else 0)
+
+
+def refresh_slowest_cost() -> None:
+    """A job (chiiki.jobs): read the highest cost stored again once SLOWEST_COST_TTL has passed."""
+    url = settings_module.settings.db_url
+    if url in _slowest and time.monotonic() - _slowest[url][0] < SLOWEST_COST_TTL:
+        return
+    with session() as s:
+        _read_slowest(s, url)
+
+
+def _wait_as_if(cost: int, checked_at: int, took: float) -> None:
+    """A failed check against a hash of cost `checked_at` took `took` seconds: wait what a check at `cost` would
+    have taken more (each cost step doubles bcrypt's work, so the wait grows with the machine's load as the
+    check itself would)."""
+    if 0 < checked_at < cost:
+        time.sleep(min(took * (2 ** (cost - checked_at) - 1), 10.0))
+
+
 def _cost(password_hash: str) -> int:
     """The cost a bcrypt hash was made with ("$2b$12$…" → 12); 0 for anything else."""
     parts = password_hash.split("$")
@@ -249,12 +291,20 @@ def login(login_id: object, password: object, *, now: datetime | None = None) ->
     key = _sha("login:" + key_id)
     with session() as s:
         acc = s.exec(select(Account).where(Account.login_id == key_id, Account.deleted_at.is_(None))).first()
-        stored = (acc.password_hash.encode() if acc and acc.password_hash
-                  else dummy_hash(settings_module.settings.bcrypt_rounds))
-        # The check runs whatever the account: an id without a password (none can log in) takes as long too.
-        ok = _counted_check(s, key, now, lambda: bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES], stored)
-                            and acc is not None and bool(acc.password_hash), locked_key="error.locked")
-        if not ok:
+        slowest = slowest_cost(s)
+        stored = acc.password_hash.encode() if acc and acc.password_hash else dummy_hash(slowest)
+
+        def check() -> bool:
+            # The check runs whatever the account: an id without a password (none can log in) takes as long too.
+            started = time.perf_counter()
+            ok = bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES], stored)
+            if not ok:
+                # A wrong password against a hash cheaper than the slowest stored answers as late as that one
+                # would (the answer that the id is now locked included).
+                _wait_as_if(slowest, _cost(stored.decode()), time.perf_counter() - started)
+            return ok and acc is not None and bool(acc.password_hash)
+
+        if not _counted_check(s, key, now, check, locked_key="error.locked"):
             raise ServiceError("error.login_failed")
         rounds = settings_module.settings.bcrypt_rounds
         rehashed = None
