@@ -1,10 +1,14 @@
 """Alembic environment: the URL comes from chiiki.services.db.alembic_config (the environment)."""
 
+from pathlib import Path
+
 from alembic import context
 from sqlalchemy import engine_from_config, pool
+from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import chiiki.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from chiiki.services.db import private_sqlite_file
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -18,6 +22,9 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
+    url = make_url(config.get_main_option("sqlalchemy.url"))
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        private_sqlite_file(Path(url.database))  # a database the deploy step creates is private too
     connectable = engine_from_config(config.get_section(config.config_ini_section, {}),
                                      prefix="sqlalchemy.", poolclass=pool.NullPool)
     with connectable.connect() as connection:

@@ -82,6 +82,8 @@ def restore(source: str | Path, url: str | None = None) -> Path:
             _private_file(keep)
             with sqlite3.connect(target) as cur, sqlite3.connect(keep) as k:
                 cur.backup(k)
+        else:
+            _private_file(target)  # a restore onto a new machine: as private as the backup it came from
         with sqlite3.connect(target) as dst:
             src.backup(dst)
     finally:

@@ -105,3 +105,35 @@ def test_backups_and_kept_copies_are_private_and_never_overwritten(demo, tmp_pat
     kept = sorted(live.parent.glob(live.name + ".before-restore-*"))
     assert len(kept) == 2 and all(k.stat().st_mode & 0o077 == 0 for k in kept)
     assert n_accounts() > 0
+
+
+def test_the_live_database_a_restore_makes_and_its_log_are_private(demo, tmp_path, monkeypatch):
+    """Only the app's own user may read a SQLite database (everyone's personal data): a database the app opens is
+    made private with its -wal and -shm if it was not (one made before, or copied in), a new one is created so
+    (by the migrations of a deploy), and a restore onto a machine without a database creates it private too."""
+    from chiiki import settings as settings_module
+    from chiiki.services import db
+
+    backup.backup(tmp_path / "b.db")
+    live = backup._sqlite_path()
+    dispose_all()
+    for f in (live, live.with_name(live.name + "-wal")):
+        f.touch()
+        f.chmod(0o644)
+    assert n_accounts() > 0  # the app opens it
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in (live, live.with_name(live.name + "-wal")))
+    dispose_all()
+    new = tmp_path / "new" / "chiiki.db"
+    new.parent.mkdir()
+    monkeypatch.setenv("REFLEX_DB_URL", f"sqlite:///{new}")
+    settings_module.reload()
+    try:
+        backup.restore(tmp_path / "b.db")
+        assert new.stat().st_mode & 0o777 == 0o600
+        fresh = tmp_path / "fresh.db"
+        db.migrate(f"sqlite:///{fresh}")
+        assert fresh.stat().st_mode & 0o777 == 0o600
+    finally:
+        dispose_all()
+        monkeypatch.undo()
+        settings_module.reload()

@@ -442,6 +442,10 @@ def test_attachments_are_checked_by_content_not_by_name(demo):
     assert count(Attachment) == before
     info = attachments.upload(kaicho, a1, "../../etc/お知らせ.exe", PNG)
     assert info.content_type == "image/png" and info.filename == "お知らせ.png"
+    # Stored where only the app's own user may read it.
+    with session() as s:
+        stored = attachments._path(s.get(Attachment, info.id).storage_key)
+    assert stored.stat().st_mode & 0o777 == 0o600 and stored.parent.stat().st_mode & 0o077 == 0
 
 
 def test_attachment_is_served_only_to_those_who_may_see_the_circular(demo):

@@ -124,9 +124,11 @@ def store(actor: Actor, kind: Kind, filename: object, data: object) -> Attachmen
         raise kind.error("file_type")
     key = secrets.token_hex(20)
     folder = settings_module.settings.attachment_dir
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = folder / f".{key}.part"
-    tmp.write_bytes(bytes(data))
+    # Only the app's own user may read an attachment (a circular's list of names, a photo of someone's home).
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+        f.write(bytes(data))
     os.replace(tmp, _path(key))
     try:
         with session() as s:

@@ -271,6 +271,26 @@ def without_waiting(fn: Callable, *args, **kwargs):
         _no_wait.reset(token)
 
 
+def private_sqlite_file(path: Path) -> None:
+    """A SQLite database holds everyone's personal data: only the app's own user may read it. Created empty with
+    that mode when missing (SQLite gives its -wal and -shm files the database file's mode); an existing one
+    readable by others (made before, or copied in) is made private, with its -wal and -shm."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # its folder is missing or not writable: SQLite's own error says so
+    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            st = f.stat()
+            if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                f.chmod(st.st_mode & 0o700)
+        except OSError:  # gone meanwhile, or not ours to change
+            continue
+
+
 def _new_engine(url: str) -> Engine:
     # hide_parameters: a database error's message, which the server logs, never holds a statement's values
     # (names, addresses, an inquiry's text).
@@ -290,6 +310,7 @@ def _new_engine(url: str) -> Engine:
     event.listen(eng, "commit", _no_wait_commit)
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
+        private_sqlite_file(Path(parsed.database))
         event.listen(eng, "after_cursor_execute", _count_rows)
         event.listen(eng, "commit", _on_commit(url, parsed.database))
         event.listen(eng, "rollback", _forget_rows)
