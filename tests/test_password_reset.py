@@ -169,6 +169,10 @@ def test_the_counter_command_prints_a_working_link(demo, capsys):
 
     assert cli.main(["reset-link", "member@example.jp"]) == 0
     link = capsys.readouterr().out.strip().splitlines()[-1]
+    # The owner is told that a link was made at the counter, not given the link.
+    [told] = _mails("member@example.jp")
+    assert told.subject == "【地域】窓口でパスワード再設定のリンクを発行しました"
+    assert "市の窓口" in told.body and "すぐに市役所にご連絡ください" in told.body and "token" not in told.body
     password_reset.set_new_password(link.rsplit("=", 1)[1], NEW)
     assert accounts.login("member@example.jp", NEW).token
     assert cli.main(["reset-link", "nobody@example.jp"]) == 1

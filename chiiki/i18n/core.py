@@ -128,6 +128,14 @@ STRINGS: dict[str, tuple[str, str]] = {
                         "Someone asked to set a new password for your account.\nChoose a new password here (valid "
                         "until {until}, once):\n\n{link}\n\nIf it was not you, ignore this mail: your password "
                         "stays as it is.\n"),
+    "reset.counter_subject": ("【地域】窓口でパスワード再設定のリンクを発行しました",
+                              "[Chiiki] A link to set a new password was made at the city's counter"),
+    "reset.counter_body": ("{made}に、市の窓口であなたのアカウントのパスワードを再設定するリンクを発行しました"
+                           "({until}まで有効・1回のみ)。\n\nご自身で窓口に来られた場合は、このメールは破棄してください。"
+                           "お心当たりのない場合は、すぐに市役所にご連絡ください。\n",
+                           "At {made}, a link to set a new password for your account was made at the city's counter "
+                           "(valid until {until}, once).\n\nIf you asked for it there, ignore this mail. If you did "
+                           "not, contact the city office at once.\n"),
     "login.expired": ("もう一度ログインしてください", "Please log in again"),
     "logout.done": ("ログアウトしました", "You have logged out"),
     # ---------------------------------------------------------------- my page

@@ -74,14 +74,23 @@ def request_link(login_id: object, *, now: datetime | None = None) -> None:
 
 def link_for_counter(login_id: object, *, now: datetime | None = None) -> tuple[str, datetime]:
     """An administrator's link for someone who came to the counter (identity checked there): (link, expiry).
-    Raises ServiceError when no such account exists."""
+    The account's owner is told by mail (when the account has an address) that such a link was made, without
+    the link: a link made for someone else at the counter does not go unnoticed. Raises ServiceError when no
+    such account exists."""
     now = now or utcnow()
     key_id = validate.login_id(login_id)
     with session() as s:
         acc = s.exec(select(Account).where(Account.login_id == key_id, Account.deleted_at.is_(None))).first()
         if acc is None:
             raise ServiceError("reset.error.no_account")
-        return _new_link(s, acc.id, now)
+        link, expires = _new_link(s, acc.id, now)
+        to = acc.email or (key_id if "@" in key_id else "")
+        if to:
+            lang = acc.locale if acc.locale in ("ja", "en") else "ja"
+            mail.enqueue(s, to, tr(lang, "reset.counter_subject"),
+                         tr(lang, "reset.counter_body", made=fmt_dt(now, lang), until=fmt_dt(expires, lang)),
+                         kind="reset")
+        return link, expires
 
 
 def _live_link(s: Session, token: object, now: datetime) -> PasswordReset | None:
