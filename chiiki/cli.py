@@ -103,8 +103,8 @@ COMMANDS = {
     "make-staff": (cmd_make_staff, "make the registered account LOGIN_ID city staff (the first one of a new city "
                    "too), optionally of --department NAME (the inquiries it routes)"),
     "reset-link": (cmd_reset_link, "print a one-time link that sets a new password for LOGIN_ID (at the city's "
-                   "counter, for someone without an email address, identity checked there; an account with an address is "
-                   "told by mail that a link was made)"),
+                   "counter, for someone without an email address, identity checked there; an account with an "
+                   "address is told by mail that a link was made)"),
 }
 PATH_ARG = {"backup", "restore"}
 

@@ -303,7 +303,8 @@ class Delivery(SQLModel, table=True):
     confirmed_by: int | None = Field(default=None, foreign_key="account.id")
     on_behalf: bool = Field(default=False)
     paper_delivered_at: datetime | None = Field(default=None)
-    notified_at: datetime | None = Field(default=None)  # the member's last mail about it (sending, reminder, correction)
+    # The member's last mail about it (at its sending, a reminder, a correction).
+    notified_at: datetime | None = Field(default=None)
     # The member's last mail about a correction of it: a correction within RENOTIFY_INTERVAL after it is held
     # back by circulars.amend for mail_held_corrections, unless notified since (a reminder: notified_at later).
     correction_mailed_at: datetime | None = Field(default=None)
