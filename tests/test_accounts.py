@@ -180,6 +180,76 @@ def test_after_a_cost_change_a_login_hashes_the_password_again_at_the_new_cost(d
         settings_module.reload()
 
 
+def test_an_address_with_too_many_failed_logins_is_refused_unchecked_until_the_oldest_is_old(demo, monkeypatch):
+    """Failures from one address across ids count together; a success neither counts nor resets them; while the
+    address is refused nothing is checked (no guess) nor counted, and from LOCK_MINUTES after the oldest counted
+    failure it may try again. An IPv6 client counts by its /64 (it may use any address of it)."""
+    import bcrypt
+
+    monkeypatch.setattr(accounts, "ADDRESS_FAILURES", 3)
+    now = utcnow()
+    here = "203.0.113.5"
+    with pytest.raises(ServiceError):
+        accounts.login("member@example.jp", "not-the-password-1", now=now, client=here)
+    assert accounts.login("member@example.jp", PW, now=now, client=here).token  # does not reset
+    for login_id in ("hancho@example.jp", "nobody@example.jp"):
+        with pytest.raises(ServiceError) as e:
+            accounts.login(login_id, "not-the-password-1", now=now + timedelta(minutes=5), client=here)
+        assert e.value.key == "error.login_failed"
+    checked: list[bytes] = []
+    real_check = bcrypt.checkpw
+    monkeypatch.setattr(accounts.bcrypt, "checkpw", lambda p, h: checked.append(h) or real_check(p, h))
+    with pytest.raises(ServiceError) as e:
+        accounts.login("member2@example.jp", PW, now=now + timedelta(minutes=6), client=here)
+    assert e.value.key == "error.too_many_here" and e.value.params["until"] == now + timedelta(minutes=15)
+    assert checked == []
+    assert accounts.login("member2@example.jp", PW, now=now + timedelta(minutes=6), client="198.51.100.7").token
+    assert accounts.login("member2@example.jp", PW, now=now + timedelta(minutes=15), client=here).token
+    # IPv6: another address of the same /64 is the same client.
+    for i in range(3):
+        with pytest.raises(ServiceError):
+            accounts.login("hancho@example.jp", "not-the-password-1", now=now, client=f"2001:db8:1:2::{i + 1}")
+    with pytest.raises(ServiceError) as e:
+        accounts.login("member2@example.jp", PW, now=now, client="2001:db8:1:2:ffff::9")
+    assert e.value.key == "error.too_many_here"
+    assert accounts.login("member2@example.jp", PW, now=now, client="2001:db8:1:3::1").token
+
+
+def test_a_login_refused_by_the_ids_lock_takes_no_place_at_the_address(demo, monkeypatch):
+    monkeypatch.setattr(accounts, "ADDRESS_FAILURES", accounts.MAX_FAILURES + 1)
+    now, here = utcnow(), "203.0.113.5"
+    for _ in range(accounts.MAX_FAILURES):  # each a guess: the last one locks the id
+        with pytest.raises(ServiceError):
+            accounts.login("member@example.jp", "not-the-password-1", now=now, client=here)
+    for _ in range(3):
+        with pytest.raises(ServiceError) as e:
+            accounts.login("member@example.jp", PW, now=now, client=here)
+        assert e.value.key == "error.locked"
+    assert accounts.login("member2@example.jp", PW, now=now, client=here).token  # one failure left here
+    with pytest.raises(ServiceError):
+        accounts.login("hancho@example.jp", "not-the-password-1", now=now, client=here)
+    with pytest.raises(ServiceError) as e:
+        accounts.login("member2@example.jp", PW, now=now, client=here)
+    assert e.value.key == "error.too_many_here"
+
+
+def test_the_purge_keeps_a_failed_logins_address_count_only_for_its_minutes(demo):
+    from chiiki.services import inquiries
+
+    now = utcnow()
+    with pytest.raises(ServiceError):
+        accounts.login("member@example.jp", "not-the-password-1", now=now, client="203.0.113.5")
+    with session() as s:
+        kept = lambda: s.exec(select(func.count()).select_from(LoginAttempt).where(  # noqa: E731
+            LoginAttempt.login_key.startswith(accounts.ADDRESS_KEY_PREFIX))).one()
+        assert kept() == 1
+        assert "203.0.113.5" not in str(s.exec(select(LoginAttempt.login_key)).all())
+    inquiries.purge_expired(now=now + timedelta(minutes=accounts.LOCK_MINUTES + 1), force=True)
+    with session() as s:
+        assert kept() == 0
+        assert s.exec(select(func.count()).select_from(LoginAttempt)).one() == 1  # the id's own count stays
+
+
 def test_after_the_cost_is_lowered_a_failed_login_takes_as_long_as_a_check_at_the_old_cost(demo, monkeypatch):
     """Hashes made before the cost was lowered keep it until their owner's next login. Until then an unknown id is
     checked against a stand-in at that higher cost, and a wrong password against a newer, cheaper hash waits what

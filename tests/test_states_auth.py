@@ -108,6 +108,31 @@ async def test_login_wrong_password_message(demo, app_state):
     assert (await app_state.get_state(AuthState))._session_token() == ""
 
 
+async def test_failed_logins_are_counted_by_the_address_they_come_from(demo, app_state, monkeypatch):
+    """A client guessing across many ids (the per-id lock allows a few guesses each) is stopped by its address
+    (router.session.client_ip): after ADDRESS_FAILURES failures within the lock's minutes, its logins are refused
+    unchecked, the right password too, and told until when; another address logs in as before."""
+    from reflex.istate.data import RouterData
+
+    monkeypatch.setattr(accounts, "ADDRESS_FAILURES", 3)
+
+    async def tab(ip: str):
+        root = type(app_state)()
+        root.router = RouterData.from_router_data({"sid": f"sid-{ip}", "ip": ip, "headers": {"host": "localhost"}})
+        return await root.get_state(LoginState)
+
+    guesser = await tab("203.0.113.5")
+    for login_id in ("member@example.jp", "hancho@example.jp", "kaicho@example.jp"):
+        await LoginState.submit.fn(guesser, {"login_id": login_id, "password": "password-guess-1"})
+        assert guesser.error == "ログインIDまたはパスワードが違います"
+    await LoginState.submit.fn(guesser, {"login_id": "member2@example.jp", "password": "chiiki-demo-2026"})
+    assert guesser.error.startswith("この接続からのログインの失敗が多すぎるため")
+    assert (await guesser.get_state(AuthState))._session_token() == ""
+    elsewhere = await tab("198.51.100.7")
+    events = await LoginState.submit.fn(elsewhere, {"login_id": "member2@example.jp", "password": "chiiki-demo-2026"})
+    assert elsewhere.error == "" and events and (await elsewhere.get_state(AuthState))._session_token()
+
+
 @pytest.mark.parametrize("login,home", [
     ("member@example.jp", "/circulars"),      # the inbox is a member's home
     ("kaicho@example.jp", "/circulars"),

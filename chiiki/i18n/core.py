@@ -226,6 +226,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "error.login_taken": ("このメールアドレス・電話番号はすでに登録されています。ログインしてください",
                           "This email or phone number is already registered. Please log in"),
     "error.login_failed": ("ログインIDまたはパスワードが違います", "Wrong login ID or password"),
+    "error.too_many_here": (
+        "この接続からのログインの失敗が多すぎるため、{until} までログインできません",
+        "Too many failed logins from this connection. You can try again after {until}",
+    ),
     "error.locked": (
         "何度も間違えたため、{until} までログインできません",
         "Too many failed attempts. You can try again after {until}",

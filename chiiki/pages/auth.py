@@ -184,7 +184,8 @@ class LoginState(rx.State):
         if not isinstance(form, dict):
             return
         try:
-            result = await run_service(accounts.login, form.get("login_id"), form.get("password"))
+            result = await run_service(accounts.login, form.get("login_id"), form.get("password"),
+                                       client=self.router.session.client_ip)
         except ServiceError as e:
             self._show(lang, [("", e.key, dict(e.params))])  # one message for the whole form
             return

@@ -42,7 +42,7 @@ from chiiki.models import (
     SurveyResponse,
     utcnow,
 )
-from chiiki.services import audit, mail, validate
+from chiiki.services import audit, client_keys, mail, validate
 from chiiki.services.db import fetch_in, fetch, fetch_one, lock_row, reading, reading_session, session
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
 from chiiki.services.policy import (
@@ -57,6 +57,13 @@ MIN_PASSWORD = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores anything longer; refuse instead of silently truncating
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
+# Failed logins from one address (an IPv6 /64) and one IPv6 /48 within LOCK_MINUTES before its logins are refused
+# until the oldest of them is that old: the per-id lock alone lets one client try a few passwords on every id
+# (phone numbers are easy to list). Many people share an address behind a carrier's or an office's gateway,
+# hence numbers far above one person's mistypes.
+ADDRESS_FAILURES = 30
+NETWORK_FAILURES = 100
+ADDRESS_KEY_PREFIX = "l:"  # a failed login's address count (client_keys.keyed), never the start of an id's key
 DELETED_NAME = "退会済み"
 _COMMON = {"password", "password1", "12345678", "123456789", "1234567890", "qwertyui", "abcdefgh", "11111111",
            "00000000", "iloveyou", "passw0rd", "asahikawa"}
@@ -279,8 +286,9 @@ class LoginResult:
     large_text: bool
 
 
-def login(login_id: object, password: object, *, now: datetime | None = None) -> LoginResult:
-    """Check a password and open a session. Unknown id and wrong password give the same answer."""
+def login(login_id: object, password: object, *, now: datetime | None = None, client: object = None) -> LoginResult:
+    """Check a password and open a session. Unknown id and wrong password give the same answer. `client`: the
+    address the attempt came from (a web login), counted when it fails (ADDRESS_FAILURES)."""
     now = now or utcnow()
     try:
         key_id = validate.login_id(login_id)
@@ -294,8 +302,11 @@ def login(login_id: object, password: object, *, now: datetime | None = None) ->
         slowest = slowest_cost(s)
         stored = acc.password_hash.encode() if acc and acc.password_hash else dummy_hash(slowest)
 
+        checked: list[bool] = []
+
         def check() -> bool:
             # The check runs whatever the account: an id without a password (none can log in) takes as long too.
+            checked.append(True)
             started = time.perf_counter()
             ok = bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES], stored)
             if not ok:
@@ -304,7 +315,13 @@ def login(login_id: object, password: object, *, now: datetime | None = None) ->
                 _wait_as_if(slowest, _cost(stored.decode()), time.perf_counter() - started)
             return ok and acc is not None and bool(acc.password_hash)
 
-        if not _counted_check(s, key, now, check, locked_key="error.locked"):
+        if client is None:
+            ok = _counted_check(s, key, now, check, locked_key="error.locked")
+        else:
+            ok = _counted_at_address(s, client, now, lambda: _counted_check(s, key, now, check,
+                                                                             locked_key="error.locked"),
+                                     guessed=lambda: bool(checked))
+        if not ok:
             raise ServiceError("error.login_failed")
         rounds = settings_module.settings.bcrypt_rounds
         rehashed = None
@@ -521,6 +538,50 @@ def _counted_check(s: Session, key: str, now: datetime, check: Callable[[], bool
         _failures, locked_until = _lock_state(s, key, now)
         if locked_until is not None:
             raise ServiceError(locked_key, until=locked_until)
+    return ok
+
+
+def _address_keys(client: object) -> list[tuple[str, int]]:
+    data_dir = str(settings_module.settings.data_dir)
+    return sorted((client_keys.keyed(data_dir, ADDRESS_KEY_PREFIX, name), limit)
+                  for name, limit in client_keys.networks(client, ADDRESS_FAILURES, NETWORK_FAILURES))
+
+
+def _counted_at_address(s: Session, client: object, now: datetime, attempt: Callable[[], bool],
+                        guessed: Callable[[], bool]) -> bool:
+    """Run a login `attempt` (the id's counted check) counted against the address it came from as well: a place
+    taken as a failure and committed before it (guesses sent at once each see the others'), given back when it
+    succeeds. Refused unchecked (ServiceError "error.too_many_here", until=…) while the address has had its
+    failures within LOCK_MINUTES; a success does not reset them (one's own account is no key to more guesses)."""
+    since = now - timedelta(minutes=LOCK_MINUTES)
+    places = [(LoginAttempt(login_key=key, at=now, success=False), limit) for key, limit in _address_keys(client)]
+    s.add_all([p for p, _ in places])
+    s.commit()
+    untils = []
+    for place, limit in places:
+        earlier = s.exec(select(LoginAttempt.at).where(
+            LoginAttempt.login_key == place.login_key, LoginAttempt.at > since, LoginAttempt.success.is_(False),
+            LoginAttempt.id != place.id).order_by(LoginAttempt.at.desc()).limit(limit)).all()
+        if len(earlier) >= limit:
+            untils.append(earlier[-1] + timedelta(minutes=LOCK_MINUTES))
+    if untils:
+        for place, _ in places:
+            s.delete(place)  # refused unchecked: it neither counts nor moves the wait on
+        s.commit()
+        raise ServiceError("error.too_many_here", until=max(untils))
+    try:
+        ok = attempt()
+    except ServiceError:
+        if not guessed():  # the id was locked before any check: no guess was made from here
+            for place, _ in places:
+                s.delete(place)
+            s.commit()
+        raise
+    if ok:
+        for place, _ in places:
+            place.success = True
+            s.add(place)
+        s.commit()
     return ok
 
 

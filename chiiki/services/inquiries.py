@@ -31,16 +31,10 @@ folder, not the database), its time to the minute; the purge deletes it once its
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import hmac
-import ipaddress
 import logging
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -58,7 +52,7 @@ from chiiki.models import (
     OutboxMail,
     utcnow,
 )
-from chiiki.services import mail, password_reset, validate
+from chiiki.services import accounts, client_keys, mail, password_reset, validate
 from chiiki.services.associations import page_args, require
 from chiiki.services.db import lock_name, session
 from chiiki.services.errors import NotFound, ServiceError, ValidationErrors
@@ -85,8 +79,8 @@ RESIDENT_SENDS = 10  # per account
 ADDRESS_SENDS = 20  # per address (an IPv6 /64), visitors and residents together
 NETWORK_SENDS = 60  # per IPv6 /48 (a home line's prefix spans many /64s)
 SEND_KEY_PREFIX = "q:"  # never the start of a login's key (hex digits only)
-SEND_SECRET_FILE = "inquiry-send.key"  # in the data folder
-SEND_SECRET_BYTES = 32
+SEND_SECRET_FILE = client_keys.SECRET_FILE  # in the data folder
+SEND_SECRET_BYTES = client_keys.SECRET_BYTES
 # No 0/O, 1/I/L: a reference read out over the phone must not be misheard.
 _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
@@ -208,70 +202,20 @@ def _clean_inquiry(s: Session, data: object) -> dict:
 
 
 def _networks(client: object) -> list[tuple[str, int]]:
-    """(name, limit) of each count a sending from this address takes a place in: an IPv4 address; for IPv6 the
-    /64 the address is in (a connection is given a whole /64 and may use any address of it) and the /48 around
-    it (a home line is given a /56 or a /48 to spread over its /64s). One shared count when the address is
-    unknown or not an address."""
-    try:
-        ip = ipaddress.ip_address(client.strip()) if isinstance(client, str) else None
-    except ValueError:
-        ip = None
-    if ip is None:
-        return [("address:", ADDRESS_SENDS)]
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.version == 4:
-        return [(f"address:{ip}", ADDRESS_SENDS)]
-    return [(f"address:{ipaddress.ip_network(f'{ip}/64', strict=False)}", ADDRESS_SENDS),
-            (f"network:{ipaddress.ip_network(f'{ip}/48', strict=False)}", NETWORK_SENDS)]
+    """(name, limit) of each count a sending from this address takes a place in (client_keys.networks)."""
+    return client_keys.networks(client, ADDRESS_SENDS, NETWORK_SENDS)
 
 
-@functools.lru_cache(maxsize=4)
-def _send_secret(data_dir: str) -> bytes:
-    """The key the counts are kept under, made once and kept in the data folder, not in the database: a copy of
-    the database alone cannot tell which address a count stands for (with a plain hash, trying every IPv4
-    address takes minutes). Shared by every worker: the first one writes it whole (synced, then linked into
-    place), the others read it. A file that is not a whole key (cut short by a power loss) is replaced: the
-    counts kept under it are only lost, and purged within the hour."""
-    path = Path(data_dir) / SEND_SECRET_FILE
-    try:
-        key: bytes | None = path.read_bytes()
-    except FileNotFoundError:
-        key = None
-    if key is not None and len(key) == SEND_SECRET_BYTES:
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(SEND_SECRET_BYTES))
-            f.flush()
-            os.fsync(f.fileno())
-        if key is not None:  # a broken key: replaced
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # only if no other worker has made it meanwhile
-            except FileExistsError:
-                pass
-            except OSError:  # a volume without hard links: renamed into place instead
-                os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    key = path.read_bytes()
-    if len(key) != SEND_SECRET_BYTES:
-        raise RuntimeError(f"{path} does not hold a {SEND_SECRET_BYTES}-byte key")
-    return key
+_send_secret = client_keys.secret  # the key the counts are kept under (in the data folder)
 
 
 def _send_keys(actor: Actor, client: object) -> list[tuple[str, int]]:
     """(key, limit) of each count a sending takes a place in: its address's (_networks), and a signed-in resident's
     account's (registering is open: accounts alone would let one address send without end)."""
-    secret = _send_secret(str(settings_module.settings.data_dir))
+    data_dir = str(settings_module.settings.data_dir)
 
     def key(who: str) -> str:
-        return SEND_KEY_PREFIX + hmac.new(secret, who.encode(), hashlib.sha256).hexdigest()[:62]
+        return client_keys.keyed(data_dir, SEND_KEY_PREFIX, who)
 
     counts = _networks(client)
     if actor.authenticated:
@@ -573,6 +517,9 @@ def purge_expired(*, now: datetime | None = None, force: bool = False) -> PurgeR
             # An inquiry's sending counts only within its window; after it, nothing is kept of who sent when.
             LoginAttempt.login_key.startswith(SEND_KEY_PREFIX, autoescape=True)
             & (LoginAttempt.at <= now - SEND_WINDOW),
+            # Nor of the addresses failed logins came from, after the minutes that count them.
+            LoginAttempt.login_key.startswith(accounts.ADDRESS_KEY_PREFIX, autoescape=True)
+            & (LoginAttempt.at <= now - timedelta(minutes=accounts.LOCK_MINUTES)),
             # Nor of who asked for a password link, after the hour that counts them.
             LoginAttempt.login_key.startswith(password_reset.KEY_PREFIX, autoescape=True)
             & (LoginAttempt.at <= now - password_reset.RESET_WINDOW),
