@@ -23,7 +23,7 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     url = make_url(config.get_main_option("sqlalchemy.url"))
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" and "uri" not in url.query:
         private_sqlite_file(Path(url.database))  # a database the deploy step creates is private too
     connectable = engine_from_config(config.get_section(config.config_ini_section, {}),
                                      prefix="sqlalchemy.", poolclass=pool.NullPool)

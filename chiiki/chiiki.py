@@ -82,6 +82,7 @@ def freeze_startup_heap() -> None:
     worker's event loop for about 180 ms, every tab on that worker waiting behind it."""
     import reflex.model  # noqa: F401
 
+    from chiiki.services import client_keys
     from chiiki.services.accounts import dummy_hash, slowest_cost
     from chiiki.services.db import session
     from chiiki.settings import settings
@@ -91,6 +92,10 @@ def freeze_startup_heap() -> None:
             dummy_hash(slowest_cost(s))
     except Exception:  # noqa: BLE001 - no database yet (migrations not run): its first login reads it
         dummy_hash(settings.bcrypt_rounds)
+    try:  # the key of the counts by address (failed logins, inquiries): a data folder it cannot be in shows now
+        client_keys.secret(str(settings.data_dir))
+    except (OSError, RuntimeError):
+        logging.getLogger("chiiki").exception("no key for the counts by address in %s", settings.data_dir)
     gc.collect()
     gc.freeze()
 

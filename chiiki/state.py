@@ -6,7 +6,9 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import ipaddress
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, TypeVar
@@ -52,6 +54,8 @@ _PAGE_LOADS: dict[str, list] = {}
 # The on_load registered for each page of the shared frame (AuthState.load_page(route)), by identity, with
 # its route: LoadPageInOneEvent recognises a page's registered load by it.
 _PAGE_LOAD_SPECS: dict[int, tuple[Any, str]] = {}
+
+log = logging.getLogger("chiiki.state")
 
 
 # The actor looked up at the start of AuthState.load_page, reused by that page's load handlers in
@@ -106,6 +110,29 @@ def _cookies_of(headers) -> Mapping[str, str]:
     if not trusted_origin(headers.origin, headers.host):
         return {}
     return cookie_parser(headers.cookie)
+
+
+def login_client(state: rx.State) -> str | None:
+    """The address a login came from, for its count of failed logins (accounts.login); None when it cannot be
+    told: a request forwarded by a reverse proxy on this machine's network while Reflex trusts no proxy
+    (REFLEX_TRUSTED_PROXY_HOPS unset) carries the proxy's address, the same for everyone, whose count would
+    lock everyone out. Logged once per process, so that the setting is found missing."""
+    ip = state.router.session.client_ip
+    if state.router.headers.raw_headers.get("x-forwarded-for") and not rx.config.get_config().trusted_proxy_hops:
+        try:
+            behind_proxy = ipaddress.ip_address(ip).is_private or ipaddress.ip_address(ip).is_loopback
+        except ValueError:
+            behind_proxy = True
+        if behind_proxy:
+            if not _warned_proxy:
+                _warned_proxy.append(True)
+                log.warning("requests come through a reverse proxy at %s, but REFLEX_TRUSTED_PROXY_HOPS is not set: "
+                            "failed logins are not counted by address, inquiries share one address's limit", ip)
+            return None
+    return ip
+
+
+_warned_proxy: list[bool] = []
 
 
 def _remember(name: str, value: str) -> rx.event.EventSpec:

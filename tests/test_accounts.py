@@ -215,6 +215,50 @@ def test_an_address_with_too_many_failed_logins_is_refused_unchecked_until_the_o
     assert accounts.login("member2@example.jp", PW, now=now, client="2001:db8:1:3::1").token
 
 
+def test_an_ipv6_network_counts_the_failures_of_all_its_addresses(demo, monkeypatch):
+    monkeypatch.setattr(accounts, "NETWORK_FAILURES", 3)
+    now = utcnow()
+    for i in range(3):  # three /64s of one /48 (a home line's prefix)
+        with pytest.raises(ServiceError):
+            accounts.login("hancho@example.jp", "not-the-password-1", now=now, client=f"2001:db8:1:{i}::1")
+    with pytest.raises(ServiceError) as e:
+        accounts.login("member2@example.jp", PW, now=now, client="2001:db8:1:ff::1")
+    assert e.value.key == "error.too_many_here"
+    assert accounts.login("member2@example.jp", PW, now=now, client="2001:db8:2::1").token
+
+
+def test_a_login_that_made_no_guess_leaves_no_failure_at_the_address_and_a_success_none(demo, monkeypatch):
+    """Only failed guesses stay counted: a login that succeeds gives its place back, and so does one that fails
+    before any password was checked (a database error, a stored hash bcrypt cannot read)."""
+    import bcrypt
+
+    def at_address() -> int:
+        with session() as s:
+            return s.exec(select(func.count()).select_from(LoginAttempt).where(
+                LoginAttempt.login_key.startswith(accounts.ADDRESS_KEY_PREFIX))).one()
+
+    here = "203.0.113.5"
+    assert accounts.login("member@example.jp", PW, client=here).token
+    assert at_address() == 0
+    real, real_check = accounts._counted_check, bcrypt.checkpw
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(accounts, "_counted_check", broken)
+    with pytest.raises(RuntimeError):
+        accounts.login("member@example.jp", PW, client=here)
+    monkeypatch.setattr(accounts, "_counted_check", real)
+    monkeypatch.setattr(accounts.bcrypt, "checkpw", lambda p, h: (_ for _ in ()).throw(ValueError("Invalid salt")))
+    with pytest.raises(ValueError):
+        accounts.login("member@example.jp", PW, client=here)
+    assert at_address() == 0
+    monkeypatch.setattr(accounts.bcrypt, "checkpw", real_check)
+    with pytest.raises(ServiceError):
+        accounts.login("member@example.jp", "not-the-password-1", client=here)
+    assert at_address() == 1
+
+
 def test_a_login_refused_by_the_ids_lock_takes_no_place_at_the_address(demo, monkeypatch):
     monkeypatch.setattr(accounts, "ADDRESS_FAILURES", accounts.MAX_FAILURES + 1)
     now, here = utcnow(), "203.0.113.5"
@@ -239,11 +283,19 @@ def test_the_purge_keeps_a_failed_logins_address_count_only_for_its_minutes(demo
     now = utcnow()
     with pytest.raises(ServiceError):
         accounts.login("member@example.jp", "not-the-password-1", now=now, client="203.0.113.5")
+    from chiiki import settings as settings_module
+    from chiiki.services import client_keys
+
     with session() as s:
         kept = lambda: s.exec(select(func.count()).select_from(LoginAttempt).where(  # noqa: E731
             LoginAttempt.login_key.startswith(accounts.ADDRESS_KEY_PREFIX))).one()
         assert kept() == 1
-        assert "203.0.113.5" not in str(s.exec(select(LoginAttempt.login_key)).all())
+        # Kept under the keyed hash (the key in the data folder), not a plain hash anyone can recompute.
+        [stored] = s.exec(select(LoginAttempt.login_key).where(
+            LoginAttempt.login_key.startswith(accounts.ADDRESS_KEY_PREFIX))).all()
+        assert stored == client_keys.keyed(str(settings_module.settings.data_dir), accounts.ADDRESS_KEY_PREFIX,
+                                           "address:203.0.113.5")
+        assert accounts._sha("address:203.0.113.5")[:62] not in stored
     inquiries.purge_expired(now=now + timedelta(minutes=accounts.LOCK_MINUTES + 1), force=True)
     with session() as s:
         assert kept() == 0

@@ -530,7 +530,12 @@ def test_the_orphan_job_removes_files_no_upload_row_names(demo):
         p.write_bytes(PDF)
     for p in (stray, half, folder / row(fid).storage_key, folder / row(old_draft.id).storage_key):
         os.utime(p, (day_ago, day_ago))
+    # A file stored before uploads were made private, and the folder: made private on the way.
+    named = folder / row(fid).storage_key
+    named.chmod(0o644)
+    folder.chmod(0o755)
     assert attachments.purge_stray_files(force=True) == 2  # a named file stays, however old; a fresh one too
     assert not stray.exists() and not half.exists() and fresh.exists()
     assert attachments.file_path(row(fid).storage_key) is not None
     assert attachments.file_path(row(old_draft.id).storage_key) is not None
+    assert named.stat().st_mode & 0o777 == 0o600 and folder.stat().st_mode & 0o777 == 0o700

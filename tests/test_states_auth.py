@@ -133,6 +133,37 @@ async def test_failed_logins_are_counted_by_the_address_they_come_from(demo, app
     assert elsewhere.error == "" and events and (await elsewhere.get_state(AuthState))._session_token()
 
 
+async def test_behind_a_proxy_the_app_was_not_told_of_failed_logins_are_not_counted_by_its_address(
+        demo, app_state, monkeypatch, caplog):
+    """A reverse proxy on the machine's network forwarding for everyone while REFLEX_TRUSTED_PROXY_HOPS is unset:
+    every login seems to come from the proxy. Counting them by that address would lock the whole city out; they
+    are counted by login id only, and the missing setting is logged. Told of the proxy, the address counts."""
+    import reflex as rx
+    from reflex.istate.data import RouterData
+
+    from chiiki import state as state_module
+
+    monkeypatch.setattr(accounts, "ADDRESS_FAILURES", 1)
+    monkeypatch.setattr(state_module, "_warned_proxy", [])
+
+    async def tab(ip: str):
+        root = type(app_state)()
+        root.router = RouterData.from_router_data({"sid": f"sid-{ip}", "ip": ip, "headers": {
+            "host": "localhost", "x-forwarded-for": "198.51.100.7"}})
+        return await root.get_state(LoginState)
+
+    via_proxy = await tab("172.18.0.5")
+    await LoginState.submit.fn(via_proxy, {"login_id": "member@example.jp", "password": "password-guess-1"})
+    await LoginState.submit.fn(via_proxy, {"login_id": "member2@example.jp", "password": "chiiki-demo-2026"})
+    assert via_proxy.error == ""
+    assert "REFLEX_TRUSTED_PROXY_HOPS is not set" in caplog.text
+    monkeypatch.setattr(rx.config.get_config(), "trusted_proxy_hops", 1)
+    told = await tab("198.51.100.7")  # the address Reflex takes from X-Forwarded-For
+    await LoginState.submit.fn(told, {"login_id": "member@example.jp", "password": "password-guess-1"})
+    await LoginState.submit.fn(told, {"login_id": "member2@example.jp", "password": "chiiki-demo-2026"})
+    assert told.error.startswith("この接続からのログインの失敗が多すぎるため")
+
+
 @pytest.mark.parametrize("login,home", [
     ("member@example.jp", "/circulars"),      # the inbox is a member's home
     ("kaicho@example.jp", "/circulars"),

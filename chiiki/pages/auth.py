@@ -19,7 +19,7 @@ from chiiki.components.ui import (
 from chiiki.i18n import t, tf, tr
 from chiiki.services import accounts, password_reset
 from chiiki.services.errors import ServiceError
-from chiiki.state import AuthState, UIState, error_keys, home_path, run_service, shown_errors
+from chiiki.state import AuthState, UIState, error_keys, home_path, login_client, run_service, shown_errors
 
 # Which screen of the registration form each field is on, to jump back to the first error.
 _STEP_OF = {"name": 1, "kana": 1, "address": 1, "birth_year": 2, "area_id": 2, "display_name": 2,
@@ -185,7 +185,7 @@ class LoginState(rx.State):
             return
         try:
             result = await run_service(accounts.login, form.get("login_id"), form.get("password"),
-                                       client=self.router.session.client_ip)
+                                       client=login_client(self))
         except ServiceError as e:
             self._show(lang, [("", e.key, dict(e.params))])  # one message for the whole form
             return

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import ipaddress
+import logging
 import secrets
 import time
 import unicodedata
@@ -40,10 +42,11 @@ from chiiki.models import (
     Survey,
     SurveyAnswer,
     SurveyResponse,
+    as_utc,
     utcnow,
 )
 from chiiki.services import audit, client_keys, mail, validate
-from chiiki.services.db import fetch_in, fetch, fetch_one, lock_row, reading, reading_session, session
+from chiiki.services.db import fetch_in, fetch, fetch_one, lock_name, lock_row, reading, reading_session, session
 from chiiki.services.errors import Denied, ServiceError, ValidationErrors
 from chiiki.services.policy import (
     ANONYMOUS,
@@ -52,6 +55,8 @@ from chiiki.services.policy import (
     RoleGrant,
     role_is_valid,
 )
+
+log = logging.getLogger("chiiki.accounts")
 
 MIN_PASSWORD = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores anything longer; refuse instead of silently truncating
@@ -113,6 +118,7 @@ def refresh_slowest_cost() -> None:
         return
     with session() as s:
         _read_slowest(s, url)
+        dummy_hash(slowest_cost(s))  # made here, not in the next login with an unknown id (it would take longer)
 
 
 def _wait_as_if(cost: int, checked_at: int, took: float) -> None:
@@ -306,9 +312,9 @@ def login(login_id: object, password: object, *, now: datetime | None = None, cl
 
         def check() -> bool:
             # The check runs whatever the account: an id without a password (none can log in) takes as long too.
-            checked.append(True)
             started = time.perf_counter()
             ok = bcrypt.checkpw(_utf8(password)[:MAX_PASSWORD_BYTES], stored)
+            checked.append(True)  # a guess was made (not when the check itself failed)
             if not ok:
                 # A wrong password against a hash cheaper than the slowest stored answers as late as that one
                 # would (the answer that the id is now locked included).
@@ -542,47 +548,75 @@ def _counted_check(s: Session, key: str, now: datetime, check: Callable[[], bool
 
 
 def _address_keys(client: object) -> list[tuple[str, int]]:
-    data_dir = str(settings_module.settings.data_dir)
-    return sorted((client_keys.keyed(data_dir, ADDRESS_KEY_PREFIX, name), limit)
-                  for name, limit in client_keys.networks(client, ADDRESS_FAILURES, NETWORK_FAILURES))
+    """(key, limit) of each count a login from `client` takes a place in; none when it is not an address (nothing
+    to tell clients apart by: one count for all would let anyone lock everyone out) or when the counts' key
+    cannot be had (the data folder unwritable: logged, and logins go on with each id's own lock)."""
+    try:
+        ipaddress.ip_address(client.strip() if isinstance(client, str) else "")
+        data_dir = str(settings_module.settings.data_dir)
+        return sorted((client_keys.keyed(data_dir, ADDRESS_KEY_PREFIX, name), limit)
+                      for name, limit in client_keys.networks(client, ADDRESS_FAILURES, NETWORK_FAILURES))
+    except ValueError:
+        return []
+    except (OSError, RuntimeError):
+        log.exception("failed logins are not counted by address: no key for the counts")
+        return []
+
+
+def _address_waits(s: Session, keys: list[tuple[str, int]], since: datetime) -> list[datetime]:
+    """Until when each full count of `keys` refuses (its oldest counted failure within the minutes, plus them)."""
+    untils = []
+    for key, limit in keys:
+        earlier = s.exec(select(LoginAttempt.at).where(LoginAttempt.login_key == key, LoginAttempt.at > since)
+                         .order_by(LoginAttempt.at.desc()).limit(limit)).all()
+        if len(earlier) >= limit:
+            untils.append(as_utc(earlier[-1]) + timedelta(minutes=LOCK_MINUTES))
+    return untils
 
 
 def _counted_at_address(s: Session, client: object, now: datetime, attempt: Callable[[], bool],
                         guessed: Callable[[], bool]) -> bool:
-    """Run a login `attempt` (the id's counted check) counted against the address it came from as well: a place
-    taken as a failure and committed before it (guesses sent at once each see the others'), given back when it
-    succeeds. Refused unchecked (ServiceError "error.too_many_here", until=…) while the address has had its
-    failures within LOCK_MINUTES; a success does not reset them (one's own account is no key to more guesses)."""
+    """Run a login `attempt` (the id's counted check) counted against the address it came from as well. Refused
+    unchecked (ServiceError "error.too_many_here", until=…) while the address has had ADDRESS_FAILURES within
+    LOCK_MINUTES; nothing is written then. Otherwise a place is taken under the count's lock and committed before
+    the check (guesses sent at once take turns: no more than the limit are ever checked), and given back when
+    the login succeeds or no guess was made (the id was locked, an error): a count holds only failures (and the
+    checks running), and a success does not reset it (one's own account is no key to more guesses)."""
+    keys = _address_keys(client)
+    if not keys:
+        return attempt()
     since = now - timedelta(minutes=LOCK_MINUTES)
-    places = [(LoginAttempt(login_key=key, at=now, success=False), limit) for key, limit in _address_keys(client)]
-    s.add_all([p for p, _ in places])
-    s.commit()
-    untils = []
-    for place, limit in places:
-        earlier = s.exec(select(LoginAttempt.at).where(
-            LoginAttempt.login_key == place.login_key, LoginAttempt.at > since, LoginAttempt.success.is_(False),
-            LoginAttempt.id != place.id).order_by(LoginAttempt.at.desc()).limit(limit)).all()
-        if len(earlier) >= limit:
-            untils.append(earlier[-1] + timedelta(minutes=LOCK_MINUTES))
-    if untils:
-        for place, _ in places:
-            s.delete(place)  # refused unchecked: it neither counts nor moves the wait on
-        s.commit()
+    if untils := _address_waits(s, keys, since):  # a client already refused writes nothing
         raise ServiceError("error.too_many_here", until=max(untils))
+    for key, _limit in keys:  # always in the same order
+        lock_name(s, LoginAttempt, key)
+    if untils := _address_waits(s, keys, since):
+        s.rollback()
+        raise ServiceError("error.too_many_here", until=max(untils))
+    places = [LoginAttempt(login_key=key, at=now, success=False) for key, _limit in keys]
+    s.add_all(places)
+    s.commit()
+    ids = [p.id for p in places]
     try:
         ok = attempt()
-    except ServiceError:
-        if not guessed():  # the id was locked before any check: no guess was made from here
-            for place, _ in places:
-                s.delete(place)
-            s.commit()
+    except BaseException:
+        if not guessed():
+            _give_back(ids)
         raise
     if ok:
-        for place, _ in places:
-            place.success = True
-            s.add(place)
+        s.execute(delete(LoginAttempt).where(LoginAttempt.id.in_(ids)))
         s.commit()
     return ok
+
+
+def _give_back(ids: list[int]) -> None:
+    """Places taken at an address for a login that made no guess (the id locked, an error), given back in a
+    session of their own (the login's may be broken); best effort: a place left counts for LOCK_MINUTES."""
+    try:
+        with session() as s:
+            s.execute(delete(LoginAttempt).where(LoginAttempt.id.in_(ids)))
+    except Exception:  # noqa: BLE001 - the login's own error is the one to raise
+        log.exception("a failed login's place at its address could not be given back")
 
 
 def _check_own_password(s: Session, acc: Account, password: object, field: str) -> None:

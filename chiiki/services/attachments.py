@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -227,7 +228,9 @@ _next_stray_scan = 0.0
 def purge_stray_files(hours: int = ORPHAN_HOURS, *, force: bool = False) -> int:
     """Background job (the folder is looked through at most hourly): files in the attachment folder older than
     an unsent upload may grow that no attachment row names, left by a worker stopped between writing an
-    upload and committing its row, or in the middle of writing it (a .part file). Returns how many went."""
+    upload and committing its row, or in the middle of writing it (a .part file). The folder and files that
+    others than the app's user may read (stored before uploads were made private) are made private on the way.
+    Returns how many went."""
     global _next_stray_scan
     if not force and time.monotonic() < _next_stray_scan:
         return 0
@@ -236,7 +239,16 @@ def purge_stray_files(hours: int = ORPHAN_HOURS, *, force: bool = False) -> int:
     if not folder.is_dir():
         return 0
     limit = (utcnow() - timedelta(hours=hours)).timestamp()
-    old = [p for p in folder.iterdir() if p.is_file() and p.stat().st_mtime < limit]
+    old = []
+    for p in [folder, *folder.iterdir()]:
+        try:
+            st = p.stat()
+            if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                p.chmod(st.st_mode & 0o700)
+        except OSError:  # gone meanwhile, or not ours
+            continue
+        if p != folder and stat.S_ISREG(st.st_mode) and st.st_mtime < limit:
+            old.append(p)
     keys = sorted(p.name for p in old if not p.name.startswith("."))
     known: set[str] = set()
     with session() as s:
