@@ -836,3 +836,55 @@ def test_an_area_list_read_while_areas_change_is_not_kept(demo, monkeypatch):
     monkeypatch.setattr(accounts_module, "reading", real)
     first = accounts_module.areas()
     assert accounts_module._AREAS and accounts_module.areas() == first
+
+
+def _address_guesses_at_once(demo, monkeypatch):
+    """Twelve guesses at the same moment from one address, each at another login id (no id lock to stop them):
+    no more passwords are checked than the address's failures allow, and the others are refused unchecked."""
+    import threading
+    import time
+
+    import bcrypt
+
+    monkeypatch.setattr(accounts, "ADDRESS_FAILURES", 4)
+    checked = []
+    real = bcrypt.checkpw
+
+    def slow_checkpw(password, hashed):  # long enough for every request to overlap
+        checked.append(password)
+        time.sleep(0.3)
+        return real(password, hashed)
+
+    monkeypatch.setattr(accounts.bcrypt, "checkpw", slow_checkpw)
+    start = threading.Barrier(12)
+    outcomes: list[str] = []
+
+    def attempt(i: int) -> None:
+        start.wait()
+        try:
+            accounts.login(f"someone{i:02d}@example.jp", "guess-pass-1", client="203.0.113.5")
+            outcomes.append("session")
+        except ServiceError as e:
+            outcomes.append(e.key)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outcomes) == 12, outcomes  # every attempt ended with an answer, none with another error
+    assert len(checked) == 4 and outcomes.count("error.too_many_here") == 8, (len(checked), outcomes)
+
+
+def test_guesses_at_once_from_one_address_check_no_more_than_its_failures_allow(demo, monkeypatch):
+    _address_guesses_at_once(demo, monkeypatch)
+
+
+@pytest.mark.postgres
+def test_guesses_at_once_from_one_address_check_no_more_than_its_failures_allow_on_postgresql(
+        pg_app_db, monkeypatch):
+    from chiiki.seed import seed_demo
+    from tests.conftest import DemoCity
+
+    seed_demo(content=False)
+    _address_guesses_at_once(DemoCity(), monkeypatch)
