@@ -387,6 +387,13 @@ class AuthState(rx.State):
             for name, f in AuthState.__fields__.items():
                 if not name.startswith(("_", "router")) and name in AuthState.base_vars:
                     setattr(self, name, f.default_value())
+        elif self._route:
+            # The same grants: the pages the tab has left forget what they showed (it may have changed since,
+            # a household moved to another 班, a member who left), rather than being sent it again; the
+            # current page keeps its own (a form being filled in) and loads again after this.
+            here = {h.state for h in _PAGE_LOADS.get(self._route, [])}
+            await _reset_states(self, {h.state for hs in _PAGE_LOADS.values() for h in hs} - here
+                                - {AuthState, UIState})
 
     async def _refresh_nav(self) -> None:
         await self._show_nav(await run_read(_nav_facts, self._session_token(), self._page_actor()))
@@ -674,6 +681,15 @@ class LoadPageInOneEvent(rx.Middleware):
         root.is_hydrated = True
         await chain_updates(events, handler_name=name, root_state=root)
         return StateUpdate()
+
+
+async def _reset_states(state: rx.State, classes: set[type[rx.State]]) -> None:
+    """These states of the tab back to their defaults (their own fields)."""
+    for cls in sorted(classes, key=lambda c: c.get_full_name()):
+        inst = await state.get_state(cls)
+        for name, f in cls.__fields__.items():
+            if getattr(f, "_owner", cls) is cls and not name.startswith("router"):
+                setattr(inst, name, f.default_value())
 
 
 async def reset_user_states(state: rx.State, keep: tuple[type[rx.State], ...] = ()) -> None:

@@ -175,3 +175,24 @@ async def test_a_late_loaded_of_the_previous_page_does_not_leave_the_next_one_lo
     monkeypatch.setattr(cs, "_nav_facts", spy)
     await _change_page(app, app_state, "/circulars", sent=sent)
     assert seen_during_load == [False]
+
+
+async def test_a_reconnect_forgets_what_the_pages_left_showed_and_keeps_the_current_page(demo, app, app_state):
+    """A tab's state is sent whole at every reconnect (a phone waking): the roster the 会長 looked at before
+    going to the inbox is not in it any more (it may have changed since: a household moved, a member left);
+    the inbox, the page the tab is on, keeps its own and loads again."""
+    from chiiki.pages.circulars import InboxState
+    from chiiki.pages.roster import RosterState
+
+    kaicho = type(app_state)()
+    await login_state(kaicho, "kaicho@example.jp")
+    await _change_page(app, kaicho, "/association/roster")
+    roster = await kaicho.get_state(RosterState)
+    assert roster.rows and any(r.get("address") for r in roster.rows)
+    await _change_page(app, kaicho, "/circulars", connected=False)
+    inbox = await kaicho.get_state(InboxState)
+    inbox.query = "防災"  # typed into the inbox's search
+    assert roster.rows and inbox.loaded
+    await ForgetStaleGrants().preprocess(None, kaicho, Event(name=f"{rx.State.get_full_name()}.hydrate_and_load"))
+    assert roster.rows == [] and roster.total == 0
+    assert inbox.loaded and inbox.query == "防災"
