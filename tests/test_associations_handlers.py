@@ -141,7 +141,8 @@ def attacks(ctx: Ctx):
         ("members.create_invite", Members, "create_invite", prep(),
          ({"days": "7", "max_uses": "1", "han_id": str(ctx.han2)},)),
         ("members.revoke_invite", Members, "revoke_invite", prep(), (str(ctx.invite),)),
-        ("members.end_membership", Members, "end_membership", prep(), ({"end_membership_id": str(ctx.member2)},)),
+        ("members.end_membership", Members, "end_membership", prep(ending=str(ctx.member2)),
+         ({"end_membership_id": str(ctx.member2)},)),
         ("city.save_area", City, "save_area", prep(area_form="new"),
          ({"name": "西地区", "level": "district", "parent_id": str(ctx.city_area)},)),
         ("city.edit_area", City, "save_area", prep(area_form="edit", area_edit={"id": str(s_area("旭町"))}),
@@ -228,6 +229,20 @@ async def test_the_han_manager_may_act_in_their_own_han(app_state, demo):
     before = db_snapshot()
     await MembersAdminState.create_invite.fn(st, {"days": "7", "max_uses": "1", "han_id": str(ctx.han1)})
     assert st.new_code and db_snapshot() != before
+
+
+async def test_an_officer_managing_members_of_every_han_without_the_roster_invites_to_any_han(app_state, demo):
+    """manage_members over the whole association without view_members (a 総務部長 without 名簿閲覧): no join
+    requests (deciding them shows the applicants), but invitations to every han."""
+    from chiiki.pages.members_admin import MembersAdminState
+    from tests.test_survey_services import grant
+
+    grant(demo, "member2@example.jp", "manage_members")
+    await login_state(app_state, "member2@example.jp")
+    st = await app_state.get_state(MembersAdminState)
+    await MembersAdminState.load.fn(st)
+    assert st.allowed and not st.whole and st.requests == [] and not st.error
+    assert [h[0] for h in st.han_options] == [str(h) for h in demo.han_ids(demo.A1)]
 
 
 @pytest.mark.parametrize("page", ["association", "join", "officers", "members_admin", "city"])
@@ -488,6 +503,10 @@ async def test_ending_a_membership_on_the_page_asks_once_more_before_anything_is
     assert st.ending == "" and db_snapshot() == before
     await MembersAdminState.ask_end.fn(st, {"end_membership_id": victim})
     assert db_snapshot() == before
+    other = next(o for o, _label in st.member_options if o != victim)
+    await MembersAdminState.end_membership.fn(st, {"end_membership_id": other})  # not the one confirmed
+    assert db_snapshot() == before
+    await MembersAdminState.ask_end.fn(st, {"end_membership_id": victim})
     await MembersAdminState.end_membership.fn(st, {"end_membership_id": st.ending})
     assert st.ending == "" and not st.error
     with session() as s:

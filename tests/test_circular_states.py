@@ -77,6 +77,12 @@ async def test_compose_shows_field_errors_and_writes_nothing(demo, root):
     assert cs.han_selected == []
     await ComposeState.send.fn(cs)
     assert circular_count() == before
+    # A crafted message far past the fields' limits: still "too long", and the state holds no more than that.
+    from chiiki.services import circulars
+
+    await ComposeState.check.fn(cs, {"title": "あ" * 100_000, "body": "い" * 1_000_000, "due_date": "x" * 1000})
+    assert cs.errors["title"] and cs.errors["body"] and not cs.previewing
+    assert (len(cs.title), len(cs.body), len(cs.due_date)) == (circulars.MAX_TITLE + 1, circulars.MAX_BODY + 1, 11)
 
 
 async def test_officer_sends_and_is_taken_to_the_status_page(demo, root):

@@ -264,11 +264,14 @@ class ComposeState(FileDrop, rx.State):
             return rx.redirect(routes.LOGIN)
         if not isinstance(form, dict):
             return
-        def text(name: str) -> str:
+        def text(name: str, limit: int) -> str:
+            # The form's fields stop at the limits; kept one past them (a crafted message), so that the check
+            # below still says too long, and the state never holds more.
             value = form.get(name, "")
-            return value if isinstance(value, str) else ""
+            return value[:limit + 1] if isinstance(value, str) else ""
 
-        self.title, self.body, self.due_date = text("title"), text("body"), text("due_date")
+        self.title, self.body = text("title", circulars.MAX_TITLE), text("body", circulars.MAX_BODY)
+        self.due_date = text("due_date", 10)
         self.target_all = form.get("target_all") in ("on", True, "true")
         valid = {o[0] for o in self.han_options}
         self.han_selected = [k[4:] for k, v in form.items()

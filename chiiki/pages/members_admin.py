@@ -22,8 +22,8 @@ from chiiki.components.ui import (
 )
 from chiiki.i18n import fmt_dt, t, tf, tr
 from chiiki.pages.association import actor_or_none, as_id, attempt, my_association
-from chiiki.pages.officers import han_options, pick_members
-from chiiki.services import membership
+from chiiki.pages.officers import pick_members
+from chiiki.services import membership, roster
 from chiiki.services.policy import MANAGE_MEMBERS, Actor, han_scope
 from chiiki.state import refresh_badges, run_service
 
@@ -78,8 +78,8 @@ class MembersAdminState(rx.State):
             return
         # Join requests carry the applicants' names and addresses: only for those who decide them.
         self.allowed, self.whole = True, membership.may_decide(actor, aid)
-        all_han = await run_service(han_options, aid)
-        self.han_options = all_han if self.whole else [h for h in all_han if int(h[0]) in scope]
+        # The han the officer may invite to (manage_members' scope), names only.
+        self.han_options = [[str(i), n] for i, n in await run_service(roster.han_choices, actor, aid)]
         await self._refresh(actor, lang)
 
     async def _refresh(self, actor: Actor, lang: str) -> None:
@@ -239,10 +239,9 @@ class MembersAdminState(rx.State):
         actor, lang = await actor_or_none(self)
         if actor is None:
             return rx.redirect(routes.LOGIN)
-        if not isinstance(form, dict):
-            return
-        ok, _r, self.error, self.errors = await attempt(self, lang, membership.end_membership, actor,
-                                                        form.get("end_membership_id", ""))
+        if not isinstance(form, dict) or not self.ending or form.get("end_membership_id") != self.ending:
+            return  # only the member the officer was asked about and confirmed (ask_end)
+        ok, _r, self.error, self.errors = await attempt(self, lang, membership.end_membership, actor, self.ending)
         self.ending = self.ending_label = ""
         if ok:
             self.member_options = []

@@ -21,25 +21,13 @@ from chiiki.components.ui import (
     text_field,
 )
 from chiiki.i18n import TZ, fmt_date, fmt_dt, t, tr
-from chiiki.models import Han
 from chiiki.pages.association import actor_or_none, as_id, attempt, checked, my_association
-from chiiki.services import officers
-from chiiki.services.db import session
+from chiiki.services import officers, roster
 from chiiki.services.policy import OFFICER_PERMISSIONS, Actor
 from chiiki.state import run_service
 
 register_nav("nav.officers", routes.OFFICERS, "can_manage_members")
 OTHER = "__other__"
-
-
-def han_options(association_id: int) -> list[list[str]]:
-    """Han names of the actor's own association (not personal data)."""
-    with session() as s:
-        from sqlmodel import select
-
-        rows = s.exec(select(Han.id, Han.name).where(Han.association_id == association_id)
-                      .order_by(Han.route_order, Han.id)).all()
-    return [[str(i), n] for i, n in rows]
 
 
 def _local(dt) -> str:
@@ -128,7 +116,9 @@ class OfficersState(rx.State):
         if self.allowed:
             self.title_options = ([[x, officers.title_label(x, lang)] for x in officers.PRESET_TITLES]
                                   + [[OTHER, tr(lang, "officer.other_title")]])
-            self.han_options = await run_service(han_options, my_association(actor))
+            # The han the officer may give roles in (manage_members' scope, as grant_role checks), names only.
+            self.han_options = [[str(i), n] for i, n in await run_service(roster.han_choices, actor,
+                                                                           my_association(actor))]
 
     @rx.event
     async def toggle_ended(self):
