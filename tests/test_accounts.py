@@ -1,6 +1,7 @@
 """Accounts and sessions through the service layer: registration, login, lockout, profile, deletion."""
 
 from datetime import timedelta
+from typing import Callable
 
 import pytest
 from sqlalchemy import func, update
@@ -472,9 +473,9 @@ def test_guesses_sent_at_once_are_checked_no_more_than_the_lock_allows_on_postgr
     _guesses_at_once(DemoCity(), monkeypatch)
 
 
-def _guesses_at_once(demo, monkeypatch):
-    """Twelve wrong guesses at the same moment, as from twelve connections: no more passwords are checked than
-    five failures allow, and the others are refused as locked."""
+def _twelve_at_once(monkeypatch, login: Callable[[int], object]) -> tuple[list, list[str]]:
+    """Twelve logins `login(i)` at the same moment, as from twelve connections, each password check made long
+    enough for every request to overlap: (the passwords checked, each login's outcome)."""
     import threading
     import time
 
@@ -492,20 +493,28 @@ def _guesses_at_once(demo, monkeypatch):
     start = threading.Barrier(12)
     outcomes: list[str] = []
 
-    def attempt(password: str) -> None:
+    def attempt(i: int) -> None:
         start.wait()
         try:
-            accounts.login("member@example.jp", password)
+            login(i)
             outcomes.append("session")
         except ServiceError as e:
             outcomes.append(e.key)
 
-    threads = [threading.Thread(target=attempt, args=(f"guess-{i:02d}-pass",)) for i in range(12)]
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(12)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert len(outcomes) == 12, outcomes  # every attempt ended with an answer, none with another error
+    return checked, outcomes
+
+
+def _guesses_at_once(demo, monkeypatch):
+    """Twelve wrong guesses at the same moment: no more passwords are checked than five failures allow, and
+    the others are refused as locked."""
+    checked, outcomes = _twelve_at_once(monkeypatch, lambda i: accounts.login("member@example.jp",
+                                                                              f"guess-{i:02d}-pass"))
     assert len(checked) <= accounts.MAX_FAILURES, len(checked)
     assert "session" not in outcomes and outcomes.count("error.locked") >= 12 - accounts.MAX_FAILURES
     # A guess refused unchecked leaves no attempt behind: only the checked ones count towards the lock.
@@ -841,38 +850,9 @@ def test_an_area_list_read_while_areas_change_is_not_kept(demo, monkeypatch):
 def _address_guesses_at_once(demo, monkeypatch):
     """Twelve guesses at the same moment from one address, each at another login id (no id lock to stop them):
     no more passwords are checked than the address's failures allow, and the others are refused unchecked."""
-    import threading
-    import time
-
-    import bcrypt
-
     monkeypatch.setattr(accounts, "ADDRESS_FAILURES", 4)
-    checked = []
-    real = bcrypt.checkpw
-
-    def slow_checkpw(password, hashed):  # long enough for every request to overlap
-        checked.append(password)
-        time.sleep(0.3)
-        return real(password, hashed)
-
-    monkeypatch.setattr(accounts.bcrypt, "checkpw", slow_checkpw)
-    start = threading.Barrier(12)
-    outcomes: list[str] = []
-
-    def attempt(i: int) -> None:
-        start.wait()
-        try:
-            accounts.login(f"someone{i:02d}@example.jp", "guess-pass-1", client="203.0.113.5")
-            outcomes.append("session")
-        except ServiceError as e:
-            outcomes.append(e.key)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(outcomes) == 12, outcomes  # every attempt ended with an answer, none with another error
+    checked, outcomes = _twelve_at_once(monkeypatch, lambda i: accounts.login(
+        f"someone{i:02d}@example.jp", "guess-pass-1", client="203.0.113.5"))
     assert len(checked) == 4 and outcomes.count("error.too_many_here") == 8, (len(checked), outcomes)
 
 
