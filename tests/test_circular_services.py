@@ -1395,3 +1395,35 @@ def test_after_a_reminder_and_a_correction_the_page_names_the_first_moment_a_rem
     assert e.value.params["when"] == circulars.as_utc(without_mail[0]) + circulars.RENOTIFY_INTERVAL
     _earlier(cid, 35)
     assert circulars.renotify(kaicho, cid) == circulars.Renotified(reminded.members - 2, 0)
+
+
+def test_a_paper_record_is_on_the_access_page_of_the_households_members(demo):
+    """A 班長 recording a paper copy's delivery or 確認印 writes about a household, as a confirmation on its
+    behalf does: its members (a household that also gets paper) see it on their access page; a paper-only
+    household is named by id; a refused record leaves nothing."""
+    from chiiki.models import AuditEvent
+    from chiiki.services import accounts
+
+    home = member_home(demo, "member@example.jp")
+    with session() as s:
+        s.execute(update(Household).where(Household.id == home).values(paper_copy=True))
+    kaicho = demo.actor("kaicho@example.jp")
+    cid = send_to(demo, han_nos=(1,), title="防災訓練").circular_id
+    circulars.record_paper(kaicho, cid, home, "confirmed")
+    assert "circular.paper_record" in [e.action for e in accounts.my_accesses(demo.actor("member@example.jp"))]
+    with session() as s:
+        paper_only = s.exec(select(Delivery.household_id).where(
+            Delivery.circular_id == cid, Delivery.channel == "paper", Delivery.household_id != home)).first()
+    circulars.record_paper(kaicho, cid, paper_only, "delivered")
+    with session() as s:
+        events = lambda: s.exec(select(func.count()).select_from(AuditEvent).where(  # noqa: E731
+            AuditEvent.action == "circular.paper_record")).one()
+        assert s.exec(select(AuditEvent.subject_household_id).where(
+            AuditEvent.action == "circular.paper_record", AuditEvent.subject_household_id.is_not(None))).all() \
+            == [paper_only]
+        n = events()
+    with pytest.raises(ServiceError):
+        circulars.record_paper(kaicho, cid, home, "confirmed")  # already stamped: refused
+    with session() as s:
+        assert s.exec(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "circular.paper_record")).one() == n

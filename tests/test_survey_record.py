@@ -333,3 +333,47 @@ def test_my_data_download_includes_the_household_answer_an_officer_recorded(demo
     assert "玄関で転倒、通院の支援" in texts and data["survey_answers"] == []
     other = accounts.export_my_data(demo.actor("member2@example.jp"))
     assert other["household_answers_recorded_by_officers"] == []
+
+
+def test_every_member_of_a_household_sees_reads_of_its_answer_on_their_access_page(demo):
+    """A household's answer (its address, its call for help) is every member's: an officer reading the list,
+    the safety board or the export is on the access page of each member of the household, whoever sent the
+    answer (a housemate, or an officer recording it after a visit)."""
+    from chiiki.services import accounts
+    from tests.test_survey_services import add_housemate
+
+    add_housemate(demo)
+    member, housemate = demo.actor("member@example.jp"), demo.actor("housemate@example.jp")
+    sid = _safety(demo)
+    surveys.submit_answer(member, sid, _choice(demo, sid, 1, "足をけがしました"))
+    kaicho = demo.actor(KAICHO)
+
+    def seen_by(actor) -> list[str]:
+        return [e.action for e in accounts.my_accesses(actor)]
+
+    surveys.responses(kaicho, sid, limit=100)
+    surveys.safety_board(kaicho, sid)
+    surveys.export_results(kaicho, sid, "csv")
+    for actor in (member, housemate):
+        assert {"survey.responses", "survey.safety_list", "survey.export"} <= set(seen_by(actor)), seen_by(actor)
+    # Recorded by an officer: the answer names no member, and still concerns them all.
+    surveys.record_for_household(kaicho, sid, _household_of(demo, "member@example.jp"), _choice(demo, sid, 0))
+    before = len(seen_by(housemate))
+    surveys.responses(kaicho, sid, limit=100)
+    assert len(seen_by(housemate)) == before + 1 and len(seen_by(member)) == before + 1
+
+
+def test_households_not_answered_named_by_display_name_are_on_their_members_access_page(demo):
+    """An officer running surveys without the roster sees who has not answered by display name: that is still
+    about them, on each member's access page."""
+    from chiiki.services import accounts
+    from tests.test_survey_services import grant
+
+    grant(demo, "member2@example.jp", "run_surveys")  # the whole association, without view_members
+    sid = _safety(demo)
+    runner = demo.actor("member2@example.jp")
+    page = surveys.non_responders(runner, sid, limit=100)
+    hid = _household_of(demo, "member@example.jp")
+    (row,) = [r for r in page.rows if r.household_id == hid]
+    assert row.address == ""  # not the roster: the display name only
+    assert "survey.nonresponders" in [e.action for e in accounts.my_accesses(demo.actor("member@example.jp"))]

@@ -238,5 +238,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     # ---------------------------------------------------------------- audit labels
     "audit.action.circular.print": ("紙の回覧表を印刷", "Printed a circulation sheet"),
+    "audit.action.circular.paper_record": ("紙の回覧の受け取り・確認印を記録", "Recorded a paper circular's delivery or stamp"),
     "audit.action.circular.matrix_export": ("回覧の状況一覧を出力", "Exported the circulars overview"),
 }

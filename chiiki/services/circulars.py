@@ -1315,7 +1315,9 @@ PAPER_ACTIONS = ("delivered", "confirmed", "clear")
 
 
 def record_paper(actor: Actor, circular_id: object, household_id: object, action: object) -> str:
-    """The 班長 records that the paper circular reached a household, or its 確認印; returns the new category."""
+    """The 班長 records that the paper circular reached a household, or its 確認印, or clears that; returns the
+    new category. Audited like a confirmation on someone's behalf: the household's members (a household with
+    members that also gets paper) see it on their access page, a paper-only household is named by id."""
     act = validate.choice(action, "action", PAPER_ACTIONS)
     now = utcnow()
     with session() as s:
@@ -1324,6 +1326,9 @@ def record_paper(actor: Actor, circular_id: object, household_id: object, action
         if not paper:
             raise ServiceError("circular.error_not_paper")
         d = paper[0]
+        members = list(s.exec(_active_member_of(d.household_id)).all())
+        audit.record(s, actor, "circular.paper_record", association_id=c.association_id, subjects=members,
+                     household_ids=[] if members else [d.household_id], count=1, detail=f"circular {c.id} {act}")
         before = _household_flags(s, c.id, d.household_id)
         if act == "confirmed":
             done = s.execute(update(Delivery).where(Delivery.id == d.id, Delivery.state != "confirmed").values(

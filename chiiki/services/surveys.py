@@ -1317,11 +1317,27 @@ def _response_rows(s: Session, actor: Actor, sv: Survey, questions: list[Questio
                           r.recorded_by is not None)
                 for r, name, display, han, addr, hh_han in rows)
     if out:
-        audit.record(s, actor, action, association_id=sv.association_id,
-                     subjects=[r.account_id for r in out if r.account_id],
-                     household_ids=[r.household_id for r in out if r.recorded and r.household_id],
-                     count=len(out), detail=f"survey {sv.id}")
+        subjects, households = _answer_subjects(s, sv, [(r.account_id, r.household_id, r.recorded) for r in out])
+        audit.record(s, actor, action, association_id=sv.association_id, subjects=subjects,
+                     household_ids=households, count=len(out), detail=f"survey {sv.id}")
     return out
+
+
+def _answer_subjects(s: Session, sv: Survey, answers: list[tuple[int | None, int | None, bool]]
+                     ) -> tuple[list[int], list[int]]:
+    """Whom a read of these answers ((respondent account, household, recorded by an officer)) concerns: each
+    respondent; for a survey answered per household, every active member of each household shown (the answer,
+    its address and its calls for help are the household's, whoever sent it, an officer recording it, or a
+    member who has since deleted their account); the households with no member to name (paper-only), and
+    those an officer answered for, by household."""
+    subjects = [a for a, _h, _r in answers if a]
+    households = [h for _a, h, recorded in answers if recorded and h]
+    if sv.per_household:
+        shown = sorted({h for _a, h, _r in answers if h})
+        members = _household_members(s, sv.association_id, shown)
+        subjects += [i for h in shown for i, _n, _d in members.get(h, [])]
+        households += [h for h in shown if not members.get(h)]
+    return subjects, households
 
 
 def _non_responder_query(sv: Survey, targets: list[int], scope):
@@ -1375,8 +1391,8 @@ def _non_responder_page(s: Session, actor: Actor, sv: Survey, targets: list[int]
             people = members.get(rid, [])
             name = "・".join(n for _i, n, _d in people) or name
             display = "・".join(d for _i, _n, d in people)
-            if in_scope(view, han_id):
-                named += [i for i, _n, _d in people]
+            # Named by their names or their display names: either way the row tells that they have not answered.
+            named += [i for i, _n, _d in people]
         out.append(PersonRow(rid if kind == "account" else None, rid if kind == "household" else None, han or "",
                              _shown_name(view, han_id, name, display), (addr or "") if in_scope(view, han_id) else "",
                              bool(paper) if kind == "household" else False, None, ()))
@@ -1638,6 +1654,7 @@ def export_results(actor: Actor, survey_id: object, fmt: object, lang: str = "ja
             headers = q_heads
             rows = [list(cells[r]) for r in resp_ids]
             subjects: list[int] = []
+            households: list[int] = []
         else:
             found = s.exec(_response_query(sv, ALL_HAN)
                            .order_by(Han.route_order, Household.route_position, SurveyResponse.id)).all()
@@ -1647,10 +1664,11 @@ def export_results(actor: Actor, survey_id: object, fmt: object, lang: str = "ja
             rows = [[han or "", _shown_name(view, _han_of(r, hh_han), name, display), r.submitted_on.isoformat(),
                      *cells[r.id]]
                     for r, name, display, han, _addr, hh_han in found]
-            subjects = [r.respondent_account_id for r, *_ in found if r.respondent_account_id]
-            recorded = [r.household_id for r, *_ in found if r.recorded_by is not None and r.household_id]
+            subjects, households = _answer_subjects(s, sv, [(r.respondent_account_id, r.household_id,
+                                                              r.recorded_by is not None) for r, *_ in found])
         audit.record(s, actor, "survey.export", association_id=sv.association_id, subjects=subjects,
-                     household_ids=[] if sv.anonymous else recorded, count=len(rows), detail=f"survey {sv.id} {fmt}")
+                     household_ids=households, count=len(rows),
+                     detail=f"survey {sv.id} {fmt}")
     stem = f"survey-{sv.id}"
     if fmt == "csv":
         return stem + ".csv", tabular.to_csv_bytes(headers, rows), "text/csv"
