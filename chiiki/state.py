@@ -120,7 +120,7 @@ def login_client(state: rx.State) -> str | None:
     ip = state.router.session.client_ip
     if state.router.headers.raw_headers.get("x-forwarded-for") and not rx.config.get_config().trusted_proxy_hops:
         try:
-            behind_proxy = ipaddress.ip_address(ip).is_private or ipaddress.ip_address(ip).is_loopback
+            behind_proxy = ipaddress.ip_address(ip).is_private  # loopback addresses included
         except ValueError:
             behind_proxy = True
         if behind_proxy:

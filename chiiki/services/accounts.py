@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import ipaddress
 import logging
 import secrets
 import time
@@ -551,13 +550,11 @@ def _address_keys(client: object) -> list[tuple[str, int]]:
     """(key, limit) of each count a login from `client` takes a place in; none when it is not an address (nothing
     to tell clients apart by: one count for all would let anyone lock everyone out) or when the counts' key
     cannot be had (the data folder unwritable: logged, and logins go on with each id's own lock)."""
+    data_dir = str(settings_module.settings.data_dir)
     try:
-        ipaddress.ip_address(client.strip() if isinstance(client, str) else "")
-        data_dir = str(settings_module.settings.data_dir)
         return sorted((client_keys.keyed(data_dir, ADDRESS_KEY_PREFIX, name), limit)
-                      for name, limit in client_keys.networks(client, ADDRESS_FAILURES, NETWORK_FAILURES))
-    except ValueError:
-        return []
+                      for name, limit in client_keys.networks(client, ADDRESS_FAILURES, NETWORK_FAILURES,
+                                                              unknown_shared=False))
     except (OSError, RuntimeError):
         log.exception("failed logins are not counted by address: no key for the counts")
         return []

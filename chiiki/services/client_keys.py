@@ -22,15 +22,17 @@ SECRET_FILE = "inquiry-send.key"  # in the data folder (first made for the inqui
 SECRET_BYTES = 32
 
 
-def networks(client: object, address_limit: int, network_limit: int) -> list[tuple[str, int]]:
+def networks(client: object, address_limit: int, network_limit: int, *,
+             unknown_shared: bool = True) -> list[tuple[str, int]]:
     """(name, limit) of each count a request from this address takes a place in: an IPv4 address; for IPv6 the
-    /64 the address is in and the /48 around it. One shared count when the address is unknown or not one."""
+    /64 the address is in and the /48 around it. When the address is unknown or not one: one count shared by
+    all such requests, or none (`unknown_shared` off)."""
     try:
         ip = ipaddress.ip_address(client.strip()) if isinstance(client, str) else None
     except ValueError:
         ip = None
     if ip is None:
-        return [("address:", address_limit)]
+        return [("address:", address_limit)] if unknown_shared else []
     if ip.version == 6 and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip.version == 4:
