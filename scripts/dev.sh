@@ -3,7 +3,7 @@
 #
 #   bash scripts/dev.sh setup        venv + Python deps, bun, Chromium, database migrations
 #   bash scripts/dev.sh run [ARGS]   setup, demo data, then `reflex run ARGS` (dev: 3000 + 8000)
-#   bash scripts/dev.sh test [ARGS]  setup, then `python -m pytest ARGS`
+#   bash scripts/dev.sh test [ARGS]  setup, then `python -m pytest ARGS` (no ARGS: the whole suite on 2 processes)
 #   bash scripts/dev.sh env          print the environment lines (eval "$(bash scripts/dev.sh env)")
 #
 # No download ever leaves the package registries: bun comes from the npm registry, Reflex is
@@ -141,6 +141,11 @@ case "$cmd" in
         ;;
     test)
         setup
+        if [[ $# -eq 0 ]]; then
+            # The whole suite on two processes: the browser tests (one group, their apps shared)
+            # on one, everything else on the other (tests/browser/conftest.py groups them).
+            set -- -n 2 --dist loadgroup
+        fi
         exec python -m pytest "$@"
         ;;
     env)

@@ -45,6 +45,32 @@ def require_service(name: str, host: str, port: int) -> None:
     pytest.skip(f"{name} at {host}:{port} is not reachable on this machine (these tests run in CI)")
 
 
+# Browser tests that share one app go to one process together: the production path's (PostgreSQL, Redis,
+# two workers) and the SQLite app of all the others.
+_PRODUCTION_PATH_TESTS = ("tests/browser/test_production_path.py", "tests/browser/test_workers.py",
+                          "tests/browser/test_reliability.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`-n 2 --dist loadgroup` (scripts/dev.sh test with no arguments): the browser tests in two groups, each
+    on one process that starts its apps and the browser once (the larger group first, the production path's on
+    the other process), and every other test on whichever process is free. (pytest-xdist's own xdist_group
+    marks do not reach its scheduler on pytest 9, whose node ids are no longer the attribute it rewrites.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class BrowserGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(_PRODUCTION_PATH_TESTS):
+                return "tests/browser (production path)"
+            if nodeid.startswith("tests/browser/"):
+                return "tests/browser"
+            return super()._split_scope(nodeid)
+
+    return BrowserGroups(config, log)
+
+
 _TEMPLATES: dict[str, Path] = {}
 
 

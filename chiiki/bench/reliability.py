@@ -480,15 +480,18 @@ class Resident:
             return
         self.pending = ("confirm", cid, did)
         toasts = len(tab.problems)
-        ms, seen = await tab.call(n.circular_confirm, done=lambda u: n.circular in (u.get("delta") or {})
-                                  or len(tab.problems) > toasts)
+        # The confirmation's own answer carries a notice or an error: a delta of the circular that says
+        # neither is a page load's (one still on its way when the page counted as loaded, e.g. after a
+        # reconnect), not the answer to this tap.
+        ms, seen = await tab.call(n.circular_confirm, done=lambda u: len(tab.problems) > toasts or any(
+            (u.get("delta") or {}).get(n.circular, {}).get(f"{v}_rx_state_") for v in ("notice", "error")))
         self.pending = None
         self.skip.add(cid)
         if not any(n.circular in (u.get("delta") or {}) for u in seen):
             return  # the handler failed: the server's error toast is counted at the end
-        self._judge_confirm(cid, did, ms, after_reconnect=False)
+        self._judge_confirm(cid, did, ms, after_reconnect=False, seen=seen)
 
-    def _judge_confirm(self, cid: int, did: int, ms: float, after_reconnect: bool) -> None:
+    def _judge_confirm(self, cid: int, did: int, ms: float, after_reconnect: bool, seen: list | None = None) -> None:
         n, tab = self.n, self.tab
         state, error = tab.var(n.circular, "state"), tab.var(n.circular, "error")
         if state == "confirmed" and tab.var(n.circular, "delivery_id") == did and not error:
@@ -504,7 +507,10 @@ class Resident:
             self.run.refused.append((did, str(error)))
             self.run.error("confirm refused", f"delivery {did}: {error}")
         else:
-            self.run.error("confirm: no confirmed state", f"delivery {did}: state {state!r}")
+            # Which of the circular's vars each answer seen since the tap changed (to tell whose answer it was).
+            answers = [sorted(k.removesuffix("_rx_state_") for k in (u.get("delta") or {}).get(n.circular, {}))
+                       for u in seen or ()]
+            self.run.error("confirm: no confirmed state", f"delivery {did}: state {state!r}; answers {answers}")
 
     async def answer(self) -> None:
         n, tab, sid = self.n, self.tab, self.d.setup.survey_id

@@ -16,7 +16,8 @@ from chiiki.models import Account, Household, Membership
 
 PASSWORD = "chiiki-demo-2026"
 MAX_PAGES = 60
-SETTLE_MS = 800  # no new websocket frame for this long = the page's events have finished
+SETTLE_MS = 500  # no new websocket frame for this long = the page's events have finished
+POLL_MS = 100
 
 
 def personal_values(db_url: str, login: str) -> tuple[set[str], set[str]]:
@@ -63,10 +64,10 @@ def found_in(frames: list[str], values: set[str]) -> set[str]:
 def settle(page) -> None:
     page.wait_for_function("() => document.body && document.body.innerText.trim().length > 0", timeout=30_000)
     seen, quiet = len(page.ws_frames), 0
-    for _ in range(60):
-        page.wait_for_timeout(200)
+    for _ in range(12_000 // POLL_MS):
+        page.wait_for_timeout(POLL_MS)
         if len(page.ws_frames) == seen:
-            quiet += 200
+            quiet += POLL_MS
             if quiet >= SETTLE_MS:
                 return
         else:
