@@ -142,8 +142,8 @@ case "$cmd" in
     test)
         setup
         if [[ $# -eq 0 ]]; then
-            # The whole suite on two processes: the browser tests (one group, their apps shared)
-            # on one, everything else on the other (tests/browser/conftest.py groups them).
+            # The whole suite on two processes: the browser tests in two groups, each on one process
+            # with its apps started once, everything else wherever free (tests/conftest.py groups them).
             set -- -n 2 --dist loadgroup
         fi
         exec python -m pytest "$@"

@@ -51,6 +51,7 @@ _PRODUCTION_PATH_TESTS = ("tests/browser/test_production_path.py", "tests/browse
                           "tests/browser/test_reliability.py")
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: no error where it is not installed
 def pytest_xdist_make_scheduler(config, log):
     """`-n 2 --dist loadgroup` (scripts/dev.sh test with no arguments): the browser tests in two groups, each
     on one process that starts its apps and the browser once (the larger group first, the production path's on
