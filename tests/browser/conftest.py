@@ -466,6 +466,23 @@ def screenshot() -> Callable[..., Path]:
     return save_screenshot
 
 
+_HYDRATED_FRAME = re.compile(r'"is_hydrated_rx_state_"\s*:\s*true')
+
+
+def wait_new_page_loaded(page: Any, frames_before: int, timeout: float = 30_000) -> None:
+    """After an in-app page change (a link tapped): until the new page's load has run on the server.
+
+    Right after the change #main's data-loaded still tells of the page before, and a form filled then is
+    emptied when the new page's load starts; the load's last answer (is_hydrated true) arrives after it.
+    `frames_before`: len(page.ws_frames) before the tap."""
+    deadline = time.monotonic() + timeout / 1000
+    while not any(_HYDRATED_FRAME.search(f) for f in page.ws_frames[frames_before:]):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the new page's load did not end within {timeout / 1000:.0f} s")
+        page.wait_for_timeout(50)
+    wait_loaded(page, timeout)
+
+
 def wait_loaded(page: Any, timeout: float = 30_000) -> None:
     """Until this page's load has run on the server (the shell marks #main with data-loaded="true").
 

@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import wait_loaded
+from tests.browser.conftest import wait_loaded, wait_new_page_loaded
 
 
 def _goto(page, url):
@@ -139,10 +139,12 @@ def test_a_forgotten_password_is_set_again_through_the_mailed_link(live_app, pag
     import sqlalchemy as sa
 
     _goto(page, live_app.url + "/login")
+    wait_loaded(page)
+    frames = len(page.ws_frames)
     page.click("#forgot-link")
     page.wait_for_url(re.compile(r"/password/forgot$"), timeout=30_000)
+    wait_new_page_loaded(page, frames)
     expect(page.locator("#f-login_id")).to_be_visible(timeout=30_000)
-    wait_loaded(page)
     page.fill("#f-login_id", "kaikei@example.jp")
     page.click("#reset-ask-submit")
     expect(page.locator("#reset-asked")).to_be_visible(timeout=30_000)
