@@ -1415,15 +1415,17 @@ def test_a_paper_record_is_on_the_access_page_of_the_households_members(demo):
         paper_only = s.exec(select(Delivery.household_id).where(
             Delivery.circular_id == cid, Delivery.channel == "paper", Delivery.household_id != home)).first()
     circulars.record_paper(kaicho, cid, paper_only, "delivered")
+
+    def paper_records() -> int:
+        with session() as s:
+            return s.exec(select(func.count()).select_from(AuditEvent).where(
+                AuditEvent.action == "circular.paper_record")).one()
+
     with session() as s:
-        events = lambda: s.exec(select(func.count()).select_from(AuditEvent).where(  # noqa: E731
-            AuditEvent.action == "circular.paper_record")).one()
         assert s.exec(select(AuditEvent.subject_household_id).where(
             AuditEvent.action == "circular.paper_record", AuditEvent.subject_household_id.is_not(None))).all() \
             == [paper_only]
-        n = events()
+    n = paper_records()
     with pytest.raises(ServiceError):
         circulars.record_paper(kaicho, cid, home, "confirmed")  # already stamped: refused
-    with session() as s:
-        assert s.exec(select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.action == "circular.paper_record")).one() == n
+    assert paper_records() == n

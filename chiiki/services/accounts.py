@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -598,10 +599,10 @@ def _counted_at_address(s: Session, client: object, now: datetime, attempt: Call
         ok = attempt()
     except BaseException:
         if not guessed():
-            try:
-                s.rollback()  # nothing of the login's own transaction left holding SQLite's write lock
-            except Exception:  # noqa: BLE001 - the login's own error is the one to raise
-                pass
+            # Nothing of the login's own transaction left holding SQLite's write lock; the login's own error
+            # is the one to raise.
+            with contextlib.suppress(Exception):
+                s.rollback()
             _give_back(ids)
         raise
     if ok:

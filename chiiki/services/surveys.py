@@ -1667,8 +1667,7 @@ def export_results(actor: Actor, survey_id: object, fmt: object, lang: str = "ja
             subjects, households = _answer_subjects(s, sv, [(r.respondent_account_id, r.household_id,
                                                               r.recorded_by is not None) for r, *_ in found])
         audit.record(s, actor, "survey.export", association_id=sv.association_id, subjects=subjects,
-                     household_ids=households, count=len(rows),
-                     detail=f"survey {sv.id} {fmt}")
+                     household_ids=households, count=len(rows), detail=f"survey {sv.id} {fmt}")
     stem = f"survey-{sv.id}"
     if fmt == "csv":
         return stem + ".csv", tabular.to_csv_bytes(headers, rows), "text/csv"

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import IN_CI, wait_loaded
+from tests.browser.conftest import IN_CI, _truthy, wait_loaded
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / ".tools" / "node_modules" / "axe-core" / "axe.min.js"
@@ -29,7 +29,7 @@ ROLES = {
 MAX_PAGES = 30
 # Screenshots of every page for review (about a quarter of this test's time): not on CI, where no one
 # looks at them; CHIIKI_A11Y_SCREENSHOTS=1/0 decides either way.
-SCREENSHOTS = os.environ.get("CHIIKI_A11Y_SCREENSHOTS", "0" if IN_CI else "1").strip().lower() in {"1", "true", "yes"}
+SCREENSHOTS = _truthy(os.environ.get("CHIIKI_A11Y_SCREENSHOTS", "0" if IN_CI else "1"))
 SKIP = re.compile(r"(logout|download|export|/files/|\.pdf$|\.xlsx$|\.csv$|print)")
 
 
